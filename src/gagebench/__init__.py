@@ -1,0 +1,40 @@
+"""gagebench: HyTEST streamflow benchmark statistics for thousands of gages on Dask.
+
+The public API is small and imports lazily, so ``import gagebench`` stays light:
+
+- :func:`evaluate` - metrics for arrays / pandas / xarray objects, as a DataFrame;
+- :func:`load_config`, :class:`RunConfig` - the one validated run configuration;
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gagebench._version import __version__
+
+_LAZY = {
+    "evaluate": "gagebench.evaluate",
+    "load_config": "gagebench.config",
+    "RunConfig": "gagebench.config",
+    "ConfigError": "gagebench.errors",
+    "GagebenchError": "gagebench.errors",
+    "InputError": "gagebench.errors",
+    "StorageError": "gagebench.errors",
+    "ClusterError": "gagebench.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gagebench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,73 @@
+"""The ``gagebench`` command: a thin layer of subcommands over the library.
+
+Errors raised on purpose (:class:`gagebench.errors.GagebenchError`) are logged once here,
+as one line that says what to do, and turn into exit status 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from gagebench._version import __version__
+from gagebench.errors import GagebenchError
+
+log = logging.getLogger("gagebench")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    """Evaluate the real sample gage 01104200 (obs vs nwm and nhm) and print the table."""
+    import pandas as pd
+
+    from gagebench.evaluate import evaluate
+    from gagebench.sample import load_sample
+
+    frame = load_sample()
+    table = evaluate(
+        frame["obs"],
+        {"nwm": frame["nwm"], "nhm": frame["nhm"]},
+        gages=["USGS-01104200"],
+        mode=args.mode,
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(table.drop(columns=["note"]).set_index(["site_no", "model"]).T.to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="gagebench",
+        description="HyTEST streamflow benchmark statistics for thousands of gages on Dask.",
+    )
+    parser.add_argument("--version", action="version", version=f"gagebench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
+    sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
+    sample.set_defaults(handler=_cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gagebench`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except GagebenchError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

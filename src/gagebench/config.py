@@ -1,0 +1,378 @@
+"""The run configuration: one validated, frozen object built from dask's config system.
+
+Defaults live in the commented ``gagebench.yaml`` beside this module; the same dotted keys
+come from dask YAML files, ``DASK_GAGEBENCH__...`` environment variables, run files and
+keyword/flag overrides. Validation happens once, here, and errors name the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import dask.config
+import yaml
+
+from gagebench.errors import ConfigError
+
+_DEFAULTS_FILE = Path(__file__).with_name("gagebench.yaml")
+VALID_SUITES = ("standard", "dscore")
+VALID_MODES = ("standard", "hytest")
+VALID_BACKENDS = ("local", "kubernetes", "gateway", "address", "auto")
+VALID_LOG_FORMATS = ("text", "json")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _load_defaults() -> dict[str, Any]:
+    with _DEFAULTS_FILE.open() as fh:
+        return yaml.safe_load(fh)
+
+
+dask.config.update_defaults(_load_defaults())
+
+
+def _normalize_keys(value: Any) -> Any:
+    """Accept ``batch-size`` and ``batch_size`` alike (dask treats them as one key)."""
+    if isinstance(value, Mapping):
+        return {str(k).replace("-", "_"): _normalize_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize_keys(v) for v in value]
+    return value
+
+
+def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.replace("-", "_").split(".")
+    if parts[0] == "gagebench":
+        parts = parts[1:]
+    node = target
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run file (YAML), with or without the top-level ``gagebench:`` key."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings")
+    if set(data) == {"gagebench"}:
+        data = data["gagebench"]
+    return _normalize_keys(data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse a ``key.sub=value`` flag; the value is read as YAML (numbers, lists, null)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} must look like key.subkey=value")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """One zarr store: its URL, the variable to read and its fsspec storage options."""
+
+    url: str
+    variable: str = "streamflow"
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Which backend runs the bag, and each backend's own (unvalidated) settings."""
+
+    backend: str = "local"
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def backend_options(self, name: str | None = None) -> dict[str, Any]:
+        """The settings section of one backend (a copy), validated by that backend."""
+        return copy.deepcopy(dict(self.options.get(name or self.backend) or {}))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, validated. Build it with :func:`load_config`."""
+
+    run_id: str
+    output: str
+    gages: str = "builtin"
+    gage_limit: int | None = None
+    observed: StoreConfig | None = None
+    models: Mapping[str, StoreConfig] = field(default_factory=dict)
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    suites: tuple[str, ...] = VALID_SUITES
+    mode: str = "standard"
+    batch_size: int = 64
+    report: bool = True
+    progress: bool = True
+    log_format: str = "text"
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    @property
+    def run_url(self) -> str:
+        """The folder of this run: ``<output>/<run_id>``."""
+        return f"{self.output.rstrip('/')}/{self.run_id}"
+
+    def options_for(self, store: StoreConfig | None = None) -> dict[str, Any]:
+        """fsspec storage options for a store: global options overlaid by the store's."""
+        merged = dict(self.storage_options)
+        if store is not None:
+            merged.update(store.storage_options)
+        return merged
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""
+        return _mask_secrets(_as_plain(self))
+
+    def require_stores(self) -> None:
+        """Raise unless observed and at least one model store are configured."""
+        if self.observed is None:
+            raise ConfigError(
+                "gagebench.observed.url is not set: give the zarr store of observed "
+                "daily streamflow (e.g. s3://bucket/nwis.zarr)"
+            )
+        if not self.models:
+            raise ConfigError(
+                "gagebench.models is empty: give at least one model store, e.g. "
+                "models: {nwm: {url: s3://bucket/nwm.zarr}}"
+            )
+
+
+_SECRET_WORDS = ("secret", "password", "token", "key")
+
+
+def _mask_secrets(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {k: _mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secrets(v) for v in value]
+    lowered = key.lower()
+    if (
+        value is not None
+        and any(word in lowered for word in _SECRET_WORDS)
+        and key != "secret_name"
+    ):
+        return "***"
+    return value
+
+
+def _as_plain(value: Any) -> Any:
+    if isinstance(value, RunConfig | StoreConfig | ClusterConfig):
+        return {k: _as_plain(v) for k, v in value.__dict__.items()}
+    if isinstance(value, Mapping):
+        return {str(k): _as_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_plain(v) for v in value]
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    """A sortable run id from the UTC time, e.g. ``20261126T141500Z``."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _expect(cond: bool, key: str, expected: str, got: Any) -> None:
+    if not cond:
+        raise ConfigError(f"gagebench.{key}: expected {expected}, got {got!r}")
+
+
+def _mapping(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    _expect(isinstance(value, Mapping), key, "a mapping", value)
+    return dict(value)
+
+
+def _store(raw: Any, key: str) -> StoreConfig | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"url": raw}
+    _expect(isinstance(raw, Mapping), key, "a mapping with 'url' (or a URL string)", raw)
+    unknown = set(raw) - {"url", "variable", "storage_options"}
+    _expect(not unknown, key, "only the keys url, variable, storage_options", sorted(unknown))
+    url = raw.get("url")
+    if url is None:
+        return None
+    _expect(isinstance(url, str) and url.strip() != "", f"{key}.url", "a URL string", url)
+    variable = raw.get("variable") or "streamflow"
+    _expect(isinstance(variable, str), f"{key}.variable", "a variable name", variable)
+    opts = raw.get("storage_options") or {}
+    _expect(isinstance(opts, Mapping), f"{key}.storage_options", "a mapping", opts)
+    return StoreConfig(url=url, variable=variable, storage_options=_freeze(dict(opts)))
+
+
+_TOP_KEYS = {
+    "run_id",
+    "output",
+    "gages",
+    "gage_limit",
+    "observed",
+    "models",
+    "storage_options",
+    "suites",
+    "mode",
+    "batch_size",
+    "report",
+    "progress",
+    "log_format",
+    "cluster",
+}
+
+
+def validate(raw: Mapping[str, Any]) -> RunConfig:
+    """Turn a merged settings mapping into a :class:`RunConfig`, or raise ConfigError."""
+    raw = _normalize_keys(dict(raw))
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) gagebench.{', gagebench.'.join(unknown)}; "
+            f"valid keys are: {', '.join(sorted(_TOP_KEYS))}"
+        )
+    run_id = raw.get("run_id") or new_run_id()
+    run_id = str(run_id)
+    _expect(
+        bool(_RUN_ID.match(run_id)),
+        "run_id",
+        "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)",
+        run_id,
+    )
+    output = raw.get("output")
+    _expect(isinstance(output, str) and output.strip() != "", "output", "a URL or path", output)
+    gages = raw.get("gages", "builtin")
+    _expect(isinstance(gages, str) and gages != "", "gages", "'builtin' or a URL", gages)
+    limit = raw.get("gage_limit")
+    _expect(
+        limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0),
+        "gage_limit",
+        "null or a positive integer",
+        limit,
+    )
+    observed = _store(raw.get("observed"), "observed")
+    models_raw = _mapping(raw, "models")
+    models: dict[str, StoreConfig] = {}
+    for name, spec in models_raw.items():
+        _expect(
+            bool(re.match(r"^[A-Za-z0-9_.-]+$", str(name))),
+            f"models.{name}",
+            "a model name of letters, digits, '_', '.', '-'",
+            name,
+        )
+        store = _store(spec, f"models.{name}")
+        _expect(store is not None, f"models.{name}.url", "a URL string", None)
+        assert store is not None
+        models[str(name)] = store
+    suites = raw.get("suites", list(VALID_SUITES))
+    if isinstance(suites, str):
+        suites = [s.strip() for s in suites.split(",") if s.strip()]
+    _expect(
+        isinstance(suites, list | tuple)
+        and len(suites) > 0
+        and all(s in VALID_SUITES for s in suites),
+        "suites",
+        f"a non-empty list of {list(VALID_SUITES)}",
+        suites,
+    )
+    mode = raw.get("mode", "standard")
+    _expect(mode in VALID_MODES, "mode", f"one of {list(VALID_MODES)}", mode)
+    batch = raw.get("batch_size", 64)
+    _expect(
+        isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 100_000,
+        "batch_size",
+        "an integer between 1 and 100000",
+        batch,
+    )
+    for flag in ("report", "progress"):
+        _expect(isinstance(raw.get(flag, True), bool), flag, "true or false", raw.get(flag))
+    log_format = raw.get("log_format", "text")
+    _expect(
+        log_format in VALID_LOG_FORMATS,
+        "log_format",
+        f"one of {list(VALID_LOG_FORMATS)}",
+        log_format,
+    )
+    cluster_raw = _mapping(raw, "cluster")
+    backend = cluster_raw.pop("backend", "local")
+    _expect(backend in VALID_BACKENDS, "cluster.backend", f"one of {list(VALID_BACKENDS)}", backend)
+    for name, section in cluster_raw.items():
+        _expect(
+            section is None or isinstance(section, Mapping),
+            f"cluster.{name}",
+            "a mapping of that backend's settings",
+            section,
+        )
+    storage_options = _mapping(raw, "storage_options")
+    return RunConfig(
+        run_id=run_id,
+        output=str(output),
+        gages=gages,
+        gage_limit=limit,
+        observed=observed,
+        models=MappingProxyType(models),
+        storage_options=_freeze(storage_options),
+        suites=tuple(dict.fromkeys(suites)),
+        mode=mode,
+        batch_size=batch,
+        report=raw.get("report", True),
+        progress=raw.get("progress", True),
+        log_format=log_format,
+        cluster=ClusterConfig(backend=backend, options=_freeze(cluster_raw)),
+    )
+
+
+def load_config(
+    *files: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    **keywords: Any,
+) -> RunConfig:
+    """Build the run configuration.
+
+    Precedence, lowest first: packaged defaults, dask config (YAML files and
+    ``DASK_GAGEBENCH__...`` env vars), each run file in ``files``, ``overrides``
+    (dotted keys, e.g. ``{"cluster.backend": "local"}``) and ``keywords``
+    (top-level keys, e.g. ``batch_size=32``).
+    """
+    merged = _normalize_keys(copy.deepcopy(dask.config.get("gagebench", default={})))
+    for path in files:
+        _merge(merged, read_config_file(path))
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(merged, dotted, _normalize_keys(value))
+    for key, value in keywords.items():
+        _set_dotted(merged, key, _normalize_keys(value))
+    return validate(merged)

@@ -1,0 +1,21 @@
+"""Exception types: every message says what went wrong, with which input, and the fix."""
+
+
+class GagebenchError(Exception):
+    """Base class of the errors gagebench raises on purpose (logged once at the CLI edge)."""
+
+
+class ConfigError(GagebenchError, ValueError):
+    """A setting is missing or invalid; the message names the dotted key."""
+
+
+class InputError(GagebenchError, ValueError):
+    """An input (array, gage list, store) has the wrong shape, type or content."""
+
+
+class StorageError(GagebenchError):
+    """A URL cannot be read or written (bad credentials, unreachable endpoint, missing)."""
+
+
+class ClusterError(GagebenchError):
+    """A Dask cluster could not be started, reached or torn down."""

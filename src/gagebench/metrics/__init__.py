@@ -1,0 +1,42 @@
+"""Pure NumPy/numba metric kernels for batches of gages held as (gage, day) arrays.
+
+No dask, fsspec or xarray I/O here: the engine takes arrays and returns arrays.
+"""
+
+from gagebench.metrics.engine import (
+    NOT_IN_MODEL,
+    NOT_IN_OBSERVED,
+    PARTIAL,
+    STATUS_NAMES,
+    BatchResult,
+    check_names,
+    evaluate_arrays,
+    season_index,
+)
+from gagebench.metrics.registry import (
+    DSCORE_COLUMNS,
+    METRIC_BY_NAME,
+    METRICS,
+    MODES,
+    STANDARD_COLUMNS,
+    SUITES,
+    MetricInfo,
+)
+
+__all__ = [
+    "DSCORE_COLUMNS",
+    "METRICS",
+    "METRIC_BY_NAME",
+    "MODES",
+    "NOT_IN_MODEL",
+    "NOT_IN_OBSERVED",
+    "PARTIAL",
+    "STANDARD_COLUMNS",
+    "STATUS_NAMES",
+    "SUITES",
+    "BatchResult",
+    "MetricInfo",
+    "check_names",
+    "evaluate_arrays",
+    "season_index",
+]

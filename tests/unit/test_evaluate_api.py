@@ -1,0 +1,57 @@
+"""The public ``gagebench.evaluate`` door: input kinds, ids, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gagebench
+from gagebench.errors import InputError
+
+
+def test_real_sample_gage_runs_both_models() -> None:
+    from gagebench.sample import load_sample
+
+    frame = load_sample()
+    table = gagebench.evaluate(
+        frame["obs"], {"nwm": frame["nwm"], "nhm": frame["nhm"]}, gages=["USGS-01104200"]
+    )
+    assert list(table["model"]) == ["nwm", "nhm"]
+    assert (table["status"] == "ok").all()
+    assert table["n_days"].tolist() == [12145, 12145]
+    # the sum identities of the D-score hold on real data
+    for _, row in table.iterrows():
+        assert row["e_bias"] + row["e_dist"] + row["e_seq"] == pytest.approx(row["mse"])
+        seasons = row["winter"] + row["spring"] + row["summer"] + row["fall"]
+        assert seasons == pytest.approx(row["mse"])
+
+
+def test_dataframe_columns_are_gages() -> None:
+    idx = pd.date_range("2000-01-01", periods=50, freq="D")
+    rng = np.random.default_rng(1)
+    obs = pd.DataFrame(rng.gamma(2, 3, (50, 3)), index=idx, columns=["a", "b", "c"])
+    sim = obs * 1.1
+    table = gagebench.evaluate(obs, sim)
+    assert table["site_no"].tolist() == ["a", "b", "c"]
+    assert table["pbias"].to_numpy() == pytest.approx([10.0, 10.0, 10.0])
+
+
+def test_unknown_suite_and_mode() -> None:
+    o = np.arange(1.0, 5.0)
+    with pytest.raises(ValueError, match="valid suites"):
+        gagebench.evaluate(o, o, suites=("nse",))
+    with pytest.raises(ValueError, match="valid modes"):
+        gagebench.evaluate(o, o, mode="fast", suites=("standard",))
+
+
+def test_bad_inputs_name_the_argument() -> None:
+    o = np.arange(1.0, 5.0)
+    with pytest.raises(InputError, match="modeled"):
+        gagebench.evaluate(o, o[:3], suites=("standard",))
+    with pytest.raises(InputError, match="observed"):
+        gagebench.evaluate(np.array(["a", "b"], dtype=object), o[:2], suites=("standard",))
+    with pytest.raises(InputError, match="observed is empty"):
+        gagebench.evaluate(np.empty((1, 0)), np.empty((1, 0)), suites=("standard",))
+    with pytest.raises(InputError, match="time="):
+        gagebench.evaluate(o, o)
