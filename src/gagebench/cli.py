@@ -11,7 +11,8 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gagebench._version import __version__
 from gagebench.errors import GagebenchError
@@ -101,12 +102,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Synthesize the built-in gages' stores, run both suites on a LocalCluster, summarize."""
     import tempfile
-    import time
-    from pathlib import Path
 
     from gagebench.config import load_config
     from gagebench.progress import setup_logging
-    from gagebench.synth import synthesize
 
     overrides = _overrides(args.set)
     peek = load_config(output=".", overrides=overrides)
@@ -116,21 +114,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.stores == "tmp":
             stores_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gagebench-")))
-        t0 = time.perf_counter()
-        log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", args.gages, stores_dir)
-        stores = synthesize(
-            stores_dir.as_uri(),
-            n_gages=args.gages,
-            models=("nwm", "nhm"),
-            frequency="daily",
-            seed=args.seed,
-        )
-        log.info("stores ready in %.1f s", time.perf_counter() - t0)
-        settings = dict(stores.to_config_dict())
+        settings = _demo_stores(stores_dir, args.gages, args.seed)
         settings.update({"output": str(output), "gage_limit": args.gages})
-        settings["cluster"] = {"backend": "local"}
+        settings["cluster.backend"] = "local"
         config = load_config(overrides={**settings, **overrides})
         return _run_and_summarize(config, args)
+
+
+def _demo_stores(stores_dir: Path, n_gages: int, seed: int) -> dict[str, Any]:
+    """Synthesize the demo's daily stores, or reuse those a previous demo left complete.
+
+    ``demo-stores.json`` is written after the stores are complete; its settings must
+    match for reuse, so a half-written folder is always synthesized again.
+    """
+    import json
+    import time
+
+    from gagebench.synth import synthesize
+
+    marker = stores_dir / "demo-stores.json"
+    wanted = {"n_gages": n_gages, "seed": seed, "models": ["nwm", "nhm"], "version": __version__}
+    if marker.exists():
+        saved = json.loads(marker.read_text())
+        if saved.get("settings") == wanted:
+            log.info("reusing the demo stores in %s (delete the folder to redo them)", stores_dir)
+            return dict(saved["config"])
+    t0 = time.perf_counter()
+    log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", n_gages, stores_dir)
+    stores = synthesize(
+        str(stores_dir), n_gages=n_gages, models=("nwm", "nhm"), frequency="daily", seed=seed
+    )
+    log.info("stores ready in %.1f s", time.perf_counter() - t0)
+    config = dict(stores.to_config_dict())
+    marker.write_text(json.dumps({"settings": wanted, "config": config}, indent=2))
+    return config
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -157,6 +157,11 @@ def test_run_on_s3_matches_in_process_evaluate(daily_stores, bucket_url, s3, das
     again = run(cfg, client=dask_client)
     assert again.already_complete
     assert again.manifest == manifest
+    # ... unless forced: then every batch is computed again.
+    forced = run(cfg, client=dask_client, force=True)
+    assert not forced.already_complete
+    assert forced.manifest["batches"]["computed"] == 5
+    assert forced.manifest["timings"]["started"] != manifest["timings"]["started"]
 
 
 def test_gage_list_with_unknown_gage(daily_stores, bucket_url, s3, dask_client) -> None:
