@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
@@ -98,8 +99,8 @@ def subdaily_to_daily(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray
     Returns ``(days, daily)``: ``days`` as ``datetime64[D]`` (the date each 05:00-05:00
     day starts on) and ``daily`` float64 of shape ``(gage, days)``, the mean of each
     day's non-NaN values (NaN when none), as ``resample("1D", offset="5h").mean()``.
-    A regular hourly axis is reshaped to ``(gage, day, 24)``; any other sorted axis is
-    summed per day with ``np.add.reduceat``.
+    A regular hourly axis is averaged as ``(gage, day, 24)`` blocks in one compiled
+    pass; any other sorted axis is summed per day with ``np.add.reduceat``.
     """
     values = np.asarray(values)
     if values.ndim != 2:
@@ -117,16 +118,8 @@ def subdaily_to_daily(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray
     if regular:
         lead = int((shifted[0] - first_day.astype("datetime64[ns]")) // _HOUR)
         n_days = -(-(lead + t.size) // 24)
-        trail = n_days * 24 - lead - t.size
-        daily = np.empty((values.shape[0], n_days), dtype=np.float64)
-        for start in range(0, values.shape[0], _REDUCE_BLOCK):
-            block = values[start : start + _REDUCE_BLOCK].astype(np.float64)
-            block = np.pad(block, ((0, 0), (lead, trail)), constant_values=np.nan)
-            daily[start : start + _REDUCE_BLOCK] = _nanmean_last(
-                block.reshape(block.shape[0], n_days, 24)
-            )
-        days = first_day + np.arange(n_days) * _DAY
-        return days, daily
+        daily = _hourly_means(values, lead, n_days)
+        return first_day + np.arange(n_days) * _DAY, daily
     day_of = shifted.astype("datetime64[D]")
     starts = np.flatnonzero(np.r_[True, day_of[1:] != day_of[:-1]])
     days = day_of[starts]
@@ -142,12 +135,28 @@ def subdaily_to_daily(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray
     return days, daily
 
 
-def _nanmean_last(block: np.ndarray) -> np.ndarray:
-    valid = ~np.isnan(block)
-    sums = np.where(valid, block, 0.0).sum(axis=-1)
-    counts = valid.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / counts, np.nan)
+@nb.njit(cache=True, nogil=True)
+def _hourly_means(values: np.ndarray, lead: int, n_days: int) -> np.ndarray:
+    """Means of non-NaN hours per day: hour ``k`` of a row falls in day ``(k + lead) // 24``.
+
+    The same as padding the row with ``lead`` NaN hours, reshaping to ``(days, 24)`` and
+    taking a NaN-mean, in one pass without temporaries.
+    """
+    n_gage, n_hour = values.shape
+    out = np.empty((n_gage, n_days))
+    for i in range(n_gage):
+        for d in range(n_days):
+            lo = max(d * 24 - lead, 0)
+            hi = min((d + 1) * 24 - lead, n_hour)
+            total = 0.0
+            count = 0
+            for k in range(lo, hi):
+                v = values[i, k]
+                if not np.isnan(v):
+                    total += v
+                    count += 1
+            out[i, d] = total / count if count > 0 else np.nan
+    return out
 
 
 # --- stores -------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ SAMPLE_ID = "USGS-01104200"
 OBS_HOUR = np.timedelta64(5, "h")
 # Gages generated at once: fixed so that the series do not depend on memory settings.
 _BLOCK = 128
-_HOURLY_BLOCK = 16
+_HOURLY_BLOCK = 16  # gages expanded to hours at once (~47 MB of float64)
 _SECONDS_PER_YEAR = 365.25 * 86400.0
 # Ecoregions where intermittent (zero-flow) gages are common.
 _DRY = {"WestXeric": 0.35, "WestPlains": 0.3, "CntlPlains": 0.15, "SEPlains": 0.08}
@@ -507,7 +507,7 @@ def synthesize(
             )
     timings = {"setup_s": _time.perf_counter() - clock}
     sample = _sample_block(days) if sample_pos >= 0 else None
-    block = _HOURLY_BLOCK if frequency == "hourly" else _BLOCK
+    block = _BLOCK
     gen_s = write_s = 0.0
     for b0 in range(0, n, block):
         t0 = _time.perf_counter()
@@ -592,10 +592,14 @@ def _write_rows(
     targets = store_rows[keep]
     order = np.argsort(targets, kind="stable")
     keep, targets = keep[order], targets[order]
-    block = values[keep]
-    if expand:
-        block = _to_hourly(block, days, hours, np.asarray(targets % 24, dtype=float))
-    writer.write(targets, block)
+    if not expand:
+        writer.write(targets, values[keep])
+        return
+    # Hourly rows are 24x larger: expand and write a few gages at a time.
+    for s in range(0, keep.size, _HOURLY_BLOCK):
+        part = slice(s, s + _HOURLY_BLOCK)
+        phase = np.asarray(targets[part] % 24, dtype=float)
+        writer.write(targets[part], _to_hourly(values[keep[part]], days, hours, phase))
 
 
 def _sample_block(days: np.ndarray) -> dict[str, np.ndarray]:
