@@ -150,6 +150,29 @@ def _demo_stores(stores_dir: Path, n_gages: int, seed: int) -> dict[str, Any]:
     return config
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    """Write synthetic observed and model zarr stores and print a config that reads them."""
+    import yaml
+
+    from gagebench.synth import synthesize
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    stores = synthesize(
+        args.output_url,
+        n_gages=args.gages,
+        start=args.start,
+        end=args.end,
+        models=models,
+        frequency="hourly" if args.hourly else "daily",
+        model_index="feature_id" if args.feature_id else "gage_id",
+        seed=args.seed,
+    )
+    timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in stores.timings.items())
+    log.info("wrote %d gages (%s): %s", stores.n_gages, stores.frequency, timings)
+    print(yaml.safe_dump(stores.to_config_dict(), sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -203,6 +226,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic stores")
     demo.set_defaults(handler=_cmd_demo)
+
+    synth = sub.add_parser(
+        "synth",
+        help="write synthetic HyTEST-shaped observed and model zarr stores",
+        description="Write OUTPUT_URL/observed.zarr and OUTPUT_URL/<model>.zarr (any fsspec "
+        "URL) and print the config keys that point a run at them.",
+    )
+    synth.add_argument("output_url", metavar="OUTPUT_URL")
+    synth.add_argument(
+        "--gages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="first N gages of the built-in list (default: all 5390)",
+    )
+    synth.add_argument("--hourly", action="store_true", help="hourly model stores")
+    synth.add_argument(
+        "--feature-id",
+        action="store_true",
+        help="index model stores by feature_id with a byte gage_id coordinate",
+    )
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--models", default="nwm,nhm", help="comma-separated model names")
+    synth.add_argument("--start", default="1979-02-01")
+    synth.add_argument("--end", default="2020-12-31")
+    synth.set_defaults(handler=_cmd_synth)
     return parser
 
 
