@@ -15,10 +15,14 @@ On one LocalCluster (``--workers`` processes x 1 thread), in the same run:
   standard suite and D-score with NumPy/pandas/scipy, one gage at a time. On a subset
   (``--baseline-gages``) because it is slow; its rate is reported in gages/s.
 
-Worker memory: before each measured run the workers are restarted (fresh processes),
+Worker memory: each measured run gets a new LocalCluster (fresh worker processes),
 warmed up on a few gages, and their RSS high-water mark is reset (``/proc/self/clear_refs``);
 afterwards each worker's ``VmHWM`` is its peak RSS during the run. The client's peak is
 measured the same way. Both pipelines also run a warm-up, so JIT/import time is excluded.
+
+The machine is shared: besides wall-clock gages/s, the CPU seconds used by the workers and
+the client (user + system, psutil) are reported, and gages per CPU second, which other
+people's load does not skew.
 
 Usage::
 
@@ -29,12 +33,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +169,17 @@ def _peak() -> int:
     return _status_kib("VmHWM")
 
 
-def _fresh_workers(client: Any, warm: Any) -> None:
-    client.restart()
-    warm()
-    client.run(_reset_peak)
+def _cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def _cluster_cpu_s(client: Any) -> float:
+    """CPU seconds used so far by the workers and by this (client) process."""
+    return sum(client.run(_cpu_s).values()) + _cpu_s()
 
 
 def _worker_peaks_mib(client: Any) -> list[float]:
@@ -229,66 +242,78 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
 
-    with (
-        LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            memory_limit="6GiB",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    import dask.bag as db
 
-        def warm_pipeline() -> None:
-            gagebench.run(config(4, f"warm-{time.time_ns()}"), client=client)
+    @contextlib.contextmanager
+    def fresh_cluster(warm: Any) -> Iterator[Any]:
+        """New worker processes per measurement, warmed up, peak RSS reset after warm-up."""
+        with (
+            LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                memory_limit="6GiB",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            warm(client)
+            client.run(_reset_peak)
+            yield client
 
-        for n in args.sizes:
-            _fresh_workers(client, warm_pipeline)
+    def warm_pipeline(client: Any) -> None:
+        gagebench.run(config(4, f"warm-{time.time_ns()}"), client=client)
+
+    def warm_baseline(client: Any) -> None:
+        bag = db.from_sequence(ids[:2], npartitions=2).map(hytest_gage, obs_url, model_url)
+        client.compute(bag).result()
+
+    for n in args.sizes:
+        with fresh_cluster(warm_pipeline) as client:
             client_base = _reset_peak()
+            cpu0 = _cluster_cpu_s(client)
             t0 = time.perf_counter()
             result = gagebench.run(config(n, f"gagebench-{n}"), client=client)
             wall = time.perf_counter() - t0
+            cpu = _cluster_cpu_s(client) - cpu0
             peaks = _worker_peaks_mib(client)
-            report["runs"].append(
-                {
-                    "what": "gagebench",
-                    "gages": n,
-                    "wall_s": round(wall, 2),
-                    "gages_per_s": round(n / wall, 1),
-                    "worker_peak_rss_mib": peaks,
-                    "client_peak_growth_mib": round((_peak() - client_base) / 1024, 1),
-                    "statuses": result.manifest["counts"]["nwm"],
-                }
-            )
-            print(json.dumps(report["runs"][-1]), file=sys.stderr)
-            pipeline_rows = result.results
-
-        import dask.bag as db
-
-        subset = ids[: args.baseline_gages]
-
-        def warm_baseline() -> None:
-            db.from_sequence(ids[:2], npartitions=2).map(hytest_gage, obs_url, model_url).compute()
-
-        _fresh_workers(client, warm_baseline)
-        t0 = time.perf_counter()
-        rows = (
-            db.from_sequence(subset, npartitions=len(subset))
-            .map(hytest_gage, obs_url, model_url)
-            .compute()
-        )
-        wall = time.perf_counter() - t0
         report["runs"].append(
             {
-                "what": "baseline (HyTEST notebook style)",
-                "gages": len(subset),
+                "what": "gagebench",
+                "gages": n,
                 "wall_s": round(wall, 2),
-                "gages_per_s": round(len(subset) / wall, 2),
-                "worker_peak_rss_mib": _worker_peaks_mib(client),
+                "gages_per_s": round(n / wall, 1),
+                "cpu_s": round(cpu, 1),
+                "gages_per_cpu_s": round(n / cpu, 2),
+                "worker_peak_rss_mib": peaks,
+                "client_peak_growth_mib": round((_peak() - client_base) / 1024, 1),
+                "statuses": result.manifest["counts"]["nwm"],
             }
         )
         print(json.dumps(report["runs"][-1]), file=sys.stderr)
+        pipeline_rows = result.results
+
+    subset = ids[: args.baseline_gages]
+    with fresh_cluster(warm_baseline) as client:
+        cpu0 = _cluster_cpu_s(client)
+        t0 = time.perf_counter()
+        bag = db.from_sequence(subset, npartitions=len(subset)).map(hytest_gage, obs_url, model_url)
+        rows = client.compute(bag).result()
+        wall = time.perf_counter() - t0
+        cpu = _cluster_cpu_s(client) - cpu0
+        base_peaks = _worker_peaks_mib(client)
+    report["runs"].append(
+        {
+            "what": "baseline (HyTEST notebook style)",
+            "gages": len(subset),
+            "wall_s": round(wall, 2),
+            "gages_per_s": round(len(subset) / wall, 2),
+            "cpu_s": round(cpu, 1),
+            "gages_per_cpu_s": round(len(subset) / cpu, 3),
+            "worker_peak_rss_mib": base_peaks,
+        }
+    )
+    print(json.dumps(report["runs"][-1]), file=sys.stderr)
 
     # Same numbers? (float32 engine vs float64 pandas: compare loosely)
     base = pd.DataFrame(rows).set_index("site_no")
@@ -303,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     report["speedup"] = {
         n: round(r["gages_per_s"] / slow["gages_per_s"], 1) for n, r in fast.items()
     }
+    report["speedup_cpu"] = {
+        n: round(r["gages_per_cpu_s"] / slow["gages_per_cpu_s"], 1) for n, r in fast.items()
+    }
     if len(fast) >= 2:
         lo, hi = min(fast), max(fast)
         report["worker_peak_ratio"] = round(
@@ -311,13 +339,18 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(out_dir, ignore_errors=True)
 
     print()
-    print("| run | gages | wall s | gages/s | speed-up | worker peak RSS MiB |")
-    print("|---|---:|---:|---:|---:|---|")
+    print(
+        "| run | gages | wall s | gages/s | speed-up | CPU s | gages/CPU-s | speed-up (CPU) "
+        "| worker peak RSS MiB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in report["runs"]:
-        speed = report["speedup"].get(r["gages"], "") if r["what"] == "gagebench" else "1.0"
+        ours = r["what"] == "gagebench"
+        speed = report["speedup"].get(r["gages"], "") if ours else "1.0"
+        speed_cpu = report["speedup_cpu"].get(r["gages"], "") if ours else "1.0"
         print(
             f"| {r['what']} | {r['gages']} | {r['wall_s']} | {r['gages_per_s']} | {speed} "
-            f"| {r['worker_peak_rss_mib']} |"
+            f"| {r['cpu_s']} | {r['gages_per_cpu_s']} | {speed_cpu} | {r['worker_peak_rss_mib']} |"
         )
     print()
     print("worker peak ratio (largest/smallest size):", report.get("worker_peak_ratio"))

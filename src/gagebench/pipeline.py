@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gagebench._version import __version__
-from gagebench.errors import InputError
+from gagebench.errors import ClusterError, GagebenchError, InputError
 from gagebench.evaluate import missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress
@@ -301,12 +301,23 @@ def run(
                 sum(len(plan.batches[i]) for i in done),
             )
             t_compute0 = time.perf_counter()
-            for index, frame in stream_batches(
-                dask_client, source, todo, models, config.suites, config.mode
-            ):
-                sink.write_part(index, frame, config.suites)
-                progress.update(len(plan.batches[index]))
-            progress.close()
+            try:
+                for index, frame in stream_batches(
+                    dask_client, source, todo, models, config.suites, config.mode
+                ):
+                    sink.write_part(index, frame, config.suites)
+                    progress.update(len(plan.batches[index]))
+            except GagebenchError:
+                raise
+            except Exception as exc:
+                log.debug("batch failed", exc_info=True)
+                raise ClusterError(
+                    f"run {config.run_id} stopped: a batch failed on the cluster "
+                    f"({type(exc).__name__}: {exc}). Finished batches are saved under "
+                    f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
+                ) from exc
+            finally:
+                progress.close()
             compute_s = time.perf_counter() - t_compute0
     else:
         compute_s = 0.0

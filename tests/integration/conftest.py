@@ -113,7 +113,7 @@ def dask_client(s3: S3Server) -> Iterator[Any]:
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             memory_limit="2GiB",
         ) as cluster,
         Client(cluster) as client,
