@@ -52,7 +52,7 @@ def _cmd_cluster_spec(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
     spec = sub.add_parser(
         "cluster-spec",
         help="print the DaskCluster manifest of the kubernetes backend (a dry run)",
