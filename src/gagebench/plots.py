@@ -6,6 +6,8 @@ written to ``results.parquet`` or returned by :func:`gagebench.evaluate`) and re
 figures render with Agg anywhere (a notebook, a worker pod, CI). Maps are plain lon/lat
 scatter plots over a small country outline shipped with the package: no tiles, no
 downloads. A figure that has nothing to show raises :class:`NothingToPlot`, which says why.
+Each function also takes ``figure=`` (a Figure or a SubFigure) to draw into, so panels can
+be composed (``fig.subfigures``); it then returns the root Figure.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 
 from gagebench.errors import InputError
@@ -173,8 +175,18 @@ def _color(models: Sequence[str], model: str) -> str:
     return MODEL_COLORS[list(models).index(model) % len(MODEL_COLORS)]
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def _new_figure(width: float, height: float, figure: FigureBase | None = None) -> FigureBase:
+    """A new constrained-layout figure, or ``figure`` (a Figure or SubFigure) to draw into."""
+    if figure is not None:
+        return figure
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _root(fig: FigureBase) -> Figure:
+    root = fig.figure
+    if not isinstance(root, Figure):  # pragma: no cover - matplotlib always sets it
+        raise TypeError("figure has no root Figure")
+    return root
 
 
 def _grid(count: int, columns: int = 2) -> tuple[int, int]:
@@ -214,6 +226,7 @@ def plot_cdf(
     metric: str | Sequence[str] = "KGE",
     *,
     lower: float = -1.0,
+    figure: FigureBase | None = None,
 ) -> Figure:
     """Cumulative distribution across gages of one metric (or several, one panel each).
 
@@ -226,7 +239,7 @@ def plot_cdf(
     if not drawable:
         _require(frame, metrics[0])
     models = models_of(frame)
-    fig = _new_figure(4.6 * len(metrics), 3.8)
+    fig = _new_figure(4.6 * len(metrics), 3.8, figure)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, name in zip(axes, metrics, strict=True):
         ax.set_title(f"{name}: cumulative distribution across gages", fontsize=10)
@@ -249,7 +262,7 @@ def plot_cdf(
             ax.step(shown, share, where="post", color=_color(models, model), label=label)
         ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
         ax.legend(loc="upper left", fontsize=7, frameon=False)
-    return fig
+    return _root(fig)
 
 
 def plot_map(
@@ -258,6 +271,7 @@ def plot_map(
     *,
     gages: pd.DataFrame | None = None,
     models: Sequence[str] | None = None,
+    figure: FigureBase | None = None,
 ) -> Figure:
     """Gage locations coloured by ``metric``, one panel per model, offline (no tiles).
 
@@ -268,7 +282,7 @@ def plot_map(
     _require(frame, metric)
     names = list(models) if models is not None else models_of(frame)
     rows, cols = _grid(len(names))
-    fig = _new_figure(6.2 * cols, 3.9 * rows + 0.6)
+    fig = _new_figure(6.2 * cols, 3.9 * rows + 0.6, figure)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     cmap, norm = _skill_cmap()
     mappable = None
@@ -317,7 +331,7 @@ def plot_map(
         )
         bar.set_label(f"{metric} (grey x: not computed)", fontsize=8)
         bar.ax.tick_params(labelsize=7)
-    return fig
+    return _root(fig)
 
 
 def plot_by_class(
@@ -327,6 +341,7 @@ def plot_by_class(
     by: str = CLASS_COLUMN,
     gages: pd.DataFrame | None = None,
     lower: float = -1.0,
+    figure: FigureBase | None = None,
 ) -> Figure:
     """Box plots of ``metric`` by gage class (``gage_class``) or ``ecoregion``, per model.
 
@@ -343,7 +358,7 @@ def plot_by_class(
     groups = sorted(frame[by].unique(), key=lambda g: (g == "unknown", g))
     names = models_of(frame)
     width = max(5.0, min(14.0, 1.1 + len(groups) * (0.45 + 0.35 * len(names))))
-    fig = _new_figure(width, 4.2)
+    fig = _new_figure(width, 4.2, figure)
     ax = fig.subplots()
     step = 0.8 / len(names)
     for index, model in enumerate(names):
@@ -383,7 +398,7 @@ def plot_by_class(
     ax.set_title(f"{metric} by {label} (boxes: 25-75 %, whiskers: 5-95 %)", fontsize=10)
     handles = [Line2D([], [], color=_color(names, m), lw=6, alpha=0.55) for m in names]
     ax.legend(handles, names, fontsize=7, frameon=False, loc="lower left")
-    return fig
+    return _root(fig)
 
 
 def scorecard_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -421,7 +436,7 @@ def scorecard_table(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def plot_scorecard(results: pd.DataFrame) -> Figure:
+def plot_scorecard(results: pd.DataFrame, *, figure: FigureBase | None = None) -> Figure:
     """The D-score card: median share of mse by component, season and flow quartile.
 
     In the spirit of HyTEST's ILAMB-style cards (Hodson et al. 2021, Collier et al. 2018):
@@ -432,7 +447,7 @@ def plot_scorecard(results: pd.DataFrame) -> Figure:
         raise NothingToPlot("no gage has a positive finite D-score mse to decompose")
     values = table.to_numpy(dtype=float)
     n_rows, n_cols = values.shape
-    fig = _new_figure(3.2 + 1.25 * n_cols, 5.6)
+    fig = _new_figure(3.2 + 1.25 * n_cols, 5.6, figure)
     ax = fig.subplots()
     image = ax.imshow(
         np.ma.masked_invalid(values), cmap="RdYlBu_r", vmin=0, vmax=100, aspect="auto", alpha=0.85
@@ -476,7 +491,7 @@ def plot_scorecard(results: pd.DataFrame) -> Figure:
     bar.set_label("median share of each gage's mse (%)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     ax.set_title("D-score card: where the error comes from", fontsize=10, pad=28)
-    return fig
+    return _root(fig)
 
 
 def plot_comparison(
@@ -486,6 +501,7 @@ def plot_comparison(
     *,
     metric: str = "KGE",
     gages: pd.DataFrame | None = None,
+    figure: FigureBase | None = None,
 ) -> Figure:
     """Two models gage by gage: ``metric`` of A against B, and a map of who wins where.
 
@@ -507,7 +523,7 @@ def plot_comparison(
     paired = per_gage[np.isfinite(per_gage[col_d])]
     if paired.empty:
         raise NothingToPlot(f"no gage has a finite {metric} for both {a!r} and {b!r}")
-    fig = _new_figure(13.0, 4.6)
+    fig = _new_figure(13.0, 4.6, figure)
     left, right = fig.subplots(1, 2, width_ratios=[1.0, 1.7])
     lo = -1.0
     xa = np.clip(paired[col_a].to_numpy(dtype=float), lo, 1.0)
@@ -551,4 +567,4 @@ def plot_comparison(
     )
     bar.set_label(f"difference in {metric}", fontsize=8)
     bar.ax.tick_params(labelsize=7)
-    return fig
+    return _root(fig)

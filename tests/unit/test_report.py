@@ -421,3 +421,11 @@ def test_manifest_with_odd_fields_still_renders(tmp_path: Path, results: pd.Data
     (run / "manifest.json").write_text("{not json")
     page = _check_report(write_report(str(run)), ALL_FIGURES)
     assert any("not valid JSON" in note for note in page.notes)
+
+
+def test_plots_compose_into_subfigures(results: pd.DataFrame) -> None:
+    fig = Figure(figsize=(12, 4), dpi=100, layout="constrained")
+    left, right = fig.subfigures(1, 2)
+    assert gagebench.plot_cdf(results, figure=left) is fig
+    assert gagebench.plot_map(results, models=["nhm"], figure=right) is fig
+    assert len(fig.axes) == 3  # CDF, map, colorbar
