@@ -38,6 +38,43 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- cluster-spec (clusters helper) --------------------------------------------------------
+def _cmd_cluster_spec(args: argparse.Namespace) -> int:
+    """Print the DaskCluster manifest the kubernetes backend would create; no API calls."""
+    from gagebench.clusters import get_backend
+    from gagebench.clusters._kubespec import to_yaml
+    from gagebench.config import load_config, parse_override
+
+    overrides = dict(parse_override(text) for text in args.set)
+    cfg = load_config(*args.config, overrides=overrides)
+    manifest = get_backend(cfg, "kubernetes").manifest()  # type: ignore[attr-defined]
+    sys.stdout.write(to_yaml(manifest))
+    return 0
+
+
+def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
+    spec = sub.add_parser(
+        "cluster-spec",
+        help="print the DaskCluster manifest of the kubernetes backend (a dry run)",
+        description=(
+            "Print, as YAML, the DaskCluster the kubernetes backend would create, without "
+            "contacting any cluster: namespace, image and owner come from the settings or "
+            "the environment (POD_NAMESPACE, GAGEBENCH_IMAGE, GAGEBENCH_JOB_NAME/_UID)."
+        ),
+    )
+    spec.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="run file (repeatable)"
+    )
+    spec.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
+    )
+    spec.set_defaults(handler=_cmd_cluster_spec)
+
+
+# --- end cluster-spec ----------------------------------------------------------------------
+
+
+# --- report / compare (report helper) -------------------------------------------------------
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of a run and print where it went."""
     from gagebench.report import write_report
@@ -61,19 +98,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="gagebench",
-        description="HyTEST streamflow benchmark statistics for thousands of gages on Dask.",
-    )
-    parser.add_argument("--version", action="version", version=f"gagebench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
-    sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
-    sample.set_defaults(handler=_cmd_sample)
-
+def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="write the HTML report of a run and print its path")
     report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
     report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
@@ -89,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
     )
     comp.set_defaults(handler=_cmd_compare)
+
+
+# --- end report / compare -----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="gagebench",
+        description="HyTEST streamflow benchmark statistics for thousands of gages on Dask.",
+    )
+    parser.add_argument("--version", action="version", version=f"gagebench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
+    sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
+    sample.set_defaults(handler=_cmd_sample)
+    _add_cluster_spec(sub)
+    _add_report_commands(sub)
     return parser
 
 

@@ -34,7 +34,7 @@ def _chromium() -> str:
 
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     browser = _chromium()
-    run = write_run(tmp_path / "run-browser", synthetic_results(120, models=("nwm", "nhm")))
+    run = write_run(tmp_path / "run-browser", synthetic_results(60, models=("nwm", "nhm")))
     report = Path(write_report(str(run)))
     shot = tmp_path / "shot.png"
     command = [
