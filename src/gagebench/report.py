@@ -523,14 +523,17 @@ def write_report(
     storage_options: Mapping[str, Any] | None = None,
     output: str | None = None,
     gages: pd.DataFrame | None = None,
+    manifest: Mapping[str, Any] | None = None,
 ) -> str:
     """Write the run's ``report.html`` and ``figures/<name>.png``; return the report's URL.
 
     ``run_url``: a run folder (or a results ``.parquet``/``.csv``) at any fsspec URL.
     ``output``: where the HTML goes (default ``<run_url>/report.html``); the figures go to
     ``figures/`` beside it. ``gages``: a gage list DataFrame (default: the built-in list).
+    ``manifest``: provenance to show instead of ``manifest.json`` (the pipeline writes
+    the report just before the manifest).
     """
-    run = read_run(run_url, storage_options)
+    run = read_run(run_url, storage_options, manifest)
     sections, results = build_sections(run, gages)
     title = f"gagebench report: {run.label}"
     page = render_html(title, _subtitle(run, results), sections)

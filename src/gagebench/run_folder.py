@@ -60,14 +60,21 @@ def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd
         return pd.read_parquet(handle)
 
 
-def read_run(url: str, storage_options: Mapping[str, Any] | None = None) -> RunFolder:
+def read_run(
+    url: str,
+    storage_options: Mapping[str, Any] | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> RunFolder:
     """Read a run folder (or a results file) at ``url``.
 
     Falls back to the per-model HyTEST CSVs when ``results.parquet`` is absent, and notes
     a missing or unreadable manifest instead of failing (the run may still be going).
+    ``manifest``: use this one instead of ``manifest.json`` (a run writing its report
+    before its manifest, which goes last).
     """
     if url.rstrip("/").endswith((".parquet", ".csv")):
-        return RunFolder(url, read_table(url, storage_options), {}, ("a bare results table",))
+        table = read_table(url, storage_options)
+        return RunFolder(url, table, dict(manifest or {}), ("a bare results table",))
     fs, root = open_fs(url, storage_options)
     root = root.rstrip("/")
     notes: list[str] = []
@@ -78,7 +85,9 @@ def read_run(url: str, storage_options: Mapping[str, Any] | None = None) -> RunF
     else:
         results = _from_hytest_csvs(fs, root, url)
         notes.append(f"no {RESULTS_FILE}: rebuilt from the per-model HyTEST CSVs")
-    manifest: dict[str, Any] = {}
+    if manifest is not None:
+        return RunFolder(url, results, dict(manifest), tuple(notes))
+    found: dict[str, Any] = {}
     manifest_path = posixpath.join(root, MANIFEST_FILE)
     if fs.exists(manifest_path):
         try:
@@ -88,12 +97,12 @@ def read_run(url: str, storage_options: Mapping[str, Any] | None = None) -> RunF
             notes.append(f"{MANIFEST_FILE} is not valid JSON ({exc}); provenance omitted")
         else:
             if isinstance(loaded, dict):
-                manifest = loaded
+                found = loaded
             else:
                 notes.append(f"{MANIFEST_FILE} is not a JSON object; provenance omitted")
     else:
         notes.append(f"no {MANIFEST_FILE}: the run may be unfinished or was written elsewhere")
-    return RunFolder(url, results, manifest, tuple(notes))
+    return RunFolder(url, results, found, tuple(notes))
 
 
 def _from_hytest_csvs(fs: Any, root: str, url: str) -> pd.DataFrame:

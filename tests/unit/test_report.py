@@ -232,7 +232,12 @@ def test_report_with_one_suite_and_no_manifest(tmp_path: Path, small: pd.DataFra
     assert page.figures()["map_kge"] == "img"
     assert any("no manifest.json" in note for note in page.notes)
     dscore = small.drop(columns=list(STANDARD_COLUMNS))
-    page = _edge(tmp_path, "dscore-only", dscore)
+    run = write_run(tmp_path / "dscore-only", dscore)
+    (run / "manifest.json").unlink()  # the pipeline writes the report before its manifest
+    path = write_report(str(run), manifest={"run_id": "given-by-the-pipeline"})
+    page = _check_report(path, ALL_FIGURES)
+    assert "given-by-the-pipeline" in Path(path).read_text(encoding="utf-8")
+    assert not any("manifest" in note for note in page.notes)
     figures = page.figures()
     assert figures["scorecard"] == "img"
     assert figures["cdf"] == figures["map_kge"] == figures["by_class_kge"] == "note"
