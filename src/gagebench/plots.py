@@ -256,8 +256,9 @@ def plot_cdf(
             values = np.sort(_values(frame[frame["model"] == model], name))
             if values.size == 0:
                 continue
-            shown = np.clip(values, lower, 1.0)
-            share = np.arange(1, values.size + 1) / values.size
+            # From (lower, 0) to (1, 1), so that even a single gage draws a visible step.
+            shown = np.r_[lower, np.clip(values, lower, 1.0), 1.0]
+            share = np.r_[0.0, np.arange(1, values.size + 1) / values.size, 1.0]
             label = f"{model} (median {np.median(values):.2f}, n={values.size})"
             ax.step(shown, share, where="post", color=_color(models, model), label=label)
         ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
@@ -301,21 +302,22 @@ def plot_map(
             linewidths=0.6,
         )
         order = np.argsort(-values[finite])  # best drawn first, worst on top
+        size = float(np.clip(2500.0 / max(int(finite.sum()), 1), 9.0, 36.0))
         mappable = ax.scatter(
             located["lon"].to_numpy()[finite][order],
             located["lat"].to_numpy()[finite][order],
             c=values[finite][order],
             cmap=cmap,
             norm=norm,
-            s=9,
+            s=size,
             linewidths=0.2,
             edgecolors="#333333",
         )
         unplaced = len(part) - len(located)
         extra = f", {unplaced} without coordinates" if unplaced else ""
-        median = np.nanmedian(values) if finite.any() else np.nan
+        median = f"{np.median(values[finite]):.2f}" if finite.any() else "–"
         ax.set_title(
-            f"{model}: {metric} at {int(finite.sum())} gages (median {median:.2f}{extra})",
+            f"{model}: {metric} at {int(finite.sum())} gages (median {median}{extra})",
             fontsize=9,
         )
     for ax in axes[len(names) :]:

@@ -266,6 +266,8 @@ def _one_comparison(comparison: ComparisonResult, gages: pd.DataFrame | None) ->
             ),
         )
     )
+    if not comparison.summary["n_paired"].any():
+        return section
     section.tables.append(
         (
             f"Where each model wins on {metric}, by ecoregion",

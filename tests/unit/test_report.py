@@ -22,7 +22,6 @@ import gagebench
 from gagebench.cli import main
 from gagebench.comparison import compare, sign_test
 from gagebench.errors import InputError, StorageError
-from gagebench.evaluate import missing_rows
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
 from gagebench.plots import NothingToPlot, builtin_gage_table, scorecard_table
 from gagebench.report import write_report
@@ -195,6 +194,10 @@ def _edge(tmp_path: Path, name: str, frame: pd.DataFrame, manifest: bool = True)
 
 
 def test_report_with_a_missing_model(tmp_path: Path, small: pd.DataFrame) -> None:
+    # Imported here, after gagebench.evaluate (the function) was resolved: importing the
+    # submodule first would shadow the function on the package for every later test.
+    from gagebench.evaluate import missing_rows
+
     sites = small["site_no"].unique()
     absent = missing_rows(sites, "nhm", ("standard", "dscore"), "not_in_model", "no such gage")
     frame = pd.concat([small[small["model"] == "nwm"], absent], ignore_index=True)
