@@ -43,7 +43,7 @@ from gagebench.plots import (
     plot_scorecard,
     with_gages,
 )
-from gagebench.run_folder import RunFolder, open_fs, read_run
+from gagebench.run_folder import RunFolder, open_fs, read_run, read_table
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +423,8 @@ table.data { border-collapse: collapse; font-size: .86em; margin: 6px 0 16px; }
 table.data th, table.data td { border: 1px solid #d5dbe0; padding: 3px 8px; text-align: right; }
 table.data th { background: #eef3f6; }
 table.data td:first-child, table.data th:first-child { text-align: left; }
-table.kv td { text-align: left; font-family: ui-monospace, monospace; word-break: break-all; }
+table.kv td, table.kv th { text-align: left; font-family: ui-monospace, monospace;
+                           word-break: break-all; }
 .note { background: #fff6dd; border-left: 4px solid #e0a800; padding: 6px 10px;
         font-size: .9em; }
 .caption { font-weight: 600; margin: 10px 0 2px; }
@@ -524,18 +525,21 @@ def write_report(
     *,
     storage_options: Mapping[str, Any] | None = None,
     output: str | None = None,
-    gages: pd.DataFrame | None = None,
+    gages: pd.DataFrame | str | None = None,
     manifest: Mapping[str, Any] | None = None,
 ) -> str:
     """Write the run's ``report.html`` and ``figures/<name>.png``; return the report's URL.
 
     ``run_url``: a run folder (or a results ``.parquet``/``.csv``) at any fsspec URL.
     ``output``: where the HTML goes (default ``<run_url>/report.html``); the figures go to
-    ``figures/`` beside it. ``gages``: a gage list DataFrame (default: the built-in list).
+    ``figures/`` beside it. ``gages``: a gage list, as a DataFrame or the URL of a CSV /
+    Parquet file (default: the built-in 5390-gage list; ``"builtin"`` says the same).
     ``manifest``: provenance to show instead of ``manifest.json`` (the pipeline writes
     the report just before the manifest).
     """
     run = read_run(run_url, storage_options, manifest)
+    if isinstance(gages, str):
+        gages = None if gages == "builtin" else read_table(gages, storage_options)
     sections, results = build_sections(run, gages)
     title = f"gagebench report: {run.label}"
     page = render_html(title, _subtitle(run, results), sections)

@@ -50,7 +50,7 @@ def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, s
 
 
 def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """A results table from a ``.parquet`` or ``.csv`` file at any fsspec URL."""
+    """A table (results or a gage list) from a ``.parquet`` or ``.csv`` file at any URL."""
     fs, path = open_fs(url, storage_options)
     if not fs.exists(path):
         raise StorageError(f"no results table at {url!r}: check the URL and credentials")

@@ -253,6 +253,14 @@ def test_report_with_gages_not_in_the_list(tmp_path: Path, small: pd.DataFrame) 
     page = _edge(tmp_path, "unknown-gage", frame)
     assert set(page.figures().values()) == {"img"}
     assert any("1 gage(s) are not in the gage list" in note for note in page.notes)
+    # A gage list given as a file that also holds the stranger: every gage is placed.
+    listed = tmp_path / "gages.parquet"
+    stranger_row = {"site_no": "USGS-99999999", "lat": 40.0, "lon": -100.0}
+    table = pd.concat([builtin_gage_table(), pd.DataFrame([stranger_row])], ignore_index=True)
+    table.to_parquet(listed)
+    out = str(tmp_path / "listed" / "report.html")
+    path = write_report(str(tmp_path / "unknown-gage"), gages=str(listed), output=out)
+    assert "are not in the gage list" not in Path(path).read_text(encoding="utf-8")
     # Nothing in the list at all: still a report, with notes.
     frame["site_no"] = [f"XX-{i}" for i in range(len(frame))]
     page = _edge(tmp_path, "no-known-gage", frame)
