@@ -200,6 +200,11 @@ def _skill_cmap() -> tuple[Colormap, BoundaryNorm]:
     return cmap, BoundaryNorm(SKILL_BOUNDS, cmap.N)
 
 
+def _marker(count: int) -> tuple[float, float]:
+    """Marker area and edge width for a map of ``count`` gages (smaller when crowded)."""
+    return float(np.clip(6000.0 / max(count, 1), 5.0, 36.0)), (0.2 if count < 1500 else 0.0)
+
+
 def draw_outline(ax: Axes) -> None:
     """Country outlines (USA, Canada, Mexico; Natural Earth 1:110m) and the CONUS extent."""
     outline = _outline()
@@ -301,8 +306,9 @@ def plot_map(
             c="#888888",
             linewidths=0.6,
         )
-        order = np.argsort(-values[finite])  # best drawn first, worst on top
-        size = float(np.clip(2500.0 / max(int(finite.sum()), 1), 9.0, 36.0))
+        # A fixed shuffle: drawing sorted would let the best or the worst gages hide the rest.
+        order = np.random.default_rng(0).permutation(int(finite.sum()))
+        size, edge = _marker(int(finite.sum()))
         mappable = ax.scatter(
             located["lon"].to_numpy()[finite][order],
             located["lat"].to_numpy()[finite][order],
@@ -310,7 +316,7 @@ def plot_map(
             cmap=cmap,
             norm=norm,
             s=size,
-            linewidths=0.2,
+            linewidths=edge,
             edgecolors="#333333",
         )
         unplaced = len(part) - len(located)
@@ -550,15 +556,16 @@ def plot_comparison(
     cmap = ListedColormap(["#b2182b", "#ef8a62", "#e0e0e0", "#67a9cf", "#2166ac"]).with_extremes(
         under="#67001f", over="#053061"
     )
-    order = np.argsort(np.abs(diff[located.to_numpy()]))
+    order = np.argsort(np.abs(diff[located.to_numpy()]))  # largest differences on top
+    size, edge = _marker(int(located.sum()))
     points = right.scatter(
         meta["lon"][located].to_numpy()[order],
         meta["lat"][located].to_numpy()[order],
         c=diff[located.to_numpy()][order],
         cmap=cmap,
         norm=BoundaryNorm(bounds, cmap.N),
-        s=10,
-        linewidths=0.2,
+        s=size,
+        linewidths=edge,
         edgecolors="#333333",
     )
     right.set_title(

@@ -411,6 +411,9 @@ def test_cli_report_and_compare(
     assert main(["report", str(run), "--output", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert (tmp_path / "out" / "figures" / "cdf.png").exists()
+    # A bare results file: the report goes beside it.
+    assert main(["report", str(run / "results.parquet")]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "report.html")
 
     table = tmp_path / "cmp.csv"
     assert main(["compare", str(run), "--models", "nhm", "nwm", "--output", str(table)]) == 0
