@@ -48,9 +48,9 @@ def synthetic_flows(
     storms = np.array([np.convolve(row, kernel)[:n_days] for row in impulses])
     obs = 0.01 * area[:, None] * (0.4 * seasonal + 2.0 * storms)
     intermittent = rng.random(n_gages) < 0.05
-    obs[intermittent] = np.where(
-        obs[intermittent] < np.quantile(obs[intermittent], 0.3), 0.0, obs[intermittent]
-    )
+    if intermittent.any():  # zero flow below each such gage's own 30 % quantile
+        low = np.quantile(obs[intermittent], 0.3, axis=1, keepdims=True)
+        obs[intermittent] = np.where(obs[intermittent] < low, 0.0, obs[intermittent])
     gaps = (rng.random(n_gages) < 0.3)[:, None] & (rng.random((n_gages, n_days)) < 0.05)
     obs = np.where(gaps, np.nan, obs)
     ids = ("USGS-" + picked["site_no"]).tolist()

@@ -216,6 +216,8 @@ def test_report_with_all_nan_metrics(tmp_path: Path, small: pd.DataFrame) -> Non
     assert all(figures[name] == "note" for name in ALL_FIGURES), figures
     assert any("no gage has a finite KGE" in note for note in page.notes)
     assert not list((tmp_path / "all-nan" / "figures").glob("*.png"))
+    page = _edge(tmp_path, "no-rows", small.iloc[:0])  # a run with no gage at all
+    assert set(page.figures().values()) == {"note"}
 
 
 def test_report_with_one_gage(tmp_path: Path, small: pd.DataFrame) -> None:
