@@ -365,7 +365,7 @@ def run(
     if config.report:
 
         def report(facts: dict[str, Any]) -> str | None:
-            return write_report(sink.url, config.options_for(), manifest_of(facts))
+            return write_report(sink.url, config.options_for(), manifest_of(facts), config.gages)
 
     manifest = sink.commit(plan, manifest_of, report)
     log.info("run %s complete: %s", config.run_id, sink.url_of("manifest.json"))

@@ -399,27 +399,24 @@ def _storage_guard(action: str, url: str) -> Iterator[None]:
 
 
 def write_report(
-    run_url: str, storage_options: Mapping[str, Any], manifest: Mapping[str, Any]
-) -> str | None:
-    """Write ``report.html`` beside the results with :mod:`gagebench.report`, if installed.
+    run_url: str,
+    storage_options: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    gages: str = "builtin",
+) -> str:
+    """Write ``report.html`` (and ``figures/``) beside the results; return its URL.
 
-    This is the one integration point of the report: it returns the report's URL, or None
-    when the report module is not part of this build. The (not yet written) manifest is
-    passed to report functions that accept ``manifest=`` for provenance.
+    The one place a run calls :mod:`gagebench.report`. It runs after results.parquet and
+    the CSVs are in place and before ``manifest.json`` exists, so the manifest to be
+    written is handed over for the report's provenance section.
     """
-    import importlib
-    import inspect
+    from gagebench.report import write_report as _write_report
 
-    try:
-        module = importlib.import_module("gagebench.report")
-    except ModuleNotFoundError as exc:
-        if exc.name != "gagebench.report":
-            raise
-        log.info("gagebench.report is not installed: no report.html written")
-        return None
-    func = module.write_report
-    kwargs: dict[str, Any] = {"storage_options": dict(storage_options)}
-    if "manifest" in inspect.signature(func).parameters:
-        kwargs["manifest"] = dict(manifest)
-    result = func(run_url, **kwargs)
-    return str(result) if result is not None else f"{run_url.rstrip('/')}/{REPORT_FILE}"
+    return str(
+        _write_report(
+            run_url,
+            storage_options=dict(storage_options),
+            gages=gages,
+            manifest=dict(manifest),
+        )
+    )
