@@ -92,7 +92,7 @@ def read_s3(url: str, s3: Any) -> bytes:
 
 
 def test_run_on_s3_matches_in_process_evaluate(daily_stores, bucket_url, s3, dask_client) -> None:
-    cfg = config_for(daily_stores, bucket_url, s3)
+    cfg = config_for(daily_stores, bucket_url, s3, report=True)
     result = run(cfg, client=dask_client)
     run_url = f"{bucket_url}/it"
     assert result.run_url == run_url
@@ -145,6 +145,11 @@ def test_run_on_s3_matches_in_process_evaluate(daily_stores, bucket_url, s3, das
             )
 
     manifest = json.loads(read_s3(f"{run_url}/manifest.json", s3))
+    # the report, written before the manifest, shows the manifest's provenance
+    assert "report.html" in manifest["outputs"]
+    page = read_s3(f"{run_url}/report.html", s3).decode()
+    assert "<html" in page.lower()
+    assert manifest["run_id"] in page
     assert manifest["run_id"] == "it"
     assert manifest["batches"] == {"total": 5, "batch_size": 5, "reused": 0, "computed": 5}
     for model in cfg.models:
