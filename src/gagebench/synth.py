@@ -52,7 +52,7 @@ class ModelSkill:
     bias_mean: float = 0.05  # mean of log multiplicative bias
     amp_sd: float = 0.2  # sd of log amplitude error (variability ratio)
     noise_lo: float = 0.05  # per-gage sd of log noise, uniform in [lo, hi]
-    noise_hi: float = 0.49
+    noise_hi: float = 0.46
     noise_rho: float = 0.85  # day-to-day correlation of the noise
     lag_p: float = 0.2  # probability of a one-day timing error
     damp_max: float = 0.4  # storm response smoothed by up to this weight
