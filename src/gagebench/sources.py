@@ -37,6 +37,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from gagebench._fsspec import options_for_url
 from gagebench._zarrio import read_gage_rows
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import ID_PREFIX
@@ -320,7 +321,7 @@ def _open_array(label: str, url: str, variable: str, options: Mapping[str, Any])
     import zarr
 
     try:
-        group = zarr.open_group(url, mode="r", storage_options=dict(options) or None)
+        group = zarr.open_group(url, mode="r", storage_options=options_for_url(url, options))
         return group[variable]
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
@@ -335,7 +336,7 @@ def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
     import fsspec
 
     try:
-        fs, path = fsspec.core.url_to_fs(url, **dict(options))
+        fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, options) or {}))
         found = fs.exists(path)
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
@@ -353,7 +354,7 @@ def _open_dataset(label: str, url: str, options: Mapping[str, Any]) -> xr.Datase
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
             return xr.open_zarr(
                 url,
-                storage_options=dict(options) or None,
+                storage_options=options_for_url(url, options),
                 chunks=None,
                 consolidated=None,
             )

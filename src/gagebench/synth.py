@@ -30,6 +30,7 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from gagebench._fsspec import options_for_url
 from gagebench._zarrio import write_gage_rows
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import builtin_gages, load_gages
@@ -274,7 +275,7 @@ class _StoreWriter:
 
         self.url = url
         self.gage_dim = gage_dim
-        self.storage_options = dict(storage_options or {}) or None
+        self.storage_options = options_for_url(url, storage_options)
         self.zarr_format = zarr_format
         self._zarray: Any = None
         n = len(next(iter(gage_coords.values()))[1])
