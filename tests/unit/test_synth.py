@@ -182,6 +182,28 @@ def test_cli_synth_prints_config(tmp_path, capsys):
     assert "feature_id" in ds.dims
 
 
+def test_cli_synth_passes_storage_options(capsys):
+    url = "memory://gagebench-cli-test/stores"
+    code = main(
+        [
+            "synth",
+            url,
+            "--gages",
+            "3",
+            "--start",
+            "2001-01-01",
+            "--end",
+            "2001-01-31",
+            "--storage-option",
+            "skip_instance_cache=true",
+        ]
+    )
+    assert code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["observed"]["storage_options"] == {"skip_instance_cache": True}
+    assert xr.open_zarr(f"{url}/observed.zarr").sizes["gage_id"] == 3
+
+
 def test_bad_arguments_are_input_errors(tmp_path):
     from gagebench.errors import InputError
 
