@@ -340,3 +340,59 @@ def test_fake_api_auto_picks_kubernetes_in_a_pod_with_the_crd(
     assert choose(cfg) == "local"  # CRD missing: fall back, with a warning
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:8786")
     assert choose(cfg) == "address"
+
+
+_HOLDER = """
+import sys
+from gagebench.config import load_config
+from gagebench.clusters import cluster_client
+cfg = load_config(output=sys.argv[1], run_id="nightly-1", overrides={
+    "cluster.backend": "kubernetes", "cluster.kubernetes.namespace": "gb",
+    "cluster.kubernetes.image": "img:1", "cluster.kubernetes.owner_job": None,
+    "cluster.kubernetes.wait_timeout": 120})
+with cluster_client(cfg):
+    print("UNREACHABLE", flush=True)
+"""
+
+
+def test_fake_api_sigterm_while_starting_deletes_the_daskcluster(
+    api: FakeKubeAPI, tmp_path: Path
+) -> None:
+    """Kubernetes deletes the controller's Job while the cluster starts: the DaskCluster
+    we created must be deleted before the process exits (no operator here to act)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("POD_NAME", "POD_NAMESPACE", "KUBERNETES_SERVICE_HOST")
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while ("POST", DC) not in api.requests:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the DaskCluster was never created"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=40)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "UNREACHABLE" not in out
+    assert elapsed < 30
+    _assert_deleted(api, "gagebench-nightly-1")
