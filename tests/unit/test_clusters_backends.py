@@ -204,3 +204,33 @@ def test_examples_load_and_their_backend_accepts_them(name: str) -> None:
     assert cfg.cluster.backend == name
     backend = get_backend(cfg)
     assert backend.name == name
+
+
+@pytest.mark.parametrize(
+    ("backend", "module", "extra"),
+    [("kubernetes", "dask_kubernetes", "kubernetes"), ("gateway", "dask_gateway", "gateway")],
+)
+def test_a_missing_extra_names_the_pip_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, module: str, extra: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # what `import` sees when not installed
+
+    def use() -> None:
+        chosen = get_backend(_cfg(tmp_path), backend)  # kubernetes checks on construction
+        if isinstance(chosen, GatewayBackend):
+            chosen.gateway()  # gateway when it is about to connect
+
+    with pytest.raises(ClusterError, match=rf"pip install 'gagebench\[{extra}\]'"):
+        use()
+
+
+def test_import_gagebench_clusters_stays_light() -> None:
+    code = (
+        "import sys, gagebench.clusters, gagebench.clusters.kubernetes, "
+        "gagebench.clusters.gateway, gagebench.clusters.auto; "
+        "print(sorted(m for m in ('dask_kubernetes', 'kr8s', 'dask_gateway', 'kubernetes') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -95,6 +95,14 @@ class KubernetesBackend(ClusterBackend):
     }
 
     def __init__(self, cfg: Any) -> None:
+        try:
+            import dask_kubernetes  # noqa: F401
+            import kr8s  # noqa: F401
+        except ImportError as exc:
+            raise ClusterError(
+                f"the kubernetes backend needs dask-kubernetes and kr8s ({exc}): "
+                "pip install 'gagebench[kubernetes]'"
+            ) from exc
         super().__init__(cfg)
         self._validate()
 
