@@ -396,3 +396,11 @@ def test_fake_api_sigterm_while_starting_deletes_the_daskcluster(
     assert "UNREACHABLE" not in out
     assert elapsed < 30
     _assert_deleted(api, "gagebench-nightly-1")
+
+
+def test_fake_api_unknown_controller_pod_says_how_to_name_it(
+    api: FakeKubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _in_pod(tmp_path, monkeypatch, "not-this-pod")
+    with pytest.raises(ClusterError, match=r"pod 'not-this-pod' was not found.*POD_NAME"):
+        _backend(load_config(output=str(tmp_path))).live_context()

@@ -271,7 +271,16 @@ class KubernetesBackend(ClusterBackend):
         api = kr8s.api()
         if pod_name and needs_pod:
             pod_ns = os.environ.get("POD_NAMESPACE") or _read(SERVICEACCOUNT_DIR / "namespace")
-            pod = Pod.get(pod_name, namespace=pod_ns or namespace, api=api)
+            try:
+                pod = Pod.get(pod_name, namespace=pod_ns or namespace, api=api)
+            except kr8s.NotFoundError as exc:
+                raise ClusterError(
+                    f"the controller pod {pod_name!r} was not found in namespace "
+                    f"{pod_ns or namespace!r}: set POD_NAME and POD_NAMESPACE from the "
+                    "downward API (the Helm chart does), or set "
+                    f"{self.key('image')}, {self.key('service_account')} and "
+                    f"{self.key('owner_job')} explicitly"
+                ) from exc
         image = self.options["image"] or os.environ.get(IMAGE_ENV, "").strip()
         if not image and pod is not None:
             image = _pod_image(pod.raw)
