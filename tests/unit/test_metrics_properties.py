@@ -16,16 +16,18 @@ from hypothesis.extra import numpy as hnp
 from gagebench.metrics import METRICS, SUITES, evaluate_arrays
 
 PROPERTY_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 DSCORE = SUITES["dscore"]
 STANDARD = SUITES["standard"]
 ALL = tuple(m.name for m in METRICS)
 
+# Flows are 0 or at least 1e-6 in magnitude (float32 stores cannot hold a 1e-300 m3/s flow,
+# and its square would underflow to 0: a "non-constant" series with zero variance).
 flow = st.one_of(
-    st.floats(0.0, 1e4, allow_nan=False, allow_infinity=False),
+    st.floats(1e-6, 1e4),
     st.sampled_from([0.0, -0.0, 0.005, 0.01, 0.1, 1.0, 2.5, np.nan]),
-    st.floats(-50.0, 0.0, allow_nan=False),
+    st.floats(1e-6, 50.0).map(lambda x: -x),
 )
 
 
@@ -62,14 +64,15 @@ def test_perfect_fit(batch: tuple, mode: str) -> None:
     obs, _, dates = batch
     result = _evaluate(obs, obs.copy(), dates, mode)
     ok = _evaluated(result)
+    # beta = sum(s)/sum(o) and pbias are 0/0 (undefined, NaN) where the flows sum to 0
+    balanced = np.nansum(obs, axis=1)[ok] == 0.0
     for name, value in (("NSE", 1.0), ("KGE", 1.0), ("rSD", 1.0), ("pearson", 1.0),
                         ("spearman", 1.0), ("pbias", 0.0)):  # fmt: skip
         got = _col(result, name)[ok]
-        finite = np.isfinite(got)
-        # pbias is undefined (NaN) when sum(o) == 0; everything else is defined here.
-        if name != "pbias":
-            assert finite.all(), name
-        np.testing.assert_allclose(got[finite], value, rtol=0, atol=1e-12, err_msg=name)
+        defined = ~balanced if name in ("KGE", "pbias") else np.ones_like(balanced)
+        assert np.isfinite(got[defined]).all(), name
+        assert np.isnan(got[~defined]).all(), name
+        np.testing.assert_allclose(got[defined], value, rtol=0, atol=1e-12, err_msg=name)
     for name in ("pBiasFMS", "pBiasFLV", "pBiasFHV", *DSCORE):
         got = _col(result, name)[ok]
         # 0/0 FDC segments are undefined (NaN, or NumPy's NaN in hytest mode); none is non-zero.
