@@ -12,6 +12,7 @@ block allocates its scratch once, so nothing is allocated per gage.
 from __future__ import annotations
 
 import math
+import struct
 
 import numba as nb
 import numpy as np
@@ -51,6 +52,21 @@ LOG_FLOOR = 0.01
 HYTEST_SIM_LOG_FLOOR = 0.1
 
 LN_HYTEST_SIM_FLOOR = math.log(HYTEST_SIM_LOG_FLOOR)
+
+# ln(x) as in fdlibm's __ieee754_log (Sun Microsystems, 1993; freely redistributable):
+# x = 2^k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)), ln(1 + f) = f - f^2/2 + s (f^2/2 + R)
+# with s = f / (2 + f) and R a minimax polynomial; error < 1 ulp.
+_FLOOR_BITS = struct.unpack("<q", struct.pack("<d", LOG_FLOOR))[0]
+_INF_BITS = 0x7FF0000000000000
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
 
 _RADIX_BITS = 11
 _RADIX_SIZE = 1 << _RADIX_BITS
@@ -214,6 +230,51 @@ def _argsort32_into(
     for i in range(n):
         order[i] = np.int64(src[i] & low_word)
     return order
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def floored_logs(
+    values: np.ndarray,
+    n: int,
+    scratch_bits: np.ndarray,
+    scratch: np.ndarray,
+    exponents: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[:n] = ln(max(values[:n], 0.01))``, within 1 ulp of libm's log, ~3x faster.
+
+    Two branch-free loops the compiler vectorizes (libm's log is a scalar call): integer
+    work on the bit patterns (floor, exponent, mantissa scaled into [sqrt(.5), sqrt(2)))
+    then fdlibm's polynomial. The floor is applied to the bits: for IEEE doubles, int64
+    order is float order on x >= 0 and every negative (or -0.0) is below 0.01's bits.
+    ``values`` is contiguous float64; ``scratch`` is ``scratch_bits`` (uint64) viewed as
+    float64; ``exponents`` float64. A +inf flow falls back to libm (ln inf = inf).
+    """
+    bits_in = values.view(np.int64)
+    top = 0
+    for i in range(n):
+        b = max(bits_in[i], _FLOOR_BITS)
+        top = max(top, b)
+        hx = b >> 32
+        k = (hx >> 20) - 1023
+        hx &= 0x000FFFFF
+        j = (hx + 0x95F64) & 0x100000
+        k += j >> 20
+        scratch_bits[i] = ((hx | (j ^ 0x3FF00000)) << 32) | (b & 0xFFFFFFFF)
+        exponents[i] = k
+    for i in range(n):
+        f = scratch[i] - 1.0
+        hfsq = 0.5 * f * f
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+        t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+        dk = exponents[i]
+        out[i] = s * (hfsq + t2 + t1) + dk * _LN2_LO - hfsq + f + dk * _LN2_HI
+    if top >= _INF_BITS:
+        for i in range(n):
+            out[i] = math.log(max(values[i], LOG_FLOOR))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -634,13 +695,13 @@ def _evaluate_gage(
     else:
         order_o = _argsort_into(o, keys, key_floats, keys_tmp, ibuf[1], ibuf[2], counts)[:n]
         order_s = _argsort_into(s, keys, key_floats, keys_tmp, ibuf[3], ibuf[4], counts)[:n]
+    # The sorts are done: their key buffers are free scratch for the logs.
+    floored_logs(fbuf[0], n, keys, key_floats, fbuf[8], fbuf[2])
+    floored_logs(fbuf[1], n, keys, key_floats, fbuf[8], fbuf[3])
     lo = fbuf[2, :n]
     ls = fbuf[3, :n]
     so = fbuf[4, :n]
     ss = fbuf[5, :n]
-    for i in range(n):
-        lo[i] = math.log(max(o[i], LOG_FLOOR))
-        ls[i] = math.log(max(s[i], LOG_FLOOR))
     for j in range(n):
         so[j] = o[order_o[j]]
         ss[j] = s[order_s[j]]
@@ -666,7 +727,7 @@ def evaluate_rows(
     """Evaluate every gage (row) of ``obs``/``sim`` (gage, day) into ``out``/``info``.
 
     Gages are split into contiguous blocks run in parallel; each block allocates its
-    scratch once (~17 arrays of one row's length) and reuses it for all its gages.
+    scratch once (18 arrays of one row's length) and reuses it for all its gages.
     """
     n_gages, t = obs.shape
     n_blocks = (n_gages + _BLOCK_GAGES - 1) // _BLOCK_GAGES
