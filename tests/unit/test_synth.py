@@ -10,6 +10,7 @@ import yaml
 
 from gagebench.cli import main
 from gagebench.config import load_config
+from gagebench.evaluation import evaluate
 from gagebench.gages import builtin_gages
 from gagebench.sample import load_sample
 from gagebench.sources import SourceSet, StoreSpec, clear_cache
@@ -121,10 +122,6 @@ def test_realistic_spread_across_gages(tmp_path):
     stores = synthesize(str(tmp_path), gages=gages, include_sample=False, missing_fraction=0)
     batch = _sources(stores).read_batch(gages["gage_id"].tolist())
     obs = batch.observed
-    # Imported here, not at collection: importing the submodule gagebench.evaluate binds
-    # it over the lazily exported function gagebench.evaluate (see test_evaluate_api).
-    from gagebench.evaluate import evaluate
-
     table = evaluate(
         obs,
         {"nwm": batch.modeled["nwm"], "nhm": batch.modeled["nhm"]},
