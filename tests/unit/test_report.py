@@ -426,10 +426,11 @@ def test_cli_report_and_compare(
     _check_report(str(page), {"compare_nwm_vs_nhm"})
 
 
-def test_cli_errors_exit_2(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path / "missing")]) == 2
-    assert "give the folder of a gagebench run" in caplog.text
+    assert "give the folder of a gagebench run" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "x.parquet")]) == 2
+    assert "no results table" in capsys.readouterr().err
 
 
 def test_plots_compose_into_subfigures(results: pd.DataFrame) -> None:
