@@ -96,7 +96,8 @@ def test_actionlint() -> None:
 def test_actionlint_fails_on_a_bad_workflow(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n"
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - run: echo ${{ github.nope }}\n"
     )
     result = run(tool("actionlint"), "-no-color", bad)
     assert result.returncode != 0
