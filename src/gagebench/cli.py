@@ -7,12 +7,19 @@ as one line that says what to do, and turn into exit status 2; nothing else is c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gagebench._version import __version__
 from gagebench.errors import GagebenchError
+
+if TYPE_CHECKING:
+    from gagebench.config import RunConfig
+    from gagebench.pipeline import RunResult
 
 log = logging.getLogger("gagebench")
 
@@ -23,7 +30,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     """Evaluate the real sample gage 01104200 (obs vs nwm and nhm) and print the table."""
     import pandas as pd
 
-    from gagebench.evaluate import evaluate
+    from gagebench.evaluation import evaluate
     from gagebench.sample import load_sample
 
     frame = load_sample()
@@ -74,6 +81,134 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
 # --- end cluster-spec ----------------------------------------------------------------------
 
 
+# -- run / demo (pipeline) ---------------------------------------------------------------
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, object]:
+    from gagebench.config import parse_override
+
+    return dict(parse_override(text) for text in pairs)
+
+
+def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
+    from gagebench.pipeline import run
+    from gagebench.progress import make_progress
+
+    progress = make_progress(config.progress, args.quiet, config.log_format)
+    result = run(config, force=args.force, progress=progress)
+    if not args.quiet:
+        print(format_summary(result))
+    return 0
+
+
+def format_summary(result: RunResult) -> str:
+    """The end-of-run table: gages by status and median NSE/KGE per model, and where."""
+    import pandas as pd
+
+    manifest = result.manifest
+    lines = []
+    if result.already_complete:
+        lines.append(f"run {manifest['run_id']} was already complete (use --force to redo it)")
+    counts = result.status_counts()
+    counts.loc["total"] = counts.sum()
+    lines += ["", "gages by status:", counts.to_string(), ""]
+    medians = result.medians()
+    with pd.option_context("display.float_format", "{:.3f}".format):
+        lines += ["median over evaluated gages:", medians.to_string(), ""]
+    timings = manifest.get("timings", {})
+    if timings.get("gages_per_s"):
+        lines.append(
+            f"computed {timings['computed_gages']} gages in {timings['compute_s']:.1f} s "
+            f"({timings['gages_per_s']:.0f} gages/s); total {timings['total_s']:.1f} s"
+        )
+    lines.append(f"results: {result.run_url}/  ({', '.join(manifest.get('outputs', []))})")
+    return "\n".join(lines)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run the benchmark of a run file (plus --set overrides) on its cluster backend."""
+    from gagebench.config import load_config
+    from gagebench.progress import setup_logging
+
+    config = load_config(*args.config, overrides=_overrides(args.set))
+    setup_logging(config.log_format, args.quiet)
+    return _run_and_summarize(config, args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Synthesize the built-in gages' stores, run both suites on a LocalCluster, summarize."""
+    import tempfile
+
+    from gagebench.config import load_config
+    from gagebench.progress import setup_logging
+
+    overrides = _overrides(args.set)
+    peek = load_config(output=".", overrides=overrides)
+    setup_logging(peek.log_format, args.quiet)
+    output = Path(args.output).resolve()
+    stores_dir = Path(args.stores).resolve() if args.stores else output / "stores"
+    with contextlib.ExitStack() as stack:
+        if args.stores == "tmp":
+            stores_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gagebench-")))
+        settings = _demo_stores(stores_dir, args.gages, args.seed)
+        settings.update({"output": str(output), "gage_limit": args.gages})
+        settings["cluster.backend"] = "local"
+        config = load_config(overrides={**settings, **overrides})
+        return _run_and_summarize(config, args)
+
+
+def _demo_stores(stores_dir: Path, n_gages: int, seed: int) -> dict[str, Any]:
+    """Synthesize the demo's daily stores, or reuse those a previous demo left complete.
+
+    ``demo-stores.json`` is written after the stores are complete; its settings must
+    match for reuse, so a half-written folder is always synthesized again.
+    """
+    import json
+    import time
+
+    from gagebench.synth import synthesize
+
+    marker = stores_dir / "demo-stores.json"
+    wanted = {"n_gages": n_gages, "seed": seed, "models": ["nwm", "nhm"], "version": __version__}
+    if marker.exists():
+        saved = json.loads(marker.read_text())
+        if saved.get("settings") == wanted:
+            log.info("reusing the demo stores in %s (delete the folder to redo them)", stores_dir)
+            return dict(saved["config"])
+    t0 = time.perf_counter()
+    log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", n_gages, stores_dir)
+    stores = synthesize(
+        str(stores_dir), n_gages=n_gages, models=("nwm", "nhm"), frequency="daily", seed=seed
+    )
+    log.info("stores ready in %.1f s", time.perf_counter() - t0)
+    config = dict(stores.to_config_dict())
+    marker.write_text(json.dumps({"settings": wanted, "config": config}, indent=2))
+    return config
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    """Write synthetic observed and model zarr stores and print a config that reads them."""
+    import yaml
+
+    from gagebench.synth import synthesize
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    stores = synthesize(
+        args.output_url,
+        n_gages=args.gages,
+        start=args.start,
+        end=args.end,
+        models=models,
+        frequency="hourly" if args.hourly else "daily",
+        model_index="feature_id" if args.feature_id else "gage_id",
+        seed=args.seed,
+    )
+    timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in stores.timings.items())
+    log.info("wrote %d gages (%s): %s", stores.n_gages, stores.frequency, timings)
+    print(yaml.safe_dump(stores.to_config_dict(), sort_keys=False), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -86,15 +221,95 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
     sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
     sample.set_defaults(handler=_cmd_sample)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set batch_size=128 (repeatable)",
+    )
+    common.add_argument(
+        "--force", action="store_true", help="recompute a run that is already complete"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, no summary, warnings only"
+    )
+    run_p = sub.add_parser(
+        "run", parents=[common], help="evaluate every gage of a run file on a Dask cluster"
+    )
+    run_p.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="run file (YAML, repeatable; later files win)",
+    )
+    run_p.set_defaults(handler=_cmd_run)
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="synthesize stores for the built-in gages and run the benchmark on them",
+    )
+    demo.add_argument("--output", "-o", default="gagebench-demo", help="output folder")
+    demo.add_argument("--gages", type=int, default=5390, help="number of built-in gages")
+    demo.add_argument(
+        "--stores",
+        default=None,
+        help="folder for the synthetic stores (default OUTPUT/stores; 'tmp' = a temp dir)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic stores")
+    demo.set_defaults(handler=_cmd_demo)
+
+    synth = sub.add_parser(
+        "synth",
+        help="write synthetic HyTEST-shaped observed and model zarr stores",
+        description="Write OUTPUT_URL/observed.zarr and OUTPUT_URL/<model>.zarr (any fsspec "
+        "URL) and print the config keys that point a run at them.",
+    )
+    synth.add_argument("output_url", metavar="OUTPUT_URL")
+    synth.add_argument(
+        "--gages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="first N gages of the built-in list (default: all 5390)",
+    )
+    synth.add_argument("--hourly", action="store_true", help="hourly model stores")
+    synth.add_argument(
+        "--feature-id",
+        action="store_true",
+        help="index model stores by feature_id with a byte gage_id coordinate",
+    )
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--models", default="nwm,nhm", help="comma-separated model names")
+    synth.add_argument("--start", default="1979-02-01")
+    synth.add_argument("--end", default="2020-12-31")
+    synth.set_defaults(handler=_cmd_synth)
     _add_cluster_spec(sub)
     return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    """Text or JSON log lines (``gagebench.log_format`` from dask config / env) on stderr."""
+    import dask.config
+
+    from gagebench import config as _config  # registers the gagebench defaults  # noqa: F401
+    from gagebench.progress import setup_logging
+
+    log_format = dask.config.get("gagebench.log_format", default="text")
+    setup_logging(
+        log_format if log_format in ("text", "json") else "text", getattr(args, "quiet", False)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gagebench`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _setup_logging(args)
     handler: Handler = args.handler
     try:
         return handler(args)
