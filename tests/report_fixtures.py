@@ -16,12 +16,8 @@ import numpy as np
 import pandas as pd
 
 import gagebench
+from gagebench.evaluation import evaluate
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
-
-# The public function, resolved through the package's lazy door *before* anything imports
-# the submodule gagebench.evaluate (importing it first would leave the package attribute
-# pointing at the module, not the function, for every later test).
-evaluate = gagebench.evaluate
 
 GAGE_CSV = Path(gagebench.__file__).parent / "data" / "streamflow_gages_v1_n5390.csv"
 MODEL_ERRORS = {  # model: (bias sigma, noise sigma range, max lag in days)

@@ -4,9 +4,9 @@ The public API is small and imports lazily, so ``import gagebench`` stays light:
 
 - :func:`evaluate` - metrics for arrays / pandas / xarray objects, as a DataFrame;
 - :func:`load_config`, :class:`RunConfig` - the one validated run configuration;
-- :func:`run`, :class:`RunResult` - the whole job on a Dask cluster, results to a URL;
 - :func:`write_report`, :func:`compare`, ``plot_*`` - the HTML report, model comparison
   and notebook figures;
+- :func:`run`, :class:`RunResult` - the whole job on a Dask cluster, results to a URL;
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from gagebench._version import __version__
 
 _LAZY = {
-    "evaluate": "gagebench.evaluate",
+    "evaluate": "gagebench.evaluation",
     "run": "gagebench.pipeline",
     "RunResult": "gagebench.pipeline",
     "load_config": "gagebench.config",

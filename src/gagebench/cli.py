@@ -30,7 +30,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     """Evaluate the real sample gage 01104200 (obs vs nwm and nhm) and print the table."""
     import pandas as pd
 
-    from gagebench.evaluate import evaluate
+    from gagebench.evaluation import evaluate
     from gagebench.sample import load_sample
 
     frame = load_sample()
@@ -43,6 +43,87 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(table.drop(columns=["note"]).set_index(["site_no", "model"]).T.to_string())
     return 0
+
+
+# --- cluster-spec (clusters helper) --------------------------------------------------------
+def _cmd_cluster_spec(args: argparse.Namespace) -> int:
+    """Print the DaskCluster manifest the kubernetes backend would create; no API calls."""
+    from gagebench.clusters import get_backend
+    from gagebench.clusters._kubespec import to_yaml
+    from gagebench.config import load_config, parse_override
+
+    overrides = dict(parse_override(text) for text in args.set)
+    cfg = load_config(*args.config, overrides=overrides)
+    manifest = get_backend(cfg, "kubernetes").manifest()  # type: ignore[attr-defined]
+    sys.stdout.write(to_yaml(manifest))
+    return 0
+
+
+def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
+    spec = sub.add_parser(
+        "cluster-spec",
+        help="print the DaskCluster manifest of the kubernetes backend (a dry run)",
+        description=(
+            "Print, as YAML, the DaskCluster the kubernetes backend would create, without "
+            "contacting any cluster: namespace, image and owner come from the settings or "
+            "the environment (POD_NAMESPACE, GAGEBENCH_IMAGE, GAGEBENCH_JOB_NAME/_UID)."
+        ),
+    )
+    spec.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="run file (repeatable)"
+    )
+    spec.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
+    )
+    spec.set_defaults(handler=_cmd_cluster_spec)
+
+
+# --- end cluster-spec ----------------------------------------------------------------------
+
+
+# --- report / compare (report helper) -------------------------------------------------------
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Write the self-contained HTML report of a run and print where it went."""
+    from gagebench.report import write_report
+
+    print(write_report(args.results_url, output=args.output))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two models gage by gage; print the paired summary, optionally save details."""
+    import pandas as pd
+
+    from gagebench.comparison import compare
+    from gagebench.report import write_comparison
+
+    result = compare(args.results_url, args.results_url_b, models=args.models)
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(result.summary.to_string(index=False))
+    if args.output:
+        print(write_comparison(result, args.output))
+    return 0
+
+
+def _add_report_commands(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="write the HTML report of a run and print its path")
+    report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
+    report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
+    report.set_defaults(handler=_cmd_report)
+
+    comp = sub.add_parser("compare", help="compare two models gage by gage (NSE, KGE)")
+    comp.add_argument("results_url", metavar="RESULTS_URL", help="run folder or results file")
+    comp.add_argument(
+        "results_url_b", metavar="RESULTS_URL_B", nargs="?", help="a second run (model B)"
+    )
+    comp.add_argument("--models", nargs=2, metavar=("A", "B"), help="the two model names")
+    comp.add_argument(
+        "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
+    )
+    comp.set_defaults(handler=_cmd_compare)
+
+
+# --- end report / compare -----------------------------------------------------------------
 
 
 # -- run / demo (pipeline) ---------------------------------------------------------------
@@ -159,6 +240,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from gagebench.synth import synthesize
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    options = _overrides(args.storage_option)
     stores = synthesize(
         args.output_url,
         n_gages=args.gages,
@@ -168,92 +250,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         frequency="hourly" if args.hourly else "daily",
         model_index="feature_id" if args.feature_id else "gage_id",
         seed=args.seed,
+        storage_options=options,
     )
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in stores.timings.items())
     log.info("wrote %d gages (%s): %s", stores.n_gages, stores.frequency, timings)
     print(yaml.safe_dump(stores.to_config_dict(), sort_keys=False), end="")
     return 0
-
-
-# --- cluster-spec (clusters helper) --------------------------------------------------------
-def _cmd_cluster_spec(args: argparse.Namespace) -> int:
-    """Print the DaskCluster manifest the kubernetes backend would create; no API calls."""
-    from gagebench.clusters import get_backend
-    from gagebench.clusters._kubespec import to_yaml
-    from gagebench.config import load_config, parse_override
-
-    overrides = dict(parse_override(text) for text in args.set)
-    cfg = load_config(*args.config, overrides=overrides)
-    manifest = get_backend(cfg, "kubernetes").manifest()  # type: ignore[attr-defined]
-    sys.stdout.write(to_yaml(manifest))
-    return 0
-
-
-def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
-    spec = sub.add_parser(
-        "cluster-spec",
-        help="print the DaskCluster manifest of the kubernetes backend (a dry run)",
-        description=(
-            "Print, as YAML, the DaskCluster the kubernetes backend would create, without "
-            "contacting any cluster: namespace, image and owner come from the settings or "
-            "the environment (POD_NAMESPACE, GAGEBENCH_IMAGE, GAGEBENCH_JOB_NAME/_UID)."
-        ),
-    )
-    spec.add_argument(
-        "--config", action="append", default=[], metavar="FILE", help="run file (repeatable)"
-    )
-    spec.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
-    )
-    spec.set_defaults(handler=_cmd_cluster_spec)
-
-
-# --- end cluster-spec ----------------------------------------------------------------------
-
-
-# --- report / compare (report helper) -------------------------------------------------------
-def _cmd_report(args: argparse.Namespace) -> int:
-    """Write the self-contained HTML report of a run and print where it went."""
-    from gagebench.report import write_report
-
-    print(write_report(args.results_url, output=args.output))
-    return 0
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    """Compare two models gage by gage; print the paired summary, optionally save details."""
-    import pandas as pd
-
-    from gagebench.comparison import compare
-    from gagebench.report import write_comparison
-
-    result = compare(args.results_url, args.results_url_b, models=args.models)
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(result.summary.to_string(index=False))
-    if args.output:
-        print(write_comparison(result, args.output))
-    return 0
-
-
-def _add_report_commands(sub: argparse._SubParsersAction) -> None:
-    report = sub.add_parser("report", help="write the HTML report of a run and print its path")
-    report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
-    report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
-    report.set_defaults(handler=_cmd_report)
-
-    comp = sub.add_parser("compare", help="compare two models gage by gage (NSE, KGE)")
-    comp.add_argument("results_url", metavar="RESULTS_URL", help="run folder or results file")
-    comp.add_argument(
-        "results_url_b", metavar="RESULTS_URL_B", nargs="?", help="a second run (model B)"
-    )
-    comp.add_argument("--models", nargs=2, metavar=("A", "B"), help="the two model names")
-    comp.add_argument(
-        "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
-    )
-    comp.set_defaults(handler=_cmd_compare)
-
-
-# --- end report / compare -----------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,6 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--models", default="nwm,nhm", help="comma-separated model names")
     synth.add_argument("--start", default="1979-02-01")
     synth.add_argument("--end", default="2020-12-31")
+    synth.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for OUTPUT_URL, e.g. endpoint_url=http://127.0.0.1:9000 "
+        "(repeatable; values read as YAML)",
+    )
     synth.set_defaults(handler=_cmd_synth)
     _add_cluster_spec(sub)
     _add_report_commands(sub)

@@ -62,19 +62,15 @@ class NothingToPlot(InputError):
 
 
 def builtin_gage_table() -> pd.DataFrame:
-    """The packaged 5390-gage list, normalized by :func:`normalize_gages`.
-
-    One small function, so it can switch to ``gagebench.gages.builtin_gages()`` later.
-    """
+    """The packaged 5390-gage list (:func:`gagebench.gages.builtin_gages`), normalized."""
     return _builtin_gages().copy()
 
 
 @lru_cache(maxsize=1)
 def _builtin_gages() -> pd.DataFrame:
-    ref = resources.files("gagebench") / "data" / "streamflow_gages_v1_n5390.csv"
-    with resources.as_file(ref) as path:
-        raw = pd.read_csv(path, dtype={"site_no": str, "huc02": str})
-    return normalize_gages(raw)
+    from gagebench.gages import builtin_gages
+
+    return normalize_gages(builtin_gages())
 
 
 def normalize_gages(gages: pd.DataFrame) -> pd.DataFrame:

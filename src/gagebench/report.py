@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from gagebench._version import __version__
 from gagebench.comparison import ComparisonResult, compare
 from gagebench.errors import InputError, StorageError
+from gagebench.gages import BUILTIN, load_gages
 from gagebench.plots import (
     CDF_METRICS,
     CLASS_COLUMN,
@@ -43,7 +44,7 @@ from gagebench.plots import (
     plot_scorecard,
     with_gages,
 )
-from gagebench.run_folder import RunFolder, open_fs, read_run, read_table
+from gagebench.run_folder import RunFolder, open_fs, read_run
 
 log = logging.getLogger(__name__)
 
@@ -539,7 +540,7 @@ def write_report(
     """
     run = read_run(run_url, storage_options, manifest)
     if isinstance(gages, str):
-        gages = None if gages == "builtin" else read_table(gages, storage_options)
+        gages = None if gages == BUILTIN else load_gages(gages, storage_options=storage_options)
     sections, results = build_sections(run, gages)
     title = f"gagebench report: {run.label}"
     page = render_html(title, _subtitle(run, results), sections)

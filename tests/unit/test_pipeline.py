@@ -8,7 +8,7 @@ import pytest
 
 from gagebench.config import load_config
 from gagebench.errors import InputError
-from gagebench.evaluate import evaluate
+from gagebench.evaluation import evaluate
 from gagebench.pipeline import ERROR, _evaluate_rows, evaluate_batch, plan_batches
 from gagebench.sources import SourceSet
 from gagebench.synth import synthesize

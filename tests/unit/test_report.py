@@ -22,11 +22,12 @@ import gagebench
 from gagebench.cli import main
 from gagebench.comparison import compare, sign_test
 from gagebench.errors import InputError, StorageError
+from gagebench.evaluation import missing_rows
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
 from gagebench.plots import NothingToPlot, builtin_gage_table, scorecard_table
 from gagebench.report import write_report
 from gagebench.run_folder import read_run
-from report_fixtures import synthetic_results, write_run
+from report_fixtures import GAGE_CSV, synthetic_results, write_run
 
 ALL_FIGURES = {"cdf", "map_kge", "by_class_kge", "by_ecoregion_kge", "scorecard"}
 # Pixel sizes follow from each figure's size in inches at 100 dpi (see gagebench.plots).
@@ -194,10 +195,6 @@ def _edge(tmp_path: Path, name: str, frame: pd.DataFrame, manifest: bool = True)
 
 
 def test_report_with_a_missing_model(tmp_path: Path, small: pd.DataFrame) -> None:
-    # Imported here, after gagebench.evaluate (the function) was resolved: importing the
-    # submodule first would shadow the function on the package for every later test.
-    from gagebench.evaluate import missing_rows
-
     sites = small["site_no"].unique()
     absent = missing_rows(sites, "nhm", ("standard", "dscore"), "not_in_model", "no such gage")
     frame = pd.concat([small[small["model"] == "nwm"], absent], ignore_index=True)
@@ -256,10 +253,10 @@ def test_report_with_gages_not_in_the_list(tmp_path: Path, small: pd.DataFrame) 
     assert set(page.figures().values()) == {"img"}
     assert any("1 gage(s) are not in the gage list" in note for note in page.notes)
     # A gage list given as a file that also holds the stranger: every gage is placed.
-    listed = tmp_path / "gages.parquet"
-    stranger_row = {"site_no": "USGS-99999999", "lat": 40.0, "lon": -100.0}
-    table = pd.concat([builtin_gage_table(), pd.DataFrame([stranger_row])], ignore_index=True)
-    table.to_parquet(listed)
+    listed = tmp_path / "gages.csv"
+    stranger_row = {"site_no": "99999999", "dec_lat_va": 40.0, "dec_long_va": -100.0}
+    builtin = pd.read_csv(GAGE_CSV, dtype={"site_no": str})
+    pd.concat([builtin, pd.DataFrame([stranger_row])]).to_csv(listed, index=False)
     out = str(tmp_path / "listed" / "report.html")
     path = write_report(str(tmp_path / "unknown-gage"), gages=str(listed), output=out)
     assert "are not in the gage list" not in Path(path).read_text(encoding="utf-8")
@@ -429,10 +426,11 @@ def test_cli_report_and_compare(
     _check_report(str(page), {"compare_nwm_vs_nhm"})
 
 
-def test_cli_errors_exit_2(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path / "missing")]) == 2
-    assert "give the folder of a gagebench run" in caplog.text
+    assert "give the folder of a gagebench run" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "x.parquet")]) == 2
+    assert "no results table" in capsys.readouterr().err
 
 
 def test_plots_compose_into_subfigures(results: pd.DataFrame) -> None:
