@@ -38,6 +38,42 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- cluster-spec (clusters helper) --------------------------------------------------------
+def _cmd_cluster_spec(args: argparse.Namespace) -> int:
+    """Print the DaskCluster manifest the kubernetes backend would create; no API calls."""
+    from gagebench.clusters import get_backend
+    from gagebench.clusters._kubespec import to_yaml
+    from gagebench.config import load_config, parse_override
+
+    overrides = dict(parse_override(text) for text in args.set)
+    cfg = load_config(*args.config, overrides=overrides)
+    manifest = get_backend(cfg, "kubernetes").manifest()  # type: ignore[attr-defined]
+    sys.stdout.write(to_yaml(manifest))
+    return 0
+
+
+def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
+    spec = sub.add_parser(
+        "cluster-spec",
+        help="print the DaskCluster manifest of the kubernetes backend (a dry run)",
+        description=(
+            "Print, as YAML, the DaskCluster the kubernetes backend would create, without "
+            "contacting any cluster: namespace, image and owner come from the settings or "
+            "the environment (POD_NAMESPACE, GAGEBENCH_IMAGE, GAGEBENCH_JOB_NAME/_UID)."
+        ),
+    )
+    spec.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="run file (repeatable)"
+    )
+    spec.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
+    )
+    spec.set_defaults(handler=_cmd_cluster_spec)
+
+
+# --- end cluster-spec ----------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -50,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
     sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
     sample.set_defaults(handler=_cmd_sample)
+    _add_cluster_spec(sub)
     return parser
 
 

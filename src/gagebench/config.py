@@ -112,7 +112,7 @@ class ClusterConfig:
 
     def backend_options(self, name: str | None = None) -> dict[str, Any]:
         """The settings section of one backend (a copy), validated by that backend."""
-        return copy.deepcopy(dict(self.options.get(name or self.backend) or {}))
+        return _thaw(self.options.get(name or self.backend) or {})
 
 
 @dataclass(frozen=True)
@@ -190,6 +190,15 @@ def _as_plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_as_plain(v) for v in value]
     return value
+
+
+def _thaw(value: Any) -> Any:
+    """A plain, mutable deep copy of a frozen value (mappingproxy cannot be deep-copied)."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def _freeze(value: Any) -> Any:

@@ -1,0 +1,74 @@
+"""``address`` backend: connect to a scheduler someone else runs (e.g. a DaskJob's).
+
+The address comes from ``gagebench.cluster.address.address`` or, when that is null, the
+``DASK_SCHEDULER_ADDRESS`` environment variable (set by the dask-kubernetes DaskJob).
+Teardown closes only our client: the scheduler is not ours to shut down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gagebench.clusters.base import ClusterBackend
+from gagebench.errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+ENV_VAR = "DASK_SCHEDULER_ADDRESS"
+
+
+def env_address() -> str | None:
+    """The scheduler address from the environment, or None when unset or blank."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    return value or None
+
+
+class AddressBackend(ClusterBackend):
+    """A client of an existing scheduler; never shuts that scheduler down."""
+
+    name = "address"
+    defaults: ClassVar[dict[str, Any]] = {"address": None, "timeout": 30}
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        address = self.options["address"]
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise ConfigError(
+                f"{self.key('address')}: expected a scheduler address like "
+                f"tcp://scheduler:8786, got {address!r}"
+            )
+        timeout = self.options["timeout"]
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise ConfigError(f"{self.key('timeout')}: expected seconds > 0, got {timeout!r}")
+
+    @property
+    def address(self) -> str:
+        """The configured address, else ``DASK_SCHEDULER_ADDRESS``; raise if neither."""
+        address = self.options["address"] or env_address()
+        if not address:
+            raise ConfigError(
+                f"{self.key('address')} is not set and {ENV_VAR} is empty: give the "
+                "scheduler address (tcp://host:8786) or choose another cluster backend"
+            )
+        return str(address).strip()
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        from distributed import Client
+
+        address = self.address
+        try:
+            client = Client(address, timeout=self.options["timeout"], set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {address} within "
+                f"{self.options['timeout']} s ({exc}); check the address, that the "
+                f"scheduler is running and that this machine can reach it "
+                f"(set {self.key('address')} or {ENV_VAR})"
+            ) from exc
+        with client:
+            yield client

@@ -1,0 +1,104 @@
+"""The one interface every cluster backend implements, and the teardown guard they share.
+
+A backend reads and validates its own settings (``cfg.cluster.backend_options(name)``)
+and yields a :class:`distributed.Client` from :meth:`ClusterBackend.client`; whatever
+it started, it stops when the context exits - on success, on an exception, on Ctrl-C and
+on SIGTERM (see :func:`sigterm_raises`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gagebench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from gagebench.config import RunConfig
+
+
+class ClusterBackend:
+    """Base class of the backends: validated settings in, a client with teardown out.
+
+    Subclasses set :attr:`name` and :attr:`defaults` (every accepted key with its default)
+    and implement :meth:`client`. Unknown keys are rejected by :meth:`settings`.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.options = self.settings(cfg.cluster.backend_options(self.name))
+
+    @classmethod
+    def settings(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid by ``raw``; unknown keys raise a ConfigError naming the key."""
+        unknown = sorted(set(raw) - set(cls.defaults))
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) gagebench.cluster.{cls.name}."
+                f"{f', gagebench.cluster.{cls.name}.'.join(unknown)}; "
+                f"valid keys are: {', '.join(sorted(cls.defaults))}"
+            )
+        merged = {k: _copy(v) for k, v in cls.defaults.items()}
+        for key, value in raw.items():
+            if value is None or not isinstance(merged.get(key), dict):
+                merged[key] = _copy(value)
+            else:
+                merged[key] = {**merged[key], **_copy(value)}
+        return merged
+
+    def client(self) -> AbstractContextManager[Client]:
+        """Start (or reach) the cluster and yield a connected client; tear down on exit."""
+        raise NotImplementedError
+
+    def key(self, sub: str) -> str:
+        """The dotted config key of one of this backend's settings, for error messages."""
+        return f"gagebench.cluster.{self.name}.{sub}"
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    return value
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread when the process receives SIGTERM, so cleanup runs."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into a :class:`Terminated` exception for the duration of the block.
+
+    Kubernetes sends SIGTERM when a Job is deleted or a pod evicted; the default action
+    kills the process without running ``finally`` blocks, leaving the cluster behind.
+    Raising instead unwinds every context manager. Only the main thread can install
+    handlers; elsewhere this is a no-op. The previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: object) -> None:
+        # Ignore further SIGTERMs while we tear down, so cleanup is not interrupted twice.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

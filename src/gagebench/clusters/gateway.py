@@ -1,0 +1,160 @@
+"""``gateway`` backend: a cluster from a dask-gateway server (Pangeo / Nebari hubs).
+
+``dask_gateway.Gateway(...).new_cluster(...)`` with the hub's defaults; our image, env
+and worker size are mapped onto the server's cluster options only where the server
+offers an option of that name (servers differ: ``image``, ``environment``,
+``worker_cores``, ``worker_memory`` are the common ones). Unset = the hub's default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gagebench.clusters.base import ClusterBackend
+from gagebench.errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger("gagebench.clusters.gateway")
+
+#: our setting -> the option names gateway servers use for it, first match wins
+OPTION_NAMES: dict[str, tuple[str, ...]] = {
+    "image": ("image",),
+    "env": ("environment", "environment_vars", "env"),
+    "worker_cores": ("worker_cores",),
+    "worker_memory": ("worker_memory",),
+}
+
+
+def map_options(settings: Mapping[str, Any], offered: Mapping[str, Any]) -> dict[str, Any]:
+    """Values for the server's cluster options: ours where offered, unknown ones reported.
+
+    ``offered`` is the server's option set (``Gateway.cluster_options()``, a mapping of
+    option name to default). ``cluster_options`` (raw, server-specific) pass through but
+    must name options the server offers.
+    """
+    chosen: dict[str, Any] = {}
+    for ours, names in OPTION_NAMES.items():
+        value = settings.get(ours)
+        if value is None or value == {}:
+            continue
+        name = next((n for n in names if n in offered), None)
+        if name is None:
+            log.warning(
+                "the dask-gateway server offers no %s option: the hub's default is used",
+                " / ".join(names),
+            )
+            continue
+        if ours == "env":
+            base = dict(offered.get(name) or {})
+            base.update({str(k): str(v) for k, v in value.items()})
+            value = base
+        chosen[name] = value
+    extra = dict(settings.get("cluster_options") or {})
+    unknown = sorted(set(extra) - set(offered))
+    if unknown:
+        raise ConfigError(
+            f"gagebench.cluster.gateway.cluster_options: the server offers no option(s) "
+            f"{', '.join(unknown)}; it offers {', '.join(sorted(offered)) or 'none'}"
+        )
+    chosen.update(extra)
+    return chosen
+
+
+class GatewayBackend(ClusterBackend):
+    """A dask-gateway cluster; shut down when the block exits."""
+
+    name = "gateway"
+    defaults: ClassVar[dict[str, Any]] = {
+        "address": None,
+        "proxy_address": None,
+        "public_address": None,
+        "auth": None,
+        "image": None,
+        "env": {},
+        "worker_cores": None,
+        "worker_memory": None,
+        "cluster_options": {},
+        "n_workers": 2,
+        "adapt": {"minimum": None, "maximum": None},
+        "wait_timeout": 300,
+    }
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        o = self.options
+        for key in ("address", "proxy_address", "public_address", "auth", "image"):
+            if o[key] is not None and not (isinstance(o[key], str) and o[key].strip()):
+                raise ConfigError(f"{self.key(key)}: expected null or a string, got {o[key]!r}")
+        for key in ("env", "cluster_options"):
+            if not isinstance(o[key], Mapping):
+                raise ConfigError(f"{self.key(key)}: expected a mapping, got {o[key]!r}")
+        adapt = o["adapt"]
+        if not isinstance(adapt, Mapping) or (adapt.get("minimum") is None) != (
+            adapt.get("maximum") is None
+        ):
+            raise ConfigError(f"{self.key('adapt')}: set both minimum and maximum, or neither")
+        n = o["n_workers"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ConfigError(f"{self.key('n_workers')}: expected an integer >= 0, got {n!r}")
+
+    def gateway(self) -> Any:
+        """A ``dask_gateway.Gateway`` for the configured (or dask-config/hub) address."""
+        try:
+            from dask_gateway import Gateway
+        except ImportError as exc:
+            raise ClusterError(
+                "the gateway backend needs dask-gateway: pip install 'gagebench[gateway]'"
+            ) from exc
+        o = self.options
+        try:
+            return Gateway(
+                address=o["address"],
+                proxy_address=o["proxy_address"],
+                public_address=o["public_address"],
+                auth=o["auth"],
+            )
+        except ValueError as exc:  # no address in the settings nor in dask's config
+            raise ClusterError(
+                f"no dask-gateway address: set {self.key('address')} or the "
+                f"DASK_GATEWAY__ADDRESS environment variable ({exc})"
+            ) from exc
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        gateway = self.gateway()
+        with gateway:
+            try:
+                offered = gateway.cluster_options(use_local_defaults=True)
+            except OSError as exc:
+                raise ClusterError(
+                    f"cannot reach the dask-gateway server at {gateway.address} ({exc})"
+                ) from exc
+            values = map_options(self.options, dict(offered.items()))
+            for key, value in values.items():
+                offered[key] = value
+            cluster = gateway.new_cluster(cluster_options=offered, shutdown_on_close=True)
+            try:
+                adapt = self.options["adapt"]
+                if adapt.get("minimum") is not None:
+                    cluster.adapt(minimum=adapt["minimum"], maximum=adapt["maximum"])
+                else:
+                    cluster.scale(self.options["n_workers"])
+                with cluster.get_client(set_as_default=False) as client:
+                    first = 1 if (adapt.get("minimum") or self.options["n_workers"]) else 0
+                    if first:
+                        try:
+                            client.wait_for_workers(first, timeout=self.options["wait_timeout"])
+                        except TimeoutError as exc:
+                            raise ClusterError(
+                                f"no dask-gateway worker joined within "
+                                f"{self.options['wait_timeout']} s: the hub may be out of "
+                                "capacity or the image cannot start; check the gateway logs"
+                            ) from exc
+                    yield client
+            finally:
+                cluster.shutdown()

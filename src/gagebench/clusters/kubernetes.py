@@ -1,0 +1,533 @@
+"""``kubernetes`` backend: a Dask cluster made by the dask-kubernetes operator.
+
+The controller (``gagebench run`` in the Helm chart's Job, or a laptop with a kubeconfig)
+creates one ``DaskCluster`` through :class:`dask_kubernetes.operator.KubeCluster`, from
+a spec built by :mod:`gagebench.clusters._kubespec`. The facts that depend on where we
+run - namespace, image, service account and the owning Job - come from the settings,
+then the environment (downward API, ``GAGEBENCH_IMAGE``), then the controller pod itself
+through the Kubernetes API. The cluster is deleted when the block exits, however it
+exits; the ownerReference to the Job and ``idle_timeout`` are the backstops when the
+controller dies without running any code (SIGKILL, node loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gagebench.clusters._kubeerrors import diagnose_pods, translate
+from gagebench.clusters._kubespec import (
+    RUN_ID_ANNOTATION,
+    KubeContext,
+    build_cluster_spec,
+    default_cluster_name,
+    owner_reference,
+)
+from gagebench.clusters.base import ClusterBackend
+from gagebench.errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger("gagebench.clusters.kubernetes")
+
+#: where Kubernetes mounts a pod's service-account token and namespace (tests repoint it)
+SERVICEACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+IMAGE_ENV = "GAGEBENCH_IMAGE"
+JOB_NAME_ENV = "GAGEBENCH_JOB_NAME"
+JOB_UID_ENV = "GAGEBENCH_JOB_UID"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_POLL_S = 1.0
+
+
+def in_pod() -> bool:
+    """True inside a Kubernetes pod with a mounted service-account token."""
+    return (
+        bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICEACCOUNT_DIR / "token").is_file()
+    )
+
+
+def _pod_name() -> str | None:
+    name = os.environ.get("POD_NAME") or (os.environ.get("HOSTNAME") if in_pod() else None)
+    return name.strip() if name and name.strip() else None
+
+
+class KubernetesBackend(ClusterBackend):
+    """A DaskCluster created through the dask-kubernetes operator; deleted on exit."""
+
+    name = "kubernetes"
+    defaults: ClassVar[dict[str, Any]] = {
+        "name": None,
+        "namespace": None,
+        "image": None,
+        "image_pull_policy": "IfNotPresent",
+        "service_account": None,
+        "n_workers": 2,
+        "adapt": {"minimum": None, "maximum": None},
+        "scheduler_resources": {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"memory": "2Gi"},
+        },
+        "worker_resources": {
+            "requests": {"cpu": "1", "memory": "4Gi"},
+            "limits": {"memory": "4Gi"},
+        },
+        "worker_threads": 1,
+        "env": {},
+        "secret_env": {"secret_name": None, "keys": {}},
+        "node_selector": {},
+        "tolerations": [],
+        "affinity": {},
+        "labels": {},
+        "annotations": {},
+        "security_context": {"run_as_user": 10001, "run_as_group": 10001, "fs_group": 10001},
+        "idle_timeout": 600,
+        "wait_timeout": 300,
+        "owner_job": "auto",
+    }
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self._validate()
+
+    # -- settings ---------------------------------------------------------------------------
+    def _fail(self, key: str, expected: str, got: Any) -> ConfigError:
+        return ConfigError(f"{self.key(key)}: expected {expected}, got {got!r}")
+
+    def _int(self, key: str, value: Any, minimum: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self._fail(key, f"an integer >= {minimum}", value)
+
+    def _str_map(self, key: str, value: Any) -> None:
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
+            for k, v in value.items()
+        ):
+            raise self._fail(key, "a mapping of names to strings", value)
+
+    def _validate(self) -> None:
+        o = self.options
+        from dask_kubernetes.constants import VALID_CLUSTER_NAME
+
+        if o["name"] is not None and not (
+            isinstance(o["name"], str) and VALID_CLUSTER_NAME.match(o["name"])
+        ):
+            raise self._fail("name", "a lowercase DNS name of at most 53 characters", o["name"])
+        if o["namespace"] is not None and not (
+            isinstance(o["namespace"], str) and _DNS_LABEL.match(o["namespace"])
+        ):
+            raise self._fail("namespace", "a Kubernetes namespace name", o["namespace"])
+        for key in ("image", "service_account"):
+            if o[key] is not None and not (isinstance(o[key], str) and o[key].strip()):
+                raise self._fail(key, "null or a non-empty string", o[key])
+        if o["image_pull_policy"] not in _PULL_POLICIES:
+            raise self._fail(
+                "image_pull_policy", f"one of {list(_PULL_POLICIES)}", o["image_pull_policy"]
+            )
+        adapt = o["adapt"]
+        if not isinstance(adapt, Mapping) or set(adapt) - {"minimum", "maximum"}:
+            raise self._fail("adapt", "{minimum: N, maximum: M}", adapt)
+        lo, hi = adapt.get("minimum"), adapt.get("maximum")
+        if (lo is None) != (hi is None):
+            raise self._fail("adapt", "both minimum and maximum set, or both null", adapt)
+        if lo is not None:
+            self._int("adapt.minimum", lo, 0)
+            self._int("adapt.maximum", hi, max(1, lo))
+        else:
+            self._int("n_workers", o["n_workers"], 1)
+        self._int("worker_threads", o["worker_threads"], 1)
+        self._int("idle_timeout", o["idle_timeout"], 0)
+        wait = o["wait_timeout"]
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait <= 0:
+            raise self._fail("wait_timeout", "seconds > 0", wait)
+        for key in ("scheduler_resources", "worker_resources"):
+            res = o[key]
+            if not isinstance(res, Mapping) or set(res) - {"requests", "limits"}:
+                raise self._fail(key, "a mapping with only 'requests' and 'limits'", res)
+            for part in ("requests", "limits"):
+                self._str_map(f"{key}.{part}", res.get(part) or {})
+        for key in ("env", "node_selector", "labels", "annotations"):
+            self._str_map(key, o[key])
+        for env_name in o["env"]:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", env_name):
+                raise self._fail("env", "environment variable names", env_name)
+        secret = o["secret_env"]
+        if not isinstance(secret, Mapping) or set(secret) - {"secret_name", "keys"}:
+            raise self._fail("secret_env", "{secret_name: NAME, keys: {ENV: key}}", secret)
+        secret = o["secret_env"] = {
+            "secret_name": secret.get("secret_name"),
+            "keys": dict(secret.get("keys") or {}),
+        }
+        self._str_map("secret_env.keys", secret["keys"])
+        if secret["keys"] and not (
+            isinstance(secret["secret_name"], str) and _DNS_LABEL.match(secret["secret_name"])
+        ):
+            raise self._fail(
+                "secret_env.secret_name",
+                "the name of an existing Secret when secret_env.keys is set",
+                secret["secret_name"],
+            )
+        if not isinstance(o["tolerations"], list) or not all(
+            isinstance(t, Mapping) for t in o["tolerations"]
+        ):
+            raise self._fail("tolerations", "a list of toleration mappings", o["tolerations"])
+        if not isinstance(o["affinity"], Mapping):
+            raise self._fail("affinity", "a Kubernetes affinity mapping", o["affinity"])
+        sc = o["security_context"]
+        if not isinstance(sc, Mapping) or set(sc) != {"run_as_user", "run_as_group", "fs_group"}:
+            raise self._fail(
+                "security_context", "{run_as_user: N, run_as_group: N, fs_group: N}", sc
+            )
+        for key in ("run_as_user", "run_as_group", "fs_group"):
+            self._int(f"security_context.{key}", sc[key], 1)
+        owner = o["owner_job"]
+        if not (
+            owner is None
+            or owner == "auto"
+            or (
+                isinstance(owner, Mapping)
+                and set(owner) == {"name", "uid"}
+                and all(isinstance(v, str) and v for v in owner.values())
+            )
+        ):
+            raise self._fail("owner_job", "'auto', null or {name: JOB, uid: UID}", owner)
+
+    # -- where we run ------------------------------------------------------------------------
+    @property
+    def cluster_name(self) -> str:
+        """The DaskCluster name: configured, else ``gagebench-<run_id>`` made DNS-safe."""
+        return self.options["name"] or default_cluster_name(self.cfg.run_id)
+
+    def namespace(self) -> str:
+        """Configured, else ``POD_NAMESPACE``, else the pod's namespace file; never a guess."""
+        configured = self.options["namespace"] or os.environ.get("POD_NAMESPACE", "").strip()
+        if configured:
+            return str(configured)
+        ns_file = SERVICEACCOUNT_DIR / "namespace"
+        if ns_file.is_file():
+            text = ns_file.read_text().strip()
+            if text:
+                return text
+        raise ConfigError(
+            f"{self.key('namespace')} is not set and this is not a pod (no POD_NAMESPACE, "
+            f"no {ns_file}): set the namespace the Dask cluster should run in - gagebench "
+            "never falls back to 'default'"
+        )
+
+    def _offline_owner(self) -> Mapping[str, Any] | None:
+        owner = self.options["owner_job"]
+        if isinstance(owner, Mapping):
+            return owner_reference(owner["name"], owner["uid"])
+        if owner == "auto":
+            name, uid = os.environ.get(JOB_NAME_ENV), os.environ.get(JOB_UID_ENV)
+            if name and uid:
+                return owner_reference(name, uid)
+        return None
+
+    def offline_context(self) -> KubeContext:
+        """The context from settings and environment only (``gagebench cluster-spec``)."""
+        image = self.options["image"] or os.environ.get(IMAGE_ENV, "").strip()
+        if not image:
+            raise ConfigError(
+                f"{self.key('image')} is not set and {IMAGE_ENV} is empty: without a cluster "
+                "to ask, the image must come from the settings or the environment"
+            )
+        return KubeContext(
+            namespace=self.namespace(),
+            image=image,
+            service_account=self.options["service_account"],
+            owner=self._offline_owner(),
+        )
+
+    def live_context(self) -> KubeContext:
+        """The context, asking the API about the controller pod for what is not configured."""
+        import kr8s
+        from kr8s.objects import Job, Pod
+
+        namespace = self.namespace()
+        pod: Any = None
+        pod_name = _pod_name()
+        needs_pod = (
+            not (self.options["image"] or os.environ.get(IMAGE_ENV))
+            or not self.options["service_account"]
+            or self.options["owner_job"] == "auto"
+        )
+        api = kr8s.api()
+        if pod_name and needs_pod:
+            pod_ns = os.environ.get("POD_NAMESPACE") or _read(SERVICEACCOUNT_DIR / "namespace")
+            pod = Pod.get(pod_name, namespace=pod_ns or namespace, api=api)
+        image = self.options["image"] or os.environ.get(IMAGE_ENV, "").strip()
+        if not image and pod is not None:
+            image = _pod_image(pod.raw)
+        if not image:
+            raise ConfigError(
+                f"{self.key('image')} is not set, {IMAGE_ENV} is empty and the controller is "
+                "not running in a pod whose image could be reused: set the image"
+            )
+        account = self.options["service_account"]
+        if not account and pod is not None:
+            account = pod.raw.get("spec", {}).get("serviceAccountName")
+        owner: Mapping[str, Any] | None = None
+        setting = self.options["owner_job"]
+        if isinstance(setting, Mapping):
+            owner = owner_reference(setting["name"], setting["uid"])
+        elif setting == "auto" and pod is not None:
+            ref = next(
+                (
+                    r
+                    for r in pod.raw.get("metadata", {}).get("ownerReferences") or []
+                    if r.get("kind") == "Job"
+                ),
+                None,
+            )
+            if ref is None:
+                log.info("controller pod %s is not owned by a Job: no ownerReference", pod_name)
+            elif pod.namespace != namespace:
+                log.warning(
+                    "DaskCluster namespace %s differs from the controller's %s: an owner "
+                    "reference cannot cross namespaces, so none is set",
+                    namespace,
+                    pod.namespace,
+                )
+            else:
+                job = Job.get(ref["name"], namespace=namespace, api=api)
+                owner = owner_reference(job.name, job.raw["metadata"]["uid"])
+        return KubeContext(namespace=namespace, image=image, service_account=account, owner=owner)
+
+    def manifest(self, ctx: KubeContext | None = None) -> dict[str, Any]:
+        """The DaskCluster object this backend creates (offline context unless given)."""
+        return build_cluster_spec(
+            self.options,
+            ctx or self.offline_context(),
+            name=self.cluster_name,
+            run_id=self.cfg.run_id,
+        )
+
+    # -- the cluster ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        from distributed import Client
+
+        name = self.cluster_name
+        namespace: str | None = self.options["namespace"]
+        adapt = self.options["adapt"]
+        cluster: Any = None
+        created = False
+        try:
+            with self._translated(lambda: namespace, name):
+                namespace = self.namespace()
+                ctx = self.live_context()
+                spec = self.manifest(ctx)
+                self._remove_stale(name, namespace)
+                created = True
+                cluster = _kubecluster_type()(
+                    custom_cluster_spec=spec,
+                    namespace=namespace,
+                    shutdown_on_close=True,
+                    resource_timeout=int(self.options["wait_timeout"]) + 10,
+                    wait_timeout=float(self.options["wait_timeout"]),
+                    quiet=True,
+                )
+                if adapt["minimum"] is not None:
+                    cluster.adapt(minimum=adapt["minimum"], maximum=adapt["maximum"])
+                client = Client(cluster, set_as_default=False)
+            with client:
+                first = 1 if (adapt["minimum"] is None or adapt["minimum"] > 0) else 0
+                with self._translated(lambda: namespace, name):
+                    wait_for_workers(
+                        client,
+                        first,
+                        float(self.options["wait_timeout"]),
+                        lambda: diagnose_pods(_cluster_pods(name, str(namespace))),
+                    )
+                log.info("Dask cluster %s ready in namespace %s", name, namespace)
+                yield client
+        finally:
+            if cluster is not None:
+                cluster.close(timeout=120)
+            elif created:
+                _delete_cluster(name, str(namespace))
+
+    @contextlib.contextmanager
+    def _translated(self, namespace: Callable[[], str | None], name: str) -> Iterator[None]:
+        try:
+            yield
+        except (ConfigError, ClusterError):
+            raise
+        except Exception as exc:
+            error = translate(exc, namespace=namespace(), name=name)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _remove_stale(self, name: str, namespace: str) -> None:
+        """Delete a leftover DaskCluster of this run (a killed earlier attempt); refuse others."""
+        import kr8s
+
+        try:
+            old = _daskcluster_class().get(name, namespace=namespace)
+        except kr8s.NotFoundError:
+            return
+        run_id = (old.raw.get("metadata", {}).get("annotations") or {}).get(RUN_ID_ANNOTATION)
+        if run_id != self.cfg.run_id:
+            raise ClusterError(
+                f"a DaskCluster named {name!r} already exists in namespace {namespace!r} and "
+                f"was not made by this run: set {self.key('name')} to another name or "
+                f"delete it (kubectl delete daskcluster {name} -n {namespace})"
+            )
+        log.warning("deleting DaskCluster %s left by an earlier attempt of this run", name)
+        _delete_cluster(name, namespace)
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _pod_image(pod: Mapping[str, Any]) -> str | None:
+    containers = pod.get("spec", {}).get("containers") or []
+    preferred = [c for c in containers if c.get("name") in ("gagebench", "controller")]
+    for container in preferred or containers:
+        if container.get("image"):
+            return str(container["image"])
+    return None
+
+
+def _daskcluster_class() -> Any:
+    from kr8s.objects import new_class
+
+    return new_class("DaskCluster", "kubernetes.dask.org/v1", namespaced=True)
+
+
+def _cluster_pods(name: str, namespace: str) -> list[dict[str, Any]]:
+    import kr8s
+
+    pods = kr8s.get("pods", namespace=namespace, label_selector={"dask.org/cluster-name": name})
+    return [p.raw for p in pods]
+
+
+def _delete_cluster(name: str, namespace: str, timeout: float = 60.0) -> None:
+    """Delete a DaskCluster by name and wait until it is gone (the operator cascades)."""
+    import kr8s
+
+    try:
+        obj = _daskcluster_class().get(name, namespace=namespace)
+        obj.delete()
+    except kr8s.NotFoundError:
+        return
+    deadline = time.monotonic() + timeout
+    while obj.exists():
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"DaskCluster {name!r} in {namespace!r} still exists {timeout:.0f} s after "
+                f"deletion: delete it by hand (kubectl delete daskcluster {name} -n {namespace})"
+            )
+        time.sleep(_POLL_S)
+
+
+def wait_for_workers(
+    client: Client, n: int, timeout: float, diagnose: Callable[[], str | None]
+) -> None:
+    """Wait until ``n`` workers joined; on timeout raise a ClusterError that says why."""
+    if n <= 0:
+        return
+    try:
+        client.wait_for_workers(n, timeout=timeout)
+    except TimeoutError as exc:
+        reason = diagnose()
+        raise ClusterError(
+            f"{n} Dask worker(s) did not join within {timeout:.0f} s"
+            + (f": {reason}" if reason else ": check `kubectl describe pods` of the workers")
+            + " (raise gagebench.cluster.kubernetes.wait_timeout if they are just slow)"
+        ) from exc
+
+
+async def watch_startup(name: str, namespace: str, deadline: float) -> None:
+    """Raise a ClusterError as soon as the cluster's pods cannot run, or at the deadline."""
+    import kr8s
+    from kr8s.asyncio.objects import Pod
+
+    from gagebench.clusters._kubeerrors import OPERATOR_HINT
+
+    phase: str | None = None
+    while True:
+        pods = await kr8s.asyncio.get(
+            "pods", namespace=namespace, label_selector={"dask.org/cluster-name": name}
+        )
+        reason = diagnose_pods([p.raw for p in pods if isinstance(p, Pod)])
+        if reason:
+            raise ClusterError(f"DaskCluster {name!r} cannot start: {reason}")
+        with contextlib.suppress(kr8s.NotFoundError):
+            obj = await _async_daskcluster_class().get(name, namespace=namespace)
+            phase = (obj.raw.get("status") or {}).get("phase")
+        if time.monotonic() > deadline:
+            if phase is None:
+                raise ClusterError(
+                    f"DaskCluster {name!r} in namespace {namespace!r} got no status from the "
+                    "dask-kubernetes operator: the operator is not running or not watching "
+                    f"this namespace; {OPERATOR_HINT}"
+                )
+            raise ClusterError(
+                f"the Dask scheduler of {name!r} was not ready in time (cluster phase "
+                f"{phase}): check `kubectl describe pods -n {namespace} -l "
+                f"dask.org/cluster-name={name}`, or raise "
+                "gagebench.cluster.kubernetes.wait_timeout"
+            )
+        await asyncio.sleep(_POLL_S)
+
+
+def _async_daskcluster_class() -> Any:
+    from dask_kubernetes.operator._objects import DaskCluster
+
+    return DaskCluster
+
+
+_KUBECLUSTER: Any = None
+
+
+def _kubecluster_type() -> Any:
+    """KubeCluster whose start gives up with a reason instead of waiting forever.
+
+    dask-kubernetes waits for the scheduler pod without a limit when it never runs (an
+    image that cannot be pulled leaves it Pending); we race its start with
+    :func:`watch_startup`, which reads the pods and fails with the cause.
+    """
+    global _KUBECLUSTER
+    if _KUBECLUSTER is not None:
+        return _KUBECLUSTER
+    from dask_kubernetes.operator import KubeCluster
+
+    class WatchedKubeCluster(KubeCluster):
+        def __init__(self, *, wait_timeout: float, **kwargs: Any) -> None:
+            self._gagebench_wait = wait_timeout
+            super().__init__(**kwargs)
+
+        async def _start(self) -> None:
+            deadline = time.monotonic() + self._gagebench_wait
+            watch = asyncio.ensure_future(watch_startup(self.name, self.namespace, deadline))
+            start = asyncio.ensure_future(super()._start())
+            try:
+                await asyncio.wait({watch, start}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (watch, start):
+                    if not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+            if start.done() and not start.cancelled() and start.exception() is None:
+                return
+            if start.done() and not start.cancelled():
+                error = start.exception()
+                assert error is not None
+                raise error
+            watch.result()
+
+    _KUBECLUSTER = WatchedKubeCluster
+    return _KUBECLUSTER

@@ -1,0 +1,58 @@
+"""``local`` backend: a :class:`distributed.LocalCluster` of worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from gagebench.clusters.base import ClusterBackend
+from gagebench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+class LocalBackend(ClusterBackend):
+    """Worker processes on this machine; closed (processes joined) when the block exits."""
+
+    name = "local"
+    defaults: ClassVar[dict[str, Any]] = {
+        "n_workers": None,
+        "threads_per_worker": 1,
+        "memory_limit": "auto",
+    }
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        for key in ("n_workers", "threads_per_worker"):
+            value = self.options[key]
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise ConfigError(f"{self.key(key)}: expected a positive integer, got {value!r}")
+        if self.options["threads_per_worker"] is None:
+            raise ConfigError(f"{self.key('threads_per_worker')}: expected a positive integer")
+        memory = self.options["memory_limit"]
+        if not isinstance(memory, str | int | float) or isinstance(memory, bool):
+            raise ConfigError(
+                f"{self.key('memory_limit')}: expected 'auto', a size like '4GiB' or bytes, "
+                f"got {memory!r}"
+            )
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=self.options["n_workers"],
+            threads_per_worker=self.options["threads_per_worker"],
+            memory_limit=self.options["memory_limit"],
+            processes=True,
+            dashboard_address=":0",
+        )
+        try:
+            with Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()
