@@ -7,12 +7,18 @@ as one line that says what to do, and turn into exit status 2; nothing else is c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gagebench._version import __version__
 from gagebench.errors import GagebenchError
+
+if TYPE_CHECKING:
+    from gagebench.config import RunConfig
+    from gagebench.pipeline import RunResult
 
 log = logging.getLogger("gagebench")
 
@@ -74,6 +80,95 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
 # --- end cluster-spec ----------------------------------------------------------------------
 
 
+# -- run / demo (pipeline) ---------------------------------------------------------------
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, object]:
+    from gagebench.config import parse_override
+
+    return dict(parse_override(text) for text in pairs)
+
+
+def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
+    from gagebench.pipeline import run
+    from gagebench.progress import make_progress
+
+    progress = make_progress(config.progress, args.quiet, config.log_format)
+    result = run(config, force=args.force, progress=progress)
+    if not args.quiet:
+        print(format_summary(result))
+    return 0
+
+
+def format_summary(result: RunResult) -> str:
+    """The end-of-run table: gages by status and median NSE/KGE per model, and where."""
+    import pandas as pd
+
+    manifest = result.manifest
+    lines = []
+    if result.already_complete:
+        lines.append(f"run {manifest['run_id']} was already complete (use --force to redo it)")
+    counts = result.status_counts()
+    counts.loc["total"] = counts.sum()
+    lines += ["", "gages by status:", counts.to_string(), ""]
+    medians = result.medians()
+    with pd.option_context("display.float_format", "{:.3f}".format):
+        lines += ["median over evaluated gages:", medians.to_string(), ""]
+    timings = manifest.get("timings", {})
+    if timings.get("gages_per_s"):
+        lines.append(
+            f"computed {timings['computed_gages']} gages in {timings['compute_s']:.1f} s "
+            f"({timings['gages_per_s']:.0f} gages/s); total {timings['total_s']:.1f} s"
+        )
+    lines.append(f"results: {result.run_url}/  ({', '.join(manifest.get('outputs', []))})")
+    return "\n".join(lines)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Run the benchmark of a run file (plus --set overrides) on its cluster backend."""
+    from gagebench.config import load_config
+    from gagebench.progress import setup_logging
+
+    config = load_config(*args.config, overrides=_overrides(args.set))
+    setup_logging(config.log_format, args.quiet)
+    return _run_and_summarize(config, args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Synthesize the built-in gages' stores, run both suites on a LocalCluster, summarize."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from gagebench.config import load_config
+    from gagebench.progress import setup_logging
+    from gagebench.synth import synthesize
+
+    overrides = _overrides(args.set)
+    peek = load_config(output=".", overrides=overrides)
+    setup_logging(peek.log_format, args.quiet)
+    output = Path(args.output).resolve()
+    stores_dir = Path(args.stores).resolve() if args.stores else output / "stores"
+    with contextlib.ExitStack() as stack:
+        if args.stores == "tmp":
+            stores_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gagebench-")))
+        t0 = time.perf_counter()
+        log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", args.gages, stores_dir)
+        stores = synthesize(
+            stores_dir.as_uri(),
+            n_gages=args.gages,
+            models=("nwm", "nhm"),
+            frequency="daily",
+            seed=args.seed,
+        )
+        log.info("stores ready in %.1f s", time.perf_counter() - t0)
+        settings = dict(stores.to_config_dict())
+        settings.update({"output": str(output), "gage_limit": args.gages})
+        settings["cluster"] = {"backend": "local"}
+        config = load_config(overrides={**settings, **overrides})
+        return _run_and_summarize(config, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -87,14 +182,68 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
     sample.set_defaults(handler=_cmd_sample)
     _add_cluster_spec(sub)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set batch_size=128 (repeatable)",
+    )
+    common.add_argument(
+        "--force", action="store_true", help="recompute a run that is already complete"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, no summary, warnings only"
+    )
+    run_p = sub.add_parser(
+        "run", parents=[common], help="evaluate every gage of a run file on a Dask cluster"
+    )
+    run_p.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="run file (YAML, repeatable; later files win)",
+    )
+    run_p.set_defaults(handler=_cmd_run)
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="synthesize stores for the built-in gages and run the benchmark on them",
+    )
+    demo.add_argument("--output", "-o", default="gagebench-demo", help="output folder")
+    demo.add_argument("--gages", type=int, default=5390, help="number of built-in gages")
+    demo.add_argument(
+        "--stores",
+        default=None,
+        help="folder for the synthetic stores (default OUTPUT/stores; 'tmp' = a temp dir)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic stores")
+    demo.set_defaults(handler=_cmd_demo)
     return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    """Text or JSON log lines (``gagebench.log_format`` from dask config / env) on stderr."""
+    import dask.config
+
+    from gagebench import config as _config  # registers the gagebench defaults  # noqa: F401
+    from gagebench.progress import setup_logging
+
+    log_format = dask.config.get("gagebench.log_format", default="text")
+    setup_logging(
+        log_format if log_format in ("text", "json") else "text", getattr(args, "quiet", False)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gagebench`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _setup_logging(args)
     handler: Handler = args.handler
     try:
         return handler(args)

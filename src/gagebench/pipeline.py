@@ -1,0 +1,355 @@
+"""The job: a Dask bag of gage batches -> read -> evaluate -> rows, streamed to the sink.
+
+HyTEST maps one bag element per gage; a Dask task costs ~2.6 ms here, so we map batches
+(``batch_size`` gages per bag partition). Each batch is read from the zarr stores and
+evaluated on a worker, and its rows come back to the client as soon as the task
+finishes, where they are written as that batch's part file. At most a few tasks per
+worker thread are in flight, so client and worker memory stay flat however many gages
+the run has. A gage that cannot be evaluated is a row with a status, never a failed run.
+
+The pipeline never creates clusters: it runs on the client it is given, or asks
+:mod:`gagebench.clusters` for one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from gagebench._version import __version__
+from gagebench.errors import InputError
+from gagebench.evaluate import missing_rows, rows_frame
+from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
+from gagebench.progress import Progress
+from gagebench.sinks import Plan, RunSink, write_report
+
+if TYPE_CHECKING:
+    import distributed
+
+    from gagebench.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+#: Status of a gage whose arrays made the engine raise (the note holds the error).
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced: where, the manifest, and the results table."""
+
+    run_url: str
+    manifest: dict[str, Any]
+    results: pd.DataFrame = field(repr=False)
+    already_complete: bool = False
+
+    def status_counts(self) -> pd.DataFrame:
+        """Gages by status (rows) and model (columns)."""
+        counts = self.manifest.get("counts", {})
+        return pd.DataFrame(counts).fillna(0).astype(int).sort_index()
+
+    def medians(self) -> pd.DataFrame:
+        """Median NSE and KGE per model over evaluated gages."""
+        return pd.DataFrame(self.manifest.get("medians", {})).T
+
+
+def plan_batches(gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
+    """Consecutive batches of ``batch_size`` gages (the last may be shorter)."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    ids = [str(g) for g in gage_ids]
+    dupes = sorted({g for g in ids if ids.count(g) > 1}) if len(set(ids)) != len(ids) else []
+    if dupes:
+        raise InputError(f"the gage list repeats {dupes[:5]}: each gage must appear once")
+    return tuple(tuple(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size))
+
+
+def evaluate_batch(
+    source: Any,
+    gage_ids: Sequence[str],
+    models: Sequence[str],
+    suites: Sequence[str],
+    mode: str,
+) -> pd.DataFrame:
+    """Read one batch from ``source`` and evaluate every model: one row per gage x model.
+
+    Gages absent from the observed store get ``not_in_observed`` rows, gages absent from
+    a model store ``not_in_model`` rows; rows follow ``models`` then ``gage_ids`` order.
+    """
+    gage_ids = [str(g) for g in gage_ids]
+    batch = source.read_batch(gage_ids)
+    position = {str(g): i for i, g in enumerate(batch.gage_ids)}
+    no_obs = {str(g) for g in batch.missing_observed} | {g for g in gage_ids if g not in position}
+    suites = tuple(suites)
+    frames = []
+    for model in models:
+        no_model = {str(g) for g in batch.missing_model.get(model, ())} - no_obs
+        ready = [g for g in gage_ids if g not in no_obs and g not in no_model]
+        if ready:
+            rows = [position[g] for g in ready]
+            obs = (
+                batch.observed if rows == list(range(len(batch.gage_ids))) else batch.observed[rows]
+            )
+            sim = batch.modeled[model]
+            sim = sim if rows == list(range(len(batch.gage_ids))) else sim[rows]
+            frames.append(_evaluate_rows(obs, sim, batch.dates, ready, model, suites, mode))
+        for status, gone, note in (
+            (NOT_IN_OBSERVED, no_obs, "gage not found in the observed store"),
+            (NOT_IN_MODEL, no_model, f"gage not found in the {model} store"),
+        ):
+            ids = [g for g in gage_ids if g in gone]
+            if ids:
+                frames.append(missing_rows(ids, model, suites, status, note))
+    frame = pd.concat(frames, ignore_index=True)
+    order = {g: i for i, g in enumerate(gage_ids)}
+    model_order = {m: i for i, m in enumerate(models)}
+    key = frame["model"].map(model_order) * len(order) + frame["site_no"].map(order)
+    return frame.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _evaluate_rows(
+    obs: np.ndarray,
+    sim: np.ndarray,
+    dates: np.ndarray,
+    ids: list[str],
+    model: str,
+    suites: tuple[str, ...],
+    mode: str,
+) -> pd.DataFrame:
+    """The engine on a batch; if it raises, gage by gage, so one bad gage is one row."""
+    try:
+        return rows_frame(
+            evaluate_arrays(obs, sim, dates, suites=suites, mode=mode), ids, model, dates
+        )
+    except Exception as batch_exc:
+        log.warning("batch of %d gages failed (%s); evaluating gage by gage", len(ids), batch_exc)
+    frames = []
+    for i, gage in enumerate(ids):
+        try:
+            result = evaluate_arrays(
+                obs[i : i + 1], sim[i : i + 1], dates, suites=suites, mode=mode
+            )
+            frames.append(rows_frame(result, [gage], model, dates))
+        except Exception as exc:
+            frames.append(
+                missing_rows([gage], model, suites, ERROR, f"{type(exc).__name__}: {exc}")
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- the Dask side -----------------------------------------------------------------------
+
+
+def _run_element(
+    element: tuple[int, tuple[str, ...]],
+    source: Any,
+    models: tuple[str, ...],
+    suites: tuple[str, ...],
+    mode: str,
+) -> tuple[int, pd.DataFrame]:
+    index, ids = element
+    return index, evaluate_batch(source, ids, models, suites, mode)
+
+
+def stream_batches(
+    client: distributed.Client,
+    source: Any,
+    batches: Sequence[tuple[int, Sequence[str]]],
+    models: Sequence[str],
+    suites: Sequence[str],
+    mode: str,
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
+
+    A Dask bag with one partition per batch; its partitions are submitted a few at a time
+    (``max_in_flight``, default 2 per worker thread) so memory stays flat.
+    """
+    import dask.bag as db
+    from distributed import as_completed
+
+    if not batches:
+        return
+    elements = [(int(i), tuple(ids)) for i, ids in batches]
+    bag = db.from_sequence(elements, npartitions=len(elements)).map(
+        _run_element, source, tuple(models), tuple(suites), mode
+    )
+    parts = bag.to_delayed()
+    if max_in_flight is None:
+        threads = sum(client.nthreads().values()) or 1
+        max_in_flight = max(2 * threads, 2)
+    pending: Iterator[Any] = iter(parts)
+    first = [client.compute(p) for p in _take(pending, max_in_flight)]
+    queue = as_completed(first)
+    for future in queue:
+        result = future.result()
+        future.release()
+        for nxt in _take(pending, 1):
+            queue.add(client.compute(nxt))
+        yield from result
+
+
+def _take(items: Iterator[Any], n: int) -> list[Any]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(items))
+        except StopIteration:
+            break
+    return out
+
+
+@contextlib.contextmanager
+def _client_for(
+    config: RunConfig, client: distributed.Client | None
+) -> Iterator[distributed.Client]:
+    if client is not None:
+        yield client
+        return
+    from gagebench.clusters import cluster_client
+
+    with cluster_client(config) as opened:
+        yield opened
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def run(
+    config: RunConfig,
+    client: distributed.Client | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the benchmark of ``config`` and write its outputs under ``config.run_url``.
+
+    Runs on ``client`` when given, else on a cluster from ``gagebench.clusters``. A run
+    whose manifest exists is complete: it is returned as is, unless ``force`` (then it is
+    deleted and computed again). A run with parts but no manifest is resumed: only
+    missing batches are computed.
+    """
+    from gagebench.gages import load_gages
+    from gagebench.sources import SourceSet
+
+    t0 = time.perf_counter()
+    started = _dt.datetime.now(_dt.UTC)
+    progress = progress or Progress()
+    config.require_stores()
+    sink = RunSink(config.run_url, config.options_for())
+    if force:
+        log.info("--force: removing run %s at %s", config.run_id, sink.url)
+        sink.clear()
+    else:
+        manifest = sink.read_manifest()
+        if manifest is not None and manifest.get("run_id") == config.run_id:
+            log.info(
+                "run %s is already complete at %s (manifest.json present); "
+                "use --force to compute it again",
+                config.run_id,
+                sink.url,
+            )
+            return RunResult(sink.url, manifest, sink.read_results(), already_complete=True)
+
+    gages = load_gages(config.gages, storage_options=config.options_for(), limit=config.gage_limit)
+    ids = [str(g) for g in gages["gage_id"]]
+    if not ids:
+        raise InputError(f"the gage list {config.gages!r} is empty")
+    models = tuple(config.models)
+    plan = Plan(
+        run_id=config.run_id,
+        batches=plan_batches(ids, config.batch_size),
+        models=models,
+        suites=config.suites,
+        mode=config.mode,
+    )
+    source = SourceSet.from_config(config)
+    source.check()
+    done = sink.start(plan)
+    todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
+    t_setup = time.perf_counter()
+    log.info(
+        "run %s: %d gages x %d model(s) in %d batches of %d; %d batches to compute -> %s",
+        config.run_id,
+        plan.n_gages,
+        len(models),
+        len(plan.batches),
+        plan.batch_size,
+        len(todo),
+        sink.url,
+    )
+    if todo:
+        with _client_for(config, client) as dask_client:
+            progress.start(
+                len(plan.batches),
+                plan.n_gages,
+                len(done),
+                sum(len(plan.batches[i]) for i in done),
+            )
+            t_compute0 = time.perf_counter()
+            for index, frame in stream_batches(
+                dask_client, source, todo, models, config.suites, config.mode
+            ):
+                sink.write_part(index, frame, config.suites)
+                progress.update(len(plan.batches[index]))
+            progress.close()
+            compute_s = time.perf_counter() - t_compute0
+    else:
+        compute_s = 0.0
+    t_commit0 = time.perf_counter()
+    computed_gages = sum(len(ids) for _, ids in todo)
+
+    def manifest_of(facts: dict[str, Any]) -> dict[str, Any]:
+        finished = _dt.datetime.now(_dt.UTC)
+        return {
+            "run_id": config.run_id,
+            "status": "complete",
+            "gagebench_version": __version__,
+            "run_url": sink.url,
+            "config": config.to_dict(),
+            "inputs": {
+                "gages": config.gages,
+                "n_gages": plan.n_gages,
+                "observed": config.observed.url if config.observed else None,
+                "models": {name: store.url for name, store in config.models.items()},
+                "suites": list(config.suites),
+                "mode": config.mode,
+            },
+            "batches": {
+                "total": len(plan.batches),
+                "batch_size": plan.batch_size,
+                "reused": len(done),
+                "computed": len(todo),
+            },
+            "counts": facts["counts"],
+            "medians": facts["medians"],
+            "outputs": facts["outputs"],
+            "timings": {
+                "started": started.isoformat(),
+                "finished": finished.isoformat(),
+                "setup_s": round(t_setup - t0, 3),
+                "compute_s": round(compute_s, 3),
+                "commit_s": round(time.perf_counter() - t_commit0, 3),
+                "total_s": round(time.perf_counter() - t0, 3),
+                "computed_gages": computed_gages,
+                "gages_per_s": round(computed_gages / compute_s, 2) if compute_s > 0 else None,
+            },
+        }
+
+    report = None
+    if config.report:
+
+        def report(facts: dict[str, Any]) -> str | None:
+            return write_report(sink.url, config.options_for(), manifest_of(facts))
+
+    manifest = sink.commit(plan, manifest_of, report)
+    log.info("run %s complete: %s", config.run_id, sink.url_of("manifest.json"))
+    return RunResult(sink.url, manifest, sink.read_results())

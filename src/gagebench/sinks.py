@@ -1,0 +1,425 @@
+"""Results of a run at any fsspec URL: per-batch parts, resume, and the atomic final commit.
+
+Layout under the run URL (``<output>/<run_id>/``, see DESIGN.md "Outputs")::
+
+    _parts/plan.json              the batch plan (batch -> gage ids), written at start
+    _parts/batch-00012.parquet    one file per finished batch, each written atomically
+    results.parquet               every row (written at commit)
+    <model>/standard_suite.csv    HyTEST format, only for suites that ran
+    <model>/dscore.csv
+    report.html                   when gagebench.report is installed and report is on
+    manifest.json                 written last: its presence means the run is complete
+
+Atomic writes: on a local file system a file is written under a temporary name and
+moved into place; on object stores (S3, GCS, memory) one PUT/upload is atomic already.
+Resume: a run started again with the same run id keeps the parts it finds, recomputes
+only the missing batches, and refuses to mix parts from a different plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from gagebench.errors import ConfigError, StorageError
+from gagebench.evaluate import result_columns
+from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+
+log = logging.getLogger(__name__)
+
+PARTS = "_parts"
+PLAN_FILE = "plan.json"
+MANIFEST_FILE = "manifest.json"
+RESULTS_FILE = "results.parquet"
+REPORT_FILE = "report.html"
+SUITE_FILES = {"standard": "standard_suite.csv", "dscore": "dscore.csv"}
+_PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
+
+
+def suite_csv_columns(suite: str) -> list[str]:
+    """HyTEST's column names and order of one suite's CSV (``site_no`` first)."""
+    cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
+    return ["site_no", *[c for c in cols if c != "site_no"]]
+
+
+def results_schema(suites: Sequence[str]) -> pa.Schema:
+    """The fixed Arrow schema of results (every part and results.parquet share it)."""
+    fields = []
+    for name in result_columns(suites):
+        if name in ("site_no", "model", "status", "note"):
+            fields.append(pa.field(name, pa.string()))
+        elif name == "n_days":
+            fields.append(pa.field(name, pa.int64()))
+        elif name in ("first_day", "last_day"):
+            fields.append(pa.field(name, pa.timestamp("ns")))
+        else:
+            fields.append(pa.field(name, pa.float64()))
+    return pa.schema(fields)
+
+
+def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
+    """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
+    schema = results_schema(suites)
+    frame = frame[schema.names]
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The batches of a run and what their parts contain (so resume cannot mix runs)."""
+
+    run_id: str
+    batches: tuple[tuple[str, ...], ...]
+    models: tuple[str, ...]
+    suites: tuple[str, ...]
+    mode: str
+
+    @property
+    def n_gages(self) -> int:
+        """Number of gages over all batches."""
+        return sum(len(b) for b in self.batches)
+
+    @property
+    def batch_size(self) -> int:
+        """Gages in the largest batch."""
+        return max((len(b) for b in self.batches), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as saved in ``_parts/plan.json``."""
+        return {
+            "run_id": self.run_id,
+            "batch_size": self.batch_size,
+            "n_gages": self.n_gages,
+            "models": list(self.models),
+            "suites": list(self.suites),
+            "mode": self.mode,
+            "batches": [list(b) for b in self.batches],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """Read a plan saved by :meth:`to_json`."""
+        return cls(
+            run_id=str(data["run_id"]),
+            batches=tuple(tuple(b) for b in data["batches"]),
+            models=tuple(data["models"]),
+            suites=tuple(data["suites"]),
+            mode=str(data["mode"]),
+        )
+
+    def differences(self, other: Plan) -> list[str]:
+        """What differs between this saved plan and a new one (empty: same plan)."""
+        diffs = []
+        if self.batches != other.batches:
+            if [g for b in self.batches for g in b] != [g for b in other.batches for g in b]:
+                diffs.append(f"the gage list ({self.n_gages} gages before, {other.n_gages} now)")
+            else:
+                diffs.append(f"batch_size ({self.batch_size} before, {other.batch_size} now)")
+        for name in ("models", "suites", "mode"):
+            if getattr(self, name) != getattr(other, name):
+                diffs.append(f"{name} ({getattr(self, name)} before, {getattr(other, name)} now)")
+        return diffs
+
+
+def storage_error(url: str, action: str, exc: BaseException) -> StorageError:
+    """One clear line naming the URL and the cause (credentials, endpoint, permissions)."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StorageError(
+        f"cannot {action} {url}: {reason} (check the URL, the credentials and "
+        "endpoint_url in storage_options)"
+    )
+
+
+class RunSink:
+    """The output folder of one run at an fsspec URL."""
+
+    def __init__(self, run_url: str, storage_options: Mapping[str, Any] | None = None):
+        self.url = run_url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        try:
+            fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        except (ImportError, ValueError, TypeError) as exc:
+            raise storage_error(self.url, "open the output", exc) from exc
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root: str = root.rstrip("/")
+
+    # -- paths -------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        """A path inside the run folder."""
+        return "/".join([self.root, *parts])
+
+    def url_of(self, *parts: str) -> str:
+        """A URL inside the run folder (for messages and the manifest)."""
+        return "/".join([self.url, *parts])
+
+    def part_path(self, index: int) -> str:
+        """The part file of batch ``index``."""
+        return self.path(PARTS, f"batch-{index:05d}.parquet")
+
+    @property
+    def is_local(self) -> bool:
+        """True on a local file system, where atomicity needs a temporary name + move."""
+        return isinstance(self.fs, LocalFileSystem)
+
+    # -- low-level I/O -----------------------------------------------------------------
+    def _guard(self, action: str, url: str) -> contextlib.AbstractContextManager[None]:
+        return _storage_guard(action, url)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a whole file atomically (temporary name + move locally, one PUT remotely)."""
+        with self._guard("write", self._url_for(path)):
+            if self.is_local:
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+                self.fs.pipe_file(tmp, data)
+                self.fs.mv(tmp, path)
+            else:
+                self.fs.pipe_file(path, data)
+
+    @contextlib.contextmanager
+    def open_atomic(self, path: str) -> Iterator[IO[bytes]]:
+        """A writable file that appears under ``path`` only once it is closed complete."""
+        with self._guard("write", self._url_for(path)):
+            if self.is_local:
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+                try:
+                    with self.fs.open(tmp, "wb") as fh:
+                        yield fh
+                    self.fs.mv(tmp, path)
+                finally:
+                    if self.fs.exists(tmp):
+                        self.fs.rm(tmp)
+            else:
+                # Object stores publish a (multipart) upload only when it completes.
+                with self.fs.open(path, "wb") as fh:
+                    yield fh
+
+    def read_bytes(self, path: str) -> bytes:
+        """Read a whole file."""
+        with self._guard("read", self._url_for(path)):
+            return bytes(self.fs.cat_file(path))
+
+    def exists(self, path: str) -> bool:
+        """Whether a file exists (errors name the URL)."""
+        with self._guard("read", self._url_for(path)):
+            return bool(self.fs.exists(path))
+
+    def _url_for(self, path: str) -> str:
+        rel = path[len(self.root) :].lstrip("/") if path.startswith(self.root) else path
+        return self.url_of(rel) if rel else self.url
+
+    # -- manifest, plan and parts --------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest of a completed run, or None while the run is not complete."""
+        path = self.path(MANIFEST_FILE)
+        if not self.exists(path):
+            return None
+        return dict(json.loads(self.read_bytes(path)))
+
+    def clear(self) -> None:
+        """Remove everything of this run (``--force``): parts, results, manifest."""
+        with self._guard("delete", self.url):
+            if self.fs.exists(self.root):
+                self.fs.rm(self.root, recursive=True)
+            self.fs.invalidate_cache()
+
+    def start(self, plan: Plan) -> set[int]:
+        """Save the plan (or check it against the saved one) and list finished batches.
+
+        Raises ConfigError when a saved plan differs (other gages, batch size, models,
+        suites or mode): parts of two plans must never be mixed.
+        """
+        plan_path = self.path(PARTS, PLAN_FILE)
+        if self.exists(plan_path):
+            saved = Plan.from_json(json.loads(self.read_bytes(plan_path)))
+            diffs = saved.differences(plan)
+            if diffs:
+                raise ConfigError(
+                    f"run {plan.run_id!r} at {self.url} was started with a different plan: "
+                    f"{'; '.join(diffs)}. Resume it with the same settings, choose a new "
+                    "gagebench.run_id, or start it over with --force"
+                )
+            done = self.finished_batches(len(plan.batches))
+            log.info(
+                "resuming run %s: %d of %d batches already done",
+                plan.run_id,
+                len(done),
+                len(plan.batches),
+            )
+            return done
+        self.write_bytes(plan_path, json.dumps(plan.to_json()).encode())
+        return set()
+
+    def finished_batches(self, n_batches: int) -> set[int]:
+        """Indices of batches whose part file exists."""
+        with self._guard("list", self.url_of(PARTS)):
+            self.fs.invalidate_cache(self.path(PARTS))
+            names = self.fs.ls(self.path(PARTS), detail=False)
+        done = set()
+        for name in names:
+            match = _PART_NAME.search(str(name))
+            if match and int(match.group(1)) < n_batches:
+                done.add(int(match.group(1)))
+        return done
+
+    def write_part(self, index: int, frame: pd.DataFrame, suites: Sequence[str]) -> None:
+        """Write one batch's rows as its part file, atomically."""
+        buf = io.BytesIO()
+        pq.write_table(to_table(frame, suites), buf)
+        self.write_bytes(self.part_path(index), buf.getvalue())
+
+    def read_part(self, index: int) -> pa.Table:
+        """One batch's rows."""
+        return pq.read_table(io.BytesIO(self.read_bytes(self.part_path(index))))
+
+    # -- final commit --------------------------------------------------------------------
+    def commit(
+        self,
+        plan: Plan,
+        manifest: Callable[[dict[str, Any]], dict[str, Any]],
+        report: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Assemble the parts into the published outputs; write the manifest last.
+
+        Streams part by part (memory stays flat): results.parquet and one HyTEST CSV per
+        model and suite. Checks that every planned gage appears exactly once per model.
+        ``manifest`` gets the commit facts (counts, outputs) and returns the manifest;
+        ``report`` (optional) writes report.html and returns its URL.
+        """
+        missing = set(range(len(plan.batches))) - self.finished_batches(len(plan.batches))
+        if missing:
+            raise StorageError(
+                f"cannot commit {self.url}: {len(missing)} batch part(s) are missing "
+                f"(e.g. batch {min(missing)}); run again with the same run_id to finish them"
+            )
+        suites = plan.suites
+        schema = results_schema(suites)
+        counts: dict[str, dict[str, int]] = {m: {} for m in plan.models}
+        summary: dict[str, dict[str, list[float]]] = {
+            m: {"NSE": [], "KGE": []} for m in plan.models
+        }
+        outputs = [RESULTS_FILE]
+        with contextlib.ExitStack() as stack:
+            writer = pq.ParquetWriter(
+                stack.enter_context(self.open_atomic(self.path(RESULTS_FILE))), schema
+            )
+            stack.callback(writer.close)
+            csvs: dict[tuple[str, str], IO[bytes]] = {}
+            for model in plan.models:
+                for suite in suites:
+                    rel = f"{model}/{SUITE_FILES[suite]}"
+                    outputs.append(rel)
+                    fh = stack.enter_context(self.open_atomic(self.path(model, SUITE_FILES[suite])))
+                    fh.write((",".join(suite_csv_columns(suite)) + "\n").encode())
+                    csvs[(model, suite)] = fh
+            for index, batch in enumerate(plan.batches):
+                table = self.read_part(index).cast(schema)
+                frame = table.to_pandas()
+                _check_part(index, batch, plan.models, frame, self.url)
+                writer.write_table(table)
+                for model, rows in frame.groupby("model", sort=False):
+                    model = str(model)
+                    for status, n in rows["status"].value_counts().items():
+                        counts[model][str(status)] = counts[model].get(str(status), 0) + int(n)
+                    for col in ("NSE", "KGE"):
+                        if col in rows:
+                            summary[model][col].extend(rows[col].dropna().tolist())
+                    for suite in suites:
+                        text = rows[suite_csv_columns(suite)].to_csv(
+                            index=False, header=False, lineterminator="\n"
+                        )
+                        csvs[(model, suite)].write(text.encode())
+        facts: dict[str, Any] = {
+            "counts": counts,
+            "medians": {
+                m: {c: (float(np.median(v)) if v else None) for c, v in cols.items()}
+                for m, cols in summary.items()
+            },
+            "outputs": outputs,
+        }
+        if report is not None:
+            report_url = report(facts)
+            if report_url is not None:
+                facts["outputs"].append(REPORT_FILE)
+        final = manifest(facts)
+        self.write_bytes(
+            self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
+        )
+        return final
+
+    def read_results(self) -> pd.DataFrame:
+        """results.parquet of this run."""
+        with self._guard("read", self.url_of(RESULTS_FILE)):
+            return pd.read_parquet(io.BytesIO(self.read_bytes(self.path(RESULTS_FILE))))
+
+
+def _check_part(
+    index: int, batch: Sequence[str], models: Sequence[str], frame: pd.DataFrame, url: str
+) -> None:
+    """Every gage of the batch exactly once per model, nothing else."""
+    expected = sorted((m, g) for m in models for g in batch)
+    found = sorted(zip(frame["model"].astype(str), frame["site_no"].astype(str), strict=True))
+    if found != expected:
+        raise StorageError(
+            f"part {index} of {url} does not hold exactly the planned gages x models "
+            f"({len(found)} rows, expected {len(expected)}): start the run over with --force"
+        )
+
+
+@contextlib.contextmanager
+def _storage_guard(action: str, url: str) -> Iterator[None]:
+    """Turn file-system and S3 errors into one StorageError line that names the URL."""
+    try:
+        yield
+    except (StorageError, ConfigError):
+        raise
+    except (OSError, PermissionError, TimeoutError) as exc:
+        raise storage_error(url, action, exc) from exc
+    except Exception as exc:
+        # botocore/aiobotocore errors (ClientError, EndpointConnectionError, NoCredentials)
+        # do not share a base class we can import without botocore; name them by module.
+        if type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs", "aiohttp"):
+            raise storage_error(url, action, exc) from exc
+        raise
+
+
+def write_report(
+    run_url: str, storage_options: Mapping[str, Any], manifest: Mapping[str, Any]
+) -> str | None:
+    """Write ``report.html`` beside the results with :mod:`gagebench.report`, if installed.
+
+    This is the one integration point of the report: it returns the report's URL, or None
+    when the report module is not part of this build. The (not yet written) manifest is
+    passed to report functions that accept ``manifest=`` for provenance.
+    """
+    import importlib
+    import inspect
+
+    try:
+        module = importlib.import_module("gagebench.report")
+    except ModuleNotFoundError as exc:
+        if exc.name != "gagebench.report":
+            raise
+        log.info("gagebench.report is not installed: no report.html written")
+        return None
+    func = module.write_report
+    kwargs: dict[str, Any] = {"storage_options": dict(storage_options)}
+    if "manifest" in inspect.signature(func).parameters:
+        kwargs["manifest"] = dict(manifest)
+    result = func(run_url, **kwargs)
+    return str(result) if result is not None else f"{run_url.rstrip('/')}/{REPORT_FILE}"
