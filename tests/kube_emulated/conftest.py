@@ -38,7 +38,7 @@ from emulator import (
     dask_crd_files,
     load_crds,
 )
-from kubelet import SHIM_DIR, Kubelet, kill_group, port_free
+from kubelet import SHIM_DIR, Kubelet, group_alive, kill_group, port_free
 
 NAMESPACE = "gagebench-rehearsal"
 SCHEDULER_PORTS = (8786, 8787)
@@ -61,7 +61,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ports_free(ports: tuple[int, ...] = SCHEDULER_PORTS, timeout: float = 20) -> None:
+def wait_ports_free(ports: tuple[int, ...] = SCHEDULER_PORTS, timeout: float = 240) -> None:
     """Fail unless nothing listens on the scheduler ports (leftovers would answer instead)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,6 +154,10 @@ class Kube:
 
         return self.emu.read(read)
 
+    def api_requests(self) -> list[tuple[str, str]]:
+        """(method, path) of every request the emulator served, in order."""
+        return self.emu.read(lambda api: [(str(r.method.value).upper(), r.url.path) for r in api._requests])
+
     def diagnostics(self, operator: Operator | None = None) -> str:
         """The operator's log tail and every pod's output, for assertion messages."""
         text = f"--- operator\n{operator.log()[-6000:]}\n" if operator else ""
@@ -236,8 +240,9 @@ def kube(tmp_path: Path) -> Iterator[Kube]:
             emu.call(lambda api: kubelet.stop(), timeout=60)
         emu.stop()
         _KUBELETS.remove(kubelet)
-    left = [p for p in SCHEDULER_PORTS if not port_free(p)]
-    assert not left, f"scheduler ports {left} still in use after the test"
+    # Nothing the kubelet started may survive the test (checked by process group).
+    alive = [g for g in kubelet.process_groups() if group_alive(g)]
+    assert not alive, f"pod process groups {alive} survived the test"
 
 
 @pytest.fixture
@@ -297,6 +302,7 @@ def start_operator(kube: Kube, *, namespace: str | None = None) -> Operator:
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
     kill_group([proc], grace)
+    assert not group_alive(proc.pid), f"process group {proc.pid} survived its teardown"
     if proc in _LIVE:
         _LIVE.remove(proc)
 

@@ -127,6 +127,7 @@ class Container:
     ready: bool = False
     started_at: str = ""
     waiting: str | None = None
+    message: str = ""
 
 
 @dataclass
@@ -161,6 +162,7 @@ class Kubelet:
         self.extra_env = dict(extra_env or {})
         self.restart_backoff = restart_backoff
         self.pods: dict[tuple[str, str], RunningPod] = {}
+        self.started_groups: list[int] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self.bin_dir = str(Path(sys.executable).parent)
 
@@ -400,6 +402,21 @@ class Kubelet:
         if pod is None:
             return
         rp.root.mkdir(parents=True, exist_ok=True)
+        unpullable = [c for c in pod["spec"]["containers"] if _unpullable(c.get("image", ""))]
+        if unpullable:
+            # The one image failure the emulation knows: a registry under the reserved
+            # ".invalid" TLD (RFC 2606) cannot exist anywhere, so its pull fails.
+            for spec in unpullable:
+                image = spec.get("image", "")
+                host = image.split("/", 1)[0]
+                rp.containers[spec["name"]] = Container(
+                    spec["name"],
+                    waiting="ErrImagePull",
+                    message=f'failed to pull image "{image}": dial tcp: lookup {host}: no such host',
+                )
+            await self._set_status(rp)
+            rp.done = True
+            return
         try:
             mounts_by_volume = self._volumes(pod, rp.root)
             for spec in pod["spec"].get("initContainers") or []:
@@ -474,7 +491,8 @@ class Kubelet:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(data[key])
 
-    def _env(self, pod: Obj, spec: Obj, root: Path) -> dict[str, str]:
+    def _env(self, pod: Obj, spec: Obj, root: Path) -> tuple[dict[str, str], dict[str, str]]:
+        """(the node's base env, the container's own env) of a container."""
         ns = pod["metadata"]["namespace"]
         base = {
             "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -539,12 +557,12 @@ class Kubelet:
                     env[item["name"]] = value
             else:
                 env[item["name"]] = ""
-        return base | env
+        return base, env
 
     def _start(
         self, pod: Obj, spec: Obj, c: Container, volumes: dict[str, Path], root: Path
     ) -> None:
-        env = self._env(pod, spec, root)
+        base, own = self._env(pod, spec, root)
         mounts: list[tuple[str, str]] = []
         for vm in spec.get("volumeMounts") or []:
             host = volumes.get(vm["name"])
@@ -564,7 +582,8 @@ class Kubelet:
                 )
             return text
 
-        env = {k: rewrite(v) for k, v in env.items()}
+        # Only what the pod spec says is rewritten (the node's own paths may live under /tmp).
+        env = base | {k: rewrite(v) for k, v in own.items()}
         for mount, host in mounts:
             if mount == "/tmp":
                 env["TMPDIR"] = host
@@ -598,6 +617,7 @@ class Kubelet:
             )
         finally:
             logf.close()
+        self.started_groups.append(c.proc.pid)
         c.started_at, c.exit_code, c.waiting, c.ready = now_iso(), None, None, False
         log.info(
             "started %s/%s[%s] pid %s: %s",
@@ -701,7 +721,7 @@ class Kubelet:
             if c.name not in _names(pod):
                 continue
             if c.waiting:
-                state: Obj = {"waiting": {"reason": c.waiting}}
+                state: Obj = {"waiting": {"reason": c.waiting, "message": c.message}}
             elif c.exit_code is not None:
                 state = {
                     "terminated": {
@@ -779,6 +799,10 @@ class Kubelet:
             out.append(f"----- {f.parent.name} [{f.stem}]\n{f.read_text(errors='replace')[-6000:]}")
         return "\n".join(out)
 
+    def process_groups(self) -> list[int]:
+        """Every process group this kubelet ever started (one per container start)."""
+        return list(self.started_groups)
+
     def processes(self) -> list[int]:
         """PIDs of container processes still alive."""
         return [
@@ -817,6 +841,17 @@ def kill_group(procs: list[subprocess.Popen[bytes] | None], grace: float) -> Non
             p.wait(5)
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of process group ``pgid`` still exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def field_ref(pod: Obj, path: str) -> str:
     """A downward-API ``fieldRef`` value."""
     m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
@@ -834,6 +869,11 @@ def field_ref(pod: Obj, path: str) -> str:
     if path not in simple:
         raise RuntimeError(f"fieldRef {path!r} is not supported by the emulation")
     return str(simple[path])
+
+
+def _unpullable(image: str) -> bool:
+    host = image.split("/", 1)[0] if "/" in image else ""
+    return host.split(":")[0].endswith(".invalid")
 
 
 def _names(pod: Obj) -> set[str]:
