@@ -412,7 +412,9 @@ class Kubelet:
                 rp.containers[spec["name"]] = Container(
                     spec["name"],
                     waiting="ErrImagePull",
-                    message=f'failed to pull image "{image}": dial tcp: lookup {host}: no such host',
+                    message=(
+                        f"failed to pull image {image!r}: dial tcp: lookup {host}: no such host"
+                    ),
                 )
             await self._set_status(rp)
             rp.done = True

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import Kube
+from harness import Kube
 
 SCRIPTS = Path(__file__).parent / "scripts"
 IMAGE = "ghcr.io/example/gagebench:rehearsal"  # ignored by the kubelet (see README)
@@ -36,11 +36,23 @@ def kube_settings(kube: Kube, run_id: str | None = None, **options: Any) -> dict
 
 
 def run_probe(
-    kube: Kube, settings: dict[str, Any], n_tasks: int = 4, seconds: float = 0.0, timeout: float = 180
+    kube: Kube,
+    settings: dict[str, Any],
+    n_tasks: int = 4,
+    seconds: float = 0.0,
+    timeout: float = 180,
 ) -> subprocess.CompletedProcess[str]:
     """Run scripts/cluster_probe.py (cluster_client -> compute -> close) as a user would."""
     return subprocess.run(
-        [sys.executable, str(SCRIPTS / "cluster_probe.py"), json.dumps(settings),
-         str(n_tasks), str(seconds)],
-        env=kube.env(), capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            str(SCRIPTS / "cluster_probe.py"),
+            json.dumps(settings),
+            str(n_tasks),
+            str(seconds),
+        ],
+        env=kube.env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import Kube, Operator
+from harness import Kube, Operator
 from probe import kube_settings, run_probe
 
 pytestmark = pytest.mark.kube_emulated
@@ -47,9 +47,7 @@ def test_operator_not_running_is_named_and_cluster_deleted(kube: Kube, dask_crds
     assert "got no status from the dask-kubernetes operator" in msg, msg
     assert "operator is not running" in msg, msg
     # The DaskCluster was created, then deleted by the controller on the way out.
-    created = [
-        r for r in kube.api_requests() if r[0] == "POST" and r[1].endswith("/daskclusters")
-    ]
+    created = [r for r in kube.api_requests() if r[0] == "POST" and r[1].endswith("/daskclusters")]
     assert created, "the controller never tried to create its DaskCluster"
     assert_clean(kube)
     print(f"operator absent: {time.monotonic() - t0:.1f}s")

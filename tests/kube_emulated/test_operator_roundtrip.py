@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import Kube, Operator
+from harness import Kube, Operator
 
 pytestmark = pytest.mark.kube_emulated
 

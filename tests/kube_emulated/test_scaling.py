@@ -12,7 +12,7 @@ import json
 import time
 
 import pytest
-from conftest import Kube, Operator
+from harness import Kube, Operator
 from probe import kube_settings, run_probe
 
 pytestmark = pytest.mark.kube_emulated
