@@ -372,10 +372,11 @@ class KubernetesBackend(ClusterBackend):
         """Delete a leftover DaskCluster of this run (a killed earlier attempt); refuse others."""
         import kr8s
 
-        try:
-            old = _daskcluster_class().get(name, namespace=namespace)
-        except kr8s.NotFoundError:
+        old = _cluster_ref(name, namespace)
+        if not old.exists():
             return
+        with contextlib.suppress(kr8s.NotFoundError):
+            old.refresh()
         run_id = (old.raw.get("metadata", {}).get("annotations") or {}).get(RUN_ID_ANNOTATION)
         if run_id != self.cfg.run_id:
             raise ClusterError(
@@ -407,18 +408,23 @@ def _daskcluster_class() -> Any:
 
 
 def _cluster_pods(name: str, namespace: str) -> list[dict[str, Any]]:
-    import kr8s
+    from kr8s.objects import Pod
 
-    pods = kr8s.get("pods", namespace=namespace, label_selector={"dask.org/cluster-name": name})
-    return [p.raw for p in pods]
+    pods = Pod.list(namespace=namespace, label_selector={"dask.org/cluster-name": name})
+    return [p.raw for p in pods if isinstance(p, Pod)]
+
+
+def _cluster_ref(name: str, namespace: str) -> Any:
+    """A handle on DaskCluster ``name`` (not fetched: ``exists()``/``refresh()`` ask)."""
+    return _daskcluster_class()({"metadata": {"name": name, "namespace": namespace}})
 
 
 def _delete_cluster(name: str, namespace: str, timeout: float = 60.0) -> None:
     """Delete a DaskCluster by name and wait until it is gone (the operator cascades)."""
     import kr8s
 
+    obj = _cluster_ref(name, namespace)
     try:
-        obj = _daskcluster_class().get(name, namespace=namespace)
         obj.delete()
     except kr8s.NotFoundError:
         return
@@ -458,18 +464,19 @@ async def watch_startup(name: str, namespace: str, deadline: float) -> None:
 
     phase: str | None = None
     while True:
-        # kr8s.asyncio.get is an async generator (found by the kube_emulated rehearsal)
         pods = [
-            p
-            async for p in kr8s.asyncio.get(
-                "pods", namespace=namespace, label_selector={"dask.org/cluster-name": name}
+            p.raw
+            async for p in Pod.list(
+                namespace=namespace, label_selector={"dask.org/cluster-name": name}
             )
+            if isinstance(p, Pod)
         ]
-        reason = diagnose_pods([p.raw for p in pods if isinstance(p, Pod)])
+        reason = diagnose_pods(pods)
         if reason:
             raise ClusterError(f"DaskCluster {name!r} cannot start: {reason}")
+        obj = _async_daskcluster_class()({"metadata": {"name": name, "namespace": namespace}})
         with contextlib.suppress(kr8s.NotFoundError):
-            obj = await _async_daskcluster_class().get(name, namespace=namespace)
+            await obj.refresh()
             phase = (obj.raw.get("status") or {}).get("phase")
             if phase == "Pending" and await _unstick_pending(obj, pods):
                 phase = "Running"
@@ -490,7 +497,7 @@ async def watch_startup(name: str, namespace: str, deadline: float) -> None:
 
 
 # --- dask-kubernetes#968 workaround (found by tests/kube_emulated) ---------------------------
-async def _unstick_pending(cluster: Any, pods: list[Any]) -> bool:
+async def _unstick_pending(cluster: Any, pods: list[dict[str, Any]]) -> bool:
     """Set phase Running on a DaskCluster the operator left Pending with its scheduler up.
 
     dask-kubernetes <= 2026.3.0 races two handlers: the scheduler Service's status handler
@@ -502,8 +509,7 @@ async def _unstick_pending(cluster: Any, pods: list[Any]) -> bool:
     from kr8s.asyncio.objects import Service
 
     scheduler_ready = False
-    for pod in pods:
-        raw = pod.raw
+    for raw in pods:
         if (raw.get("metadata", {}).get("labels") or {}).get("dask.org/component") != "scheduler":
             continue
         conditions = (raw.get("status") or {}).get("conditions") or []

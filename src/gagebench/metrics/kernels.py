@@ -131,37 +131,39 @@ def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarr
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _nse(o: np.ndarray, s: np.ndarray) -> float:
+    """1 - mean((s-o)^2) / var(o); var(o) is exactly 0 when o is constant (see _variance)."""
+    return 1.0 - _mean_sq_diff(o, s) / _variance(o)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _mean_sq_diff(o: np.ndarray, s: np.ndarray) -> float:
     n = o.size
-    mean_o = 0.0
-    for i in range(n):
-        mean_o += o[i]
-    mean_o /= n
     sse = 0.0
-    sso = 0.0
     for i in range(n):
         d = s[i] - o[i]
         sse += d * d
-        c = o[i] - mean_o
-        sso += c * c
-    return 1.0 - (sse / n) / (sso / n)
+    return sse / n
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r; a constant series gives 0/0 = NaN exactly (data shifted by its first value)."""
     n = x.size
+    x0 = x[0]
+    y0 = y[0]
     mx = 0.0
     my = 0.0
     for i in range(n):
-        mx += x[i]
-        my += y[i]
+        mx += x[i] - x0
+        my += y[i] - y0
     mx /= n
     my /= n
     sxy = 0.0
     sxx = 0.0
     syy = 0.0
     for i in range(n):
-        dx = x[i] - mx
-        dy = y[i] - my
+        dx = (x[i] - x0) - mx
+        dy = (y[i] - y0) - my
         sxy += dx * dy
         sxx += dx * dx
         syy += dy * dy
@@ -170,14 +172,21 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _variance(x: np.ndarray) -> float:
+    """Population variance, two passes over x - x[0].
+
+    The shift makes the variance of a constant series exactly 0 (a plain mean of n equal
+    values can be off in the last bit and leave ~1e-33 of noise), so "undefined" metrics
+    such as logNSE of an all-floored observed series come out as x/0, not as 1e+27.
+    """
     n = x.size
+    x0 = x[0]
     m = 0.0
     for i in range(n):
-        m += x[i]
+        m += x[i] - x0
     m /= n
     v = 0.0
     for i in range(n):
-        c = x[i] - m
+        c = (x[i] - x0) - m
         v += c * c
     return v / n
 

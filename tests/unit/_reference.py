@@ -1,0 +1,229 @@
+"""An independent per-gage reference for the metrics engine: plain pandas/scipy, one gage at a time.
+
+Written from the definitions (DESIGN.md "Metrics", HyTEST's ``Metrics_StdSuite_v1.ipynb`` and
+``Metrics_DScore_Suite_v1.ipynb`` in hytest-org/hytest), never from the numba kernels: no
+shared helper, no radix sort, no hand-rolled quantile. ``hytest`` mode repeats the notebooks'
+NumPy/pandas/scipy calls, so their quirks (ln 0 = -inf, x/0 = +/-inf, the 0.1 floor of the
+simulated logNSE) come out as NumPy makes them. ``standard`` mode follows Yilmaz et al. (2008)
+on each series' own flow-duration curve, stated in exceedance probabilities, and maps every
++/-inf to NaN.
+
+Used by ``test_metrics_reference.py`` (engine == reference) and by
+``benchmarks/bench_metrics.py`` (the per-gage baseline the engine's speed is compared with).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+# Column names and order as DESIGN.md lists them (HyTEST's tables), spelled out here so the
+# reference does not lean on the engine's registry.
+STANDARD = (
+    "NSE",
+    "KGE",
+    "logNSE",
+    "pbias",
+    "rSD",
+    "pearson",
+    "spearman",
+    "pBiasFMS",
+    "pBiasFLV",
+    "pBiasFHV",
+)
+DSCORE = (
+    "mse",
+    "e_bias",
+    "e_dist",
+    "e_seq",
+    "winter",
+    "spring",
+    "summer",
+    "fall",
+    "low",
+    "below_avg",
+    "above_avg",
+    "high",
+)
+FLOOR = 0.01  # every log floors flows here (HyTEST's logXform clip)
+HYTEST_SIM_FLOOR = 0.1  # HyTEST's logNSE clips the simulated series at 0.1
+
+
+def _var(x: np.ndarray) -> float:
+    """Population variance (ddof=0); exactly 0 for a constant series, as defined.
+
+    (``np.var`` of n equal values can return ~1e-33 instead of 0, because their mean is
+    rounded; a metric divided by it would then be rounding noise such as -6e+31.)
+    """
+    return 0.0 if np.all(x == x[0]) else float(np.var(x, ddof=0))
+
+
+def _nse(obs: np.ndarray, sim: np.ndarray) -> float:
+    return float(1 - np.mean((obs - sim) ** 2) / np.float64(_var(obs)))
+
+
+def _log_clip(x: np.ndarray, floor: float) -> np.ndarray:
+    return np.log(np.clip(x, floor, None))
+
+
+def _shared(obs: np.ndarray, sim: np.ndarray, sim_floor: float) -> dict[str, float]:
+    """The metrics both modes define alike (the notebook's functions)."""
+    r = stats.pearsonr(obs, sim)[0]
+    rsd = np.sqrt(_var(sim)) / np.sqrt(_var(obs))
+    beta = np.sum(sim) / np.sum(obs)
+    return {
+        "NSE": _nse(obs, sim),
+        "KGE": float(1 - np.sqrt((r - 1) ** 2 + (rsd - 1) ** 2 + (beta - 1) ** 2)),
+        "logNSE": _nse(_log_clip(obs, FLOOR), _log_clip(sim, sim_floor)),
+        "pbias": float(100 * np.sum(sim - obs) / np.sum(obs)),
+        "rSD": float(rsd),
+        "pearson": float(r),
+        "spearman": float(stats.spearmanr(obs, sim)[0]),
+    }
+
+
+def _hytest_fdc(obs: np.ndarray, sim: np.ndarray) -> dict[str, float]:
+    """pBiasFMS/FLV/FHV exactly as the HyTEST notebook writes them."""
+    qo_m1, qo_m2 = np.quantile(obs, [0.30, 0.80])
+    qs_m1, qs_m2 = np.quantile(sim, [0.30, 0.80])
+    m = np.log(qs_m1) - np.log(qs_m2)
+    o = np.log(qo_m1) - np.log(qo_m2)
+    fms = 100 * (m - o) / o
+
+    _, qo_low = np.quantile(obs, [0.0, 0.30])
+    _, qs_low = np.quantile(sim, [0.0, 0.30])
+    low = obs <= qo_low
+    m = np.sum(np.log(sim[low]) - np.log(qs_low))
+    o = np.sum(np.log(obs[low]) - np.log(qo_low))
+    flv = -100 * ((m - o) / o)
+
+    lower, upper = np.quantile(obs, [0.98, 1.0])
+    high = (obs >= lower) & (obs <= upper)
+    fhv = 100 * ((sim[high] - obs[high]).sum() / obs[high].sum())
+    return {"pBiasFMS": float(fms), "pBiasFLV": float(flv), "pBiasFHV": float(fhv)}
+
+
+def _standard_fdc(obs: np.ndarray, sim: np.ndarray) -> dict[str, float]:
+    """Yilmaz et al. (2008) on each series' own FDC; the i-th largest of n has exceedance i/n."""
+    n = obs.size
+    fdc_o = np.sort(obs)[::-1]
+    fdc_s = np.sort(sim)[::-1]
+    exceedance = np.arange(1, n + 1) / n
+
+    # Mid-segment slope between exceedance 0.2 and 0.7, i.e. quantiles 0.8 and 0.3.
+    def slope(x: np.ndarray) -> np.float64:
+        q80, q30 = np.quantile(x, [0.8, 0.3])
+        return np.log(np.maximum(q80, FLOOR)) - np.log(np.maximum(q30, FLOOR))
+
+    m, o = slope(sim), slope(obs)
+    fms = 100 * (m - o) / o
+
+    # Low segment: exceedance 0.7..1.0, log of floored flows relative to the segment minimum.
+    in_low = exceedance >= 0.7
+    log_o = _log_clip(fdc_o[in_low], FLOOR)
+    log_s = _log_clip(fdc_s[in_low], FLOOR)
+    o = np.sum(log_o - log_o.min())
+    m = np.sum(log_s - log_s.min())
+    flv = -100 * (m - o) / o
+
+    # High segment: exceedance <= 0.02 (at least the largest flow).
+    k = max(1, int(np.count_nonzero(exceedance <= 0.02)))
+    fhv = 100 * np.sum(fdc_s[:k] - fdc_o[:k]) / np.sum(fdc_o[:k])
+    return {"pBiasFMS": float(fms), "pBiasFLV": float(flv), "pBiasFHV": float(fhv)}
+
+
+def _dscore(obs: pd.Series, sim: pd.Series) -> dict[str, float]:
+    """HyTEST's D-score notebook functions on ln(max(x, 0.01)) of both series."""
+    obs = np.log(obs.clip(lower=FLOOR))
+    sim = np.log(sim.clip(lower=FLOOR))
+    e = sim - obs
+    out = {"mse": float((e**2).mean()), "e_bias": float(e.mean() ** 2)}
+    dist = np.sort(sim.to_numpy()) - np.sort(obs.to_numpy())
+    out["e_dist"] = float(dist.var(ddof=0))
+    out["e_seq"] = float(e.var(ddof=0) - out["e_dist"])
+    month = e.index.month
+    seasons = {
+        "winter": (month == 12) | (month <= 2),
+        "spring": (month > 2) & (month <= 5),
+        "summer": (month > 5) & (month <= 8),
+        "fall": (month > 8) & (month <= 11),
+    }
+    for name, idx in seasons.items():
+        out[name] = float(((e * idx) ** 2).mean())
+    ranks = obs.rank(method="first")
+    bins = pd.qcut(ranks, q=[0, 0.25, 0.5, 0.75, 1])
+    for i, name in enumerate(("low", "below_avg", "above_avg", "high")):
+        out[name] = float(((e * (bins == bins.cat.categories[i])) ** 2).mean())
+    return out
+
+
+def reference_gage(
+    obs: pd.Series,
+    sim: pd.Series,
+    *,
+    mode: str = "standard",
+    suites: Sequence[str] = ("standard", "dscore"),
+) -> dict[str, Any]:
+    """Every metric of one gage: a dict of metric columns, n_days, first, last, status, note.
+
+    ``obs`` and ``sim`` share a daily DatetimeIndex; ``first``/``last`` are positions in it.
+    """
+    columns = [c for suite, cols in (("standard", STANDARD), ("dscore", DSCORE)) for c in cols
+               if suite in suites]  # fmt: skip
+    row: dict[str, Any] = dict.fromkeys(columns, np.nan)
+    obs = obs.astype(np.float64)
+    sim = sim.astype(np.float64)
+    paired = obs.notna() & sim.notna()
+    positions = np.flatnonzero(paired.to_numpy())
+    row["n_days"] = int(positions.size)
+    row["first"] = int(positions[0]) if positions.size else -1
+    row["last"] = int(positions[-1]) if positions.size else -1
+    if obs.notna().sum() == 0:
+        return {**row, "status": "no_observations"}
+    if sim.notna().sum() == 0:
+        return {**row, "status": "no_simulation"}
+    if positions.size < 2:
+        return {**row, "status": "too_few_days"}
+    o, s = obs[paired], sim[paired]
+    if o.nunique() == 1:
+        return {**row, "status": "constant_observations"}
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # scipy's ConstantInputWarning, NumPy's log(0)
+        values: dict[str, float] = {}
+        if "standard" in suites:
+            a, b = o.to_numpy(), s.to_numpy()
+            sim_floor = HYTEST_SIM_FLOOR if mode == "hytest" else FLOOR
+            values |= _shared(a, b, sim_floor)
+            values |= _hytest_fdc(a, b) if mode == "hytest" else _standard_fdc(a, b)
+        if "dscore" in suites:
+            values |= _dscore(o, s)
+    if mode == "standard":
+        values = {k: (np.nan if np.isinf(v) else v) for k, v in values.items()}
+    row.update(values)
+    bad = [c for c in columns if not np.isfinite(row[c])]
+    row["status"] = "partial" if bad else "ok"
+    row["note"] = "undefined: " + ", ".join(bad) if bad else ""
+    return row
+
+
+def reference_batch(
+    obs: np.ndarray,
+    sim: np.ndarray,
+    dates: Any,
+    *,
+    mode: str = "standard",
+    suites: Sequence[str] = ("standard", "dscore"),
+) -> pd.DataFrame:
+    """``reference_gage`` for every row of (gage, day) arrays, one gage at a time."""
+    index = pd.DatetimeIndex(dates)
+    rows = [
+        reference_gage(pd.Series(o, index=index), pd.Series(s, index=index), mode=mode,
+                       suites=suites)
+        for o, s in zip(obs, sim, strict=True)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)

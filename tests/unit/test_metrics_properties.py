@@ -1,0 +1,170 @@
+"""Property tests (hypothesis) of the metrics engine: identities that hold for any input.
+
+Inputs mix ordinary flows with the values that break naive code: NaN, exact zeros, flows
+below the 0.01 log floor, negative flows, large flows and many ties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gagebench.metrics import METRICS, SUITES, evaluate_arrays
+
+PROPERTY_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+DSCORE = SUITES["dscore"]
+STANDARD = SUITES["standard"]
+ALL = tuple(m.name for m in METRICS)
+
+flow = st.one_of(
+    st.floats(0.0, 1e4, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 0.005, 0.01, 0.1, 1.0, 2.5, np.nan]),
+    st.floats(-50.0, 0.0, allow_nan=False),
+)
+
+
+@st.composite
+def batches(draw: st.DrawFn, max_gages: int = 5, max_days: int = 80) -> tuple:
+    """(obs, sim, dates): float64 (gage, day) arrays and dates spread over all seasons."""
+    gages = draw(st.integers(1, max_gages))
+    days = draw(st.integers(2, max_days))
+    obs = draw(hnp.arrays(np.float64, (gages, days), elements=flow))
+    sim = draw(hnp.arrays(np.float64, (gages, days), elements=flow))
+    start = draw(st.dates(min_value=pd.Timestamp("1980-01-01").date(),
+                          max_value=pd.Timestamp("2020-01-01").date()))  # fmt: skip
+    step = draw(st.integers(1, 12))
+    dates = pd.date_range(start, periods=days, freq=f"{step}D").values
+    return obs, sim, dates
+
+
+def _evaluate(obs: np.ndarray, sim: np.ndarray, dates: np.ndarray, mode: str = "standard"):
+    return evaluate_arrays(obs, sim, dates, mode=mode)
+
+
+def _col(result, name: str) -> np.ndarray:
+    return result.values[:, result.columns.index(name)]
+
+
+def _evaluated(result) -> np.ndarray:
+    return np.isin(result.status, ["ok", "partial"])
+
+
+@PROPERTY_SETTINGS
+@given(batches(), st.sampled_from(["standard", "hytest"]))
+def test_perfect_fit(batch: tuple, mode: str) -> None:
+    """sim == obs: NSE = KGE = 1, no bias, unit ratios, every error component 0."""
+    obs, _, dates = batch
+    result = _evaluate(obs, obs.copy(), dates, mode)
+    ok = _evaluated(result)
+    for name, value in (("NSE", 1.0), ("KGE", 1.0), ("rSD", 1.0), ("pearson", 1.0),
+                        ("spearman", 1.0), ("pbias", 0.0)):  # fmt: skip
+        got = _col(result, name)[ok]
+        finite = np.isfinite(got)
+        # pbias is undefined (NaN) when sum(o) == 0; everything else is defined here.
+        if name != "pbias":
+            assert finite.all(), name
+        np.testing.assert_allclose(got[finite], value, rtol=0, atol=1e-12, err_msg=name)
+    for name in ("pBiasFMS", "pBiasFLV", "pBiasFHV", *DSCORE):
+        got = _col(result, name)[ok]
+        # 0/0 FDC segments are undefined (NaN, or NumPy's NaN in hytest mode); none is non-zero.
+        assert np.all((got == 0.0) | np.isnan(got)), (name, got)
+    lognse = _col(result, "logNSE")[ok]
+    assert np.all((np.abs(lognse - 1.0) < 1e-12) | np.isnan(lognse) | (mode == "hytest"))
+
+
+@PROPERTY_SETTINGS
+@given(batches())
+def test_bias_distribution_sequence_sum_to_mse(batch: tuple) -> None:
+    result = _evaluate(*batch)
+    ok = _evaluated(result)
+    mse = _col(result, "mse")[ok]
+    total = sum(_col(result, name)[ok] for name in ("e_bias", "e_dist", "e_seq"))
+    np.testing.assert_allclose(total, mse, rtol=1e-9, atol=1e-12)
+
+
+@PROPERTY_SETTINGS
+@given(batches())
+def test_seasonal_and_quantile_components_sum_to_mse(batch: tuple) -> None:
+    result = _evaluate(*batch)
+    ok = _evaluated(result)
+    mse = _col(result, "mse")[ok]
+    seasons = sum(_col(result, name)[ok] for name in ("winter", "spring", "summer", "fall"))
+    quantiles = sum(_col(result, name)[ok] for name in ("low", "below_avg", "above_avg", "high"))
+    np.testing.assert_allclose(seasons, mse, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(quantiles, mse, rtol=1e-9, atol=1e-12)
+    for name in DSCORE:
+        if name != "e_seq":  # e_seq = var(e) - e_dist may be slightly negative
+            assert np.all(_col(result, name)[ok] >= 0.0), name
+
+
+@PROPERTY_SETTINGS
+@given(batches(max_gages=8), st.randoms(use_true_random=False),
+       st.sampled_from(["standard", "hytest"]))  # fmt: skip
+def test_gage_order_does_not_matter(batch: tuple, random, mode: str) -> None:
+    """Each gage's row depends on that gage alone: permuting the batch permutes the rows."""
+    obs, sim, dates = batch
+    perm = list(range(obs.shape[0]))
+    random.shuffle(perm)
+    base = _evaluate(obs, sim, dates, mode)
+    shuffled = _evaluate(obs[perm], sim[perm], dates, mode)
+    np.testing.assert_array_equal(shuffled.values, base.values[perm])
+    assert shuffled.status == [base.status[p] for p in perm]
+    assert shuffled.note == [base.note[p] for p in perm]
+    np.testing.assert_array_equal(shuffled.n_days, base.n_days[perm])
+    np.testing.assert_array_equal(shuffled.first, base.first[perm])
+    # and a gage evaluated alone gives its row of the batch
+    alone = _evaluate(obs[:1], sim[:1], dates, mode)
+    np.testing.assert_array_equal(alone.values[0], base.values[0])
+
+
+@PROPERTY_SETTINGS
+@given(batches())
+def test_standard_mode_never_emits_infinity(batch: tuple) -> None:
+    result = _evaluate(*batch)
+    assert not np.isinf(result.values).any()
+    # a row is "ok" only if every metric is finite; "partial" names what is not
+    for g, status in enumerate(result.status):
+        bad = [c for c, v in zip(result.columns, result.values[g], strict=True)
+               if not np.isfinite(v)]  # fmt: skip
+        if status == "ok":
+            assert not bad
+        elif status == "partial":
+            assert bad
+            assert result.note[g] == "undefined: " + ", ".join(bad)
+        else:
+            assert len(bad) == len(result.columns)  # not evaluated: all NaN
+
+
+@PROPERTY_SETTINGS
+@given(batches(), st.sampled_from(["standard", "hytest"]))
+def test_float32_input_equals_its_float64_widening(batch: tuple, mode: str) -> None:
+    """The engine computes in float64: float32 data gives bit-identical results to the same
+    values passed as float64 (what must hold; float32 vs the unrounded float64 series need
+    not agree beyond float32's ~1e-7 precision)."""
+    obs, sim, dates = batch
+    obs32, sim32 = obs.astype(np.float32), sim.astype(np.float32)
+    narrow = _evaluate(obs32, sim32, dates, mode)
+    wide = _evaluate(obs32.astype(np.float64), sim32.astype(np.float64), dates, mode)
+    np.testing.assert_array_equal(narrow.values, wide.values)
+    assert narrow.status == wide.status
+
+
+@pytest.mark.parametrize("mode", ["standard", "hytest"])
+def test_float32_sample_close_to_float64(mode: str) -> None:
+    """On the real sample gage, float32 storage (as in HyTEST's stores) moves no metric by
+    more than float32 rounding can: 1e-5 relative (values carry ~6e-8 relative error)."""
+    from gagebench.sample import load_sample
+
+    sample = load_sample()
+    obs = sample["obs"].to_numpy()[None, :]
+    sim = sample["nwm"].to_numpy()[None, :]
+    wide = evaluate_arrays(obs, sim, sample.index.values, mode=mode)
+    narrow = evaluate_arrays(obs.astype(np.float32), sim.astype(np.float32),
+                             sample.index.values, mode=mode)  # fmt: skip
+    np.testing.assert_allclose(narrow.values, wide.values, rtol=1e-5, atol=1e-7)
