@@ -4,6 +4,7 @@ The public API is small and imports lazily, so ``import gagebench`` stays light:
 
 - :func:`evaluate` - metrics for arrays / pandas / xarray objects, as a DataFrame;
 - :func:`load_config`, :class:`RunConfig` - the one validated run configuration;
+- :func:`run`, :class:`RunResult` - the whole job on a Dask cluster, results to a URL;
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from gagebench._version import __version__
 
 _LAZY = {
     "evaluate": "gagebench.evaluate",
+    "run": "gagebench.pipeline",
+    "RunResult": "gagebench.pipeline",
     "load_config": "gagebench.config",
     "RunConfig": "gagebench.config",
     "ConfigError": "gagebench.errors",

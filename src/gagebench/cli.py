@@ -11,7 +11,8 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gagebench._version import __version__
 from gagebench.errors import GagebenchError
@@ -137,12 +138,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Synthesize the built-in gages' stores, run both suites on a LocalCluster, summarize."""
     import tempfile
-    import time
-    from pathlib import Path
 
     from gagebench.config import load_config
     from gagebench.progress import setup_logging
-    from gagebench.synth import synthesize
 
     overrides = _overrides(args.set)
     peek = load_config(output=".", overrides=overrides)
@@ -152,21 +150,63 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.stores == "tmp":
             stores_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gagebench-")))
-        t0 = time.perf_counter()
-        log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", args.gages, stores_dir)
-        stores = synthesize(
-            stores_dir.as_uri(),
-            n_gages=args.gages,
-            models=("nwm", "nhm"),
-            frequency="daily",
-            seed=args.seed,
-        )
-        log.info("stores ready in %.1f s", time.perf_counter() - t0)
-        settings = dict(stores.to_config_dict())
+        settings = _demo_stores(stores_dir, args.gages, args.seed)
         settings.update({"output": str(output), "gage_limit": args.gages})
-        settings["cluster"] = {"backend": "local"}
+        settings["cluster.backend"] = "local"
         config = load_config(overrides={**settings, **overrides})
         return _run_and_summarize(config, args)
+
+
+def _demo_stores(stores_dir: Path, n_gages: int, seed: int) -> dict[str, Any]:
+    """Synthesize the demo's daily stores, or reuse those a previous demo left complete.
+
+    ``demo-stores.json`` is written after the stores are complete; its settings must
+    match for reuse, so a half-written folder is always synthesized again.
+    """
+    import json
+    import time
+
+    from gagebench.synth import synthesize
+
+    marker = stores_dir / "demo-stores.json"
+    wanted = {"n_gages": n_gages, "seed": seed, "models": ["nwm", "nhm"], "version": __version__}
+    if marker.exists():
+        saved = json.loads(marker.read_text())
+        if saved.get("settings") == wanted:
+            log.info("reusing the demo stores in %s (delete the folder to redo them)", stores_dir)
+            return dict(saved["config"])
+    t0 = time.perf_counter()
+    log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", n_gages, stores_dir)
+    stores = synthesize(
+        str(stores_dir), n_gages=n_gages, models=("nwm", "nhm"), frequency="daily", seed=seed
+    )
+    log.info("stores ready in %.1f s", time.perf_counter() - t0)
+    config = dict(stores.to_config_dict())
+    marker.write_text(json.dumps({"settings": wanted, "config": config}, indent=2))
+    return config
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    """Write synthetic observed and model zarr stores and print a config that reads them."""
+    import yaml
+
+    from gagebench.synth import synthesize
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    stores = synthesize(
+        args.output_url,
+        n_gages=args.gages,
+        start=args.start,
+        end=args.end,
+        models=models,
+        frequency="hourly" if args.hourly else "daily",
+        model_index="feature_id" if args.feature_id else "gage_id",
+        seed=args.seed,
+    )
+    timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in stores.timings.items())
+    log.info("wrote %d gages (%s): %s", stores.n_gages, stores.frequency, timings)
+    print(yaml.safe_dump(stores.to_config_dict(), sort_keys=False), end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -181,7 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
     sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
     sample.set_defaults(handler=_cmd_sample)
-    _add_cluster_spec(sub)
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -223,6 +262,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic stores")
     demo.set_defaults(handler=_cmd_demo)
+
+    synth = sub.add_parser(
+        "synth",
+        help="write synthetic HyTEST-shaped observed and model zarr stores",
+        description="Write OUTPUT_URL/observed.zarr and OUTPUT_URL/<model>.zarr (any fsspec "
+        "URL) and print the config keys that point a run at them.",
+    )
+    synth.add_argument("output_url", metavar="OUTPUT_URL")
+    synth.add_argument(
+        "--gages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="first N gages of the built-in list (default: all 5390)",
+    )
+    synth.add_argument("--hourly", action="store_true", help="hourly model stores")
+    synth.add_argument(
+        "--feature-id",
+        action="store_true",
+        help="index model stores by feature_id with a byte gage_id coordinate",
+    )
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--models", default="nwm,nhm", help="comma-separated model names")
+    synth.add_argument("--start", default="1979-02-01")
+    synth.add_argument("--end", default="2020-12-31")
+    synth.set_defaults(handler=_cmd_synth)
+    _add_cluster_spec(sub)
     return parser
 
 

@@ -155,6 +155,12 @@ def _run_element(
     suites: tuple[str, ...],
     mode: str,
 ) -> tuple[int, pd.DataFrame]:
+    import numba
+
+    # Dask already runs one batch per worker thread; the engine's own prange threads on
+    # top would oversubscribe the cores (measured 2-2.5x slower on 2 cores). Like
+    # distributed's OMP_NUM_THREADS=1 for workers, one numba thread per task (thread-local).
+    numba.set_num_threads(1)
     index, ids = element
     return index, evaluate_batch(source, ids, models, suites, mode)
 

@@ -173,4 +173,9 @@ def setup_logging(log_format: str = "text", quiet: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING if quiet else logging.INFO)
     # distributed logs every worker start/stop at INFO: keep the run's own lines readable.
+    # Its logging is (re)configured from dask config when distributed is imported, in this
+    # process and in worker processes, so set it there too.
+    import dask.config
+
+    dask.config.set({"logging.distributed": "warning"})
     logging.getLogger("distributed").setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ Scopes:
   metadata address. One bucket, created without a LocationConstraint.
 - ``dask_client`` (session): a LocalCluster with 2 worker processes (``processes=True``):
   the in-process moto mock would not reach them, the server does.
+- ``daily_stores`` (session): synthetic daily stores for 24 gages on the server.
 - ``bucket_url`` (function): a fresh ``s3://`` prefix per test.
 """
 
@@ -27,6 +28,7 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 BUCKET = "gagebench-it"
+N_GAGES = 24
 
 
 def free_port() -> int:
@@ -92,6 +94,12 @@ def s3() -> Iterator[S3Server]:
 
 
 @pytest.fixture
+def closed_port() -> int:
+    """A port of 127.0.0.1 where nothing listens (an unreachable endpoint)."""
+    return free_port()
+
+
+@pytest.fixture
 def bucket_url(s3: S3Server) -> str:
     return f"s3://{BUCKET}/{uuid.uuid4().hex[:10]}"
 
@@ -111,3 +119,20 @@ def dask_client(s3: S3Server) -> Iterator[Any]:
         Client(cluster) as client,
     ):
         yield client
+
+
+@pytest.fixture(scope="session")
+def daily_stores(s3: S3Server) -> Any:
+    """Daily observed + nwm/nhm stores for 24 gages on S3 (2001-2006), ~12% of the gages
+    left out of each store so runs meet not_in_observed / not_in_model."""
+    from gagebench.synth import synthesize
+
+    return synthesize(
+        f"s3://{BUCKET}/stores/daily",
+        n_gages=N_GAGES,
+        seed=3,
+        missing_fraction=0.12,
+        storage_options=s3.storage_options,
+        start="2001-01-01",
+        end="2006-12-31",
+    )

@@ -85,7 +85,7 @@ class FakeKubeAPI:
                 if failure is not None:
                     self._send(*failure)
                     return
-                body = self._body() if method in ("POST", "PATCH", "PUT") else {}
+                body = self._body()  # DELETE carries options: read every body
                 with api.lock:
                     code, reply = api.handle(method, path, query, body)
                 self._send(code, reply)

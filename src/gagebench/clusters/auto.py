@@ -42,7 +42,7 @@ def crd_reachable(namespace: str) -> bool:
 
         from gagebench.clusters.kubernetes import _daskcluster_class
 
-        kr8s.api().get(_daskcluster_class(), namespace=namespace)
+        list(kr8s.api().get(_daskcluster_class(), namespace=namespace))  # a lazy generator
     except Exception as exc:  # the question is "can we use it", not "why not"
         log.warning("not using the kubernetes backend: %s: %s", type(exc).__name__, exc)
         return False

@@ -65,6 +65,18 @@ def map_options(settings: Mapping[str, Any], offered: Mapping[str, Any]) -> dict
     return chosen
 
 
+def close_gateway(gateway: Any) -> None:
+    """Close a ``dask_gateway.Gateway`` for good.
+
+    dask-gateway's ``Gateway.__del__`` calls ``close()`` again, which raises once the
+    loop runner has stopped (distributed >= 2025); an exception raised from a finalizer
+    during garbage collection can even break CPython 3.11's ``ast`` module state. After
+    our close we drop the stopped loop runner, which makes ``__del__`` a no-op.
+    """
+    gateway.close()
+    vars(gateway).pop("_loop_runner", None)
+
+
 class GatewayBackend(ClusterBackend):
     """A dask-gateway cluster; shut down when the block exits."""
 
@@ -127,7 +139,7 @@ class GatewayBackend(ClusterBackend):
     @contextlib.contextmanager
     def client(self) -> Iterator[Client]:
         gateway = self.gateway()
-        with gateway:
+        try:
             try:
                 offered = gateway.cluster_options(use_local_defaults=True)
             except OSError as exc:
@@ -145,7 +157,9 @@ class GatewayBackend(ClusterBackend):
                 else:
                     cluster.scale(self.options["n_workers"])
                 with cluster.get_client(set_as_default=False) as client:
-                    first = 1 if (adapt.get("minimum") or self.options["n_workers"]) else 0
+                    adaptive = adapt.get("minimum") is not None
+                    wanted = adapt["minimum"] if adaptive else self.options["n_workers"]
+                    first = 1 if wanted > 0 else 0  # adaptive from zero: workers come later
                     if first:
                         try:
                             client.wait_for_workers(first, timeout=self.options["wait_timeout"])
@@ -158,3 +172,6 @@ class GatewayBackend(ClusterBackend):
                     yield client
             finally:
                 cluster.shutdown()
+                close_gateway(cluster.gateway)
+        finally:
+            close_gateway(gateway)

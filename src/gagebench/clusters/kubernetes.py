@@ -95,6 +95,14 @@ class KubernetesBackend(ClusterBackend):
     }
 
     def __init__(self, cfg: Any) -> None:
+        try:
+            import dask_kubernetes  # noqa: F401
+            import kr8s  # noqa: F401
+        except ImportError as exc:
+            raise ClusterError(
+                f"the kubernetes backend needs dask-kubernetes and kr8s ({exc}): "
+                "pip install 'gagebench[kubernetes]'"
+            ) from exc
         super().__init__(cfg)
         self._validate()
 
@@ -263,7 +271,16 @@ class KubernetesBackend(ClusterBackend):
         api = kr8s.api()
         if pod_name and needs_pod:
             pod_ns = os.environ.get("POD_NAMESPACE") or _read(SERVICEACCOUNT_DIR / "namespace")
-            pod = Pod.get(pod_name, namespace=pod_ns or namespace, api=api)
+            try:
+                pod = Pod.get(pod_name, namespace=pod_ns or namespace, api=api)
+            except kr8s.NotFoundError as exc:
+                raise ClusterError(
+                    f"the controller pod {pod_name!r} was not found in namespace "
+                    f"{pod_ns or namespace!r}: set POD_NAME and POD_NAMESPACE from the "
+                    "downward API (the Helm chart does), or set "
+                    f"{self.key('image')}, {self.key('service_account')} and "
+                    f"{self.key('owner_job')} explicitly"
+                ) from exc
         image = self.options["image"] or os.environ.get(IMAGE_ENV, "").strip()
         if not image and pod is not None:
             image = _pod_image(pod.raw)
@@ -321,6 +338,7 @@ class KubernetesBackend(ClusterBackend):
         adapt = self.options["adapt"]
         cluster: Any = None
         created = False
+        failed = False
         try:
             with self._translated(lambda: namespace, name):
                 namespace = self.namespace()
@@ -350,11 +368,38 @@ class KubernetesBackend(ClusterBackend):
                     )
                 log.info("Dask cluster %s ready in namespace %s", name, namespace)
                 yield client
+        except BaseException:
+            failed = True
+            raise
         finally:
+            self._teardown(cluster, created, name, str(namespace), failed)
+
+    def _teardown(
+        self, cluster: Any, created: bool, name: str, namespace: str, failed: bool
+    ) -> None:
+        """Delete what we created; a teardown error never hides the error that ended the run."""
+        try:
             if cluster is not None:
                 cluster.close(timeout=120)
             elif created:
-                _delete_cluster(name, str(namespace))
+                _delete_cluster(name, namespace)
+        except Exception as exc:
+            if not failed:
+                raise ClusterError(
+                    f"could not delete DaskCluster {name!r} in {namespace!r} ({exc}): delete "
+                    f"it by hand (kubectl delete daskcluster {name} -n {namespace})"
+                ) from exc
+            log.error(
+                "could not delete DaskCluster %s in %s (%s: %s): delete it by hand "
+                "(kubectl delete daskcluster %s -n %s); the idle timeout and the owner Job "
+                "also remove it",
+                name,
+                namespace,
+                type(exc).__name__,
+                exc,
+                name,
+                namespace,
+            )
 
     @contextlib.contextmanager
     def _translated(self, namespace: Callable[[], str | None], name: str) -> Iterator[None]:
@@ -416,7 +461,11 @@ def _cluster_pods(name: str, namespace: str) -> list[dict[str, Any]]:
 
 def _cluster_ref(name: str, namespace: str) -> Any:
     """A handle on DaskCluster ``name`` (not fetched: ``exists()``/``refresh()`` ask)."""
-    return _daskcluster_class()({"metadata": {"name": name, "namespace": namespace}})
+    import kr8s
+
+    return _daskcluster_class()(
+        {"metadata": {"name": name, "namespace": namespace}}, api=kr8s.api()
+    )
 
 
 def _delete_cluster(name: str, namespace: str, timeout: float = 60.0) -> None:
@@ -474,7 +523,7 @@ async def watch_startup(name: str, namespace: str, deadline: float) -> None:
         reason = diagnose_pods(pods)
         if reason:
             raise ClusterError(f"DaskCluster {name!r} cannot start: {reason}")
-        obj = _async_daskcluster_class()({"metadata": {"name": name, "namespace": namespace}})
+        obj = await _async_daskcluster_class()({"metadata": {"name": name, "namespace": namespace}})
         with contextlib.suppress(kr8s.NotFoundError):
             await obj.refresh()
             phase = (obj.raw.get("status") or {}).get("phase")

@@ -1,0 +1,146 @@
+"""Gage lists: the built-in 5390-gage list, CSV/Parquet lists at any fsspec URL, validation.
+
+A gage list is a table with a ``site_no`` column (USGS site number, a string of 8-15
+digits whose leading zeros matter). Loading adds ``gage_id`` = ``"USGS-" + site_no`` as
+the first column; that id is what stores are matched on and what result rows carry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gagebench.errors import InputError, StorageError
+
+BUILTIN = "builtin"
+ID_PREFIX = "USGS-"
+# USGS site numbers are 8 to 15 digits; the HyTEST list has 8, 9 and 10 digit ones.
+_SITE_NO = re.compile(r"^[0-9]{8,15}$")
+# Columns that look numeric but are codes whose leading zeros matter.
+_TEXT_COLUMNS = {"site_no": str, "huc02": str, "reachcode": str, "gage_id": str}
+_MAX_NAMED = 10
+
+
+def site_to_id(site_no: str) -> str:
+    """``"01011000"`` -> ``"USGS-01011000"`` (an id already prefixed is returned as is)."""
+    site = str(site_no).strip()
+    return site if site.startswith(ID_PREFIX) else ID_PREFIX + site
+
+
+def builtin_gages() -> pd.DataFrame:
+    """The packaged HyTEST gage list (Foks et al. 2022, doi:10.5066/P972P42Z): 5390 gages."""
+    ref = resources.files("gagebench") / "data" / "streamflow_gages_v1_n5390.csv"
+    with resources.as_file(ref) as path:
+        frame = pd.read_csv(path, dtype=_TEXT_COLUMNS)
+    return _finish(frame, "the built-in gage list")
+
+
+def load_gages(
+    url: str = BUILTIN,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Read and validate a gage list: ``"builtin"``, or a CSV/Parquet file at any fsspec URL.
+
+    The list needs a ``site_no`` column (or a ``gage_id`` column of ``USGS-<site_no>``
+    ids). Parquet is chosen by the ``.parquet``/``.pq`` suffix, anything else is read as
+    CSV. ``limit`` keeps the first N gages (in list order). Raises :class:`InputError`
+    naming the offending rows (1 = first data row) for duplicates or malformed ids.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"gage limit must be a positive integer or None, got {limit!r}")
+    if url == BUILTIN:
+        frame = builtin_gages()
+    else:
+        frame = _finish(_read_table(url, dict(storage_options or {})), f"gage list {url!r}")
+    if limit is not None:
+        frame = frame.iloc[:limit].reset_index(drop=True)
+    return frame
+
+
+def gage_batches(gage_ids: Sequence[str], batch_size: int) -> list[list[str]]:
+    """Split ids into consecutive batches of ``batch_size`` (the last may be shorter).
+
+    Deterministic: the same ids and size always give the same batches, so a resumed run
+    recomputes exactly the batches it did not finish.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    ids = [str(g) for g in gage_ids]
+    return [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+
+
+def _read_table(url: str, storage_options: dict[str, Any]) -> pd.DataFrame:
+    lowered = url.lower().split("?", 1)[0]
+    try:
+        if lowered.endswith((".parquet", ".pq")):
+            return pd.read_parquet(url, storage_options=storage_options or None)
+        return pd.read_csv(url, dtype=_TEXT_COLUMNS, storage_options=storage_options or None)
+    except FileNotFoundError as exc:
+        raise StorageError(f"gage list {url!r} does not exist: check gagebench.gages") from exc
+    except PermissionError as exc:
+        raise StorageError(
+            f"gage list {url!r} cannot be read (permission denied): check the credentials "
+            "in gagebench.storage_options"
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"gage list {url!r} is not a readable CSV table: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"gage list {url!r} cannot be read: {exc}") from exc
+
+
+def _rows(mask: np.ndarray, values: pd.Series) -> str:
+    """Name offending rows: ``row 3 ('1011000'), row 9 ('x')`` (1 = first data row)."""
+    positions = np.flatnonzero(mask).tolist()
+    named = ", ".join(f"row {i + 1} ({values.iloc[i]!r})" for i in positions[:_MAX_NAMED])
+    more = len(positions) - _MAX_NAMED
+    return named + (f" and {more} more" if more > 0 else "")
+
+
+def _site_numbers(frame: pd.DataFrame, what: str) -> pd.Series:
+    if "site_no" in frame.columns:
+        raw = frame["site_no"]
+    elif "gage_id" in frame.columns:
+        raw = frame["gage_id"]
+    else:
+        raise InputError(
+            f"{what} has no 'site_no' column (columns: {', '.join(map(str, frame.columns))}); "
+            "give USGS site numbers as text in a 'site_no' column"
+        )
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        raise InputError(
+            f"{what}: column {raw.name!r} holds numbers, which lose leading zeros "
+            f"(e.g. {raw.iloc[0]!r}); store site numbers as text, e.g. '01011000'"
+        )
+    missing = raw.isna().to_numpy()
+    if missing.any():
+        raise InputError(f"{what}: empty {raw.name!r} in {_rows(missing, raw)}")
+    text = raw.astype(str).str.strip()
+    return text.str.removeprefix(ID_PREFIX)
+
+
+def _finish(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Validate ids, add ``gage_id`` first, and return a fresh 0..N-1 indexed frame."""
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        raise InputError(f"{what} has no rows: give at least one gage")
+    sites = _site_numbers(frame, what)
+    malformed = ~sites.str.fullmatch(_SITE_NO).to_numpy(dtype=bool)
+    if malformed.any():
+        raise InputError(
+            f"{what}: malformed site numbers in {_rows(malformed, sites)}; a USGS site "
+            "number is 8 to 15 digits, e.g. '01011000' (keep the leading zeros)"
+        )
+    duplicated = sites.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise InputError(f"{what}: duplicate site numbers in {_rows(duplicated, sites)}")
+    out = frame.drop(columns=[c for c in ("gage_id", "site_no") if c in frame.columns])
+    out.insert(0, "site_no", sites.to_numpy(dtype=object))
+    out.insert(0, "gage_id", [ID_PREFIX + s for s in sites])
+    return out

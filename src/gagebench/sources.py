@@ -1,0 +1,520 @@
+"""Observed and modeled streamflow for a batch of gages, from zarr at any fsspec URL.
+
+Store layouts read here (as HyTEST's):
+
+- observed: dims ``(time, gage_id)``, daily (stamped 05:00 UTC in HyTEST's store);
+- modeled: daily or hourly, with a ``gage_id`` dimension, or a ``feature_id`` dimension
+  carrying a ``gage_id`` coordinate of space-padded bytes (``b'       01011000'``), as the
+  raw NWM retrospective store.
+
+Gage ids are matched on a canonical form: bytes are decoded and stripped, a bare site
+number ``01011000`` becomes ``USGS-01011000``; other text is kept as is. Matching is on
+the exact string, so leading zeros matter; integer ids (which cannot hold leading
+zeros) are zero-padded to 8 digits. Blank ids are ignored; when a store holds the same
+gage twice, the first occurrence is read.
+
+Daily alignment is by calendar day: a daily series stamped at any hour is assigned to
+its date. A sub-daily (e.g. hourly) series is first averaged over days starting at 05:00
+UTC (``resample("1D", offset="5h").mean()`` in pandas), each mean labelled by the date
+its day starts on; a day's mean is the mean of its available (non-NaN) hours, NaN when
+it has none, exactly as pandas gives. The common daily axis of a batch is the observed
+store's days; model series are reindexed onto it (NaN where a model has no day).
+
+Reading a batch touches only that batch's gages: positions come from an index built once
+per process per store, and values are read with orthogonal indexing, so a store chunked
+one gage per chunk reads one chunk per gage.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+from gagebench.errors import InputError, StorageError
+from gagebench.gages import ID_PREFIX
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from gagebench.config import RunConfig, StoreConfig
+
+DAY_OFFSET = np.timedelta64(5, "h")
+_HOUR = np.timedelta64(1, "h")
+_DAY = np.timedelta64(1, "D")
+# Gages reduced at once when averaging hours to days: bounds the float64 temporaries.
+_REDUCE_BLOCK = 16
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Daily observed and modeled series of a batch of gages on one common daily axis."""
+
+    gage_ids: list[str]
+    dates: np.ndarray
+    observed: np.ndarray
+    modeled: dict[str, np.ndarray]
+    missing_observed: frozenset[str]
+    missing_model: dict[str, frozenset[str]]
+
+
+def normalize_id(value: Any) -> str | None:
+    """The canonical gage id of a store or list entry; None for a blank entry."""
+    if isinstance(value, bytes | np.bytes_):
+        text = bytes(value).decode("utf-8", errors="replace").strip().strip("\x00")
+    elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+        text = f"{int(value):08d}"
+    else:
+        text = str(value).strip()
+    if not text:
+        return None
+    return ID_PREFIX + text if text.isdigit() else text
+
+
+def _normalize_many(values: np.ndarray) -> list[str | None]:
+    """Canonical ids of a whole coordinate; fast on millions of mostly blank bytes."""
+    if values.dtype.kind == "S":
+        stripped = np.char.strip(values)
+        out: list[str | None] = [None] * len(values)
+        for pos in np.flatnonzero(stripped != b""):
+            out[int(pos)] = normalize_id(stripped[pos])
+        return out
+    return [normalize_id(v) for v in values.tolist()]
+
+
+def daily_days(times: np.ndarray) -> np.ndarray:
+    """Calendar days (``datetime64[D]``) of a daily time axis stamped at any hour."""
+    return np.asarray(times, dtype="datetime64[ns]").astype("datetime64[D]")
+
+
+def subdaily_to_daily(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average a sub-daily ``(gage, time)`` array to days starting at 05:00 UTC.
+
+    Returns ``(days, daily)``: ``days`` as ``datetime64[D]`` (the date each 05:00-05:00
+    day starts on) and ``daily`` float64 of shape ``(gage, days)``, the mean of each
+    day's non-NaN values (NaN when none), as ``resample("1D", offset="5h").mean()``.
+    A regular hourly axis is averaged as ``(gage, day, 24)`` blocks in one compiled
+    pass; any other sorted axis is summed per day with ``np.add.reduceat``.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise InputError(f"expected a (gage, time) array, got shape {values.shape}")
+    t = np.asarray(times, dtype="datetime64[ns]")
+    if t.size != values.shape[1]:
+        raise InputError(f"time axis has {t.size} steps but the values have {values.shape[1]}")
+    if t.size == 0:
+        return np.empty(0, dtype="datetime64[D]"), np.empty((values.shape[0], 0))
+    if t.size > 1 and not bool(np.all(t[1:] > t[:-1])):
+        raise InputError("the time axis of a sub-daily store must be strictly increasing")
+    shifted = t - DAY_OFFSET
+    first_day = shifted[0].astype("datetime64[D]")
+    regular = t.size > 1 and bool(np.all(np.diff(t) == _HOUR))
+    if regular:
+        lead = int((shifted[0] - first_day.astype("datetime64[ns]")) // _HOUR)
+        n_days = -(-(lead + t.size) // 24)
+        daily = _hourly_means(values, lead, n_days)
+        return first_day + np.arange(n_days) * _DAY, daily
+    day_of = shifted.astype("datetime64[D]")
+    starts = np.flatnonzero(np.r_[True, day_of[1:] != day_of[:-1]])
+    days = day_of[starts]
+    daily = np.empty((values.shape[0], starts.size), dtype=np.float64)
+    for start in range(0, values.shape[0], _REDUCE_BLOCK):
+        block = values[start : start + _REDUCE_BLOCK].astype(np.float64)
+        valid = ~np.isnan(block)
+        sums = np.add.reduceat(np.where(valid, block, 0.0), starts, axis=1)
+        counts = np.add.reduceat(valid, starts, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            daily[start : start + _REDUCE_BLOCK] = np.where(counts > 0, sums / counts, np.nan)
+    # Days with no sample at all are absent from ``days``; reindexing makes them NaN.
+    return days, daily
+
+
+@nb.njit(cache=True, nogil=True)
+def _hourly_means(values: np.ndarray, lead: int, n_days: int) -> np.ndarray:
+    """Means of non-NaN hours per day: hour ``k`` of a row falls in day ``(k + lead) // 24``.
+
+    The same as padding the row with ``lead`` NaN hours, reshaping to ``(days, 24)`` and
+    taking a NaN-mean, in one pass without temporaries.
+    """
+    n_gage, n_hour = values.shape
+    out = np.empty((n_gage, n_days))
+    for i in range(n_gage):
+        for d in range(n_days):
+            lo = max(d * 24 - lead, 0)
+            hi = min((d + 1) * 24 - lead, n_hour)
+            total = 0.0
+            count = 0
+            for k in range(lo, hi):
+                v = values[i, k]
+                if not np.isnan(v):
+                    total += v
+                    count += 1
+            out[i, d] = total / count if count > 0 else np.nan
+    return out
+
+
+# --- stores -------------------------------------------------------------------------------
+
+_ERROR_HINTS = (
+    (
+        ("PermissionError", "NoCredentialsError", "InvalidAccessKeyId", "AccessDenied"),
+        "access denied or no valid credentials: check key/secret/token, profile or anon "
+        "in storage_options",
+    ),
+    (
+        (
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ClientConnectorError",
+            "ConnectionError",
+            "ConnectionRefusedError",
+            "ServerDisconnectedError",
+            "TimeoutError",
+        ),
+        "the endpoint cannot be reached: check endpoint_url in storage_options and the network",
+    ),
+    (
+        ("FileNotFoundError", "GroupNotFoundError", "NoSuchBucket", "KeyError"),
+        "no zarr store there: check the URL",
+    ),
+)
+
+
+def _hint(exc: BaseException) -> str:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    for names, hint in _ERROR_HINTS:
+        for err in seen:
+            mro = {cls.__name__ for cls in type(err).__mro__}
+            if mro & set(names) or any(name in str(err) for name in names):
+                return hint
+    return "check the URL and storage_options"
+
+
+def storage_error(label: str, url: str, exc: BaseException) -> StorageError:
+    """A :class:`StorageError` naming the store, its URL, the likely cause and the fix."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StorageError(
+        f"cannot open the {label} store {url!r}: {_hint(exc)} ({type(exc).__name__}: {detail})"
+    )
+
+
+class _Store:
+    """One opened zarr store: the variable, its gage index and its daily time axis."""
+
+    def __init__(self, label: str, url: str, variable: str, options: Mapping[str, Any]):
+        self.label = label
+        self.url = url
+        self.variable = variable
+        ds = _open_dataset(label, url, options)
+        if variable not in ds.data_vars and variable not in ds.variables:
+            raise StorageError(
+                f"the {label} store {url!r} has no variable {variable!r} (it has: "
+                f"{', '.join(map(str, ds.data_vars)) or 'none'}); set the store's 'variable'"
+            )
+        da = ds[variable]
+        if da.ndim != 2 or "time" not in da.dims:
+            raise StorageError(
+                f"the {label} store {url!r}: variable {variable!r} must have dims (time, gage), "
+                f"got {tuple(da.dims)}"
+            )
+        self.gage_dim = next(str(d) for d in da.dims if d != "time")
+        self.gage_axis = list(da.dims).index(self.gage_dim)
+        self.decode = _Decoding.of(da.encoding)
+        self.array = _open_array(label, url, variable, options)
+        ids = _store_ids(ds, self.gage_dim, label, url)
+        index: dict[str, int] = {}
+        for pos, gid in enumerate(ids):
+            if gid is not None and gid not in index:
+                index[gid] = pos
+        self.index = index
+        times = np.asarray(ds["time"].to_numpy())
+        if not np.issubdtype(times.dtype, np.datetime64):
+            raise StorageError(
+                f"the {label} store {url!r}: time is not decoded as dates (dtype {times.dtype})"
+            )
+        self.times = times.astype("datetime64[ns]")
+        days = daily_days(self.times)
+        self.daily = days.size < 2 or bool(np.all(days[1:] > days[:-1]))
+        self.days = days if self.daily else None
+
+    def positions(self, gage_ids: Sequence[str]) -> np.ndarray:
+        """Store positions of ``gage_ids`` (-1 where absent)."""
+        get = self.index.get
+        return np.array([get(g, -1) for g in gage_ids], dtype=np.int64)
+
+    def read(self, positions: np.ndarray) -> np.ndarray:
+        """Values ``(len(positions), time)`` of existing positions, touching only their chunks.
+
+        A store chunked one gage per chunk is read gage by gage, concurrently (zarr's
+        event loop), straight into contiguous rows; other chunkings use zarr's
+        orthogonal indexing, which reads each needed chunk once.
+        """
+        try:
+            raw = _read_rows(self.array, positions, self.gage_axis)
+        except Exception as exc:
+            raise StorageError(
+                f"reading {positions.size} gages from the {self.label} store {self.url!r} "
+                f"failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return self.decode.apply(raw)
+
+    def daily_values(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Daily ``(days, values)`` of existing positions (hourly stores averaged)."""
+        values = self.read(positions)
+        if self.daily:
+            assert self.days is not None
+            return self.days, values
+        return subdaily_to_daily(values, self.times)
+
+
+@dataclass(frozen=True)
+class _Decoding:
+    """CF decoding xarray would apply (fill values, scale, offset), applied to raw reads."""
+
+    fills: tuple[float, ...] = ()
+    scale: float | None = None
+    offset: float | None = None
+
+    @classmethod
+    def of(cls, encoding: Mapping[str, Any]) -> _Decoding:
+        fills = tuple(
+            float(v)
+            for key in ("_FillValue", "missing_value")
+            for v in np.atleast_1d(encoding.get(key, []))
+            if v is not None and not np.isnan(float(v))
+        )
+        scale = encoding.get("scale_factor")
+        offset = encoding.get("add_offset")
+        return cls(
+            fills=fills,
+            scale=None if scale is None else float(scale),
+            offset=None if offset is None else float(offset),
+        )
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        """Raw values as floats with fills as NaN (float32 stays float32 when unscaled)."""
+        values = raw if np.issubdtype(raw.dtype, np.floating) else raw.astype(np.float64)
+        if self.fills:
+            mask = np.isin(raw, self.fills)
+            if mask.any():
+                values = values.copy() if values is raw else values
+                values[mask] = np.nan
+        if self.scale is not None or self.offset is not None:
+            values = values.astype(np.float64) * (1.0 if self.scale is None else self.scale)
+            values += 0.0 if self.offset is None else self.offset
+        return values
+
+
+def _open_array(label: str, url: str, variable: str, options: Mapping[str, Any]) -> Any:
+    import zarr
+
+    try:
+        group = zarr.open_group(url, mode="r", storage_options=dict(options) or None)
+        return group[variable]
+    except Exception as exc:
+        raise storage_error(label, url, exc) from exc
+
+
+def _read_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarray:
+    """``(len(positions), time)`` rows of a 2-D zarr array along its gage axis."""
+    n_time = array.shape[1 - gage_axis]
+    if positions.size == 0:
+        return np.empty((0, n_time), dtype=array.dtype)
+    per_gage = array.chunks[gage_axis] == 1
+    async_array = getattr(array, "async_array", None)
+    if per_gage and async_array is not None:
+        import asyncio
+
+        from zarr.core.sync import sync
+
+        def key(pos: int) -> tuple[Any, ...]:
+            return (slice(None), pos) if gage_axis == 1 else (pos, slice(None))
+
+        async def gather() -> list[Any]:
+            return await asyncio.gather(*(async_array.getitem(key(int(p))) for p in positions))
+
+        return np.stack([np.asarray(row) for row in sync(gather())])
+    order = np.argsort(positions, kind="stable")
+    sel: tuple[Any, ...] = (
+        (slice(None), positions[order]) if gage_axis == 1 else (positions[order], slice(None))
+    )
+    block = np.asarray(array.get_orthogonal_selection(sel))
+    rows = block.T if gage_axis == 1 else block
+    out = np.empty((positions.size, n_time), dtype=rows.dtype)
+    out[order] = rows
+    return out
+
+
+def _open_dataset(label: str, url: str, options: Mapping[str, Any]) -> xr.Dataset:
+    import xarray as xr
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            return xr.open_zarr(
+                url,
+                storage_options=dict(options) or None,
+                chunks=None,
+                consolidated=None,
+            )
+    except Exception as exc:
+        raise storage_error(label, url, exc) from exc
+
+
+def _store_ids(ds: xr.Dataset, gage_dim: str, label: str, url: str) -> list[str | None]:
+    if "gage_id" in ds.variables and ds["gage_id"].dims == (gage_dim,):
+        raw = ds["gage_id"].to_numpy()
+    elif gage_dim in ds.variables:
+        raw = ds[gage_dim].to_numpy()
+    else:
+        raise StorageError(
+            f"the {label} store {url!r} has no gage ids: expected a 'gage_id' coordinate "
+            f"along {gage_dim!r}"
+        )
+    return _normalize_many(np.asarray(raw))
+
+
+_CACHE: dict[tuple[str, str, str], _Store] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _cache_key(url: str, variable: str, options: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (url, variable, repr(sorted((str(k), repr(v)) for k, v in options.items())))
+
+
+def open_store(label: str, url: str, variable: str, options: Mapping[str, Any]) -> _Store:
+    """The store, opened once per process (cached by URL, variable and options)."""
+    key = _cache_key(url, variable, options)
+    with _CACHE_LOCK:
+        store = _CACHE.get(key)
+        if store is None:
+            store = _CACHE[key] = _Store(label, url, variable, options)
+        return store
+
+
+def clear_cache() -> None:
+    """Forget every opened store (e.g. after a store was rewritten in place)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """A store to read: its URL, variable and (merged) fsspec storage options."""
+
+    url: str
+    variable: str = "streamflow"
+    storage_options: Mapping[str, Any] | None = None
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.storage_options or {})
+
+
+class SourceSet:
+    """The observed store and the model stores of a run; picklable, opened lazily.
+
+    Stores are opened at most once per process (a module-level cache), so sending a
+    SourceSet to Dask workers costs one open per worker, not one per batch.
+    """
+
+    def __init__(self, observed: StoreSpec, models: Mapping[str, StoreSpec]):
+        if not models:
+            raise InputError("a SourceSet needs at least one model store")
+        self.observed = observed
+        self.models = dict(models)
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> SourceSet:
+        """Stores of a validated run configuration (storage options merged per store)."""
+        cfg.require_stores()
+        assert cfg.observed is not None
+        return cls(
+            _spec(cfg, cfg.observed),
+            {name: _spec(cfg, store) for name, store in cfg.models.items()},
+        )
+
+    def __repr__(self) -> str:
+        return f"SourceSet(observed={self.observed.url!r}, models={list(self.models)!r})"
+
+    def _observed(self) -> _Store:
+        spec = self.observed
+        store = open_store("observed", spec.url, spec.variable, spec.options())
+        if not store.daily:
+            raise InputError(
+                f"the observed store {spec.url!r} is not daily (several values per calendar "
+                "day); observations must be daily values"
+            )
+        return store
+
+    def _model(self, name: str) -> _Store:
+        spec = self.models[name]
+        return open_store(f"model {name!r}", spec.url, spec.variable, spec.options())
+
+    def check(self) -> None:
+        """Open every store once (on the client) so bad URLs or credentials fail early."""
+        self._observed()
+        for name in self.models:
+            self._model(name)
+
+    def observed_ids(self) -> list[str]:
+        """Every gage id of the observed store, in store order."""
+        return list(self._observed().index)
+
+    def read_batch(self, gage_ids: Sequence[str]) -> Batch:
+        """Daily observed and modeled series of ``gage_ids`` on the observed store's days."""
+        ids = [str(g) for g in gage_ids]
+        wanted = [normalize_id(g) or "" for g in ids]
+        obs_store = self._observed()
+        assert obs_store.days is not None
+        dates = obs_store.days
+        obs_pos = obs_store.positions(wanted)
+        observed = _place(obs_store, obs_pos, dates)
+        missing_observed = frozenset(g for g, p in zip(ids, obs_pos, strict=True) if p < 0)
+        modeled: dict[str, np.ndarray] = {}
+        missing_model: dict[str, frozenset[str]] = {}
+        for name in self.models:
+            store = self._model(name)
+            pos = store.positions(wanted)
+            modeled[name] = _place(store, pos, dates)
+            missing_model[name] = frozenset(g for g, p in zip(ids, pos, strict=True) if p < 0)
+        return Batch(
+            gage_ids=ids,
+            dates=dates,
+            observed=observed,
+            modeled=modeled,
+            missing_observed=missing_observed,
+            missing_model=missing_model,
+        )
+
+
+def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:
+    return StoreSpec(store.url, store.variable, cfg.options_for(store))
+
+
+def _place(store: _Store, positions: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """A ``(len(positions), len(dates))`` array: the store's daily values, NaN elsewhere."""
+    present = positions >= 0
+    found = positions[present]
+    if found.size == 0:
+        return np.full((positions.size, dates.size), np.nan, dtype=np.float32)
+    days, values = store.daily_values(found)
+    out = np.full((positions.size, dates.size), np.nan, dtype=values.dtype)
+    if days.size == dates.size and bool(np.all(days == dates)):
+        out[present] = values
+        return out
+    where = pd.Index(days).get_indexer(pd.Index(dates))
+    hit = where >= 0
+    rows = np.flatnonzero(present)
+    out[np.ix_(rows, np.flatnonzero(hit))] = values[:, where[hit]]
+    return out

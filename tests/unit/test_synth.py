@@ -1,0 +1,193 @@
+"""gagebench.synth: stores readable by gagebench.sources, realistic, deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from gagebench.cli import main
+from gagebench.config import load_config
+from gagebench.evaluate import evaluate
+from gagebench.gages import builtin_gages
+from gagebench.sample import load_sample
+from gagebench.sources import SourceSet, StoreSpec, clear_cache
+from gagebench.synth import SAMPLE_ID, synthesize
+
+SHORT = {"start": "2001-01-01", "end": "2002-12-31"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def _sources(stores) -> SourceSet:
+    return SourceSet(
+        StoreSpec(stores.observed_url),
+        {name: StoreSpec(url) for name, url in stores.model_urls.items()},
+    )
+
+
+def _read_all(stores, n: int):
+    ids = builtin_gages()["gage_id"].iloc[:n].tolist()
+    return _sources(stores).read_batch(ids)
+
+
+def test_same_seed_same_stores_other_seed_other_values(tmp_path):
+    a = synthesize(str(tmp_path / "a"), n_gages=20, seed=3, **SHORT)
+    b = synthesize(str(tmp_path / "b"), n_gages=20, seed=3, **SHORT)
+    c = synthesize(str(tmp_path / "c"), n_gages=20, seed=4, **SHORT)
+    for name in ("observed", "nwm", "nhm"):
+        url_a = a.observed_url if name == "observed" else a.model_urls[name]
+        url_b = b.observed_url if name == "observed" else b.model_urls[name]
+        url_c = c.observed_url if name == "observed" else c.model_urls[name]
+        xr.testing.assert_identical(xr.open_zarr(url_a).load(), xr.open_zarr(url_b).load())
+        va = xr.open_zarr(url_a)["streamflow"].to_numpy()
+        vc = xr.open_zarr(url_c)["streamflow"].to_numpy()
+        assert va.shape != vc.shape or not np.array_equal(va, vc, equal_nan=True)
+
+
+def test_layout_like_hytest(tmp_path):
+    stores = synthesize(str(tmp_path), n_gages=12, **SHORT)
+    obs = xr.open_zarr(stores.observed_url)
+    assert obs["streamflow"].dims == ("time", "gage_id")
+    assert obs["streamflow"].dtype == np.float32
+    assert obs["streamflow"].encoding["chunks"] == (obs.sizes["time"], 1)
+    times = obs["time"].to_numpy()
+    assert times[0] == np.datetime64("2001-01-01T05:00")
+    assert times[-1] == np.datetime64("2002-12-31T05:00")
+    assert str(obs["gage_id"].to_numpy()[0]) == "USGS-01011000"
+    assert stores.to_config_dict()["gage_limit"] == 12
+
+
+def test_sample_gage_holds_the_real_record(tmp_path):
+    stores = synthesize(str(tmp_path), n_gages=90)
+    ids = builtin_gages()["gage_id"].iloc[:90].tolist()
+    batch = _sources(stores).read_batch([SAMPLE_ID])
+    sample = load_sample()
+    days = pd.DatetimeIndex(batch.dates.astype("datetime64[ns]"))
+    inside = days.isin(sample.index)
+    assert inside.sum() == 12145
+    expected = sample.reindex(days[inside])
+    np.testing.assert_allclose(batch.observed[0, inside], expected["obs"], rtol=1e-6)
+    np.testing.assert_allclose(batch.modeled["nwm"][0, inside], expected["nwm"], rtol=1e-6)
+    np.testing.assert_allclose(batch.modeled["nhm"][0, inside], expected["nhm"], rtol=1e-6)
+    assert np.isnan(batch.observed[0, ~inside]).all()
+    assert SAMPLE_ID in ids
+
+
+def test_hourly_feature_id_stores_average_to_the_daily_ones(tmp_path):
+    daily = synthesize(str(tmp_path / "d"), n_gages=10, seed=5, **SHORT)
+    hourly = synthesize(
+        str(tmp_path / "h"),
+        n_gages=10,
+        seed=5,
+        frequency="hourly",
+        model_index="feature_id",
+        **SHORT,
+    )
+    nwm = xr.open_zarr(hourly.model_urls["nwm"])
+    assert nwm["streamflow"].dims == ("time", "feature_id")
+    assert nwm["gage_id"].dtype == np.dtype("S15")
+    assert nwm["gage_id"].to_numpy()[0] == b"       01011000"
+    assert nwm.sizes["time"] == 730 * 24 - 1  # 01:00 on the first day to 23:00 on the last
+    a, b = _read_all(daily, 10), _read_all(hourly, 10)
+    np.testing.assert_array_equal(a.observed, b.observed)
+    for name in ("nwm", "nhm"):
+        # The last 05:00-05:00 day is cut at 23:00, so its mean is of 19 hours only.
+        np.testing.assert_allclose(b.modeled[name][:, :-1], a.modeled[name][:, :-1], rtol=2e-5)
+
+
+def test_missing_gages_are_left_out_of_stores(tmp_path):
+    stores = synthesize(str(tmp_path), n_gages=200, missing_fraction=0.05, **SHORT)
+    batch = _read_all(stores, 200)
+    assert 2 <= len(batch.missing_observed) <= 25
+    for name in ("nwm", "nhm"):
+        assert 2 <= len(batch.missing_model[name]) <= 25
+        assert np.isnan(
+            batch.modeled[name][[batch.gage_ids.index(g) for g in batch.missing_model[name]]]
+        ).all()
+    assert batch.missing_model["nwm"] != batch.missing_model["nhm"]
+    assert SAMPLE_ID not in batch.missing_observed
+
+
+def test_realistic_spread_across_gages(tmp_path):
+    gages = builtin_gages().sample(300, random_state=1).reset_index(drop=True)
+    stores = synthesize(str(tmp_path), gages=gages, include_sample=False, missing_fraction=0)
+    batch = _sources(stores).read_batch(gages["gage_id"].tolist())
+    obs = batch.observed
+    table = evaluate(
+        obs,
+        {"nwm": batch.modeled["nwm"], "nhm": batch.modeled["nhm"]},
+        time=batch.dates,
+        gages=batch.gage_ids,
+        suites=("standard",),
+    )
+    medians = table.groupby("model")[["NSE", "KGE"]].median()
+    assert 0.3 <= medians.loc["nwm", "NSE"] <= 0.56, medians
+    assert 0.4 <= medians.loc["nwm", "KGE"] <= 0.62, medians
+    assert 0.25 <= medians.loc["nhm", "NSE"] <= 0.56, medians
+    # A real spread: some gages poor, some good.
+    nse = table.loc[table["model"] == "nwm", "NSE"]
+    assert (nse < 0).mean() > 0.1
+    assert (nse > 0.7).mean() > 0.1
+    # Flows scale with drainage area; some gages run dry; observations have gaps.
+    mean_flow = pd.Series(np.nanmean(obs, axis=1))
+    assert mean_flow.corr(gages["drain_sqkm"], method="spearman") > 0.6
+    zero_share = np.nanmean(np.where(np.isnan(obs), np.nan, obs == 0), axis=1)
+    assert 0.03 < (zero_share > 0.01).mean() < 0.4
+    missing = np.isnan(obs).mean()
+    assert 0.02 < missing < 0.5
+
+
+def test_config_dict_runs_through_load_config(tmp_path):
+    stores = synthesize(str(tmp_path / "s"), n_gages=5, models=("m1",), **SHORT)
+    cfg = load_config(output=str(tmp_path / "out"), **stores.to_config_dict())
+    assert cfg.gage_limit == 5
+    assert list(cfg.models) == ["m1"]
+    sources = SourceSet.from_config(cfg)
+    sources.check()
+    assert sources.read_batch(["USGS-01011000"]).modeled["m1"].shape == (1, 730)
+
+
+def test_cli_synth_prints_config(tmp_path, capsys):
+    code = main(
+        [
+            "synth",
+            str(tmp_path / "cli"),
+            "--gages",
+            "4",
+            "--models",
+            "a,b",
+            "--seed",
+            "2",
+            "--start",
+            "2001-01-01",
+            "--end",
+            "2001-03-01",
+            "--hourly",
+            "--feature-id",
+        ]
+    )
+    assert code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["gage_limit"] == 4
+    assert set(printed["models"]) == {"a", "b"}
+    ds = xr.open_zarr(printed["models"]["a"]["url"])
+    assert "feature_id" in ds.dims
+
+
+def test_bad_arguments_are_input_errors(tmp_path):
+    from gagebench.errors import InputError
+
+    with pytest.raises(InputError, match="frequency"):
+        synthesize(str(tmp_path), frequency="weekly")
+    with pytest.raises(InputError, match="model_index"):
+        synthesize(str(tmp_path), model_index="comid")
+    with pytest.raises(InputError, match="distinct"):
+        synthesize(str(tmp_path), models=("a", "a"))
