@@ -29,7 +29,6 @@ from harness import (
     free_port,
     start_operator,
     stop_process,
-    wait_ports_free,
     write_kubeconfig,
     write_wrappers,
 )
@@ -39,7 +38,6 @@ from kubelet import Kubelet, group_alive
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[Kube]:
     """An emulated Kubernetes: API emulator + test kubelet + namespace + kubeconfig."""
-    wait_ports_free()
     emu = EmulatorThread().start()
     kubeconfig = tmp_path / "kubeconfig"
     write_kubeconfig(kubeconfig, emu.url, NAMESPACE)

@@ -175,20 +175,28 @@ class Kube:
         return self.emu.read(lambda api: self.kubelet.processes())
 
     def leftovers(self) -> list[str]:
-        """Objects of the rehearsal that should be gone once a run ended (dask and pods)."""
-        out = []
-        for res in (
-            "kubernetes.dask.org/v1/daskclusters",
-            "kubernetes.dask.org/v1/daskworkergroups",
-            "kubernetes.dask.org/v1/daskautoscalers",
-            "apps/v1/deployments",
-            "v1/services",
-            "v1/pods",
-        ):
-            with contextlib.suppress(KeyError):
-                if kmock.resource(res) in self.emu.read(lambda api: list(api.resources)):
-                    out += [f"{res}/{o['metadata']['name']}" for o in self.list(res)]
-        return out
+        """What must be gone once a run ended: Dask objects, their Deployments and Services,
+        and pods still running (finished Job pods stay, as on a real cluster)."""
+
+        def read(api: ApiEmulator) -> list[str]:
+            out = []
+            for (res, _ns, name), obj in api.objects.items():
+                if obj.deleted:
+                    continue
+                raw = obj.raw
+                labels = raw["metadata"].get("labels") or {}
+                if res.group == "kubernetes.dask.org" or (
+                    res.plural in ("deployments", "services") and "dask.org/cluster-name" in labels
+                ):
+                    out.append(f"{res.plural}/{name}")
+                elif res.plural == "pods" and raw.get("status", {}).get("phase") not in (
+                    "Succeeded",
+                    "Failed",
+                ):
+                    out.append(f"pods/{name}")
+            return out
+
+        return list(self.emu.read(read))
 
 
 def write_kubeconfig(path: Path, url: str, namespace: str) -> None:
@@ -288,6 +296,10 @@ class S3:
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec/s3fs options for this server (for code running in the test process)."""
+        return {"key": "testing", "secret": "testing", "endpoint_url": self.endpoint}
 
     def keys(self, prefix: str = "") -> list[str]:
         resp = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)

@@ -19,10 +19,13 @@ emulator's own event loop, as a kube-controller-manager + kube-scheduler + kubel
   exec) pass. Deleting a pod sends SIGTERM to its process group, SIGKILL after the grace
   period, then removes the object. Restart policy: ``Always`` restarts (CrashLoopBackOff
   between tries), ``Never``/``OnFailure`` as Kubernetes.
-- service controller: ``LoadBalancer`` Services get the ingress IP 127.0.0.1.
+- service controller: ``LoadBalancer`` Services get the ingress IP 127.0.0.1 (which
+  forwards nowhere: there is no kube-proxy, use ClusterIP Services);
+  service-account controller: each namespace gets its ``default`` ServiceAccount.
 
-Networking: every pod shares the host's network (``podIP`` = 127.0.0.1); Service names
-resolve through the resolver shim in ``shim/`` (see README.md).
+Networking: every pod gets its own loopback address (127.0.x.y) as ``podIP``; its
+processes bind "any address" to it and Service names resolve to their pods' IPs through
+the shim in ``shim/`` (see README.md).
 """
 
 from __future__ import annotations
@@ -52,10 +55,12 @@ from emulator import (
     CONFIGMAPS,
     DEPLOYMENTS,
     JOBS,
+    NAMESPACES,
     NODE_NAME,
     NODES,
     PODS,
     SECRETS,
+    SERVICEACCOUNTS,
     SERVICES,
     ApiEmulator,
     ApiError,
@@ -138,6 +143,7 @@ class RunningPod:
     root: Path
     containers: dict[str, Container] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    ip: str = "127.0.0.1"
     terminating: bool = False
     done: bool = False
 
@@ -163,6 +169,8 @@ class Kubelet:
         self.restart_backoff = restart_backoff
         self.pods: dict[tuple[str, str], RunningPod] = {}
         self.started_groups: list[int] = []
+        self._ips = 0
+        self._job_failures: dict[str, set[str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.bin_dir = str(Path(sys.executable).parent)
 
@@ -174,7 +182,7 @@ class Kubelet:
         self.api.graceful = lambda res, obj: bool(
             res == PODS and (obj["metadata"].get("namespace"), obj["metadata"]["name"]) in self.pods
         )
-        for res in (DEPLOYMENTS, JOBS, SERVICES, PODS):
+        for res in (NAMESPACES, DEPLOYMENTS, JOBS, SERVICES, PODS):
             for obj in self.api.list(res):
                 self._on_change("ADDED", res, obj, None)
 
@@ -196,6 +204,11 @@ class Kubelet:
                     {"status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}},
                     subresource="status",
                 )
+            )
+        elif res == NAMESPACES and kind == "ADDED":
+            # The service-account controller: every namespace gets a "default" account.
+            self.api.spawn(
+                self.api.create(SERVICEACCOUNTS, meta["name"], {"metadata": {"name": "default"}})
             )
         elif res == PODS:
             key = (meta["namespace"], meta["name"])
@@ -274,7 +287,10 @@ class Kubelet:
                 return
             pods = self._owned_pods(job)
             succeeded = sum(1 for p in pods if p["status"].get("phase") == "Succeeded")
-            failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
+            # Failed pods are remembered after they are gone (the Job's pod tracking).
+            seen = self._job_failures.setdefault(job["metadata"]["uid"], set())
+            seen |= {p["metadata"]["uid"] for p in pods if p["status"].get("phase") == "Failed"}
+            failed = len(seen)
             active = [
                 p
                 for p in pods
@@ -368,8 +384,14 @@ class Kubelet:
                     )
                 return
             await self.api.patch(PODS, ns, name, {"spec": {"nodeName": NODE_NAME}})
+            self._ips += 1
+            n = self._ips
             self.pods[(ns, name)] = RunningPod(
-                ns, name, pod["metadata"]["uid"], self.workdir / "pods" / f"{ns}_{name}"
+                ns,
+                name,
+                pod["metadata"]["uid"],
+                self.workdir / "pods" / f"{ns}_{name}",
+                ip=f"127.0.{(n // 250) % 256}.{n % 250 + 2}",
             )
         await self._run_pod(ns, name)
 
@@ -443,6 +465,10 @@ class Kubelet:
             rp.tasks.append(asyncio.ensure_future(self._supervise(rp, pod, spec, mounts_by_volume)))
             rp.tasks.append(asyncio.ensure_future(self._probe(rp, spec)))
 
+    def _ip_of(self, pod: Obj) -> str:
+        rp = self.pods.get((pod["metadata"]["namespace"], pod["metadata"]["name"]))
+        return rp.ip if rp else "127.0.0.1"
+
     def _volumes(self, pod: Obj, root: Path) -> dict[str, Path]:
         ns = pod["metadata"]["namespace"]
         out: dict[str, Path] = {}
@@ -504,6 +530,7 @@ class Kubelet:
             "PYTHONPATH": str(SHIM_DIR),
             "PYTHONUNBUFFERED": "1",
             "KUBEEMU_API": self.api_url,
+            "KUBEEMU_POD_IP": self._ip_of(pod),
             # In-cluster credentials: a kubeconfig for the emulator (no service-account token).
             "KUBECONFIG": str(self.kubeconfig),
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
@@ -531,7 +558,7 @@ class Kubelet:
                 vf = item["valueFrom"]
                 value: str | None = None
                 if "fieldRef" in vf:
-                    value = field_ref(pod, vf["fieldRef"]["fieldPath"])
+                    value = field_ref(pod, vf["fieldRef"]["fieldPath"], self._ip_of(pod))
                 elif "secretKeyRef" in vf:
                     ref = vf["secretKeyRef"]
                     sec = self.api.get(SECRETS, ns, ref["name"])
@@ -575,14 +602,18 @@ class Kubelet:
             mounts.append((vm["mountPath"].rstrip("/") or "/", str(host)))
         mounts.sort(key=lambda m: -len(m[0]))
 
+        hosts = dict(mounts)
+        pattern = (
+            re.compile(r"(^|[=:,])(" + "|".join(re.escape(m) for m, _ in mounts) + r")(?=/|$|[,:])")
+            if mounts
+            else None
+        )
+
         def rewrite(text: str) -> str:
-            for mount, host in mounts:
-                text = re.sub(
-                    r"(^|[=:,])" + re.escape(mount) + r"(?=/|$|[,:])",
-                    lambda m, h=host: m[1] + h,
-                    text,
-                )
-            return text
+            # One pass (longest mount first): a rewritten path is never rewritten again.
+            if pattern is None:
+                return text
+            return pattern.sub(lambda m: m[1] + hosts[m[2]], text)
 
         # Only what the pod spec says is rewritten (the node's own paths may live under /tmp).
         env = base | {k: rewrite(v) for k, v in own.items()}
@@ -687,7 +718,7 @@ class Kubelet:
             if "httpGet" in probe:
                 h = probe["httpGet"]
                 port = ports.get(h["port"], h["port"]) if isinstance(h["port"], str) else h["port"]
-                url = f"{h.get('scheme', 'HTTP').lower()}://127.0.0.1:{port}{h.get('path', '/')}"
+                url = f"{h.get('scheme', 'HTTP').lower()}://{rp.ip}:{port}{h.get('path', '/')}"
                 async with (
                     aiohttp.ClientSession() as session,
                     session.get(url, timeout=aiohttp.ClientTimeout(total=min(timeout, 2))) as resp,
@@ -696,9 +727,7 @@ class Kubelet:
             if "tcpSocket" in probe:
                 port = probe["tcpSocket"]["port"]
                 port = ports.get(port, port) if isinstance(port, str) else port
-                _, writer = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", int(port)), 2
-                )
+                _, writer = await asyncio.wait_for(asyncio.open_connection(rp.ip, int(port)), 2)
                 writer.close()
                 return True
             if "exec" in probe:
@@ -753,8 +782,8 @@ class Kubelet:
         ready = "True" if all_ready else "False"
         status: Obj = {
             "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            "podIP": rp.ip,
+            "podIPs": [{"ip": rp.ip}],
             "startTime": pod["status"].get("startTime") or now_iso(),
             "conditions": [
                 {"type": "PodScheduled", "status": "True"},
@@ -782,8 +811,15 @@ class Kubelet:
         )
         for task in rp.tasks:
             task.cancel()
+        for c in rp.containers.values():
+            if c.proc is not None and c.exit_code is None:
+                c.exit_code = c.proc.returncode
         self.pods.pop(key, None)
         if remove:
+            # The final status first (a Job counts a pod that ended non-zero as failed).
+            codes = [c.exit_code for c in rp.containers.values()]
+            ok = bool(codes) and all(code == 0 for code in codes)
+            await self._set_status(rp, phase="Succeeded" if ok else "Failed")
             await self.api.remove(PODS, *key)
 
     # ------------------------------------------------------------------ logs and teardown
@@ -854,7 +890,7 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def field_ref(pod: Obj, path: str) -> str:
+def field_ref(pod: Obj, path: str, ip: str = "127.0.0.1") -> str:
     """A downward-API ``fieldRef`` value."""
     m = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
     if m:
@@ -865,7 +901,7 @@ def field_ref(pod: Obj, path: str) -> str:
         "metadata.uid": pod["metadata"]["uid"],
         "spec.nodeName": NODE_NAME,
         "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "default"),
-        "status.podIP": "127.0.0.1",
+        "status.podIP": ip,
         "status.hostIP": "127.0.0.1",
     }
     if path not in simple:

@@ -578,7 +578,11 @@ async def _unstick_pending(cluster: Any, pods: list[dict[str, Any]]) -> bool:
         "setting status.phase=Running as the operator meant to",
         cluster.name,
     )
-    await cluster.patch({"status": {"phase": "Running"}})
+    try:
+        await cluster.patch({"status": {"phase": "Running"}})
+    except Exception as exc:  # e.g. RBAC without "patch" on daskclusters: keep waiting
+        log.warning("could not set the phase of DaskCluster %s: %s", cluster.name, exc)
+        return False
     return True
 
 
