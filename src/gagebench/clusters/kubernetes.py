@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -546,7 +546,7 @@ async def watch_startup(name: str, namespace: str, deadline: float) -> None:
 
 
 # --- dask-kubernetes#968 workaround (found by tests/kube_emulated) ---------------------------
-async def _unstick_pending(cluster: Any, pods: list[dict[str, Any]]) -> bool:
+async def _unstick_pending(cluster: Any, pods: Sequence[Mapping[str, Any]]) -> bool:
     """Set phase Running on a DaskCluster the operator left Pending with its scheduler up.
 
     dask-kubernetes <= 2026.3.0 races two handlers: the scheduler Service's status handler
