@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,12 @@ def kube(tmp_path: Path) -> Iterator[Kube]:
         emu.stop()
         _KUBELETS.remove(kubelet)
     # Nothing the kubelet started may survive the test (checked by process group).
+    # SIGKILLed processes take a moment to exit: allow 10 s before calling them leaked.
+    deadline = time.monotonic() + 10
     alive = [g for g in kubelet.process_groups() if group_alive(g)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [g for g in alive if group_alive(g)]
     assert not alive, f"pod process groups {alive} survived the test"
 
 

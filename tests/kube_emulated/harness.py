@@ -38,7 +38,7 @@ from emulator import (
     Obj,
     load_crds,
 )
-from kubelet import SHIM_DIR, Kubelet, group_alive, kill_group, port_free
+from kubelet import SHIM_DIR, Kubelet, group_alive, kill_group
 
 NAMESPACE = "gagebench-rehearsal"
 SCHEDULER_PORTS = (8786, 8787)
@@ -59,17 +59,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_ports_free(ports: tuple[int, ...] = SCHEDULER_PORTS, timeout: float = 240) -> None:
-    """Fail unless nothing listens on the scheduler ports (leftovers would answer instead)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(port_free(p) for p in ports):
-            return
-        time.sleep(0.2)
-    busy = [p for p in ports if not port_free(p)]
-    raise RuntimeError(f"ports {busy} are in use: a scheduler from elsewhere would answer instead")
 
 
 def write_wrappers(bin_dir: Path) -> None:
@@ -325,5 +314,4 @@ __all__ = [
     "signal",
     "start_operator",
     "stop_process",
-    "wait_ports_free",
 ]
