@@ -15,7 +15,7 @@ from typing import Any
 from gagebench._version import __version__
 
 _LAZY = {
-    "evaluate": "gagebench.evaluate",
+    "evaluate": "gagebench.evaluation",
     "run": "gagebench.pipeline",
     "RunResult": "gagebench.pipeline",
     "load_config": "gagebench.config",

@@ -30,7 +30,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     """Evaluate the real sample gage 01104200 (obs vs nwm and nhm) and print the table."""
     import pandas as pd
 
-    from gagebench.evaluate import evaluate
+    from gagebench.evaluation import evaluate
     from gagebench.sample import load_sample
 
     frame = load_sample()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from gagebench._version import __version__
 from gagebench.errors import InputError
-from gagebench.evaluate import missing_rows, rows_frame
+from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress
 from gagebench.sinks import Plan, RunSink, write_report

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from gagebench.errors import ConfigError, StorageError
-from gagebench.evaluate import result_columns
+from gagebench.evaluation import result_columns
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,14 +79,17 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{proxy_port}"
     deadline = time.monotonic() + 60
+    # ready = the proxy routes the API (a listening port alone is not enough: 404 then)
     while True:
         try:
-            socket.create_connection(("127.0.0.1", proxy_port), timeout=1).close()
-            break
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
+                if response.status == 200:
+                    break
         except OSError:
-            assert proc.poll() is None, (folder / "server.log").read_text()
-            assert time.monotonic() < deadline, "dask-gateway-server did not start"
-            time.sleep(0.2)
+            pass
+        assert proc.poll() is None, (folder / "server.log").read_text()
+        assert time.monotonic() < deadline, "dask-gateway-server did not start"
+        time.sleep(0.2)
     yield url
     proc.send_signal(signal.SIGTERM)
     try:

@@ -19,7 +19,7 @@ import pytest
 import xarray as xr
 
 from gagebench.config import RunConfig, load_config
-from gagebench.evaluate import evaluate
+from gagebench.evaluation import evaluate
 from gagebench.pipeline import run
 from gagebench.sinks import suite_csv_columns
 from gagebench.sources import SourceSet

@@ -55,3 +55,14 @@ def test_bad_inputs_name_the_argument() -> None:
         gagebench.evaluate(np.empty((1, 0)), np.empty((1, 0)), suites=("standard",))
     with pytest.raises(InputError, match="time="):
         gagebench.evaluate(o, o)
+
+
+def test_evaluate_stays_the_function_after_submodule_imports() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gagebench.pipeline, gagebench.sinks, gagebench, sys;"
+        "sys.exit(0 if callable(gagebench.evaluate) else 1)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gagebench.errors import ConfigError, StorageError
-from gagebench.evaluate import missing_rows, rows_frame
+from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import evaluate_arrays
 from gagebench.sinks import MANIFEST_FILE, Plan, RunSink, suite_csv_columns
 

@@ -10,7 +10,7 @@ import yaml
 
 from gagebench.cli import main
 from gagebench.config import load_config
-from gagebench.evaluate import evaluate
+from gagebench.evaluation import evaluate
 from gagebench.gages import builtin_gages
 from gagebench.sample import load_sample
 from gagebench.sources import SourceSet, StoreSpec, clear_cache

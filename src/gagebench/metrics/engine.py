@@ -124,20 +124,14 @@ def evaluate_arrays(
     kernels.evaluate_rows(obs, sim, season, "standard" in suites, do_dscore, mode_code, full, info)
     keep = [i for i, m in enumerate(METRICS) if m.suite in suites]
     values = full[:, keep]
-    status: list[str] = []
-    note: list[str] = []
-    for g in range(obs.shape[0]):
-        name = STATUS_NAMES[int(info[g, 0])]
-        if name == "ok":
-            bad = [columns[k] for k in np.flatnonzero(~np.isfinite(values[g]))]
-            if bad:
-                name = PARTIAL
-                note.append("undefined: " + ", ".join(bad))
-            else:
-                note.append("")
-        else:
-            note.append(_STATUS_NOTES[name])
-        status.append(name)
+    codes = info[:, 0]
+    status = [STATUS_NAMES[int(c)] for c in codes]
+    note = [_STATUS_NOTES.get(name, "") for name in status]
+    # An evaluated row with an undefined (non-finite) metric is "partial" and names them.
+    undefined = ~np.isfinite(values) & (codes == kernels.OK)[:, None]
+    for g in np.flatnonzero(undefined.any(axis=1)):
+        status[g] = PARTIAL
+        note[g] = "undefined: " + ", ".join(columns[k] for k in np.flatnonzero(undefined[g]))
     return BatchResult(
         columns=columns,
         values=values,

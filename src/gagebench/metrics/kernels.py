@@ -1,14 +1,18 @@
-"""Compiled per-gage kernels: one pass over each gage's paired days computes every metric.
+"""Compiled per-gage kernels: a few fused passes over each gage's paired days compute every metric.
 
 The engine's floor is order statistics (Spearman ranks, quantiles, flow-duration curves,
 sorted D-score series, rank bins). Each series is ordered once with a stable LSD radix
-argsort over its IEEE-754 bit pattern (O(n), ties kept in order of appearance) and every
-order statistic is derived from that one order. Gages run in parallel (``prange``).
+argsort over its IEEE-754 bit pattern (O(n), ties kept in order of appearance; 32-bit keys
+packed with the day index when the data are float32) and every order statistic is derived
+from that one order. The floored logs ln max(x, 0.01) are computed once per series and
+shared by logNSE, pBiasFLV and the D-score. Gages run in parallel blocks (``prange``); each
+block allocates its scratch once, so nothing is allocated per gage.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 
 import numba as nb
 import numpy as np
@@ -47,51 +51,250 @@ MODE_STANDARD, MODE_HYTEST = 0, 1
 LOG_FLOOR = 0.01
 HYTEST_SIM_LOG_FLOOR = 0.1
 
+LN_HYTEST_SIM_FLOOR = math.log(HYTEST_SIM_LOG_FLOOR)
+
+# ln(x) as in fdlibm's __ieee754_log (Sun Microsystems, 1993; freely redistributable):
+# x = 2^k (1 + f) with 1 + f in [sqrt(2)/2, sqrt(2)), ln(1 + f) = f - f^2/2 + s (f^2/2 + R)
+# with s = f / (2 + f) and R a minimax polynomial; error < 1 ulp.
+_FLOOR_BITS = struct.unpack("<q", struct.pack("<d", LOG_FLOOR))[0]
+_INF_BITS = 0x7FF0000000000000
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+
 _RADIX_BITS = 11
 _RADIX_SIZE = 1 << _RADIX_BITS
-_RADIX_PASSES = 6  # ceil(64 / 11)
+_RADIX_MAX_PASSES = (64 + _RADIX_BITS - 1) // _RADIX_BITS
+
+_BLOCK_GAGES = 16  # gages per parallel block (one scratch allocation per block)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _argsort_into(
+    values: np.ndarray,
+    keys: np.ndarray,
+    key_floats: np.ndarray,
+    keys_tmp: np.ndarray,
+    order: np.ndarray,
+    order_tmp: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """Stable LSD radix argsort of finite float64 ``values`` using caller-owned buffers.
+
+    Keys are the IEEE-754 bits made order-preserving as unsigned integers; only the bit span
+    that varies across the series is sorted (float32 data widened to float64 have 29 zero
+    mantissa bits, and flows share sign and high exponent bits), so a daily series usually
+    needs 3 counting passes of 11 bits. Returns the buffer (``order`` or ``order_tmp``) that
+    holds the permutation in its first ``values.size`` slots. ``key_floats`` is ``keys``
+    viewed as float64 (the bit cast); all buffers are at least ``values.size`` long.
+    """
+    n = values.size
+    sign = np.uint64(1) << np.uint64(63)
+    ones = ~np.uint64(0)
+    for i in range(n):
+        key_floats[i] = values[i] + 0.0  # + 0.0 turns -0.0 into 0.0: equal values tie
+    varying = np.uint64(0)
+    first = np.uint64(0)
+    for i in range(n):
+        b = keys[i]
+        k = (b ^ ones) if (b & sign) else (b | sign)
+        keys[i] = k
+        if i == 0:
+            first = k
+        varying |= k ^ first
+        order[i] = i
+    if varying == 0:
+        return order
+    low = 0
+    while not (varying >> np.uint64(low)) & np.uint64(1):
+        low += 1
+    high = 63
+    while not (varying >> np.uint64(high)) & np.uint64(1):
+        high -= 1
+    span = high - low + 1
+    passes = (span - 1) // _RADIX_BITS + 1
+    mask = np.uint64(_RADIX_SIZE - 1)
+    packed = span <= 32
+    base = low
+    if packed:
+        # The varying key bits fit in 32: pack (key bits, day index) into one word so each
+        # pass moves one array; ties stay in day order (LSD passes are stable).
+        for i in range(n):
+            keys[i] = ((keys[i] >> np.uint64(low)) << np.uint64(32)) | np.uint64(i)
+        base = 32
+    counts[:passes, :] = 0
+    for i in range(n):
+        k = keys[i] >> np.uint64(base)
+        for d in range(passes):
+            counts[d, (k >> np.uint64(d * _RADIX_BITS)) & mask] += 1
+    src_k, dst_k, src_o, dst_o = keys, keys_tmp, order, order_tmp
+    for d in range(passes):
+        row = counts[d]
+        total = 0
+        single = False
+        for b in range(_RADIX_SIZE):
+            c = row[b]
+            if c == n:
+                single = True
+                break
+            row[b] = total
+            total += c
+        if single:  # every key has the same digit here: nothing to reorder
+            continue
+        shift = np.uint64(base + d * _RADIX_BITS)
+        if packed:
+            for i in range(n):
+                k = src_k[i]
+                b = (k >> shift) & mask
+                pos = row[b]
+                row[b] = pos + 1
+                dst_k[pos] = k
+        else:
+            for i in range(n):
+                k = src_k[i]
+                b = (k >> shift) & mask
+                pos = row[b]
+                row[b] = pos + 1
+                dst_k[pos] = k
+                dst_o[pos] = src_o[i]
+            src_o, dst_o = dst_o, src_o
+        src_k, dst_k = dst_k, src_k
+    if packed:
+        low_word = np.uint64(0xFFFFFFFF)
+        for i in range(n):
+            order[i] = np.int64(src_k[i] & low_word)
+        return order
+    return src_o
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _argsort32_into(
+    values: np.ndarray,
+    key_floats: np.ndarray,
+    keys: np.ndarray,
+    packed: np.ndarray,
+    packed_tmp: np.ndarray,
+    counts: np.ndarray,
+    order: np.ndarray,
+) -> np.ndarray:
+    """``_argsort_into`` for values that are exactly float32 (float32 data widened).
+
+    The float32 bit pattern orders them just as the float64 one does, in 32 bits: each
+    (key, day index) pair is packed into one word and 3 passes of 11 bits sort it, with
+    the histograms of all passes counted while the keys are built. ``key_floats`` is a
+    float32 buffer and ``keys`` the same buffer viewed as uint32.
+    """
+    n = values.size
+    for i in range(n):
+        key_floats[i] = np.float32(values[i] + 0.0)  # + 0.0: -0.0 and 0.0 tie
+    sign = np.uint32(1) << np.uint32(31)
+    ones = ~np.uint32(0)
+    mask = np.uint64(_RADIX_SIZE - 1)
+    counts[:3, :] = 0
+    for i in range(n):
+        b = keys[i]
+        k = np.uint64((b ^ ones) if (b & sign) else (b | sign))
+        packed[i] = (k << np.uint64(32)) | np.uint64(i)
+        counts[0, k & mask] += 1
+        counts[1, (k >> np.uint64(_RADIX_BITS)) & mask] += 1
+        counts[2, (k >> np.uint64(2 * _RADIX_BITS)) & mask] += 1
+    src, dst = packed, packed_tmp
+    for d in range(3):
+        row = counts[d]
+        total = 0
+        single = False
+        for b in range(_RADIX_SIZE):
+            c = row[b]
+            if c == n:
+                single = True
+                break
+            row[b] = total
+            total += c
+        if single:  # every key has the same digit here: nothing to reorder
+            continue
+        shift = np.uint64(32 + d * _RADIX_BITS)
+        for i in range(n):
+            k = src[i]
+            b = (k >> shift) & mask
+            pos = row[b]
+            row[b] = pos + 1
+            dst[pos] = k
+        src, dst = dst, src
+    low_word = np.uint64(0xFFFFFFFF)
+    for i in range(n):
+        order[i] = np.int64(src[i] & low_word)
+    return order
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def floored_logs(
+    values: np.ndarray,
+    n: int,
+    scratch_bits: np.ndarray,
+    scratch: np.ndarray,
+    exponents: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[:n] = ln(max(values[:n], 0.01))``, within 1 ulp of libm's log, ~3x faster.
+
+    Two branch-free loops the compiler vectorizes (libm's log is a scalar call): integer
+    work on the bit patterns (floor, exponent, mantissa scaled into [sqrt(.5), sqrt(2)))
+    then fdlibm's polynomial. The floor is applied to the bits: for IEEE doubles, int64
+    order is float order on x >= 0 and every negative (or -0.0) is below 0.01's bits.
+    ``values`` is contiguous float64; ``scratch`` is ``scratch_bits`` (uint64) viewed as
+    float64; ``exponents`` float64. A +inf flow falls back to libm (ln inf = inf).
+    """
+    bits_in = values.view(np.int64)
+    top = 0
+    for i in range(n):
+        b = max(bits_in[i], _FLOOR_BITS)
+        top = max(top, b)
+        hx = b >> 32
+        k = (hx >> 20) - 1023
+        hx &= 0x000FFFFF
+        j = (hx + 0x95F64) & 0x100000
+        k += j >> 20
+        scratch_bits[i] = ((hx | (j ^ 0x3FF00000)) << 32) | (b & 0xFFFFFFFF)
+        exponents[i] = k
+    for i in range(n):
+        f = scratch[i] - 1.0
+        hfsq = 0.5 * f * f
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+        t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+        dk = exponents[i]
+        out[i] = s * (hfsq + t2 + t1) + dk * _LN2_LO - hfsq + f + dk * _LN2_HI
+    if top >= _INF_BITS:
+        for i in range(n):
+            out[i] = math.log(max(values[i], LOG_FLOOR))
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def radix_argsort(values: np.ndarray) -> np.ndarray:
     """Stable argsort of finite float64 values (ties in order of appearance), O(n)."""
     n = values.size
+    order = np.empty(n, np.int64)
+    if n == 0:
+        return order
     keys = np.empty(n, np.uint64)
-    sign = np.uint64(1) << np.uint64(63)
-    ones = ~np.uint64(0)
-    bits = (values + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0: equal values tie
-    for i in range(n):
-        b = bits[i]
-        keys[i] = (b ^ ones) if (b & sign) else (b | sign)
-    counts = np.zeros((_RADIX_PASSES, _RADIX_SIZE), np.int64)
-    mask = np.uint64(_RADIX_SIZE - 1)
-    for i in range(n):
-        k = keys[i]
-        for d in range(_RADIX_PASSES):
-            counts[d, (k >> np.uint64(d * _RADIX_BITS)) & mask] += 1
-    order = np.arange(n)
-    order_tmp = np.empty(n, np.int64)
-    keys_tmp = np.empty(n, np.uint64)
-    offsets = np.empty(_RADIX_SIZE, np.int64)
-    for d in range(_RADIX_PASSES):
-        row = counts[d]
-        if row.max() == n:  # every key has the same digit here: nothing to reorder
-            continue
-        total = 0
-        for b in range(_RADIX_SIZE):
-            offsets[b] = total
-            total += row[b]
-        shift = np.uint64(d * _RADIX_BITS)
-        for i in range(n):
-            k = keys[i]
-            b = (k >> shift) & mask
-            pos = offsets[b]
-            offsets[b] = pos + 1
-            keys_tmp[pos] = k
-            order_tmp[pos] = order[i]
-        keys, keys_tmp = keys_tmp, keys
-        order, order_tmp = order_tmp, order
-    return order
+    result = _argsort_into(
+        values,
+        keys,
+        keys.view(np.float64),
+        np.empty(n, np.uint64),
+        order,
+        np.empty(n, np.int64),
+        np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64),
+    )
+    return result.copy()
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -130,68 +333,6 @@ def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarr
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _nse(o: np.ndarray, s: np.ndarray) -> float:
-    """1 - mean((s-o)^2) / var(o); var(o) is exactly 0 when o is constant (see _variance)."""
-    return 1.0 - _mean_sq_diff(o, s) / _variance(o)
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
-def _mean_sq_diff(o: np.ndarray, s: np.ndarray) -> float:
-    n = o.size
-    sse = 0.0
-    for i in range(n):
-        d = s[i] - o[i]
-        sse += d * d
-    return sse / n
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson r; a constant series gives 0/0 = NaN exactly (data shifted by its first value)."""
-    n = x.size
-    x0 = x[0]
-    y0 = y[0]
-    mx = 0.0
-    my = 0.0
-    for i in range(n):
-        mx += x[i] - x0
-        my += y[i] - y0
-    mx /= n
-    my /= n
-    sxy = 0.0
-    sxx = 0.0
-    syy = 0.0
-    for i in range(n):
-        dx = (x[i] - x0) - mx
-        dy = (y[i] - y0) - my
-        sxy += dx * dy
-        sxx += dx * dx
-        syy += dy * dy
-    return sxy / math.sqrt(sxx * syy)
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
-def _variance(x: np.ndarray) -> float:
-    """Population variance, two passes over x - x[0].
-
-    The shift makes the variance of a constant series exactly 0 (a plain mean of n equal
-    values can be off in the last bit and leave ~1e-33 of noise), so "undefined" metrics
-    such as logNSE of an all-floored observed series come out as x/0, not as 1e+27.
-    """
-    n = x.size
-    x0 = x[0]
-    m = 0.0
-    for i in range(n):
-        m += x[i] - x0
-    m /= n
-    v = 0.0
-    for i in range(n):
-        c = (x[i] - x0) - m
-        v += c * c
-    return v / n
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
 def _div(num: float, den: float, safe: bool) -> float:
     """num/den; in standard mode (safe) an undefined ratio is NaN, never +/-inf."""
     if den == 0.0:
@@ -215,50 +356,92 @@ def _log(x: float) -> float:
 def _standard_suite(
     o: np.ndarray,
     s: np.ndarray,
+    lo: np.ndarray,
+    ls: np.ndarray,
+    so: np.ndarray,
+    ss: np.ndarray,
     order_o: np.ndarray,
     order_s: np.ndarray,
+    rank_o: np.ndarray,
+    rank_s: np.ndarray,
     mode: int,
     out: np.ndarray,
 ) -> None:
+    """The standard suite of one gage from its paired series, their floored logs ``lo``/``ls``
+    (ln max(x, 0.01)), sorted values ``so``/``ss`` and orders; ``rank_*`` are scratch."""
     n = o.size
     safe = mode == MODE_STANDARD
+    hytest = mode == MODE_HYTEST
+    # Two fused passes give every moment. Each series is shifted by its first value, so a
+    # constant series has exactly zero spread (a plain mean of n equal values can be off in
+    # the last bit and leave ~1e-33 of variance: logNSE of an all-floored observed series
+    # would be -1e+27 instead of undefined). In hytest mode the logNSE
+    # sim is ln max(s, 0.1) = max(ln max(s, 0.01), ln 0.1) (the log is monotone).
+    o0 = o[0]
+    s0 = s[0]
+    lo0 = lo[0]
     sum_o = 0.0
     sum_s = 0.0
+    diff = 0.0
+    mo = 0.0
+    ms = 0.0
+    mlo = 0.0
     for i in range(n):
         sum_o += o[i]
         sum_s += s[i]
-    var_o = _variance(o)
-    var_s = _variance(s)
-    out[NSE] = _nse(o, s)
-    r = _pearson(o, s)
+        diff += s[i] - o[i]
+        mo += o[i] - o0
+        ms += s[i] - s0
+        mlo += lo[i] - lo0
+    mo /= n
+    ms /= n
+    mlo /= n
+    sxx = 0.0
+    syy = 0.0
+    sxy = 0.0
+    sse = 0.0
+    lxx = 0.0
+    lsse = 0.0
+    for i in range(n):
+        dx = (o[i] - o0) - mo
+        dy = (s[i] - s0) - ms
+        sxx += dx * dx
+        syy += dy * dy
+        sxy += dx * dy
+        d = s[i] - o[i]
+        sse += d * d
+        dl = (lo[i] - lo0) - mlo
+        lxx += dl * dl
+        lsx = max(ls[i], LN_HYTEST_SIM_FLOOR) if hytest else ls[i]
+        dd = lsx - lo[i]
+        lsse += dd * dd
+    var_o = sxx / n
+    var_s = syy / n
+    out[NSE] = 1.0 - (sse / n) / var_o
+    r = sxy / math.sqrt(sxx * syy)
     out[PEARSON] = r
     alpha = math.sqrt(var_s) / math.sqrt(var_o)
     out[RSD] = alpha
     beta = _div(sum_s, sum_o, safe)
     out[KGE] = 1.0 - math.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + (beta - 1.0) ** 2)
-    diff = 0.0
-    for i in range(n):
-        diff += s[i] - o[i]
     out[PBIAS] = 100.0 * _div(diff, sum_o, safe)
+    out[LOGNSE] = 1.0 - (lsse / n) / (lxx / n)
 
-    sim_floor = HYTEST_SIM_LOG_FLOOR if mode == MODE_HYTEST else LOG_FLOOR
-    lo = np.empty(n)
-    ls = np.empty(n)
-    for i in range(n):
-        lo[i] = math.log(max(o[i], LOG_FLOOR))
-        ls[i] = math.log(max(s[i], sim_floor))
-    out[LOGNSE] = _nse(lo, ls)
-
-    so = np.empty(n)
-    ss = np.empty(n)
-    for j in range(n):
-        so[j] = o[order_o[j]]
-        ss[j] = s[order_s[j]]
-    rank_o = np.empty(n)
-    rank_s = np.empty(n)
+    # Spearman: Pearson of average ranks. Ranks are half-integers whose mean is exactly
+    # (n + 1) / 2, so one pass suffices.
     _average_ranks(so, order_o, rank_o)
     _average_ranks(ss, order_s, rank_s)
-    out[SPEARMAN] = _pearson(rank_o, rank_s)
+    mean_rank = 0.5 * (n + 1)
+    rxx = 0.0
+    ryy = 0.0
+    rxy = 0.0
+    for i in range(n):
+        dx = rank_o[i] - mean_rank
+        dy = rank_s[i] - mean_rank
+        rxx += dx * dx
+        ryy += dy * dy
+        rxy += dx * dy
+    out[SPEARMAN] = rxy / math.sqrt(rxx * ryy)
 
     if mode == MODE_HYTEST:
         qo30 = quantile_sorted(so, 0.30)
@@ -268,15 +451,17 @@ def _standard_suite(
         m = _log(qs30) - _log(qs80)
         ob = _log(qo30) - _log(qo80)
         out[FMS] = 100.0 * _div(m - ob, ob, False)
-        # FLV: days with o <= q30(o); sums of logs relative to each series' q30.
+        # FLV: days with o <= q30(o); sums of logs relative to each series' q30. Unfloored
+        # logs (HyTEST's): ln 0 = -inf, ln of a negative flow = NaN; above the 0.01 floor
+        # the floored log is the log.
         log_qo = _log(qo30)
         log_qs = _log(qs30)
         m = 0.0
         ob = 0.0
         for i in range(n):
             if o[i] <= qo30:
-                m += _log(s[i]) - log_qs
-                ob += _log(o[i]) - log_qo
+                m += (ls[i] if s[i] > LOG_FLOOR else _log(s[i])) - log_qs
+                ob += (lo[i] if o[i] > LOG_FLOOR else _log(o[i])) - log_qo
         out[FLV] = -100.0 * _div(m - ob, ob, False)
         # FHV: days with o >= q98(o).
         q98 = quantile_sorted(so, 0.98)
@@ -298,16 +483,16 @@ def _standard_suite(
         m = qs80 - qs30
         ob = qo80 - qo30
         out[FMS] = 100.0 * _div(m - ob, ob, True)
-        # FLV: exceedance 0.7..1.0 = the n - ceil(0.7 n) + 1 smallest flows, logs floored,
-        # relative to the segment minimum.
+        # FLV: exceedance 0.7..1.0 = the n - ceil(0.7 n) + 1 smallest flows, logs floored
+        # (ln max(sorted x, 0.01) = the sorted floored logs), relative to the segment minimum.
         n_low = n - (7 * n + 9) // 10 + 1
-        min_o = math.log(max(so[0], LOG_FLOOR))
-        min_s = math.log(max(ss[0], LOG_FLOOR))
+        min_o = lo[order_o[0]]
+        min_s = ls[order_s[0]]
         m = 0.0
         ob = 0.0
         for j in range(n_low):
-            m += math.log(max(ss[j], LOG_FLOOR)) - min_s
-            ob += math.log(max(so[j], LOG_FLOOR)) - min_o
+            m += ls[order_s[j]] - min_s
+            ob += lo[order_o[j]] - min_o
         out[FLV] = -100.0 * _div(m - ob, ob, True)
         # FHV: exceedance <= 0.02 = the max(1, floor(0.02 n)) largest flows.
         n_high = max(1, (2 * n) // 100)
@@ -322,56 +507,109 @@ def _standard_suite(
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _dscore_suite(
     o: np.ndarray,
-    s: np.ndarray,
+    lo: np.ndarray,
+    ls: np.ndarray,
     order_o: np.ndarray,
     order_s: np.ndarray,
     season: np.ndarray,
+    e: np.ndarray,
+    order_q: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    n = o.size
-    e = np.empty(n)
+    """The D-score of one gage from the floored logs; ``e``, ``order_q`` are scratch."""
+    n = lo.size
+    # Pass 1: errors, their mean, mse and the seasonal sums.
+    e0 = ls[0] - lo[0]
     mean_e = 0.0
+    shifted_e = 0.0
     mse = 0.0
-    seasons = np.zeros(4)
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
     for i in range(n):
-        d = math.log(max(s[i], LOG_FLOOR)) - math.log(max(o[i], LOG_FLOOR))
+        d = ls[i] - lo[i]
         e[i] = d
         mean_e += d
-        mse += d * d
-        seasons[season[i]] += d * d
+        shifted_e += d - e0
+        d2 = d * d
+        mse += d2
+        k = season[i]
+        if k == 0:
+            s0 += d2
+        elif k == 1:
+            s1 += d2
+        elif k == 2:
+            s2 += d2
+        else:
+            s3 += d2
     mean_e /= n
+    shifted_e /= n
     out[MSE] = mse / n
     out[E_BIAS] = mean_e * mean_e
-    # sort(ln max(s, .01)) - sort(ln max(o, .01)): the log and the floor keep the order.
-    dist = np.empty(n)
+    out[WINTER] = s0 / n
+    out[SPRING] = s1 / n
+    out[SUMMER] = s2 / n
+    out[FALL] = s3 / n
+    # Pass 2: var(e) and the mean of sort(ln max(s, .01)) - sort(ln max(o, .01)) (the log
+    # and the floor keep the order, so these are the floored logs in each series' order).
+    # Both variances are two-pass over values shifted by their first one.
+    d0 = ls[order_s[0]] - lo[order_o[0]]
+    var_e = 0.0
+    mean_d = 0.0
     for j in range(n):
-        dist[j] = math.log(max(s[order_s[j]], LOG_FLOOR)) - math.log(max(o[order_o[j]], LOG_FLOOR))
-    e_dist = _variance(dist)
-    out[E_DIST] = e_dist
-    out[E_SEQ] = _variance(e) - e_dist
-    for k in range(4):
-        out[WINTER + k] = seasons[k] / n
-    # Quantile bins: ordinal ranks of ln max(o, .01), ties in order of appearance; all
-    # floored values tie, so the floored prefix of o's order is re-sorted by position.
+        c = (e[j] - e0) - shifted_e
+        var_e += c * c
+        mean_d += (ls[order_s[j]] - lo[order_o[j]]) - d0
+    var_e /= n
+    mean_d /= n
+    # Quantile bins: ordinal ranks of ln max(o, .01), ties in order of appearance. All
+    # floored values tie, so the floored prefix of o's order is rebuilt in day order (O(n)).
     n_floor = 0
     while n_floor < n and o[order_o[n_floor]] <= LOG_FLOOR:
         n_floor += 1
-    order_q = order_o.copy()
     if n_floor > 1:
-        order_q[:n_floor] = np.sort(order_q[:n_floor])
-    # pandas.qcut of ranks 1..n at quantiles 0/.25/.5/.75/1: rank r is in the first bin
-    # k with r <= 1 + q_k (n - 1) (the first bin closed on the left too).
-    bins = np.zeros(4)
-    k = 0
-    edges = np.array([1.0 + 0.25 * (n - 1), 1.0 + 0.5 * (n - 1), 1.0 + 0.75 * (n - 1), n + 0.0])
+        j = 0
+        for i in range(n):
+            if o[i] <= LOG_FLOOR:
+                order_q[j] = i
+                j += 1
+        for j in range(n_floor, n):
+            order_q[j] = order_o[j]
+    else:
+        order_q = order_o
+    # Pass 3: var of the sorted differences, and the quantile bins: pandas.qcut of ranks
+    # 1..n at quantiles 0/.25/.5/.75/1 puts rank r in the first bin k with
+    # r <= 1 + q_k (n - 1) (the first bin closed on the left too).
+    edge0 = 1.0 + 0.25 * (n - 1)
+    edge1 = 1.0 + 0.5 * (n - 1)
+    edge2 = 1.0 + 0.75 * (n - 1)
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    var_d = 0.0
     for j in range(n):
+        c = ((ls[order_s[j]] - lo[order_o[j]]) - d0) - mean_d
+        var_d += c * c
         r = j + 1.0
-        while r > edges[k]:
-            k += 1
         d = e[order_q[j]]
-        bins[k] += d * d
-    for k in range(4):
-        out[Q_LOW + k] = bins[k] / n
+        d2 = d * d
+        if r <= edge0:
+            b0 += d2
+        elif r <= edge1:
+            b1 += d2
+        elif r <= edge2:
+            b2 += d2
+        else:
+            b3 += d2
+    e_dist = var_d / n
+    out[E_DIST] = e_dist
+    out[E_SEQ] = var_e - e_dist
+    out[Q_LOW] = b0 / n
+    out[Q_BELOW] = b1 / n
+    out[Q_ABOVE] = b2 / n
+    out[Q_HIGH] = b3 / n
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -384,64 +622,95 @@ def _evaluate_gage(
     mode: int,
     out: np.ndarray,
     info: np.ndarray,
+    fbuf: np.ndarray,
+    ibuf: np.ndarray,
+    keys: np.ndarray,
+    key_floats: np.ndarray,
+    keys_tmp: np.ndarray,
+    counts: np.ndarray,
+    float32_keys: np.ndarray,
 ) -> None:
-    """Evaluate one gage; info = [status, n_days, first index, last index]."""
+    """Evaluate one gage; info = [status, n_days, first index, last index].
+
+    ``fbuf`` (9, T) float64, ``ibuf`` (6, T) int64, ``keys``/``keys_tmp`` (T,) uint64 (and
+    ``key_floats``, ``keys`` as float64) and ``counts`` are scratch owned by the calling
+    thread, reused from gage to gage: nothing is allocated per gage. ``float32_keys`` is a
+    float32 (T,) scratch when the rows are float32 (32-bit sort keys), else empty.
+    """
     t = obs_row.size
+    o_all = fbuf[0]
+    s_all = fbuf[1]
+    sea_all = ibuf[0]
     n_obs = 0
     n_sim = 0
     n = 0
+    first = -1
+    last = -1
     for i in range(t):
-        ok_o = not math.isnan(obs_row[i])
-        ok_s = not math.isnan(sim_row[i])
+        ov = obs_row[i]
+        sv = sim_row[i]
+        ok_o = not math.isnan(ov)
+        ok_s = not math.isnan(sv)
         n_obs += ok_o
         n_sim += ok_s
-        n += ok_o and ok_s
+        if ok_o and ok_s:
+            o_all[n] = ov
+            s_all[n] = sv
+            sea_all[n] = season[i]
+            if n == 0:
+                first = i
+            last = i
+            n += 1
     info[1] = n
-    info[2] = -1
-    info[3] = -1
+    info[2] = first
+    info[3] = last
     if n_obs == 0:
         info[0] = NO_OBSERVATIONS
+        info[2] = -1
+        info[3] = -1
         return
     if n_sim == 0:
         info[0] = NO_SIMULATION
+        info[2] = -1
+        info[3] = -1
         return
     if n < 2:
         info[0] = TOO_FEW_DAYS
-        if n == 1:
-            for i in range(t):
-                if not math.isnan(obs_row[i]) and not math.isnan(sim_row[i]):
-                    info[2] = i
-                    info[3] = i
         return
-    o = np.empty(n)
-    s = np.empty(n)
-    sea = np.empty(n, np.int64)
-    j = 0
-    for i in range(t):
-        if not math.isnan(obs_row[i]) and not math.isnan(sim_row[i]):
-            if j == 0:
-                info[2] = i
-            info[3] = i
-            o[j] = obs_row[i]
-            s[j] = sim_row[i]
-            sea[j] = season[i]
-            j += 1
-    first = o[0]
+    o = o_all[:n]
+    s = s_all[:n]
     constant = True
     for i in range(1, n):
-        if o[i] != first:
+        if o[i] != o[0]:
             constant = False
             break
     if constant:
         info[0] = CONSTANT_OBSERVATIONS
         return
     info[0] = OK
-    order_o = radix_argsort(o)
-    order_s = radix_argsort(s)
+    if float32_keys.size:
+        k32 = float32_keys.view(np.uint32)
+        order_o = _argsort32_into(o, float32_keys, k32, keys, keys_tmp, counts, ibuf[1])[:n]
+        order_s = _argsort32_into(s, float32_keys, k32, keys, keys_tmp, counts, ibuf[3])[:n]
+    else:
+        order_o = _argsort_into(o, keys, key_floats, keys_tmp, ibuf[1], ibuf[2], counts)[:n]
+        order_s = _argsort_into(s, keys, key_floats, keys_tmp, ibuf[3], ibuf[4], counts)[:n]
+    # The sorts are done: their key buffers are free scratch for the logs.
+    floored_logs(fbuf[0], n, keys, key_floats, fbuf[8], fbuf[2])
+    floored_logs(fbuf[1], n, keys, key_floats, fbuf[8], fbuf[3])
+    lo = fbuf[2, :n]
+    ls = fbuf[3, :n]
+    so = fbuf[4, :n]
+    ss = fbuf[5, :n]
+    for j in range(n):
+        so[j] = o[order_o[j]]
+        ss[j] = s[order_s[j]]
     if do_standard:
-        _standard_suite(o, s, order_o, order_s, mode, out)
+        _standard_suite(
+            o, s, lo, ls, so, ss, order_o, order_s, fbuf[6, :n], fbuf[7, :n], mode, out,
+        )  # fmt: skip
     if do_dscore:
-        _dscore_suite(o, s, order_o, order_s, sea, out)
+        _dscore_suite(o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], ibuf[5, :n], out)
 
 
 @nb.njit(cache=True, parallel=True, error_model="numpy")
@@ -455,10 +724,29 @@ def evaluate_rows(
     out: np.ndarray,
     info: np.ndarray,
 ) -> None:
-    """Evaluate every gage (row) of ``obs``/``sim`` (gage, day) into ``out``/``info``."""
-    for g in nb.prange(obs.shape[0]):
-        _evaluate_gage(obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g])
-        if mode == MODE_STANDARD:
-            for k in range(out.shape[1]):
-                if math.isinf(out[g, k]):
-                    out[g, k] = np.nan
+    """Evaluate every gage (row) of ``obs``/``sim`` (gage, day) into ``out``/``info``.
+
+    Gages are split into contiguous blocks run in parallel; each block allocates its
+    scratch once (18 arrays of one row's length) and reuses it for all its gages.
+    """
+    n_gages, t = obs.shape
+    n_blocks = (n_gages + _BLOCK_GAGES - 1) // _BLOCK_GAGES
+    for blk in nb.prange(n_blocks):
+        start = blk * n_gages // n_blocks
+        stop = (blk + 1) * n_gages // n_blocks
+        fbuf = np.empty((9, t))
+        ibuf = np.empty((6, t), np.int64)
+        keys = np.empty(t, np.uint64)
+        key_floats = keys.view(np.float64)
+        keys_tmp = np.empty(t, np.uint64)
+        counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
+        float32_keys = np.empty(t if obs.itemsize == 4 else 0, np.float32)
+        for g in range(start, stop):
+            _evaluate_gage(
+                obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
+                fbuf, ibuf, keys, key_floats, keys_tmp, counts, float32_keys,
+            )  # fmt: skip
+            if mode == MODE_STANDARD:
+                for k in range(out.shape[1]):
+                    if math.isinf(out[g, k]):
+                        out[g, k] = np.nan

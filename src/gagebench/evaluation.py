@@ -1,4 +1,4 @@
-"""``gagebench.evaluate``: metrics for arrays, pandas or xarray objects, as a results table.
+"""Metrics for arrays, pandas or xarray objects as a results table (``gagebench.evaluate``).
 
 This is the in-memory door to the metrics engine (the pipeline uses the same row builder),
 so a notebook user and a cluster run get the same columns:

@@ -1,0 +1,240 @@
+"""Benchmark: the vectorized metrics engine vs the per-gage pandas/scipy reference.
+
+Both suites (standard + D-score) for a HyTEST-sized batch: 5390 gages x 15310 days, float32,
+~5% NaN, realistic flows (drainage-area scaled, seasonal, storms, AR(1) noise, some
+intermittent gages, models with bias/noise/timing error). In one run it reports:
+
+- the engine's gages/s (``gagebench.metrics.evaluate_arrays``, all gages, JIT warm-up
+  excluded; best of ``--repeat``), on all numba threads and on one thread;
+- the per-gage reference's gages/s (``tests/unit/_reference.py``: HyTEST-notebook style
+  pandas/scipy, one gage at a time) on an evenly spaced subset, and the speed-up;
+- numba's JIT compile time (cold: an empty ``NUMBA_CACHE_DIR``, so nothing is loaded from
+  an on-disk cache) and the engine's peak memory.
+
+Memory is measured in a fresh child process from Linux's RSS high-water mark: after the data
+exist and the JIT is warm, ``5`` is written to ``/proc/self/clear_refs`` (resets VmHWM to the
+current RSS), the engine runs once, and VmHWM - VmRSS(before) is the most memory the engine
+call added at any instant: every allocation counts, NumPy's, numba's NRT (which tracemalloc
+cannot see) and the worker threads' stacks. It is reported against the input arrays' bytes.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_metrics.py            # full size, ~2-4 min on 2 cores
+    .venv/bin/python benchmarks/bench_metrics.py --gages 500 --days 5000 --ref-gages 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_data(
+    gages: int, days: int, nan_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Realistic float32 (gage, day) observed and simulated flows and their dates."""
+    import pandas as pd
+    from scipy.signal import lfilter
+
+    from gagebench.sample import load_sample  # noqa: F401  (package data importable)
+
+    gage_list = ROOT / "src" / "gagebench" / "data" / "streamflow_gages_v1_n5390.csv"
+    area = pd.read_csv(gage_list, usecols=["drain_sqkm"])["drain_sqkm"].to_numpy()
+    area = np.resize(np.nan_to_num(area, nan=500.0), gages)
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("1979-02-01", periods=days, freq="D").values.astype("datetime64[D]")
+    doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64).astype(float)
+    obs = np.empty((gages, days), np.float32)
+    sim = np.empty((gages, days), np.float32)
+    chunk = 128
+    for lo in range(0, gages, chunk):
+        hi = min(gages, lo + chunk)
+        g = hi - lo
+        phase = rng.uniform(0, 2 * np.pi, (g, 1))
+        season = rng.uniform(0.3, 1.2, (g, 1)) * np.sin(2 * np.pi * doy / 365.25 + phase)
+        noise = lfilter([1.0], [1.0, -0.95], rng.normal(0, 0.12, (g, days)), axis=1)
+        peaks = (rng.random((g, days)) < 0.02) * rng.exponential(4.0, (g, days))
+        storms = lfilter([1.0], [1.0, -0.7], peaks, axis=1)
+        q = (0.01 * area[lo:hi, None]) * (np.exp(season + noise) + storms)
+        dry = rng.random(g) < 0.08  # intermittent gages: flow below a threshold is zero
+        if dry.any():
+            cut = np.quantile(q[dry], 0.3, axis=1, keepdims=True)
+            q[dry] = np.where(q[dry] > cut, q[dry] - cut, 0.0)
+        shift = rng.integers(0, 3, g)
+        model = np.stack([np.roll(q[k], shift[k]) for k in range(g)])
+        model *= rng.lognormal(0, 0.3, (g, 1)) * np.exp(rng.normal(0, 0.35, (g, days)))
+        # NaN gaps in the observations: 3 blocks per gage (4/5 of the NaN) plus scattered days.
+        gaps = rng.random((g, days)) < nan_fraction * 0.2
+        mean_block = max(2, int(0.8 * nan_fraction * days / 3))
+        for k in range(g):
+            for start in rng.integers(0, days, 3):
+                gaps[k, start : start + int(rng.integers(1, 2 * mean_block))] = True
+        q[gaps] = np.nan
+        obs[lo:hi] = q
+        sim[lo:hi] = model
+    return obs, sim, dates
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _best(fn: Any, repeat: int) -> tuple[float, float, Any]:
+    """(best wall seconds, CPU seconds of that run, result) over ``repeat`` runs.
+
+    CPU seconds (``time.process_time``: all threads of this process) do not grow when
+    other processes compete for the cores, so they compare fairly on a shared machine.
+    """
+    best, cpu, out = float("inf"), float("inf"), None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, used = time.perf_counter() - t0, time.process_time() - c0
+        if wall < best:
+            best, cpu = wall, used
+    return best, cpu, out
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything measured, in this (fresh) process."""
+    t0 = time.perf_counter()
+    obs, sim, dates = make_data(args.gages, args.days, args.nan, args.seed)
+    out: dict[str, Any] = {
+        "gages": args.gages,
+        "days": args.days,
+        "nan_fraction": float(np.isnan(obs).mean()),
+        "input_bytes": obs.nbytes + sim.nbytes,
+        "data_s": time.perf_counter() - t0,
+    }
+    t0 = time.perf_counter()
+    import numba
+
+    from gagebench.metrics import evaluate_arrays
+
+    out["import_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    evaluate_arrays(obs[:4, :400], sim[:4, :400], dates[:400])  # compiles every kernel
+    out["jit_s"] = time.perf_counter() - t0
+    out["threads"] = numba.get_num_threads()
+
+    clear = Path("/proc/self/clear_refs")
+    rss_before = _status_kib("VmRSS")
+    clear.write_text("5")  # reset the RSS high-water mark to the current RSS
+    t0 = time.perf_counter()
+    evaluate_arrays(obs, sim, dates, mode="standard")
+    first_s = time.perf_counter() - t0
+    out["peak_extra_bytes"] = (_status_kib("VmHWM") - rss_before) * 1024
+
+    std_s, std_cpu, result = _best(
+        lambda: evaluate_arrays(obs, sim, dates, mode="standard"), args.repeat
+    )
+    out["engine_standard_s"] = min(std_s, first_s)
+    out["engine_standard_cpu_s"] = std_cpu
+    out["engine_hytest_s"], out["engine_hytest_cpu_s"], _ = _best(
+        lambda: evaluate_arrays(obs, sim, dates, mode="hytest"), args.repeat
+    )
+    numba.set_num_threads(1)
+    out["engine_1thread_s"], out["engine_1thread_cpu_s"], _ = _best(
+        lambda: evaluate_arrays(obs, sim, dates), 1
+    )
+    numba.set_num_threads(out["threads"])
+
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from _reference import reference_batch
+
+    idx = np.linspace(0, args.gages - 1, min(args.ref_gages, args.gages)).astype(int)
+    o64, s64 = obs[idx].astype(np.float64), sim[idx].astype(np.float64)
+    out["ref_gages"] = int(idx.size)
+    out["reference_s"], out["reference_cpu_s"], ref = _best(
+        lambda: reference_batch(o64, s64, dates), 1
+    )
+    out["load_average"] = os.getloadavg()
+    # The two must agree on the timed subset (the unit tests prove it; this keeps us honest).
+    got = result.values[idx]
+    want = ref[list(result.columns)].to_numpy(dtype=float)
+    finite = np.isfinite(want) & (np.abs(want) > 1e-6)
+    rel = np.abs(got[finite] - want[finite]) / np.abs(want[finite])
+    out["subset_max_rel_diff"] = float(rel.max()) if rel.size else 0.0
+    out["statuses"] = {s: result.status.count(s) for s in sorted(set(result.status))}
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    n, m = r["gages"], r["ref_gages"]
+    gps = n / r["engine_standard_s"]
+    ref_gps = m / r["reference_s"]
+    cpu_ms = 1000 * r["engine_standard_cpu_s"] / n
+    ref_cpu_ms = 1000 * r["reference_cpu_s"] / m
+
+    def engine(label: str, key: str) -> tuple[str, str]:
+        wall, cpu = r[f"engine_{key}_s"], r[f"engine_{key}_cpu_s"]
+        return label, f"{n / wall:,.0f} gages/s ({wall:.2f} s; {1000 * cpu / n:.2f} CPU-ms/gage)"
+
+    rows = [
+        ("data", f"{n} gages x {r['days']} days, float32, "
+                 f"{100 * r['nan_fraction']:.1f}% NaN obs"),
+        ("machine", f"{os.cpu_count()} cores, load average {r['load_average'][0]:.1f} "
+                    f"during the reference run; numba threads {r['threads']}"),
+        engine("engine, standard mode, both suites", "standard"),
+        engine("engine, hytest mode, both suites", "hytest"),
+        engine("engine, standard mode, 1 thread", "1thread"),
+        (f"reference (pandas/scipy per gage, {m} gages)",
+         f"{ref_gps:,.1f} gages/s ({1000 / ref_gps:.1f} ms/gage; {ref_cpu_ms:.1f} CPU-ms/gage)"),
+        ("speed-up engine / reference, wall (target >= 50x)", f"{gps / ref_gps:,.0f}x"),
+        ("speed-up per CPU-second (load-independent)", f"{ref_cpu_ms / cpu_ms:,.0f}x"),
+        ("input arrays (obs + sim)", f"{r['input_bytes'] / 2**30:.3f} GiB"),
+        ("engine peak extra memory (RSS high-water)", f"{r['peak_extra_bytes'] / 2**20:,.1f} MiB"),
+        ("(input + engine peak) / input (target <= 2x)",
+         f"{(r['input_bytes'] + r['peak_extra_bytes']) / r['input_bytes']:.3f}x"),
+        ("numba JIT compile, cold cache (excluded above)", f"{r['jit_s']:.1f} s"),
+        ("engine vs reference on the subset, max rel. diff", f"{r['subset_max_rel_diff']:.1e}"),
+    ]  # fmt: skip
+    lines = ["| measure | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--gages", type=int, default=5390)
+    parser.add_argument("--days", type=int, default=15310)
+    parser.add_argument("--nan", type=float, default=0.05, help="NaN fraction in obs")
+    parser.add_argument("--ref-gages", type=int, default=150, help="reference subset size")
+    parser.add_argument("--repeat", type=int, default=2, help="engine runs (best counts)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="gagebench-numba-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}  # cold JIT: nothing cached yet
+        cmd = [sys.executable, __file__, "--child", *(argv if argv is not None else sys.argv[1:])]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        return proc.returncode
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
