@@ -190,9 +190,11 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     """Write synthetic observed and model zarr stores and print a config that reads them."""
     import yaml
 
+    from gagebench.config import parse_override
     from gagebench.synth import synthesize
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    options = dict(parse_override(text) for text in args.storage_option)
     stores = synthesize(
         args.output_url,
         n_gages=args.gages,
@@ -202,6 +204,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         frequency="hourly" if args.hourly else "daily",
         model_index="feature_id" if args.feature_id else "gage_id",
         seed=args.seed,
+        storage_options=options,
     )
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in stores.timings.items())
     log.info("wrote %d gages (%s): %s", stores.n_gages, stores.frequency, timings)
@@ -287,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--models", default="nwm,nhm", help="comma-separated model names")
     synth.add_argument("--start", default="1979-02-01")
     synth.add_argument("--end", default="2020-12-31")
+    synth.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for OUTPUT_URL, e.g. endpoint_url=http://127.0.0.1:9000 "
+        "(repeatable; values read as YAML)",
+    )
     synth.set_defaults(handler=_cmd_synth)
     _add_cluster_spec(sub)
     return parser

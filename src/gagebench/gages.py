@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gagebench._fsspec import options_for_url
 from gagebench.errors import InputError, StorageError
 
 BUILTIN = "builtin"
@@ -76,12 +77,13 @@ def gage_batches(gage_ids: Sequence[str], batch_size: int) -> list[list[str]]:
     return [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
 
 
-def _read_table(url: str, storage_options: dict[str, Any]) -> pd.DataFrame:
+def _read_table(url: str, options: dict[str, Any]) -> pd.DataFrame:
     lowered = url.lower().split("?", 1)[0]
+    storage_options = options_for_url(url, options)
     try:
         if lowered.endswith((".parquet", ".pq")):
-            return pd.read_parquet(url, storage_options=storage_options or None)
-        return pd.read_csv(url, dtype=_TEXT_COLUMNS, storage_options=storage_options or None)
+            return pd.read_parquet(url, storage_options=storage_options)
+        return pd.read_csv(url, dtype=_TEXT_COLUMNS, storage_options=storage_options)
     except FileNotFoundError as exc:
         raise StorageError(f"gage list {url!r} does not exist: check gagebench.gages") from exc
     except PermissionError as exc:

@@ -37,6 +37,8 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
+from gagebench._fsspec import options_for_url
+from gagebench._zarrio import read_gage_rows
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import ID_PREFIX
 
@@ -255,12 +257,12 @@ class _Store:
     def read(self, positions: np.ndarray) -> np.ndarray:
         """Values ``(len(positions), time)`` of existing positions, touching only their chunks.
 
-        A store chunked one gage per chunk is read gage by gage, concurrently (zarr's
-        event loop), straight into contiguous rows; other chunkings use zarr's
+        A store chunked one gage per chunk is read gage by gage, concurrently, straight
+        into contiguous rows (see :mod:`gagebench._zarrio`); other chunkings use zarr's
         orthogonal indexing, which reads each needed chunk once.
         """
         try:
-            raw = _read_rows(self.array, positions, self.gage_axis)
+            raw = read_gage_rows(self.array, positions, self.gage_axis)
         except Exception as exc:
             raise StorageError(
                 f"reading {positions.size} gages from the {self.label} store {self.url!r} "
@@ -319,52 +321,40 @@ def _open_array(label: str, url: str, variable: str, options: Mapping[str, Any])
     import zarr
 
     try:
-        group = zarr.open_group(url, mode="r", storage_options=dict(options) or None)
+        group = zarr.open_group(url, mode="r", storage_options=options_for_url(url, options))
         return group[variable]
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
 
 
-def _read_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarray:
-    """``(len(positions), time)`` rows of a 2-D zarr array along its gage axis."""
-    n_time = array.shape[1 - gage_axis]
-    if positions.size == 0:
-        return np.empty((0, n_time), dtype=array.dtype)
-    per_gage = array.chunks[gage_axis] == 1
-    async_array = getattr(array, "async_array", None)
-    if per_gage and async_array is not None:
-        import asyncio
+def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
+    """Fail early and cleanly (one request) on a bad endpoint, credentials or URL.
 
-        from zarr.core.sync import sync
+    Opening a zarr store fires several metadata requests at once; when the endpoint is
+    down they all fail and leave noise on stderr. One plain request first avoids that.
+    """
+    import fsspec
 
-        def key(pos: int) -> tuple[Any, ...]:
-            return (slice(None), pos) if gage_axis == 1 else (pos, slice(None))
-
-        async def gather() -> list[Any]:
-            return await asyncio.gather(*(async_array.getitem(key(int(p))) for p in positions))
-
-        return np.stack([np.asarray(row) for row in sync(gather())])
-    order = np.argsort(positions, kind="stable")
-    sel: tuple[Any, ...] = (
-        (slice(None), positions[order]) if gage_axis == 1 else (positions[order], slice(None))
-    )
-    block = np.asarray(array.get_orthogonal_selection(sel))
-    rows = block.T if gage_axis == 1 else block
-    out = np.empty((positions.size, n_time), dtype=rows.dtype)
-    out[order] = rows
-    return out
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, options) or {}))
+        found = fs.exists(path)
+    except Exception as exc:
+        raise storage_error(label, url, exc) from exc
+    if not found:
+        raise StorageError(f"cannot open the {label} store {url!r}: nothing there; check the URL")
 
 
 def _open_dataset(label: str, url: str, options: Mapping[str, Any]) -> xr.Dataset:
     import xarray as xr
 
+    _probe(label, url, options)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
             return xr.open_zarr(
                 url,
-                storage_options=dict(options) or None,
+                storage_options=options_for_url(url, options),
                 chunks=None,
                 consolidated=None,
             )

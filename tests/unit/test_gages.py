@@ -116,3 +116,10 @@ def test_batches_are_a_deterministic_partition():
     assert gage_batches([], 3) == []
     with pytest.raises(InputError, match="batch_size"):
         gage_batches(ids, 0)
+
+
+def test_object_store_options_are_not_passed_to_local_lists(tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_text("site_no\n01011000\n")
+    options = {"key": "k", "secret": "s", "endpoint_url": "http://127.0.0.1:1"}
+    assert load_gages(str(path), storage_options=options)["gage_id"].tolist() == ["USGS-01011000"]

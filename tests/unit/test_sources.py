@@ -235,6 +235,8 @@ def test_from_config_pickle_and_memory_store(tmp_path):
         output=str(tmp_path / "out"),
         observed={"url": f"file://{obs_url}"},
         models={"a": {"url": obs_url}, "b": {"url": obs_url}},
+        # Options meant for an object store must not break local stores.
+        storage_options={"key": "k", "secret": "s", "endpoint_url": "http://127.0.0.1:1"},
     )
     sources = SourceSet.from_config(cfg)
     sources.check()

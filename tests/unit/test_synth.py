@@ -39,13 +39,14 @@ def _read_all(stores, n: int):
 
 
 def test_same_seed_same_stores_other_seed_other_values(tmp_path):
-    a = synthesize(str(tmp_path / "a"), n_gages=20, seed=3, **SHORT)
-    b = synthesize(str(tmp_path / "b"), n_gages=20, seed=3, **SHORT)
-    c = synthesize(str(tmp_path / "c"), n_gages=20, seed=4, **SHORT)
-    for name in ("observed", "nwm", "nhm"):
-        url_a = a.observed_url if name == "observed" else a.model_urls[name]
-        url_b = b.observed_url if name == "observed" else b.model_urls[name]
-        url_c = c.observed_url if name == "observed" else c.model_urls[name]
+    args = {"n_gages": 12, "models": ("nwm",), **SHORT}
+    a = synthesize(str(tmp_path / "a"), seed=3, **args)
+    b = synthesize(str(tmp_path / "b"), seed=3, **args)
+    c = synthesize(str(tmp_path / "c"), seed=4, **args)
+    for url_a, url_b, url_c in (
+        (a.observed_url, b.observed_url, c.observed_url),
+        (a.model_urls["nwm"], b.model_urls["nwm"], c.model_urls["nwm"]),
+    ):
         xr.testing.assert_identical(xr.open_zarr(url_a).load(), xr.open_zarr(url_b).load())
         va = xr.open_zarr(url_a)["streamflow"].to_numpy()
         vc = xr.open_zarr(url_c)["streamflow"].to_numpy()
@@ -180,6 +181,28 @@ def test_cli_synth_prints_config(tmp_path, capsys):
     assert set(printed["models"]) == {"a", "b"}
     ds = xr.open_zarr(printed["models"]["a"]["url"])
     assert "feature_id" in ds.dims
+
+
+def test_cli_synth_passes_storage_options(capsys):
+    url = "memory://gagebench-cli-test/stores"
+    code = main(
+        [
+            "synth",
+            url,
+            "--gages",
+            "3",
+            "--start",
+            "2001-01-01",
+            "--end",
+            "2001-01-31",
+            "--storage-option",
+            "skip_instance_cache=true",
+        ]
+    )
+    assert code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["observed"]["storage_options"] == {"skip_instance_cache": True}
+    assert xr.open_zarr(f"{url}/observed.zarr").sizes["gage_id"] == 3
 
 
 def test_bad_arguments_are_input_errors(tmp_path):
