@@ -138,3 +138,50 @@ def test_gagebench_run_writes_results_to_s3(image: Image, s3: S3, tmp_path: Path
     assert set(table["model"]) == {"nwm"}
     assert (table["status"] == "ok").sum() >= 8
     assert fs.exists(f"{root}/nwm/standard_suite.csv")
+
+
+def _helm_test_pod(values: dict[str, object]) -> tuple[list[str], str]:
+    """The chart's `helm test` pod command and the run.yaml it mounts (real Helm engine)."""
+    helm = pytest.importorskip("helm_python")
+    root = Path(__file__).resolve().parents[2]
+    with helm.Chart.load(root / "helm" / "gagebench") as chart:
+        rendered = chart.render(values, name="smoke", namespace="ci")
+    pod = yaml.safe_load(rendered["gagebench/templates/tests/test-manifest.yaml"])
+    configmap = yaml.safe_load(rendered["gagebench/templates/configmap.yaml"])
+    return pod["spec"]["containers"][0]["command"], configmap["data"]["run.yaml"]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_helm_test_hook_checks_the_manifest_in_s3(
+    image: Image, s3: S3, tmp_path: Path, complete: bool
+) -> None:
+    """The chart's `helm test` script, run in the image against S3: passes when the run's
+    manifest.json exists, fails with a message when it does not."""
+    import boto3
+
+    run_id = f"hook-{'done' if complete else 'pending'}"
+    if complete:
+        boto3.client("s3", endpoint_url=s3.endpoint).put_object(
+            Bucket=s3.bucket, Key=f"hook/{run_id}/manifest.json", Body=b"{}"
+        )
+    values = {
+        "config": {"run_id": run_id, "output": f"s3://{s3.bucket}/hook"},
+        "s3": {"endpointUrl": s3.endpoint},
+    }
+    command, run_yaml = _helm_test_pod(values)
+    path = tmp_path / "run.yaml"
+    path.write_text(run_yaml)
+    path.chmod(0o644)
+    result = podman_run(
+        "--volume", f"{path}:/etc/gagebench/run.yaml:ro,Z",
+        "--env", f"AWS_ENDPOINT_URL={s3.endpoint}",
+        "--env", "AWS_ACCESS_KEY_ID=testing", "--env", "AWS_SECRET_ACCESS_KEY=testing",
+        "--env", "AWS_DEFAULT_REGION=us-east-1", "--env", "AWS_EC2_METADATA_DISABLED=true",
+        image.name, *command, timeout=300, check=False,
+    )  # fmt: skip
+    if complete:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"hook/{run_id}/manifest.json" in result.stdout
+    else:
+        assert result.returncode == 1
+        assert "the run has not finished" in result.stderr
