@@ -179,8 +179,8 @@ def results_frame(s3: S3, run_url: str) -> pd.DataFrame:
 
 def expected_in_process(values: dict[str, Any], s3: S3, gage_ids: list[str]) -> pd.DataFrame:
     """``gagebench.evaluate`` in this process on the same stores (present gages only)."""
+    from gagebench import evaluate
     from gagebench.config import load_config
-    from gagebench.evaluate import evaluate
     from gagebench.sources import SourceSet
 
     cfg_values = copy.deepcopy(values["config"])
