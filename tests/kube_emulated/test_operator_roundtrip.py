@@ -1,4 +1,5 @@
-"""Phase 1 of the rehearsal: a plain KubeCluster against the emulated API and the real
+"""Phase 1 of the rehearsal: KubeCluster (make_cluster_spec defaults; the subclass gagebench
+uses, see scripts/kubecluster_roundtrip.py) against the emulated API and the real
 dask-kubernetes operator (kopf), with scheduler and workers run by the test kubelet."""
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
-"""A user's process: a plain dask-kubernetes KubeCluster, create -> compute -> delete.
+"""A user's process: a dask-kubernetes KubeCluster, create -> compute -> delete.
 
-Run by test_operator_roundtrip.py against the emulated API; prints one JSON line.
+The class is the KubeCluster subclass gagebench's kubernetes backend uses: dask-kubernetes'
+own, plus a start-up watch that names why pods cannot run and sets the phase of a
+DaskCluster that dask-kubernetes <= 2026.3.0 leaves Pending although its scheduler is up
+(dask/dask-kubernetes#968; a plain KubeCluster then times out - about one run in three
+here). Run by test_operator_roundtrip.py against the emulated API; prints one JSON line.
 Usage: python kubecluster_roundtrip.py NAME NAMESPACE N_WORKERS
 """
 
@@ -11,15 +15,22 @@ import os
 import sys
 import time
 
-from dask_kubernetes.operator import KubeCluster
 from distributed import Client
+
+from gagebench.clusters.kubernetes import _kubecluster_type
 
 
 def main() -> None:
     name, namespace, n_workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
     t0 = time.monotonic()
-    cluster = KubeCluster(
-        name=name, namespace=namespace, n_workers=n_workers, resource_timeout=60, quiet=True
+    kube_cluster = _kubecluster_type()
+    cluster = kube_cluster(
+        name=name,
+        namespace=namespace,
+        n_workers=n_workers,
+        resource_timeout=60,
+        wait_timeout=60,
+        quiet=True,
     )
     t_up = time.monotonic() - t0
     try:
