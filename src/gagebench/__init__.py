@@ -4,6 +4,8 @@ The public API is small and imports lazily, so ``import gagebench`` stays light:
 
 - :func:`evaluate` - metrics for arrays / pandas / xarray objects, as a DataFrame;
 - :func:`load_config`, :class:`RunConfig` - the one validated run configuration;
+- :func:`write_report`, :func:`compare`, ``plot_*`` - the HTML report, model comparison
+  and notebook figures;
 - :func:`run`, :class:`RunResult` - the whole job on a Dask cluster, results to a URL;
 """
 
@@ -25,6 +27,14 @@ _LAZY = {
     "InputError": "gagebench.errors",
     "StorageError": "gagebench.errors",
     "ClusterError": "gagebench.errors",
+    # report: figures, comparison, HTML report
+    "plot_cdf": "gagebench.plots",
+    "plot_map": "gagebench.plots",
+    "plot_by_class": "gagebench.plots",
+    "plot_scorecard": "gagebench.plots",
+    "plot_comparison": "gagebench.plots",
+    "compare": "gagebench.comparison",
+    "write_report": "gagebench.report",
 }
 
 __all__ = ["__version__", *_LAZY]

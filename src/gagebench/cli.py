@@ -81,6 +81,51 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
 # --- end cluster-spec ----------------------------------------------------------------------
 
 
+# --- report / compare (report helper) -------------------------------------------------------
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Write the self-contained HTML report of a run and print where it went."""
+    from gagebench.report import write_report
+
+    print(write_report(args.results_url, output=args.output))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two models gage by gage; print the paired summary, optionally save details."""
+    import pandas as pd
+
+    from gagebench.comparison import compare
+    from gagebench.report import write_comparison
+
+    result = compare(args.results_url, args.results_url_b, models=args.models)
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(result.summary.to_string(index=False))
+    if args.output:
+        print(write_comparison(result, args.output))
+    return 0
+
+
+def _add_report_commands(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="write the HTML report of a run and print its path")
+    report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
+    report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
+    report.set_defaults(handler=_cmd_report)
+
+    comp = sub.add_parser("compare", help="compare two models gage by gage (NSE, KGE)")
+    comp.add_argument("results_url", metavar="RESULTS_URL", help="run folder or results file")
+    comp.add_argument(
+        "results_url_b", metavar="RESULTS_URL_B", nargs="?", help="a second run (model B)"
+    )
+    comp.add_argument("--models", nargs=2, metavar=("A", "B"), help="the two model names")
+    comp.add_argument(
+        "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
+    )
+    comp.set_defaults(handler=_cmd_compare)
+
+
+# --- end report / compare -----------------------------------------------------------------
+
+
 # -- run / demo (pipeline) ---------------------------------------------------------------
 
 
@@ -190,11 +235,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     """Write synthetic observed and model zarr stores and print a config that reads them."""
     import yaml
 
-    from gagebench.config import parse_override
     from gagebench.synth import synthesize
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    options = dict(parse_override(text) for text in args.storage_option)
+    options = _overrides(args.storage_option)
     stores = synthesize(
         args.output_url,
         n_gages=args.gages,
@@ -300,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.set_defaults(handler=_cmd_synth)
     _add_cluster_spec(sub)
+    _add_report_commands(sub)
     return parser
 
 

@@ -21,8 +21,10 @@ it has none, exactly as pandas gives. The common daily axis of a batch is the ob
 store's days; model series are reindexed onto it (NaN where a model has no day).
 
 Reading a batch touches only that batch's gages: positions come from an index built once
-per process per store, and values are read with orthogonal indexing, so a store chunked
-one gage per chunk reads one chunk per gage.
+per process per store (stores are cached per process; :func:`clear_cache` forgets them),
+and a store chunked one gage per chunk reads exactly one chunk per gage, concurrently
+(:mod:`gagebench._zarrio`); other chunkings go through zarr's orthogonal indexing.
+Values are CF-decoded as xarray would (fill values to NaN, scale_factor, add_offset).
 """
 
 from __future__ import annotations

@@ -97,6 +97,7 @@ def test_gagebench_run_writes_results_to_s3(image: Image, s3: S3, tmp_path: Path
     against the host's moto S3 server; the results land in S3."""
     import fsspec
     import pandas as pd
+
     from gagebench.synth import synthesize
 
     opts = {"endpoint_url": s3.endpoint}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import boto3
+
 from gagebench.synth import synthesize
 
 BUCKET = "gagebench-e2e"

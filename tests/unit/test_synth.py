@@ -214,3 +214,14 @@ def test_bad_arguments_are_input_errors(tmp_path):
         synthesize(str(tmp_path), model_index="comid")
     with pytest.raises(InputError, match="distinct"):
         synthesize(str(tmp_path), models=("a", "a"))
+
+
+def test_zarr_format_3_stores_read_the_same(tmp_path):
+    v2 = synthesize(str(tmp_path / "v2"), n_gages=8, seed=9, frequency="hourly", **SHORT)
+    v3 = synthesize(
+        str(tmp_path / "v3"), n_gages=8, seed=9, frequency="hourly", zarr_format=3, **SHORT
+    )
+    assert (tmp_path / "v3" / "observed.zarr" / "zarr.json").exists()
+    a, b = _read_all(v2, 8), _read_all(v3, 8)
+    np.testing.assert_array_equal(a.observed, b.observed)
+    np.testing.assert_array_equal(a.modeled["nwm"], b.modeled["nwm"])

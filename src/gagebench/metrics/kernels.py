@@ -5,8 +5,8 @@ sorted D-score series, rank bins). Each series is ordered once with a stable LSD
 argsort over its IEEE-754 bit pattern (O(n), ties kept in order of appearance; 32-bit keys
 packed with the day index when the data are float32) and every order statistic is derived
 from that one order. The floored logs ln max(x, 0.01) are computed once per series and
-shared by logNSE, pBiasFLV and the D-score. Gages run in parallel blocks (``prange``); each
-block allocates its scratch once, so nothing is allocated per gage.
+shared by logNSE, pBiasFLV and the D-score. Kernels release the GIL; the engine runs blocks
+of gages on a thread pool, and each block allocates its scratch once (none per gage).
 """
 
 from __future__ import annotations
@@ -71,8 +71,6 @@ _LG7 = 1.479819860511658591e-01
 _RADIX_BITS = 11
 _RADIX_SIZE = 1 << _RADIX_BITS
 _RADIX_MAX_PASSES = (64 + _RADIX_BITS - 1) // _RADIX_BITS
-
-_BLOCK_GAGES = 16  # gages per parallel block (one scratch allocation per block)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -713,7 +711,7 @@ def _evaluate_gage(
         _dscore_suite(o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], ibuf[5, :n], out)
 
 
-@nb.njit(cache=True, parallel=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, error_model="numpy")
 def evaluate_rows(
     obs: np.ndarray,
     sim: np.ndarray,
@@ -723,30 +721,28 @@ def evaluate_rows(
     mode: int,
     out: np.ndarray,
     info: np.ndarray,
+    start: int,
+    stop: int,
 ) -> None:
-    """Evaluate every gage (row) of ``obs``/``sim`` (gage, day) into ``out``/``info``.
+    """Evaluate gages (rows) ``start:stop`` of ``obs``/``sim`` (gage, day) into ``out``/``info``.
 
-    Gages are split into contiguous blocks run in parallel; each block allocates its
-    scratch once (18 arrays of one row's length) and reuses it for all its gages.
+    Allocates its scratch once (18 arrays of one row's length) and reuses it for every
+    gage. Releases the GIL: the engine runs blocks of rows on a thread pool.
     """
-    n_gages, t = obs.shape
-    n_blocks = (n_gages + _BLOCK_GAGES - 1) // _BLOCK_GAGES
-    for blk in nb.prange(n_blocks):
-        start = blk * n_gages // n_blocks
-        stop = (blk + 1) * n_gages // n_blocks
-        fbuf = np.empty((9, t))
-        ibuf = np.empty((6, t), np.int64)
-        keys = np.empty(t, np.uint64)
-        key_floats = keys.view(np.float64)
-        keys_tmp = np.empty(t, np.uint64)
-        counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
-        float32_keys = np.empty(t if obs.itemsize == 4 else 0, np.float32)
-        for g in range(start, stop):
-            _evaluate_gage(
-                obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
-                fbuf, ibuf, keys, key_floats, keys_tmp, counts, float32_keys,
-            )  # fmt: skip
-            if mode == MODE_STANDARD:
-                for k in range(out.shape[1]):
-                    if math.isinf(out[g, k]):
-                        out[g, k] = np.nan
+    t = obs.shape[1]
+    fbuf = np.empty((9, t))
+    ibuf = np.empty((6, t), np.int64)
+    keys = np.empty(t, np.uint64)
+    key_floats = keys.view(np.float64)
+    keys_tmp = np.empty(t, np.uint64)
+    counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
+    float32_keys = np.empty(t if obs.itemsize == 4 else 0, np.float32)
+    for g in range(start, stop):
+        _evaluate_gage(
+            obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
+            fbuf, ibuf, keys, key_floats, keys_tmp, counts, float32_keys,
+        )  # fmt: skip
+        if mode == MODE_STANDARD:
+            for k in range(out.shape[1]):
+                if math.isinf(out[g, k]):
+                    out[g, k] = np.nan

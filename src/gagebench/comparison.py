@@ -1,0 +1,209 @@
+"""Comparing two models gage by gage: differences, wins, and a paired summary.
+
+The two models come from one results table (a run with several models) or from two (two
+runs). Only gages where both models have a finite value are paired. The summary gives
+the median difference, the share of gages where each model is better, an exact two-sided
+sign test (computed here, no scipy needed) and, when scipy is installed, a Wilcoxon
+signed-rank test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gagebench.errors import InputError
+
+COMPARE_METRICS = ("NSE", "KGE")
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """Model A against model B: per-gage table and paired summary (one row per metric).
+
+    ``per_gage`` columns: ``site_no``, then for each metric ``<m>_a``, ``<m>_b``,
+    ``<m>_diff`` (A − B; positive means A is better, as for every metric compared
+    here) and ``<m>_winner`` (model name, "tie", or NaN when not paired).
+    """
+
+    model_a: str
+    model_b: str
+    metrics: tuple[str, ...]
+    per_gage: pd.DataFrame
+    summary: pd.DataFrame
+
+    def wins_by(
+        self, gages: pd.DataFrame | None = None, by: str = "ecoregion", metric: str | None = None
+    ) -> pd.DataFrame:
+        """Count of gages each model wins on ``metric`` (default KGE), by a gage-list column."""
+        from gagebench.plots import with_gages
+
+        metric = metric or ("KGE" if "KGE" in self.metrics else self.metrics[0])
+        if metric not in self.metrics:
+            raise InputError(f"the comparison has no {metric!r}; it compared {self.metrics}")
+        frame = with_gages(self.per_gage.assign(model=self.model_a), gages)
+        if by not in frame.columns:
+            raise InputError(f"cannot group wins by {by!r}: not a gage-list column")
+        frame = frame[frame[f"{metric}_winner"].notna()]
+        groups = frame[by].astype(object).where(frame[by].notna(), "unknown").astype(str)
+        table = pd.crosstab(groups, frame[f"{metric}_winner"]).reindex(
+            columns=[self.model_a, self.model_b, "tie"], fill_value=0
+        )
+        table.index.name = by
+        table.columns.name = f"{metric} winner"
+        return table
+
+
+def sign_test(wins_a: int, wins_b: int) -> float:
+    """Exact two-sided sign test p-value for ``wins_a`` vs ``wins_b`` (ties dropped)."""
+    n = wins_a + wins_b
+    if n == 0:
+        return float("nan")
+    k = min(wins_a, wins_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def wilcoxon_p(differences: np.ndarray) -> float:
+    """Wilcoxon signed-rank p-value via scipy when it is installed; NaN otherwise."""
+    nonzero = differences[np.isfinite(differences) & (differences != 0)]
+    if importlib.util.find_spec("scipy") is None or nonzero.size == 0:
+        return float("nan")
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(nonzero).pvalue)
+
+
+def _check_higher_is_better(metrics: Sequence[str]) -> None:
+    """Wins are decided by "larger is better": only skill scores with optimum 1 qualify."""
+    from gagebench.metrics import METRIC_BY_NAME
+
+    for name in metrics:
+        info = METRIC_BY_NAME.get(name)
+        if info is None or not (info.optimal == info.upper == 1.0):
+            raise InputError(
+                f"cannot compare on {name!r}: choose skill scores where larger is better "
+                "(NSE, KGE, logNSE, pearson, spearman)"
+            )
+
+
+def _pick(results: pd.DataFrame, model: str | None, role: str) -> tuple[str, pd.DataFrame]:
+    names = list(dict.fromkeys(results["model"].astype(str)))
+    if not names:
+        raise InputError(f"results for model {role} are empty")
+    chosen = names[0] if model is None else str(model)
+    if chosen not in names:
+        raise InputError(f"model {chosen!r} ({role}) is not in the results; they hold {names}")
+    rows = results[results["model"].astype(str) == chosen]
+    return chosen, rows.drop_duplicates("site_no").set_index("site_no")
+
+
+def _as_table(results: Any, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
+    if isinstance(results, pd.DataFrame):
+        table = results
+    elif isinstance(results, str):
+        from gagebench.run_folder import read_run
+
+        table = read_run(results, storage_options).results
+    else:
+        raise InputError(f"results must be a DataFrame or a run URL, got {type(results).__name__}")
+    missing = [c for c in ("site_no", "model") if c not in table.columns]
+    if missing:
+        raise InputError(f"results have no {missing} column(s)")
+    table = table.copy()
+    table["site_no"] = table["site_no"].astype(str)
+    return table
+
+
+def compare(
+    results_a: pd.DataFrame | str,
+    results_b: pd.DataFrame | str | None = None,
+    *,
+    models: Sequence[str | None] | None = None,
+    metrics: Sequence[str] = COMPARE_METRICS,
+    storage_options: Mapping[str, Any] | None = None,
+) -> ComparisonResult:
+    """Compare model A with model B gage by gage.
+
+    One table (``results_b`` None): ``models`` names A and B (default: its first two
+    models). Two tables (two runs): ``models`` names A in the first and B in the second
+    (default: each table's first model); when the names clash they get " (a)"/" (b)".
+    Tables may be DataFrames or run URLs (read with :func:`gagebench.run_folder.read_run`).
+    """
+    table_a = _as_table(results_a, storage_options)
+    chosen: list[str | None] = list(models) if models is not None else [None, None]
+    if len(chosen) != 2:
+        raise InputError(f"models must name exactly two models (A B), got {chosen}")
+    if results_b is None:
+        names = list(dict.fromkeys(table_a["model"].astype(str)))
+        if models is None:
+            if len(names) < 2:
+                raise InputError(
+                    f"one results table with {len(names)} model(s) {names}: comparing needs "
+                    "two models in the run, or a second results URL"
+                )
+            chosen = [names[0], names[1]]
+        name_a, rows_a = _pick(table_a, chosen[0], "A")
+        name_b, rows_b = _pick(table_a, chosen[1], "B")
+        if name_a == name_b:
+            raise InputError(f"models A and B are both {name_a!r}: name two different models")
+    else:
+        table_b = _as_table(results_b, storage_options)
+        name_a, rows_a = _pick(table_a, chosen[0], "A")
+        name_b, rows_b = _pick(table_b, chosen[1], "B")
+        if name_a == name_b:
+            name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
+    _check_higher_is_better(metrics)
+    usable = [m for m in metrics if m in rows_a.columns and m in rows_b.columns]
+    if not usable:
+        raise InputError(
+            f"neither results table has all of {list(metrics)} for both models; "
+            "was the standard suite computed?"
+        )
+    sites = rows_a.index.union(rows_b.index)
+    per_gage = pd.DataFrame({"site_no": sites.astype(str)})
+    summary_rows = []
+    for metric in usable:
+        a = pd.to_numeric(rows_a[metric], errors="coerce").reindex(sites).to_numpy(dtype=float)
+        b = pd.to_numeric(rows_b[metric], errors="coerce").reindex(sites).to_numpy(dtype=float)
+        diff = np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
+        winner = np.full(len(sites), None, dtype=object)
+        winner[diff > 0] = name_a
+        winner[diff < 0] = name_b
+        winner[diff == 0] = "tie"
+        per_gage[f"{metric}_a"] = a
+        per_gage[f"{metric}_b"] = b
+        per_gage[f"{metric}_diff"] = diff
+        per_gage[f"{metric}_winner"] = winner
+        paired = diff[np.isfinite(diff)]
+        wins_a, wins_b = int((paired > 0).sum()), int((paired < 0).sum())
+        n = int(paired.size)
+        summary_rows.append(
+            {
+                "metric": metric,
+                "model_a": name_a,
+                "model_b": name_b,
+                "n_paired": n,
+                "median_a": float(np.median(a[np.isfinite(diff)])) if n else np.nan,
+                "median_b": float(np.median(b[np.isfinite(diff)])) if n else np.nan,
+                "median_diff": float(np.median(paired)) if n else np.nan,
+                "share_a_better": wins_a / n if n else np.nan,
+                "share_b_better": wins_b / n if n else np.nan,
+                "ties": n - wins_a - wins_b,
+                "sign_test_p": sign_test(wins_a, wins_b),
+                "wilcoxon_p": wilcoxon_p(paired),
+            }
+        )
+    return ComparisonResult(
+        model_a=name_a,
+        model_b=name_b,
+        metrics=tuple(usable),
+        per_gage=per_gage,
+        summary=pd.DataFrame(summary_rows),
+    )

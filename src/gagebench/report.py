@@ -1,0 +1,584 @@
+"""The run report: one self-contained HTML file (plus each figure as a PNG) from a run.
+
+:func:`write_report` reads a run folder at any fsspec URL (results table and manifest, see
+:mod:`gagebench.run_folder`), draws the figures of :mod:`gagebench.plots`, and writes
+``report.html`` with every figure embedded as a base64 PNG and inline CSS: opened offline
+it makes no request at all (no CDN, fonts, scripts or map tiles). A figure that cannot be
+drawn (a suite not computed, all values NaN) becomes a note in its place, never a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import posixpath
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from gagebench._version import __version__
+from gagebench.comparison import ComparisonResult, compare
+from gagebench.errors import InputError, StorageError
+from gagebench.gages import BUILTIN, load_gages
+from gagebench.plots import (
+    CDF_METRICS,
+    CLASS_COLUMN,
+    DPI,
+    ECOREGION_COLUMN,
+    NothingToPlot,
+    models_of,
+    plot_by_class,
+    plot_cdf,
+    plot_comparison,
+    plot_map,
+    plot_scorecard,
+    with_gages,
+)
+from gagebench.run_folder import RunFolder, open_fs, read_run
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+FIGURES_DIR = "figures"
+TOP_N = 5
+MAX_COMPARISONS = 3
+KGE_MEAN_FLOW = 1 - 2**0.5  # KGE of the mean-flow benchmark (Knoben et al. 2019)
+_SECRET_KEY = re.compile(r"(secret|passw|token|credential|access_key|private|^key$)", re.I)
+_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+
+
+@dataclass
+class RenderedFigure:
+    """One figure of the report: its name (PNG file stem), title, caption and PNG bytes."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes | None = None
+    note: str | None = None
+    size: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Section:
+    """A titled part of the report: text, figures and (caption, html) tables."""
+
+    key: str
+    title: str
+    intro: str = ""
+    figures: list[RenderedFigure] = field(default_factory=list)
+    tables: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def figure_png(fig: Figure) -> tuple[bytes, tuple[int, int]]:
+    """A figure as PNG bytes at :data:`DPI` and its (width, height) in pixels."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    width, height = fig.get_size_inches() * DPI
+    return buffer.getvalue(), (round(width), round(height))
+
+
+def _draw(name: str, title: str, caption: str, draw: Callable[[], Figure]) -> RenderedFigure:
+    out = RenderedFigure(name, title, caption)
+    try:
+        fig = draw()
+    except NothingToPlot as exc:
+        out.note = f"{title} cannot be drawn: {exc}"
+        return out
+    out.png, out.size = figure_png(fig)
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table_html(
+    frame: pd.DataFrame,
+    *,
+    index: bool = False,
+    formats: Mapping[str, str] | None = None,
+    kind: str = "data",
+) -> str:
+    formats = formats or {}
+    shown = frame.copy()
+    for column in shown.columns:
+        spec = formats.get(str(column))
+        if spec is not None:
+            shown[column] = [
+                "–" if pd.isna(v) else format(v, spec) for v in shown[column].to_numpy()
+            ]
+        elif pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = [_fmt(v) for v in shown[column].to_numpy()]
+    return shown.to_html(index=index, escape=True, na_rep="–", border=0, classes=["data", kind])
+
+
+def overview_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model: gages, ok gages, medians of NSE/KGE/logNSE, share beating mean flow."""
+    rows = []
+    for model in models_of(results):
+        part = results[results["model"] == model]
+        row: dict[str, Any] = {"model": model, "gages": part["site_no"].nunique()}
+        if "status" in part.columns:
+            row["ok"] = int((part["status"] == "ok").sum())
+        for metric in CDF_METRICS:
+            if metric in part.columns:
+                values = pd.to_numeric(part[metric], errors="coerce")
+                row[f"median {metric}"] = float(values.median()) if values.notna().any() else np.nan
+        if "KGE" in part.columns:
+            kge = pd.to_numeric(part["KGE"], errors="coerce").dropna()
+            row["KGE > −0.41 (beats mean flow)"] = (
+                f"{(kge > KGE_MEAN_FLOW).mean():.0%}" if len(kge) else "–"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def status_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Count of gages by status (rows) and model (columns), with a total row."""
+    if "status" not in results.columns:
+        raise InputError("results have no 'status' column")
+    status = results["status"].astype(object).where(results["status"].notna(), "unknown")
+    table = pd.crosstab(status.astype(str), results["model"]).reindex(
+        columns=models_of(results), fill_value=0
+    )
+    table.loc["total"] = table.sum()
+    table.index.name = "status"
+    table.columns.name = None
+    return table.reset_index()
+
+
+def best_worst(results: pd.DataFrame, metric: str = "KGE", n: int = TOP_N) -> pd.DataFrame:
+    """The ``n`` best and ``n`` worst gages of each model by ``metric`` (finite values)."""
+    if metric not in results.columns:
+        raise NothingToPlot(f"results have no {metric!r} column to rank gages by")
+    shown = [
+        c
+        for c in (
+            "site_no",
+            "KGE",
+            "NSE",
+            "logNSE",
+            "pbias",
+            "n_days",
+            CLASS_COLUMN,
+            ECOREGION_COLUMN,
+        )
+        if c in results.columns
+    ]
+    frames = []
+    for model in models_of(results):
+        part = results[results["model"] == model].copy()
+        part[metric] = pd.to_numeric(part[metric], errors="coerce")
+        part = part[np.isfinite(part[metric])].sort_values(metric, ascending=False)
+        if part.empty:
+            continue
+        best = part.head(n).assign(rank="best")
+        worst = part.tail(min(n, max(len(part) - n, 0))).iloc[::-1].assign(rank="worst")
+        frames.append(pd.concat([best, worst])[["model", "rank", *shown]])
+    if not frames:
+        raise NothingToPlot(f"no gage has a finite {metric} to rank")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _mask(key: str, value: Any) -> Any:
+    if _SECRET_KEY.search(key) and value not in (None, "", {}, []):
+        return "***"
+    if isinstance(value, str):
+        return _URL_USERINFO.sub(r"\1***@", value)
+    return value
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        items: list[tuple[str, Any]] = []
+        for key, inner in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if _SECRET_KEY.search(str(key)) and not isinstance(inner, Mapping):
+                items.append((name, _mask(str(key), inner)))
+            else:
+                items.extend(_flatten(inner, name))
+        return items or [(prefix, "{}")]
+    if isinstance(value, list | tuple):
+        text = json.dumps(value, default=str)
+        return [(prefix, _mask(prefix, text if len(text) <= 300 else text[:297] + "…"))]
+    return [(prefix, _mask(prefix, value))]
+
+
+def provenance_table(manifest: Mapping[str, Any], url: str) -> pd.DataFrame:
+    """The manifest as (key, value) rows, secrets masked again for safety."""
+    rows = [("run URL", _mask("url", url))]
+    rows.extend(_flatten(manifest))
+    return pd.DataFrame(
+        [(k, "–" if v is None else str(v)) for k, v in rows], columns=["key", "value"]
+    )
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _one_comparison(comparison: ComparisonResult, gages: pd.DataFrame | None) -> Section:
+    """Figure, paired summary and wins-by-ecoregion of one comparison."""
+    a, b = comparison.model_a, comparison.model_b
+    metric = comparison.metrics[0] if "KGE" not in comparison.metrics else "KGE"
+    section = Section(
+        f"compare-{_slug(a)}-{_slug(b)}",
+        f"{a} vs {b}",
+        f"Gage by gage: who has the higher {metric} where. Only gages where both models "
+        "have a value are paired. The sign test is exact; the Wilcoxon signed-rank test "
+        "appears when scipy is installed.",
+    )
+    section.figures.append(
+        _draw(
+            f"compare_{_slug(a)}_vs_{_slug(b)}",
+            f"{a} vs {b}",
+            f"Left: {metric} of {a} against {b} per gage. Right: difference in {metric} at "
+            f"each gage (blue: {a} better; red: {b} better).",
+            partial(plot_comparison, comparison, metric=metric, gages=gages),
+        )
+    )
+    percent = {"share_a_better": ".0%", "share_b_better": ".0%"}
+    section.tables.append(
+        (
+            f"Paired summary, {a} (A) vs {b} (B)",
+            _table_html(
+                comparison.summary, formats={"sign_test_p": ".2g", "wilcoxon_p": ".2g", **percent}
+            ),
+        )
+    )
+    if not comparison.summary["n_paired"].any():
+        return section
+    section.tables.append(
+        (
+            f"Where each model wins on {metric}, by ecoregion",
+            _table_html(comparison.wins_by(gages, ECOREGION_COLUMN, metric), index=True),
+        )
+    )
+    return section
+
+
+def _comparison_section(
+    results: pd.DataFrame, gages: pd.DataFrame | None, models: list[str]
+) -> Section:
+    section = Section("compare", "Model comparison", "Each model against the first one.")
+    reference = models[0]
+    for other in models[1 : 1 + MAX_COMPARISONS]:
+        try:
+            comparison = compare(results, models=[reference, other])
+        except InputError as exc:
+            section.notes.append(f"{reference} vs {other} cannot be compared: {exc}")
+            continue
+        part = _one_comparison(comparison, gages)
+        section.figures.extend(part.figures)
+        section.tables.extend(part.tables)
+    if len(models) > 1 + MAX_COMPARISONS:
+        section.notes.append(
+            f"{len(models) - 1 - MAX_COMPARISONS} more model(s) not compared here; use "
+            "`gagebench compare RESULTS_URL --models A B`."
+        )
+    return section
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
+
+
+def build_sections(
+    run: RunFolder, gages: pd.DataFrame | None = None
+) -> tuple[list[Section], pd.DataFrame]:
+    """Every section of the report for a run (figures rendered), and the joined results."""
+    results = with_gages(run.results, gages)
+    models = models_of(results)
+    unknown = int(results.drop_duplicates("site_no")["lat"].isna().sum())
+
+    summary = Section("summary", "Summary")
+    summary.tables.append(("Per model", _table_html(overview_table(results))))
+    summary.notes.extend(run.notes)
+    if unknown:
+        summary.notes.append(
+            f"{unknown} gage(s) are not in the gage list: they have no location, class or "
+            "ecoregion and are left out of the map and grouped as 'unknown'."
+        )
+
+    skill = Section(
+        "skill",
+        "Skill across gages",
+        "Cumulative distributions: the further right and lower a line, the better the model. "
+        "KGE above −0.41 beats the mean-flow benchmark (Knoben et al. 2019).",
+    )
+    skill.figures.append(
+        _draw(
+            "cdf",
+            "NSE, KGE and logNSE CDFs",
+            "One line per model.",
+            lambda: plot_cdf(results, CDF_METRICS),
+        )
+    )
+    where = Section("map", "Where the models do well", "")
+    where.figures.append(
+        _draw(
+            "map_kge",
+            "Map of KGE",
+            "Gage locations coloured by KGE, one panel per model.",
+            lambda: plot_map(results, "KGE", gages=gages),
+        )
+    )
+    groups = Section("groups", "By gage class and ecoregion")
+    groups.figures.append(
+        _draw(
+            "by_class_kge",
+            "KGE by gage class",
+            "Reference (least disturbed) and non-reference gages (GAGES-II class).",
+            lambda: plot_by_class(results, "KGE", by=CLASS_COLUMN, gages=gages),
+        )
+    )
+    groups.figures.append(
+        _draw(
+            "by_ecoregion_kge",
+            "KGE by ecoregion",
+            "Aggregated GAGES-II ecoregions.",
+            lambda: plot_by_class(results, "KGE", by=ECOREGION_COLUMN, gages=gages),
+        )
+    )
+    card = Section(
+        "dscore",
+        "D-score card",
+        "Each gage's mean squared error of log flows split three ways (Hodson et al. 2021): "
+        "into bias, distribution and sequence; by season; and by flow quartile. Cells give "
+        "the median share (%) across gages; medians need not add up to 100.",
+    )
+    card.figures.append(
+        _draw(
+            "scorecard",
+            "D-score card",
+            "Median share of mse per component.",
+            lambda: plot_scorecard(results),
+        )
+    )
+    sections = [summary, skill, where, groups, card]
+    if len(models) > 1:
+        sections.append(_comparison_section(results, gages, models))
+
+    gages_section = Section("gages", "Best and worst gages, and status")
+    try:
+        ranked = best_worst(results)
+    except NothingToPlot as exc:
+        gages_section.notes.append(f"Best and worst gages cannot be listed: {exc}")
+    else:
+        gages_section.tables.append(
+            (f"Best and worst {TOP_N} gages per model by KGE", _table_html(ranked))
+        )
+    if "status" in results.columns:
+        gages_section.tables.append(("Gages by status", _table_html(status_table(results))))
+    else:
+        gages_section.notes.append("The results carry no 'status' column.")
+    sections.append(gages_section)
+
+    provenance = Section("provenance", "Provenance", "From the run's manifest.json.")
+    provenance.tables.append(
+        ("Manifest", _table_html(provenance_table(run.manifest, run.url), kind="kv"))
+    )
+    sections.append(provenance)
+    return sections, results
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+       color: #1d2329; background: #fafafa; line-height: 1.45; }
+header { background: #16425b; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0 0 4px; font-size: 1.6em; }
+header p { margin: 2px 0; opacity: .9; font-size: .92em; }
+nav { padding: 8px 32px; background: #e4edf2; font-size: .92em; }
+nav a { margin-right: 14px; color: #16425b; }
+main { padding: 8px 32px 40px; max-width: 1500px; }
+section { background: #fff; border: 1px solid #dde3e8; border-radius: 6px;
+          margin: 18px 0; padding: 6px 20px 16px; }
+h2 { color: #16425b; border-bottom: 2px solid #e4edf2; padding-bottom: 4px; }
+figure { margin: 12px 0 20px; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: .88em; color: #4a5560; }
+table.data { border-collapse: collapse; font-size: .86em; margin: 6px 0 16px; }
+table.data th, table.data td { border: 1px solid #d5dbe0; padding: 3px 8px; text-align: right; }
+table.data th { background: #eef3f6; }
+table.data td:first-child, table.data th:first-child { text-align: left; }
+table.kv td, table.kv th { text-align: left; font-family: ui-monospace, monospace;
+                           word-break: break-all; }
+.note { background: #fff6dd; border-left: 4px solid #e0a800; padding: 6px 10px;
+        font-size: .9em; }
+.caption { font-weight: 600; margin: 10px 0 2px; }
+footer { color: #6b7680; font-size: .82em; padding: 0 32px 24px; }
+"""
+
+
+def render_html(title: str, subtitle: list[str], sections: list[Section]) -> str:
+    """The report page: inline CSS, base64 PNGs, no script and no external reference."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>{esc(title)}</h1>",
+        *(f"<p>{esc(line)}</p>" for line in subtitle),
+        "</header><nav>",
+        *(f'<a href="#{s.key}">{esc(s.title)}</a>' for s in sections),
+        "</nav><main>",
+    ]
+    for section in sections:
+        parts.append(f'<section id="{section.key}"><h2>{esc(section.title)}</h2>')
+        if section.intro:
+            parts.append(f"<p>{esc(section.intro)}</p>")
+        parts.extend(f'<p class="note">{esc(note)}</p>' for note in section.notes)
+        for figure in section.figures:
+            if figure.png is None:
+                parts.append(
+                    f'<p class="note" data-figure="{figure.name}">{esc(figure.note or "")}</p>'
+                )
+                continue
+            data = base64.b64encode(figure.png).decode("ascii")
+            width, height = figure.size
+            parts.append(
+                f'<figure data-figure="{figure.name}"><img alt="{esc(figure.title)}" '
+                f'width="{width}" height="{height}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{esc(figure.title)}. {esc(figure.caption)} "
+                f"(also <code>{FIGURES_DIR}/{figure.name}.png</code>)</figcaption></figure>"
+            )
+        for caption, table in section.tables:
+            parts.append(f'<p class="caption">{esc(caption)}</p>{table}')
+        parts.append("</section>")
+    parts.append(
+        f"<footer>Written by gagebench {esc(__version__)} on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Self-contained: no external resources."
+        "</footer></body></html>"
+    )
+    return "\n".join(parts)
+
+
+def _subtitle(run: RunFolder, results: pd.DataFrame) -> list[str]:
+    manifest = run.manifest
+    lines = [f"Run {run.label} · {_mask('url', run.url)}"]
+    models = models_of(results)
+    lines.append(
+        f"{results['site_no'].nunique()} gages · {len(models)} model(s): {', '.join(models)}"
+    )
+    version = manifest.get("version") or manifest.get("gagebench_version")
+    mode = manifest.get("mode")
+    config = manifest.get("config")
+    if mode is None and isinstance(config, Mapping):
+        mode = config.get("mode")
+    extra = [f"gagebench {version}" if version else "", f"mode {mode}" if mode else ""]
+    if any(extra):
+        lines.append(" · ".join(e for e in extra if e))
+    return lines
+
+
+def _target(
+    fs_url: str, output: str | None, storage_options: Mapping[str, Any] | None
+) -> tuple[Any, str, str]:
+    """(filesystem, path, URL to return) of the report file."""
+    target = output or posixpath.join(fs_url.rstrip("/"), REPORT_FILE)
+    if fs_url.rstrip("/").endswith((".parquet", ".csv")) and output is None:
+        target = posixpath.join(posixpath.dirname(fs_url.rstrip("/")), REPORT_FILE)
+    fs, path = open_fs(target, storage_options)
+    shown = fs.unstrip_protocol(path) if "://" in target else path
+    return fs, path, shown
+
+
+def _write_page(fs: Any, path: str, shown: str, page: str, sections: list[Section]) -> None:
+    """Write the page and, in ``figures/`` beside it, each drawn figure as a PNG."""
+    figures_dir = posixpath.join(posixpath.dirname(path), FIGURES_DIR)
+    try:
+        fs.makedirs(figures_dir, exist_ok=True)
+        for section in sections:
+            for figure in section.figures:
+                if figure.png is not None:
+                    fs.pipe_file(posixpath.join(figures_dir, f"{figure.name}.png"), figure.png)
+        fs.pipe_file(path, page.encode("utf-8"))
+    except OSError as exc:
+        raise StorageError(f"cannot write the report to {shown!r}: {exc}") from exc
+
+
+def write_report(
+    run_url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    output: str | None = None,
+    gages: pd.DataFrame | str | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> str:
+    """Write the run's ``report.html`` and ``figures/<name>.png``; return the report's URL.
+
+    ``run_url``: a run folder (or a results ``.parquet``/``.csv``) at any fsspec URL.
+    ``output``: where the HTML goes (default ``<run_url>/report.html``); the figures go to
+    ``figures/`` beside it. ``gages``: a gage list, as a DataFrame or the URL of a CSV /
+    Parquet file (default: the built-in 5390-gage list; ``"builtin"`` says the same).
+    ``manifest``: provenance to show instead of ``manifest.json`` (the pipeline writes
+    the report just before the manifest).
+    """
+    run = read_run(run_url, storage_options, manifest)
+    if isinstance(gages, str):
+        gages = None if gages == BUILTIN else load_gages(gages, storage_options=storage_options)
+    sections, results = build_sections(run, gages)
+    title = f"gagebench report: {run.label}"
+    page = render_html(title, _subtitle(run, results), sections)
+    fs, path, shown = _target(run_url, output, storage_options)
+    _write_page(fs, path, shown, page, sections)
+    log.debug("report written to %s", shown)
+    return shown
+
+
+def write_comparison(
+    comparison: ComparisonResult,
+    output: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    gages: pd.DataFrame | None = None,
+) -> str:
+    """Save a comparison: per-gage table (``.csv``/``.parquet``) or a page (``.html``,
+    with its figure also in ``figures/`` beside it); return where it went."""
+    if not output.endswith((".csv", ".parquet", ".html", ".htm")):
+        raise InputError(f"--output {output!r}: use a .csv, .parquet or .html file name")
+    fs, path = open_fs(output, storage_options)
+    shown = fs.unstrip_protocol(path) if "://" in output else path
+    if output.endswith((".html", ".htm")):
+        sections = [_one_comparison(comparison, gages)]
+        title = f"gagebench comparison: {comparison.model_a} vs {comparison.model_b}"
+        lines = [f"{len(comparison.per_gage)} gages; metrics {', '.join(comparison.metrics)}"]
+        _write_page(fs, path, shown, render_html(title, lines, sections), sections)
+        return shown
+    buffer = io.BytesIO()
+    if output.endswith(".csv"):
+        buffer.write(comparison.per_gage.to_csv(index=False).encode("utf-8"))
+    else:
+        comparison.per_gage.to_parquet(buffer, index=False)
+    try:
+        parent = posixpath.dirname(path)
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        fs.pipe_file(path, buffer.getvalue())
+    except OSError as exc:
+        raise StorageError(f"cannot write the comparison to {shown!r}: {exc}") from exc
+    return shown

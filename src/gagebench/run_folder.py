@@ -1,0 +1,124 @@
+"""Reading a finished run back from any fsspec URL: its results table and its manifest.
+
+A run folder (DESIGN.md, Outputs) holds ``results.parquet``, ``<model>/standard_suite.csv``,
+``<model>/dscore.csv`` and ``manifest.json``. The report and ``gagebench compare`` read it
+through here, so they work the same on ``s3://``, ``file://``, ``memory://`` or a path.
+A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results table.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pandas as pd
+
+from gagebench.errors import InputError, StorageError
+
+RESULTS_FILE = "results.parquet"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run read back: its URL, results table, manifest (``{}`` when absent) and notes."""
+
+    url: str
+    results: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """A short name for the run: its run id, else the last part of its URL."""
+        run_id = self.manifest.get("run_id") if isinstance(self.manifest, dict) else None
+        if isinstance(run_id, str) and run_id:
+            return run_id
+        return posixpath.basename(self.url.rstrip("/")) or self.url
+
+
+def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """The fsspec filesystem and path of ``url`` (a plain path means the local disk)."""
+    try:
+        return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+    except (ImportError, ValueError) as exc:
+        raise StorageError(f"cannot open {url!r}: {exc}") from exc
+
+
+def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A table (results or a gage list) from a ``.parquet`` or ``.csv`` file at any URL."""
+    fs, path = open_fs(url, storage_options)
+    if not fs.exists(path):
+        raise StorageError(f"no results table at {url!r}: check the URL and credentials")
+    with fs.open(path, "rb") as handle:
+        if path.endswith(".csv"):
+            return pd.read_csv(handle, dtype={"site_no": str})
+        return pd.read_parquet(handle)
+
+
+def read_run(
+    url: str,
+    storage_options: Mapping[str, Any] | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> RunFolder:
+    """Read a run folder (or a results file) at ``url``.
+
+    Falls back to the per-model HyTEST CSVs when ``results.parquet`` is absent, and notes
+    a missing or unreadable manifest instead of failing (the run may still be going).
+    ``manifest``: use this one instead of ``manifest.json`` (a run writing its report
+    before its manifest, which goes last).
+    """
+    if url.rstrip("/").endswith((".parquet", ".csv")):
+        table = read_table(url, storage_options)
+        return RunFolder(url, table, dict(manifest or {}), ("a bare results table",))
+    fs, root = open_fs(url, storage_options)
+    root = root.rstrip("/")
+    notes: list[str] = []
+    results_path = posixpath.join(root, RESULTS_FILE)
+    if fs.exists(results_path):
+        with fs.open(results_path, "rb") as handle:
+            results = pd.read_parquet(handle)
+    else:
+        results = _from_hytest_csvs(fs, root, url)
+        notes.append(f"no {RESULTS_FILE}: rebuilt from the per-model HyTEST CSVs")
+    if manifest is not None:
+        return RunFolder(url, results, dict(manifest), tuple(notes))
+    found: dict[str, Any] = {}
+    manifest_path = posixpath.join(root, MANIFEST_FILE)
+    if fs.exists(manifest_path):
+        try:
+            with fs.open(manifest_path, "rb") as handle:
+                loaded = json.load(handle)
+        except ValueError as exc:
+            notes.append(f"{MANIFEST_FILE} is not valid JSON ({exc}); provenance omitted")
+        else:
+            if isinstance(loaded, dict):
+                found = loaded
+            else:
+                notes.append(f"{MANIFEST_FILE} is not a JSON object; provenance omitted")
+    else:
+        notes.append(f"no {MANIFEST_FILE}: the run may be unfinished or was written elsewhere")
+    return RunFolder(url, results, found, tuple(notes))
+
+
+def _from_hytest_csvs(fs: Any, root: str, url: str) -> pd.DataFrame:
+    frames = []
+    for suite_file in ("standard_suite.csv", "dscore.csv"):
+        for path in sorted(fs.glob(posixpath.join(root, "*", suite_file))):
+            model = posixpath.basename(posixpath.dirname(path))
+            with fs.open(path, "rb") as handle:
+                frame = pd.read_csv(handle, dtype={"site_no": str})
+            frames.append(frame.assign(model=model).set_index(["site_no", "model"]))
+    if not frames:
+        raise InputError(
+            f"{url!r} holds neither {RESULTS_FILE} nor <model>/standard_suite.csv or "
+            "dscore.csv: give the folder of a gagebench run (or a results .parquet/.csv)"
+        )
+    merged: pd.DataFrame = frames[0]
+    for frame in frames[1:]:
+        merged = merged.combine_first(frame)
+    return merged.reset_index()
