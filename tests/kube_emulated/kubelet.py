@@ -44,7 +44,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,7 +337,7 @@ class Kubelet:
                 new["active"] = 1
                 if deadline:
                     self.api.spawn(
-                        self._later(float(deadline) + 0.5, self._reconcile_job(ns, name))
+                        self._later(float(deadline) + 0.5, lambda: self._reconcile_job(ns, name))
                     )
             if condition is not None:
                 condition["lastTransitionTime"] = now_iso()
@@ -350,9 +350,9 @@ class Kubelet:
                 await self.api.patch(JOBS, ns, name, {"status": new}, subresource="status")
 
     @staticmethod
-    async def _later(delay: float, coro: Any) -> None:
+    async def _later(delay: float, make: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(delay)
-        await coro
+        await make()
 
     # ------------------------------------------------------------------ scheduler
 
