@@ -224,7 +224,8 @@ def stream_batches(
         max_in_flight = max(2 * threads, 2)
     pending: Iterator[Any] = iter(parts)
     first = [client.compute(p) for p in _take(pending, max_in_flight)]
-    queue = as_completed(first)
+    # The client's own loop: backends may not set a default client (kubernetes does not).
+    queue = as_completed(first, loop=client.loop)
     for future in queue:
         result = future.result()
         future.release()

@@ -29,6 +29,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     "_watch_component_status: DaskCluster.get(name)",
     (DASK, "daskclusters", "create"): "KubeCluster._create_cluster: DaskCluster.create()",
     (DASK, "daskclusters", "delete"): "KubeCluster._close, gagebench _delete_cluster",
+    (DASK, "daskclusters", "patch"): "gagebench _unstick_pending: status.phase=Running "
+    "(dask-kubernetes#968 workaround)",
     (DASK, "daskworkergroups", "list"): "KubeCluster._watch_component_status: "
     "DaskWorkerGroup.get(name)",
     (DASK, "daskautoscalers", "patch"): "KubeCluster._adapt: autoscaler.patch()",

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -527,6 +527,8 @@ async def watch_startup(name: str, namespace: str, deadline: float) -> None:
         with contextlib.suppress(kr8s.NotFoundError):
             await obj.refresh()
             phase = (obj.raw.get("status") or {}).get("phase")
+            if phase == "Pending" and await _unstick_pending(obj, pods):
+                phase = "Running"
         if time.monotonic() > deadline:
             if phase is None:
                 raise ClusterError(
@@ -541,6 +543,50 @@ async def watch_startup(name: str, namespace: str, deadline: float) -> None:
                 "gagebench.cluster.kubernetes.wait_timeout"
             )
         await asyncio.sleep(_POLL_S)
+
+
+# --- dask-kubernetes#968 workaround (found by tests/kube_emulated) ---------------------------
+async def _unstick_pending(cluster: Any, pods: Sequence[Mapping[str, Any]]) -> bool:
+    """Set phase Running on a DaskCluster the operator left Pending with its scheduler up.
+
+    dask-kubernetes <= 2026.3.0 races two handlers: the scheduler Service's status handler
+    sets the phase to Running, then the component-creating handler finishes and writes
+    Pending over it, so KubeCluster waits forever (dask/dask-kubernetes#968, fixed by the
+    unreleased PR #977). When the scheduler pod is Ready and its ClusterIP Service exists,
+    the operator would have said Running: we write it, once, and say so.
+    """
+    from kr8s.asyncio.objects import Service
+
+    scheduler_ready = False
+    for raw in pods:
+        if (raw.get("metadata", {}).get("labels") or {}).get("dask.org/component") != "scheduler":
+            continue
+        conditions = (raw.get("status") or {}).get("conditions") or []
+        scheduler_ready |= any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+        )
+    if not scheduler_ready:
+        return False
+    try:
+        service = await Service.get(f"{cluster.name}-scheduler", namespace=cluster.namespace)
+    except Exception:  # not there yet: the operator may still be working
+        return False
+    if (service.raw.get("spec") or {}).get("type", "ClusterIP") == "LoadBalancer":
+        return False  # Pending is right until the load balancer has an address
+    log.warning(
+        "DaskCluster %s stayed Pending with its scheduler ready (dask-kubernetes#968): "
+        "setting status.phase=Running as the operator meant to",
+        cluster.name,
+    )
+    try:
+        await cluster.patch({"status": {"phase": "Running"}})
+    except Exception as exc:  # e.g. RBAC without "patch" on daskclusters: keep waiting
+        log.warning("could not set the phase of DaskCluster %s: %s", cluster.name, exc)
+        return False
+    return True
+
+
+# --- end dask-kubernetes#968 workaround -------------------------------------------------------
 
 
 def _async_daskcluster_class() -> Any:
