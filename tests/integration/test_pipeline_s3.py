@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from expected_results import evaluate_in_process
 from gagebench.config import RunConfig, load_config
 from gagebench.evaluation import evaluate
 from gagebench.pipeline import run
 from gagebench.sinks import suite_csv_columns
-from gagebench.sources import SourceSet
 from gagebench.synth import synthesize
 
 pytestmark = pytest.mark.integration
@@ -54,29 +54,6 @@ def _gage_text(value: Any) -> str:
     """``USGS-<site_no>`` from a store's id (NWM stores hold space-padded byte site numbers)."""
     text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
     return text if text.startswith("USGS-") else f"USGS-{text}"
-
-
-def expected_in_process(cfg: RunConfig, ids: list[str]) -> pd.DataFrame:
-    """``gagebench.evaluate`` on the same series read in this process, present gages only."""
-    batch = SourceSet.from_config(cfg).read_batch(ids)
-    frames = []
-    for model in cfg.models:
-        keep = [
-            i
-            for i, g in enumerate(batch.gage_ids)
-            if g not in batch.missing_observed and g not in batch.missing_model[model]
-        ]
-        frames.append(
-            evaluate(
-                batch.observed[keep],
-                {model: batch.modeled[model][keep]},
-                time=batch.dates,
-                gages=[batch.gage_ids[i] for i in keep],
-                suites=cfg.suites,
-                mode=cfg.mode,
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def builtin_site_nos() -> list[str]:
@@ -117,7 +94,7 @@ def test_run_on_s3_matches_in_process_evaluate(daily_stores, bucket_url, s3, das
     assert (got.status.isin(["not_in_observed", "not_in_model"])).any(), "synth left none out"
 
     # metrics identical to gagebench.evaluate in this process
-    expected = expected_in_process(cfg, ids).set_index(["model", "site_no"]).sort_index()
+    expected = evaluate_in_process(cfg, ids).set_index(["model", "site_no"]).sort_index()
     evaluated = got.set_index(["model", "site_no"]).loc[expected.index]
     metric_cols = [
         c for c in expected.columns if c not in ("first_day", "last_day", "status", "note")

@@ -179,33 +179,13 @@ def results_frame(s3: S3, run_url: str) -> pd.DataFrame:
 
 def expected_in_process(values: dict[str, Any], s3: S3, gage_ids: list[str]) -> pd.DataFrame:
     """``gagebench.evaluate`` in this process on the same stores (present gages only)."""
-    from gagebench import evaluate
+    from expected_results import evaluate_in_process
     from gagebench.config import load_config
-    from gagebench.sources import SourceSet
 
     cfg_values = copy.deepcopy(values["config"])
     cfg_values["cluster"] = {"backend": "local"}
     cfg_values["storage_options"] = s3.storage_options()
-    cfg = load_config(overrides=cfg_values)
-    batch = SourceSet.from_config(cfg).read_batch(gage_ids)
-    frames = []
-    for model in cfg.models:
-        keep = [
-            i
-            for i, g in enumerate(batch.gage_ids)
-            if g not in batch.missing_observed and g not in batch.missing_model[model]
-        ]
-        frames.append(
-            evaluate(
-                batch.observed[keep],
-                {model: batch.modeled[model][keep]},
-                time=batch.dates,
-                gages=[batch.gage_ids[i] for i in keep],
-                suites=cfg.suites,
-                mode=cfg.mode,
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    return evaluate_in_process(load_config(overrides=cfg_values), gage_ids)
 
 
 def assert_matches_evaluate(got: pd.DataFrame, expected: pd.DataFrame) -> None:

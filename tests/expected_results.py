@@ -1,0 +1,36 @@
+"""What a run must produce: ``gagebench.evaluate`` in this process on the series a run reads.
+
+Shared by the integration suite and the Kubernetes rehearsal, so both compare a run's
+results with one independent in-process computation.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gagebench.config import RunConfig
+from gagebench.evaluation import evaluate
+from gagebench.sources import SourceSet
+
+
+def evaluate_in_process(cfg: RunConfig, ids: list[str]) -> pd.DataFrame:
+    """Rows of ``gagebench.evaluate`` for the gages present in every store, per model."""
+    batch = SourceSet.from_config(cfg).read_batch(ids)
+    frames = []
+    for model in cfg.models:
+        keep = [
+            i
+            for i, g in enumerate(batch.gage_ids)
+            if g not in batch.missing_observed and g not in batch.missing_model[model]
+        ]
+        frames.append(
+            evaluate(
+                batch.observed[keep],
+                {model: batch.modeled[model][keep]},
+                time=batch.dates,
+                gages=[batch.gage_ids[i] for i in keep],
+                suites=cfg.suites,
+                mode=cfg.mode,
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
