@@ -97,8 +97,15 @@ def operator(kube: Kube, dask_crds: list[Obj]) -> Iterator[Operator]:
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
-    """moto's S3 server (server mode, so pod processes reach it) on 127.0.0.1."""
+    """moto's S3 server (server mode, so pod processes reach it) on 127.0.0.1.
+
+    moto's IAM check is process-wide: the integration suite's session-scoped server turns it
+    on (to test bad credentials), so this server turns it off for its own lifetime.
+    """
+    from moto import settings
     from moto.server import ThreadedMotoServer
+
+    monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
 
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
