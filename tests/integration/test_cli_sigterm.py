@@ -20,6 +20,8 @@ import psutil
 import pytest
 import yaml
 
+from run_parts import wait_for_parts
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 GAGEBENCH = [sys.executable, "-m", "gagebench.cli"]
@@ -66,15 +68,7 @@ def test_sigterm_tears_down_and_the_run_resumes(daily_stores, bucket_url, s3, tm
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        parts: list[str] = []
-        while time.monotonic() < deadline and proc.poll() is None:
-            fs.invalidate_cache()
-            if fs.exists(parts_dir):
-                parts = [p for p in fs.ls(parts_dir) if p.endswith(".parquet")]
-                if len(parts) >= 2:
-                    break
-            time.sleep(0.05)
+        parts = wait_for_parts(proc, fs, parts_dir)
         assert proc.poll() is None, "the run ended before it could be terminated"
         assert len(parts) >= 2, "no parts appeared within 120 s"
         cluster = _cluster_processes(proc.pid)

@@ -73,6 +73,19 @@ _RADIX_SIZE = 1 << _RADIX_BITS
 _RADIX_MAX_PASSES = (64 + _RADIX_BITS - 1) // _RADIX_BITS
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _to_offsets(row: np.ndarray, n: int) -> bool:
+    """Turn one digit's counts into start offsets in place; True if one bucket holds all n."""
+    total = 0
+    for b in range(_RADIX_SIZE):
+        c = row[b]
+        if c == n:
+            return True
+        row[b] = total
+        total += c
+    return False
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _argsort_into(
     values: np.ndarray,
@@ -134,16 +147,7 @@ def _argsort_into(
     src_k, dst_k, src_o, dst_o = keys, keys_tmp, order, order_tmp
     for d in range(passes):
         row = counts[d]
-        total = 0
-        single = False
-        for b in range(_RADIX_SIZE):
-            c = row[b]
-            if c == n:
-                single = True
-                break
-            row[b] = total
-            total += c
-        if single:  # every key has the same digit here: nothing to reorder
+        if _to_offsets(row, n):  # every key has the same digit here: nothing to reorder
             continue
         shift = np.uint64(base + d * _RADIX_BITS)
         if packed:
@@ -205,16 +209,7 @@ def _argsort32_into(
     src, dst = packed, packed_tmp
     for d in range(3):
         row = counts[d]
-        total = 0
-        single = False
-        for b in range(_RADIX_SIZE):
-            c = row[b]
-            if c == n:
-                single = True
-                break
-            row[b] = total
-            total += c
-        if single:  # every key has the same digit here: nothing to reorder
+        if _to_offsets(row, n):  # every key has the same digit here: nothing to reorder
             continue
         shift = np.uint64(32 + d * _RADIX_BITS)
         for i in range(n):
