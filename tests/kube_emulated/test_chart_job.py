@@ -182,7 +182,13 @@ def test_job_deleted_mid_run_tears_down_and_second_job_resumes(
     log = controller_log(kube)
     tried = deletes_of(kube, cluster) or "looks like it has already been deleted" in log
     assert tried, f"the controller did not tear its cluster down on SIGTERM\n{log}"
-    assert kube.get(DASKCLUSTERS, cluster) is None
+    # Deletion is asynchronous (the operator's finalizer, the collector's cascade): the
+    # DaskCluster may outlive the controller pod by a moment, never for good.
+    kube.wait(
+        lambda: kube.get(DASKCLUSTERS, cluster) is None,
+        60,
+        f"{cluster} to be deleted\n{log}",
+    )
     assert "results/rehearsal-3/manifest.json" not in s3.keys("results/rehearsal-3/")
     assert_nothing_left(kube)
     t_deleted = time.monotonic()
