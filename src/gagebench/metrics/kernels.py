@@ -2,11 +2,16 @@
 
 The engine's floor is order statistics (Spearman ranks, quantiles, flow-duration curves,
 sorted D-score series, rank bins). Each series is ordered once with a stable LSD radix
-argsort over its IEEE-754 bit pattern (O(n), ties kept in order of appearance; 32-bit keys
-packed with the day index when the data are float32) and every order statistic is derived
-from that one order. The floored logs ln max(x, 0.01) are computed once per series and
-shared by logNSE, pBiasFLV and the D-score. Kernels release the GIL; the engine runs blocks
-of gages on a thread pool, and each block allocates its scratch once (none per gage).
+argsort over its IEEE-754 bit pattern (O(n), ties kept in order of appearance; for float32
+data the 32-bit keys are packed with the day index while the days are paired and sorted
+relative to the smallest key in 3 passes of ceil(span / 3) bits) and every order statistic
+is derived from that one order. The floored logs ln max(x, 0.01) are computed once per
+series and shared by logNSE, pBiasFLV and the D-score. The sums run in small helpers
+compiled with ``fastmath={"reassoc"}`` (and nothing else: no NaN/inf assumptions), which
+lets LLVM keep SIMD partial sums instead of one latency-bound chain; they differ from
+left-to-right sums by rounding only (the rank sums of Spearman are exact either way).
+Kernels release the GIL; the engine runs blocks of gages on a thread pool, and each block
+allocates its scratch once (none per gage).
 """
 
 from __future__ import annotations
@@ -74,10 +79,11 @@ _RADIX_MAX_PASSES = (64 + _RADIX_BITS - 1) // _RADIX_BITS
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _to_offsets(row: np.ndarray, n: int) -> bool:
-    """Turn one digit's counts into start offsets in place; True if one bucket holds all n."""
+def _to_offsets(row: np.ndarray, n: int, size: int = _RADIX_SIZE) -> bool:
+    """Turn one digit's ``size`` counts into start offsets in place; True if one bucket
+    holds all n."""
     total = 0
-    for b in range(_RADIX_SIZE):
+    for b in range(size):
         c = row[b]
         if c == n:
             return True
@@ -175,43 +181,67 @@ def _argsort_into(
     return src_o
 
 
+_SIGN32 = np.uint32(1 << 31)
+_NEG_ZERO32 = np.uint32(1 << 31)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _key32(bits: np.uint32) -> np.uint64:
+    """Order-preserving unsigned key of a float32 bit pattern (-0.0 keyed as 0.0: equal)."""
+    if bits == _NEG_ZERO32:
+        bits = np.uint32(0)
+    if bits & _SIGN32:
+        return np.uint64(~bits)
+    return np.uint64(bits | _SIGN32)
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _argsort32_into(
-    values: np.ndarray,
-    key_floats: np.ndarray,
-    keys: np.ndarray,
+def _radix_passes32(
     packed: np.ndarray,
     packed_tmp: np.ndarray,
     counts: np.ndarray,
+    key_min: np.uint64,
+    key_max: np.uint64,
+    n: int,
     order: np.ndarray,
-) -> np.ndarray:
-    """``_argsort_into`` for values that are exactly float32 (float32 data widened).
+    sorted_bits: np.ndarray,
+    sorted_values: np.ndarray,
+) -> None:
+    """Finish a stable argsort of float32 values packed as (key << 32 | day) words.
 
-    The float32 bit pattern orders them just as the float64 one does, in 32 bits: each
-    (key, day index) pair is packed into one word and 3 passes of 11 bits sort it, with
-    the histograms of all passes counted while the keys are built. ``key_floats`` is a
-    float32 buffer and ``keys`` the same buffer viewed as uint32.
+    ``packed[:n]`` holds the words (built while the days were paired, so the values are
+    not read again) and ``key_min``/``key_max`` bound their keys. Keys are sorted relative
+    to ``key_min``: a daily flow series spans ~26 of the 32 key bits, so three LSD counting
+    passes of ceil(span / 3) bits (9 for most gages: 512 buckets, whose write positions stay
+    in L1; at most 11) sort the words, ties in day order. The day of the j-th smallest goes
+    to ``order[j]`` and its value, decoded from the key, to ``sorted_values[j]``
+    (sequential: no gather through the order). ``sorted_bits`` is a uint32 scratch viewed
+    as float32 for the decoding; ``counts`` has 3 rows of at least 2048.
     """
-    n = values.size
+    span = key_max - key_min
+    width = 0
+    while width < 32 and (span >> np.uint64(width)) != 0:
+        width += 1
+    bits = max(1, (width + 2) // 3)
+    size = 1 << bits
+    mask = np.uint64(size - 1)
+    shift1 = np.uint64(bits)
+    shift2 = np.uint64(2 * bits)
+    counts[:3, :size] = 0
+    base = key_min << np.uint64(32)
     for i in range(n):
-        key_floats[i] = np.float32(values[i] + 0.0)  # + 0.0: -0.0 and 0.0 tie
-    sign = np.uint32(1) << np.uint32(31)
-    ones = ~np.uint32(0)
-    mask = np.uint64(_RADIX_SIZE - 1)
-    counts[:3, :] = 0
-    for i in range(n):
-        b = keys[i]
-        k = np.uint64((b ^ ones) if (b & sign) else (b | sign))
-        packed[i] = (k << np.uint64(32)) | np.uint64(i)
+        w = packed[i] - base
+        packed[i] = w
+        k = w >> np.uint64(32)
         counts[0, k & mask] += 1
-        counts[1, (k >> np.uint64(_RADIX_BITS)) & mask] += 1
-        counts[2, (k >> np.uint64(2 * _RADIX_BITS)) & mask] += 1
+        counts[1, (k >> shift1) & mask] += 1
+        counts[2, (k >> shift2) & mask] += 1
     src, dst = packed, packed_tmp
     for d in range(3):
         row = counts[d]
-        if _to_offsets(row, n):  # every key has the same digit here: nothing to reorder
+        if _to_offsets(row, n, size):  # every key has the same digit here: no reordering
             continue
-        shift = np.uint64(32 + d * _RADIX_BITS)
+        shift = np.uint64(32 + d * bits)
         for i in range(n):
             k = src[i]
             b = (k >> shift) & mask
@@ -221,8 +251,13 @@ def _argsort32_into(
         src, dst = dst, src
     low_word = np.uint64(0xFFFFFFFF)
     for i in range(n):
-        order[i] = np.int64(src[i] & low_word)
-    return order
+        w = src[i]
+        order[i] = np.int64(w & low_word)
+        k = np.uint32((w >> np.uint64(32)) + key_min)
+        sorted_bits[i] = (k ^ _SIGN32) if (k & _SIGN32) else ~k  # the key's inverse
+    floats = sorted_bits.view(np.float32)
+    for i in range(n):
+        sorted_values[i] = floats[i]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -312,17 +347,103 @@ def quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None:
-    """1-based ranks with ties averaged (scipy.stats.rankdata 'average')."""
+    """1-based ranks in day order with ties averaged (scipy.stats.rankdata 'average').
+
+    Every value first gets its ordinal rank (a branch-free scatter); then the tie groups,
+    found by one compare of neighbours, get their mean rank. Continuous flows have few
+    ties, intermittent ones a long run of zeros: both stay O(n).
+    """
     n = sorted_values.size
-    start = 0
-    while start < n:
-        end = start + 1
+    for j in range(n):
+        ranks[order[j]] = j + 1.0
+    j = 1
+    while j < n:
+        if sorted_values[j] != sorted_values[j - 1]:
+            j += 1
+            continue
+        start = j - 1
+        end = j + 1
         while end < n and sorted_values[end] == sorted_values[start]:
             end += 1
         rank = 0.5 * (start + end - 1) + 1.0
-        for j in range(start, end):
-            ranks[order[j]] = rank
-        start = end
+        for k in range(start, end):
+            ranks[order[k]] = rank
+        j = end + 1
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _paired_moments(
+    o: np.ndarray, s: np.ndarray, lo: np.ndarray, ls: np.ndarray, hytest: bool
+) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """Sums and centred second moments of one gage's paired series, in two fused passes.
+
+    Returns sum o, sum s, sum (s - o), Sxx, Syy, Sxy, SSE, Sxx of the floored logs and the
+    log SSE. Each series is shifted by its first value, so a constant series has exactly
+    zero spread (a plain mean of n equal values can be off in the last bit and leave
+    ~1e-33 of variance: logNSE of an all-floored observed series would be -1e+27 instead
+    of undefined). ``reassoc`` lets LLVM split each sum into SIMD partial sums instead of
+    one latency-bound chain: the sums differ from left-to-right ones by rounding only. In
+    hytest mode the logNSE sim is ln max(s, 0.1) = max(ln max(s, 0.01), ln 0.1).
+    """
+    n = o.size
+    o0 = o[0]
+    s0 = s[0]
+    lo0 = lo[0]
+    sum_o = 0.0
+    sum_s = 0.0
+    diff = 0.0
+    mo = 0.0
+    ms = 0.0
+    mlo = 0.0
+    for i in range(n):
+        sum_o += o[i]
+        sum_s += s[i]
+        diff += s[i] - o[i]
+        mo += o[i] - o0
+        ms += s[i] - s0
+        mlo += lo[i] - lo0
+    mo /= n
+    ms /= n
+    mlo /= n
+    sxx = 0.0
+    syy = 0.0
+    sxy = 0.0
+    sse = 0.0
+    lxx = 0.0
+    lsse = 0.0
+    for i in range(n):
+        dx = (o[i] - o0) - mo
+        dy = (s[i] - s0) - ms
+        sxx += dx * dx
+        syy += dy * dy
+        sxy += dx * dy
+        d = s[i] - o[i]
+        sse += d * d
+        dl = (lo[i] - lo0) - mlo
+        lxx += dl * dl
+        lsx = max(ls[i], LN_HYTEST_SIM_FLOOR) if hytest else ls[i]
+        dd = lsx - lo[i]
+        lsse += dd * dd
+    return sum_o, sum_s, diff, sxx, syy, sxy, sse, lxx, lsse
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _spearman(rank_o: np.ndarray, rank_s: np.ndarray) -> float:
+    """Pearson correlation of two average-rank series. Ranks are half-integers with mean
+    exactly (n + 1) / 2, so every term is a multiple of 1/4 and each sum is exact in any
+    order (one pass; reassoc only lets LLVM vectorize it)."""
+    n = rank_o.size
+    mean_rank = 0.5 * (n + 1)
+    rxx = 0.0
+    ryy = 0.0
+    rxy = 0.0
+    for i in range(n):
+        dx = rank_o[i] - mean_rank
+        dy = rank_s[i] - mean_rank
+        rxx += dx * dx
+        ryy += dy * dy
+        rxy += dx * dy
+    return rxy / math.sqrt(rxx * ryy)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -364,50 +485,9 @@ def _standard_suite(
     (ln max(x, 0.01)), sorted values ``so``/``ss`` and orders; ``rank_*`` are scratch."""
     n = o.size
     safe = mode == MODE_STANDARD
-    hytest = mode == MODE_HYTEST
-    # Two fused passes give every moment. Each series is shifted by its first value, so a
-    # constant series has exactly zero spread (a plain mean of n equal values can be off in
-    # the last bit and leave ~1e-33 of variance: logNSE of an all-floored observed series
-    # would be -1e+27 instead of undefined). In hytest mode the logNSE
-    # sim is ln max(s, 0.1) = max(ln max(s, 0.01), ln 0.1) (the log is monotone).
-    o0 = o[0]
-    s0 = s[0]
-    lo0 = lo[0]
-    sum_o = 0.0
-    sum_s = 0.0
-    diff = 0.0
-    mo = 0.0
-    ms = 0.0
-    mlo = 0.0
-    for i in range(n):
-        sum_o += o[i]
-        sum_s += s[i]
-        diff += s[i] - o[i]
-        mo += o[i] - o0
-        ms += s[i] - s0
-        mlo += lo[i] - lo0
-    mo /= n
-    ms /= n
-    mlo /= n
-    sxx = 0.0
-    syy = 0.0
-    sxy = 0.0
-    sse = 0.0
-    lxx = 0.0
-    lsse = 0.0
-    for i in range(n):
-        dx = (o[i] - o0) - mo
-        dy = (s[i] - s0) - ms
-        sxx += dx * dx
-        syy += dy * dy
-        sxy += dx * dy
-        d = s[i] - o[i]
-        sse += d * d
-        dl = (lo[i] - lo0) - mlo
-        lxx += dl * dl
-        lsx = max(ls[i], LN_HYTEST_SIM_FLOOR) if hytest else ls[i]
-        dd = lsx - lo[i]
-        lsse += dd * dd
+    sum_o, sum_s, diff, sxx, syy, sxy, sse, lxx, lsse = _paired_moments(
+        o, s, lo, ls, mode == MODE_HYTEST
+    )
     var_o = sxx / n
     var_s = syy / n
     out[NSE] = 1.0 - (sse / n) / var_o
@@ -420,21 +500,10 @@ def _standard_suite(
     out[PBIAS] = 100.0 * _div(diff, sum_o, safe)
     out[LOGNSE] = 1.0 - (lsse / n) / (lxx / n)
 
-    # Spearman: Pearson of average ranks. Ranks are half-integers whose mean is exactly
-    # (n + 1) / 2, so one pass suffices.
+    # Spearman: Pearson of average ranks.
     _average_ranks(so, order_o, rank_o)
     _average_ranks(ss, order_s, rank_s)
-    mean_rank = 0.5 * (n + 1)
-    rxx = 0.0
-    ryy = 0.0
-    rxy = 0.0
-    for i in range(n):
-        dx = rank_o[i] - mean_rank
-        dy = rank_s[i] - mean_rank
-        rxx += dx * dx
-        ryy += dy * dy
-        rxy += dx * dy
-    out[SPEARMAN] = rxy / math.sqrt(rxx * ryy)
+    out[SPEARMAN] = _spearman(rank_o, rank_s)
 
     if mode == MODE_HYTEST:
         qo30 = quantile_sorted(so, 0.30)
@@ -497,6 +566,73 @@ def _standard_suite(
         out[FHV] = 100.0 * _div(num, den, True)
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _log_errors(
+    lo: np.ndarray, ls: np.ndarray, season: np.ndarray, e: np.ndarray
+) -> tuple[float, float, float, float, float, float, float]:
+    """Day-order log errors e = ls - lo into ``e``; returns sum e, sum (e - e[0]), sum e^2
+    and sum e^2 per season (branch-free selects, so the loop vectorizes: reassoc)."""
+    n = lo.size
+    e0 = ls[0] - lo[0]
+    sum_e = 0.0
+    shifted_e = 0.0
+    sse = 0.0
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for i in range(n):
+        d = ls[i] - lo[i]
+        e[i] = d
+        sum_e += d
+        shifted_e += d - e0
+        d2 = d * d
+        sse += d2
+        k = season[i]
+        s0 += d2 if k == 0 else 0.0
+        s1 += d2 if k == 1 else 0.0
+        s2 += d2 if k == 2 else 0.0
+        s3 += d2 if k == 3 else 0.0
+    return sum_e, shifted_e, sse, s0, s1, s2, s3
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sorted_differences(
+    lo: np.ndarray, ls: np.ndarray, order_o: np.ndarray, order_s: np.ndarray, dsort: np.ndarray
+) -> float:
+    """dsort[j] = sort(ls)[j] - sort(lo)[j] (the floored logs in each series' own order:
+    the log and the floor keep the order); returns sum (dsort - dsort[0])."""
+    n = lo.size
+    d0 = ls[order_s[0]] - lo[order_o[0]]
+    total = 0.0
+    for j in range(n):
+        d = ls[order_s[j]] - lo[order_o[j]]
+        dsort[j] = d
+        total += d - d0
+    return total
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _centred_sse(x: np.ndarray, shifted_mean: float) -> float:
+    """sum ((x - x[0]) - shifted_mean)^2: the variance numerator of x shifted by x[0]."""
+    x0 = x[0]
+    total = 0.0
+    for i in range(x.size):
+        c = (x[i] - x0) - shifted_mean
+        total += c * c
+    return total
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _gathered_sse(e: np.ndarray, order: np.ndarray, start: int, stop: int) -> float:
+    """sum of e[order[j]]^2 for j in start:stop."""
+    total = 0.0
+    for j in range(start, stop):
+        d = e[order[j]]
+        total += d * d
+    return total
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _dscore_suite(
     o: np.ndarray,
@@ -506,56 +642,25 @@ def _dscore_suite(
     order_s: np.ndarray,
     season: np.ndarray,
     e: np.ndarray,
+    dsort: np.ndarray,
     order_q: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """The D-score of one gage from the floored logs; ``e``, ``order_q`` are scratch."""
+    """The D-score of one gage from the floored logs; ``e``, ``dsort``, ``order_q`` are
+    scratch. Each variance is two-pass over values shifted by their first one."""
     n = lo.size
-    # Pass 1: errors, their mean, mse and the seasonal sums.
-    e0 = ls[0] - lo[0]
-    mean_e = 0.0
-    shifted_e = 0.0
-    mse = 0.0
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for i in range(n):
-        d = ls[i] - lo[i]
-        e[i] = d
-        mean_e += d
-        shifted_e += d - e0
-        d2 = d * d
-        mse += d2
-        k = season[i]
-        if k == 0:
-            s0 += d2
-        elif k == 1:
-            s1 += d2
-        elif k == 2:
-            s2 += d2
-        else:
-            s3 += d2
-    mean_e /= n
-    shifted_e /= n
+    sum_e, shifted_e, mse, s0, s1, s2, s3 = _log_errors(lo, ls, season, e)
+    mean_e = sum_e / n
     out[MSE] = mse / n
     out[E_BIAS] = mean_e * mean_e
     out[WINTER] = s0 / n
     out[SPRING] = s1 / n
     out[SUMMER] = s2 / n
     out[FALL] = s3 / n
-    # Pass 2: var(e) and the mean of sort(ln max(s, .01)) - sort(ln max(o, .01)) (the log
-    # and the floor keep the order, so these are the floored logs in each series' order).
-    # Both variances are two-pass over values shifted by their first one.
-    d0 = ls[order_s[0]] - lo[order_o[0]]
-    var_e = 0.0
-    mean_d = 0.0
-    for j in range(n):
-        c = (e[j] - e0) - shifted_e
-        var_e += c * c
-        mean_d += (ls[order_s[j]] - lo[order_o[j]]) - d0
-    var_e /= n
-    mean_d /= n
+    var_e = _centred_sse(e, shifted_e / n) / n
+    e_dist = _centred_sse(dsort, _sorted_differences(lo, ls, order_o, order_s, dsort) / n) / n
+    out[E_DIST] = e_dist
+    out[E_SEQ] = var_e - e_dist
     # Quantile bins: ordinal ranks of ln max(o, .01), ties in order of appearance. All
     # floored values tie, so the floored prefix of o's order is rebuilt in day order (O(n)).
     n_floor = 0
@@ -571,38 +676,109 @@ def _dscore_suite(
             order_q[j] = order_o[j]
     else:
         order_q = order_o
-    # Pass 3: var of the sorted differences, and the quantile bins: pandas.qcut of ranks
-    # 1..n at quantiles 0/.25/.5/.75/1 puts rank r in the first bin k with
-    # r <= 1 + q_k (n - 1) (the first bin closed on the left too).
-    edge0 = 1.0 + 0.25 * (n - 1)
-    edge1 = 1.0 + 0.5 * (n - 1)
-    edge2 = 1.0 + 0.75 * (n - 1)
-    b0 = 0.0
-    b1 = 0.0
-    b2 = 0.0
-    b3 = 0.0
-    var_d = 0.0
-    for j in range(n):
-        c = ((ls[order_s[j]] - lo[order_o[j]]) - d0) - mean_d
-        var_d += c * c
-        r = j + 1.0
-        d = e[order_q[j]]
-        d2 = d * d
-        if r <= edge0:
-            b0 += d2
-        elif r <= edge1:
-            b1 += d2
-        elif r <= edge2:
-            b2 += d2
-        else:
-            b3 += d2
-    e_dist = var_d / n
-    out[E_DIST] = e_dist
-    out[E_SEQ] = var_e - e_dist
-    out[Q_LOW] = b0 / n
-    out[Q_BELOW] = b1 / n
-    out[Q_ABOVE] = b2 / n
-    out[Q_HIGH] = b3 / n
+    # pandas.qcut of ranks 1..n at quantiles 0/.25/.5/.75/1 puts rank r in the first bin k
+    # with r <= 1 + q_k (n - 1) (the first bin closed on the left too): ranks are integers,
+    # so bin k holds ranks up to floor(1 + q_k (n - 1)).
+    end0 = math.floor(1.0 + 0.25 * (n - 1))
+    end1 = math.floor(1.0 + 0.5 * (n - 1))
+    end2 = math.floor(1.0 + 0.75 * (n - 1))
+    out[Q_LOW] = _gathered_sse(e, order_q, 0, end0) / n
+    out[Q_BELOW] = _gathered_sse(e, order_q, end0, end1) / n
+    out[Q_ABOVE] = _gathered_sse(e, order_q, end1, end2) / n
+    out[Q_HIGH] = _gathered_sse(e, order_q, end2, n) / n
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _pair_days(
+    obs_row: np.ndarray,
+    sim_row: np.ndarray,
+    season: np.ndarray,
+    o_all: np.ndarray,
+    s_all: np.ndarray,
+    sea_all: np.ndarray,
+) -> tuple[int, int, int, int, int]:
+    """Compact the days where both series have a value into ``o_all``/``s_all``/``sea_all``.
+
+    Returns the counts of observed, simulated and paired days and the first/last paired
+    day (-1 when none).
+    """
+    n_obs = 0
+    n_sim = 0
+    n = 0
+    first = -1
+    last = -1
+    for i in range(obs_row.size):
+        ov = obs_row[i]
+        sv = sim_row[i]
+        ok_o = not math.isnan(ov)
+        ok_s = not math.isnan(sv)
+        n_obs += ok_o
+        n_sim += ok_s
+        if ok_o and ok_s:
+            o_all[n] = ov
+            s_all[n] = sv
+            sea_all[n] = season[i]
+            if n == 0:
+                first = i
+            last = i
+            n += 1
+    return n_obs, n_sim, n, first, last
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _pair_days32(
+    obs_row: np.ndarray,
+    sim_row: np.ndarray,
+    season: np.ndarray,
+    o_all: np.ndarray,
+    s_all: np.ndarray,
+    sea_all: np.ndarray,
+    packed_o: np.ndarray,
+    packed_s: np.ndarray,
+    key_range: np.ndarray,
+) -> tuple[int, int, int, int, int]:
+    """``_pair_days`` for float32 rows that also starts both sorts while the values are at
+    hand: each paired day's (key, day) word goes to ``packed_o``/``packed_s`` and the
+    smallest and largest keys to ``key_range`` (observed min, max, simulated min, max)."""
+    obs_bits = obs_row.view(np.uint32)
+    sim_bits = sim_row.view(np.uint32)
+    min_o = np.uint64(0xFFFFFFFF)
+    max_o = np.uint64(0)
+    min_s = np.uint64(0xFFFFFFFF)
+    max_s = np.uint64(0)
+    n_obs = 0
+    n_sim = 0
+    n = 0
+    first = -1
+    last = -1
+    for i in range(obs_row.size):
+        ov = obs_row[i]
+        sv = sim_row[i]
+        ok_o = not math.isnan(ov)
+        ok_s = not math.isnan(sv)
+        n_obs += ok_o
+        n_sim += ok_s
+        if ok_o and ok_s:
+            o_all[n] = ov
+            s_all[n] = sv
+            sea_all[n] = season[i]
+            ko = _key32(obs_bits[i])
+            ks = _key32(sim_bits[i])
+            packed_o[n] = (ko << np.uint64(32)) | np.uint64(n)
+            packed_s[n] = (ks << np.uint64(32)) | np.uint64(n)
+            min_o = min(min_o, ko)
+            max_o = max(max_o, ko)
+            min_s = min(min_s, ks)
+            max_s = max(max_s, ks)
+            if n == 0:
+                first = i
+            last = i
+            n += 1
+    key_range[0] = min_o
+    key_range[1] = max_o
+    key_range[2] = min_s
+    key_range[3] = max_s
+    return n_obs, n_sim, n, first, last
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -621,39 +797,27 @@ def _evaluate_gage(
     key_floats: np.ndarray,
     keys_tmp: np.ndarray,
     counts: np.ndarray,
-    float32_keys: np.ndarray,
+    packed_o: np.ndarray,
+    packed_s: np.ndarray,
+    key_range: np.ndarray,
 ) -> None:
     """Evaluate one gage; info = [status, n_days, first index, last index].
 
     ``fbuf`` (9, T) float64, ``ibuf`` (6, T) int64, ``keys``/``keys_tmp`` (T,) uint64 (and
     ``key_floats``, ``keys`` as float64) and ``counts`` are scratch owned by the calling
-    thread, reused from gage to gage: nothing is allocated per gage. ``float32_keys`` is a
-    float32 (T,) scratch when the rows are float32 (32-bit sort keys), else empty.
+    thread, reused from gage to gage: nothing is allocated per gage. ``packed_o`` and
+    ``packed_s`` are (T,) uint64 scratch when the rows are float32 (32-bit sort keys,
+    built while pairing the days), else empty; ``key_range`` (4,) uint64 scratch.
     """
-    t = obs_row.size
     o_all = fbuf[0]
     s_all = fbuf[1]
     sea_all = ibuf[0]
-    n_obs = 0
-    n_sim = 0
-    n = 0
-    first = -1
-    last = -1
-    for i in range(t):
-        ov = obs_row[i]
-        sv = sim_row[i]
-        ok_o = not math.isnan(ov)
-        ok_s = not math.isnan(sv)
-        n_obs += ok_o
-        n_sim += ok_s
-        if ok_o and ok_s:
-            o_all[n] = ov
-            s_all[n] = sv
-            sea_all[n] = season[i]
-            if n == 0:
-                first = i
-            last = i
-            n += 1
+    if packed_o.size:
+        n_obs, n_sim, n, first, last = _pair_days32(
+            obs_row, sim_row, season, o_all, s_all, sea_all, packed_o, packed_s, key_range
+        )
+    else:
+        n_obs, n_sim, n, first, last = _pair_days(obs_row, sim_row, season, o_all, s_all, sea_all)
     info[1] = n
     info[2] = first
     info[3] = last
@@ -681,29 +845,37 @@ def _evaluate_gage(
         info[0] = CONSTANT_OBSERVATIONS
         return
     info[0] = OK
-    if float32_keys.size:
-        k32 = float32_keys.view(np.uint32)
-        order_o = _argsort32_into(o, float32_keys, k32, keys, keys_tmp, counts, ibuf[1])[:n]
-        order_s = _argsort32_into(s, float32_keys, k32, keys, keys_tmp, counts, ibuf[3])[:n]
+    so = fbuf[4, :n]
+    ss = fbuf[5, :n]
+    if packed_o.size:
+        bits = keys.view(np.uint32)
+        _radix_passes32(
+            packed_o, keys_tmp, counts, key_range[0], key_range[1], n, ibuf[1], bits, so
+        )
+        _radix_passes32(
+            packed_s, keys_tmp, counts, key_range[2], key_range[3], n, ibuf[3], bits, ss
+        )
+        order_o = ibuf[1, :n]
+        order_s = ibuf[3, :n]
     else:
         order_o = _argsort_into(o, keys, key_floats, keys_tmp, ibuf[1], ibuf[2], counts)[:n]
         order_s = _argsort_into(s, keys, key_floats, keys_tmp, ibuf[3], ibuf[4], counts)[:n]
+        for j in range(n):
+            so[j] = o[order_o[j]]
+            ss[j] = s[order_s[j]]
     # The sorts are done: their key buffers are free scratch for the logs.
     floored_logs(fbuf[0], n, keys, key_floats, fbuf[8], fbuf[2])
     floored_logs(fbuf[1], n, keys, key_floats, fbuf[8], fbuf[3])
     lo = fbuf[2, :n]
     ls = fbuf[3, :n]
-    so = fbuf[4, :n]
-    ss = fbuf[5, :n]
-    for j in range(n):
-        so[j] = o[order_o[j]]
-        ss[j] = s[order_s[j]]
     if do_standard:
         _standard_suite(
             o, s, lo, ls, so, ss, order_o, order_s, fbuf[6, :n], fbuf[7, :n], mode, out,
         )  # fmt: skip
     if do_dscore:
-        _dscore_suite(o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], ibuf[5, :n], out)
+        _dscore_suite(
+            o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], fbuf[7, :n], ibuf[5, :n], out,
+        )  # fmt: skip
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -731,11 +903,13 @@ def evaluate_rows(
     key_floats = keys.view(np.float64)
     keys_tmp = np.empty(t, np.uint64)
     counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
-    float32_keys = np.empty(t if obs.itemsize == 4 else 0, np.float32)
+    packed_o = np.empty(t if obs.itemsize == 4 else 0, np.uint64)
+    packed_s = np.empty(t if obs.itemsize == 4 else 0, np.uint64)
+    key_range = np.empty(4, np.uint64)
     for g in range(start, stop):
         _evaluate_gage(
             obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
-            fbuf, ibuf, keys, key_floats, keys_tmp, counts, float32_keys,
+            fbuf, ibuf, keys, key_floats, keys_tmp, counts, packed_o, packed_s, key_range,
         )  # fmt: skip
         if mode == MODE_STANDARD:
             for k in range(out.shape[1]):
