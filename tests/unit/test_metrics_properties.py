@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -188,3 +188,47 @@ def test_floored_logs_within_one_ulp_of_numpy(values: np.ndarray) -> None:
     finite = np.isfinite(want)
     assert np.array_equal(out[~finite], want[~finite])
     assert np.all(np.abs(out[finite] - want[finite]) <= np.spacing(np.abs(want[finite])))
+
+
+# Long runs of a few values (ties crossing the rank kernel's 256-value blocks), signed
+# zeros, negatives, infinities and arbitrary float32 values.
+float32_flow = st.one_of(
+    st.sampled_from([0.0, -0.0, 0.01, 1.0, 2.5, -3.0, np.inf, -np.inf]),
+    st.floats(allow_nan=False, width=32),
+)
+
+
+_RNG = np.random.default_rng(7)
+# Tie groups of 1-700 values (a run of zeros longer than two rank blocks), shuffled.
+_LONG_TIES = _RNG.permutation(
+    np.concatenate([np.zeros(700), np.full(300, 2.5), _RNG.random(400), [-0.0, 1.0, 1.0]])
+).astype(np.float32)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hnp.arrays(np.float32, st.integers(1, 1500), elements=float32_flow))
+@example(_LONG_TIES)
+@example(np.sort(_LONG_TIES))
+def test_float32_argsort_and_average_ranks_match_numpy_and_scipy(values: np.ndarray) -> None:
+    """The float32 radix argsort is numpy's stable argsort (ties in order of appearance,
+    -0.0 equal to 0.0), decodes the sorted values exactly, and the tie-averaged ranks are
+    scipy's rankdata, for any finite-or-infinite float32 series."""
+    from scipy.stats import rankdata
+
+    from gagebench.metrics import kernels
+
+    n = values.size
+    wide = values.astype(np.float64)
+    packed, scratch = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    key_floats = np.empty(n, np.float32)
+    counts = np.empty((3, 1 << kernels._RADIX_BITS), np.int64)
+    order, sorted_values, ranks = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    low, high = kernels._pack_keys32(wide, n, key_floats, packed)
+    kernels._radix_passes32(
+        packed, scratch, counts, low, high, n, order, key_floats.view(np.uint32), sorted_values
+    )
+    want = np.argsort(wide + 0.0, kind="stable")
+    assert np.array_equal(order, want)
+    assert np.array_equal(sorted_values, wide[want])  # -0.0 == 0.0
+    kernels._average_ranks(sorted_values, order, ranks)
+    assert np.array_equal(ranks, rankdata(wide, method="average"))

@@ -76,6 +76,7 @@ _LG7 = 1.479819860511658591e-01
 _RADIX_BITS = 11
 _RADIX_SIZE = 1 << _RADIX_BITS
 _RADIX_MAX_PASSES = (64 + _RADIX_BITS - 1) // _RADIX_BITS
+_TIE_BLOCK = 256
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -182,17 +183,32 @@ def _argsort_into(
 
 
 _SIGN32 = np.uint32(1 << 31)
-_NEG_ZERO32 = np.uint32(1 << 31)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _key32(bits: np.uint32) -> np.uint64:
-    """Order-preserving unsigned key of a float32 bit pattern (-0.0 keyed as 0.0: equal)."""
-    if bits == _NEG_ZERO32:
-        bits = np.uint32(0)
-    if bits & _SIGN32:
-        return np.uint64(~bits)
-    return np.uint64(bits | _SIGN32)
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _pack_keys32(
+    values: np.ndarray, n: int, key_floats: np.ndarray, packed: np.ndarray
+) -> tuple[np.uint64, np.uint64]:
+    """Start a float32 argsort: ``packed[j] = key(values[j]) << 32 | j`` for j < n.
+
+    The key is the float32 bit pattern made order-preserving as an unsigned integer
+    (negative: all bits flipped; positive: sign bit set), computed branch-free so the loop
+    vectorizes. ``values`` are float64 holding float32 values; + 0.0 turns -0.0 into 0.0,
+    an equal value with the same key. ``key_floats`` is float32 scratch. Returns the
+    smallest and largest key.
+    """
+    for j in range(n):
+        key_floats[j] = np.float32(values[j] + 0.0)
+    bits = key_floats.view(np.uint32)
+    key_min = np.uint64(0xFFFFFFFF)
+    key_max = np.uint64(0)
+    for j in range(n):
+        b = np.uint64(bits[j])
+        k = b ^ (((b >> np.uint64(31)) * np.uint64(0x7FFFFFFF)) | np.uint64(0x80000000))
+        packed[j] = (k << np.uint64(32)) | np.uint64(j)
+        key_min = min(key_min, k)
+        key_max = max(key_max, k)
+    return key_min, key_max
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -209,15 +225,17 @@ def _radix_passes32(
 ) -> None:
     """Finish a stable argsort of float32 values packed as (key << 32 | day) words.
 
-    ``packed[:n]`` holds the words (built while the days were paired, so the values are
-    not read again) and ``key_min``/``key_max`` bound their keys. Keys are sorted relative
-    to ``key_min``: a daily flow series spans ~26 of the 32 key bits, so three LSD counting
-    passes of ceil(span / 3) bits (9 for most gages: 512 buckets, whose write positions stay
-    in L1; at most 11) sort the words, ties in day order. The day of the j-th smallest goes
-    to ``order[j]`` and its value, decoded from the key, to ``sorted_values[j]``
-    (sequential: no gather through the order). ``sorted_bits`` is a uint32 scratch viewed
-    as float32 for the decoding; ``counts`` has 3 rows of at least 2048.
+    ``packed[:n]`` holds the words (``_pack_keys32``) and ``key_min``/``key_max`` bound
+    their keys. Keys are sorted relative to ``key_min``: a daily flow series spans ~26 of
+    the 32 key bits, so three LSD counting passes of ceil(span / 3) bits (9 for most
+    gages: 512 buckets, whose write positions stay in L1; at most 11) sort the words, ties
+    in day order. The day of the j-th smallest goes to ``order[j]`` and its value, decoded
+    from the key, to ``sorted_values[j]`` (sequential: no gather through the order).
+    ``sorted_bits`` is a uint32 scratch viewed as float32 for the decoding; ``counts`` has
+    3 rows of at least 2048.
     """
+    key_min = np.uint64(key_min)  # a Python int from outside would type as int64, and
+    key_max = np.uint64(key_max)  # int64 mixed with uint64 is float64 in numba
     span = key_max - key_min
     width = 0
     while width < 32 and (span >> np.uint64(width)) != 0:
@@ -349,26 +367,35 @@ def quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
 def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None:
     """1-based ranks in day order with ties averaged (scipy.stats.rankdata 'average').
 
-    Every value first gets its ordinal rank (a branch-free scatter); then the tie groups,
-    found by one compare of neighbours, get their mean rank. Continuous flows have few
-    ties, intermittent ones a long run of zeros: both stay O(n).
+    Every value first gets its ordinal rank (a branch-free scatter); then the tie groups
+    get their mean rank. Ties are searched only in blocks of neighbours where a
+    vectorized compare counts some (continuous flows have a handful, intermittent ones a
+    long run of zeros): O(n) either way.
     """
     n = sorted_values.size
     for j in range(n):
         ranks[order[j]] = j + 1.0
-    j = 1
-    while j < n:
-        if sorted_values[j] != sorted_values[j - 1]:
-            j += 1
-            continue
-        start = j - 1
-        end = j + 1
-        while end < n and sorted_values[end] == sorted_values[start]:
-            end += 1
-        rank = 0.5 * (start + end - 1) + 1.0
-        for k in range(start, end):
-            ranks[order[k]] = rank
-        j = end + 1
+    j0 = 1
+    while j0 < n:
+        # A vectorized count of equal neighbours skips the blocks without ties.
+        j1 = min(n, j0 + _TIE_BLOCK)
+        ties = 0
+        for j in range(j0, j1):
+            ties += sorted_values[j] == sorted_values[j - 1]
+        j = j0
+        while ties and j < j1:
+            if sorted_values[j] != sorted_values[j - 1]:
+                j += 1
+                continue
+            start = j - 1
+            end = j + 1
+            while end < n and sorted_values[end] == sorted_values[start]:
+                end += 1
+            rank = 0.5 * (start + end - 1) + 1.0
+            for k in range(start, end):
+                ranks[order[k]] = rank
+            j = end + 1  # sorted_values[end] differs from its left neighbour
+        j0 = max(j1, j)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
@@ -726,62 +753,6 @@ def _pair_days(
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _pair_days32(
-    obs_row: np.ndarray,
-    sim_row: np.ndarray,
-    season: np.ndarray,
-    o_all: np.ndarray,
-    s_all: np.ndarray,
-    sea_all: np.ndarray,
-    packed_o: np.ndarray,
-    packed_s: np.ndarray,
-    key_range: np.ndarray,
-) -> tuple[int, int, int, int, int]:
-    """``_pair_days`` for float32 rows that also starts both sorts while the values are at
-    hand: each paired day's (key, day) word goes to ``packed_o``/``packed_s`` and the
-    smallest and largest keys to ``key_range`` (observed min, max, simulated min, max)."""
-    obs_bits = obs_row.view(np.uint32)
-    sim_bits = sim_row.view(np.uint32)
-    min_o = np.uint64(0xFFFFFFFF)
-    max_o = np.uint64(0)
-    min_s = np.uint64(0xFFFFFFFF)
-    max_s = np.uint64(0)
-    n_obs = 0
-    n_sim = 0
-    n = 0
-    first = -1
-    last = -1
-    for i in range(obs_row.size):
-        ov = obs_row[i]
-        sv = sim_row[i]
-        ok_o = not math.isnan(ov)
-        ok_s = not math.isnan(sv)
-        n_obs += ok_o
-        n_sim += ok_s
-        if ok_o and ok_s:
-            o_all[n] = ov
-            s_all[n] = sv
-            sea_all[n] = season[i]
-            ko = _key32(obs_bits[i])
-            ks = _key32(sim_bits[i])
-            packed_o[n] = (ko << np.uint64(32)) | np.uint64(n)
-            packed_s[n] = (ks << np.uint64(32)) | np.uint64(n)
-            min_o = min(min_o, ko)
-            max_o = max(max_o, ko)
-            min_s = min(min_s, ks)
-            max_s = max(max_s, ks)
-            if n == 0:
-                first = i
-            last = i
-            n += 1
-    key_range[0] = min_o
-    key_range[1] = max_o
-    key_range[2] = min_s
-    key_range[3] = max_s
-    return n_obs, n_sim, n, first, last
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
 def _evaluate_gage(
     obs_row: np.ndarray,
     sim_row: np.ndarray,
@@ -797,27 +768,19 @@ def _evaluate_gage(
     key_floats: np.ndarray,
     keys_tmp: np.ndarray,
     counts: np.ndarray,
-    packed_o: np.ndarray,
-    packed_s: np.ndarray,
-    key_range: np.ndarray,
+    float32_keys: np.ndarray,
 ) -> None:
     """Evaluate one gage; info = [status, n_days, first index, last index].
 
     ``fbuf`` (9, T) float64, ``ibuf`` (6, T) int64, ``keys``/``keys_tmp`` (T,) uint64 (and
     ``key_floats``, ``keys`` as float64) and ``counts`` are scratch owned by the calling
-    thread, reused from gage to gage: nothing is allocated per gage. ``packed_o`` and
-    ``packed_s`` are (T,) uint64 scratch when the rows are float32 (32-bit sort keys,
-    built while pairing the days), else empty; ``key_range`` (4,) uint64 scratch.
+    thread, reused from gage to gage: nothing is allocated per gage. ``float32_keys`` is a
+    float32 (T,) scratch when the rows are float32 (32-bit sort keys), else empty.
     """
     o_all = fbuf[0]
     s_all = fbuf[1]
     sea_all = ibuf[0]
-    if packed_o.size:
-        n_obs, n_sim, n, first, last = _pair_days32(
-            obs_row, sim_row, season, o_all, s_all, sea_all, packed_o, packed_s, key_range
-        )
-    else:
-        n_obs, n_sim, n, first, last = _pair_days(obs_row, sim_row, season, o_all, s_all, sea_all)
+    n_obs, n_sim, n, first, last = _pair_days(obs_row, sim_row, season, o_all, s_all, sea_all)
     info[1] = n
     info[2] = first
     info[3] = last
@@ -847,14 +810,12 @@ def _evaluate_gage(
     info[0] = OK
     so = fbuf[4, :n]
     ss = fbuf[5, :n]
-    if packed_o.size:
-        bits = keys.view(np.uint32)
-        _radix_passes32(
-            packed_o, keys_tmp, counts, key_range[0], key_range[1], n, ibuf[1], bits, so
-        )
-        _radix_passes32(
-            packed_s, keys_tmp, counts, key_range[2], key_range[3], n, ibuf[3], bits, ss
-        )
+    if float32_keys.size:
+        bits = float32_keys.view(np.uint32)
+        lo_key, hi_key = _pack_keys32(o, n, float32_keys, keys)
+        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[1], bits, so)
+        lo_key, hi_key = _pack_keys32(s, n, float32_keys, keys)
+        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[3], bits, ss)
         order_o = ibuf[1, :n]
         order_s = ibuf[3, :n]
     else:
@@ -903,13 +864,11 @@ def evaluate_rows(
     key_floats = keys.view(np.float64)
     keys_tmp = np.empty(t, np.uint64)
     counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
-    packed_o = np.empty(t if obs.itemsize == 4 else 0, np.uint64)
-    packed_s = np.empty(t if obs.itemsize == 4 else 0, np.uint64)
-    key_range = np.empty(4, np.uint64)
+    float32_keys = np.empty(t if obs.itemsize == 4 else 0, np.float32)
     for g in range(start, stop):
         _evaluate_gage(
             obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
-            fbuf, ibuf, keys, key_floats, keys_tmp, counts, packed_o, packed_s, key_range,
+            fbuf, ibuf, keys, key_floats, keys_tmp, counts, float32_keys,
         )  # fmt: skip
         if mode == MODE_STANDARD:
             for k in range(out.shape[1]):
