@@ -66,7 +66,7 @@ def season_index(dates: npt.ArrayLike) -> np.ndarray:
     """Season of each day: 0 winter (DJF), 1 spring (MAM), 2 summer (JJA), 3 fall (SON)."""
     days = np.asarray(dates, dtype="datetime64[D]")
     months = days.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    return ((months % 12) // 3).astype(np.int64)
+    return ((months % 12) // 3).astype(np.int8)
 
 
 def _as_float_2d(name: str, value: npt.ArrayLike) -> np.ndarray:
@@ -112,7 +112,7 @@ def evaluate_arrays(
                 "the dscore suite needs the dates of the days (seasonal components): pass "
                 "time=... (or a time-indexed pandas/xarray input), or suites=('standard',)"
             )
-        season = np.zeros(obs.shape[1], np.int64)
+        season = np.zeros(obs.shape[1], np.int8)
     else:
         season = season_index(dates)
         if season.shape[0] != obs.shape[1]:

@@ -764,6 +764,7 @@ def _evaluate_gage(
     info: np.ndarray,
     fbuf: np.ndarray,
     ibuf: np.ndarray,
+    sea_all: np.ndarray,
     keys: np.ndarray,
     key_floats: np.ndarray,
     keys_tmp: np.ndarray,
@@ -772,14 +773,14 @@ def _evaluate_gage(
 ) -> None:
     """Evaluate one gage; info = [status, n_days, first index, last index].
 
-    ``fbuf`` (9, T) float64, ``ibuf`` (6, T) int64, ``keys``/``keys_tmp`` (T,) uint64 (and
+    ``fbuf`` (9, T) float64, ``ibuf`` (5, T) int32 (day indices), ``sea_all`` (T,) of the
+    season's dtype, ``keys``/``keys_tmp`` (T,) uint64 (and
     ``key_floats``, ``keys`` as float64) and ``counts`` are scratch owned by the calling
     thread, reused from gage to gage: nothing is allocated per gage. ``float32_keys`` is a
     float32 (T,) scratch when the rows are float32 (32-bit sort keys), else empty.
     """
     o_all = fbuf[0]
     s_all = fbuf[1]
-    sea_all = ibuf[0]
     n_obs, n_sim, n, first, last = _pair_days(obs_row, sim_row, season, o_all, s_all, sea_all)
     info[1] = n
     info[2] = first
@@ -813,14 +814,14 @@ def _evaluate_gage(
     if float32_keys.size:
         bits = float32_keys.view(np.uint32)
         lo_key, hi_key = _pack_keys32(o, n, float32_keys, keys)
-        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[1], bits, so)
+        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[0], bits, so)
         lo_key, hi_key = _pack_keys32(s, n, float32_keys, keys)
-        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[3], bits, ss)
-        order_o = ibuf[1, :n]
-        order_s = ibuf[3, :n]
+        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[2], bits, ss)
+        order_o = ibuf[0, :n]
+        order_s = ibuf[2, :n]
     else:
-        order_o = _argsort_into(o, keys, key_floats, keys_tmp, ibuf[1], ibuf[2], counts)[:n]
-        order_s = _argsort_into(s, keys, key_floats, keys_tmp, ibuf[3], ibuf[4], counts)[:n]
+        order_o = _argsort_into(o, keys, key_floats, keys_tmp, ibuf[0], ibuf[1], counts)[:n]
+        order_s = _argsort_into(s, keys, key_floats, keys_tmp, ibuf[2], ibuf[3], counts)[:n]
         for j in range(n):
             so[j] = o[order_o[j]]
             ss[j] = s[order_s[j]]
@@ -835,7 +836,7 @@ def _evaluate_gage(
         )  # fmt: skip
     if do_dscore:
         _dscore_suite(
-            o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], fbuf[7, :n], ibuf[5, :n], out,
+            o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], fbuf[7, :n], ibuf[4, :n], out,
         )  # fmt: skip
 
 
@@ -859,7 +860,8 @@ def evaluate_rows(
     """
     t = obs.shape[1]
     fbuf = np.empty((9, t))
-    ibuf = np.empty((6, t), np.int64)
+    ibuf = np.empty((5, t), np.int32)  # day indices: half the bytes of int64
+    sea_all = np.empty(t, season.dtype)
     keys = np.empty(t, np.uint64)
     key_floats = keys.view(np.float64)
     keys_tmp = np.empty(t, np.uint64)
@@ -868,7 +870,7 @@ def evaluate_rows(
     for g in range(start, stop):
         _evaluate_gage(
             obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
-            fbuf, ibuf, keys, key_floats, keys_tmp, counts, float32_keys,
+            fbuf, ibuf, sea_all, keys, key_floats, keys_tmp, counts, float32_keys,
         )  # fmt: skip
         if mode == MODE_STANDARD:
             for k in range(out.shape[1]):
