@@ -364,8 +364,11 @@ def quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarray) -> None:
-    """1-based ranks in day order with ties averaged (scipy.stats.rankdata 'average').
+def _average_ranks(
+    sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarray, in_day_order: bool = True
+) -> None:
+    """1-based ranks with ties averaged (scipy.stats.rankdata 'average'): in day order
+    (``ranks[order[j]]``) or, with ``in_day_order`` False, in sorted order (``ranks[j]``).
 
     Every value first gets its ordinal rank (a branch-free scatter); then the tie groups
     get their mean rank. Ties are searched only in blocks of neighbours where a
@@ -373,8 +376,12 @@ def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarr
     long run of zeros): O(n) either way.
     """
     n = sorted_values.size
-    for j in range(n):
-        ranks[order[j]] = j + 1.0
+    if in_day_order:
+        for j in range(n):
+            ranks[order[j]] = j + 1.0
+    else:
+        for j in range(n):
+            ranks[j] = j + 1.0
     j0 = 1
     while j0 < n:
         # A vectorized count of equal neighbours skips the blocks without ties.
@@ -393,7 +400,7 @@ def _average_ranks(sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarr
                 end += 1
             rank = 0.5 * (start + end - 1) + 1.0
             for k in range(start, end):
-                ranks[order[k]] = rank
+                ranks[order[k] if in_day_order else k] = rank
             j = end + 1  # sorted_values[end] differs from its left neighbour
         j0 = max(j1, j)
 
@@ -455,18 +462,20 @@ def _paired_moments(
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def _spearman(rank_o: np.ndarray, rank_s: np.ndarray) -> float:
-    """Pearson correlation of two average-rank series. Ranks are half-integers with mean
-    exactly (n + 1) / 2, so every term is a multiple of 1/4 and each sum is exact in any
-    order (one pass; reassoc only lets LLVM vectorize it)."""
-    n = rank_o.size
+def _spearman(sorted_rank_o: np.ndarray, order_o: np.ndarray, rank_s: np.ndarray) -> float:
+    """Pearson correlation of the average ranks: ``sorted_rank_o`` are the observed ranks in
+    the observed order ``order_o``, ``rank_s`` the simulated ones in day order (one scatter
+    and one gather instead of two scatters). Ranks are half-integers with mean exactly
+    (n + 1) / 2, so every term is a multiple of 1/4 and each sum is exact in any order
+    (reassoc only lets LLVM vectorize it)."""
+    n = sorted_rank_o.size
     mean_rank = 0.5 * (n + 1)
     rxx = 0.0
     ryy = 0.0
     rxy = 0.0
-    for i in range(n):
-        dx = rank_o[i] - mean_rank
-        dy = rank_s[i] - mean_rank
+    for j in range(n):
+        dx = sorted_rank_o[j] - mean_rank
+        dy = rank_s[order_o[j]] - mean_rank
         rxx += dx * dx
         ryy += dy * dy
         rxy += dx * dy
@@ -528,9 +537,9 @@ def _standard_suite(
     out[LOGNSE] = 1.0 - (lsse / n) / (lxx / n)
 
     # Spearman: Pearson of average ranks.
-    _average_ranks(so, order_o, rank_o)
+    _average_ranks(so, order_o, rank_o, False)
     _average_ranks(ss, order_s, rank_s)
-    out[SPEARMAN] = _spearman(rank_o, rank_s)
+    out[SPEARMAN] = _spearman(rank_o, order_o, rank_s)
 
     if mode == MODE_HYTEST:
         qo30 = quantile_sorted(so, 0.30)
@@ -773,7 +782,7 @@ def _evaluate_gage(
 ) -> None:
     """Evaluate one gage; info = [status, n_days, first index, last index].
 
-    ``fbuf`` (9, T) float64, ``ibuf`` (5, T) int32 (day indices), ``sea_all`` (T,) of the
+    ``fbuf`` (8, T) float64, ``ibuf`` (5, T) int32 (day indices), ``sea_all`` (T,) of the
     season's dtype, ``keys``/``keys_tmp`` (T,) uint64 (and
     ``key_floats``, ``keys`` as float64) and ``counts`` are scratch owned by the calling
     thread, reused from gage to gage: nothing is allocated per gage. ``float32_keys`` is a
@@ -826,8 +835,9 @@ def _evaluate_gage(
             so[j] = o[order_o[j]]
             ss[j] = s[order_s[j]]
     # The sorts are done: their key buffers are free scratch for the logs.
-    floored_logs(fbuf[0], n, keys, key_floats, fbuf[8], fbuf[2])
-    floored_logs(fbuf[1], n, keys, key_floats, fbuf[8], fbuf[3])
+    exponents = keys_tmp.view(np.float64)
+    floored_logs(fbuf[0], n, keys, key_floats, exponents, fbuf[2])
+    floored_logs(fbuf[1], n, keys, key_floats, exponents, fbuf[3])
     lo = fbuf[2, :n]
     ls = fbuf[3, :n]
     if do_standard:
@@ -855,11 +865,11 @@ def evaluate_rows(
 ) -> None:
     """Evaluate gages (rows) ``start:stop`` of ``obs``/``sim`` (gage, day) into ``out``/``info``.
 
-    Allocates its scratch once (18 arrays of one row's length) and reuses it for every
+    Allocates its scratch once (17 arrays of one row's length) and reuses it for every
     gage. Releases the GIL: the engine runs blocks of rows on a thread pool.
     """
     t = obs.shape[1]
-    fbuf = np.empty((9, t))
+    fbuf = np.empty((8, t))
     ibuf = np.empty((5, t), np.int32)  # day indices: half the bytes of int64
     sea_all = np.empty(t, season.dtype)
     keys = np.empty(t, np.uint64)
