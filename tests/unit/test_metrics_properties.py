@@ -222,13 +222,13 @@ def test_float32_argsort_and_average_ranks_match_numpy_and_scipy(values: np.ndar
     packed, scratch = np.empty(n, np.uint64), np.empty(n, np.uint64)
     key_floats = np.empty(n, np.float32)
     counts = np.empty((3, 1 << kernels._RADIX_BITS), np.int64)
-    order, sorted_values, ranks = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    order, sorted_values, ranks = np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n)
     low, high = kernels._pack_keys32(wide, n, key_floats, packed)
     kernels._radix_passes32(
-        packed, scratch, counts, low, high, n, order, key_floats.view(np.uint32), sorted_values
+        packed, scratch, counts, low, high, n, order, sorted_values.view(np.uint32)
     )
     want = np.argsort(wide + 0.0, kind="stable")
     assert np.array_equal(order, want)
-    assert np.array_equal(sorted_values, wide[want])  # -0.0 == 0.0
+    assert np.array_equal(sorted_values, values[want])  # -0.0 == 0.0
     kernels._average_ranks(sorted_values, order, ranks)
     assert np.array_equal(ranks, rankdata(wide, method="average"))

@@ -221,7 +221,6 @@ def _radix_passes32(
     n: int,
     order: np.ndarray,
     sorted_bits: np.ndarray,
-    sorted_values: np.ndarray,
 ) -> None:
     """Finish a stable argsort of float32 values packed as (key << 32 | day) words.
 
@@ -230,9 +229,8 @@ def _radix_passes32(
     the 32 key bits, so three LSD counting passes of ceil(span / 3) bits (9 for most
     gages: 512 buckets, whose write positions stay in L1; at most 11) sort the words, ties
     in day order. The day of the j-th smallest goes to ``order[j]`` and its value, decoded
-    from the key, to ``sorted_values[j]`` (sequential: no gather through the order).
-    ``sorted_bits`` is a uint32 scratch viewed as float32 for the decoding; ``counts`` has
-    3 rows of at least 2048.
+    from the key, to ``sorted_bits[j]`` (the bits of a float32 array: sequential, no gather
+    through the order). ``counts`` has 3 rows of at least 2048.
     """
     key_min = np.uint64(key_min)  # a Python int from outside would type as int64, and
     key_max = np.uint64(key_max)  # int64 mixed with uint64 is float64 in numba
@@ -273,9 +271,6 @@ def _radix_passes32(
         order[i] = np.int64(w & low_word)
         k = np.uint32((w >> np.uint64(32)) + key_min)
         sorted_bits[i] = (k ^ _SIGN32) if (k & _SIGN32) else ~k  # the key's inverse
-    floats = sorted_bits.view(np.float32)
-    for i in range(n):
-        sorted_values[i] = floats[i]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -354,13 +349,14 @@ def _lerp(a: float, b: float, t: float) -> float:
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
-    """``numpy.quantile(x, q)`` (method "linear") of an ascending array."""
+    """``numpy.quantile(x, q)`` (method "linear") of an ascending array, in float64 (also
+    for a float32 array)."""
     n = sorted_values.size
     virtual = q * (n - 1)
     lo = math.floor(virtual)
     if lo >= n - 1:
-        return sorted_values[n - 1]
-    return _lerp(sorted_values[lo], sorted_values[lo + 1], virtual - lo)
+        return np.float64(sorted_values[n - 1])
+    return _lerp(np.float64(sorted_values[lo]), np.float64(sorted_values[lo + 1]), virtual - lo)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -518,7 +514,8 @@ def _standard_suite(
     out: np.ndarray,
 ) -> None:
     """The standard suite of one gage from its paired series, their floored logs ``lo``/``ls``
-    (ln max(x, 0.01)), sorted values ``so``/``ss`` and orders; ``rank_*`` are scratch."""
+    (ln max(x, 0.01)), sorted values ``so``/``ss`` (float64, or float32 when the data are)
+    and orders; ``rank_*`` are scratch."""
     n = o.size
     safe = mode == MODE_STANDARD
     sum_o, sum_s, diff, sxx, syy, sxy, sse, lxx, lsse = _paired_moments(
@@ -597,8 +594,9 @@ def _standard_suite(
         num = 0.0
         den = 0.0
         for j in range(n - n_high, n):
-            num += ss[j] - so[j]
-            den += so[j]
+            high_o = np.float64(so[j])  # so/ss may be float32: subtract in float64
+            num += np.float64(ss[j]) - high_o
+            den += high_o
         out[FHV] = 100.0 * _div(num, den, True)
 
 
@@ -786,7 +784,8 @@ def _evaluate_gage(
     season's dtype, ``keys``/``keys_tmp`` (T,) uint64 (and
     ``key_floats``, ``keys`` as float64) and ``counts`` are scratch owned by the calling
     thread, reused from gage to gage: nothing is allocated per gage. ``float32_keys`` is a
-    float32 (T,) scratch when the rows are float32 (32-bit sort keys), else empty.
+    float32 (3, T) scratch when the rows are float32 (32-bit sort keys, then the sorted
+    observed and simulated values), else empty.
     """
     o_all = fbuf[0]
     s_all = fbuf[1]
@@ -818,23 +817,57 @@ def _evaluate_gage(
         info[0] = CONSTANT_OBSERVATIONS
         return
     info[0] = OK
-    so = fbuf[4, :n]
-    ss = fbuf[5, :n]
+    order_o = ibuf[0, :n]
+    order_s = ibuf[2, :n]
     if float32_keys.size:
-        bits = float32_keys.view(np.uint32)
-        lo_key, hi_key = _pack_keys32(o, n, float32_keys, keys)
-        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[0], bits, so)
-        lo_key, hi_key = _pack_keys32(s, n, float32_keys, keys)
-        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, ibuf[2], bits, ss)
-        order_o = ibuf[0, :n]
-        order_s = ibuf[2, :n]
+        # float32 data: sorted values stay float32 (exact), decoded from the sort keys.
+        so = float32_keys[1, :n]
+        ss = float32_keys[2, :n]
+        lo_key, hi_key = _pack_keys32(o, n, float32_keys[0], keys)
+        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, order_o, so.view(np.uint32))
+        lo_key, hi_key = _pack_keys32(s, n, float32_keys[0], keys)
+        _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, order_s, ss.view(np.uint32))
+        _logs_and_suites(
+            o, s, so, ss, order_o, order_s, sea_all[:n], do_standard, do_dscore, mode, out,
+            fbuf, ibuf[4, :n], keys, key_floats, keys_tmp,
+        )  # fmt: skip
     else:
+        # The permutation ends in whichever of the two buffers the last pass wrote.
         order_o = _argsort_into(o, keys, key_floats, keys_tmp, ibuf[0], ibuf[1], counts)[:n]
         order_s = _argsort_into(s, keys, key_floats, keys_tmp, ibuf[2], ibuf[3], counts)[:n]
+        so = fbuf[4, :n]
+        ss = fbuf[5, :n]
         for j in range(n):
             so[j] = o[order_o[j]]
             ss[j] = s[order_s[j]]
-    # The sorts are done: their key buffers are free scratch for the logs.
+        _logs_and_suites(
+            o, s, so, ss, order_o, order_s, sea_all[:n], do_standard, do_dscore, mode, out,
+            fbuf, ibuf[4, :n], keys, key_floats, keys_tmp,
+        )  # fmt: skip
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _logs_and_suites(
+    o: np.ndarray,
+    s: np.ndarray,
+    so: np.ndarray,
+    ss: np.ndarray,
+    order_o: np.ndarray,
+    order_s: np.ndarray,
+    season: np.ndarray,
+    do_standard: bool,
+    do_dscore: bool,
+    mode: int,
+    out: np.ndarray,
+    fbuf: np.ndarray,
+    order_q: np.ndarray,
+    keys: np.ndarray,
+    key_floats: np.ndarray,
+    keys_tmp: np.ndarray,
+) -> None:
+    """The floored logs and the requested suites of one sorted gage. The sort buffers
+    (``keys``, its float64 view ``key_floats``, ``keys_tmp``) are free scratch by now."""
+    n = o.size
     exponents = keys_tmp.view(np.float64)
     floored_logs(fbuf[0], n, keys, key_floats, exponents, fbuf[2])
     floored_logs(fbuf[1], n, keys, key_floats, exponents, fbuf[3])
@@ -845,9 +878,7 @@ def _evaluate_gage(
             o, s, lo, ls, so, ss, order_o, order_s, fbuf[6, :n], fbuf[7, :n], mode, out,
         )  # fmt: skip
     if do_dscore:
-        _dscore_suite(
-            o, lo, ls, order_o, order_s, sea_all[:n], fbuf[6, :n], fbuf[7, :n], ibuf[4, :n], out,
-        )  # fmt: skip
+        _dscore_suite(o, lo, ls, order_o, order_s, season, fbuf[6, :n], fbuf[7, :n], order_q, out)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -865,7 +896,7 @@ def evaluate_rows(
 ) -> None:
     """Evaluate gages (rows) ``start:stop`` of ``obs``/``sim`` (gage, day) into ``out``/``info``.
 
-    Allocates its scratch once (17 arrays of one row's length) and reuses it for every
+    Allocates its scratch once (19 arrays of one row's length) and reuses it for every
     gage. Releases the GIL: the engine runs blocks of rows on a thread pool.
     """
     t = obs.shape[1]
@@ -876,7 +907,7 @@ def evaluate_rows(
     key_floats = keys.view(np.float64)
     keys_tmp = np.empty(t, np.uint64)
     counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
-    float32_keys = np.empty(t if obs.itemsize == 4 else 0, np.float32)
+    float32_keys = np.empty((3, t if obs.itemsize == 4 else 0), np.float32)
     for g in range(start, stop):
         _evaluate_gage(
             obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
