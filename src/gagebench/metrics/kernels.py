@@ -93,6 +93,20 @@ def _to_offsets(row: np.ndarray, n: int, size: int = _RADIX_SIZE) -> bool:
     return False
 
 
+@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _scatter_by_digit(
+    src: np.ndarray, dst: np.ndarray, row: np.ndarray, shift: np.uint64, mask: np.uint64, n: int
+) -> None:
+    """One stable LSD counting pass: each word of ``src[:n]`` goes to ``dst`` at the next
+    free slot of its digit ``(word >> shift) & mask``; ``row`` holds the digits' offsets."""
+    for i in range(n):
+        k = src[i]
+        b = (k >> shift) & mask
+        pos = row[b]
+        row[b] = pos + 1
+        dst[pos] = k
+
+
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _argsort_into(
     values: np.ndarray,
@@ -158,12 +172,7 @@ def _argsort_into(
             continue
         shift = np.uint64(base + d * _RADIX_BITS)
         if packed:
-            for i in range(n):
-                k = src_k[i]
-                b = (k >> shift) & mask
-                pos = row[b]
-                row[b] = pos + 1
-                dst_k[pos] = k
+            _scatter_by_digit(src_k, dst_k, row, shift, mask, n)
         else:
             for i in range(n):
                 k = src_k[i]
@@ -257,13 +266,7 @@ def _radix_passes32(
         row = counts[d]
         if _to_offsets(row, n, size):  # every key has the same digit here: no reordering
             continue
-        shift = np.uint64(32 + d * bits)
-        for i in range(n):
-            k = src[i]
-            b = (k >> shift) & mask
-            pos = row[b]
-            row[b] = pos + 1
-            dst[pos] = k
+        _scatter_by_digit(src, dst, row, np.uint64(32 + d * bits), mask, n)
         src, dst = dst, src
     low_word = np.uint64(0xFFFFFFFF)
     for i in range(n):
