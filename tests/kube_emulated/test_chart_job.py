@@ -130,6 +130,17 @@ def parts_done(s3: S3, run_id: str) -> int:
     return len([k for k in s3.keys(f"results/{run_id}/") if "/_parts/batch-" in k])
 
 
+def assert_resumed(kube: Kube, operator: Operator, s3: S3, run_id: str, done_before: int) -> dict:
+    """The run's next attempt completes reusing the batches finished before (its manifest)."""
+    assert wait_job(kube, operator) == "Complete", controller_log(kube)
+    manifest = manifest_of(s3, run_id)
+    assert manifest["batches"]["reused"] >= done_before > 0, manifest["batches"]
+    assert manifest["batches"]["computed"] < manifest["batches"]["total"]
+    assert f"resuming run {run_id}" in controller_log(kube)
+    assert_nothing_left(kube)
+    return manifest
+
+
 def test_pod_evicted_mid_run_controller_deletes_cluster_and_retry_resumes(
     kube: Kube, operator: Operator, s3: S3
 ) -> None:
@@ -152,12 +163,7 @@ def test_pod_evicted_mid_run_controller_deletes_cluster_and_retry_resumes(
     t_evicted = time.monotonic()
 
     # The Job's retry (backoffLimit 1) is a new pod with the same run id: it resumes.
-    assert wait_job(kube, operator) == "Complete", controller_log(kube)
-    manifest = manifest_of(s3, "rehearsal-2")
-    assert manifest["batches"]["reused"] >= done_before > 0, manifest["batches"]
-    assert manifest["batches"]["computed"] < manifest["batches"]["total"]
-    assert "resuming run rehearsal-2" in controller_log(kube)
-    assert_nothing_left(kube)
+    manifest = assert_resumed(kube, operator, s3, "rehearsal-2", done_before)
     print(
         f"eviction: {t_evicted - t0:.1f}s to interrupt; the retry reused "
         f"{manifest['batches']['reused']}/{manifest['batches']['total']} batches in "
@@ -195,12 +201,7 @@ def test_job_deleted_mid_run_tears_down_and_second_job_resumes(
 
     # A second Job with the same run id resumes: the finished batches are reused.
     apply(kube, [o for o in render_chart(values, kube.namespace) if o["kind"] == "Job"])
-    assert wait_job(kube, operator) == "Complete", controller_log(kube)
-    manifest = manifest_of(s3, "rehearsal-3")
-    assert manifest["batches"]["reused"] >= done_before > 0, manifest["batches"]
-    assert manifest["batches"]["computed"] < manifest["batches"]["total"]
-    assert "resuming run rehearsal-3" in controller_log(kube)
-    assert_nothing_left(kube)
+    manifest = assert_resumed(kube, operator, s3, "rehearsal-3", done_before)
     print(
         f"delete mid-run: {t_deleted - t0:.1f}s to interrupt and clean up; resumed "
         f"{manifest['batches']['reused']}/{manifest['batches']['total']} batches in "
