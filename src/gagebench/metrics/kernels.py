@@ -7,10 +7,10 @@ data the 32-bit keys are packed with the day index in one vectorized pass and so
 relative to the smallest key in 3 passes of ceil(span / 3) bits, and the sorted values are
 decoded from the keys) and every order statistic is derived from that one order. The
 floored logs ln max(x, 0.01) are computed once per series and shared by logNSE, pBiasFLV
-and the D-score. The sums run in small helpers
-compiled with ``fastmath={"reassoc"}`` (and nothing else: no NaN/inf assumptions), which
-lets LLVM keep SIMD partial sums instead of one latency-bound chain; they differ from
-left-to-right sums by rounding only (the rank sums of Spearman are exact either way).
+and the D-score. The sums run in small helpers compiled with ``fastmath={"reassoc"}`` (and
+nothing else: no NaN/inf assumptions), which lets LLVM keep SIMD partial sums instead of
+one latency-bound chain; they differ from left-to-right sums by rounding only (the rank
+sums of Spearman are exact either way).
 Kernels release the GIL; the engine runs blocks of gages on a thread pool, and each block
 allocates its scratch once (none per gage).
 """
