@@ -7,6 +7,9 @@ The public API is small and imports lazily, so ``import gagebench`` stays light:
 - :func:`write_report`, :func:`compare`, ``plot_*`` - the HTML report, model comparison
   and notebook figures;
 - :func:`run`, :class:`RunResult` - the whole job on a Dask cluster, results to a URL;
+
+Importing gagebench registers its retrying S3 filesystem for ``s3://`` URLs
+(:mod:`gagebench.objectstore`), so every store, gage list and output gets one retry layer.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from gagebench._fsspec import register_s3
 from gagebench._version import __version__
+
+register_s3()
 
 _LAZY = {
     "evaluate": "gagebench.evaluation",

@@ -20,4 +20,23 @@ def options_for_url(url: str, options: Mapping[str, Any] | None) -> dict[str, An
     protocol, _ = split_protocol(url.split("::")[-1] if "::" in url else url)
     if protocol in _LOCAL and "::" not in url:
         return None
-    return dict(options or {}) or None
+    opts = dict(options or {})
+    if split_protocol(url.split("::")[0])[0] not in ("s3", "s3a"):
+        opts.pop("gagebench_retries", None)  # only gagebench's S3 filesystem reads it
+    return opts or None
+
+
+def register_s3() -> None:
+    """Make ``s3://`` and ``s3a://`` URLs use gagebench's retrying S3 filesystem.
+
+    Registered by import path, so nothing heavy is imported until an S3 URL is used.
+    See :mod:`gagebench.objectstore` for the retry layer it adds.
+    """
+    import fsspec
+    from fsspec.registry import _registry
+
+    target = "gagebench.objectstore.RetryingS3FileSystem"
+    for protocol in ("s3", "s3a"):
+        if getattr(_registry.get(protocol), "__name__", "") != "RetryingS3FileSystem":
+            _registry.pop(protocol, None)
+        fsspec.register_implementation(protocol, target, clobber=True)

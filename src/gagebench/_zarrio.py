@@ -10,6 +10,7 @@ own async ``get``/``set`` and (de)compressed with the array's numcodecs codecs d
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -73,30 +74,65 @@ def read_gage_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndar
 
 
 def _read_v2_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarray:
+    """Fetch the rows' chunks concurrently, decode them here, fetch bad ones again.
+
+    A chunk that does not decode to exactly one row (a damaged body that slipped past
+    the store's checks) is fetched again within the retry policy, never used.
+    """
     from zarr.core.buffer import default_buffer_prototype
+
+    from gagebench.integrity import IntegrityError, check_decoded
+    from gagebench.retry import OUTAGE, default_policy
 
     metadata = array.metadata
     store = array.store
     prototype = default_buffer_prototype()
     keys = [_chunk_key(array, int(p), gage_axis) for p in positions]
-
-    async def fetch() -> list[Any]:
-        return await asyncio.gather(*(store.get(key, prototype=prototype) for key in keys))
-
     dtype = _native_dtype(array)
     n_time = array.shape[1 - gage_axis]
     out = np.empty((positions.size, n_time), dtype=dtype)
     filters = list(metadata.filters or ())[::-1]
-    for i, buffer in enumerate(_run(fetch())):
-        if buffer is None:  # a chunk never written holds the fill value
-            out[i] = metadata.fill_value if metadata.fill_value is not None else 0
-            continue
+    policy = getattr(store, "policy", None) or default_policy()
+
+    def decode(key: str, buffer: Any) -> np.ndarray:
         data: Any = buffer.to_bytes()
-        if metadata.compressor is not None:
-            data = metadata.compressor.decode(data)
-        for codec in filters:
-            data = codec.decode(data)
-        out[i] = np.frombuffer(data, dtype=dtype, count=n_time)
+        try:
+            if metadata.compressor is not None:
+                data = metadata.compressor.decode(data)
+            for codec in filters:
+                data = codec.decode(data)
+        except Exception as exc:
+            raise IntegrityError(f"chunk {key} does not decode: {exc}") from exc
+        return check_decoded(key, data, n_time, dtype)
+
+    pending = list(range(len(keys)))
+    attempt, waited = 0, 0.0
+    while pending:
+
+        async def fetch(todo: list[int] = pending) -> list[Any]:
+            return await asyncio.gather(*(store.get(keys[i], prototype=prototype) for i in todo))
+
+        failed: list[int] = []
+        error: IntegrityError | None = None
+        for i, buffer in zip(pending, _run(fetch()), strict=True):
+            if buffer is None:  # a chunk never written holds the fill value
+                out[i] = metadata.fill_value if metadata.fill_value is not None else 0
+                continue
+            try:
+                out[i] = decode(keys[i], buffer)
+            except IntegrityError as exc:
+                failed.append(i)
+                error = exc
+        if error is None:
+            break
+        attempt += 1
+        pause = policy.delay(attempt, waited)
+        if pause is None:
+            raise error
+        OUTAGE.failed(error)
+        time.sleep(pause)
+        waited += pause
+        pending = failed
     return out
 
 

@@ -38,13 +38,45 @@ def _load_defaults() -> dict[str, Any]:
 dask.config.update_defaults(_load_defaults())
 
 
+#: Settings whose contents are passed to other libraries as written (never renamed).
+_VERBATIM = "storage_options"
+
+
 def _normalize_keys(value: Any) -> Any:
-    """Accept ``batch-size`` and ``batch_size`` alike (dask treats them as one key)."""
+    """Accept ``batch-size`` and ``batch_size`` alike (dask treats them as one key).
+
+    Keys inside ``storage_options`` are fsspec's and HTTP's (header names such as
+    ``x-amz-request-payer``): they are kept exactly as written.
+    """
     if isinstance(value, Mapping):
-        return {str(k).replace("-", "_"): _normalize_keys(v) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            key = str(k).replace("-", "_")
+            out[key] = v if key == _VERBATIM else _normalize_keys(v)
+        return out
     if isinstance(value, list):
         return [_normalize_keys(v) for v in value]
     return value
+
+
+def merge_options(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Storage options ``over`` merged into ``base`` key by key, at every depth (copies).
+
+    Access mode stays per store: when ``over`` sets ``anon`` or ``requester_pays``, the
+    other of the two is not inherited from ``base`` (a global ``anon: true`` must not
+    reach a requester-pays store, nor a global ``requester_pays`` an anonymous one).
+    """
+    merged = _thaw(base)
+    if "anon" in over or "requester_pays" in over:
+        for key in ("anon", "requester_pays"):
+            if key not in over:
+                merged.pop(key, None)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_options(merged[key], value)
+        else:
+            merged[key] = _thaw(value)
+    return merged
 
 
 def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,9 +89,15 @@ def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.replace("-", "_").split(".")
-    if parts[0] == "gagebench":
-        parts = parts[1:]
+    raw_parts = dotted.split(".")
+    if raw_parts[0] == "gagebench":
+        raw_parts = raw_parts[1:]
+    parts: list[str] = []
+    for i, part in enumerate(raw_parts):  # keys below storage_options are kept verbatim
+        verbatim = _VERBATIM in parts and i > parts.index(_VERBATIM)
+        parts.append(part if verbatim else part.replace("-", "_"))
+    if _VERBATIM not in parts:
+        value = _normalize_keys(value)
     node = target
     for part in parts[:-1]:
         child = node.get(part)
@@ -132,6 +170,7 @@ class RunConfig:
     report: bool = True
     progress: bool = True
     log_format: str = "text"
+    retries: Mapping[str, Any] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @property
@@ -140,10 +179,16 @@ class RunConfig:
         return f"{self.output.rstrip('/')}/{self.run_id}"
 
     def options_for(self, store: StoreConfig | None = None) -> dict[str, Any]:
-        """fsspec storage options for a store: global options overlaid by the store's."""
-        merged = dict(self.storage_options)
-        if store is not None:
-            merged.update(store.storage_options)
+        """fsspec storage options for a store (None: the output): plain, mutable copies.
+
+        The store's options are merged over the global ones key by key at every depth
+        (:func:`merge_options`). For an ``s3://`` URL the run's retry policy is added as
+        ``gagebench_retries`` (read by :mod:`gagebench.objectstore`, also on workers).
+        """
+        merged = merge_options(self.storage_options, store.storage_options if store else {})
+        url = store.url if store is not None else self.output
+        if url.split("://", 1)[0] in ("s3", "s3a"):
+            merged.setdefault("gagebench_retries", dict(self.retries))
         return merged
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +306,7 @@ _TOP_KEYS = {
     "report",
     "progress",
     "log_format",
+    "retries",
     "cluster",
 }
 
@@ -347,6 +393,9 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
             section,
         )
     storage_options = _mapping(raw, "storage_options")
+    from gagebench.retry import RetryPolicy
+
+    retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
     return RunConfig(
         run_id=run_id,
         output=str(output),
@@ -361,6 +410,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         report=raw.get("report", True),
         progress=raw.get("progress", True),
         log_format=log_format,
+        retries=_freeze(retries),
         cluster=ClusterConfig(backend=backend, options=_freeze(cluster_raw)),
     )
 
@@ -381,7 +431,7 @@ def load_config(
     for path in files:
         _merge(merged, read_config_file(path))
     for dotted, value in (overrides or {}).items():
-        _set_dotted(merged, dotted, _normalize_keys(value))
+        _set_dotted(merged, dotted, value)
     for key, value in keywords.items():
-        _set_dotted(merged, key, _normalize_keys(value))
+        _set_dotted(merged, key, value)
     return validate(merged)

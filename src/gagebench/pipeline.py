@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gagebench._version import __version__
+from gagebench.batches import BatchesFailed, run_failed
 from gagebench.errors import ClusterError, GagebenchError, InputError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
@@ -195,6 +196,20 @@ def _tune_malloc() -> None:
     libc.mallopt(m_mmap_threshold, 32 * 2**20)
 
 
+def _run_guarded(
+    element: tuple[int, tuple[str, ...]],
+    source: Any,
+    models: tuple[str, ...],
+    suites: tuple[str, ...],
+    mode: str,
+    delay_s: float,
+) -> tuple[int, Any]:
+    """:func:`_run_element` after ``delay_s``; a failure comes back as a BatchFailure."""
+    from gagebench.batches import run_guarded
+
+    return run_guarded(lambda e: _run_element(e, source, models, suites, mode), element, delay_s)
+
+
 def stream_batches(
     client: distributed.Client,
     source: Any,
@@ -203,45 +218,32 @@ def stream_batches(
     suites: Sequence[str],
     mode: str,
     max_in_flight: int | None = None,
+    attempts: int = 3,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
-    A Dask bag with one partition per batch; its partitions are submitted a few at a time
-    (``max_in_flight``, default 2 per worker thread) so memory stays flat.
+    One Dask bag partition per batch, submitted a few at a time (``max_in_flight``,
+    default 2 per worker thread) so memory stays flat. A failed batch is run again up to
+    ``attempts`` times (:mod:`gagebench.batches`, which raises ``BatchesFailed`` at the
+    end when some still fail).
     """
     import dask.bag as db
-    from distributed import as_completed
+
+    from gagebench.batches import stream_with_retries
 
     if not batches:
         return
-    elements = [(int(i), tuple(ids)) for i, ids in batches]
-    bag = db.from_sequence(elements, npartitions=len(elements)).map(
-        _run_element, source, tuple(models), tuple(suites), mode
-    )
-    parts = bag.to_delayed()
+
+    def submit(element: tuple[int, tuple[str, ...]], delay_s: float) -> Any:
+        bag = db.from_sequence([element], npartitions=1).map(
+            _run_guarded, source, tuple(models), tuple(suites), mode, delay_s
+        )
+        return client.compute(bag.to_delayed()[0])
+
     if max_in_flight is None:
         threads = sum(client.nthreads().values()) or 1
         max_in_flight = max(2 * threads, 2)
-    pending: Iterator[Any] = iter(parts)
-    first = [client.compute(p) for p in _take(pending, max_in_flight)]
-    # The client's own loop: backends may not set a default client (kubernetes does not).
-    queue = as_completed(first, loop=client.loop)
-    for future in queue:
-        result = future.result()
-        future.release()
-        for nxt in _take(pending, 1):
-            queue.add(client.compute(nxt))
-        yield from result
-
-
-def _take(items: Iterator[Any], n: int) -> list[Any]:
-    out = []
-    for _ in range(n):
-        try:
-            out.append(next(items))
-        except StopIteration:
-            break
-    return out
+    yield from stream_with_retries(client, submit, batches, max_in_flight, attempts)
 
 
 @contextlib.contextmanager
@@ -332,12 +334,22 @@ def run(
                 sum(len(plan.batches[i]) for i in done),
             )
             t_compute0 = time.perf_counter()
+            saved = len(done)
             try:
                 for index, frame in stream_batches(
-                    dask_client, source, todo, models, config.suites, config.mode
+                    dask_client,
+                    source,
+                    todo,
+                    models,
+                    config.suites,
+                    config.mode,
+                    attempts=int(config.retries.get("batch_attempts", 3)),
                 ):
                     sink.write_part(index, frame, config.suites)
+                    saved += 1
                     progress.update(len(plan.batches[index]))
+            except BatchesFailed as exc:
+                raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
             except GagebenchError:
                 raise
             except Exception as exc:

@@ -11,7 +11,10 @@ Layout under the run URL (``<output>/<run_id>/``, see DESIGN.md "Outputs")::
     manifest.json                 written last: its presence means the run is complete
 
 Atomic writes: on a local file system a file is written under a temporary name and
-moved into place; on object stores (S3, GCS, memory) one PUT/upload is atomic already.
+moved into place; on object stores (S3, GCS, memory) a file is staged on local disk and
+uploaded only once complete (fsspec's writers would upload on close even after an
+error). A commit that fails removes the outputs it had published, so no results.parquet
+or CSV without manifest.json looks finished.
 Resume: a run started again with the same run id keeps the parts it finds, recomputes
 only the missing batches, and refuses to mix parts from a different plan.
 """
@@ -23,6 +26,7 @@ import io
 import json
 import logging
 import re
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -205,9 +209,13 @@ class RunSink:
                     if self.fs.exists(tmp):
                         self.fs.rm(tmp)
             else:
-                # Object stores publish a (multipart) upload only when it completes.
-                with self.fs.open(path, "wb") as fh:
-                    yield fh
+                # fsspec's writers upload on close even when the block raised: stage the
+                # file locally and upload it only once it is complete.
+                with tempfile.TemporaryDirectory(prefix="gagebench-") as tmpdir:
+                    local = f"{tmpdir}/{path.rsplit('/', 1)[-1]}"
+                    with open(local, "wb") as fh:
+                        yield fh
+                    self.fs.put_file(local, path)
 
     def read_bytes(self, path: str) -> bytes:
         """Read a whole file."""
@@ -314,6 +322,40 @@ class RunSink:
             m: {"NSE": [], "KGE": []} for m in plan.models
         }
         outputs = [RESULTS_FILE]
+        try:
+            self._assemble(plan, schema, counts, summary, outputs)
+            facts: dict[str, Any] = {
+                "counts": counts,
+                "medians": {
+                    m: {c: (float(np.median(v)) if v else None) for c, v in cols.items()}
+                    for m, cols in summary.items()
+                },
+                "outputs": outputs,
+            }
+            if report is not None:
+                report_url = report(facts)
+                if report_url is not None:
+                    facts["outputs"].append(REPORT_FILE)
+            final = manifest(facts)
+            self.write_bytes(
+                self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
+            )
+        except BaseException:
+            # Nothing may look finished without its manifest (written last).
+            self._unpublish([*outputs, REPORT_FILE])
+            raise
+        return final
+
+    def _assemble(
+        self,
+        plan: Plan,
+        schema: pa.Schema,
+        counts: dict[str, dict[str, int]],
+        summary: dict[str, dict[str, list[float]]],
+        outputs: list[str],
+    ) -> None:
+        """Write results.parquet and the CSVs from the parts (each published when whole)."""
+        suites = plan.suites
         with contextlib.ExitStack() as stack:
             writer = pq.ParquetWriter(
                 stack.enter_context(self.open_atomic(self.path(RESULTS_FILE))), schema
@@ -344,23 +386,16 @@ class RunSink:
                             index=False, header=False, lineterminator="\n"
                         )
                         csvs[(model, suite)].write(text.encode())
-        facts: dict[str, Any] = {
-            "counts": counts,
-            "medians": {
-                m: {c: (float(np.median(v)) if v else None) for c, v in cols.items()}
-                for m, cols in summary.items()
-            },
-            "outputs": outputs,
-        }
-        if report is not None:
-            report_url = report(facts)
-            if report_url is not None:
-                facts["outputs"].append(REPORT_FILE)
-        final = manifest(facts)
-        self.write_bytes(
-            self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
-        )
-        return final
+
+    def _unpublish(self, outputs: Sequence[str]) -> None:
+        """After a failed commit, remove outputs already published, so none looks finished."""
+        for rel in outputs:
+            path = self.path(rel)
+            try:
+                if self.fs.exists(path):
+                    self.fs.rm(path)
+            except Exception:  # best effort: the commit's own error is the one to report
+                log.debug("could not remove %s after a failed commit", path, exc_info=True)
 
     def read_results(self) -> pd.DataFrame:
         """results.parquet of this run."""

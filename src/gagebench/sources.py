@@ -322,8 +322,10 @@ class _Decoding:
 def _open_array(label: str, url: str, variable: str, options: Mapping[str, Any]) -> Any:
     import zarr
 
+    from gagebench.integrity import verified_store
+
     try:
-        group = zarr.open_group(url, mode="r", storage_options=options_for_url(url, options))
+        group = zarr.open_group(verified_store(url, options), mode="r")
         return group[variable]
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
@@ -349,17 +351,14 @@ def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
 def _open_dataset(label: str, url: str, options: Mapping[str, Any]) -> xr.Dataset:
     import xarray as xr
 
+    from gagebench.integrity import verified_store
+
     _probe(label, url, options)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            return xr.open_zarr(
-                url,
-                storage_options=options_for_url(url, options),
-                chunks=None,
-                consolidated=None,
-            )
+            return xr.open_zarr(verified_store(url, options), chunks=None, consolidated=None)
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
 

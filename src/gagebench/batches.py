@@ -1,0 +1,184 @@
+"""Batches on the cluster with batch-level retries: a failed batch is run again, with backoff.
+
+Request-level retries (:mod:`gagebench.retry`) ride out short outages inside a batch;
+this is the layer above, for what is left: a batch whose task failed (its store kept
+failing past the request budget, a worker died) is submitted again after a backoff of
+2, 4, 8... s (at most 30 s, waited on a worker thread), up to ``batch_attempts`` times.
+Errors in the inputs (:class:`~gagebench.errors.InputError`,
+:class:`~gagebench.errors.ConfigError`) are not retried.
+
+Worker-side failures come back as :class:`BatchFailure` values instead of exceptions,
+so workers print no tracebacks. When a batch still fails, the run goes on with the
+other batches (each finished batch is saved by the caller); once two batches have
+failed for good it stops starting new ones and lets the running ones finish. Then
+:class:`BatchesFailed` says which batches failed and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError, StorageError
+from gagebench.retry import EVENT_TOPIC, describe, is_transient
+
+if TYPE_CHECKING:
+    import distributed
+
+log = logging.getLogger(__name__)
+
+#: Batches that failed for good after which no new batch is started (the store looks down).
+STOP_AFTER_FAILED = 2
+_MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class BatchFailure:
+    """Why a batch failed on a worker (returned, not raised, so workers stay quiet)."""
+
+    error: str
+    retryable: bool
+    transient: bool
+
+
+class BatchesFailed(GagebenchError):
+    """Batches failed after all their attempts; the others finished and were saved."""
+
+    def __init__(self, failures: dict[int, BatchFailure], attempts: int, not_started: int):
+        self.failures = failures
+        self.attempts = attempts
+        self.not_started = not_started
+        first = failures[min(failures)]
+        super().__init__(
+            f"{len(failures)} batch(es) failed after {attempts} attempt(s) "
+            f"(batch {min(failures)}: {first.error})"
+        )
+
+    @property
+    def outage(self) -> bool:
+        """True when every failure was transient (an object-store outage, not bad input)."""
+        return all(f.transient for f in self.failures.values())
+
+
+def failure_of(exc: BaseException) -> BatchFailure:
+    """The :class:`BatchFailure` of an exception raised while running a batch."""
+    deterministic = isinstance(exc, InputError | ConfigError) and not is_transient(exc)
+    return BatchFailure(describe(exc), retryable=not deterministic, transient=is_transient(exc))
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds to wait before running a batch the ``attempt + 1``-th time."""
+    return float(min(_MAX_BACKOFF_S, 2.0**attempt))
+
+
+def stream_with_retries(
+    client: distributed.Client,
+    submit: Any,
+    batches: Sequence[tuple[int, Sequence[str]]],
+    max_in_flight: int,
+    attempts: int,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, frame)`` of each batch as it finishes; retry failed ones.
+
+    ``submit(element, delay_s)`` returns a future of ``[(index, frame | BatchFailure)]``.
+    Raises :class:`BatchesFailed` at the end when batches failed after ``attempts``.
+    """
+    from distributed import as_completed
+
+    elements = [(int(i), tuple(ids)) for i, ids in batches]
+    pending = iter(elements)
+    tries: dict[int, int] = {}
+    failures: dict[int, BatchFailure] = {}
+    owner: dict[Any, tuple[int, tuple[str, ...]]] = {}
+    stopped = False
+
+    def start(element: tuple[int, tuple[str, ...]], delay: float) -> Any:
+        tries[element[0]] = tries.get(element[0], 0) + 1
+        future = submit(element, delay)
+        owner[future.key] = element
+        return future
+
+    def relay(event: Any) -> None:
+        message = event[1] if isinstance(event, tuple) and len(event) > 1 else event
+        if isinstance(message, dict):
+            log.warning("%s (on worker %s)", message.get("message"), message.get("worker"))
+
+    client.subscribe_topic(EVENT_TOPIC, relay)
+    try:
+        first = [start(e, 0.0) for e in _take(pending, max_in_flight)]
+        queue = as_completed(first, loop=client.loop)
+        for future in queue:
+            element = owner.pop(future.key)
+            index = element[0]
+            try:
+                outcome: Any = future.result()[0][1]
+            except Exception as exc:  # the task itself died (e.g. its worker was lost)
+                outcome = failure_of(exc)
+            future.release()
+            if isinstance(outcome, BatchFailure):
+                if outcome.retryable and tries[index] < attempts:
+                    delay = backoff_s(tries[index])
+                    log.warning(
+                        "batch %d failed (attempt %d of %d: %s); trying again in %.0f s",
+                        index,
+                        tries[index],
+                        attempts,
+                        outcome.error,
+                        delay,
+                    )
+                    queue.add(start(element, delay))
+                    continue
+                failures[index] = outcome
+                if len(failures) >= STOP_AFTER_FAILED or not outcome.retryable:
+                    stopped = True
+            else:
+                yield index, outcome
+            if not stopped:
+                for nxt in _take(pending, 1):
+                    queue.add(start(nxt, 0.0))
+    finally:
+        client.unsubscribe_topic(EVENT_TOPIC)
+    if failures:
+        raise BatchesFailed(failures, attempts, sum(1 for _ in pending))
+
+
+def _take(items: Iterator[Any], n: int) -> list[Any]:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(items))
+        except StopIteration:
+            break
+    return out
+
+
+def run_guarded(run: Any, element: tuple[int, tuple[str, ...]], delay_s: float) -> Any:
+    """Run one batch on a worker after ``delay_s``; a failure is returned, not raised."""
+    if delay_s > 0:
+        time.sleep(delay_s)
+    try:
+        return run(element)
+    except Exception as exc:
+        log.debug("batch %d failed", element[0], exc_info=True)
+        return element[0], failure_of(exc)
+
+
+def run_failed(
+    run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan: Any
+) -> GagebenchError:
+    """The one-line error of a run whose batches failed: what, how much is saved, resume."""
+    total = len(plan.batches)
+    cause = (
+        "the object store kept failing (an outage?)"
+        if exc.outage
+        else "batches failed on the cluster"
+    )
+    text = (
+        f"run {run_id} stopped: {cause}; {exc}. {saved} of {total} batches are saved under "
+        f"{parts_url}; resume with the same command and run_id={run_id} "
+        f"(gagebench run ... --set run_id={run_id}), which computes only the missing batches"
+    )
+    return StorageError(text) if exc.outage else ClusterError(text)
