@@ -78,13 +78,14 @@ class VerifyingStore(WrapperStore[Any]):
     fetched again within ``policy`` (:func:`gagebench.objectstore.retrying`).
     """
 
-    def __init__(self, store: Any, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, store: Any, policy: RetryPolicy | None = None, name: str = "") -> None:
         super().__init__(store)
         self.policy = policy or default_policy()
+        self.name = name or str(store)
         self._arrays: dict[str, int | None] = {}
 
     def _with_store(self, store: Any) -> VerifyingStore:
-        return type(self)(store, self.policy)
+        return type(self)(store, self.policy, self.name)
 
     async def _chunk_nbytes(self, prefix: str) -> int | None:
         """Decoded bytes of one chunk of the Blosc v2 array at ``prefix``; None: not one."""
@@ -128,7 +129,7 @@ class VerifyingStore(WrapperStore[Any]):
                 check_blosc(key, buffer.as_buffer_like(), None if nbytes == -1 else nbytes)
             return buffer
 
-        return await retrying(self.policy, fetch, f"chunk {key}")
+        return await retrying(self.policy, fetch, f"{self.name} (chunk {key})")
 
 
 def verified_store(url: str, options: Mapping[str, Any] | None) -> VerifyingStore:
@@ -144,10 +145,11 @@ def verified_store(url: str, options: Mapping[str, Any] | None) -> VerifyingStor
     policy = RetryPolicy.from_mapping(raw) if raw is not None else default_policy()
     protocol, path = split_protocol(url)
     if protocol is None and "::" not in url:
-        return VerifyingStore(LocalStore(path, read_only=True), policy)
+        return VerifyingStore(LocalStore(path, read_only=True), policy, url)
     if not _accepts_policy(url):
         opts.pop(POLICY_OPTION, None)
-    return VerifyingStore(FsspecStore.from_url(url, storage_options=opts, read_only=True), policy)
+    store = FsspecStore.from_url(url, storage_options=opts, read_only=True)
+    return VerifyingStore(store, policy, url)
 
 
 def _accepts_policy(url: str) -> bool:

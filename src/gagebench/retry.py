@@ -50,6 +50,8 @@ T = TypeVar("T")
 POLICY_OPTION = "gagebench_retries"
 #: Dask event topic of the outage lines logged on workers (the client logs them).
 EVENT_TOPIC = "gagebench-storage"
+#: Outages at least this long are logged as warnings (shorter ones at debug level).
+NOTICE_S = 2.0
 #: Seconds waited for an endpoint that has never answered (see RetryPolicy.startup).
 STARTUP_WAIT_S = 5.0
 _BASE_S = 0.25
@@ -244,8 +246,8 @@ def _given_up(
 ) -> StoreUnavailable:
     if answered:
         text = (
-            f"the object store {where} stopped answering: still failing after {waited:.0f} s "
-            f"and {attempts} attempts ({describe(exc)}); this looks like an outage, raise "
+            f"the object store {where} kept failing for {waited:.1f} s and {attempts} "
+            f"attempts ({describe(exc)}): an outage or a damaged object; raise "
             "gagebench.retries.max_wait_s to wait longer"
         )
     else:
@@ -288,7 +290,10 @@ class _Outage:
                 f"requests, last error {self.last}); waited it out and continued"
             )
             self.since = None
-        _report(message)
+        if waited >= NOTICE_S:
+            _report(message)
+        else:
+            log.debug("%s", message)
 
 
 OUTAGE = _Outage()

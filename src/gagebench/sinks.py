@@ -140,12 +140,15 @@ class Plan:
 
 
 def storage_error(url: str, action: str, exc: BaseException) -> StorageError:
-    """One clear line naming the URL and the cause (credentials, endpoint, permissions)."""
+    """One clear line naming the URL and the cause (credentials, endpoint, outage)."""
+    from gagebench.retry import is_transient
+
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StorageError(
-        f"cannot {action} {url}: {reason} (check the URL, the credentials and "
-        "endpoint_url in storage_options)"
-    )
+    if is_transient(exc):
+        hint = "the object store kept failing; run again with the same run_id to resume"
+    else:
+        hint = "check the URL, the credentials and endpoint_url in storage_options"
+    return StorageError(f"cannot {action} {url}: {reason} ({hint})")
 
 
 class RunSink:
@@ -419,8 +422,12 @@ def _check_part(
 @contextlib.contextmanager
 def _storage_guard(action: str, url: str) -> Iterator[None]:
     """Turn file-system and S3 errors into one StorageError line that names the URL."""
+    from gagebench.retry import StoreUnavailable
+
     try:
         yield
+    except StoreUnavailable as exc:  # raised by the retry layer: name the file too
+        raise storage_error(url, action, exc) from exc
     except (StorageError, ConfigError):
         raise
     except (OSError, PermissionError, TimeoutError) as exc:
