@@ -110,7 +110,15 @@ def _read_v2_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarr
     while pending:
 
         async def fetch(todo: list[int] = pending) -> list[Any]:
-            return await asyncio.gather(*(store.get(keys[i], prototype=prototype) for i in todo))
+            # Wait for every request, failed or not, so none is left pending (and closed
+            # later from another context, which prints "Exception ignored" tracebacks).
+            got = await asyncio.gather(
+                *(store.get(keys[i], prototype=prototype) for i in todo), return_exceptions=True
+            )
+            for item in got:
+                if isinstance(item, BaseException):
+                    raise item
+            return got
 
         failed: list[int] = []
         error: IntegrityError | None = None

@@ -232,8 +232,10 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """``Type: first line`` of an error, for one-line messages."""
+    """``Type: first line`` of an error, for one-line messages (gagebench's: the line only)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if text and isinstance(exc, StorageError):
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -352,8 +354,8 @@ async def retrying(
     waited = 0.0
     while True:
         attempt += 1
-        token = _IN_RETRY.set(True)
-        try:
+        _IN_RETRY.set(True)  # restored by value below: a token reset raises when an
+        try:  # abandoned coroutine is closed from another context (garbage collection)
             result = await call()
         except Exception as exc:
             if not is_transient(exc):
@@ -371,4 +373,4 @@ async def retrying(
             OUTAGE.recovered(where)
             return result
         finally:
-            _IN_RETRY.reset(token)
+            _IN_RETRY.set(False)
