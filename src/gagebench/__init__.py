@@ -33,6 +33,7 @@ _LAZY = {
     "InputError": "gagebench.errors",
     "StorageError": "gagebench.errors",
     "ClusterError": "gagebench.errors",
+    "RunError": "gagebench.errors",
     # report: figures, comparison, HTML report
     "plot_cdf": "gagebench.plots",
     "plot_map": "gagebench.plots",

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError, StorageError
+from gagebench.errors import ConfigError, GagebenchError, InputError, RunError
 from gagebench.retry import EVENT_TOPIC, describe, is_transient
 
 if TYPE_CHECKING:
@@ -166,9 +166,7 @@ def run_guarded(run: Any, element: tuple[int, tuple[str, ...]], delay_s: float) 
         return element[0], failure_of(exc)
 
 
-def run_failed(
-    run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan: Any
-) -> GagebenchError:
+def run_failed(run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan: Any) -> RunError:
     """The one-line error of a run whose batches failed: what, how much is saved, resume."""
     total = len(plan.batches)
     cause = (
@@ -181,4 +179,4 @@ def run_failed(
         f"{parts_url}; resume with the same command and run_id={run_id} "
         f"(gagebench run ... --set run_id={run_id}), which computes only the missing batches"
     )
-    return StorageError(text) if exc.outage else ClusterError(text)
+    return RunError(text)

@@ -19,3 +19,7 @@ class StorageError(GagebenchError):
 
 class ClusterError(GagebenchError):
     """A Dask cluster could not be started, reached or torn down."""
+
+
+class RunError(GagebenchError):
+    """A run stopped part-way (batches kept failing); finished batches are saved: resume it."""

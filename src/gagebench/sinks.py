@@ -141,9 +141,11 @@ class Plan:
 
 def storage_error(url: str, action: str, exc: BaseException) -> StorageError:
     """One clear line naming the URL and the cause (credentials, endpoint, outage)."""
-    from gagebench.retry import is_transient
+    from gagebench.retry import StoreUnavailable, is_transient
 
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, StoreUnavailable):  # says itself: outage or unreachable endpoint
+        return StorageError(f"cannot {action} {url}: {reason}")
     if is_transient(exc):
         hint = "the object store kept failing; run again with the same run_id to resume"
     else:
