@@ -212,13 +212,18 @@ def stream_batches(
     import dask.bag as db
     from distributed import as_completed
 
+    from gagebench.sources_chunked import unit_graphs
+
     if not batches:
         return
     elements = [(int(i), tuple(ids)) for i, ids in batches]
-    bag = db.from_sequence(elements, npartitions=len(elements)).map(
-        _run_element, source, tuple(models), tuple(suites), mode
-    )
-    parts = bag.to_delayed()
+    # Stores with several gages per chunk: each unit's chunk reads are tasks of their own.
+    parts = unit_graphs(source, elements, _run_element, (tuple(models), tuple(suites), mode))
+    if parts is None:
+        bag = db.from_sequence(elements, npartitions=len(elements)).map(
+            _run_element, source, tuple(models), tuple(suites), mode
+        )
+        parts = bag.to_delayed()
     if max_in_flight is None:
         threads = sum(client.nthreads().values()) or 1
         max_in_flight = max(2 * threads, 2)
@@ -301,15 +306,15 @@ def run(
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
     models = tuple(config.models)
+    source = SourceSet.from_config(config)
+    source.check()
     plan = Plan(
         run_id=config.run_id,
-        batches=plan_batches(ids, config.batch_size),
+        batches=source.plan_units(ids, config.batch_size),
         models=models,
         suites=config.suites,
         mode=config.mode,
     )
-    source = SourceSet.from_config(config)
-    source.check()
     done = sink.start(plan)
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
     t_setup = time.perf_counter()
@@ -377,6 +382,7 @@ def run(
                 "reused": len(done),
                 "computed": len(todo),
             },
+            "stores": source.describe(),
             "counts": facts["counts"],
             "medians": facts["medians"],
             "outputs": facts["outputs"],
