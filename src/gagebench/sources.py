@@ -701,10 +701,13 @@ class SourceSet:
 
 
 def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:
+    """A picklable spec: the config's frozen mappings become plain dicts at every depth."""
+    from gagebench.config import _thaw
+
     return StoreSpec(
         store.url,
         store.variable,
-        cfg.options_for(store),
+        _thaw(cfg.options_for(store)),
         consolidated=store.consolidated,
         units=store.units,
         crosswalk=_crosswalk(cfg, store.crosswalk),
@@ -713,12 +716,14 @@ def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:
 
 def _crosswalk(cfg: RunConfig, crosswalk: Crosswalk | None) -> Crosswalk | None:
     """The crosswalk with its table's storage options merged over the run's."""
-    if crosswalk is None or crosswalk.url is None:
-        return crosswalk
-    from gagebench.config import StoreConfig
+    from gagebench.config import StoreConfig, _thaw
 
+    if crosswalk is None:
+        return None
+    if crosswalk.url is None:
+        return replace(crosswalk, storage_options={})
     table = StoreConfig(url=crosswalk.url, storage_options=crosswalk.storage_options)
-    return replace(crosswalk, storage_options=cfg.options_for(table))
+    return replace(crosswalk, storage_options=_thaw(cfg.options_for(table)))
 
 
 def _place(

@@ -46,6 +46,18 @@ class Chrtout:
     n_reach: int
 
 
+def _flow_block(
+    block: np.ndarray, seed: int, nan_share: float, block_info: Any = None
+) -> np.ndarray:
+    """Flows of one (time, reach) chunk, seeded by its place: the same for any writer."""
+    (t0, _), (r0, _) = block_info[0]["array-location"]
+    rng = np.random.default_rng([seed, t0, r0])
+    hours = np.arange(t0, t0 + block.shape[0])
+    flow = rng.gamma(1.5, 4.0, block.shape) * (1 + np.sin(hours / 37.0))[:, None]
+    flow[rng.random(block.shape) < nan_share] = np.nan
+    return flow
+
+
 def write_chrtout(
     path: Path,
     *,
@@ -57,7 +69,12 @@ def write_chrtout(
     seed: int = 0,
     nan_share: float = 0.02,
 ) -> Chrtout:
-    """Write a CHRTOUT-layout replica; flows are float m3/s encoded as the real store."""
+    """Write a CHRTOUT-layout replica; flows are float m3/s encoded as the real store.
+
+    Written chunk by chunk (a dask array aligned with the zarr chunks), so replicas of
+    the real chunk size (672 x 30000) fit in memory.
+    """
+    import dask.array as da
     from numcodecs import Blosc
 
     rng = np.random.default_rng(seed)
@@ -71,8 +88,9 @@ def write_chrtout(
     gage_id = np.full(n_reach, b" " * 15, dtype="S15")
     for pos, site in zip(positions, sites_by_position, strict=True):
         gage_id[pos] = site.rjust(15).encode()
-    flow = rng.gamma(1.5, 4.0, (n_time, n_reach)) * (1 + np.sin(np.arange(n_time) / 37.0))[:, None]
-    flow[rng.random(flow.shape) < nan_share] = np.nan
+    flow = da.zeros((n_time, n_reach), chunks=(time_chunk, reach_chunk)).map_blocks(
+        _flow_block, seed=seed, nan_share=nan_share, dtype=np.float64
+    )
     ds = xr.Dataset(
         {
             "streamflow": (

@@ -7,6 +7,7 @@ are xarray's decoding followed by pandas' ``resample("1D", offset="5h").mean()``
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -313,3 +314,15 @@ def test_store_keys_are_validated(tmp_path):
     assert store.units == "cfs"
     assert store.crosswalk == Crosswalk(gage_variable="a", feature_variable="b")
     assert cfg.to_dict()["models"]["m"]["crosswalk"]["gage_variable"] == "a"
+
+
+@pytest.mark.parametrize("name", ["nwm-chrtout", "hytest-nwm-gages", "nhm-reference"])
+def test_published_store_examples_load_and_pickle(name):
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cfg = load_config(examples / f"{name}.yaml")
+    cfg.require_stores()
+    text = (examples / f"{name}.yaml").read_text()
+    assert "NOT TESTED AGAINST THE REAL STORES" in text
+    source = pickle.loads(pickle.dumps(SourceSet.from_config(cfg)))  # what workers get
+    for spec in source.models.values():
+        assert spec.url.startswith(("s3://", "reference://"))
