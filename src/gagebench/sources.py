@@ -422,6 +422,28 @@ class _Decoding:
         return values
 
 
+def zarr_options(url: str, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Storage options for zarr/xarray: a ``reference://`` store's remote fs made async.
+
+    zarr 3 reads through an asynchronous file system, so it opens a ``reference://``
+    store asynchronously, and fsspec's ReferenceFileSystem then refuses a synchronous
+    remote file system ("must have same value of asynchronous"). HyTEST's catalogs give
+    ``remote_options`` without ``asynchronous`` (written for zarr 2); for an async-capable
+    remote protocol (s3, gcs, http) it is set here, as zarr 3 needs.
+    """
+    opts = options_for_url(url, options)
+    if opts is None or not url.startswith("reference://"):
+        return opts
+    protocol = opts.get("remote_protocol")
+    remote = dict(opts.get("remote_options") or {})
+    if isinstance(protocol, str) and "asynchronous" not in remote:
+        import fsspec
+
+        if getattr(fsspec.get_filesystem_class(protocol), "async_impl", False):
+            opts = {**opts, "remote_options": {**remote, "asynchronous": True}}
+    return opts
+
+
 def _open_array(
     label: str,
     url: str,
@@ -435,7 +457,7 @@ def _open_array(
         group = zarr.open_group(
             url,
             mode="r",
-            storage_options=options_for_url(url, options),
+            storage_options=zarr_options(url, options),
             use_consolidated=consolidated,
         )
         return group[variable]
@@ -481,7 +503,7 @@ def _open_dataset(
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
             return xr.open_zarr(
                 url,
-                storage_options=options_for_url(url, options),
+                storage_options=zarr_options(url, options),
                 chunks=None,
                 consolidated=consolidated,
             )

@@ -178,8 +178,20 @@ class NhmReference:
     times: pd.DatetimeIndex
 
 
-def write_nhm_reference(folder: Path, *, segments: int = 12, seed: int = 0) -> NhmReference:
-    """Two NHM-like netCDF4 files (h5netcdf) and a kerchunk JSON concatenating them."""
+def write_nhm_reference(
+    folder: Path,
+    *,
+    segments: int = 12,
+    seed: int = 0,
+    remote: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> NhmReference:
+    """Two NHM-like netCDF4 files (h5netcdf) and a kerchunk JSON concatenating them.
+
+    With ``remote`` (e.g. ``s3://bucket/nhm``), files and JSON are uploaded there and the
+    references point at the uploaded files (scanned there, as kerchunk users do).
+    """
+    import fsspec
     from kerchunk.combine import MultiZarrToZarr
     from kerchunk.hdf import SingleHdf5ToZarr
 
@@ -215,6 +227,7 @@ def write_nhm_reference(folder: Path, *, segments: int = 12, seed: int = 0) -> N
             encoding={"time": {"units": "days since 1980-01-01 00:00:00", "dtype": "int32"}},
         )
         files.append(str(file))
+    options = storage_options or {}
     refs = [SingleHdf5ToZarr(f"file://{f}", inline_threshold=0).translate() for f in files]
     combined = MultiZarrToZarr(
         refs,
@@ -222,10 +235,25 @@ def write_nhm_reference(folder: Path, *, segments: int = 12, seed: int = 0) -> N
         identical_dims=["nhm_seg", "poi_gage_id", "poi_gage_segment"],
         remote_protocol="file",
     ).translate()
-    reference = folder / "nhm.json"
-    reference.write_text(json.dumps(combined))
+    if remote is not None:
+        # Scanned locally (kerchunk's combine reads coordinates through zarr, which does
+        # not work on a remote reference store with zarr 3), then pointed at the uploads:
+        # the files are byte-identical, so every offset stays right.
+        fs, _ = fsspec.core.url_to_fs(remote, **options)
+        moved = {f"file://{f}": f"{remote}/{Path(f).name}" for f in files}
+        for local, url in moved.items():
+            fs.put(local[len("file://") :], url)
+        for key, ref in combined["refs"].items():
+            if isinstance(ref, list) and ref and ref[0] in moved:
+                combined["refs"][key] = [moved[ref[0]], *ref[1:]]
+    reference = str(folder / "nhm.json")
+    if remote is None:
+        Path(reference).write_text(json.dumps(combined))
+    else:
+        reference = f"{remote}/nhm.json"
+        fs.pipe(reference, json.dumps(combined).encode())
     return NhmReference(
-        str(reference),
+        reference,
         files,
         seg_ids,
         poi_sites,
