@@ -85,7 +85,8 @@ def test_chrtout_units_equal_xarray_then_pandas_daily_means(tmp_path, per_task):
     assert np.isfinite(expected.loc["1979-02-04"]).all()
 
 
-def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path):
+@pytest.mark.parametrize("batch_size", [BATCH_SIZE, 5])
+def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path, batch_size):
     register_counting()
     rep = write_chrtout(
         tmp_path / "chrtout.zarr", reach_chunks=8, reach_chunk=200, gages=300, seed=2
@@ -101,7 +102,7 @@ def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path):
     time_chunks = -(-rep.n_time // rep.time_chunk)
     minimum = len(columns) * time_chunks
 
-    units = source.plan_units(ids, BATCH_SIZE)
+    units = source.plan_units(ids, batch_size)
     Path(log).unlink(missing_ok=True)
     _read_units(source, units)
     fetched = chunk_fetches(log)
@@ -200,7 +201,7 @@ def test_csv_crosswalk_maps_gages_to_reaches(tmp_path):
     sites = ["01011000", "01013500", "02000000"]
     obs = write_daily_observed(tmp_path / "obs.zarr", sites, "2000-01-01", 20, seed=1)
     table = tmp_path / "xwalk.csv"
-    table.write_text("site_no,comid\n01011000,9\n01013500,7\n02000000,7\n")
+    table.write_text("site_no,comid\n01011000,9\n01013500,7\n02000000,7\n01011000,1011000\n")
     cfg = load_config(
         output=str(tmp_path / "out"),
         observed={"url": obs},
@@ -212,7 +213,8 @@ def test_csv_crosswalk_maps_gages_to_reaches(tmp_path):
         },
     )
     source = SourceSet.from_config(cfg)
-    source.check()
+    (warning,) = source.check()  # 01011000 listed twice: the first row's reach is used
+    assert "gage USGS-01011000 2 times; using feature 9 (ignoring 1011000)" in warning
     batch = source.read_batch([f"USGS-{s}" for s in sites])
     values = np.arange(20 * 4, dtype=np.float32).reshape(20, 4) + 1
     np.testing.assert_array_equal(batch.modeled["m"][0], values[:, 3])
