@@ -117,6 +117,32 @@ def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path, batch_siz
     assert sum(chunk_fetches(log).values()) > 3 * minimum
 
 
+def test_multi_gage_observed_and_model_stores_read_in_units_as_plainly(tmp_path):
+    rep = write_chrtout(tmp_path / "chrtout.zarr", gages=30, seed=4)
+    days = pd.date_range("1979-01-30", periods=14, freq="D") + pd.Timedelta(hours=5)
+    values = np.random.default_rng(1).gamma(2.0, 3.0, (14, 30)).astype(np.float32)
+    obs = str(tmp_path / "obs.zarr")
+    xr.Dataset(
+        {"streamflow": (("time", "gage_id"), values, {"units": "m3 s-1"})},
+        coords={"time": days, "gage_id": np.array([f"USGS-{s}" for s in rep.sites], object)},
+    ).to_zarr(obs, zarr_format=2, encoding={"streamflow": {"chunks": (7, 4)}})
+    source = SourceSet(StoreSpec(obs), {"nwm": StoreSpec(rep.path)}, time_chunks_per_task=1)
+    assert set(source.chunked_stores()) == {("observed",), ("model", "nwm")}
+    ids = [f"USGS-{s}" for s in rep.sites][::-1]
+    units = source.plan_units(ids, 6)
+
+    def both(element, prepared):
+        batch = prepared.read_batch(element[1])
+        return batch.gage_ids, batch.observed, batch.modeled["nwm"]
+
+    graphs = unit_graphs(source, list(enumerate(units)), both, ())
+    for ((gage_ids, observed, modeled),) in dask.compute(*graphs, scheduler="synchronous"):
+        plain = source.read_batch(gage_ids)
+        np.testing.assert_array_equal(observed, plain.observed)
+        assert observed.dtype == plain.observed.dtype
+        np.testing.assert_allclose(modeled, plain.modeled["nwm"], rtol=1e-12)
+
+
 def test_one_gage_per_chunk_stores_keep_plain_batches(tmp_path):
     sites = ["01011000", "01013500", "01015800"]
     obs = write_daily_observed(tmp_path / "obs.zarr", sites, "2000-01-01", 10, seed=1)
