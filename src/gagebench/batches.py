@@ -3,7 +3,8 @@
 Request-level retries (:mod:`gagebench.retry`) ride out short outages inside a batch;
 this is the layer above, for what is left: a batch whose task failed (its store kept
 failing past the request budget, a worker died) is submitted again after a backoff of
-2, 4, 8... s (at most 30 s, waited on a worker thread), up to ``batch_attempts`` times.
+2, 4, 8... s (at most 30 s; a sleeping task on the cluster times it), up to
+``batch_attempts`` times.
 Errors in the inputs (:class:`~gagebench.errors.InputError`,
 :class:`~gagebench.errors.ConfigError`) are not retried.
 
@@ -83,7 +84,7 @@ def stream_with_retries(
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, frame)`` of each batch as it finishes; retry failed ones.
 
-    ``submit(element, delay_s)`` returns a future of ``[(index, frame | BatchFailure)]``.
+    ``submit(element)`` returns a future of ``[(index, frame | BatchFailure)]``.
     Raises :class:`BatchesFailed` at the end when batches failed after ``attempts``.
     """
     from distributed import as_completed
@@ -93,11 +94,16 @@ def stream_with_retries(
     tries: dict[int, int] = {}
     failures: dict[int, BatchFailure] = {}
     owner: dict[Any, tuple[int, tuple[str, ...]]] = {}
+    timers: dict[Any, tuple[int, tuple[str, ...]]] = {}
     stopped = False
 
     def start(element: tuple[int, tuple[str, ...]], delay: float) -> Any:
+        if delay > 0:  # a timer task on the cluster: the batch starts when it is done
+            timer = client.submit(time.sleep, delay, pure=False)
+            timers[timer.key] = element
+            return timer
         tries[element[0]] = tries.get(element[0], 0) + 1
-        future = submit(element, delay)
+        future = submit(element)
         owner[future.key] = element
         return future
 
@@ -111,6 +117,10 @@ def stream_with_retries(
         first = [start(e, 0.0) for e in _take(pending, max_in_flight)]
         queue = as_completed(first, loop=client.loop)
         for future in queue:
+            if future.key in timers:
+                future.release()
+                queue.add(start(timers.pop(future.key), 0.0))
+                continue
             element = owner.pop(future.key)
             index = element[0]
             try:
@@ -155,10 +165,8 @@ def _take(items: Iterator[Any], n: int) -> list[Any]:
     return out
 
 
-def run_guarded(run: Any, element: tuple[int, tuple[str, ...]], delay_s: float) -> Any:
-    """Run one batch on a worker after ``delay_s``; a failure is returned, not raised."""
-    if delay_s > 0:
-        time.sleep(delay_s)
+def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
+    """Run one batch on a worker; a failure is returned as a BatchFailure, not raised."""
     try:
         return run(element)
     except Exception as exc:

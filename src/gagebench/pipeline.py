@@ -202,12 +202,11 @@ def _run_guarded(
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
-    delay_s: float,
 ) -> tuple[int, Any]:
-    """:func:`_run_element` after ``delay_s``; a failure comes back as a BatchFailure."""
+    """:func:`_run_element`; a failure comes back as a BatchFailure (no worker traceback)."""
     from gagebench.batches import run_guarded
 
-    return run_guarded(lambda e: _run_element(e, source, models, suites, mode), element, delay_s)
+    return run_guarded(lambda e: _run_element(e, source, models, suites, mode), element)
 
 
 def stream_batches(
@@ -222,22 +221,29 @@ def stream_batches(
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
-    One Dask bag partition per batch, submitted a few at a time (``max_in_flight``,
-    default 2 per worker thread) so memory stays flat. A failed batch is run again up to
-    ``attempts`` times (:mod:`gagebench.batches`, which raises ``BatchesFailed`` at the
-    end when some still fail).
+    A Dask bag with one partition per batch; its partitions are submitted a few at a time
+    (``max_in_flight``, default 2 per worker thread) so memory stays flat. When a store
+    holds several gages per chunk, each batch is a chunk-aware work unit whose chunk
+    reads are tasks of their own (:func:`gagebench.sources_chunked.unit_graphs`). A failed
+    batch is run again up to ``attempts`` times (:mod:`gagebench.batches`, which raises
+    ``BatchesFailed`` at the end when some still fail).
     """
     import dask.bag as db
 
     from gagebench.batches import stream_with_retries
+    from gagebench.sources_chunked import unit_graphs
 
     if not batches:
         return
+    chunked = unit_graphs(source, [], _run_guarded, ()) is not None
 
-    def submit(element: tuple[int, tuple[str, ...]], delay_s: float) -> Any:
-        bag = db.from_sequence([element], npartitions=1).map(
-            _run_guarded, source, tuple(models), tuple(suites), mode, delay_s
-        )
+    def submit(element: tuple[int, tuple[str, ...]]) -> Any:
+        args = (tuple(models), tuple(suites), mode)
+        if chunked:  # several gages per chunk: the unit's chunk reads are tasks of their own
+            graphs = unit_graphs(source, [element], _run_guarded, args)
+            assert graphs is not None
+            return client.compute(graphs[0])
+        bag = db.from_sequence([element], npartitions=1).map(_run_guarded, source, *args)
         return client.compute(bag.to_delayed()[0])
 
     if max_in_flight is None:
@@ -303,15 +309,15 @@ def run(
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
     models = tuple(config.models)
+    source = SourceSet.from_config(config)
+    source.check()
     plan = Plan(
         run_id=config.run_id,
-        batches=plan_batches(ids, config.batch_size),
+        batches=source.plan_units(ids, config.batch_size),
         models=models,
         suites=config.suites,
         mode=config.mode,
     )
-    source = SourceSet.from_config(config)
-    source.check()
     done = sink.start(plan)
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
     t_setup = time.perf_counter()
@@ -389,6 +395,7 @@ def run(
                 "reused": len(done),
                 "computed": len(todo),
             },
+            "stores": source.describe(),
             "counts": facts["counts"],
             "medians": facts["medians"],
             "outputs": facts["outputs"],
