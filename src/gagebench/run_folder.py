@@ -58,6 +58,13 @@ def _reading(url: str) -> Iterator[None]:
         yield
     except (StorageError, InputError):
         raise
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise StorageError(
+            f"cannot read {url}: a storage option is not accepted by this file system "
+            f"({exc}); check the --storage-option / storage_options names"
+        ) from exc
     except Exception as exc:
         package = type(exc).__module__.split(".")[0]
         if isinstance(exc, OSError | TimeoutError) or package in (
