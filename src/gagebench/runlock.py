@@ -11,6 +11,11 @@ loser sees it). On a local disk the file is created exclusively (``O_EXCL``).
 Stale rule: a lease whose heartbeat is older than ``ttl_s`` belongs to a dead run and is
 taken over (with a warning); so is one held by a process of this host that no longer
 exists. A clean exit (success, error, Ctrl-C, SIGTERM) deletes the lease.
+
+In a Kubernetes pod (``POD_NAME`` set, as the chart does) a fresh lease of another host is
+waited out for up to one TTL before refusing: the Job controller starts a retry pod only
+after the previous one died, and one killed with SIGKILL (out of memory) could not delete
+its lease - the retry must not fail on it.
 """
 
 from __future__ import annotations
@@ -64,8 +69,12 @@ class RunLock:
         ttl_s: float = TTL_S,
         settle_s: float = SETTLE_S,
         local: bool = False,
+        wait_s: float | None = None,
     ) -> None:
         self.fs = fs
+        self.wait_s = (
+            (ttl_s + 15.0 if os.environ.get("POD_NAME") else 0.0) if wait_s is None else wait_s
+        )
         self.path = path
         self.url = url
         self.ttl_s = ttl_s
@@ -145,10 +154,30 @@ class RunLock:
             f"lease expires {max(ttl - age, 0):.0f} s from now (or delete {self.url}/{LOCK_FILE})"
         )
 
+    def _wait_for(self, holder: dict[str, Any], deadline: float) -> dict[str, Any] | None:
+        """Poll a live holder's lease until it goes stale or away, or ``deadline`` passes."""
+        log.warning(
+            "run folder %s is held by host %s pid %s; waiting up to %.0f s for it to be "
+            "released or go stale",
+            self.url,
+            holder.get("host"),
+            holder.get("pid"),
+            deadline - time.monotonic(),
+        )
+        while time.monotonic() < deadline:
+            time.sleep(min(5.0, max(deadline - time.monotonic(), 0.1)))
+            current = self._read()
+            if current is None or self.why_stale(current) is not None:
+                return current
+        return holder
+
     def acquire(self) -> None:
         """Take the lease, or raise :class:`RunLockedError` naming the live holder."""
+        deadline = time.monotonic() + self.wait_s
         for _ in range(3):
             holder = self._read()
+            if holder is not None and self.why_stale(holder) is None and self.wait_s > 0:
+                holder = self._wait_for(holder, deadline)
             if holder is not None:
                 reason = self.why_stale(holder)
                 if reason is None:

@@ -137,3 +137,20 @@ def test_every_cluster_setting_is_checked_up_front(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"expected a scheduler address like tcp://"):
         check_settings(_cfg(tmp_path, **bad))
     check_settings(_cfg(tmp_path, **{"cluster.local.memory_limit": "2GiB"}))
+
+
+def test_a_retry_pod_waits_out_a_fresh_lease_of_a_killed_attempt(tmp_path: Path) -> None:
+    """In a pod, a fresh lease of another host is waited for (up to one TTL) before refusing."""
+    doc = {"token": "killed", "host": "pod-a", "pid": 1, "heartbeat": time.time(), "ttl_s": 1}
+    (tmp_path / LOCK_FILE).write_text(json.dumps(doc))
+    t0 = time.monotonic()
+    lock = _lock(tmp_path, wait_s=10)
+    lock.acquire()
+    assert 0.5 < time.monotonic() - t0 < 9
+    lock.release()
+    # a live holder (its heartbeat keeps coming) is still refused after the wait
+    holder = _lock(tmp_path, ttl_s=4)
+    holder.acquire()
+    with pytest.raises(RunLockedError):
+        _lock(tmp_path, wait_s=0.5).acquire()
+    holder.release()
