@@ -169,6 +169,9 @@ def test_complete_run_with_other_settings_is_refused(
     assert not (run_dir / LOCK_FILE).exists(), "the lease outlived the run"
     assert len(repr(first)) < 300
     assert repr(first).startswith("RunResult(run_id='fixed'")
+    card = first._repr_html_()
+    assert "<b>gagebench run fixed</b>" in card
+    assert "median over evaluated gages" in card
     counts = first.status_counts()
     assert counts.to_numpy().sum() == 24  # 12 gages x 2 models
 
