@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,6 +23,7 @@ import dask.config
 import yaml
 
 from gagebench.errors import ConfigError
+from gagebench.sources_crosswalk import Crosswalk
 
 _DEFAULTS_FILE = Path(__file__).with_name("gagebench.yaml")
 VALID_SUITES = ("standard", "dscore")
@@ -98,11 +99,14 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """One zarr store: its URL, the variable to read and its fsspec storage options."""
+    """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml)."""
 
     url: str
     variable: str = "streamflow"
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    consolidated: bool | None = None
+    units: str | None = None
+    crosswalk: Crosswalk | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ def _mask_secrets(value: Any, key: str = "") -> Any:
 
 
 def _as_plain(value: Any) -> Any:
-    if isinstance(value, RunConfig | StoreConfig | ClusterConfig):
+    if isinstance(value, RunConfig | StoreConfig | ClusterConfig | Crosswalk):
         return {k: _as_plain(v) for k, v in value.__dict__.items()}
     if isinstance(value, Mapping):
         return {str(k): _as_plain(v) for k, v in value.items()}
@@ -242,8 +246,13 @@ def settings_run_id(settings: Mapping[str, Any]) -> str:
     return "run-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def _store_identity(store: StoreConfig | None) -> dict[str, str] | None:
-    return None if store is None else {"url": store.url, "variable": store.variable}
+def _store_identity(store: StoreConfig | None) -> dict[str, Any] | None:
+    """How a store is read (URL, variable, units, crosswalk...), without access options."""
+    if store is None:
+        return None
+    plain = _as_plain(store)
+    plain.pop("storage_options", None)
+    return dict(plain)
 
 
 def _expect(cond: bool, key: str, expected: str, got: Any) -> None:
@@ -265,8 +274,8 @@ def _store(raw: Any, key: str) -> StoreConfig | None:
     if isinstance(raw, str):
         raw = {"url": raw}
     _expect(isinstance(raw, Mapping), key, "a mapping with 'url' (or a URL string)", raw)
-    unknown = set(raw) - {"url", "variable", "storage_options"}
-    _expect(not unknown, key, "only the keys url, variable, storage_options", sorted(unknown))
+    unknown = set(raw) - _STORE_KEYS
+    _expect(not unknown, key, f"only the keys {', '.join(sorted(_STORE_KEYS))}", sorted(unknown))
     url = raw.get("url")
     if url is None:
         return None
@@ -275,7 +284,29 @@ def _store(raw: Any, key: str) -> StoreConfig | None:
     _expect(isinstance(variable, str), f"{key}.variable", "a variable name", variable)
     opts = raw.get("storage_options") or {}
     _expect(isinstance(opts, Mapping), f"{key}.storage_options", "a mapping", opts)
-    return StoreConfig(url=url, variable=variable, storage_options=_freeze(dict(opts)))
+    consolidated = raw.get("consolidated")
+    _expect(
+        consolidated is None or isinstance(consolidated, bool),
+        f"{key}.consolidated",
+        "true, false or null",
+        consolidated,
+    )
+    units = raw.get("units")
+    _expect(units is None or isinstance(units, str), f"{key}.units", "a units string", units)
+    crosswalk = Crosswalk.parse(raw.get("crosswalk"), f"{key}.crosswalk")
+    if crosswalk is not None:
+        crosswalk = replace(crosswalk, storage_options=_freeze(dict(crosswalk.storage_options)))
+    return StoreConfig(
+        url=url,
+        variable=variable,
+        storage_options=_freeze(dict(opts)),
+        consolidated=consolidated,
+        units=units,
+        crosswalk=crosswalk,
+    )
+
+
+_STORE_KEYS = {"url", "variable", "storage_options", "consolidated", "units", "crosswalk"}
 
 
 _TOP_KEYS = {

@@ -7,7 +7,9 @@ so a notebook user and a cluster run get the same columns:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,20 +67,41 @@ def _days(index: np.ndarray, dates: np.ndarray | None) -> pd.Series:
     return pd.Series(picked)
 
 
-def _unpack(name: str, value: Any) -> tuple[np.ndarray, list[Any] | None, np.ndarray | None]:
-    """Return (gage, day) values, gage ids (or None) and dates (or None) of an input."""
+@dataclass(frozen=True)
+class _Labelled:
+    """An input as (gage, day) values with the labels it carried, if any.
+
+    ``ids`` are the gage labels of a 2-D labelled input (DataFrame columns, a DataArray's gage
+    coordinate); ``days`` the labels of its days (a pandas index or time coordinate: calendar
+    days as datetime64[D] for dates, the labels themselves otherwise); ``dates`` the days when
+    they are dates. ``order`` is how observed's days were put in increasing order (None when
+    they already were), so unlabelled models follow the same order.
+    """
+
+    values: np.ndarray
+    ids: list[Any] | None
+    days: np.ndarray | None
+    order: np.ndarray | None = None
+
+    @property
+    def dates(self) -> np.ndarray | None:
+        """The days as datetime64[D], or None when the input carried no dates."""
+        if self.days is not None and np.issubdtype(self.days.dtype, np.datetime64):
+            return self.days
+        return None
+
+
+def _unpack(name: str, value: Any) -> _Labelled:
+    """Return an input's (gage, day) values with its gage ids and dates (or None)."""
     if value is None:
         raise InputError(f"{name} is None: pass an array, pandas or xarray object")
     dims = getattr(value, "dims", None)
     if dims is not None and hasattr(value, "coords") and hasattr(value, "transpose"):
         return _unpack_dataarray(name, value)
     if isinstance(value, pd.Series):
-        dates = _dates_of(value.index)
-        ids = None if value.name is None else [value.name]
-        return value.to_numpy()[np.newaxis, :], ids, dates
+        return _Labelled(value.to_numpy()[np.newaxis, :], None, _day_keys(value.index))
     if isinstance(value, pd.DataFrame):
-        dates = _dates_of(value.index)
-        return value.to_numpy().T, list(value.columns), dates
+        return _Labelled(value.to_numpy().T, list(value.columns), _day_keys(value.index))
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -89,10 +112,10 @@ def _unpack(name: str, value: Any) -> tuple[np.ndarray, list[Any] | None, np.nda
         arr = arr[np.newaxis, :]
     elif arr.ndim != 2:
         raise InputError(f"{name} must be 1-D (days) or 2-D (gages x days), got {arr.ndim}-D")
-    return arr, None, None
+    return _Labelled(arr, None, None)
 
 
-def _unpack_dataarray(name: str, da: Any) -> tuple[np.ndarray, list[Any] | None, np.ndarray | None]:
+def _unpack_dataarray(name: str, da: Any) -> _Labelled:
     dims = list(da.dims)
     time_dims = [d for d in dims if d == "time" or np.issubdtype(da[d].dtype, np.datetime64)]
     if len(dims) not in (1, 2) or len(time_dims) != 1:
@@ -101,13 +124,13 @@ def _unpack_dataarray(name: str, da: Any) -> tuple[np.ndarray, list[Any] | None,
             f"dimension, got dims {tuple(dims)}"
         )
     tdim = time_dims[0]
-    dates = _dates_of(da[tdim].to_numpy()) if tdim in da.coords else None
+    dates = _day_keys(da[tdim].to_numpy()) if tdim in da.coords else None
     if len(dims) == 1:
-        return da.to_numpy()[np.newaxis, :], None, dates
+        return _Labelled(da.to_numpy()[np.newaxis, :], None, dates)
     gdim = next(d for d in dims if d != tdim)
     values = da.transpose(gdim, tdim).to_numpy()
     ids = [_id_text(v) for v in da[gdim].to_numpy()] if gdim in da.coords else None
-    return values, ids, dates
+    return _Labelled(values, ids, dates)
 
 
 def _id_text(value: Any) -> Any:
@@ -118,23 +141,91 @@ def _id_text(value: Any) -> Any:
     return value
 
 
-def _dates_of(index: Any) -> np.ndarray | None:
+def _day_keys(index: Any) -> np.ndarray | None:
+    """Calendar days of a datetime index; the labels of a pandas index of another kind."""
     values = np.asarray(index)
     if np.issubdtype(values.dtype, np.datetime64):
         return values.astype("datetime64[D]")
+    if isinstance(index, pd.Index) and not isinstance(index, pd.RangeIndex):
+        return values
     return None
 
 
-def _align(name: str, observed: Any, modeled: Any) -> Any:
-    """Reindex a pandas ``modeled`` onto ``observed``'s index/columns, as pandas users expect."""
-    if isinstance(observed, pd.DataFrame) and isinstance(modeled, pd.DataFrame):
-        missing = [c for c in observed.columns if c not in modeled.columns]
-        if missing:
-            raise InputError(f"{name} has no column for gage(s) {missing[:5]} of observed")
-        return modeled.reindex(index=observed.index)[list(observed.columns)]
-    if isinstance(observed, pd.Series) and isinstance(modeled, pd.Series):
-        return modeled.reindex(observed.index)
-    return modeled
+def _one_value_per_day(name: str, days: np.ndarray) -> None:
+    keys = pd.Index(days)
+    if keys.isna().any():
+        raise InputError(f"{name} has missing (NaT/NaN) time labels: drop those days")
+    if not keys.is_unique:
+        repeated = keys[keys.duplicated()].unique()[:3].astype(str).tolist()
+        raise InputError(
+            f"{name} has several values per calendar day (e.g. {repeated}): give daily "
+            "values, e.g. .resample(time='1D').mean() for xarray or .resample('1D').mean() "
+            "for pandas"
+        )
+
+
+def _observed_by_day(obs: _Labelled) -> _Labelled:
+    """Observed with one value per day, days in increasing order when they are dates."""
+    if obs.days is None:
+        return obs
+    _one_value_per_day("observed", obs.days)
+    if obs.dates is None:
+        return obs
+    order = np.argsort(obs.dates, kind="stable")
+    if np.all(order[1:] > order[:-1]):
+        return obs
+    return _Labelled(obs.values[:, order], obs.ids, obs.dates[order], order)
+
+
+def _align(name: str, obs: _Labelled, sim: _Labelled) -> np.ndarray:
+    """``sim``'s values matched to ``obs`` by label, as pandas users expect.
+
+    Days are matched by calendar day when both inputs carry dates (observed days the model
+    lacks become NaN, model days outside the observed ones are ignored); gages by id when
+    both inputs carry gage ids (every observed gage must be in the model). Inputs without
+    labels are matched by position and must have the same shape.
+    """
+    values = sim.values
+    if obs.ids is not None and sim.ids is not None:
+        values = values[_gage_positions(name, obs.ids, sim.ids)]
+    if obs.days is None or sim.days is None or (obs.dates is None) != (sim.dates is None):
+        if obs.order is not None and values.shape[1] == obs.order.size:
+            values = values[:, obs.order]  # observed's days were sorted: follow them
+        return values
+    _one_value_per_day(name, sim.days)
+    where = pd.Index(sim.days).get_indexer(pd.Index(obs.days))
+    if not (where >= 0).any():
+        warnings.warn(
+            f"{name} has no day in common with observed (model {_span(sim.days)}, "
+            f"observed {_span(obs.days)}): every gage gets status no_simulation",
+            UserWarning,
+            stacklevel=3,
+        )
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
+    picked = values[:, np.clip(where, 0, None)]
+    picked[:, where < 0] = np.nan
+    return picked
+
+
+def _gage_positions(name: str, wanted: list[Any], have: list[Any]) -> np.ndarray:
+    index = pd.Index(have)
+    if not index.is_unique:
+        repeated = index[index.duplicated()].unique()[:5].tolist()
+        raise InputError(f"{name} lists gage(s) {repeated} more than once: keep one of each")
+    where = index.get_indexer(pd.Index(wanted))
+    if (where < 0).any():
+        missing = [g for g, w in zip(wanted, where, strict=True) if w < 0]
+        raise InputError(
+            f"{name} has no column for gage(s) {missing[:5]} of observed "
+            f"({len(missing)} missing; model gages look like {have[:3]}): give the model "
+            "the same gage ids, or select observed to the model's gages"
+        )
+    return where
+
+
+def _span(days: np.ndarray) -> str:
+    return f"{days.min()}..{days.max()}" if days.size else "no days"
 
 
 def evaluate(
@@ -151,11 +242,18 @@ def evaluate(
 
     ``observed``: 1-D (days) or 2-D (gages x days) array, pandas Series/DataFrame (time
     index, DataFrame columns = gages) or xarray DataArray. ``modeled``: the same shape, or
-    a dict {model name: array}. ``time``: daily dates when the inputs carry none (needed
-    for the seasonal D-score). ``gages``: row ids when the inputs carry none. ``suites``:
-    "standard", "dscore" or both. ``min_paired_days``: a gage with fewer days that have
-    both values gets status ``too_few_days`` and no metric values (as in a run).
-    Returns one row per (gage, model).
+    a dict {model name: array}. ``time``: daily dates of observed when the inputs carry
+    none (needed for the seasonal D-score). ``gages``: row ids when the inputs carry none.
+    ``suites``: "standard", "dscore" or both. ``min_paired_days``: a gage with fewer days
+    that have both values gets status ``too_few_days`` and no metric values (as in a run).
+    Returns one row per (gage, model), gages in observed's order.
+
+    Labelled inputs (pandas, xarray) are matched by label, never by position: each model is
+    matched to observed by calendar day when both carry dates (a left join on observed's
+    days: days the model lacks are NaN and dropped pairwise, extra model days are ignored;
+    several values per day are refused) and by gage id when both carry gage ids (every
+    observed gage must be in the model, in any order). Unlabelled arrays are matched by
+    position and must have observed's shape.
 
     >>> import numpy as np, gagebench
     >>> o = np.array([1.0, 2.0, 3.0, 4.0])
@@ -167,14 +265,20 @@ def evaluate(
     models = dict(modeled) if isinstance(modeled, Mapping) else {"model": modeled}
     if not models:
         raise InputError("modeled is an empty dict: give at least one {name: array}")
-    obs, obs_ids, obs_dates = _unpack("observed", observed)
-    dates = obs_dates
+    labelled = _unpack("observed", observed)
     if time is not None:
-        dates = np.asarray(pd.DatetimeIndex(np.asarray(time)).values, dtype="datetime64[D]")
+        given = np.asarray(pd.DatetimeIndex(np.asarray(time)).values, dtype="datetime64[D]")
+        if len(given) != labelled.values.shape[1]:
+            raise InputError(
+                f"time has {len(given)} dates but observed has {labelled.values.shape[1]} days"
+            )
+        labelled = _Labelled(labelled.values, labelled.ids, given)
+    labelled = _observed_by_day(labelled)
+    obs, obs_ids, dates = labelled.values, labelled.ids, labelled.dates
     frames = []
     for model_name, model_values in models.items():
-        label = "modeled" if len(models) == 1 else f"modeled[{model_name!r}]"
-        sim, _, _ = _unpack(label, _align(label, observed, model_values))
+        label = f"modeled[{model_name!r}]" if isinstance(modeled, Mapping) else "modeled"
+        sim = _align(label, labelled, _unpack(label, model_values))
         if sim.shape != obs.shape:
             raise InputError(
                 f"{label} has shape {sim.shape} (gages x days) but observed has {obs.shape}"

@@ -253,13 +253,17 @@ def stream_batches(
     import dask.bag as db
     from distributed import as_completed
 
+    from gagebench.sources_chunked import unit_graphs
+
     if not batches:
         return
     elements = [(int(i), tuple(ids)) for i, ids in batches]
-    bag = db.from_sequence(elements, npartitions=len(elements)).map(
-        _run_element, source, tuple(models), tuple(suites), mode, min_days
-    )
-    parts = bag.to_delayed()
+    # Stores with several gages per chunk: each unit's chunk reads are tasks of their own.
+    args = (tuple(models), tuple(suites), mode, min_days)
+    parts = unit_graphs(source, elements, _run_element, args)
+    if parts is None:
+        bag = db.from_sequence(elements, npartitions=len(elements)).map(_run_element, source, *args)
+        parts = bag.to_delayed()
     if max_in_flight is None:
         threads = sum(client.nthreads().values()) or 1
         max_in_flight = max(2 * threads, 2)
@@ -388,15 +392,15 @@ def _run(
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
     models = tuple(config.models)
+    source = SourceSet.from_config(config)
+    source.check(config.min_paired_days)
     plan = Plan(
         run_id=config.run_id,
-        batches=plan_batches(ids, config.batch_size),
+        batches=source.plan_units(ids, config.batch_size),
         models=models,
         suites=config.suites,
         mode=config.mode,
     )
-    source = SourceSet.from_config(config)
-    source.check(config.min_paired_days)
     _check_started(config, sink)
     done = sink.start(plan)
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
@@ -472,6 +476,7 @@ def _run(
                 "reused": len(done),
                 "computed": len(todo),
             },
+            "stores": source.describe(),
             "counts": facts["counts"],
             "medians": facts["medians"],
             "outputs": facts["outputs"],

@@ -38,8 +38,9 @@ def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _store(value: Any) -> Any:
+    """How a store is read (URL, variable, units, crosswalk...), without access options."""
     if isinstance(value, Mapping):
-        return {"url": value.get("url"), "variable": value.get("variable", "streamflow")}
+        return {k: v for k, v in value.items() if k != "storage_options"}
     return value
 
 
@@ -53,10 +54,9 @@ def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
 
 
 def _short(value: Any) -> str:
-    if isinstance(value, Mapping) and set(value) == {"url", "variable"}:
-        return str(value["url"]) + (
-            "" if value["variable"] == "streamflow" else f" [{value['variable']}]"
-        )
+    if isinstance(value, Mapping) and "url" in value:
+        extra = {k: v for k, v in value.items() if k != "url" and v not in (None, "streamflow")}
+        return str(value["url"]) + (f" {_short(extra)}" if extra else "")
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
     return repr(value) if isinstance(value, str) else str(value)

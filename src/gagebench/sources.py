@@ -11,7 +11,16 @@ Gage ids are matched on a canonical form: bytes are decoded and stripped, a bare
 number ``01011000`` becomes ``USGS-01011000``; other text is kept as is. Matching is on
 the exact string, so leading zeros matter; integer ids (which cannot hold leading
 zeros) are zero-padded to 8 digits. Blank ids are ignored; when a store holds the same
-gage twice, the first occurrence is read.
+gage twice, the first occurrence is read (the run warns and records it). Stores indexed
+by features (segments, reaches) take a per-store crosswalk
+(:mod:`gagebench.sources_crosswalk`); an integer feature dimension without ``gage_id``
+coordinate or crosswalk is refused. Values are converted to m3/s from the variable's
+``units`` attribute or the store's ``units`` setting (:mod:`gagebench.sources_units`).
+
+Stores open through fsspec as zarr or xarray would: any URL, ``reference://`` (kerchunk
+JSON, local or remote, given as ``storage_options.fo``) and ``consolidated`` per store.
+Stores whose chunks hold several gages are read chunk by chunk in work units
+(:mod:`gagebench.sources_chunked`), each needed chunk once per run.
 
 Daily alignment is by calendar day: a daily series stamped at any hour is assigned to
 its date. A sub-daily (e.g. hourly) series is first averaged over days starting at 05:00
@@ -33,7 +42,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numba as nb
@@ -44,6 +53,15 @@ from gagebench._fsspec import options_for_url
 from gagebench._zarrio import read_gage_rows
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import ID_PREFIX
+from gagebench.sources_chunked import TIME_CHUNKS_PER_TASK, is_multi_gage, plan_units
+from gagebench.sources_crosswalk import (
+    Crosswalk,
+    Duplicate,
+    build_index,
+    crosswalk_pairs,
+    is_integer_dim,
+)
+from gagebench.sources_units import Units, resolve_units
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -216,13 +234,14 @@ def storage_error(label: str, url: str, exc: BaseException) -> StorageError:
 
 
 class _Store:
-    """One opened zarr store: the variable, its gage index and its daily time axis."""
+    """One opened zarr store: the variable, its gage index, units and daily time axis."""
 
-    def __init__(self, label: str, url: str, variable: str, options: Mapping[str, Any]):
+    def __init__(self, label: str, spec: StoreSpec):
+        url, variable, options = spec.url, spec.variable, spec.options()
         self.label = label
         self.url = url
         self.variable = variable
-        ds = _open_dataset(label, url, options)
+        ds = _open_dataset(label, url, options, spec.consolidated)
         if variable not in ds.data_vars and variable not in ds.variables:
             raise StorageError(
                 f"the {label} store {url!r} has no variable {variable!r} (it has: "
@@ -236,14 +255,14 @@ class _Store:
             )
         self.gage_dim = next(str(d) for d in da.dims if d != "time")
         self.gage_axis = list(da.dims).index(self.gage_dim)
-        self.decode = _Decoding.of(da.encoding)
-        self.array = _open_array(label, url, variable, options)
-        ids = _store_ids(ds, self.gage_dim, label, url)
-        index: dict[str, int] = {}
-        for pos, gid in enumerate(ids):
-            if gid is not None and gid not in index:
-                index[gid] = pos
-        self.index = index
+        self.units: Units = resolve_units(da.attrs.get("units"), spec.units, label, url)
+        self.decode = _Decoding.of(da.encoding, self.units.factor)
+        self.array = _open_array(label, url, variable, options, spec.consolidated)
+        self.n_time = int(self.array.shape[1 - self.gage_axis])
+        self.gage_chunk = int(self.array.chunks[self.gage_axis])
+        self.time_chunk = int(self.array.chunks[1 - self.gage_axis])
+        self.crosswalk = spec.crosswalk
+        self.index, self.duplicates = _store_index(ds, self.gage_dim, label, url, spec.crosswalk)
         times = np.asarray(ds["time"].to_numpy())
         if not np.issubdtype(times.dtype, np.datetime64):
             raise StorageError(
@@ -254,27 +273,32 @@ class _Store:
         days = daily_days(self.times)
         self.daily = days.size < 2 or bool(np.all(days[1:] > days[:-1]))
         self.days = days if self.daily else None
+        self._layout: tuple[np.ndarray, np.ndarray] | None = None
 
     def positions(self, gage_ids: Sequence[str]) -> np.ndarray:
-        """Store positions of ``gage_ids`` (-1 where absent)."""
+        """Store positions of ``gage_ids`` (-1 where absent); ids in any accepted form."""
         get = self.index.get
-        return np.array([get(g, -1) for g in gage_ids], dtype=np.int64)
+        return np.array([get(normalize_id(g) or "", -1) for g in gage_ids], dtype=np.int64)
 
     def read(self, positions: np.ndarray) -> np.ndarray:
         """Values ``(len(positions), time)`` of existing positions, touching only their chunks.
 
         A store chunked one gage per chunk is read gage by gage, concurrently, straight
         into contiguous rows (see :mod:`gagebench._zarrio`); other chunkings use zarr's
-        orthogonal indexing, which reads each needed chunk once.
+        orthogonal indexing, which reads each needed chunk once. A position asked for
+        twice (gages sharing a feature) is read once.
         """
+        unique, inverse = np.unique(positions, return_inverse=True)
+        shared = unique.size != positions.size
         try:
-            raw = read_gage_rows(self.array, positions, self.gage_axis)
+            raw = read_gage_rows(self.array, unique if shared else positions, self.gage_axis)
         except Exception as exc:
             raise StorageError(
                 f"reading {positions.size} gages from the {self.label} store {self.url!r} "
                 f"failed: {type(exc).__name__}: {exc}"
             ) from exc
-        return self.decode.apply(raw)
+        values = self.decode.apply(raw)
+        return values[inverse.reshape(-1)] if shared else values
 
     def daily_values(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Daily ``(days, values)`` of existing positions (hourly stores averaged)."""
@@ -284,17 +308,81 @@ class _Store:
             return self.days, values
         return subdaily_to_daily(values, self.times)
 
+    # -- what the chunk-aware reader needs (gagebench.sources_chunked) --
+
+    def decode_values(self, raw: np.ndarray) -> np.ndarray:
+        """Raw values as decoded floats in m3/s (fills as NaN)."""
+        return self.decode.apply(raw)
+
+    def daily_dtype(self) -> np.dtype[Any]:
+        """The dtype of daily values: as the plain read gives them (float32 stays)."""
+        if self.daily and self.decode.keeps(np.dtype(self.array.dtype)):
+            return np.dtype(self.array.dtype)
+        return np.dtype(np.float64)
+
+    def day_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(day of each time step, days)``: the store's contiguous daily axis.
+
+        Daily stores: each step's calendar day. Sub-daily: the day (starting 05:00 UTC)
+        each step falls in, as :func:`subdaily_to_daily`.
+        """
+        if self._layout is None:
+            t = self.times
+            if self.daily:
+                day_of = daily_days(t)
+            else:
+                if t.size > 1 and not bool(np.all(t[1:] > t[:-1])):
+                    raise InputError(
+                        f"the {self.label} store {self.url!r}: the time axis of a sub-daily "
+                        "store must be strictly increasing"
+                    )
+                day_of = (t - DAY_OFFSET).astype("datetime64[D]")
+            first = day_of[0] if day_of.size else np.datetime64("1970-01-01", "D")
+            index = (day_of - first).astype(np.int64)
+            n_days = int(index[-1]) + 1 if index.size else 0
+            self._layout = (index, first + np.arange(n_days) * _DAY)
+        return self._layout
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records of this store: units, conversion, crosswalk, duplicates."""
+        return {
+            "url": self.url,
+            "variable": self.variable,
+            **self.units.describe(),
+            "crosswalk": None if self.crosswalk is None else self.crosswalk.describe(),
+            "chunks": {"time": self.time_chunk, "gage": self.gage_chunk},
+            "duplicate_gages": {
+                d.gage: {"used": _plain(d.used), "ignored": [_plain(x) for x in d.ignored]}
+                for d in self.duplicates
+            },
+        }
+
+    def warnings(self) -> list[str]:
+        """One line per thing the user should know about this store (logged once per run)."""
+        lines = [d.message(self.label, self.url) for d in self.duplicates]
+        if self.units.source == "missing":
+            lines.append(
+                f"the {self.label} store {self.url!r}: variable {self.variable!r} has no "
+                "units attribute; taking m3/s (set the store's 'units' to say otherwise)"
+            )
+        return lines
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
 
 @dataclass(frozen=True)
 class _Decoding:
-    """CF decoding xarray would apply (fill values, scale, offset), applied to raw reads."""
+    """CF decoding xarray would apply (fill values, scale, offset), then units to m3/s."""
 
     fills: tuple[float, ...] = ()
     scale: float | None = None
     offset: float | None = None
+    factor: float = 1.0
 
     @classmethod
-    def of(cls, encoding: Mapping[str, Any]) -> _Decoding:
+    def of(cls, encoding: Mapping[str, Any], factor: float = 1.0) -> _Decoding:
         fills = tuple(
             float(v)
             for key in ("_FillValue", "missing_value")
@@ -307,6 +395,16 @@ class _Decoding:
             fills=fills,
             scale=None if scale is None else float(scale),
             offset=None if offset is None else float(offset),
+            factor=float(factor),
+        )
+
+    def keeps(self, dtype: np.dtype[Any]) -> bool:
+        """True when decoded values keep the raw float ``dtype`` (no scaling at all)."""
+        return (
+            np.issubdtype(dtype, np.floating)
+            and self.scale is None
+            and self.offset is None
+            and self.factor == 1.0
         )
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
@@ -320,37 +418,83 @@ class _Decoding:
         if self.scale is not None or self.offset is not None:
             values = values.astype(np.float64) * (1.0 if self.scale is None else self.scale)
             values += 0.0 if self.offset is None else self.offset
+        if self.factor != 1.0:
+            values = values.astype(np.float64) * self.factor
         return values
 
 
-def _open_array(label: str, url: str, variable: str, options: Mapping[str, Any]) -> Any:
+def zarr_options(url: str, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Storage options for zarr/xarray: a ``reference://`` store's remote fs made async.
+
+    zarr 3 reads through an asynchronous file system, so it opens a ``reference://``
+    store asynchronously, and fsspec's ReferenceFileSystem then refuses a synchronous
+    remote file system ("must have same value of asynchronous"). HyTEST's catalogs give
+    ``remote_options`` without ``asynchronous`` (written for zarr 2); for an async-capable
+    remote protocol (s3, gcs, http) it is set here, as zarr 3 needs.
+    """
+    opts = options_for_url(url, options)
+    if opts is None or not url.startswith("reference://"):
+        return opts
+    protocol = opts.get("remote_protocol")
+    remote = dict(opts.get("remote_options") or {})
+    if isinstance(protocol, str) and "asynchronous" not in remote:
+        import fsspec
+
+        if getattr(fsspec.get_filesystem_class(protocol), "async_impl", False):
+            opts = {**opts, "remote_options": {**remote, "asynchronous": True}}
+    return opts
+
+
+def _open_array(
+    label: str,
+    url: str,
+    variable: str,
+    options: Mapping[str, Any],
+    consolidated: bool | None = None,
+) -> Any:
     import zarr
 
     try:
-        group = zarr.open_group(url, mode="r", storage_options=options_for_url(url, options))
+        group = zarr.open_group(
+            url,
+            mode="r",
+            storage_options=zarr_options(url, options),
+            use_consolidated=consolidated,
+        )
         return group[variable]
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
 
 
+#: Files whose presence makes a path a zarr store (v2 group, consolidated, v3).
+_ZARR_METADATA = (".zgroup", ".zmetadata", "zarr.json", ".zarray")
+
+
 def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
-    """Fail early and cleanly (one request) on a bad endpoint, credentials or URL.
+    """Fail early and cleanly (few requests) on a bad endpoint, credentials or URL.
 
     Opening a zarr store fires several metadata requests at once; when the endpoint is
     down they all fail and leave noise on stderr. One plain request first avoids that.
+    A store's root need not exist as a path of its file system (a ``reference://``
+    store's root is ``''``), so a missing root is refused only when no zarr metadata
+    file is found under it either.
     """
     import fsspec
 
     try:
         fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, options) or {}))
-        found = fs.exists(path)
+        found = fs.exists(path) or any(
+            fs.exists(f"{path.rstrip('/')}/{name}" if path else name) for name in _ZARR_METADATA
+        )
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
     if not found:
         raise StorageError(f"cannot open the {label} store {url!r}: nothing there; check the URL")
 
 
-def _open_dataset(label: str, url: str, options: Mapping[str, Any]) -> xr.Dataset:
+def _open_dataset(
+    label: str, url: str, options: Mapping[str, Any], consolidated: bool | None = None
+) -> xr.Dataset:
     import xarray as xr
 
     _probe(label, url, options)
@@ -360,42 +504,64 @@ def _open_dataset(label: str, url: str, options: Mapping[str, Any]) -> xr.Datase
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
             return xr.open_zarr(
                 url,
-                storage_options=options_for_url(url, options),
+                storage_options=zarr_options(url, options),
                 chunks=None,
-                consolidated=None,
+                consolidated=consolidated,
             )
     except Exception as exc:
         raise storage_error(label, url, exc) from exc
 
 
-def _store_ids(ds: xr.Dataset, gage_dim: str, label: str, url: str) -> list[str | None]:
+def _store_index(
+    ds: xr.Dataset, gage_dim: str, label: str, url: str, crosswalk: Crosswalk | None
+) -> tuple[dict[str, int], list[Duplicate]]:
+    """Gage id -> store position (first occurrence) and the gages listed twice."""
+    labels: list[Any]
+    if crosswalk is not None:
+        gages, positions, labels = crosswalk_pairs(
+            crosswalk, ds, gage_dim, label, url, normalize_id
+        )
+        return build_index(gages, positions, labels)
     if "gage_id" in ds.variables and ds["gage_id"].dims == (gage_dim,):
         raw = ds["gage_id"].to_numpy()
     elif gage_dim in ds.variables:
+        if gage_dim != "gage_id" and is_integer_dim(ds, gage_dim):
+            raise StorageError(
+                f"the {label} store {url!r} is indexed by integer {gage_dim!r} values "
+                "(reach or segment ids, not site numbers) and has no 'gage_id' coordinate: "
+                "give the store a crosswalk, {url: <CSV>, gage: <column>, feature: <column>} "
+                "or {gage_variable: <var>, feature_variable: <var>}"
+            )
         raw = ds[gage_dim].to_numpy()
     else:
         raise StorageError(
             f"the {label} store {url!r} has no gage ids: expected a 'gage_id' coordinate "
-            f"along {gage_dim!r}"
+            f"along {gage_dim!r}, or a crosswalk"
         )
-    return _normalize_many(np.asarray(raw))
+    ids = _normalize_many(np.asarray(raw))
+    if gage_dim in ds.variables:
+        labels = [f"{gage_dim}={v}" for v in np.asarray(ds[gage_dim].to_numpy()).tolist()]
+    else:
+        labels = [f"{gage_dim}[{i}]" for i in range(len(ids))]
+    return build_index(ids, range(len(ids)), labels)
 
 
-_CACHE: dict[tuple[str, str, str], _Store] = {}
+_CACHE: dict[tuple[Any, ...], _Store] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _cache_key(url: str, variable: str, options: Mapping[str, Any]) -> tuple[str, str, str]:
-    return (url, variable, repr(sorted((str(k), repr(v)) for k, v in options.items())))
+def _cache_key(spec: StoreSpec) -> tuple[Any, ...]:
+    options = repr(sorted((str(k), repr(v)) for k, v in spec.options().items()))
+    return (spec.url, spec.variable, options, spec.consolidated, spec.units, repr(spec.crosswalk))
 
 
-def open_store(label: str, url: str, variable: str, options: Mapping[str, Any]) -> _Store:
-    """The store, opened once per process (cached by URL, variable and options)."""
-    key = _cache_key(url, variable, options)
+def open_store(label: str, spec: StoreSpec) -> _Store:
+    """The store, opened once per process (cached by its whole spec)."""
+    key = _cache_key(spec)
     with _CACHE_LOCK:
         store = _CACHE.get(key)
         if store is None:
-            store = _CACHE[key] = _Store(label, url, variable, options)
+            store = _CACHE[key] = _Store(label, spec)
         return store
 
 
@@ -407,14 +573,27 @@ def clear_cache() -> None:
 
 @dataclass(frozen=True)
 class StoreSpec:
-    """A store to read: its URL, variable and (merged) fsspec storage options."""
+    """A store to read: URL, variable, (merged) fsspec options and how to read it.
+
+    ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
+    ``units``: overrides the variable's ``units`` attribute; ``crosswalk``: gage ->
+    feature mapping for stores indexed by segments or reaches.
+    """
 
     url: str
     variable: str = "streamflow"
     storage_options: Mapping[str, Any] | None = None
+    consolidated: bool | None = None
+    units: str | None = None
+    crosswalk: Crosswalk | None = None
 
     def options(self) -> dict[str, Any]:
         return dict(self.storage_options or {})
+
+
+#: Key of the observed store among a SourceSet's stores; models are ("model", name).
+OBSERVED = ("observed",)
+_Daily = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class SourceSet:
@@ -422,13 +601,25 @@ class SourceSet:
 
     Stores are opened at most once per process (a module-level cache), so sending a
     SourceSet to Dask workers costs one open per worker, not one per batch.
+    ``time_chunks_per_task`` sets the length of the chunk-aware read tasks (see
+    :mod:`gagebench.sources_chunked`).
     """
 
-    def __init__(self, observed: StoreSpec, models: Mapping[str, StoreSpec]):
+    def __init__(
+        self,
+        observed: StoreSpec,
+        models: Mapping[str, StoreSpec],
+        *,
+        time_chunks_per_task: int = TIME_CHUNKS_PER_TASK,
+    ):
         if not models:
             raise InputError("a SourceSet needs at least one model store")
+        if time_chunks_per_task < 1:
+            raise InputError(f"time_chunks_per_task must be >= 1, got {time_chunks_per_task}")
         self.observed = observed
         self.models = dict(models)
+        self.time_chunks_per_task = int(time_chunks_per_task)
+        self._daily: dict[tuple[str, ...], _Daily] = {}
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> SourceSet:
@@ -445,7 +636,7 @@ class SourceSet:
 
     def _observed(self) -> _Store:
         spec = self.observed
-        store = open_store("observed", spec.url, spec.variable, spec.options())
+        store = open_store("observed", spec)
         if not store.daily:
             raise InputError(
                 f"the observed store {spec.url!r} is not daily (several values per calendar "
@@ -454,21 +645,58 @@ class SourceSet:
         return store
 
     def _model(self, name: str) -> _Store:
-        spec = self.models[name]
-        return open_store(f"model {name!r}", spec.url, spec.variable, spec.options())
+        return open_store(f"model {name!r}", self.models[name])
 
-    def check(self, min_days: int | None = None) -> None:
+    def store_of(self, key: tuple[str, ...]) -> _Store:
+        """The opened store of a key: :data:`OBSERVED` or ``("model", name)``."""
+        return self._observed() if key == OBSERVED else self._model(key[1])
+
+    def _keys(self) -> list[tuple[str, ...]]:
+        return [OBSERVED, *(("model", name) for name in self.models)]
+
+    def check(self, min_days: int | None = None) -> list[str]:
         """Open every store once (on the client) so bad URLs or credentials fail early.
 
-        Warns when a model store's time span shares no day (or fewer than ``min_days``)
-        with the observed store's: every gage would be ``no_simulation``/``too_few_days``.
+        Returns the stores' warnings (duplicate gages, missing units, a model whose time
+        span shares no day - or fewer than ``min_days`` - with the observed store's, so
+        every gage would be ``no_simulation``/``too_few_days``), each logged once.
         """
-        observed = self._observed()
+        lines = []
+        for key in self._keys():
+            lines.extend(self.store_of(key).warnings())
         for name in self.models:
-            store = self._model(name)
-            warning = overlap_warning(observed, store, min_days)
-            if warning:
-                log.warning("%s", warning)
+            overlap = overlap_warning(self._observed(), self._model(name), min_days)
+            if overlap:
+                lines.append(overlap)
+        for line in lines:
+            log.warning("%s", line)
+        return lines
+
+    def describe(self) -> dict[str, Any]:
+        """Per store: URL, units and conversion, crosswalk, chunks, duplicate gages."""
+        return {
+            "observed": self._observed().describe(),
+            "models": {name: self._model(name).describe() for name in self.models},
+        }
+
+    def chunked_stores(self) -> dict[tuple[str, ...], _Store]:
+        """The stores whose chunks hold several gages (read in chunk-aware units)."""
+        stores = {key: self.store_of(key) for key in self._keys()}
+        return {key: store for key, store in stores.items() if is_multi_gage(store)}
+
+    def plan_units(self, gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
+        """Work units of a run: plain batches, or chunk groups when a store needs them."""
+        from gagebench.pipeline import plan_batches
+
+        batches = plan_batches(gage_ids, batch_size)
+        stores = [self.store_of(key) for key in self._keys()]
+        return plan_units(stores, batches, batch_size)
+
+    def with_daily(self, daily: Mapping[tuple[str, ...], _Daily]) -> SourceSet:
+        """A copy that takes these stores' daily values from ``daily`` (already read)."""
+        copy = SourceSet(self.observed, self.models, time_chunks_per_task=self.time_chunks_per_task)
+        copy._daily = dict(daily)
+        return copy
 
     def observed_ids(self) -> list[str]:
         """Every gage id of the observed store, in store order."""
@@ -482,14 +710,14 @@ class SourceSet:
         assert obs_store.days is not None
         dates = obs_store.days
         obs_pos = obs_store.positions(wanted)
-        observed = _place(obs_store, obs_pos, dates)
+        observed = _place(obs_store, obs_pos, dates, self._daily.get(OBSERVED))
         missing_observed = frozenset(g for g, p in zip(ids, obs_pos, strict=True) if p < 0)
         modeled: dict[str, np.ndarray] = {}
         missing_model: dict[str, frozenset[str]] = {}
         for name in self.models:
             store = self._model(name)
             pos = store.positions(wanted)
-            modeled[name] = _place(store, pos, dates)
+            modeled[name] = _place(store, pos, dates, self._daily.get(("model", name)))
             missing_model[name] = frozenset(g for g, p in zip(ids, pos, strict=True) if p < 0)
         return Batch(
             gage_ids=ids,
@@ -543,16 +771,51 @@ def overlap_warning(observed: _Store, model: _Store, min_days: int | None) -> st
 
 
 def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:
-    return StoreSpec(store.url, store.variable, cfg.options_for(store))
+    """A picklable spec: the config's frozen mappings become plain dicts at every depth."""
+    from gagebench.config import _thaw
+
+    return StoreSpec(
+        store.url,
+        store.variable,
+        _thaw(cfg.options_for(store)),
+        consolidated=store.consolidated,
+        units=store.units,
+        crosswalk=_crosswalk(cfg, store.crosswalk),
+    )
 
 
-def _place(store: _Store, positions: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """A ``(len(positions), len(dates))`` array: the store's daily values, NaN elsewhere."""
+def _crosswalk(cfg: RunConfig, crosswalk: Crosswalk | None) -> Crosswalk | None:
+    """The crosswalk with its table's storage options merged over the run's."""
+    from gagebench.config import StoreConfig, _thaw
+
+    if crosswalk is None:
+        return None
+    if crosswalk.url is None:
+        return replace(crosswalk, storage_options={})
+    table = StoreConfig(url=crosswalk.url, storage_options=crosswalk.storage_options)
+    return replace(crosswalk, storage_options=_thaw(cfg.options_for(table)))
+
+
+def _place(
+    store: _Store, positions: np.ndarray, dates: np.ndarray, daily: _Daily | None = None
+) -> np.ndarray:
+    """A ``(len(positions), len(dates))`` array: the store's daily values, NaN elsewhere.
+
+    ``daily`` = ``(positions, days, values)`` already read (chunk-aware units); else the
+    store is read here.
+    """
     present = positions >= 0
     found = positions[present]
     if found.size == 0:
         return np.full((positions.size, dates.size), np.nan, dtype=np.float32)
-    days, values = store.daily_values(found)
+    if daily is None:
+        days, values = store.daily_values(found)
+    else:
+        read, days, all_values = daily
+        rows = np.searchsorted(read, found)
+        if np.any(rows >= read.size) or np.any(read[np.minimum(rows, read.size - 1)] != found):
+            raise InputError(f"the {store.label} store: a gage was not read by its work unit")
+        values = all_values[rows]
     out = np.full((positions.size, dates.size), np.nan, dtype=values.dtype)
     if days.size == dates.size and bool(np.all(days == dates)):
         out[present] = values
