@@ -248,7 +248,9 @@ def stream_batches(
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
     A Dask bag with one partition per batch; its partitions are submitted a few at a time
-    (``max_in_flight``, default 2 per worker thread) so memory stays flat.
+    (``max_in_flight``, default 2 per worker thread) so memory stays flat. When a store
+    holds several gages per chunk, each batch is a chunk-aware work unit whose chunk
+    reads are tasks of their own (:func:`gagebench.sources_chunked.unit_graphs`).
     """
     import dask.bag as db
     from distributed import as_completed

@@ -85,7 +85,8 @@ def test_chrtout_units_equal_xarray_then_pandas_daily_means(tmp_path, per_task):
     assert np.isfinite(expected.loc["1979-02-04"]).all()
 
 
-def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path):
+@pytest.mark.parametrize("batch_size", [BATCH_SIZE, 5])
+def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path, batch_size):
     register_counting()
     rep = write_chrtout(
         tmp_path / "chrtout.zarr", reach_chunks=8, reach_chunk=200, gages=300, seed=2
@@ -101,7 +102,7 @@ def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path):
     time_chunks = -(-rep.n_time // rep.time_chunk)
     minimum = len(columns) * time_chunks
 
-    units = source.plan_units(ids, BATCH_SIZE)
+    units = source.plan_units(ids, batch_size)
     Path(log).unlink(missing_ok=True)
     _read_units(source, units)
     fetched = chunk_fetches(log)
@@ -114,6 +115,32 @@ def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path):
     for batch in plan_batches(ids, BATCH_SIZE):
         source.read_batch(batch)
     assert sum(chunk_fetches(log).values()) > 3 * minimum
+
+
+def test_multi_gage_observed_and_model_stores_read_in_units_as_plainly(tmp_path):
+    rep = write_chrtout(tmp_path / "chrtout.zarr", gages=30, seed=4)
+    days = pd.date_range("1979-01-30", periods=14, freq="D") + pd.Timedelta(hours=5)
+    values = np.random.default_rng(1).gamma(2.0, 3.0, (14, 30)).astype(np.float32)
+    obs = str(tmp_path / "obs.zarr")
+    xr.Dataset(
+        {"streamflow": (("time", "gage_id"), values, {"units": "m3 s-1"})},
+        coords={"time": days, "gage_id": np.array([f"USGS-{s}" for s in rep.sites], object)},
+    ).to_zarr(obs, zarr_format=2, encoding={"streamflow": {"chunks": (7, 4)}})
+    source = SourceSet(StoreSpec(obs), {"nwm": StoreSpec(rep.path)}, time_chunks_per_task=1)
+    assert set(source.chunked_stores()) == {("observed",), ("model", "nwm")}
+    ids = [f"USGS-{s}" for s in rep.sites][::-1]
+    units = source.plan_units(ids, 6)
+
+    def both(element, prepared):
+        batch = prepared.read_batch(element[1])
+        return batch.gage_ids, batch.observed, batch.modeled["nwm"]
+
+    graphs = unit_graphs(source, list(enumerate(units)), both, ())
+    for ((gage_ids, observed, modeled),) in dask.compute(*graphs, scheduler="synchronous"):
+        plain = source.read_batch(gage_ids)
+        np.testing.assert_array_equal(observed, plain.observed)
+        assert observed.dtype == plain.observed.dtype
+        np.testing.assert_allclose(modeled, plain.modeled["nwm"], rtol=1e-12)
 
 
 def test_one_gage_per_chunk_stores_keep_plain_batches(tmp_path):
@@ -200,7 +227,7 @@ def test_csv_crosswalk_maps_gages_to_reaches(tmp_path):
     sites = ["01011000", "01013500", "02000000"]
     obs = write_daily_observed(tmp_path / "obs.zarr", sites, "2000-01-01", 20, seed=1)
     table = tmp_path / "xwalk.csv"
-    table.write_text("site_no,comid\n01011000,9\n01013500,7\n02000000,7\n")
+    table.write_text("site_no,comid\n01011000,9\n01013500,7\n02000000,7\n01011000,1011000\n")
     cfg = load_config(
         output=str(tmp_path / "out"),
         observed={"url": obs},
@@ -212,7 +239,8 @@ def test_csv_crosswalk_maps_gages_to_reaches(tmp_path):
         },
     )
     source = SourceSet.from_config(cfg)
-    source.check()
+    (warning,) = source.check()  # 01011000 listed twice: the first row's reach is used
+    assert "gage USGS-01011000 2 times; using feature 9 (ignoring 1011000)" in warning
     batch = source.read_batch([f"USGS-{s}" for s in sites])
     values = np.arange(20 * 4, dtype=np.float32).reshape(20, 4) + 1
     np.testing.assert_array_equal(batch.modeled["m"][0], values[:, 3])
