@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -437,16 +437,25 @@ def _setup_logging(args: argparse.Namespace) -> None:
     )
 
 
-def _quiet_children() -> None:
-    """Child processes (multiprocessing's resource tracker) inherit this: when local
-    workers are stopped mid-task, the tracker's "leaked semaphore objects" warning at exit
-    is noise after the one-line message."""
+@contextlib.contextmanager
+def _quiet_children() -> Iterator[None]:
+    """Child processes (multiprocessing's resource tracker) started meanwhile inherit this:
+    when local workers are stopped mid-task, the tracker's "leaked semaphore objects"
+    warning at exit is noise after the one-line message. Restored afterwards (``main``
+    may be called in-process)."""
     import os
 
     rule = "ignore:resource_tracker:UserWarning"
-    current = os.environ.get("PYTHONWARNINGS", "")
-    if rule not in current:
-        os.environ["PYTHONWARNINGS"] = f"{current},{rule}" if current else rule
+    before = os.environ.get("PYTHONWARNINGS")
+    if rule not in (before or ""):
+        os.environ["PYTHONWARNINGS"] = f"{before},{rule}" if before else rule
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = before
 
 
 def _interrupt_code(exc: BaseException) -> int | None:
@@ -473,10 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
-    _quiet_children()
     handler: Handler = args.handler
     try:
-        with sigterm_raises():
+        with sigterm_raises(), _quiet_children():
             return handler(args)
     except GagebenchError as exc:
         log.error("%s", exc)

@@ -108,3 +108,14 @@ def test_result_columns_accept_one_suite_as_a_string(suites) -> None:
 
     assert "NSE" in result_columns(suites)
     assert "mse" not in result_columns(suites)
+
+
+def test_the_cli_leaves_the_environment_as_it_found_it(tmp_path: Path) -> None:
+    """main() may run in-process (notebooks, tests): its child-process settings are undone."""
+    import os
+
+    from gagebench.cli import main
+
+    before = os.environ.get("PYTHONWARNINGS")
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert os.environ.get("PYTHONWARNINGS") == before
