@@ -1,7 +1,10 @@
 """The ``gagebench`` command: a thin layer of subcommands over the library.
 
 Errors raised on purpose (:class:`gagebench.errors.GagebenchError`) are logged once here,
-as one line that says what to do, and turn into exit status 2; nothing else is caught.
+as one line that says what to do. Exit status: 0 done, 1 the run failed (a batch or the
+cluster failed, the run folder is in use), 2 bad input or configuration (settings, stores,
+URLs, credentials), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Nothing else is
+caught.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gagebench._version import __version__
-from gagebench.errors import GagebenchError
+from gagebench.errors import ConfigError, GagebenchError, InputError, StorageError
 
 if TYPE_CHECKING:
     from gagebench.config import RunConfig
@@ -82,11 +85,27 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
 
 
 # --- report / compare (report helper) -------------------------------------------------------
+def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Storage options (run file's ``storage_options``, then --storage-option) and the
+    gage list (the run file's, for gage metadata) of ``report`` / ``compare``."""
+    from gagebench.config import load_config
+
+    options: dict[str, Any] = {}
+    gages = "builtin"
+    if args.config:
+        cfg = load_config(*args.config, output=".")
+        options.update(cfg.storage_options)
+        gages = cfg.gages
+    options.update(_overrides(args.storage_option))
+    return options, gages
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of a run and print where it went."""
     from gagebench.report import write_report
 
-    print(write_report(args.results_url, output=args.output))
+    options, gages = _read_options(args)
+    print(write_report(args.results_url, output=args.output, storage_options=options, gages=gages))
     return 0
 
 
@@ -94,21 +113,46 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     """Compare two models gage by gage; print the paired summary, optionally save details."""
     import pandas as pd
 
-    from gagebench.comparison import compare
+    from gagebench.comparison import compare, describe_columns
     from gagebench.report import write_comparison
 
-    result = compare(args.results_url, args.results_url_b, models=args.models)
+    options, _ = _read_options(args)
+    result = compare(
+        args.results_url, args.results_url_b, models=args.models, storage_options=options
+    )
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(result.summary.to_string(index=False))
+    print()
+    print(describe_columns(result))
     if args.output:
         print(write_comparison(result, args.output))
     return 0
+
+
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the URLs, e.g. endpoint_url=http://127.0.0.1:9000 "
+        "(repeatable; values read as YAML; they win over the run file's)",
+    )
+    parser.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the run file: its storage_options and gage list are used (repeatable)",
+    )
 
 
 def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="write the HTML report of a run and print its path")
     report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
     report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
+    _add_read_options(report)
     report.set_defaults(handler=_cmd_report)
 
     comp = sub.add_parser("compare", help="compare two models gage by gage (NSE, KGE)")
@@ -120,6 +164,7 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     comp.add_argument(
         "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
     )
+    _add_read_options(comp)
     comp.set_defaults(handler=_cmd_compare)
 
 
@@ -140,7 +185,21 @@ def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
     from gagebench.progress import make_progress
 
     progress = make_progress(config.progress, args.quiet, config.log_format)
-    result = run(config, force=args.force, progress=progress)
+    try:
+        result = run(config, force=args.force, progress=progress)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = _interrupt_code(exc)
+        if code is None:
+            raise
+        log.error(
+            "%s: finished batches of run %s are saved in %s; run the same command again "
+            "to resume (run_id=%s)",
+            "interrupted" if code == 130 else "terminated (SIGTERM)",
+            config.run_id,
+            config.run_url,
+            config.run_id,
+        )
+        return code
     if not args.quiet:
         print(format_summary(result))
     return 0
@@ -205,31 +264,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_stores(stores_dir: Path, n_gages: int, seed: int) -> dict[str, Any]:
-    """Synthesize the demo's daily stores, or reuse those a previous demo left complete.
+    """Synthesize the demo's daily stores, or reuse stores a previous demo left complete.
 
-    ``demo-stores.json`` is written after the stores are complete; its settings must
-    match for reuse, so a half-written folder is always synthesized again.
+    Stores live in ``stores_dir/seed-<seed>-gages-<n>/``, keyed by their settings, so a
+    quick ``--gages 500`` never replaces the full stores. A gage's values depend only on
+    the seed and its id, so complete stores of at least ``n_gages`` gages (same seed and
+    version) serve any smaller demo: the run reads their first ``n_gages`` gages.
+    ``demo-stores.json`` is written after the stores are complete; a half-written folder
+    is synthesized again.
     """
     import json
     import time
 
     from gagebench.synth import synthesize
 
-    marker = stores_dir / "demo-stores.json"
-    wanted = {"n_gages": n_gages, "seed": seed, "models": ["nwm", "nhm"], "version": __version__}
-    if marker.exists():
-        saved = json.loads(marker.read_text())
-        if saved.get("settings") == wanted:
-            log.info("reusing the demo stores in %s (delete the folder to redo them)", stores_dir)
-            return dict(saved["config"])
+    wanted = {"seed": seed, "models": ["nwm", "nhm"], "version": __version__}
+    best: tuple[int, dict[str, Any], Path] | None = None
+    for marker in sorted(stores_dir.glob("seed-*-gages-*/demo-stores.json")):
+        try:
+            saved = json.loads(marker.read_text())
+            settings = dict(saved["settings"])
+            size = int(settings.pop("n_gages"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if settings == wanted and size >= n_gages and (best is None or size < best[0]):
+            best = (size, dict(saved["config"]), marker.parent)
+    if best is not None:
+        log.info("reusing the demo stores in %s (delete the folder to redo them)", best[2])
+        return best[1]
+    folder = stores_dir / f"seed-{seed}-gages-{n_gages}"
     t0 = time.perf_counter()
-    log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", n_gages, stores_dir)
+    log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", n_gages, folder)
     stores = synthesize(
-        str(stores_dir), n_gages=n_gages, models=("nwm", "nhm"), frequency="daily", seed=seed
+        str(folder), n_gages=n_gages, models=("nwm", "nhm"), frequency="daily", seed=seed
     )
     log.info("stores ready in %.1f s", time.perf_counter() - t0)
     config = dict(stores.to_config_dict())
-    marker.write_text(json.dumps({"settings": wanted, "config": config}, indent=2))
+    marker = folder / "demo-stores.json"
+    marker.write_text(
+        json.dumps({"settings": {**wanted, "n_gages": n_gages}, "config": config}, indent=2)
+    )
     return config
 
 
@@ -363,20 +437,64 @@ def _setup_logging(args: argparse.Namespace) -> None:
     )
 
 
+@contextlib.contextmanager
+def _quiet_children() -> Iterator[None]:
+    """Child processes (multiprocessing's resource tracker) started meanwhile inherit this:
+    when local workers are stopped mid-task, the tracker's "leaked semaphore objects"
+    warning at exit is noise after the one-line message. Restored afterwards (``main``
+    may be called in-process)."""
+    import os
+
+    rule = "ignore:resource_tracker:UserWarning"
+    before = os.environ.get("PYTHONWARNINGS")
+    if rule not in (before or ""):
+        os.environ["PYTHONWARNINGS"] = f"{before},{rule}" if before else rule
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = before
+
+
+def _interrupt_code(exc: BaseException) -> int | None:
+    """130 for Ctrl-C, 143 for SIGTERM (:class:`~gagebench.clusters.Terminated`), else None."""
+    from gagebench.clusters.base import Terminated
+
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, Terminated):
+        return 143
+    return None
+
+
+def exit_code(exc: GagebenchError) -> int:
+    """2 for bad input or configuration (settings, stores, URLs, credentials), 1 for a
+    run that failed (a batch or the cluster failed, the run folder is in use)."""
+    return 2 if isinstance(exc, ConfigError | InputError | StorageError) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gagebench`` console script."""
+    from gagebench.clusters.base import sigterm_raises
+
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with sigterm_raises(), _quiet_children():
+            return handler(args)
     except GagebenchError as exc:
         log.error("%s", exc)
-        return 2
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+        return exit_code(exc)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = _interrupt_code(exc)
+        if code is None:
+            raise
+        log.error("%s", "interrupted" if code == 130 else "terminated (SIGTERM)")
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

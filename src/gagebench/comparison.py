@@ -22,6 +22,43 @@ from gagebench.errors import InputError
 
 COMPARE_METRICS = ("NSE", "KGE")
 
+#: What each column of the paired summary means (printed by ``gagebench compare``).
+SUMMARY_COLUMNS: dict[str, str] = {
+    "n_paired": "gages where both models have a finite value (only these are compared)",
+    "median_a": "median of model A's values over the paired gages",
+    "median_b": "median of model B's values over the paired gages",
+    "median_diff": (
+        "median of the per-gage differences A - B. Not median_a - median_b: the median of "
+        "differences can even have the other sign (it says how much A beats B at a typical "
+        "gage, not how the two distributions' centers differ)"
+    ),
+    "share_a_better": "share of paired gages where A is higher (better)",
+    "share_b_better": "share of paired gages where B is higher (better)",
+    "ties": "paired gages with equal values",
+    "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
+    "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
+}
+
+
+def scipy_available() -> bool:
+    """Whether scipy (for the Wilcoxon test) can be imported."""
+    return importlib.util.find_spec("scipy") is not None
+
+
+def describe_columns(result: ComparisonResult | None = None) -> str:
+    """The paired summary's columns explained, one per line, with a note when scipy is
+    missing (``wilcoxon_p`` is then empty)."""
+    lines = [f"  {name}: {text}" for name, text in SUMMARY_COLUMNS.items()]
+    if not scipy_available():
+        lines.append(
+            "  note: wilcoxon_p is empty because scipy is not installed (pip install scipy); "
+            "sign_test_p needs no scipy"
+        )
+    head = "columns:"
+    if result is not None:
+        head = f"columns (A = {result.model_a}, B = {result.model_b}):"
+    return "\n".join([head, *lines])
+
 
 @dataclass(frozen=True)
 class ComparisonResult:
@@ -73,7 +110,7 @@ def sign_test(wins_a: int, wins_b: int) -> float:
 def wilcoxon_p(differences: np.ndarray) -> float:
     """Wilcoxon signed-rank p-value via scipy when it is installed; NaN otherwise."""
     nonzero = differences[np.isfinite(differences) & (differences != 0)]
-    if importlib.util.find_spec("scipy") is None or nonzero.size == 0:
+    if not scipy_available() or nonzero.size == 0:
         return float("nan")
     from scipy.stats import wilcoxon
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -171,6 +173,7 @@ class RunConfig:
     suites: tuple[str, ...] = VALID_SUITES
     mode: str = "standard"
     batch_size: int = 64
+    min_paired_days: int = 365
     report: bool = True
     progress: bool = True
     log_format: str = "text"
@@ -264,6 +267,39 @@ def new_run_id(now: _dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
+#: Settings that decide a run's results; the default run id is a hash of them, so running
+#: the same command again resumes (or finds complete) the same run.
+RESULT_KEYS = (
+    "gages",
+    "gage_limit",
+    "observed",
+    "models",
+    "suites",
+    "mode",
+    "batch_size",
+    "min_paired_days",
+)
+
+
+def settings_run_id(settings: Mapping[str, Any]) -> str:
+    """``run-`` and a short hash of the result settings (stores, gages, suites, mode...).
+
+    Storage options (credentials, endpoints) are left out: the same stores reached another
+    way are the same run.
+    """
+    text = json.dumps({k: settings.get(k) for k in RESULT_KEYS}, sort_keys=True, default=str)
+    return "run-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _store_identity(store: StoreConfig | None) -> dict[str, Any] | None:
+    """How a store is read (URL, variable, units, crosswalk...), without access options."""
+    if store is None:
+        return None
+    plain = _as_plain(store)
+    plain.pop("storage_options", None)
+    return dict(plain)
+
+
 def _expect(cond: bool, key: str, expected: str, got: Any) -> None:
     if not cond:
         raise ConfigError(f"gagebench.{key}: expected {expected}, got {got!r}")
@@ -329,6 +365,7 @@ _TOP_KEYS = {
     "suites",
     "mode",
     "batch_size",
+    "min_paired_days",
     "report",
     "progress",
     "log_format",
@@ -346,14 +383,6 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
             f"unknown setting(s) gagebench.{', gagebench.'.join(unknown)}; "
             f"valid keys are: {', '.join(sorted(_TOP_KEYS))}"
         )
-    run_id = raw.get("run_id") or new_run_id()
-    run_id = str(run_id)
-    _expect(
-        bool(_RUN_ID.match(run_id)),
-        "run_id",
-        "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)",
-        run_id,
-    )
     output = raw.get("output")
     _expect(isinstance(output, str) and output.strip() != "", "output", "a URL or path", output)
     gages = raw.get("gages", "builtin")
@@ -399,6 +428,13 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "an integer between 1 and 100000",
         batch,
     )
+    min_days = raw.get("min_paired_days", 365)
+    _expect(
+        isinstance(min_days, int) and not isinstance(min_days, bool) and min_days >= 2,
+        "min_paired_days",
+        "an integer of at least 2 (days with both observed and simulated flow)",
+        min_days,
+    )
     for flag in ("report", "progress"):
         _expect(isinstance(raw.get(flag, True), bool), flag, "true or false", raw.get(flag))
     log_format = raw.get("log_format", "text")
@@ -418,10 +454,37 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
             "a mapping of that backend's settings",
             section,
         )
+    for name in cluster_raw:
+        _expect(
+            name in VALID_BACKENDS and name != "auto",
+            f"cluster.{name}",
+            f"a section of one of the backends {[b for b in VALID_BACKENDS if b != 'auto']}",
+            name,
+        )
     storage_options = _mapping(raw, "storage_options")
     from gagebench.retry import RetryPolicy
 
     retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
+    suites = tuple(s for s in VALID_SUITES if s in suites)
+    identity = {
+        "gages": gages,
+        "gage_limit": limit,
+        "observed": _store_identity(observed),
+        "models": {name: _store_identity(store) for name, store in sorted(models.items())},
+        "suites": list(suites),
+        "mode": mode,
+        "batch_size": batch,
+        "min_paired_days": min_days,
+    }
+    run_id = str(raw.get("run_id") or "{hash}")
+    run_id = run_id.replace("{hash}", settings_run_id(identity)).replace("{time}", new_run_id())
+    _expect(
+        bool(_RUN_ID.match(run_id)),
+        "run_id",
+        "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol; "
+        "'{hash}' and '{time}' are replaced by the settings hash and the UTC time)",
+        run_id,
+    )
     return RunConfig(
         run_id=run_id,
         output=str(output),
@@ -430,9 +493,10 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         observed=observed,
         models=MappingProxyType(models),
         storage_options=_freeze(storage_options),
-        suites=tuple(dict.fromkeys(suites)),
+        suites=suites,
         mode=mode,
         batch_size=batch,
+        min_paired_days=min_days,
         report=raw.get("report", True),
         progress=raw.get("progress", True),
         log_format=log_format,

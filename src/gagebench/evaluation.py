@@ -21,9 +21,9 @@ from gagebench.metrics import METRICS, BatchResult, check_names, evaluate_arrays
 ROW_TAIL = ("n_days", "first_day", "last_day", "status", "note")
 
 
-def result_columns(suites: Sequence[str]) -> list[str]:
+def result_columns(suites: str | Sequence[str]) -> list[str]:
     """Column order of a results table for the given suites."""
-    suites = check_names(tuple(suites), "standard")
+    suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
     return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *ROW_TAIL]
 
 
@@ -234,8 +234,9 @@ def evaluate(
     *,
     time: Any = None,
     gages: Sequence[Any] | None = None,
-    suites: Sequence[str] = ("standard", "dscore"),
+    suites: str | Sequence[str] = ("standard", "dscore"),
     mode: str = "standard",
+    min_paired_days: int = 365,
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
 
@@ -243,6 +244,8 @@ def evaluate(
     index, DataFrame columns = gages) or xarray DataArray. ``modeled``: the same shape, or
     a dict {model name: array}. ``time``: daily dates of observed when the inputs carry
     none (needed for the seasonal D-score). ``gages``: row ids when the inputs carry none.
+    ``suites``: "standard", "dscore" or both. ``min_paired_days``: a gage with fewer days
+    that have both values gets status ``too_few_days`` and no metric values (as in a run).
     Returns one row per (gage, model), gages in observed's order.
 
     Labelled inputs (pandas, xarray) are matched by label, never by position: each model is
@@ -254,11 +257,11 @@ def evaluate(
 
     >>> import numpy as np, gagebench
     >>> o = np.array([1.0, 2.0, 3.0, 4.0])
-    >>> gagebench.evaluate(o, o, suites=("standard",))[["NSE", "KGE", "status"]]
+    >>> gagebench.evaluate(o, o, suites="standard", min_paired_days=2)[["NSE", "KGE", "status"]]
        NSE  KGE status
     0  1.0  1.0     ok
     """
-    suites = check_names(tuple(suites), mode)
+    suites = check_names(suites if isinstance(suites, str) else tuple(suites), mode)
     models = dict(modeled) if isinstance(modeled, Mapping) else {"model": modeled}
     if not models:
         raise InputError("modeled is an empty dict: give at least one {name: array}")
@@ -280,7 +283,9 @@ def evaluate(
             raise InputError(
                 f"{label} has shape {sim.shape} (gages x days) but observed has {obs.shape}"
             )
-        result = evaluate_arrays(obs, sim, dates, suites=suites, mode=mode)
+        result = evaluate_arrays(
+            obs, sim, dates, suites=suites, mode=mode, min_days=min_paired_days
+        )
         ids = _gage_ids(gages, obs_ids, obs.shape[0])
         frames.append(rows_frame(result, ids, str(model_name), dates))
     return pd.concat(frames, ignore_index=True)

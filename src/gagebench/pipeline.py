@@ -28,11 +28,11 @@ import pandas as pd
 
 from gagebench._version import __version__
 from gagebench.batches import BatchesFailed, run_failed
-from gagebench.errors import ClusterError, GagebenchError, InputError
+from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress
-from gagebench.sinks import Plan, RunSink, write_report
+from gagebench.sinks import PARTS, Plan, RunSink, write_report
 
 if TYPE_CHECKING:
     import distributed
@@ -63,6 +63,38 @@ class RunResult:
         """Median NSE and KGE per model over evaluated gages."""
         return pd.DataFrame(self.manifest.get("medians", {})).T
 
+    def __repr__(self) -> str:
+        """One line: run id, where, gages, models and medians (not the whole manifest)."""
+        medians = self.manifest.get("medians", {})
+        per_model = ", ".join(
+            f"{model}: NSE {_fmt(values.get('NSE'))}, KGE {_fmt(values.get('KGE'))}"
+            for model, values in medians.items()
+        )
+        n_gages = self.manifest.get("inputs", {}).get("n_gages", "?")
+        return (
+            f"RunResult(run_id={self.manifest.get('run_id')!r}, url={self.run_url!r}, "
+            f"gages={n_gages}, rows={len(self.results)}, median {{{per_model}}})"
+        )
+
+    def _repr_html_(self) -> str:
+        """A short card for notebooks: where, status counts and medians per model."""
+        import html
+
+        counts = self.status_counts()
+        medians = self.medians().to_html(float_format="{:.3f}".format)
+        return (
+            f"<div><b>gagebench run {html.escape(str(self.manifest.get('run_id')))}</b> "
+            f"at <code>{html.escape(self.run_url)}</code>"
+            f"{' (already complete)' if self.already_complete else ''}"
+            f"<p>gages by status</p>{counts.to_html()}"
+            f"<p>median over evaluated gages</p>{medians}"
+            "</div>"
+        )
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"
+
 
 def plan_batches(gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
     """Consecutive batches of ``batch_size`` gages (the last may be shorter)."""
@@ -81,6 +113,7 @@ def evaluate_batch(
     models: Sequence[str],
     suites: Sequence[str],
     mode: str,
+    min_days: int = 365,
 ) -> pd.DataFrame:
     """Read one batch from ``source`` and evaluate every model: one row per gage x model.
 
@@ -103,7 +136,9 @@ def evaluate_batch(
             )
             sim = batch.modeled[model]
             sim = sim if rows == list(range(len(batch.gage_ids))) else sim[rows]
-            frames.append(_evaluate_rows(obs, sim, batch.dates, ready, model, suites, mode))
+            frames.append(
+                _evaluate_rows(obs, sim, batch.dates, ready, model, suites, mode, min_days)
+            )
         for status, gone, note in (
             (NOT_IN_OBSERVED, no_obs, "gage not found in the observed store"),
             (NOT_IN_MODEL, no_model, f"gage not found in the {model} store"),
@@ -126,11 +161,15 @@ def _evaluate_rows(
     model: str,
     suites: tuple[str, ...],
     mode: str,
+    min_days: int = 365,
 ) -> pd.DataFrame:
     """The engine on a batch; if it raises, gage by gage, so one bad gage is one row."""
     try:
         return rows_frame(
-            evaluate_arrays(obs, sim, dates, suites=suites, mode=mode), ids, model, dates
+            evaluate_arrays(obs, sim, dates, suites=suites, mode=mode, min_days=min_days),
+            ids,
+            model,
+            dates,
         )
     except Exception as batch_exc:
         log.warning("batch of %d gages failed (%s); evaluating gage by gage", len(ids), batch_exc)
@@ -138,7 +177,7 @@ def _evaluate_rows(
     for i, gage in enumerate(ids):
         try:
             result = evaluate_arrays(
-                obs[i : i + 1], sim[i : i + 1], dates, suites=suites, mode=mode
+                obs[i : i + 1], sim[i : i + 1], dates, suites=suites, mode=mode, min_days=min_days
             )
             frames.append(rows_frame(result, [gage], model, dates))
         except Exception as exc:
@@ -157,6 +196,7 @@ def _run_element(
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
+    min_days: int = 365,
 ) -> tuple[int, pd.DataFrame]:
     import numba
 
@@ -166,7 +206,7 @@ def _run_element(
     numba.set_num_threads(1)
     _tune_malloc()
     index, ids = element
-    return index, evaluate_batch(source, ids, models, suites, mode)
+    return index, evaluate_batch(source, ids, models, suites, mode, min_days)
 
 
 _MALLOC_TUNED = False
@@ -202,11 +242,12 @@ def _run_guarded(
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
+    min_days: int = 365,
 ) -> tuple[int, Any]:
     """:func:`_run_element`; a failure comes back as a BatchFailure (no worker traceback)."""
     from gagebench.batches import run_guarded
 
-    return run_guarded(lambda e: _run_element(e, source, models, suites, mode), element)
+    return run_guarded(lambda e: _run_element(e, source, models, suites, mode, min_days), element)
 
 
 def stream_batches(
@@ -218,6 +259,7 @@ def stream_batches(
     mode: str,
     max_in_flight: int | None = None,
     attempts: int = 3,
+    min_days: int = 365,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
@@ -238,7 +280,7 @@ def stream_batches(
     chunked = unit_graphs(source, [], _run_guarded, ()) is not None
 
     def submit(element: tuple[int, tuple[str, ...]]) -> Any:
-        args = (tuple(models), tuple(suites), mode)
+        args = (tuple(models), tuple(suites), mode, min_days)
         if chunked:  # several gages per chunk: the unit's chunk reads are tasks of their own
             graphs = unit_graphs(source, [element], _run_guarded, args)
             assert graphs is not None
@@ -278,39 +320,85 @@ def run(
     """Run the benchmark of ``config`` and write its outputs under ``config.run_url``.
 
     Runs on ``client`` when given, else on a cluster from ``gagebench.clusters``. A run
-    whose manifest exists is complete: it is returned as is, unless ``force`` (then it is
-    deleted and computed again). A run with parts but no manifest is resumed: only
-    missing batches are computed.
+    whose manifest exists is complete: it is returned as is when its settings are the
+    same (else refused, naming what changed), unless ``force`` (then it is deleted and
+    computed again). A run with parts but no manifest is resumed: only missing batches
+    are computed. Every setting is checked before anything is written, and one process
+    at a time holds the run folder (:mod:`gagebench.runlock`).
     """
+    from gagebench.clusters import check_settings
+    from gagebench.runlock import LOCK_FILE, RunLock
+
+    config.require_stores()
+    check_settings(config, cluster=client is None)
+    sink = RunSink(config.run_url, config.options_for())
+    if not force:
+        complete = _complete_run(config, sink)
+        if complete is not None:
+            return complete
+    lock = RunLock(sink.fs, sink.path(LOCK_FILE), sink.url, local=sink.is_local)
+    with lock.held():
+        if force:
+            log.info("--force: removing run %s at %s", config.run_id, sink.url)
+            sink.clear()
+            lock.refresh()
+        return _run(config, client, sink, progress or Progress())
+
+
+def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:
+    """The finished run of this id, if any; refused when its settings differ."""
+    from gagebench.run_settings import differences, refusal, result_settings
+
+    manifest = sink.read_manifest()
+    if manifest is None or manifest.get("run_id") != config.run_id:
+        return None
+    diffs = differences(result_settings(manifest.get("config") or {}), result_settings(config))
+    if diffs:
+        raise ConfigError(refusal(config.run_id, sink.url, diffs, complete=True))
+    log.info(
+        "run %s is already complete at %s (manifest.json present); use --force to compute it again",
+        config.run_id,
+        sink.url,
+    )
+    return RunResult(sink.url, manifest, sink.read_results(), already_complete=True)
+
+
+def _check_started(config: RunConfig, sink: RunSink) -> None:
+    """Refuse to resume parts made with other settings; record them for the next resume."""
+    import json
+
+    from gagebench.run_settings import SETTINGS_FILE, differences, refusal, result_settings
+
+    path = sink.path(PARTS, SETTINGS_FILE)
+    now = result_settings(config)
+    if sink.exists(path):
+        diffs = differences(json.loads(sink.read_bytes(path)), now)
+        if diffs:
+            raise ConfigError(refusal(config.run_id, sink.url, diffs, complete=False))
+    else:
+        sink.write_bytes(path, json.dumps(now).encode())
+
+
+def _run(
+    config: RunConfig,
+    client: distributed.Client | None,
+    sink: RunSink,
+    progress: Progress,
+) -> RunResult:
+    """The run itself, once the run folder's lease is held."""
     from gagebench.gages import load_gages
+    from gagebench.runlock import remove_stale_temporaries
     from gagebench.sources import SourceSet
 
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.UTC)
-    progress = progress or Progress()
-    config.require_stores()
-    sink = RunSink(config.run_url, config.options_for())
-    if force:
-        log.info("--force: removing run %s at %s", config.run_id, sink.url)
-        sink.clear()
-    else:
-        manifest = sink.read_manifest()
-        if manifest is not None and manifest.get("run_id") == config.run_id:
-            log.info(
-                "run %s is already complete at %s (manifest.json present); "
-                "use --force to compute it again",
-                config.run_id,
-                sink.url,
-            )
-            return RunResult(sink.url, manifest, sink.read_results(), already_complete=True)
-
     gages = load_gages(config.gages, storage_options=config.options_for(), limit=config.gage_limit)
     ids = [str(g) for g in gages["gage_id"]]
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
     models = tuple(config.models)
     source = SourceSet.from_config(config)
-    source.check()
+    source.check(config.min_paired_days)
     plan = Plan(
         run_id=config.run_id,
         batches=source.plan_units(ids, config.batch_size),
@@ -318,6 +406,7 @@ def run(
         suites=config.suites,
         mode=config.mode,
     )
+    _check_started(config, sink)
     done = sink.start(plan)
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
     t_setup = time.perf_counter()
@@ -350,6 +439,7 @@ def run(
                     config.suites,
                     config.mode,
                     attempts=int(config.retries.get("batch_attempts", 3)),
+                    min_days=config.min_paired_days,
                 ):
                     sink.write_part(index, frame, config.suites)
                     saved += 1
@@ -371,6 +461,7 @@ def run(
     else:
         compute_s = 0.0
     t_commit0 = time.perf_counter()
+    remove_stale_temporaries(sink.fs, sink.root)
     computed_gages = sum(len(ids) for _, ids in todo)
 
     def manifest_of(facts: dict[str, Any]) -> dict[str, Any]:

@@ -107,8 +107,19 @@ def normalize_gages(gages: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_gages(results: pd.DataFrame, gages: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Results joined to gage metadata on ``site_no``; unknown gages keep NaN metadata."""
-    table = builtin_gage_table() if gages is None else normalize_gages(gages)
+    """Results joined to gage metadata on ``site_no``; unknown gages keep NaN metadata.
+
+    Built-in gages always get the shipped table's metadata (location, class, ecoregion)
+    where a user's gage list leaves it out; the user's own values win where given.
+    """
+    builtin = builtin_gage_table()
+    if gages is None:
+        table = builtin
+    else:
+        user = normalize_gages(gages).drop_duplicates("site_no").set_index("site_no")
+        shipped = builtin.drop_duplicates("site_no").set_index("site_no")
+        table = user.combine_first(shipped.loc[shipped.index.intersection(user.index)])
+        table = table.reset_index()
     frame = _checked(results)
     meta = [c for c in table.columns if c != "site_no" and c not in frame.columns]
     if not meta:

@@ -27,7 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gagebench._version import __version__
-from gagebench.comparison import ComparisonResult, compare
+from gagebench.comparison import ComparisonResult, compare, scipy_available
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import BUILTIN, load_gages
 from gagebench.plots import (
@@ -226,10 +226,26 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, _mask(prefix, value))]
 
 
+def _relevant(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest without what does not describe this run: the run URL (shown once, as
+    "run URL") and the settings of cluster backends the run did not use."""
+    kept = {k: v for k, v in manifest.items() if k != "run_url"}
+    config = kept.get("config")
+    if isinstance(config, Mapping) and isinstance(config.get("cluster"), Mapping):
+        cluster = config["cluster"]
+        backend = cluster.get("backend")
+        options = cluster.get("options")
+        if backend != "auto" and isinstance(options, Mapping):
+            used = {backend: options[backend]} if backend in options else {}
+            kept["config"] = {**config, "cluster": {**cluster, "options": used}}
+    return kept
+
+
 def provenance_table(manifest: Mapping[str, Any], url: str) -> pd.DataFrame:
-    """The manifest as (key, value) rows, secrets masked again for safety."""
+    """The manifest as (key, value) rows, secrets masked again for safety; only the
+    settings of the cluster backend the run used."""
     rows = [("run URL", _mask("url", url))]
-    rows.extend(_flatten(manifest))
+    rows.extend(_flatten(_relevant(manifest)))
     return pd.DataFrame(
         [(k, "–" if v is None else str(v)) for k, v in rows], columns=["key", "value"]
     )
@@ -247,7 +263,10 @@ def _one_comparison(comparison: ComparisonResult, gages: pd.DataFrame | None) ->
         f"{a} vs {b}",
         f"Gage by gage: who has the higher {metric} where. Only gages where both models "
         "have a value are paired. The sign test is exact; the Wilcoxon signed-rank test "
-        "appears when scipy is installed.",
+        "appears when scipy is installed"
+        + ("." if scipy_available() else " (it is not installed here: pip install scipy).")
+        + " median_diff is the median of the per-gage differences A − B, which need not "
+        "equal median_a − median_b (it can even have the other sign).",
     )
     section.figures.append(
         _draw(

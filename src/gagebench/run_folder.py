@@ -8,9 +8,10 @@ A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +50,48 @@ def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, s
         raise StorageError(f"cannot open {url!r}: {exc}") from exc
 
 
+@contextlib.contextmanager
+def _reading(url: str) -> Iterator[None]:
+    """Turn file-system and S3 errors (unreachable endpoint, denied, missing) into one
+    StorageError line that names the URL and what to check."""
+    try:
+        yield
+    except (StorageError, InputError):
+        raise
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise StorageError(
+            f"cannot read {url}: a storage option is not accepted by this file system "
+            f"({exc}); check the --storage-option / storage_options names"
+        ) from exc
+    except Exception as exc:
+        package = type(exc).__module__.split(".")[0]
+        if isinstance(exc, OSError | TimeoutError) or package in (
+            "botocore",
+            "aiobotocore",
+            "s3fs",
+            "aiohttp",
+            "gcsfs",
+            "adlfs",
+            "fsspec",
+        ):
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise StorageError(
+                f"cannot read {url}: {type(exc).__name__}: {reason} (check the URL, the "
+                "credentials and endpoint_url: pass --storage-option endpoint_url=... or "
+                "--config run.yaml)"
+            ) from exc
+        raise
+
+
 def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """A table (results or a gage list) from a ``.parquet`` or ``.csv`` file at any URL."""
+    with _reading(url):
+        return _read_table(url, storage_options)
+
+
+def _read_table(url: str, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
     fs, path = open_fs(url, storage_options)
     if not fs.exists(path):
         raise StorageError(f"no results table at {url!r}: check the URL and credentials")
@@ -72,8 +113,15 @@ def read_run(
     ``manifest``: use this one instead of ``manifest.json`` (a run writing its report
     before its manifest, which goes last).
     """
+    with _reading(url):
+        return _read_run(url, storage_options, manifest)
+
+
+def _read_run(
+    url: str, storage_options: Mapping[str, Any] | None, manifest: Mapping[str, Any] | None
+) -> RunFolder:
     if url.rstrip("/").endswith((".parquet", ".csv")):
-        table = read_table(url, storage_options)
+        table = _read_table(url, storage_options)
         return RunFolder(url, table, dict(manifest or {}), ("a bare results table",))
     fs, root = open_fs(url, storage_options)
     root = root.rstrip("/")

@@ -269,6 +269,7 @@ class _Store:
                 f"the {label} store {url!r}: time is not decoded as dates (dtype {times.dtype})"
             )
         self.times = times.astype("datetime64[ns]")
+        _check_time_order(label, url, self.times)
         days = daily_days(self.times)
         self.daily = days.size < 2 or bool(np.all(days[1:] > days[:-1]))
         self.days = days if self.daily else None
@@ -655,14 +656,20 @@ class SourceSet:
     def _keys(self) -> list[tuple[str, ...]]:
         return [OBSERVED, *(("model", name) for name in self.models)]
 
-    def check(self) -> list[str]:
+    def check(self, min_days: int | None = None) -> list[str]:
         """Open every store once (on the client) so bad URLs or credentials fail early.
 
-        Returns the stores' warnings (duplicate gages, missing units), each logged once.
+        Returns the stores' warnings (duplicate gages, missing units, a model whose time
+        span shares no day - or fewer than ``min_days`` - with the observed store's, so
+        every gage would be ``no_simulation``/``too_few_days``), each logged once.
         """
         lines = []
         for key in self._keys():
             lines.extend(self.store_of(key).warnings())
+        for name in self.models:
+            overlap = overlap_warning(self._observed(), self._model(name), min_days)
+            if overlap:
+                lines.append(overlap)
         for line in lines:
             log.warning("%s", line)
         return lines
@@ -722,6 +729,47 @@ class SourceSet:
             missing_observed=missing_observed,
             missing_model=missing_model,
         )
+
+
+def _check_time_order(label: str, url: str, times: np.ndarray) -> None:
+    """Raise naming the store when its time axis is not strictly increasing."""
+    if times.size < 2:
+        return
+    steps = times[1:] <= times[:-1]
+    if bool(steps.any()):
+        at = int(np.flatnonzero(steps)[0])
+        order = "descending" if bool(np.all(times[1:] < times[:-1])) else "not increasing"
+        raise InputError(
+            f"the {label} store {url!r}: its time axis is {order} ({times[at]} is followed by "
+            f"{times[at + 1]} at position {at + 1}); write the store with time sorted in "
+            "increasing order, e.g. ds.sortby('time').to_zarr(...)"
+        )
+
+
+def overlap_warning(observed: _Store, model: _Store, min_days: int | None) -> str | None:
+    """A warning when ``model``'s days barely or never meet ``observed``'s, else None."""
+    if observed.times.size == 0 or model.times.size == 0:
+        return None
+    obs_days = daily_days(observed.times[[0, -1]])
+    model_days = daily_days(model.times[[0, -1]]) if model.daily else None
+    if model_days is None:
+        shifted = model.times[[0, -1]] - DAY_OFFSET
+        model_days = shifted.astype("datetime64[D]")
+    first = max(obs_days[0], model_days[0])
+    last = min(obs_days[1], model_days[1])
+    common = int((last - first).astype(np.int64)) + 1 if last >= first else 0
+    spans = (
+        f"the {model.label} store {model.url!r} covers {model_days[0]}..{model_days[1]}, "
+        f"the observed store {observed.url!r} {obs_days[0]}..{obs_days[1]}"
+    )
+    if common == 0:
+        return f"{spans}: no day in common, so every gage will be no_simulation"
+    if min_days is not None and common < min_days:
+        return (
+            f"{spans}: only {common} days in common, fewer than min_paired_days={min_days}, "
+            "so every gage will be too_few_days"
+        )
+    return None
 
 
 def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time as _time
 import warnings
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,13 +187,42 @@ def _generate(
 _HYDRO_FIELDS = 9
 
 
-def _hydro_params(gages: pd.DataFrame, n_days: int, rng: np.random.Generator) -> np.ndarray:
+class _GageDraws:
+    """One random stream per gage, keyed by the seed, a purpose and the gage id.
+
+    A gage's synthetic values then depend only on the seed and its id, never on which
+    other gages are synthesized with it (``--gages 500`` gives the first 500 gages of a
+    full run exactly). Mimics the few ``numpy.random.Generator`` calls used here, each
+    returning one value per gage.
+    """
+
+    def __init__(self, seed: int, purpose: Sequence[int], keys: Sequence[int]) -> None:
+        self.rngs = [np.random.default_rng([seed, *purpose, key]) for key in keys]
+
+    def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None) -> np.ndarray:
+        z = np.array([r.standard_normal() for r in self.rngs])
+        return np.asarray(loc) + np.asarray(scale) * z
+
+    def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None) -> np.ndarray:
+        u = np.array([r.random() for r in self.rngs])
+        return np.asarray(low) + (np.asarray(high) - np.asarray(low)) * u
+
+    def random(self, size: Any = None) -> np.ndarray:
+        return np.array([r.random() for r in self.rngs])
+
+
+def gage_keys(ids: Sequence[str]) -> list[int]:
+    """A stable integer per gage id (CRC-32), the key of its random streams."""
+    return [zlib.crc32(str(g).encode()) for g in ids]
+
+
+def _hydro_params(gages: pd.DataFrame, n_days: int, rng: Any) -> np.ndarray:
     """Per-gage hydrology (gage, 9): see :func:`_generate`; flows scale with drainage area."""
     g = len(gages)
     area_col = gages["drain_sqkm"] if "drain_sqkm" in gages else pd.Series(np.full(g, np.nan))
     area = np.array(pd.to_numeric(area_col, errors="coerce"), dtype=float)
     bad = ~np.isfinite(area) | (area <= 0)
-    area[bad] = np.exp(rng.normal(6.5, 1.5, int(bad.sum())))
+    area[bad] = np.exp(rng.normal(6.5, 1.5, g))[bad]
     region_col = gages["aggecoregion"] if "aggecoregion" in gages else pd.Series([""] * g)
     dry = np.array([_DRY.get(str(r), 0.02) for r in region_col.fillna("")])
     runoff_mm = np.exp(rng.normal(np.log(350.0) - 2.0 * dry, 0.6))  # mm / year
@@ -212,7 +242,7 @@ def _hydro_params(gages: pd.DataFrame, n_days: int, rng: np.random.Generator) ->
     return hydro
 
 
-def _skill_params(skill: ModelSkill, g: int, rng: np.random.Generator) -> np.ndarray:
+def _skill_params(skill: ModelSkill, g: int, rng: Any) -> np.ndarray:
     """Per-gage model errors (gage, 7): see :func:`_generate`."""
     out = np.empty((g, 7))
     out[:, 0] = rng.uniform(0.0, skill.damp_max, g)
@@ -226,24 +256,25 @@ def _skill_params(skill: ModelSkill, g: int, rng: np.random.Generator) -> np.nda
 
 
 def _record_gaps(
-    obs: np.ndarray, record_days: np.ndarray, gap_fraction: float, rng: np.random.Generator
+    obs: np.ndarray,
+    record_days: np.ndarray,
+    gap_fraction: float,
+    rngs: Sequence[np.random.Generator],
 ) -> None:
     """Observed records: a window of each gage's record length, multi-week gaps and
-    scattered missing days (``gap_fraction`` of all days)."""
-    g, d = obs.shape
-    scattered = rng.binomial(g * d, gap_fraction) if gap_fraction > 0 else 0
-    obs.reshape(-1)[rng.integers(0, g * d, scattered)] = np.nan
-    length = np.clip(record_days + rng.normal(0, 200, g), 1500, d).astype(np.int64)
-    start = (rng.random(g) * (d - length)).astype(np.int64)
-    day = np.arange(d)[None, :]
-    obs[(day < start[:, None]) | (day >= (start + length)[:, None])] = np.nan
-    gaps = np.asarray(rng.poisson(1.5, g))
-    for i in np.flatnonzero(gaps):
-        count = int(gaps[i])
-        begins = rng.integers(0, d, count).tolist()
-        lengths = rng.geometric(1 / 40.0, count).tolist()
-        for b, n in zip(begins, lengths, strict=True):
-            obs[i, b : b + n] = np.nan
+    scattered missing days (``gap_fraction`` of all days); one random stream per gage."""
+    d = obs.shape[1]
+    for i, rng in enumerate(rngs):
+        row = obs[i]
+        if gap_fraction > 0:
+            row[rng.integers(0, d, rng.binomial(d, gap_fraction))] = np.nan
+        length = int(np.clip(record_days[i] + rng.normal(0, 200), 1500, d))
+        start = int(rng.random() * (d - length))
+        row[:start] = np.nan
+        row[start + length :] = np.nan
+        for _ in range(int(rng.poisson(1.5))):
+            begin = int(rng.integers(0, d))
+            row[begin : begin + int(rng.geometric(1 / 40.0))] = np.nan
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -421,10 +452,11 @@ def synthesize(
     n, n_days = len(frame), days.size
     ids = frame["gage_id"].astype(str).to_numpy()
     site_nos = frame["site_no"].astype(str).tolist()
-    hydro = _hydro_params(frame, n_days, np.random.default_rng([seed, 0]))
+    keys = gage_keys(ids.tolist())
+    hydro = _hydro_params(frame, n_days, _GageDraws(seed, (0,), keys))
     skills = np.stack(
         [
-            _skill_params(SKILL.get(name, ModelSkill()), n, np.random.default_rng([seed, 4, k]))
+            _skill_params(SKILL.get(name, ModelSkill()), n, _GageDraws(seed, (4, k), keys))
             for k, name in enumerate(models)
         ]
     )
@@ -437,7 +469,7 @@ def synthesize(
     stores = ["observed", *models]
     present = {}
     for k, name in enumerate(stores):
-        keep = np.random.default_rng([seed, 1, k]).random(n) >= missing_fraction
+        keep = _GageDraws(seed, (1, k), keys).random() >= missing_fraction
         if sample_pos >= 0:
             keep[sample_pos] = True
         present[name] = np.flatnonzero(keep)
@@ -510,14 +542,17 @@ def synthesize(
     for b0 in range(0, n, block):
         t0 = _time.perf_counter()
         sl = slice(b0, min(n, b0 + block))
-        brng = np.random.default_rng([seed, 3, b0])
         obs = np.empty((sl.stop - sl.start, n_days), dtype=np.float32)
         sims = np.empty((len(models), *obs.shape), dtype=np.float32)
-        uniform = brng.random(obs.shape, dtype=np.float32)
-        normal = brng.standard_normal((1 + len(models), *obs.shape), dtype=np.float32)
+        uniform = np.empty(obs.shape, dtype=np.float32)
+        normal = np.empty((1 + len(models), *obs.shape), dtype=np.float32)
+        rngs = [np.random.default_rng([seed, 3, keys[i]]) for i in range(sl.start, sl.stop)]
+        for j, grng in enumerate(rngs):
+            grng.random(out=uniform[j], dtype=np.float32)
+            normal[:, j] = grng.standard_normal((1 + len(models), n_days), dtype=np.float32)
         _generate(doy, hydro[sl], skills[:, sl], uniform, normal, obs, sims)
         del uniform, normal
-        _record_gaps(obs, record_days[sl], gap_fraction, brng)
+        _record_gaps(obs, record_days[sl], gap_fraction, rngs)
         series = {"observed": obs, **{name: sims[k] for k, name in enumerate(models)}}
         if sample is not None and sl.start <= sample_pos < sl.stop:
             for name, values in sample.items():

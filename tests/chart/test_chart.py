@@ -167,8 +167,9 @@ def test_job_by_default_cronjob_when_scheduled(render: Any) -> None:
     job_spec = cron["spec"]["jobTemplate"]["spec"]
     assert job_spec["backoffLimit"] == 1
     assert job_spec["activeDeadlineSeconds"] == 86400
-    # Each scheduled run needs its own id: the chart leaves it to the controller.
-    assert run_config(objects)["run_id"] is None
+    # Each scheduled run needs its own id: the controller puts the UTC time in it (a null
+    # run_id would be the settings hash, the same every night).
+    assert run_config(objects)["run_id"] == f"{RELEASE}-{{time}}"
 
 
 def test_ttl_can_be_disabled(render: Any) -> None:

@@ -82,6 +82,10 @@ def test_sigterm_tears_down_and_the_run_resumes(daily_stores, bucket_url, s3, tm
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM, stderr
+    # one line that says what happened and how to resume; no tracebacks
+    text = stderr.decode() if isinstance(stderr, bytes) else stderr
+    assert "Traceback" not in text, text
+    assert "terminated (SIGTERM): finished batches of run sigterm are saved" in text
     print(f"SIGTERM -> exit {proc.returncode} in {elapsed:.2f} s")
     assert elapsed < 30, f"took {elapsed:.1f} s to stop"
     # the teardown ran in-process (no orphan left for the OS to reap later)

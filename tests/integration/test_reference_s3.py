@@ -51,6 +51,7 @@ def test_kerchunk_store_on_s3_runs_with_crosswalk_and_units(dask_client, s3, buc
         },
         storage_options=opts,  # the output's; merged under the store's own options
         report=False,
+        min_paired_days=30,  # an 80-day replica (the default needs 365 days)
     )
     result = run(cfg, client=dask_client)
     facts = result.manifest["stores"]["models"]["nhm"]

@@ -48,8 +48,9 @@ def test_address_backend_connects_and_leaves_the_scheduler_running(
         assert client.status == "closed"
         # the scheduler is not ours: it must still serve a new client
         assert cluster.scheduler.status.name == "running"
-        cfg = _cfg(tmp_path, **{"cluster.backend": "address", "cluster.address.address": "x"})
-        assert AddressBackend(cfg).address == "x"  # the setting wins over the env var
+        setting = {"cluster.backend": "address", "cluster.address.address": "tcp://x:8786"}
+        cfg = _cfg(tmp_path, **setting)
+        assert AddressBackend(cfg).address == "tcp://x:8786"  # the setting wins over the env
 
 
 def test_address_backend_errors(tmp_path: Path, clean_env: None) -> None:

@@ -101,12 +101,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The run id when the chart can fix it (a one-off Job); "" for CronJob runs. */}}
+{{/* The run id: a one-off Job's is fixed by the chart; each CronJob run gets a new one
+("{time}" is replaced by the controller with the UTC start time). */}}
 {{- define "gagebench.runId" -}}
 {{- if .Values.config.run_id }}
 {{- .Values.config.run_id }}
 {{- else if not .Values.schedule }}
 {{- printf "%s-%d" .Release.Name (int .Release.Revision) }}
+{{- else }}
+{{- printf "%s-{time}" .Release.Name }}
 {{- end }}
 {{- end }}
 

@@ -35,6 +35,7 @@ __all__ = [
     "ClusterBackend",
     "Terminated",
     "backend_class",
+    "check_settings",
     "cluster_client",
     "get_backend",
     "sigterm_raises",
@@ -65,6 +66,22 @@ def backend_class(name: str) -> type[ClusterBackend]:
 def get_backend(cfg: RunConfig, name: str | None = None) -> ClusterBackend:
     """An instance of the configured (or named) backend, its settings validated."""
     return backend_class(name or cfg.cluster.backend)(cfg)
+
+
+def check_settings(cfg: RunConfig, cluster: bool = True) -> None:
+    """Validate every backend section of ``cfg`` (unknown keys, bad values) up front.
+
+    Sections of backends not in use are checked for unknown keys; with ``cluster``, the
+    chosen backend is built, so its own checks (sizes, addresses) run before a run writes
+    anything.
+    """
+    for name in cfg.cluster.options:
+        if name in BACKENDS and name != cfg.cluster.backend:
+            backend_class(name).settings(cfg.cluster.backend_options(name))
+    if cluster:
+        get_backend(cfg)
+    elif cfg.cluster.backend in cfg.cluster.options:
+        backend_class(cfg.cluster.backend).settings(cfg.cluster.backend_options())
 
 
 @contextlib.contextmanager

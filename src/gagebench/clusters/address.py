@@ -27,6 +27,22 @@ def env_address() -> str | None:
     return value or None
 
 
+def _address_ok(address: Any) -> bool:
+    """A scheduler address distributed can dial: ``[scheme://]host:port`` for tcp/tls."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    if not isinstance(address, str) or not address.strip():
+        return False
+    try:
+        scheme, location = parse_address(address.strip())
+        if scheme in ("tcp", "tls"):
+            host, port = parse_host_port(location)
+            return bool(host) and 0 < int(port) < 65536
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 class AddressBackend(ClusterBackend):
     """A client of an existing scheduler; never shuts that scheduler down."""
 
@@ -36,7 +52,7 @@ class AddressBackend(ClusterBackend):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         address = self.options["address"]
-        if address is not None and (not isinstance(address, str) or not address.strip()):
+        if address is not None and not _address_ok(address):
             raise ConfigError(
                 f"{self.key('address')}: expected a scheduler address like "
                 f"tcp://scheduler:8786, got {address!r}"
@@ -54,6 +70,10 @@ class AddressBackend(ClusterBackend):
                 f"{self.key('address')} is not set and {ENV_VAR} is empty: give the "
                 "scheduler address (tcp://host:8786) or choose another cluster backend"
             )
+        if not _address_ok(address):
+            raise ConfigError(
+                f"{ENV_VAR}={address!r} is not a scheduler address like tcp://scheduler:8786"
+            )
         return str(address).strip()
 
     @contextlib.contextmanager
@@ -63,7 +83,7 @@ class AddressBackend(ClusterBackend):
         address = self.address
         try:
             client = Client(address, timeout=self.options["timeout"], set_as_default=False)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ClusterError(
                 f"cannot reach the Dask scheduler at {address} within "
                 f"{self.options['timeout']} s ({exc}); check the address, that the "

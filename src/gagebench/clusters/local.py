@@ -13,6 +13,22 @@ if TYPE_CHECKING:
     from distributed import Client
 
 
+def _memory_ok(memory: Any) -> bool:
+    """'auto', a positive number of bytes, a fraction of RAM (0-1], or a size like '4GiB'."""
+    from dask.utils import parse_bytes
+
+    if isinstance(memory, bool) or not isinstance(memory, str | int | float):
+        return False
+    if isinstance(memory, str):
+        if memory.strip().lower() == "auto":
+            return True
+        try:
+            return parse_bytes(memory) > 0
+        except (ValueError, TypeError):
+            return False
+    return memory > 0
+
+
 class LocalBackend(ClusterBackend):
     """Worker processes on this machine; closed (processes joined) when the block exits."""
 
@@ -34,7 +50,7 @@ class LocalBackend(ClusterBackend):
         if self.options["threads_per_worker"] is None:
             raise ConfigError(f"{self.key('threads_per_worker')}: expected a positive integer")
         memory = self.options["memory_limit"]
-        if not isinstance(memory, str | int | float) or isinstance(memory, bool):
+        if not _memory_ok(memory):
             raise ConfigError(
                 f"{self.key('memory_limit')}: expected 'auto', a size like '4GiB' or bytes, "
                 f"got {memory!r}"
@@ -44,15 +60,22 @@ class LocalBackend(ClusterBackend):
     def client(self) -> Iterator[Client]:
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=self.options["n_workers"],
-            threads_per_worker=self.options["threads_per_worker"],
-            memory_limit=self.options["memory_limit"],
-            processes=True,
-            dashboard_address=":0",
-        )
+        from gagebench.shutdown import children_ignore_sigint, quiet_close, quiet_worker_logs
+
+        # Ctrl-C reaches every process of the terminal's group: the workers ignore it
+        # (no traceback per worker), this process gets it and closes the cluster.
+        with children_ignore_sigint():
+            cluster = LocalCluster(
+                n_workers=self.options["n_workers"],
+                threads_per_worker=self.options["threads_per_worker"],
+                memory_limit=self.options["memory_limit"],
+                processes=True,
+                dashboard_address=":0",
+            )
         try:
             with Client(cluster) as client:
+                client.run(quiet_worker_logs)
                 yield client
         finally:
-            cluster.close()
+            with quiet_close():
+                cluster.close()

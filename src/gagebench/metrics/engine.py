@@ -50,15 +50,22 @@ class BatchResult:
     note: list[str]
 
 
-def check_names(suites: tuple[str, ...] | list[str], mode: str) -> tuple[str, ...]:
-    """Validate suite and mode names, returning the suites in canonical order."""
+def check_names(suites: str | tuple[str, ...] | list[str], mode: str) -> tuple[str, ...]:
+    """Validate suite and mode names, returning the suites in canonical order.
+
+    One suite may be given as a plain string (``"standard"``).
+    """
     if isinstance(suites, str):
         suites = (suites,)
+    suites = tuple(suites)
     bad = [s for s in suites if s not in SUITES]
     if bad or not suites:
-        raise ValueError(f"unknown suite(s) {bad or list(suites)}; valid suites: {list(SUITES)}")
+        raise InputError(
+            f"unknown suite(s) {bad or list(suites)}: choose among {list(SUITES)}, "
+            'e.g. suites=("standard", "dscore") or suites="standard"'
+        )
     if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid modes: {list(MODES)}")
+        raise InputError(f"unknown mode {mode!r}: choose one of {list(MODES)}")
     return tuple(s for s in SUITES if s in suites)
 
 
@@ -87,14 +94,20 @@ def evaluate_arrays(
     simulated: npt.ArrayLike,
     dates: npt.ArrayLike | None = None,
     *,
-    suites: tuple[str, ...] = ("standard", "dscore"),
+    suites: str | tuple[str, ...] = ("standard", "dscore"),
     mode: str = "standard",
+    min_days: int = 2,
 ) -> BatchResult:
     """Evaluate one model for a batch: ``observed`` and ``simulated`` are (gage, day).
 
     ``dates`` (daily, length = days) is needed for the seasonal D-score components.
+    ``min_days``: fewest paired days for a gage to be scored; a gage with fewer gets status
+    ``too_few_days`` and NaN metrics (so it never enters medians or rankings). Infinite
+    flows are treated as missing days; they and negative flows are named in ``note``.
     """
     suites = check_names(suites, mode)
+    if isinstance(min_days, bool) or not isinstance(min_days, int) or min_days < 2:
+        raise InputError(f"min_days must be an integer of at least 2, got {min_days!r}")
     obs = _as_float_2d("observed", observed)
     sim = _as_float_2d("modeled", simulated)
     if obs.shape != sim.shape:
@@ -119,6 +132,9 @@ def evaluate_arrays(
             raise InputError(
                 f"time has {season.shape[0]} dates but the arrays have {obs.shape[1]} days"
             )
+    suspect = {"observed": _suspect_rows(obs), "modeled": _suspect_rows(sim)}
+    obs = _without_inf(obs, suspect["observed"][1])
+    sim = _without_inf(sim, suspect["modeled"][1])
     columns = tuple(m.name for m in METRICS if m.suite in suites)
     full = np.full((obs.shape[0], len(METRICS)), np.nan)
     info = np.zeros((obs.shape[0], 4), np.int64)
@@ -134,6 +150,25 @@ def evaluate_arrays(
     for g in np.flatnonzero(undefined.any(axis=1)):
         status[g] = PARTIAL
         note[g] = "undefined: " + ", ".join(columns[k] for k in np.flatnonzero(undefined[g]))
+    n_days = info[:, 1]
+    short = np.flatnonzero(
+        (n_days < min_days) & ((codes == kernels.OK) | (codes == kernels.TOO_FEW_DAYS))
+    )
+    values[short] = np.nan
+    for g in short:
+        status[g] = "too_few_days"
+        note[g] = (
+            f"{int(n_days[g])} days with both observed and simulated values, "
+            f"fewer than min_paired_days={min_days}"
+        )
+    for label, (neg, inf) in suspect.items():
+        for g in np.flatnonzero(neg | inf):
+            what = []
+            if neg[g]:
+                what.append(f"negative {label} flows (kept as data)")
+            if inf[g]:
+                what.append(f"infinite {label} flows (treated as missing)")
+            note[g] = "; ".join(x for x in (note[g], *what) if x)
     return BatchResult(
         columns=columns,
         values=values,
@@ -143,6 +178,25 @@ def evaluate_arrays(
         status=status,
         note=note,
     )
+
+
+def _suspect_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per gage: any negative value, any infinite value (NaN ignored; two reductions)."""
+    low = np.fmin.reduce(arr, axis=1)
+    high = np.fmax.reduce(arr, axis=1)
+    infinite = np.isinf(low) | np.isinf(high)
+    return (low < 0) & ~infinite, infinite
+
+
+def _without_inf(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A copy with infinite values of ``rows`` set to NaN (missing), or ``arr`` itself."""
+    if not rows.any():
+        return arr
+    out = arr.copy()
+    block = out[rows]
+    block[np.isinf(block)] = np.nan
+    out[rows] = block
+    return np.ascontiguousarray(out)
 
 
 #: Fewest gages per block handed to a thread (each block allocates its scratch once).
