@@ -54,8 +54,15 @@ def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, s
 def _reading(url: str) -> Iterator[None]:
     """Turn file-system and S3 errors (unreachable endpoint, denied, missing) into one
     StorageError line that names the URL and what to check."""
+    from gagebench.retry import StoreUnavailable
+
     try:
         yield
+    except StoreUnavailable as exc:  # the retry layer gave up: name the file too
+        raise StorageError(
+            f"cannot read {url}: {exc} (on the command line: --storage-option "
+            "endpoint_url=... or --config run.yaml)"
+        ) from exc
     except (StorageError, InputError):
         raise
     except TypeError as exc:
