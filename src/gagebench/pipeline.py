@@ -31,7 +31,7 @@ from gagebench.batches import BatchesFailed, run_failed
 from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
-from gagebench.progress import Progress
+from gagebench.progress import Progress, default_progress
 from gagebench.sinks import PARTS, Plan, RunSink, write_report
 
 if TYPE_CHECKING:
@@ -76,20 +76,79 @@ class RunResult:
             f"gages={n_gages}, rows={len(self.results)}, median {{{per_model}}})"
         )
 
+    def report_url(self) -> str | None:
+        """The URL of the run's ``report.html``, or None when the run has no report."""
+        if "report.html" not in self.manifest.get("outputs", []):
+            return None
+        return self.run_url.rstrip("/") + "/report.html"
+
     def _repr_html_(self) -> str:
-        """A short card for notebooks: where, status counts and medians per model."""
+        """A short card for notebooks: run id, where, status counts, medians, report, timings."""
         import html
 
+        def esc(value: Any) -> str:
+            return html.escape(str(value))
+
         counts = self.status_counts()
-        medians = self.medians().to_html(float_format="{:.3f}".format)
-        return (
-            f"<div><b>gagebench run {html.escape(str(self.manifest.get('run_id')))}</b> "
-            f"at <code>{html.escape(self.run_url)}</code>"
-            f"{' (already complete)' if self.already_complete else ''}"
-            f"<p>gages by status</p>{counts.to_html()}"
-            f"<p>median over evaluated gages</p>{medians}"
-            "</div>"
+        medians = self.medians()
+        timings = self.manifest.get("timings", {})
+        n_gages = self.manifest.get("inputs", {}).get("n_gages", "?")
+        report = self.report_url()
+        if report is None:
+            report_html = "no report (report: false)"
+        else:
+            report_html = f'<a href="{esc(_browsable(report))}" target="_blank">report.html</a>'
+        parts = [
+            f"{esc(n_gages)} gages",
+            f"models {esc(', '.join(map(str, medians.index)) or '-')}",
+            f"mode {esc(self.manifest.get('inputs', {}).get('mode', '?'))}",
+            f"gagebench {esc(self.manifest.get('gagebench_version', '?'))}",
+        ]
+        timing_parts = [
+            f"{label} {_seconds(timings.get(key))}"
+            for key, label in (
+                ("setup_s", "setup"),
+                ("compute_s", "compute"),
+                ("commit_s", "commit"),
+                ("total_s", "total"),
+            )
+            if timings.get(key) is not None
+        ]
+        if timings.get("gages_per_s") is not None:
+            timing_parts.append(f"{float(timings['gages_per_s']):.1f} gages/s")
+        started = timings.get("started")
+        medians_html = (
+            medians.to_html(float_format="{:.3f}".format, na_rep="n/a")
+            if not medians.empty
+            else "<p>no gage evaluated</p>"
         )
+        return (
+            '<div class="gagebench-run">'
+            f"<p><b>gagebench run <code>{esc(self.manifest.get('run_id'))}</code></b>"
+            f"{' (already complete)' if self.already_complete else ''}"
+            f" at <code>{esc(self.run_url)}</code><br>{esc(' · ').join(parts)}<br>"
+            f"{report_html}</p>"
+            f"<p>timings: {esc(', '.join(timing_parts) or 'n/a')}"
+            f"{f' (started {esc(started)})' if started else ''}</p>"
+            '<div style="display:flex; gap:2em; align-items:flex-start">'
+            f"<div><b>gages by status</b>{counts.to_html()}</div>"
+            f"<div><b>median over evaluated gages</b>{medians_html}</div>"
+            "</div></div>"
+        )
+
+
+def _browsable(url: str) -> str:
+    """A link a notebook can follow: a local path becomes a ``file://`` URI."""
+    import os
+    from pathlib import Path
+
+    if "://" in url:
+        return url
+    return Path(os.path.abspath(url)).as_uri()
+
+
+def _seconds(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.1f} s"
 
 
 def _fmt(value: Any) -> str:
@@ -324,7 +383,9 @@ def run(
     same (else refused, naming what changed), unless ``force`` (then it is deleted and
     computed again). A run with parts but no manifest is resumed: only missing batches
     are computed. Every setting is checked before anything is written, and one process
-    at a time holds the run folder (:mod:`gagebench.runlock`).
+    at a time holds the run folder (:mod:`gagebench.runlock`). ``progress`` renders the
+    run's progress: by default a bar in Jupyter
+    (:func:`gagebench.progress.default_progress`) and nothing elsewhere.
     """
     from gagebench.clusters import check_settings
     from gagebench.runlock import LOCK_FILE, RunLock
@@ -342,7 +403,9 @@ def run(
             log.info("--force: removing run %s at %s", config.run_id, sink.url)
             sink.clear()
             lock.refresh()
-        return _run(config, client, sink, progress or Progress())
+        if progress is None:
+            progress = default_progress(config.progress)
+        return _run(config, client, sink, progress)
 
 
 def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:

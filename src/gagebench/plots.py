@@ -8,6 +8,10 @@ scatter plots over a small country outline shipped with the package: no tiles, n
 downloads. A figure that has nothing to show raises :class:`NothingToPlot`, which says why.
 Each function also takes ``figure=`` (a Figure or a SubFigure) to draw into, so panels can
 be composed (``fig.subfigures``); it then returns the root Figure.
+
+New figures are :class:`NotebookFigure`: a plain Figure that also has ``_repr_png_``, so
+it displays inline in Jupyter as the last expression of a cell even though pyplot (and
+with it IPython's inline backend) was never imported. Nothing is closed before return.
 """
 
 from __future__ import annotations
@@ -182,11 +186,22 @@ def _color(models: Sequence[str], model: str) -> str:
     return MODEL_COLORS[list(models).index(model) % len(MODEL_COLORS)]
 
 
+class NotebookFigure(Figure):
+    """A :class:`~matplotlib.figure.Figure` that shows itself as a PNG in notebooks."""
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI)
+        return buffer.getvalue()
+
+
 def _new_figure(width: float, height: float, figure: FigureBase | None = None) -> FigureBase:
     """A new constrained-layout figure, or ``figure`` (a Figure or SubFigure) to draw into."""
     if figure is not None:
         return figure
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return NotebookFigure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
 def _root(fig: FigureBase) -> Figure:

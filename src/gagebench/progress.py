@@ -1,8 +1,10 @@
 """Progress of a long run on the terminal or in the logs, and JSON log lines.
 
-Three renderers behind one small interface (:class:`Progress`): a one-line bar with
-gages/s and an ETA on a TTY, periodic log lines elsewhere (plain text or JSON, so a
-Kubernetes log collector sees progress), and nothing in quiet mode.
+Renderers behind one small interface (:class:`Progress`): a one-line bar with gages/s and
+an ETA on a TTY, periodic log lines elsewhere (plain text or JSON, so a Kubernetes log
+collector sees progress), a ``tqdm.auto`` bar in Jupyter (a widget where ipywidgets is
+installed), and nothing in quiet mode. The CLI picks with :func:`make_progress`;
+``gagebench.run`` called from Python picks with :func:`default_progress`.
 """
 
 from __future__ import annotations
@@ -122,6 +124,72 @@ class LogProgress(Progress):
                 "gages_per_s": round(self.rate, 2),
             },
         )
+
+
+class NotebookProgress(Progress):
+    """A ``tqdm.auto`` bar counting gages: a widget in Jupyter, text elsewhere.
+
+    ``tqdm_class`` replaces ``tqdm.auto.tqdm`` (tests); without ipywidgets, tqdm's
+    notebook bar cannot be built and the plain text bar is used instead.
+    """
+
+    def __init__(self, tqdm_class: Any = None, **tqdm_kwargs: Any) -> None:
+        super().__init__()
+        self._tqdm_class = tqdm_class
+        self._tqdm_kwargs = tqdm_kwargs
+        self.bar: Any = None
+
+    def _open(self) -> Any:
+        kwargs = {
+            "total": self.total_gages,
+            "initial": self.done_gages,
+            "unit": "gage",
+            "desc": "gagebench",
+            "dynamic_ncols": True,
+            **self._tqdm_kwargs,
+        }
+        if self._tqdm_class is not None:
+            return self._tqdm_class(**kwargs)
+        from tqdm.auto import tqdm
+
+        try:
+            return tqdm(**kwargs)
+        except ImportError:  # tqdm.notebook without ipywidgets ("IProgress not found")
+            from tqdm.std import tqdm as text_tqdm
+
+            return text_tqdm(**kwargs)
+
+    def render(self, final: bool) -> None:
+        if self.bar is None:
+            if final and self.total_gages == 0:
+                return
+            self.bar = self._open()
+        self.bar.n = self.done_gages
+        self.bar.set_postfix_str(f"{self.done_batches}/{self.total_batches} batches", refresh=False)
+        self.bar.refresh()
+        if final:
+            self.bar.close()
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (an IPython shell with a kernel), never importing IPython."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    if get_ipython is None:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def default_progress(enabled: bool = True) -> Progress:
+    """The renderer for ``gagebench.run`` called without one: a bar in Jupyter, else none.
+
+    From a script or a terminal IPython, ``run`` stays silent unless given a renderer
+    (the CLI passes :func:`make_progress`'s); ``enabled`` is the ``progress`` setting.
+    """
+    if enabled and in_notebook():
+        return NotebookProgress()
+    return Progress()
 
 
 def make_progress(

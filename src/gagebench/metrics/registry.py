@@ -27,7 +27,7 @@ class MetricInfo:
 _NASH = "Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6"
 _GUPTA = "Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003"
 _YILMAZ = "Yilmaz et al. (2008), doi:10.1029/2007WR006716"
-_HODSON = "Hodson et al. (2021), doi:10.1029/2021WR029734 (D-score)"
+_HODSON = "Hodson et al. (2021), doi:10.1029/2021MS002681 (D-score)"
 _INF = float("inf")
 
 METRICS: tuple[MetricInfo, ...] = (
