@@ -170,7 +170,7 @@ def test_complete_run_with_other_settings_is_refused(
     assert len(repr(first)) < 300
     assert repr(first).startswith("RunResult(run_id='fixed'")
     card = first._repr_html_()
-    assert "<b>gagebench run fixed</b>" in card
+    assert "<b>gagebench run <code>fixed</code></b>" in card
     assert "median over evaluated gages" in card
     counts = first.status_counts()
     assert counts.to_numpy().sum() == 24  # 12 gages x 2 models
