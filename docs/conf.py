@@ -1,0 +1,104 @@
+"""Sphinx configuration of the gagebench documentation site.
+
+Built with ``python -m sphinx -W -b html docs <dir>`` (every warning is an error): the
+PyData theme, MyST markdown, myst-nb executing every notebook and ``{code-cell}`` page at
+build time (``nb_execution_mode = "force"``, a failing cell fails the build), and an
+autosummary API reference of the package's public names (``gagebench.__all__``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+import gagebench  # noqa: E402
+
+project = "gagebench"
+author = "gagebench developers"
+copyright = "gagebench developers"  # noqa: A001
+release = version = gagebench.__version__
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+]
+
+# Sources: MyST markdown (.md; a page with a ``{code-cell}`` is executed as a notebook)
+# and notebooks (.ipynb, committed without outputs).
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = [
+    "_build",
+    "**/.ipynb_checkpoints",
+    "img/*.py",  # the script that draws the README's figure
+    "README.md",
+    "Thumbs.db",
+    ".DS_Store",
+]
+master_doc = root_doc = "index"
+
+# Every notebook is executed on each build, and an error in a cell fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_timeout = int(os.environ.get("GAGEBENCH_DOCS_CELL_TIMEOUT", "600"))
+nb_execution_show_tb = True
+nb_merge_streams = True
+myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist"]
+myst_heading_anchors = 3
+
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_typehints = "description"
+autodoc_member_order = "bysource"
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+
+# The reference names the public API only; a docstring's link to an internal module or
+# to a class of another project without an inventory here is plain text, not a warning.
+nitpicky = False
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"gagebench {version}"
+html_static_path: list[str] = []
+html_theme_options = {
+    "github_url": "https://github.com/gagebench/gagebench",
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+html_context = {"default_mode": "light"}
+
+# Optional pages written on other branches (docs/uncertainty.md, docs/crosswalks.md; also
+# looked for under user-guide/): the user guide's toctree lists them only when present, so
+# a checkout without them builds without a warning and one with them includes them.
+OPTIONAL_GUIDE_PAGES = ("uncertainty", "crosswalks")
+OPTIONAL_MARKER = "%optional-guide-pages%"
+
+
+def optional_pages() -> list[str]:
+    """Toctree entries (absolute docnames) of the optional pages in this checkout."""
+    found = []
+    for name in OPTIONAL_GUIDE_PAGES:
+        for folder in ("user-guide", ""):
+            if (HERE / folder / f"{name}.md").exists():
+                found.append("/" + (f"{folder}/{name}" if folder else name))
+                break
+    return found
+
+
+def _insert_optional_pages(app: object, docname: str, source: list[str]) -> None:
+    if OPTIONAL_MARKER in source[0]:
+        source[0] = source[0].replace(OPTIONAL_MARKER, "\n".join(optional_pages()))
+
+
+def setup(app: object) -> dict[str, bool]:
+    app.connect("source-read", _insert_optional_pages)  # type: ignore[attr-defined]
+    return {"parallel_read_safe": True}
