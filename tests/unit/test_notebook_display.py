@@ -252,3 +252,20 @@ def test_run_without_a_renderer_uses_the_notebook_bar(monkeypatch: pytest.Monkey
     quiet = Progress()
     pipeline.run(config, client=object(), progress=quiet)  # type: ignore[arg-type]
     assert seen[-1] is quiet
+
+
+def test_without_ipywidgets_the_notebook_bar_falls_back_to_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tqdm.auto
+
+    def no_widgets(**kwargs: Any) -> None:
+        raise ImportError("IProgress not found. Please update jupyter and ipywidgets.")
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", no_widgets)
+    out = io.StringIO()
+    progress = NotebookProgress(file=out, mininterval=0)
+    progress.start(total_batches=1, total_gages=3, done_batches=0, done_gages=0)
+    progress.update(3)
+    progress.close()
+    assert "3/3" in out.getvalue()
