@@ -20,6 +20,7 @@ from gagebench.metrics.registry import (
     MODES,
     STANDARD_COLUMNS,
     SUITES,
+    UNCERTAINTY_COLUMNS,
     MetricInfo,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "STANDARD_COLUMNS",
     "STATUS_NAMES",
     "SUITES",
+    "UNCERTAINTY_COLUMNS",
     "BatchResult",
     "MetricInfo",
     "check_names",
