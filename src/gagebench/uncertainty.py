@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,14 +157,18 @@ def site_number(site_no: Any) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
-def site_generator(seed: int, site_no: Any) -> np.random.Generator:
-    """The generator of one gage's draws: its stream depends on (seed, site number) only."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), site_number(site_no)]))
+_MASK64 = (1 << 64) - 1
+
+
+def stream_key(seed: int, site_no: Any) -> np.uint64:
+    """The key of one gage's stream of draws: a function of (seed, site number) only."""
+    mixed = int(kern.splitmix64(np.uint64(int(seed) & _MASK64)))
+    return np.uint64(int(kern.splitmix64(np.uint64(mixed ^ (site_number(site_no) & _MASK64)))))
 
 
 def draw_indices(seed: int, site_no: Any, n_valid: int, n_samples: int) -> np.ndarray:
-    """(sample, slot) indices into a gage's valid years: n_valid draws with replacement."""
-    return site_generator(seed, site_no).integers(0, n_valid, size=(n_samples, n_valid))
+    """(sample, slot) indices into a gage's valid years (ascending): n_valid draws each."""
+    return kern.draw_slots(stream_key(seed, site_no), int(n_valid), int(n_samples))
 
 
 def water_years(dates: npt.ArrayLike, month: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -176,42 +181,33 @@ def water_years(dates: npt.ArrayLike, month: int = 10) -> tuple[np.ndarray, np.n
 
 
 @dataclass(frozen=True)
-class YearTable:
-    """Per gage (G) and record water year (K slots): sufficient statistics and validity."""
+class _Axis:
+    """The time axis as water-year slots (slot = water year - year0) and calendar years."""
 
-    stats: np.ndarray  # (G, K, 6)
-    years: np.ndarray  # (G, K) water-year numbers, -1 past n_years
-    n_years: np.ndarray  # (G,)
-    jab_years: np.ndarray  # (G, K) gumboot's calendar year per JAB replicate, -1 none
-    centre: np.ndarray  # (G, 2)
-    valid: np.ndarray  # (G, K) bool
+    order: np.ndarray | None  # how to put the days in date order (None: they are)
+    year0: int
+    slot_of_day: np.ndarray
+    slot_on_axis: np.ndarray
+    cal_index: np.ndarray
+    cal_years: np.ndarray
 
-    def valid_years(self, g: int) -> np.ndarray:
-        """Water-year numbers of gage ``g``'s valid years, ascending (gumboot's order)."""
-        ny = int(self.n_years[g])
-        years = self.years[g, :ny][self.valid[g, :ny]]
-        return np.sort(years)
-
-
-def year_table(
-    obs: np.ndarray, sim: np.ndarray, dates: npt.ArrayLike, settings: UncertaintySettings
-) -> YearTable:
-    """One pass over a batch: each gage's record water years and their year statistics."""
-    wy, cy = water_years(dates, settings.water_year_month)
-    if wy.size != obs.shape[1]:
-        raise InputError(f"time has {wy.size} dates but the arrays have {obs.shape[1]} days")
-    year_min = int(min(wy.min(), cy.min()))
-    n_slots = int(max(wy.max(), cy.max())) - year_min + 1
-    n_gages = obs.shape[0]
-    k = max(int(np.unique(wy).size), 1)
-    stats = np.zeros((n_gages, k, kern.N_STATS))
-    years = np.full((n_gages, k), -1, np.int64)
-    n_years = np.zeros(n_gages, np.int64)
-    jab = np.full((n_gages, k), -1, np.int64)
-    centre = np.zeros((n_gages, 2))
-    kern.year_table(obs, sim, wy, cy, year_min, n_slots, stats, years, n_years, jab, centre)
-    valid = stats[:, :, 0] > settings.min_days
-    return YearTable(stats, years, n_years, jab, centre, valid)
+    @classmethod
+    def of(cls, dates: npt.ArrayLike, month: int) -> _Axis:
+        days = np.asarray(dates, dtype="datetime64[D]")
+        if days.ndim != 1 or days.size == 0:
+            raise InputError("the uncertainty suite needs a 1-D, non-empty axis of dates")
+        if np.isnat(days).any():
+            raise InputError("the dates have missing (NaT) values: drop those days")
+        order = None
+        if days.size > 1 and not np.all(days[1:] >= days[:-1]):
+            order = np.argsort(days, kind="stable")
+            days = days[order]
+        wy, cy = water_years(days, month)
+        year0 = int(wy.min())
+        slot = (wy - year0).astype(np.int64)
+        on_axis = np.bincount(slot, minlength=int(slot.max()) + 1) > 0
+        cal_years = np.unique(cy)
+        return cls(order, year0, slot, on_axis, np.searchsorted(cal_years, cy), cal_years)
 
 
 @dataclass
@@ -221,8 +217,60 @@ class GageSamples:
     values: np.ndarray  # (G, len(COLUMNS))
     status: list[str]
     note: list[str]
-    samples: list[np.ndarray | None]  # per gage (2, S): NSE and KGE bootstrap values
-    valid_years: list[np.ndarray]
+    samples: np.ndarray  # (G, 2, S): NSE and KGE bootstrap values (NaN: none)
+    valid: np.ndarray  # (G, K) bool: each gage's valid water-year slots
+
+
+#: Fewest gages per block handed to a thread.
+BLOCK_GAGES = 16
+
+
+def _run(
+    obs: np.ndarray,
+    sim: np.ndarray,
+    axis: _Axis,
+    settings: UncertaintySettings,
+    keys: np.ndarray,
+    mode_code: int,
+) -> tuple[np.ndarray, ...]:
+    """Both kernels over blocks of gages on ``numba.get_num_threads()`` threads."""
+    import numba
+
+    n_gages = obs.shape[0]
+    n_slots = axis.slot_on_axis.size
+    plan = (
+        np.zeros((0, 0), np.int64)
+        if settings.boot_years is None
+        else np.ascontiguousarray(settings.boot_years, np.int64)
+    )
+    n_samples = plan.shape[1] if plan.size else settings.n_samples
+    stats = np.empty((n_gages, n_slots, kern.N_STATS))
+    span = np.empty((n_gages, 2), np.int64)
+    centre = np.empty((n_gages, 2))
+    out = np.empty((n_gages, 2, kern.N_FIELDS))
+    samples = np.empty((n_gages, 2, n_samples))
+    n_valid = np.zeros(n_gages, np.int64)
+    code = np.zeros(n_gages, np.int64)
+
+    def block(start: int, stop: int) -> None:
+        kern.year_sums(obs, sim, axis.slot_of_day, stats, span, centre, start, stop)
+        kern.gage_block(
+            stats, span, centre, axis.slot_of_day, axis.slot_on_axis, axis.cal_index,
+            axis.cal_years, axis.year0, keys, plan, n_samples, settings.min_days,
+            settings.min_years, mode_code, out, samples, n_valid, code, start, stop,
+        )  # fmt: skip
+
+    threads = min(numba.get_num_threads(), -(-n_gages // BLOCK_GAGES))
+    if threads <= 1:
+        block(0, n_gages)
+    else:
+        size = max(BLOCK_GAGES, -(-n_gages // (threads * 8)))
+        with ThreadPoolExecutor(threads, thread_name_prefix="gagebench-uncertainty") as pool:
+            for done in [
+                pool.submit(block, lo, min(lo + size, n_gages)) for lo in range(0, n_gages, size)
+            ]:
+                done.result()
+    return stats, span, out, samples, n_valid, code
 
 
 def evaluate_model(
@@ -238,75 +286,67 @@ def evaluate_model(
         raise InputError(
             "uncertainty needs a seed here: resolve it first (UncertaintySettings.with_seed)"
         )
-    obs = np.ascontiguousarray(obs, dtype=np.float64)
-    sim = np.ascontiguousarray(sim, dtype=np.float64)
-    table = year_table(obs, sim, dates, settings)
+    axis = _Axis.of(dates, settings.water_year_month)
+    obs = _as_rows("observed", obs, axis)
+    sim = _as_rows("modeled", sim, axis)
+    if obs.shape != sim.shape:
+        raise InputError(f"observed has shape {obs.shape} but modeled has {sim.shape}")
+    if len(site_ids) != obs.shape[0]:
+        raise InputError(f"{len(site_ids)} gage ids for {obs.shape[0]} gages")
+    seed = 0 if settings.seed is None else settings.seed
+    keys = np.array([stream_key(seed, site) for site in site_ids], np.uint64)
     mode_code = kern.MODE_HYTEST if mode == "hytest" else kern.MODE_STANDARD
+    stats, span, out, samples, n_valid, code = _run(obs, sim, axis, settings, keys, mode_code)
     n_gages = obs.shape[0]
-    values = np.full((n_gages, len(COLUMNS)), np.nan)
+    values = np.empty((n_gages, len(COLUMNS)))
+    values[:, : len(FIELDS)] = out[:, 0, :]
+    values[:, len(FIELDS) : 2 * len(FIELDS)] = out[:, 1, :]
+    values[:, -1] = n_valid
     status = ["ok"] * n_gages
     note = [""] * n_gages
-    samples: list[np.ndarray | None] = [None] * n_gages
-    valid_list: list[np.ndarray] = []
-    out = np.empty((2, len(FIELDS)))
-    for g in range(n_gages):
-        ny = int(table.n_years[g])
-        valid = table.valid[g, :ny]
-        record_years = table.years[g, :ny]
-        valid_years = np.sort(record_years[valid])
-        valid_list.append(valid_years)
-        n_valid = int(valid_years.size)
-        values[g, -1] = n_valid
-        if n_valid < settings.min_years:
+    n_rows = 0 if settings.boot_years is None else settings.boot_years.shape[0]
+    for g in np.flatnonzero(code != kern.UNC_OK):
+        c = int(code[g])
+        if c == kern.UNC_NO_DAYS:
+            status[g], note[g] = TOO_FEW_YEARS, "uncertainty: no day with both values"
+        elif c == kern.UNC_TOO_FEW_YEARS:
             status[g] = TOO_FEW_YEARS
             note[g] = (
-                f"uncertainty: {n_valid} valid water years (more than {settings.min_days} "
-                f"valid days), fewer than min_years={settings.min_years}"
-            )
-            continue
-        position = {int(y): i for i, y in enumerate(record_years)}
-        if settings.boot_years is not None:
-            plan = settings.boot_years
-            if plan.shape[0] < n_valid:
-                status[g] = "boot_years_too_short"
-                note[g] = (
-                    f"uncertainty: boot_years has {plan.shape[0]} year slots, this gage "
-                    f"has {n_valid} valid water years"
-                )
-                continue
-            slot_years = plan[:n_valid].T
-        else:
-            assert settings.seed is not None
-            picks = draw_indices(settings.seed, site_ids[g], n_valid, settings.n_samples)
-            slot_years = valid_years[picks]
-        lookup = np.full(int(record_years.max()) - int(record_years.min()) + 1, -1, np.int64)
-        lookup[record_years - record_years.min()] = np.arange(ny)
-        rel = slot_years - record_years.min()
-        inside = (rel >= 0) & (rel < lookup.size)
-        slots = np.where(inside, lookup[np.clip(rel, 0, lookup.size - 1)], -1)
-        if mode_code == kern.MODE_HYTEST:
-            jab = np.array(
-                [position.get(int(y), -1) if y >= 0 else -1 for y in table.jab_years[g, :ny]],
-                np.int64,
+                f"uncertainty: {int(n_valid[g])} valid water years (more than "
+                f"{settings.min_days} valid days), fewer than min_years={settings.min_years}"
             )
         else:
-            jab = np.flatnonzero(valid).astype(np.int64)
-        boot = np.empty((2, slots.shape[0]))
-        kern.gage_uncertainty(
-            np.ascontiguousarray(table.stats[g, :ny]),
-            np.ascontiguousarray(valid),
-            float(table.centre[g, 0]),
-            float(table.centre[g, 1]),
-            np.ascontiguousarray(slots, np.int64),
-            jab,
-            mode_code,
-            out,
-            boot,
+            status[g] = "boot_years_too_short"
+            note[g] = (
+                f"uncertainty: boot_years has {n_rows} year slots, this gage has "
+                f"{int(n_valid[g])} valid water years"
+            )
+    slots = np.arange(axis.slot_on_axis.size)
+    has = span[:, 0] >= 0
+    k0 = np.where(has, axis.slot_of_day[np.clip(span[:, 0], 0, None)], 1)
+    k1 = np.where(has, axis.slot_of_day[np.clip(span[:, 1], 0, None)], 0)
+    valid = (
+        (slots >= k0[:, None])
+        & (slots <= k1[:, None])
+        & axis.slot_on_axis[None, :]
+        & (stats[:, :, 0] > settings.min_days)
+    )
+    return GageSamples(values, status, note, samples, valid)
+
+
+def _as_rows(name: str, values: npt.ArrayLike, axis: _Axis) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim == 1:
+        arr = arr[np.newaxis, :]
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2 or arr.shape[1] != axis.slot_of_day.size:
+        raise InputError(
+            f"{name} must be (gage, day) with {axis.slot_of_day.size} days, got {arr.shape}"
         )
-        values[g, : len(FIELDS)] = out[0]
-        values[g, len(FIELDS) : 2 * len(FIELDS)] = out[1]
-        samples[g] = boot
-    return GageSamples(values, status, note, samples, valid_list)
+    if axis.order is not None:
+        arr = arr[:, axis.order]
+    return np.ascontiguousarray(arr)
 
 
 def paired_columns(first: GageSamples, other: GageSamples) -> np.ndarray:
@@ -318,7 +358,9 @@ def paired_columns(first: GageSamples, other: GageSamples) -> np.ndarray:
     out = np.full((n_gages, len(PAIRED_COLUMNS)), np.nan)
     for g in range(n_gages):
         a, b = first.samples[g], other.samples[g]
-        if a is None or b is None or not np.array_equal(first.valid_years[g], other.valid_years[g]):
+        if first.status[g] != "ok" or other.status[g] != "ok":
+            continue
+        if not np.array_equal(first.valid[g], other.valid[g]):
             continue
         for k, stat_row in enumerate((1, 0)):  # KGE then NSE
             diff = b[stat_row] - a[stat_row]
@@ -415,19 +457,26 @@ def boot_year_table(
     """
     if settings.seed is None:
         raise InputError("boot years need a seed (e.g. seed=1), or they cannot be reproduced")
-    obs = np.asarray(observed, dtype=np.float64).reshape(1, -1)
-    sim = np.asarray(simulated, dtype=np.float64).reshape(1, -1)
-    table = year_table(obs, sim, dates, settings)
-    valid_years = table.valid_years(0)
-    n_valid = int(valid_years.size)
+    axis = _Axis.of(dates, settings.water_year_month)
+    obs = _as_rows("observed", np.asarray(observed, dtype=np.float64), axis)
+    sim = _as_rows("modeled", np.asarray(simulated, dtype=np.float64), axis)
+    stats = np.empty((1, axis.slot_on_axis.size, kern.N_STATS))
+    span = np.empty((1, 2), np.int64)
+    kern.year_sums(obs, sim, axis.slot_of_day, stats, span, np.empty((1, 2)), 0, 1)
+    if span[0, 0] < 0:
+        raise InputError(f"gage {site_no}: no day with both observed and simulated values")
+    k0, k1 = axis.slot_of_day[span[0, 0]], axis.slot_of_day[span[0, 1]]
+    record = np.flatnonzero(axis.slot_on_axis[k0 : k1 + 1]) + k0
+    valid_slots = record[stats[0, record, 0] > settings.min_days]
+    n_valid = int(valid_slots.size)
     if n_valid < settings.min_years:
         raise InputError(
             f"gage {site_no}: {n_valid} valid water years, fewer than "
             f"min_years={settings.min_years}"
         )
     picks = draw_indices(settings.seed, site_no, n_valid, settings.n_samples)
-    out = np.full((int(table.n_years[0]), settings.n_samples), PAD, np.int64)
-    out[:n_valid] = valid_years[picks].T
+    out = np.full((record.size, settings.n_samples), PAD, np.int64)
+    out[:n_valid] = (valid_slots + axis.year0)[picks].T
     return out
 
 

@@ -222,3 +222,37 @@ def test_evaluate_api_with_two_models(flows: pd.DataFrame) -> None:
         gagebench.evaluate(obs.to_numpy(), sims["a"].to_numpy(), suites="uncertainty")
     with pytest.raises(InputError, match="unknown uncertainty option"):
         gagebench.evaluate(obs, sims["a"], suites="uncertainty", uncertainty={"minyears": 3})
+
+
+def test_cli_boot_years_writes_gumboots_layout(
+    flows: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gagebench.cli import main
+
+    out = tmp_path / "years.csv"
+    code = main(
+        ["boot-years", str(FLOWS), "--site", "01030500", "--seed", "4", "--n-samples", "30",
+         "-o", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    table = unc.read_boot_years(out)
+    assert table.shape == (19, 30)
+    assert set(np.unique(table)) <= set(valid_years(flows))
+    # the same years as the suite draws for this gage and seed ("1030500" is the same gage)
+    settings = unc.UncertaintySettings(seed=4, n_samples=30)
+    np.testing.assert_array_equal(
+        table, unc.boot_year_table(flows["obs"], flows["sim"], flows["date"], "1030500", settings)
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,q\n2000-01-01,1\n")
+    assert main(["boot-years", str(bad), "--site", "1", "--seed", "1", "-o", str(out)]) == 2
+
+
+def test_cli_sample_runs_the_uncertainty_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    from gagebench.cli import main
+
+    assert main(["sample", "--suites", "standard,uncertainty", "--seed", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "KGE_seBoot" in text
+    assert "dKGE_p50" in text

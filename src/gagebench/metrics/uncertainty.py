@@ -3,16 +3,25 @@
 Clark et al. (2021), "The abuse of popular performance metrics in hydrologic modeling",
 doi:10.1029/2020WR029001; CRAN gumboot 1.0.2, ``bootjack()``.
 
-One pass per gage accumulates, for each water year of its record, the sufficient
-statistics of its valid days (count and the sums of o, s, o², s², o·s, centred on the
-gage's mean of valid days for precision). The score, each jackknife sample and each
-bootstrap sample are then weighted sums of those year rows: O(years) per sample, never a
-resampled series and never a (sample, day) array.
+One pass per gage accumulates, for each water year, the sufficient statistics of its valid
+days (count and the sums of o, s, o², s², o·s), each year centred on its first valid day
+and then re-centred on the gage's mean of valid days (exact shifts), for precision. The
+score, each jackknife sample and each bootstrap sample are then weighted sums of those
+year rows: O(years) per sample, never a resampled series and never a (sample, day) array.
 
 A day is valid when o > -1e-10 and s > -1e-10 (NaN is not); a water year is valid when it
-has more than ``min_days`` valid days. The score and the jackknife use every valid day
-(also those of water years that are not valid); bootstrap samples are built from valid
-years only.
+has more than ``min_days`` valid days. The score and the jackknife use every valid day of
+the record (also those of water years that are not valid); bootstrap samples are built
+from the drawn years' valid days.
+
+Water years are "slots": ``water year - first water year of the time axis``, so slot order
+is year order (gumboot's sorted ``izUnique``). A gage's record runs from its first to its
+last day with both values present.
+
+Draws: sample s, slot v of a gage is valid year ``floor(u · V)`` (gumboot's
+``floor(runif · nyValid)``) with u the top 32 bits of SplitMix64(key + s·V + v) / 2^32
+(Steele et al. 2014, doi:10.1145/2714064.2660195), ``key`` derived from (seed, site
+number): a counter-based stream, so any gage's draws are computed without the others'.
 """
 
 from __future__ import annotations
@@ -25,126 +34,224 @@ import numpy as np
 #: Columns of a year-statistics row: count, sum o, sum s, sum o², sum s², sum o·s.
 N_STATS = 6
 ZERO_FLOW = -1e-10
-#: Row of the output per statistic, and the columns of each row (gumboot's names).
 GOF_STATS = ("NSE", "KGE")
 OUT_FIELDS = ("score", "seJack", "seBoot", "p05", "p50", "p95", "biasJack", "biasBoot", "seJab")
-(SCORE, SE_JACK, SE_BOOT, P05, P50, P95, BIAS_JACK, BIAS_BOOT, SE_JAB) = range(9)
+N_FIELDS = 9
 MODE_STANDARD, MODE_HYTEST = 0, 1
+#: Gage status codes of the suite.
+UNC_OK, UNC_NO_DAYS, UNC_TOO_FEW_YEARS, UNC_BOOT_YEARS_SHORT = range(4)
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def splitmix64(x: np.uint64) -> np.uint64:
+    """SplitMix64's output function of state ``x`` (the state advances by the golden ratio)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_draws(key: np.uint64, n_valid: int, count: int, out: np.ndarray) -> None:
+    """Draws 0..count-1 (sample-major) into ``out``: draw i is floor(u · n_valid), u the
+    high (i even) or low (i odd) 32 bits of SplitMix64(key + i // 2), over 2^32."""
+    n = np.uint64(n_valid)
+    thirty_two = np.uint64(32)
+    for j in range(count // 2):
+        z = splitmix64(key + np.uint64(j))
+        out[2 * j] = np.int64(((z >> thirty_two) * n) >> thirty_two)
+        out[2 * j + 1] = np.int64(((z & _LOW32) * n) >> thirty_two)
+    if count % 2:
+        z = splitmix64(key + np.uint64(count // 2))
+        out[count - 1] = np.int64(((z >> thirty_two) * n) >> thirty_two)
+
+
+@nb.njit(cache=True, nogil=True)
+def draw_slots(key: np.uint64, n_valid: int, n_samples: int) -> np.ndarray:
+    """(sample, slot) indices into a gage's valid years, as the suite draws them."""
+    flat = np.empty(n_samples * n_valid, np.int64)
+    _fill_draws(key, n_valid, n_samples * n_valid, flat)
+    return flat.reshape((n_samples, n_valid))
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _weighted_sums(counts: np.ndarray, rows: np.ndarray, n_rec: int, acc: np.ndarray) -> None:
+    """acc[c] = Σ_y counts[y] · rows[c, y] for the six statistics (SIMD partial sums)."""
+    for c in range(N_STATS):
+        total = 0.0
+        row = rows[c]
+        for y in range(n_rec):
+            total += np.float64(counts[y]) * row[y]
+        acc[c] = total
+
+
+_SIGN = np.uint64(1 << 63)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@nb.njit(cache=True, nogil=True)
+def argsort_floats(vals: np.ndarray, order: np.ndarray, scratch: np.ndarray) -> None:
+    """Stable ascending order of float64 ``vals`` into ``order`` (NaN last, as R's order()).
+
+    An LSD radix sort on 8-bit digits of the order-preserving integer image of each value,
+    skipping digits that every value shares; ``scratch`` is (3, n) uint64. ~6x faster than
+    numba's ``np.argsort`` for the ~1000 bootstrap values of a gage.
+    """
+    n = vals.shape[0]
+    keys = scratch[0]
+    tmp_keys = scratch[1]
+    tmp_idx = scratch[2]
+    bits = vals.view(np.uint64)
+    for i in range(n):
+        b = bits[i]
+        if vals[i] != vals[i]:
+            keys[i] = _ALL  # every NaN after +inf
+        elif b & _SIGN:
+            keys[i] = b ^ _ALL
+        else:
+            keys[i] = b ^ _SIGN
+        order[i] = i
+    counts = np.empty(256, np.int64)
+    src_k, dst_k = keys, tmp_keys
+    src_i = order
+    dst_i = tmp_idx.view(np.int64)
+    swapped = False
+    for shift in range(0, 64, 8):
+        sh = np.uint64(shift)
+        counts[:] = 0
+        for i in range(n):
+            counts[(src_k[i] >> sh) & np.uint64(255)] += 1
+        if counts[(src_k[0] >> sh) & np.uint64(255)] == n:
+            continue
+        total = 0
+        for d in range(256):
+            c = counts[d]
+            counts[d] = total
+            total += c
+        for i in range(n):
+            d = (src_k[i] >> sh) & np.uint64(255)
+            pos = counts[d]
+            counts[d] = pos + 1
+            dst_k[pos] = src_k[i]
+            dst_i[pos] = src_i[i]
+        src_k, dst_k = dst_k, src_k
+        src_i, dst_i = dst_i, src_i
+        swapped = not swapped
+    if swapped:
+        for i in range(n):
+            order[i] = src_i[i]
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def year_table(
+def year_sums(
     obs: np.ndarray,
     sim: np.ndarray,
-    water_year: np.ndarray,
-    calendar_year: np.ndarray,
-    year_min: int,
-    n_year_slots: int,
+    slot_of_day: np.ndarray,
     stats: np.ndarray,
-    years: np.ndarray,
-    n_years: np.ndarray,
-    jab_years: np.ndarray,
+    span: np.ndarray,
     centre: np.ndarray,
+    start: int,
+    stop: int,
 ) -> None:
-    """Per gage: the water years of its record and their valid-day sufficient statistics.
-
-    The record runs from the gage's first to its last day with both values present. Outputs
-    (G gages, K year slots): ``stats`` (G, K, 6) centred sums per record water year (in
-    order of appearance), ``years`` (G, K) their water-year numbers, ``n_years`` (G) how
-    many, ``jab_years`` (G, K) for t = 1..Y the (t+1)-th distinct calendar year of the
-    record (-1 past the end), ``centre`` (G, 2) the means of o and s over valid days.
-    """
-    n_gages, n_days = obs.shape
-    seen = np.empty(n_year_slots, np.int64)
-    seen_cal = np.empty(n_year_slots, np.int64)
-    cal_list = np.empty(n_year_slots, np.int64)
-    for g in range(n_gages):
+    """Gages ``start:stop``: ``stats`` (G, K, 6) valid-day sums per water-year slot centred
+    on ``centre`` (G, 2: the means of o and s over valid days), ``span`` (G, 2) the first
+    and last day with both values (-1: none)."""
+    n_days = obs.shape[1]
+    n_slots = stats.shape[1]
+    shift_o = np.zeros(n_slots)
+    shift_s = np.zeros(n_slots)
+    for g in range(start, stop):
+        st = stats[g]
+        st[:, :] = 0.0
         first = -1
         last = -1
-        co = 0.0
-        cs = 0.0
-        nv = 0
         for d in range(n_days):
-            o = obs[g, d]
-            s = sim[g, d]
+            o = np.float64(obs[g, d])
+            s = np.float64(sim[g, d])
+            if o > ZERO_FLOW and s > ZERO_FLOW:
+                k = slot_of_day[d]
+                if st[k, 0] == 0.0:
+                    shift_o[k] = o
+                    shift_s[k] = s
+                x = o - shift_o[k]
+                y = s - shift_s[k]
+                st[k, 0] += 1.0
+                st[k, 1] += x
+                st[k, 2] += y
+                st[k, 3] += x * x
+                st[k, 4] += y * y
+                st[k, 5] += x * y
             if not (math.isnan(o) or math.isnan(s)):
                 if first < 0:
                     first = d
                 last = d
-            if o > ZERO_FLOW and s > ZERO_FLOW:
-                co += o
-                cs += s
-                nv += 1
-        if nv > 0:
-            co /= nv
-            cs /= nv
-        centre[g, 0] = co
-        centre[g, 1] = cs
-        n_years[g] = 0
-        stats[g, :, :] = 0.0
-        years[g, :] = -1
-        jab_years[g, :] = -1
-        if first < 0:
+        span[g, 0] = first
+        span[g, 1] = last
+        # re-centre every year on the gage's mean of valid days (exact shifts)
+        n = 0.0
+        so = 0.0
+        ss = 0.0
+        for k in range(n_slots):
+            c = st[k, 0]
+            if c > 0.0:
+                n += c
+                so += c * shift_o[k] + st[k, 1]
+                ss += c * shift_s[k] + st[k, 2]
+        if n == 0.0:
+            centre[g, 0] = 0.0
+            centre[g, 1] = 0.0
             continue
-        seen[:] = -1
-        seen_cal[:] = 0
-        ny = 0
-        nc = 0
-        for d in range(first, last + 1):
-            k = water_year[d] - year_min
-            slot = seen[k]
-            if slot < 0:
-                slot = ny
-                seen[k] = ny
-                years[g, ny] = water_year[d]
-                ny += 1
-            kc = calendar_year[d] - year_min
-            if seen_cal[kc] == 0:
-                seen_cal[kc] = 1
-                cal_list[nc] = calendar_year[d]
-                nc += 1
-            o = obs[g, d]
-            s = sim[g, d]
-            if o > ZERO_FLOW and s > ZERO_FLOW:
-                x = o - co
-                y = s - cs
-                stats[g, slot, 0] += 1.0
-                stats[g, slot, 1] += x
-                stats[g, slot, 2] += y
-                stats[g, slot, 3] += x * x
-                stats[g, slot, 4] += y * y
-                stats[g, slot, 5] += x * y
-        n_years[g] = ny
-        for t in range(1, ny + 1):
-            jab_years[g, t - 1] = cal_list[t] if t < nc else -1
+        mo = so / n
+        ms = ss / n
+        centre[g, 0] = mo
+        centre[g, 1] = ms
+        for k in range(n_slots):
+            c = st[k, 0]
+            if c == 0.0:
+                continue
+            a = shift_o[k] - mo
+            b = shift_s[k] - ms
+            x1 = st[k, 1]
+            y1 = st[k, 2]
+            st[k, 3] += 2.0 * a * x1 + c * a * a
+            st[k, 4] += 2.0 * b * y1 + c * b * b
+            st[k, 5] += a * y1 + b * x1 + c * a * b
+            st[k, 1] = x1 + c * a
+            st[k, 2] = y1 + c * b
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _scores(acc: np.ndarray, co: float, cs: float, mode: int, out: np.ndarray) -> None:
-    """NSE and KGE of a sample from its centred sums ``acc`` (6,) into ``out`` (2,).
+def _scores(acc: np.ndarray, mode: int) -> tuple[float, float]:
+    """(NSE, KGE) of a sample from its sums ``acc`` (6,) centred on a common (mo, ms).
 
     hytest: NSE = 2·α·r − ((ō − s̄)/σo)² − α² with sample (n−1) variances (gumboot);
     standard: NSE = 1 − Σ(s−o)²/Σ(o−ō)². KGE = 1 − sqrt((s̄/ō−1)² + (α−1)² + (r−1)²)
-    in both. A sample where a score is undefined (or infinite) gives NaN.
+    in both. A score that is undefined (or infinite) is NaN. ``acc[6:8]`` holds the
+    centre (the gage's means of o and s over valid days) the sums are relative to.
     """
     n = acc[0]
-    out[0] = np.nan
-    out[1] = np.nan
     if n < 2.0:
-        return
-    mo = acc[1] / n
-    ms = acc[2] / n
-    sxx = acc[3] - acc[1] * mo
-    syy = acc[4] - acc[2] * ms
-    sxy = acc[5] - acc[1] * ms
+        return np.nan, np.nan
+    dx = acc[1] / n
+    dy = acc[2] / n
+    sxx = acc[3] - acc[1] * dx
+    syy = acc[4] - acc[2] * dy
+    sxy = acc[5] - acc[1] * dy
     if sxx <= 0.0:
-        return
+        return np.nan, np.nan
     vo = sxx / (n - 1.0)
     vs = max(syy, 0.0) / (n - 1.0)
     alpha = math.sqrt(vs) / math.sqrt(vo)
     r = sxy / math.sqrt(sxx * syy) if syy > 0.0 else np.nan
-    mean_o = mo + co
-    mean_s = ms + cs
+    mean_o = acc[6] + dx
+    mean_s = acc[7] + dy
     if mode == MODE_HYTEST:
         y_beta = (mean_o - mean_s) / math.sqrt(vo)
         nse = 2.0 * alpha * r - y_beta * y_beta - alpha * alpha
@@ -153,135 +260,243 @@ def _scores(acc: np.ndarray, co: float, cs: float, mode: int, out: np.ndarray) -
         nse = 1.0 - ((sxx + syy - 2.0 * sxy) + n * diff * diff) / sxx
     beta = mean_s / mean_o if mean_o != 0.0 else np.nan
     kge = 1.0 - math.sqrt((beta - 1.0) ** 2 + (alpha - 1.0) ** 2 + (r - 1.0) ** 2)
-    out[0] = nse if math.isfinite(nse) else np.nan
-    out[1] = kge if math.isfinite(kge) else np.nan
+    return (nse if math.isfinite(nse) else np.nan, kge if math.isfinite(kge) else np.nan)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def _pick(sorted_idx: np.ndarray, values: np.ndarray, keep: np.ndarray, m: int) -> float:
-    """Width sorted[floor(0.95 m)] − sorted[floor(0.05 m)] of the kept samples."""
-    lo_rank = math.floor(0.05 * m)
-    hi_rank = math.floor(0.95 * m)
-    lo = np.nan
-    hi = np.nan
-    rank = 0
-    for j in range(sorted_idx.shape[0]):
-        s = sorted_idx[j]
-        if keep[s]:
-            if rank == lo_rank:
-                lo = values[s]
-            if rank == hi_rank:
-                hi = values[s]
-                break
-            rank += 1
-    return hi - lo
+def _jackknife(vals: np.ndarray, n: int, score: float, out: np.ndarray) -> None:
+    """seJack and biasJack over the non-NaN jackknife values (gumboot's na.rm)."""
+    total = 0.0
+    count = 0
+    for j in range(n):
+        if not math.isnan(vals[j]):
+            total += vals[j]
+            count += 1
+    if count == 0:
+        out[1] = np.nan
+        out[6] = np.nan
+        return
+    mean = total / count
+    sq = 0.0
+    for j in range(n):
+        if not math.isnan(vals[j]):
+            sq += (mean - vals[j]) ** 2
+    out[1] = math.sqrt((count - 1.0) * sq / count)
+    out[6] = (count - 1.0) * (mean - score)
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def gage_uncertainty(
+def _bootstrap(
+    vals: np.ndarray,
+    score: float,
+    member: np.ndarray,
+    n_rec: int,
+    holders: np.ndarray,
+    targets: np.ndarray,
+    n_targets: int,
+    scratch: np.ndarray,
+    order: np.ndarray,
+    sort_scratch: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """seBoot, p05/p50/p95, biasBoot and seJab of one statistic's bootstrap values.
+
+    ``member`` (S, Y) uint8 says which of the ``n_rec`` record years each sample holds,
+    ``holders`` (Y) how many samples hold each; ``targets[:n_targets]`` the left-out year of
+    each jackknife-after-bootstrap replicate (-1: none, every sample kept). The replicates'
+    5 % and 95 % values come from one walk over the sorted samples that keeps a rank per
+    left-out year (branch-free over the years, so it vectorizes).
+    """
+    n_s = vals.shape[0]
+    mean = 0.0
+    for s in range(n_s):
+        mean += vals[s]
+    mean /= n_s
+    sq = 0.0
+    for s in range(n_s):
+        sq += (vals[s] - mean) ** 2
+    out[2] = math.sqrt(sq / (n_s - 1))
+    out[7] = mean - score
+    argsort_floats(vals, order, sort_scratch)  # NaN last, as R's order()
+    # floor(q · n) (non-negative: int() truncates)
+    p05 = vals[order[int(0.05 * n_s)]]
+    out[3] = p05
+    out[4] = vals[order[int(0.50 * n_s)]]
+    p95 = vals[order[int(0.95 * n_s)]]
+    out[5] = p95
+    rank = scratch[0]
+    lo_rank = scratch[1]
+    hi_rank = scratch[2]
+    lo = scratch[3]
+    hi = scratch[4]
+    for y in range(n_rec):
+        m = n_s - holders[y]
+        rank[y] = 0.0
+        lo_rank[y] = math.floor(0.05 * m) if m > 0 else -1.0
+        hi_rank[y] = math.floor(0.95 * m) if m > 0 else -1.0
+        lo[y] = np.nan
+        hi[y] = np.nan
+    for j in range(n_s):
+        s = order[j]
+        v = vals[s]
+        row = member[s]
+        for y in range(n_rec):
+            keep = row[y] == 0
+            r = rank[y]
+            lo[y] = v if (keep and r == lo_rank[y]) else lo[y]
+            hi[y] = v if (keep and r == hi_rank[y]) else hi[y]
+            rank[y] = r + 1.0 if keep else r
+    wsum = 0.0
+    for t in range(n_targets):
+        y = targets[t]
+        wsum += (p95 - p05) if y < 0 else (hi[y] - lo[y])
+    wmean = wsum / n_targets
+    wsq = 0.0
+    for t in range(n_targets):
+        y = targets[t]
+        w = (p95 - p05) if y < 0 else (hi[y] - lo[y])
+        wsq += (wmean - w) ** 2
+    out[8] = math.sqrt((n_targets - 1.0) * wsq / n_targets)
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def gage_block(
     stats: np.ndarray,
-    valid: np.ndarray,
-    co: float,
-    cs: float,
-    slots: np.ndarray,
-    jab_index: np.ndarray,
+    span: np.ndarray,
+    centre: np.ndarray,
+    slot_of_day: np.ndarray,
+    slot_on_axis: np.ndarray,
+    cal_index: np.ndarray,
+    cal_years: np.ndarray,
+    year0: int,
+    keys: np.ndarray,
+    plan: np.ndarray,
+    n_samples: int,
+    min_days: int,
+    min_years: int,
     mode: int,
     out: np.ndarray,
     samples: np.ndarray,
+    n_valid_out: np.ndarray,
+    code: np.ndarray,
+    start: int,
+    stop: int,
 ) -> None:
-    """Score, jackknife, bootstrap and jackknife-after-bootstrap of NSE and KGE, one gage.
+    """Score, jackknife, bootstrap and jackknife-after-bootstrap of NSE and KGE for gages
+    ``start:stop``.
 
-    ``stats`` (Y, 6) centred year sums of the record's water years; ``valid`` (Y) the valid
-    years; ``slots`` (S, V) each bootstrap sample's years as indices into the Y years (-1:
-    an empty slot); ``jab_index`` (T) the year left out by each jackknife-after-bootstrap
-    replicate (-1: a year no sample holds, so every sample is kept). Fills ``out`` (2, 9)
-    in ``OUT_FIELDS`` order and ``samples`` (2, S) with the bootstrap values.
+    ``slot_of_day`` (D) water-year slot of each day; ``slot_on_axis`` (K) whether a slot
+    has days on the time axis; ``cal_index`` (D) index of each day's calendar year in
+    ``cal_years`` (the axis' distinct calendar years, ascending); ``year0`` the water year
+    of slot 0. ``keys`` (G) each gage's stream key; ``plan`` (rows, S) water years that
+    replace the draws (an empty array: draw). Fills ``out`` (G, 2, 9) in ``OUT_FIELDS``
+    order, ``samples`` (G, 2, S) the bootstrap values, ``n_valid_out`` and ``code``.
     """
-    n_y = stats.shape[0]
-    n_s = slots.shape[0]
-    total = np.zeros(N_STATS)
-    for y in range(n_y):
-        for c in range(N_STATS):
-            total[c] += stats[y, c]
-    pair = np.empty(2)
-    acc = np.empty(N_STATS)
-    _scores(total, co, cs, mode, pair)
-    score0 = pair[0]
-    score1 = pair[1]
-    # jackknife: leave out each valid year
-    jsum = np.zeros(2)
-    jsq = np.zeros(2)
-    jn = np.zeros(2)
-    jvals = np.empty((2, n_y))
-    n_j = 0
-    for y in range(n_y):
-        if not valid[y]:
+    n_slots = stats.shape[1]
+    use_plan = plan.shape[0] > 0
+    rec = np.empty(n_slots, np.int64)  # record years as slots
+    valid = np.empty(n_slots, np.int64)  # valid years as positions in rec
+    pos_of_slot = np.empty(n_slots, np.int64)
+    member = np.zeros((n_samples, n_slots), np.uint16)  # times each sample holds a year
+    rows = np.empty((N_STATS, n_slots))
+    draws = np.empty(n_samples * n_slots, np.int64)
+    holders = np.zeros(n_slots, np.int64)
+    targets = np.empty(n_slots, np.int64)
+    scratch = np.empty((5, n_slots))
+    order = np.empty(n_samples, np.int64)
+    sort_scratch = np.empty((3, n_samples), np.uint64)
+    jvals = np.empty((2, n_slots))
+    total = np.zeros(8)
+    acc = np.zeros(8)
+    for g in range(start, stop):
+        out[g, :, :] = np.nan
+        samples[g, :, :] = np.nan
+        n_valid_out[g] = 0
+        first = span[g, 0]
+        last = span[g, 1]
+        if first < 0:
+            code[g] = UNC_NO_DAYS
             continue
-        for c in range(N_STATS):
-            acc[c] = total[c] - stats[y, c]
-        _scores(acc, co, cs, mode, pair)
-        jvals[0, n_j] = pair[0]
-        jvals[1, n_j] = pair[1]
-        n_j += 1
-    for k in range(2):
-        for j in range(n_j):
-            v = jvals[k, j]
-            if not math.isnan(v):
-                jsum[k] += v
-                jn[k] += 1.0
-        mean = jsum[k] / jn[k] if jn[k] > 0 else np.nan
-        for j in range(n_j):
-            v = jvals[k, j]
-            if not math.isnan(v):
-                jsq[k] += (mean - v) ** 2
-        score = score0 if k == 0 else score1
-        out[k, 0] = score
-        out[k, 1] = math.sqrt((jn[k] - 1.0) * jsq[k] / jn[k]) if jn[k] > 0 else np.nan
-        out[k, 6] = (jn[k] - 1.0) * (mean - score)
-    # bootstrap: each sample is a weighted sum of its years' rows
-    member = np.zeros((n_s, n_y), np.bool_)
-    for s in range(n_s):
-        acc[:] = 0.0
-        for v in range(slots.shape[1]):
-            y = slots[s, v]
-            if y < 0:
+        st = stats[g]
+        k0 = slot_of_day[first]
+        k1 = slot_of_day[last]
+        n_rec = 0
+        n_val = 0
+        pos_of_slot[:] = -1
+        total[:] = 0.0
+        for k in range(k0, k1 + 1):
+            if not slot_on_axis[k]:
                 continue
-            member[s, y] = True
+            pos_of_slot[k] = n_rec
+            rec[n_rec] = k
+            if st[k, 0] > min_days:
+                valid[n_val] = n_rec
+                n_val += 1
             for c in range(N_STATS):
-                acc[c] += stats[y, c]
-        _scores(acc, co, cs, mode, pair)
-        samples[0, s] = pair[0]
-        samples[1, s] = pair[1]
-    keep = np.empty(n_s, np.bool_)
-    widths = np.empty(jab_index.shape[0])
-    for k in range(2):
-        vals = samples[k]
-        mean = 0.0
-        for s in range(n_s):
-            mean += vals[s]
-        mean /= n_s
-        sq = 0.0
-        for s in range(n_s):
-            sq += (vals[s] - mean) ** 2
-        out[k, 2] = math.sqrt(sq / (n_s - 1)) if n_s > 1 else np.nan
-        out[k, 7] = mean - out[k, 0]
-        order = np.argsort(vals, kind="mergesort")  # NaN last, as R's order()
-        out[k, 3] = vals[order[math.floor(0.05 * n_s)]]
-        out[k, 4] = vals[order[math.floor(0.50 * n_s)]]
-        out[k, 5] = vals[order[math.floor(0.95 * n_s)]]
-        n_t = jab_index.shape[0]
-        wsum = 0.0
-        for t in range(n_t):
-            y = jab_index[t]
-            m = 0
-            for s in range(n_s):
-                keep[s] = y < 0 or not member[s, y]
-                if keep[s]:
-                    m += 1
-            widths[t] = _pick(order, vals, keep, m) if m > 0 else np.nan
-            wsum += widths[t]
-        wmean = wsum / n_t if n_t > 0 else np.nan
-        wsq = 0.0
-        for t in range(n_t):
-            wsq += (wmean - widths[t]) ** 2
-        out[k, 8] = math.sqrt((n_t - 1.0) * wsq / n_t) if n_t > 0 else np.nan
+                total[c] += st[k, c]
+                rows[c, n_rec] = st[k, c]
+            n_rec += 1
+        n_valid_out[g] = n_val
+        if n_val < min_years:
+            code[g] = UNC_TOO_FEW_YEARS
+            continue
+        if use_plan and plan.shape[0] < n_val:
+            code[g] = UNC_BOOT_YEARS_SHORT
+            continue
+        code[g] = UNC_OK
+        total[6] = centre[g, 0]
+        total[7] = centre[g, 1]
+        acc[6] = centre[g, 0]
+        acc[7] = centre[g, 1]
+        nse0, kge0 = _scores(total, mode)
+        out[g, 0, 0] = nse0
+        out[g, 1, 0] = kge0
+        for j in range(n_val):
+            k = rec[valid[j]]
+            for c in range(N_STATS):
+                acc[c] = total[c] - st[k, c]
+            jvals[0, j], jvals[1, j] = _scores(acc, mode)
+        _jackknife(jvals[0], n_val, nse0, out[g, 0])
+        _jackknife(jvals[1], n_val, kge0, out[g, 1])
+        # bootstrap: each sample is its years' rows weighted by how often it drew them
+        member[:, :n_rec] = 0
+        if use_plan:
+            for s in range(n_samples):
+                for v in range(n_val):
+                    k = plan[v, s] - year0
+                    if k0 <= k <= k1 and slot_on_axis[k]:
+                        member[s, pos_of_slot[k]] += 1
+        else:
+            _fill_draws(keys[g], n_val, n_samples * n_val, draws)
+            i = 0
+            for s in range(n_samples):
+                for _v in range(n_val):
+                    member[s, valid[draws[i]]] += 1
+                    i += 1
+        holders[:n_rec] = 0
+        for s in range(n_samples):
+            _weighted_sums(member[s], rows, n_rec, acc)
+            samples[g, 0, s], samples[g, 1, s] = _scores(acc, mode)
+            for p in range(n_rec):
+                holders[p] += member[s, p] > 0
+        # jackknife-after-bootstrap replicates: gumboot's calendar years, or valid years
+        if mode == MODE_HYTEST:
+            c0 = cal_index[first]
+            c1 = cal_index[last]
+            for t in range(1, n_rec + 1):
+                y = -1
+                if c0 + t <= c1:
+                    k = cal_years[c0 + t] - year0
+                    if k0 <= k <= k1:
+                        y = pos_of_slot[k]
+                targets[t - 1] = y
+            n_t = n_rec
+        else:
+            for j in range(n_val):
+                targets[j] = valid[j]
+            n_t = n_val
+        for stat in range(2):
+            _bootstrap(
+                samples[g, stat], out[g, stat, 0], member, n_rec, holders, targets, n_t,
+                scratch, order, sort_scratch, out[g, stat],
+            )  # fmt: skip
