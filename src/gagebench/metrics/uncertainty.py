@@ -4,8 +4,8 @@ Clark et al. (2021), "The abuse of popular performance metrics in hydrologic mod
 doi:10.1029/2020WR029001; CRAN gumboot 1.0.2, ``bootjack()``.
 
 One pass per gage accumulates, for each water year, the sufficient statistics of its valid
-days (count and the sums of o, s, o², s², o·s), each year centred on its first valid day
-and then re-centred on the gage's mean of valid days (exact shifts), for precision. The
+days (count and the sums of o, s, o², s², o·s) relative to the gage's first valid day,
+then re-centred exactly on the gage's mean of valid days, for precision. The
 score, each jackknife sample and each bootstrap sample are then weighted sums of those
 year rows: O(years) per sample, never a resampled series and never a (sample, day) array.
 
@@ -81,17 +81,6 @@ def draw_slots(key: np.uint64, n_valid: int, n_samples: int) -> np.ndarray:
     return flat.reshape((n_samples, n_valid))
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def _weighted_sums(counts: np.ndarray, rows: np.ndarray, n_rec: int, acc: np.ndarray) -> None:
-    """acc[c] = Σ_y counts[y] · rows[c, y] for the six statistics (SIMD partial sums)."""
-    for c in range(N_STATS):
-        total = 0.0
-        row = rows[c]
-        for y in range(n_rec):
-            total += np.float64(counts[y]) * row[y]
-        acc[c] = total
-
-
 _SIGN = np.uint64(1 << 63)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -165,33 +154,62 @@ def year_sums(
     and last day with both values (-1: none)."""
     n_days = obs.shape[1]
     n_slots = stats.shape[1]
-    shift_o = np.zeros(n_slots)
-    shift_s = np.zeros(n_slots)
     for g in range(start, stop):
         st = stats[g]
         st[:, :] = 0.0
         first = -1
-        last = -1
         for d in range(n_days):
+            if not (math.isnan(obs[g, d]) or math.isnan(sim[g, d])):
+                first = d
+                break
+        last = -1
+        for d in range(n_days - 1, first - 1, -1):
+            if not (math.isnan(obs[g, d]) or math.isnan(sim[g, d])):
+                last = d
+                break
+        # sums relative to the first valid day's values, re-centred exactly below
+        shift_o = 0.0
+        shift_s = 0.0
+        for d in range(max(first, 0), n_days if first >= 0 else 0):
             o = np.float64(obs[g, d])
             s = np.float64(sim[g, d])
             if o > ZERO_FLOW and s > ZERO_FLOW:
-                k = slot_of_day[d]
-                if st[k, 0] == 0.0:
-                    shift_o[k] = o
-                    shift_s[k] = s
-                x = o - shift_o[k]
-                y = s - shift_s[k]
-                st[k, 0] += 1.0
-                st[k, 1] += x
-                st[k, 2] += y
-                st[k, 3] += x * x
-                st[k, 4] += y * y
-                st[k, 5] += x * y
-            if not (math.isnan(o) or math.isnan(s)):
-                if first < 0:
-                    first = d
-                last = d
+                shift_o = o
+                shift_s = s
+                break
+        # sums kept in registers while the water year stays the same (days in date
+        # order: a year is one run of days), added to its row when the year changes
+        cur = slot_of_day[max(first, 0)]
+        c0 = c1 = c2 = c3 = c4 = c5 = 0.0
+        for d in range(max(first, 0), last + 1):
+            k = slot_of_day[d]
+            if k != cur:
+                st[cur, 0] += c0
+                st[cur, 1] += c1
+                st[cur, 2] += c2
+                st[cur, 3] += c3
+                st[cur, 4] += c4
+                st[cur, 5] += c5
+                c0 = c1 = c2 = c3 = c4 = c5 = 0.0
+                cur = k
+            o = np.float64(obs[g, d])
+            s = np.float64(sim[g, d])
+            ok = o > ZERO_FLOW and s > ZERO_FLOW
+            x = o - shift_o if ok else 0.0  # selects, not branches
+            y = s - shift_s if ok else 0.0
+            c0 += 1.0 if ok else 0.0
+            c1 += x
+            c2 += y
+            c3 += x * x
+            c4 += y * y
+            c5 += x * y
+        if first >= 0:
+            st[cur, 0] += c0
+            st[cur, 1] += c1
+            st[cur, 2] += c2
+            st[cur, 3] += c3
+            st[cur, 4] += c4
+            st[cur, 5] += c5
         span[g, 0] = first
         span[g, 1] = last
         # re-centre every year on the gage's mean of valid days (exact shifts)
@@ -199,25 +217,23 @@ def year_sums(
         so = 0.0
         ss = 0.0
         for k in range(n_slots):
-            c = st[k, 0]
-            if c > 0.0:
-                n += c
-                so += c * shift_o[k] + st[k, 1]
-                ss += c * shift_s[k] + st[k, 2]
+            n += st[k, 0]
+            so += st[k, 1]
+            ss += st[k, 2]
         if n == 0.0:
             centre[g, 0] = 0.0
             centre[g, 1] = 0.0
             continue
-        mo = so / n
-        ms = ss / n
+        mo = shift_o + so / n
+        ms = shift_s + ss / n
         centre[g, 0] = mo
         centre[g, 1] = ms
         for k in range(n_slots):
             c = st[k, 0]
             if c == 0.0:
                 continue
-            a = shift_o[k] - mo
-            b = shift_s[k] - ms
+            a = shift_o - mo
+            b = shift_s - ms
             x1 = st[k, 1]
             y1 = st[k, 2]
             st[k, 3] += 2.0 * a * x1 + c * a * a
@@ -301,7 +317,7 @@ def _bootstrap(
 ) -> None:
     """seBoot, p05/p50/p95, biasBoot and seJab of one statistic's bootstrap values.
 
-    ``member`` (S, Y) uint8 says which of the ``n_rec`` record years each sample holds,
+    ``member`` (S, Y) counts say which of the ``n_rec`` record years each sample holds,
     ``holders`` (Y) how many samples hold each; ``targets[:n_targets]`` the left-out year of
     each jackknife-after-bootstrap replicate (-1: none, every sample kept). The replicates'
     5 % and 95 % values come from one walk over the sorted samples that keeps a rank per
@@ -397,8 +413,9 @@ def gage_block(
     rec = np.empty(n_slots, np.int64)  # record years as slots
     valid = np.empty(n_slots, np.int64)  # valid years as positions in rec
     pos_of_slot = np.empty(n_slots, np.int64)
-    member = np.zeros((n_samples, n_slots), np.uint16)  # times each sample holds a year
-    rows = np.empty((N_STATS, n_slots))
+    counts_buf = np.zeros(n_samples * n_slots)  # times each sample holds each record year
+    rows_buf = np.empty(n_slots * N_STATS)
+    sums = np.empty((n_samples, N_STATS))
     draws = np.empty(n_samples * n_slots, np.int64)
     holders = np.zeros(n_slots, np.int64)
     targets = np.empty(n_slots, np.int64)
@@ -434,7 +451,6 @@ def gage_block(
                 n_val += 1
             for c in range(N_STATS):
                 total[c] += st[k, c]
-                rows[c, n_rec] = st[k, c]
             n_rec += 1
         n_valid_out[g] = n_val
         if n_val < min_years:
@@ -458,27 +474,35 @@ def gage_block(
             jvals[0, j], jvals[1, j] = _scores(acc, mode)
         _jackknife(jvals[0], n_val, nse0, out[g, 0])
         _jackknife(jvals[1], n_val, kge0, out[g, 1])
-        # bootstrap: each sample is its years' rows weighted by how often it drew them
-        member[:, :n_rec] = 0
+        # bootstrap: each sample is its years' rows weighted by how often it drew them,
+        # all samples at once as one (sample, year) x (year, statistic) matrix product
+        member = counts_buf[: n_samples * n_rec].reshape((n_samples, n_rec))
+        member[:, :] = 0.0
+        rows = rows_buf[: n_rec * N_STATS].reshape((n_rec, N_STATS))
+        for p in range(n_rec):
+            for c in range(N_STATS):
+                rows[p, c] = st[rec[p], c]
         if use_plan:
             for s in range(n_samples):
                 for v in range(n_val):
                     k = plan[v, s] - year0
                     if k0 <= k <= k1 and slot_on_axis[k]:
-                        member[s, pos_of_slot[k]] += 1
+                        member[s, pos_of_slot[k]] += 1.0
         else:
             _fill_draws(keys[g], n_val, n_samples * n_val, draws)
             i = 0
             for s in range(n_samples):
                 for _v in range(n_val):
-                    member[s, valid[draws[i]]] += 1
+                    member[s, valid[draws[i]]] += 1.0
                     i += 1
+        np.dot(member, rows, sums)
         holders[:n_rec] = 0
         for s in range(n_samples):
-            _weighted_sums(member[s], rows, n_rec, acc)
+            for c in range(N_STATS):
+                acc[c] = sums[s, c]
             samples[g, 0, s], samples[g, 1, s] = _scores(acc, mode)
             for p in range(n_rec):
-                holders[p] += member[s, p] > 0
+                holders[p] += member[s, p] > 0.0
         # jackknife-after-bootstrap replicates: gumboot's calendar years, or valid years
         if mode == MODE_HYTEST:
             c0 = cal_index[first]
