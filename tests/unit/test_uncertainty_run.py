@@ -124,6 +124,28 @@ def test_run_writes_uncertainty_csv(stores: dict, tmp_path: Path) -> None:
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["inputs"]["uncertainty"]["seed_used"] == 3
         assert manifest["config"]["uncertainty"]["n_samples"] == 100
+        # the report draws the suite's figures and the paired table
+        from gagebench.comparison import compare
+        from gagebench.report import write_report
+
+        page = Path(write_report(str(run_dir), output=str(tmp_path / "report.html")))
+        text = page.read_text()
+        assert "Sampling uncertainty of KGE" in text
+        assert "better beyond the 90 % interval" in text
+        assert "cannot be drawn" not in text.split('id="uncertainty"')[1].split("</section>")[0]
+        comparison = compare(results, models=["nwm", "nhm"])
+        per_gage = comparison.per_gage.set_index("site_no")
+        stored = nhm.set_index("site_no")
+        # A = nwm (the run's first model), B = nhm: A - B = -(nhm - nwm)
+        np.testing.assert_array_equal(
+            per_gage["KGE_diff_p05"], -stored.loc[per_gage.index, "dKGE_p95"]
+        )
+        row = comparison.summary.set_index("metric").loc["KGE"]
+        beyond = per_gage["KGE_beyond"]
+        assert row["a_better_beyond_90"] == (beyond == "nwm").sum()
+        assert row["b_better_beyond_90"] == (beyond == "nhm").sum()
+        swapped = compare(results, models=["nhm", "nwm"]).per_gage.set_index("site_no")
+        np.testing.assert_array_equal(swapped["KGE_diff_p50"], -per_gage["KGE_diff_p50"])
         # the same run id with another uncertainty setting is refused
         changed = _config(
             stores,
