@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--gages", type=int, default=400)
     parser.add_argument("--days", type=int, default=15310)
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     all_threads = numba.config.NUMBA_NUM_THREADS

@@ -542,7 +542,7 @@ def _run(
                 "suites": list(config.suites),
                 "mode": config.mode,
                 **(
-                    {"uncertainty": {**unc_settings.identity(), "seed_used": unc_settings.seed}}
+                    {"uncertainty": {**dict(config.uncertainty), "seed_used": unc_settings.seed}}
                     if unc_settings is not None
                     else {}
                 ),

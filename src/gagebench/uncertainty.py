@@ -315,6 +315,12 @@ def evaluate_model(
                 f"uncertainty: {int(n_valid[g])} valid water years (more than "
                 f"{settings.min_days} valid days), fewer than min_years={settings.min_years}"
             )
+        elif c == kern.UNC_MISSING_CODE:
+            status[g] = "undefined"
+            note[g] = (
+                "uncertainty: a score or jackknife value is <= -9998, gumboot's missing-value "
+                "code (hytest mode returns NaN, as bootjack() does)"
+            )
         else:
             status[g] = "boot_years_too_short"
             note[g] = (

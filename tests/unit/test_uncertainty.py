@@ -256,3 +256,15 @@ def test_cli_sample_runs_the_uncertainty_suite(capsys: pytest.CaptureFixture[str
     text = capsys.readouterr().out
     assert "KGE_seBoot" in text
     assert "dKGE_p50" in text
+
+
+def test_hytest_treats_scores_below_minus_9998_as_gumboots_missing_code(
+    flows: pd.DataFrame,
+) -> None:
+    awful = flows.assign(sim=flows["sim"] * 400.0)  # NSE far below -9998
+    hy = _engine(awful, unc.UncertaintySettings(seed=1, n_samples=50), "hytest")
+    assert hy["status"].iloc[0] == "undefined"
+    assert hy["NSE_seJack"].isna().all()
+    std = _engine(awful, unc.UncertaintySettings(seed=1, n_samples=50), "standard")
+    assert std["status"].iloc[0] == "ok"
+    assert std["NSE_score"].iloc[0] < -9998

@@ -39,7 +39,10 @@ OUT_FIELDS = ("score", "seJack", "seBoot", "p05", "p50", "p95", "biasJack", "bia
 N_FIELDS = 9
 MODE_STANDARD, MODE_HYTEST = 0, 1
 #: Gage status codes of the suite.
-UNC_OK, UNC_NO_DAYS, UNC_TOO_FEW_YEARS, UNC_BOOT_YEARS_SHORT = range(4)
+UNC_OK, UNC_NO_DAYS, UNC_TOO_FEW_YEARS, UNC_BOOT_YEARS_SHORT, UNC_MISSING_CODE = range(5)
+#: gumboot returns NA for every value when a score or jackknife value is <= -9998 (its
+#: missing-value code); hytest mode does the same.
+MISSING_CODE = -9998.0
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -472,6 +475,14 @@ def gage_block(
             for c in range(N_STATS):
                 acc[c] = total[c] - st[k, c]
             jvals[0, j], jvals[1, j] = _scores(acc, mode)
+        if mode == MODE_HYTEST:
+            coded = nse0 <= MISSING_CODE or kge0 <= MISSING_CODE
+            for j in range(n_val):
+                coded = coded or jvals[0, j] <= MISSING_CODE or jvals[1, j] <= MISSING_CODE
+            if coded:
+                out[g, :, :] = np.nan
+                code[g] = UNC_MISSING_CODE
+                continue
         _jackknife(jvals[0], n_val, nse0, out[g, 0])
         _jackknife(jvals[1], n_val, kge0, out[g, 1])
         # bootstrap: each sample is its years' rows weighted by how often it drew them,
