@@ -77,6 +77,32 @@ def _fill_draws(key: np.uint64, n_valid: int, count: int, out: np.ndarray) -> No
 
 
 @nb.njit(cache=True, nogil=True)
+def _count_draws(
+    key: np.uint64, n_valid: int, n_samples: int, width: int, flat: np.ndarray
+) -> None:
+    """The draws of :func:`_fill_draws` counted straight into a (sample, width) matrix
+    (flattened): ``flat[s * width + draw] += 1`` for each of sample s's n_valid draws."""
+    n = np.uint64(n_valid)
+    thirty_two = np.uint64(32)
+    count = n_samples * n_valid
+    s_base = 0
+    v = 0
+    for j in range((count + 1) // 2):
+        z = splitmix64(key + np.uint64(j))
+        flat[s_base + np.int64(((z >> thirty_two) * n) >> thirty_two)] += 1.0
+        v += 1
+        if v == n_valid:
+            v = 0
+            s_base += width
+        if 2 * j + 1 < count:
+            flat[s_base + np.int64(((z & _LOW32) * n) >> thirty_two)] += 1.0
+            v += 1
+            if v == n_valid:
+                v = 0
+                s_base += width
+
+
+@nb.njit(cache=True, nogil=True)
 def draw_slots(key: np.uint64, n_valid: int, n_samples: int) -> np.ndarray:
     """(sample, slot) indices into a gage's valid years, as the suite draws them."""
     flat = np.empty(n_samples * n_valid, np.int64)
@@ -110,27 +136,29 @@ def argsort_floats(vals: np.ndarray, order: np.ndarray, scratch: np.ndarray) -> 
         else:
             keys[i] = b ^ _SIGN
         order[i] = i
-    counts = np.empty(256, np.int64)
+    counts = np.zeros((8, 256), np.int64)  # every digit's histogram in one pass
+    for i in range(n):
+        k = keys[i]
+        for p in range(8):
+            counts[p, (k >> np.uint64(8 * p)) & np.uint64(255)] += 1
     src_k, dst_k = keys, tmp_keys
     src_i = order
     dst_i = tmp_idx.view(np.int64)
     swapped = False
-    for shift in range(0, 64, 8):
-        sh = np.uint64(shift)
-        counts[:] = 0
-        for i in range(n):
-            counts[(src_k[i] >> sh) & np.uint64(255)] += 1
-        if counts[(src_k[0] >> sh) & np.uint64(255)] == n:
-            continue
+    for p in range(8):
+        sh = np.uint64(8 * p)
+        row = counts[p]
+        if row[(src_k[0] >> sh) & np.uint64(255)] == n:
+            continue  # every value shares this digit
         total = 0
         for d in range(256):
-            c = counts[d]
-            counts[d] = total
+            c = row[d]
+            row[d] = total
             total += c
         for i in range(n):
             d = (src_k[i] >> sh) & np.uint64(255)
-            pos = counts[d]
-            counts[d] = pos + 1
+            pos = row[d]
+            row[d] = pos + 1
             dst_k[pos] = src_k[i]
             dst_i[pos] = src_i[i]
         src_k, dst_k = dst_k, src_k
@@ -322,9 +350,7 @@ def _bootstrap(
 
     ``member`` (S, Y) counts say which of the ``n_rec`` record years each sample holds,
     ``holders`` (Y) how many samples hold each; ``targets[:n_targets]`` the left-out year of
-    each jackknife-after-bootstrap replicate (-1: none, every sample kept). The replicates'
-    5 % and 95 % values come from one walk over the sorted samples that keeps a rank per
-    left-out year (branch-free over the years, so it vectorizes).
+    each jackknife-after-bootstrap replicate (-1: none, every sample kept).
     """
     n_s = vals.shape[0]
     mean = 0.0
@@ -343,28 +369,55 @@ def _bootstrap(
     out[4] = vals[order[int(0.50 * n_s)]]
     p95 = vals[order[int(0.95 * n_s)]]
     out[5] = p95
+    # Each replicate's 5 % value is near the start of the sorted samples and its 95 %
+    # value near the end: walk in from both ends, keeping a rank per left-out year, only
+    # until every year has found its value (~10 % of the samples instead of all of them).
     rank = scratch[0]
-    lo_rank = scratch[1]
-    hi_rank = scratch[2]
-    lo = scratch[3]
-    hi = scratch[4]
+    target = scratch[1]
+    lo = scratch[2]
+    hi = scratch[3]
+    todo = 0
     for y in range(n_rec):
         m = n_s - holders[y]
         rank[y] = 0.0
-        lo_rank[y] = math.floor(0.05 * m) if m > 0 else -1.0
-        hi_rank[y] = math.floor(0.95 * m) if m > 0 else -1.0
         lo[y] = np.nan
         hi[y] = np.nan
-    for j in range(n_s):
+        target[y] = math.floor(0.05 * m) if m > 0 else -1.0
+        if m > 0:
+            todo += 1
+    j = 0
+    left = todo
+    while left > 0 and j < n_s:
         s = order[j]
-        v = vals[s]
         row = member[s]
         for y in range(n_rec):
-            keep = row[y] == 0
-            r = rank[y]
-            lo[y] = v if (keep and r == lo_rank[y]) else lo[y]
-            hi[y] = v if (keep and r == hi_rank[y]) else hi[y]
-            rank[y] = r + 1.0 if keep else r
+            if row[y] == 0.0 and rank[y] >= 0.0:
+                if rank[y] == target[y]:
+                    lo[y] = vals[s]
+                    rank[y] = -1.0  # found
+                    left -= 1
+                else:
+                    rank[y] += 1.0
+        j += 1
+    for y in range(n_rec):
+        m = n_s - holders[y]
+        rank[y] = 0.0
+        # the 0-based rank floor(0.95 m) from the start is m - 1 - floor(0.95 m) from the end
+        target[y] = m - 1 - math.floor(0.95 * m) if m > 0 else -1.0
+    j = n_s - 1
+    left = todo
+    while left > 0 and j >= 0:
+        s = order[j]
+        row = member[s]
+        for y in range(n_rec):
+            if row[y] == 0.0 and rank[y] >= 0.0:
+                if rank[y] == target[y]:
+                    hi[y] = vals[s]
+                    rank[y] = -1.0
+                    left -= 1
+                else:
+                    rank[y] += 1.0
+        j -= 1
     wsum = 0.0
     for t in range(n_targets):
         y = targets[t]
@@ -416,10 +469,10 @@ def gage_block(
     rec = np.empty(n_slots, np.int64)  # record years as slots
     valid = np.empty(n_slots, np.int64)  # valid years as positions in rec
     pos_of_slot = np.empty(n_slots, np.int64)
+    col_of_pos = np.empty(n_slots, np.int64)
     counts_buf = np.zeros(n_samples * n_slots)  # times each sample holds each record year
     rows_buf = np.empty(n_slots * N_STATS)
     sums = np.empty((n_samples, N_STATS))
-    draws = np.empty(n_samples * n_slots, np.int64)
     holders = np.zeros(n_slots, np.int64)
     targets = np.empty(n_slots, np.int64)
     scratch = np.empty((5, n_slots))
@@ -486,26 +539,31 @@ def gage_block(
         _jackknife(jvals[0], n_val, nse0, out[g, 0])
         _jackknife(jvals[1], n_val, kge0, out[g, 1])
         # bootstrap: each sample is its years' rows weighted by how often it drew them,
-        # all samples at once as one (sample, year) x (year, statistic) matrix product
+        # all samples at once as one (sample, year) x (year, statistic) matrix product.
+        # Columns: the valid years first (so a draw is its column), then the others.
+        col = 0
+        for j in range(n_val):
+            col_of_pos[valid[j]] = col
+            col += 1
+        for p in range(n_rec):
+            if st[rec[p], 0] <= min_days:
+                col_of_pos[p] = col
+                col += 1
         member = counts_buf[: n_samples * n_rec].reshape((n_samples, n_rec))
-        member[:, :] = 0.0
+        flat = counts_buf[: n_samples * n_rec]
+        flat[:] = 0.0
         rows = rows_buf[: n_rec * N_STATS].reshape((n_rec, N_STATS))
         for p in range(n_rec):
             for c in range(N_STATS):
-                rows[p, c] = st[rec[p], c]
+                rows[col_of_pos[p], c] = st[rec[p], c]
         if use_plan:
             for s in range(n_samples):
                 for v in range(n_val):
                     k = plan[v, s] - year0
                     if k0 <= k <= k1 and slot_on_axis[k]:
-                        member[s, pos_of_slot[k]] += 1.0
+                        member[s, col_of_pos[pos_of_slot[k]]] += 1.0
         else:
-            _fill_draws(keys[g], n_val, n_samples * n_val, draws)
-            i = 0
-            for s in range(n_samples):
-                for _v in range(n_val):
-                    member[s, valid[draws[i]]] += 1.0
-                    i += 1
+            _count_draws(keys[g], n_val, n_samples, n_rec, flat)
         np.dot(member, rows, sums)
         holders[:n_rec] = 0
         for s in range(n_samples):
@@ -522,13 +580,13 @@ def gage_block(
                 y = -1
                 if c0 + t <= c1:
                     k = cal_years[c0 + t] - year0
-                    if k0 <= k <= k1:
-                        y = pos_of_slot[k]
+                    if k0 <= k <= k1 and pos_of_slot[k] >= 0:
+                        y = col_of_pos[pos_of_slot[k]]
                 targets[t - 1] = y
             n_t = n_rec
         else:
             for j in range(n_val):
-                targets[j] = valid[j]
+                targets[j] = j  # valid year j is column j
             n_t = n_val
         for stat in range(2):
             _bootstrap(
