@@ -15,6 +15,7 @@ from gagebench.metrics.engine import (
 )
 from gagebench.metrics.registry import (
     DSCORE_COLUMNS,
+    ENGINE_SUITES,
     METRIC_BY_NAME,
     METRICS,
     MODES,
@@ -26,6 +27,7 @@ from gagebench.metrics.registry import (
 
 __all__ = [
     "DSCORE_COLUMNS",
+    "ENGINE_SUITES",
     "METRICS",
     "METRIC_BY_NAME",
     "MODES",

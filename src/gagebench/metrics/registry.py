@@ -158,6 +158,9 @@ SUITES: dict[str, tuple[str, ...]] = {
     },
     "uncertainty": UNCERTAINTY_COLUMNS,
 }
+#: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
+#: over all models of a batch at once by ``gagebench.uncertainty``.
+ENGINE_SUITES = ("standard", "dscore")
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
 MODES = ("standard", "hytest")
