@@ -157,3 +157,19 @@ def test_run_writes_uncertainty_csv(stores: dict, tmp_path: Path) -> None:
         )
         with pytest.raises(ConfigError, match="uncertainty"):
             run(changed, client=c)
+
+
+def test_a_started_run_refuses_to_resume_with_other_uncertainty_settings(
+    stores: dict, tmp_path: Path
+) -> None:
+    from gagebench.pipeline import _check_started
+    from gagebench.sinks import RunSink
+
+    suites = ["standard", "uncertainty"]
+    first = _config(stores, tmp_path, run_id="r1", suites=suites, **{"uncertainty.seed": 1})
+    sink = RunSink(first.run_url, first.options_for())
+    _check_started(first, sink)  # records the settings of the parts to come
+    _check_started(first, sink)  # the same settings resume
+    other = _config(stores, tmp_path, run_id="r1", suites=suites, **{"uncertainty.seed": 2})
+    with pytest.raises(ConfigError, match=r"was started with other settings: uncertainty"):
+        _check_started(other, sink)
