@@ -280,3 +280,29 @@ def test_hytest_treats_scores_below_minus_9998_as_gumboots_missing_code(
     std = _engine(awful, unc.UncertaintySettings(seed=1, n_samples=50), "standard")
     assert std["status"].iloc[0] == "ok"
     assert std["NSE_score"].iloc[0] < -9998
+
+
+def test_kernels_need_no_scipy(tmp_path: Path) -> None:
+    """scipy is an optional extra: the compiled kernels must not use numba's BLAS path
+    (np.dot), which needs it. Compiled afresh (empty cache) with scipy unimportable."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['scipy'] = None\n"
+        "import numpy as np, pandas as pd\n"
+        "from gagebench.uncertainty import UncertaintySettings, evaluate_models\n"
+        "d = pd.date_range('1990-10-01', periods=365 * 12, freq='D').to_numpy()\n"
+        "o = np.random.default_rng(0).gamma(2.0, 5.0, (1, d.size))\n"
+        "r = evaluate_models(o, {'a': o * 1.1, 'b': o}, d, ['1'], UncertaintySettings(seed=1,"
+        " n_samples=50), 'hytest')\n"
+        "assert r['b']['status'].iloc[0] == 'ok', r\n"
+        "print(r['a']['KGE_seBoot'].iloc[0])\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout) > 0

@@ -76,30 +76,77 @@ def _fill_draws(key: np.uint64, n_valid: int, count: int, out: np.ndarray) -> No
         out[count - 1] = np.int64(((z >> thirty_two) * n) >> thirty_two)
 
 
-@nb.njit(cache=True, nogil=True)
-def _count_draws(
-    key: np.uint64, n_valid: int, n_samples: int, width: int, flat: np.ndarray
+@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sample_sums(member: np.ndarray, rows_t: np.ndarray, sums: np.ndarray) -> None:
+    """sums[s, c] = Σ_y member[s, y] · rows_t[c, y]: each sample's year counts times the
+    year rows, the six statistics in one pass over the years (SIMD partial sums; no BLAS,
+    which numba would take from SciPy)."""
+    n_s, n_y = member.shape
+    r0, r1, r2, r3, r4, r5 = rows_t[0], rows_t[1], rows_t[2], rows_t[3], rows_t[4], rows_t[5]
+    for s in range(n_s):
+        counts = member[s]
+        t0 = t1 = t2 = t3 = t4 = t5 = 0.0
+        for y in range(n_y):
+            m = counts[y]
+            t0 += m * r0[y]
+            t1 += m * r1[y]
+            t2 += m * r2[y]
+            t3 += m * r3[y]
+            t4 += m * r4[y]
+            t5 += m * r5[y]
+        sums[s, 0] = t0
+        sums[s, 1] = t1
+        sums[s, 2] = t2
+        sums[s, 3] = t3
+        sums[s, 4] = t4
+        sums[s, 5] = t5
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _draw_sums(
+    key: np.uint64, n_valid: int, rows: np.ndarray, member: np.ndarray, sums: np.ndarray
 ) -> None:
-    """The draws of :func:`_fill_draws` counted straight into a (sample, width) matrix
-    (flattened): ``flat[s * width + draw] += 1`` for each of sample s's n_valid draws."""
+    """The draws of :func:`_fill_draws`, sample by sample: ``member[s, draw] += 1`` and
+    ``sums[s] = Σ rows[draw]`` over the sample's draws (two interleaved sums, added in a
+    fixed order, so the latency chains are half as long)."""
     n = np.uint64(n_valid)
     thirty_two = np.uint64(32)
-    count = n_samples * n_valid
-    s_base = 0
-    v = 0
-    for j in range((count + 1) // 2):
-        z = splitmix64(key + np.uint64(j))
-        flat[s_base + np.int64(((z >> thirty_two) * n) >> thirty_two)] += 1.0
-        v += 1
-        if v == n_valid:
-            v = 0
-            s_base += width
-        if 2 * j + 1 < count:
-            flat[s_base + np.int64(((z & _LOW32) * n) >> thirty_two)] += 1.0
-            v += 1
-            if v == n_valid:
-                v = 0
-                s_base += width
+    n_samples = member.shape[0]
+    pair = np.uint64(0)
+    z = splitmix64(key)
+    i = 0
+    for s in range(n_samples):
+        a0 = a1 = a2 = a3 = a4 = a5 = 0.0
+        b0 = b1 = b2 = b3 = b4 = b5 = 0.0
+        for v in range(n_valid):
+            j = np.uint64(i >> 1)
+            if j != pair:
+                pair = j
+                z = splitmix64(key + j)
+            u = (z >> thirty_two) if (i & 1) == 0 else (z & _LOW32)
+            d = np.int64((u * n) >> thirty_two)
+            member[s, d] += 1.0
+            if v & 1:
+                b0 += rows[d, 0]
+                b1 += rows[d, 1]
+                b2 += rows[d, 2]
+                b3 += rows[d, 3]
+                b4 += rows[d, 4]
+                b5 += rows[d, 5]
+            else:
+                a0 += rows[d, 0]
+                a1 += rows[d, 1]
+                a2 += rows[d, 2]
+                a3 += rows[d, 3]
+                a4 += rows[d, 4]
+                a5 += rows[d, 5]
+            i += 1
+        sums[s, 0] = a0 + b0
+        sums[s, 1] = a1 + b1
+        sums[s, 2] = a2 + b2
+        sums[s, 3] = a3 + b3
+        sums[s, 4] = a4 + b4
+        sums[s, 5] = a5 + b5
 
 
 @nb.njit(cache=True, nogil=True)
@@ -470,8 +517,6 @@ def gage_block(
     valid = np.empty(n_slots, np.int64)  # valid years as positions in rec
     pos_of_slot = np.empty(n_slots, np.int64)
     col_of_pos = np.empty(n_slots, np.int64)
-    counts_buf = np.zeros(n_samples * n_slots)  # times each sample holds each record year
-    rows_buf = np.empty(n_slots * N_STATS)
     sums = np.empty((n_samples, N_STATS))
     holders = np.zeros(n_slots, np.int64)
     targets = np.empty(n_slots, np.int64)
@@ -538,9 +583,10 @@ def gage_block(
                 continue
         _jackknife(jvals[0], n_val, nse0, out[g, 0])
         _jackknife(jvals[1], n_val, kge0, out[g, 1])
-        # bootstrap: each sample is its years' rows weighted by how often it drew them,
-        # all samples at once as one (sample, year) x (year, statistic) matrix product.
-        # Columns: the valid years first (so a draw is its column), then the others.
+        # bootstrap: each sample is the sum of the rows of the years it drew (drawn years
+        # summed as they are drawn; a boot_years table: its (sample, year) counts times
+        # the (year, statistic) rows). ``member`` counts how often each sample holds each
+        # year. Columns: the valid years first (so a draw is its column), then the others.
         col = 0
         for j in range(n_val):
             col_of_pos[valid[j]] = col
@@ -549,22 +595,22 @@ def gage_block(
             if st[rec[p], 0] <= min_days:
                 col_of_pos[p] = col
                 col += 1
-        member = counts_buf[: n_samples * n_rec].reshape((n_samples, n_rec))
-        flat = counts_buf[: n_samples * n_rec]
-        flat[:] = 0.0
-        rows = rows_buf[: n_rec * N_STATS].reshape((n_rec, N_STATS))
+        member = np.zeros((n_samples, n_rec))
+        rows = np.empty((n_rec, N_STATS))
+        rows_t = np.empty((N_STATS, n_rec))
         for p in range(n_rec):
             for c in range(N_STATS):
                 rows[col_of_pos[p], c] = st[rec[p], c]
+                rows_t[c, col_of_pos[p]] = st[rec[p], c]
         if use_plan:
             for s in range(n_samples):
                 for v in range(n_val):
                     k = plan[v, s] - year0
                     if k0 <= k <= k1 and slot_on_axis[k]:
                         member[s, col_of_pos[pos_of_slot[k]]] += 1.0
+            _sample_sums(member, rows_t, sums)
         else:
-            _count_draws(keys[g], n_val, n_samples, n_rec, flat)
-        np.dot(member, rows, sums)
+            _draw_sums(keys[g], n_val, rows, member, sums)
         holders[:n_rec] = 0
         for s in range(n_samples):
             for c in range(N_STATS):
