@@ -28,6 +28,11 @@ log = logging.getLogger("gagebench")
 
 Handler = Callable[[argparse.Namespace], int]
 
+#: Suites of ``gagebench demo`` (``--set suites=...`` overrides): the uncertainty suite is
+#: included because the 5390-gage demo with it stays under 3 minutes on 2 cores
+#: (benchmarks/README.md).
+DEMO_SUITES = ("standard", "dscore", "uncertainty")
+
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     """Evaluate the real sample gage 01104200 (obs vs nwm and nhm) and print the table."""
@@ -37,15 +42,74 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from gagebench.sample import load_sample
 
     frame = load_sample()
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     table = evaluate(
         frame["obs"],
         {"nwm": frame["nwm"], "nhm": frame["nhm"]},
         gages=["USGS-01104200"],
         mode=args.mode,
+        suites=suites,
+        seed=args.seed,
     )
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(table.drop(columns=["note"]).set_index(["site_no", "model"]).T.to_string())
     return 0
+
+
+def _cmd_boot_years(args: argparse.Namespace) -> int:
+    """Write one gage's bootstrap years in gumboot's bootYearFile layout; print the path."""
+    import pandas as pd
+
+    from gagebench.uncertainty import UncertaintySettings, boot_year_table, write_boot_years
+
+    try:
+        flows = pd.read_csv(args.flows, dtype={"site_no": str})
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read flows file {args.flows!r}: {exc}") from exc
+    missing = [c for c in ("date", args.obs, args.sim) if c not in flows.columns]
+    if missing:
+        raise InputError(
+            f"{args.flows} has no column(s) {missing}: it needs date, observed and simulated "
+            f"columns (found {list(flows.columns)}; choose them with --obs/--sim)"
+        )
+    settings = UncertaintySettings(
+        n_samples=args.n_samples,
+        seed=args.seed,
+        water_year_month=args.water_year_month,
+        min_days=args.min_days,
+        min_years=args.min_years,
+    )
+    dates = pd.to_datetime(flows["date"]).to_numpy()
+    table = boot_year_table(flows[args.obs], flows[args.sim], dates, args.site, settings)
+    write_boot_years(args.output, table)
+    log.info(
+        "gage %s: %d water-year slots x %d samples (seed %d)",
+        args.site, table.shape[0], table.shape[1], args.seed,
+    )  # fmt: skip
+    print(args.output)
+    return 0
+
+
+def _add_boot_years(sub: argparse._SubParsersAction) -> None:
+    boot = sub.add_parser(
+        "boot-years",
+        help="write a gage's bootstrap years as gumboot's bootYearFile (to check runs in R)",
+        description="Draw the bootstrap water years the uncertainty suite uses for one gage "
+        "(the stream of (seed, site) only) and write them as gumboot's bootYearFile: CSV, no "
+        "header, one row per water-year slot (padded with -9999), one column per sample. "
+        "gumboot::bootjack(flows, bootYearFile=FILE) then uses the same years.",
+    )
+    boot.add_argument("flows", metavar="FLOWS_CSV", help="CSV with date, observed, simulated")
+    boot.add_argument("--site", required=True, help="gage id, e.g. 01030500 or USGS-01030500")
+    boot.add_argument("--seed", type=int, required=True, help="the run's uncertainty seed")
+    boot.add_argument("--n-samples", type=int, default=1000)
+    boot.add_argument("--water-year-month", type=int, default=10)
+    boot.add_argument("--min-days", type=int, default=100)
+    boot.add_argument("--min-years", type=int, default=10)
+    boot.add_argument("--obs", default="obs", help="observed column (default obs)")
+    boot.add_argument("--sim", default="sim", help="simulated column (default sim)")
+    boot.add_argument("--output", "-o", required=True, metavar="FILE", help="CSV to write")
+    boot.set_defaults(handler=_cmd_boot_years)
 
 
 # --- cluster-spec (clusters helper) --------------------------------------------------------
@@ -242,7 +306,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """Synthesize the built-in gages' stores, run both suites on a LocalCluster, summarize."""
+    """Synthesize the built-in gages' stores, run every suite on a LocalCluster, summarize."""
     import tempfile
 
     from gagebench.config import load_config
@@ -258,6 +322,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             stores_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gagebench-")))
         settings = _demo_stores(stores_dir, args.gages, args.seed)
         settings.update({"output": str(output), "gage_limit": args.gages})
+        settings["suites"] = list(DEMO_SUITES)
         settings["cluster.backend"] = "local"
         config = load_config(overrides={**settings, **overrides})
         return _run_and_summarize(config, args)
@@ -343,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
     sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
+    sample.add_argument(
+        "--suites",
+        default="standard,dscore",
+        help="comma-separated suites: standard, dscore, uncertainty (default standard,dscore)",
+    )
+    sample.add_argument("--seed", type=int, default=0, help="seed of the uncertainty suite")
     sample.set_defaults(handler=_cmd_sample)
 
     common = argparse.ArgumentParser(add_help=False)
@@ -421,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(handler=_cmd_synth)
     _add_cluster_spec(sub)
     _add_report_commands(sub)
+    _add_boot_years(sub)
     return parser
 
 

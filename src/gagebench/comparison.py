@@ -37,6 +37,12 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "ties": "paired gages with equal values",
     "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
     "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
+    "a_better_beyond_90": (
+        "uncertainty suite, A or B the run's first model: gages where the 90 % bootstrap "
+        "interval of the paired difference A - B lies above 0 (A better beyond sampling "
+        "noise; the years drawn are shared by both models)"
+    ),
+    "b_better_beyond_90": "likewise, gages where that interval lies below 0 (B better)",
 }
 
 
@@ -66,7 +72,12 @@ class ComparisonResult:
 
     ``per_gage`` columns: ``site_no``, then for each metric ``<m>_a``, ``<m>_b``,
     ``<m>_diff`` (A − B; positive means A is better, as for every metric compared
-    here) and ``<m>_winner`` (model name, "tie", or NaN when not paired).
+    here) and ``<m>_winner`` (model name, "tie", or NaN when not paired). With the
+    uncertainty suite (one run, A or B its first model), for NSE and KGE also
+    ``<m>_diff_p05/p50/p95`` (bootstrap distribution of A − B over shared draws),
+    ``<m>_share_a_better`` (share of samples where A is better; ties count for the model
+    that is not the run's first) and ``<m>_beyond`` (A or B where the 90 % interval
+    excludes 0, "within" where it does not).
     """
 
     model_a: str
@@ -237,6 +248,9 @@ def compare(
                 "wilcoxon_p": wilcoxon_p(paired),
             }
         )
+    if results_b is None:
+        first = next(iter(dict.fromkeys(table_a["model"].astype(str))))
+        _add_paired_uncertainty(per_gage, summary_rows, rows_a, rows_b, name_a, name_b, first)
     return ComparisonResult(
         model_a=name_a,
         model_b=name_b,
@@ -244,3 +258,49 @@ def compare(
         per_gage=per_gage,
         summary=pd.DataFrame(summary_rows),
     )
+
+
+def _add_paired_uncertainty(
+    per_gage: pd.DataFrame,
+    summary_rows: list[dict[str, Any]],
+    rows_a: pd.DataFrame,
+    rows_b: pd.DataFrame,
+    name_a: str,
+    name_b: str,
+    first: str,
+) -> None:
+    """The uncertainty suite's paired columns (stored vs the run's first model) as A − B."""
+    if name_a == first:
+        other, sign = rows_b, -1.0
+    elif name_b == first:
+        other, sign = rows_a, 1.0
+    else:
+        return
+    sites = pd.Index(per_gage["site_no"])
+    for row in summary_rows:
+        metric = row["metric"]
+        cols = [f"d{metric}_p05", f"d{metric}_p50", f"d{metric}_p95", f"{metric}_first_wins"]
+        if not all(c in other.columns for c in cols):
+            continue
+        d = {
+            c: pd.to_numeric(other[c], errors="coerce").reindex(sites).to_numpy(dtype=float)
+            for c in cols
+        }
+        if sign > 0:
+            lo, mid, hi = d[cols[0]], d[cols[1]], d[cols[2]]
+            share_a = 1.0 - d[cols[3]]
+        else:
+            lo, mid, hi = -d[cols[2]], -d[cols[1]], -d[cols[0]]
+            share_a = d[cols[3]]
+        beyond = np.full(len(sites), None, dtype=object)
+        known = np.isfinite(lo) & np.isfinite(hi)
+        beyond[known] = "within"
+        beyond[known & (lo > 0)] = name_a
+        beyond[known & (hi < 0)] = name_b
+        per_gage[f"{metric}_diff_p05"] = lo
+        per_gage[f"{metric}_diff_p50"] = mid
+        per_gage[f"{metric}_diff_p95"] = hi
+        per_gage[f"{metric}_share_a_better"] = share_a
+        per_gage[f"{metric}_beyond"] = beyond
+        row["a_better_beyond_90"] = int((known & (lo > 0)).sum())
+        row["b_better_beyond_90"] = int((known & (hi < 0)).sum())

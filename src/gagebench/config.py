@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask.config
 import yaml
@@ -25,8 +25,17 @@ import yaml
 from gagebench.errors import ConfigError
 from gagebench.sources_crosswalk import Crosswalk
 
+if TYPE_CHECKING:
+    from gagebench.uncertainty import UncertaintySettings
+
 _DEFAULTS_FILE = Path(__file__).with_name("gagebench.yaml")
-VALID_SUITES = ("standard", "dscore")
+VALID_SUITES = ("standard", "dscore", "uncertainty")
+#: The suites a run computes when ``suites`` is not set.
+DEFAULT_SUITES = ("standard", "dscore")
+#: The ``uncertainty`` section and its defaults (gumboot bootjack() settings).
+UNCERTAINTY_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"n_samples": 1000, "seed": None, "water_year_month": 10, "min_days": 100, "min_years": 10}
+)
 VALID_MODES = ("standard", "hytest")
 VALID_BACKENDS = ("local", "kubernetes", "gateway", "address", "auto")
 VALID_LOG_FORMATS = ("text", "json")
@@ -170,7 +179,7 @@ class RunConfig:
     observed: StoreConfig | None = None
     models: Mapping[str, StoreConfig] = field(default_factory=dict)
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    suites: tuple[str, ...] = VALID_SUITES
+    suites: tuple[str, ...] = DEFAULT_SUITES
     mode: str = "standard"
     batch_size: int = 64
     min_paired_days: int = 365
@@ -179,6 +188,17 @@ class RunConfig:
     log_format: str = "text"
     retries: Mapping[str, Any] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    uncertainty: Mapping[str, Any] = field(default_factory=lambda: UNCERTAINTY_DEFAULTS)
+
+    def uncertainty_settings(self) -> UncertaintySettings:
+        """The uncertainty suite's settings; a null seed is derived from the run id, so a
+        resumed run draws the same years as the batches it keeps."""
+        from gagebench.uncertainty import settings_from
+
+        opts = dict(self.uncertainty)
+        n_samples = int(opts.pop("n_samples"))
+        seed = opts.pop("seed")
+        return settings_from(opts, n_samples=n_samples, seed=seed, key=self.run_id)
 
     @property
     def run_url(self) -> str:
@@ -278,6 +298,7 @@ RESULT_KEYS = (
     "mode",
     "batch_size",
     "min_paired_days",
+    "uncertainty",
 )
 
 
@@ -287,7 +308,11 @@ def settings_run_id(settings: Mapping[str, Any]) -> str:
     Storage options (credentials, endpoints) are left out: the same stores reached another
     way are the same run.
     """
-    text = json.dumps({k: settings.get(k) for k in RESULT_KEYS}, sort_keys=True, default=str)
+    # the uncertainty settings count only for runs of that suite (older ids stay the same)
+    chosen = {
+        k: settings.get(k) for k in RESULT_KEYS if k != "uncertainty" or settings.get(k) is not None
+    }
+    text = json.dumps(chosen, sort_keys=True, default=str)
     return "run-" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -371,7 +396,35 @@ _TOP_KEYS = {
     "log_format",
     "retries",
     "cluster",
+    "uncertainty",
 }
+
+
+def _int_setting(value: Any, key: str, low: int, high: int | None = None) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    ok = ok and (high is None or value <= high)
+    span = f"between {low} and {high}" if high is not None else f"of at least {low}"
+    _expect(ok, key, f"an integer {span}", value)
+    return int(value)
+
+
+def _uncertainty(raw: Any) -> dict[str, Any]:
+    """The validated ``uncertainty`` section, defaults filled in."""
+    if raw is None:
+        raw = {}
+    _expect(isinstance(raw, Mapping), "uncertainty", "a mapping", raw)
+    unknown = sorted(set(raw) - set(UNCERTAINTY_DEFAULTS))
+    _expect(not unknown, "uncertainty", f"only the keys {', '.join(UNCERTAINTY_DEFAULTS)}", unknown)
+    out = {**UNCERTAINTY_DEFAULTS, **raw}
+    out["n_samples"] = _int_setting(out["n_samples"], "uncertainty.n_samples", 2, 1_000_000)
+    if out["seed"] is not None:
+        out["seed"] = _int_setting(out["seed"], "uncertainty.seed", 0, 2**63 - 1)
+    out["water_year_month"] = _int_setting(
+        out["water_year_month"], "uncertainty.water_year_month", 1, 13
+    )
+    out["min_days"] = _int_setting(out["min_days"], "uncertainty.min_days", 0, 366)
+    out["min_years"] = _int_setting(out["min_years"], "uncertainty.min_years", 2)
+    return out
 
 
 def validate(raw: Mapping[str, Any]) -> RunConfig:
@@ -408,7 +461,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         _expect(store is not None, f"models.{name}.url", "a URL string", None)
         assert store is not None
         models[str(name)] = store
-    suites = raw.get("suites", list(VALID_SUITES))
+    suites = raw.get("suites", list(DEFAULT_SUITES))
     if isinstance(suites, str):
         suites = [s.strip() for s in suites.split(",") if s.strip()]
     _expect(
@@ -466,6 +519,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
 
     retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
     suites = tuple(s for s in VALID_SUITES if s in suites)
+    uncertainty = _uncertainty(raw.get("uncertainty"))
     identity = {
         "gages": gages,
         "gage_limit": limit,
@@ -476,6 +530,8 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "batch_size": batch,
         "min_paired_days": min_days,
     }
+    if "uncertainty" in suites:
+        identity["uncertainty"] = dict(uncertainty)
     run_id = str(raw.get("run_id") or "{hash}")
     run_id = run_id.replace("{hash}", settings_run_id(identity)).replace("{time}", new_run_id())
     _expect(
@@ -502,6 +558,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         log_format=log_format,
         retries=_freeze(retries),
         cluster=ClusterConfig(backend=backend, options=_freeze(cluster_raw)),
+        uncertainty=_freeze(uncertainty),
     )
 
 

@@ -16,15 +16,55 @@ import numpy as np
 import pandas as pd
 
 from gagebench.errors import InputError
-from gagebench.metrics import METRICS, BatchResult, check_names, evaluate_arrays
+from gagebench.metrics import METRICS, PARTIAL, BatchResult, check_names, evaluate_arrays
 
 ROW_TAIL = ("n_days", "first_day", "last_day", "status", "note")
 
 
 def result_columns(suites: str | Sequence[str]) -> list[str]:
-    """Column order of a results table for the given suites."""
+    """Column order of a results table for the given suites.
+
+    The uncertainty suite adds its columns and the paired-comparison columns (NaN on the
+    first model's rows and in one-model runs), so a table's schema depends on suites only.
+    """
+    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
-    return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *ROW_TAIL]
+    extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()
+    return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *extra, *ROW_TAIL]
+
+
+def merge_uncertainty(
+    rows: pd.DataFrame, suite: pd.DataFrame, suites: Sequence[str]
+) -> pd.DataFrame:
+    """Rows of one model with the uncertainty suite's columns (same gage order) merged in.
+
+    A row the engine could not evaluate keeps its status and gets NaN uncertainty values;
+    an evaluated row whose uncertainty is undefined (e.g. too few valid water years) gets
+    that status when uncertainty is the only suite, else ``partial``; the note says why.
+    """
+    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+
+    out = rows.copy()
+    tail = [c for c in ROW_TAIL if c in out.columns]
+    body = out.drop(columns=tail)
+    status = out["status"].astype(object).to_numpy().copy()
+    note = out["note"].astype(object).to_numpy().copy()
+    evaluated = np.isin(status, ["ok", PARTIAL])
+    added = {}
+    for col in (*COLUMNS, *PAIRED_COLUMNS):
+        values = suite[col].to_numpy(dtype=np.float64, na_value=np.nan) if col in suite else None
+        if values is None:
+            values = np.full(len(out), np.nan)
+        added[col] = np.where(evaluated, values, np.nan)
+    only = tuple(suites) == ("uncertainty",)
+    for i in np.flatnonzero(evaluated & (suite["status"].to_numpy() != "ok")):
+        status[i] = suite["status"].iloc[i] if only else PARTIAL
+        note[i] = "; ".join(x for x in (note[i], suite["note"].iloc[i]) if x)
+    merged = pd.concat([body, pd.DataFrame(added, index=out.index), out[tail]], axis=1)
+    merged["status"] = status
+    merged["note"] = note
+    return merged
 
 
 def rows_frame(
@@ -237,6 +277,10 @@ def evaluate(
     suites: str | Sequence[str] = ("standard", "dscore"),
     mode: str = "standard",
     min_paired_days: int = 365,
+    n_samples: int = 1000,
+    seed: int | None = None,
+    boot_years: Any = None,
+    uncertainty: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
 
@@ -254,6 +298,14 @@ def evaluate(
     several values per day are refused) and by gage id when both carry gage ids (every
     observed gage must be in the model, in any order). Unlabelled arrays are matched by
     position and must have observed's shape.
+
+    The ``uncertainty`` suite (gumboot's ``bootjack()``, see ``docs/uncertainty.md``)
+    needs dates; ``n_samples`` bootstrap samples of the valid water years, drawn per gage
+    from ``seed`` (None: a fresh seed each call) and the gage id, or given as ``boot_years``
+    (gumboot's bootYearFile: a CSV path or a (year slot, sample) array). ``uncertainty``
+    sets ``water_year_month`` (10), ``min_days`` (100) and ``min_years`` (10). With two
+    or more models, each model's rows carry the paired bootstrap differences from the
+    first model (``dKGE_p05``...).
 
     >>> import numpy as np, gagebench
     >>> o = np.array([1.0, 2.0, 3.0, 4.0])
@@ -275,7 +327,9 @@ def evaluate(
         labelled = _Labelled(labelled.values, labelled.ids, given)
     labelled = _observed_by_day(labelled)
     obs, obs_ids, dates = labelled.values, labelled.ids, labelled.dates
+    ids = _gage_ids(gages, obs_ids, obs.shape[0])
     frames = []
+    aligned = {}
     for model_name, model_values in models.items():
         label = f"modeled[{model_name!r}]" if isinstance(modeled, Mapping) else "modeled"
         sim = _align(label, labelled, _unpack(label, model_values))
@@ -286,8 +340,17 @@ def evaluate(
         result = evaluate_arrays(
             obs, sim, dates, suites=suites, mode=mode, min_days=min_paired_days
         )
-        ids = _gage_ids(gages, obs_ids, obs.shape[0])
         frames.append(rows_frame(result, ids, str(model_name), dates))
+        aligned[str(model_name)] = sim
+    if "uncertainty" in suites:
+        from gagebench.uncertainty import evaluate_models, settings_from
+
+        settings = settings_from(uncertainty, n_samples=n_samples, seed=seed, boot_years=boot_years)
+        extra = evaluate_models(obs, aligned, dates, ids, settings, mode)
+        frames = [
+            merge_uncertainty(frame, extra[name], suites)
+            for frame, name in zip(frames, aligned, strict=True)
+        ]
     return pd.concat(frames, ignore_index=True)
 
 

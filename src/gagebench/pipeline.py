@@ -29,7 +29,7 @@ import pandas as pd
 from gagebench._version import __version__
 from gagebench.batches import BatchesFailed, run_failed
 from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError
-from gagebench.evaluation import missing_rows, rows_frame
+from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress
 from gagebench.sinks import PARTS, Plan, RunSink, write_report
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import distributed
 
     from gagebench.config import RunConfig
+    from gagebench.uncertainty import UncertaintySettings
 
 log = logging.getLogger(__name__)
 
@@ -173,17 +174,25 @@ def evaluate_batch(
     suites: Sequence[str],
     mode: str,
     min_days: int = 365,
+    uncertainty: UncertaintySettings | None = None,
 ) -> pd.DataFrame:
     """Read one batch from ``source`` and evaluate every model: one row per gage x model.
 
     Gages absent from the observed store get ``not_in_observed`` rows, gages absent from
     a model store ``not_in_model`` rows; rows follow ``models`` then ``gage_ids`` order.
+    The uncertainty suite (``uncertainty``: its settings, seed resolved) runs on every
+    model of the batch at once, so models share draws and get paired columns.
     """
     gage_ids = [str(g) for g in gage_ids]
     batch = source.read_batch(gage_ids)
     position = {str(g): i for i, g in enumerate(batch.gage_ids)}
     no_obs = {str(g) for g in batch.missing_observed} | {g for g in gage_ids if g not in position}
     suites = tuple(suites)
+    extra = (
+        _uncertainty_frames(batch, models, suites, mode, uncertainty)
+        if "uncertainty" in suites
+        else {}
+    )
     frames = []
     for model in models:
         no_model = {str(g) for g in batch.missing_model.get(model, ())} - no_obs
@@ -195,9 +204,13 @@ def evaluate_batch(
             )
             sim = batch.modeled[model]
             sim = sim if rows == list(range(len(batch.gage_ids))) else sim[rows]
-            frames.append(
-                _evaluate_rows(obs, sim, batch.dates, ready, model, suites, mode, min_days)
+            rows_of_model = _evaluate_rows(
+                obs, sim, batch.dates, ready, model, suites, mode, min_days
             )
+            if model in extra:
+                picked = extra[model].iloc[rows].reset_index(drop=True)
+                rows_of_model = merge_uncertainty(rows_of_model, picked, suites)
+            frames.append(rows_of_model)
         for status, gone, note in (
             (NOT_IN_OBSERVED, no_obs, "gage not found in the observed store"),
             (NOT_IN_MODEL, no_model, f"gage not found in the {model} store"),
@@ -210,6 +223,48 @@ def evaluate_batch(
     model_order = {m: i for i, m in enumerate(models)}
     key = frame["model"].map(model_order) * len(order) + frame["site_no"].map(order)
     return frame.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _uncertainty_frames(
+    batch: Any,
+    models: Sequence[str],
+    suites: tuple[str, ...],
+    mode: str,
+    settings: UncertaintySettings | None,
+) -> dict[str, pd.DataFrame]:
+    """The uncertainty suite's columns of every model, rows in ``batch.gage_ids`` order.
+
+    If the batch raises, gage by gage; a gage that still raises gets NaN and an ``error``
+    note (one bad gage is one row, never a failed batch).
+    """
+    from gagebench.uncertainty import UncertaintySettings, evaluate_models
+
+    settings = settings or UncertaintySettings(seed=0)
+    ids = [str(g) for g in batch.gage_ids]
+    sims = {m: batch.modeled[m] for m in models if m in batch.modeled}
+    try:
+        return evaluate_models(batch.observed, sims, batch.dates, ids, settings, mode)
+    except Exception as batch_exc:
+        log.warning(
+            "uncertainty of a batch of %d gages failed (%s); gage by gage", len(ids), batch_exc
+        )
+    parts: dict[str, list[pd.DataFrame]] = {m: [] for m in sims}
+    for i, gage in enumerate(ids):
+        one = {m: sim[i : i + 1] for m, sim in sims.items()}
+        try:
+            got = evaluate_models(
+                batch.observed[i : i + 1], one, batch.dates, [gage], settings, mode
+            )
+        except Exception as exc:
+            got = {
+                m: pd.DataFrame(
+                    {"status": [ERROR], "note": [f"uncertainty: {type(exc).__name__}: {exc}"]}
+                )
+                for m in sims
+            }
+        for m in sims:
+            parts[m].append(got[m])
+    return {m: pd.concat(frames, ignore_index=True) for m, frames in parts.items()}
 
 
 def _evaluate_rows(
@@ -256,6 +311,7 @@ def _run_element(
     suites: tuple[str, ...],
     mode: str,
     min_days: int = 365,
+    uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, pd.DataFrame]:
     import numba
 
@@ -265,7 +321,7 @@ def _run_element(
     numba.set_num_threads(1)
     _tune_malloc()
     index, ids = element
-    return index, evaluate_batch(source, ids, models, suites, mode, min_days)
+    return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty)
 
 
 _MALLOC_TUNED = False
@@ -302,11 +358,14 @@ def _run_guarded(
     suites: tuple[str, ...],
     mode: str,
     min_days: int = 365,
+    uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, Any]:
     """:func:`_run_element`; a failure comes back as a BatchFailure (no worker traceback)."""
     from gagebench.batches import run_guarded
 
-    return run_guarded(lambda e: _run_element(e, source, models, suites, mode, min_days), element)
+    return run_guarded(
+        lambda e: _run_element(e, source, models, suites, mode, min_days, uncertainty), element
+    )
 
 
 def stream_batches(
@@ -319,6 +378,7 @@ def stream_batches(
     max_in_flight: int | None = None,
     attempts: int = 3,
     min_days: int = 365,
+    uncertainty: UncertaintySettings | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
@@ -339,7 +399,7 @@ def stream_batches(
     chunked = unit_graphs(source, [], _run_guarded, ()) is not None
 
     def submit(element: tuple[int, tuple[str, ...]]) -> Any:
-        args = (tuple(models), tuple(suites), mode, min_days)
+        args = (tuple(models), tuple(suites), mode, min_days, uncertainty)
         if chunked:  # several gages per chunk: the unit's chunk reads are tasks of their own
             graphs = unit_graphs(source, [element], _run_guarded, args)
             assert graphs is not None
@@ -470,6 +530,7 @@ def _run(
         mode=config.mode,
     )
     _check_started(config, sink)
+    unc_settings = config.uncertainty_settings() if "uncertainty" in config.suites else None
     done = sink.start(plan)
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
     t_setup = time.perf_counter()
@@ -503,6 +564,7 @@ def _run(
                     config.mode,
                     attempts=int(config.retries.get("batch_attempts", 3)),
                     min_days=config.min_paired_days,
+                    uncertainty=unc_settings,
                 ):
                     sink.write_part(index, frame, config.suites)
                     saved += 1
@@ -542,6 +604,11 @@ def _run(
                 "models": {name: store.url for name, store in config.models.items()},
                 "suites": list(config.suites),
                 "mode": config.mode,
+                **(
+                    {"uncertainty": {**dict(config.uncertainty), "seed_used": unc_settings.seed}}
+                    if unc_settings is not None
+                    else {}
+                ),
             },
             "batches": {
                 "total": len(plan.batches),

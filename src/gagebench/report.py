@@ -319,6 +319,69 @@ def _comparison_section(
     return section
 
 
+def _uncertainty_section(
+    results: pd.DataFrame, gages: pd.DataFrame | None, models: list[str]
+) -> Section:
+    """The uncertainty suite: KGE intervals per gage, width vs record, paired wins."""
+    from gagebench.plots_uncertainty import (
+        beyond_counts,
+        plot_beyond_map,
+        plot_intervals,
+        plot_width_vs_record,
+    )
+
+    section = Section(
+        "uncertainty",
+        "Sampling uncertainty of KGE",
+        "Jackknife and bootstrap over water years (gumboot's bootjack(), Clark et al. 2021, "
+        "doi:10.1029/2020WR029001): how much each gage's KGE could change with another "
+        "sample of years. The interval is the 5-95 % range of the bootstrap samples.",
+    )
+    section.figures.append(
+        _draw(
+            "uncertainty_kge_intervals",
+            "KGE and its 90 % interval at each gage",
+            "Black: each gage's KGE, gages ranked by it; vertical lines: 90 % bootstrap "
+            "interval. Dashed: the mean-flow benchmark (KGE −0.41).",
+            lambda: plot_intervals(results, "KGE"),
+        )
+    )
+    section.figures.append(
+        _draw(
+            "uncertainty_width_vs_record",
+            "Interval width against record length",
+            "Width p95 − p05 of KGE per gage against its number of valid water years.",
+            lambda: plot_width_vs_record(results, "KGE"),
+        )
+    )
+    reference = models[0]
+    for other in models[1 : 1 + MAX_COMPARISONS]:
+        try:
+            comparison = compare(results, models=[reference, other])
+            counts = beyond_counts(comparison)
+        except InputError as exc:
+            section.notes.append(f"{reference} vs {other}: no paired uncertainty ({exc})")
+            continue
+        section.tables.append(
+            (
+                f"Gages where {reference} or {other} is better beyond the 90 % interval of "
+                "the paired difference (both models resampled with the same years)",
+                _table_html(counts),
+            )
+        )
+        section.figures.append(
+            _draw(
+                f"uncertainty_beyond_{_slug(reference)}_vs_{_slug(other)}",
+                f"{reference} vs {other}: better beyond sampling noise",
+                "Blue: the first model's KGE is higher in 95 % of the paired bootstrap "
+                "samples or more; red: the other's; grey: the difference is within the "
+                "90 % interval.",
+                partial(plot_beyond_map, comparison, "KGE", gages=gages),
+            )
+        )
+    return section
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
 
@@ -396,6 +459,8 @@ def build_sections(
         )
     )
     sections = [summary, skill, where, groups, card]
+    if "KGE_p05" in results.columns:
+        sections.append(_uncertainty_section(results, gages, models))
     if len(models) > 1:
         sections.append(_comparison_section(results, gages, models))
 

@@ -1,9 +1,9 @@
 """The settings that decide a run's results, and what changed between two runs of one id.
 
 A run folder holds one set of results. Running an id again with other stores, gages,
-suites, mode, batch size or minimum length must not quietly print the old results (a
-complete run) or mix them (a resumed one): :func:`differences` names what changed so the
-run can be refused with a message that says so.
+suites, mode, batch size, minimum length or uncertainty settings must not quietly print
+the old results (a complete run) or mix them (a resumed one): :func:`differences` names
+what changed so the run can be refused with a message that says so.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
             value = {str(k): _store(v) for k, v in sorted((value or {}).items())}
         elif key == "suites":
             value = sorted(value or [])
+        elif key == "uncertainty":
+            if "uncertainty" not in (plain.get("suites") or []):
+                continue  # its settings decide nothing when the suite does not run
+            value = dict(value or {})
         out[key] = value
     return out
 

@@ -7,6 +7,7 @@ Layout under the run URL (``<output>/<run_id>/``, see DESIGN.md "Outputs")::
     results.parquet               every row (written at commit)
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
+    <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
     report.html                   when gagebench.report is installed and report is on
     manifest.json                 written last: its presence means the run is complete
 
@@ -50,12 +51,23 @@ PLAN_FILE = "plan.json"
 MANIFEST_FILE = "manifest.json"
 RESULTS_FILE = "results.parquet"
 REPORT_FILE = "report.html"
-SUITE_FILES = {"standard": "standard_suite.csv", "dscore": "dscore.csv"}
+SUITE_FILES = {
+    "standard": "standard_suite.csv",
+    "dscore": "dscore.csv",
+    "uncertainty": "uncertainty.csv",
+}
 _PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
 
 
 def suite_csv_columns(suite: str) -> list[str]:
-    """HyTEST's column names and order of one suite's CSV (``site_no`` first)."""
+    """HyTEST's column names and order of one suite's CSV (``site_no`` first).
+
+    ``uncertainty.csv`` is gumboot's long shape (one row per gage and statistic).
+    """
+    if suite == "uncertainty":
+        from gagebench.uncertainty import LONG_COLUMNS
+
+        return list(LONG_COLUMNS)
     cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
     return ["site_no", *[c for c in cols if c != "site_no"]]
 
@@ -387,7 +399,7 @@ class RunSink:
                         if col in rows:
                             summary[model][col].extend(rows[col].dropna().tolist())
                     for suite in suites:
-                        text = rows[suite_csv_columns(suite)].to_csv(
+                        text = _suite_rows(rows, suite).to_csv(
                             index=False, header=False, lineterminator="\n"
                         )
                         csvs[(model, suite)].write(text.encode())
@@ -406,6 +418,15 @@ class RunSink:
         """results.parquet of this run."""
         with self._guard("read", self.url_of(RESULTS_FILE)):
             return pd.read_parquet(io.BytesIO(self.read_bytes(self.path(RESULTS_FILE))))
+
+
+def _suite_rows(rows: pd.DataFrame, suite: str) -> pd.DataFrame:
+    """One model's rows in the shape of a suite's CSV."""
+    if suite == "uncertainty":
+        from gagebench.uncertainty import long_table
+
+        return long_table(rows)
+    return rows[suite_csv_columns(suite)]
 
 
 def _check_part(

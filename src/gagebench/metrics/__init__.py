@@ -15,16 +15,19 @@ from gagebench.metrics.engine import (
 )
 from gagebench.metrics.registry import (
     DSCORE_COLUMNS,
+    ENGINE_SUITES,
     METRIC_BY_NAME,
     METRICS,
     MODES,
     STANDARD_COLUMNS,
     SUITES,
+    UNCERTAINTY_COLUMNS,
     MetricInfo,
 )
 
 __all__ = [
     "DSCORE_COLUMNS",
+    "ENGINE_SUITES",
     "METRICS",
     "METRIC_BY_NAME",
     "MODES",
@@ -34,6 +37,7 @@ __all__ = [
     "STANDARD_COLUMNS",
     "STATUS_NAMES",
     "SUITES",
+    "UNCERTAINTY_COLUMNS",
     "BatchResult",
     "MetricInfo",
     "check_names",

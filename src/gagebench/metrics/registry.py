@@ -136,9 +136,31 @@ METRICS: tuple[MetricInfo, ...] = (
 )
 
 METRIC_BY_NAME: dict[str, MetricInfo] = {m.name: m for m in METRICS}
+#: The sampling-uncertainty suite (gumboot's bootjack(): Clark et al. 2021,
+#: doi:10.1029/2020WR029001): for S in NSE, KGE the score, jackknife and bootstrap standard
+#: errors, bootstrap 5/50/95 % values, biases and the jackknife-after-bootstrap standard
+#: error of the 90 % interval width, plus the count of valid water years. Computed by
+#: ``gagebench.uncertainty`` (not the per-day kernels), so not in ``METRICS``.
+UNCERTAINTY_COLUMNS: tuple[str, ...] = (
+    *(
+        f"{stat}_{name}"
+        for stat in ("NSE", "KGE")
+        for name in (
+            "score", "seJack", "seBoot", "p05", "p50", "p95", "biasJack", "biasBoot", "seJab",
+        )
+    ),
+    "n_years_valid",
+)  # fmt: skip
 SUITES: dict[str, tuple[str, ...]] = {
-    suite: tuple(m.name for m in METRICS if m.suite == suite) for suite in ("standard", "dscore")
+    **{
+        suite: tuple(m.name for m in METRICS if m.suite == suite)
+        for suite in ("standard", "dscore")
+    },
+    "uncertainty": UNCERTAINTY_COLUMNS,
 }
+#: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
+#: over all models of a batch at once by ``gagebench.uncertainty``.
+ENGINE_SUITES = ("standard", "dscore")
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
 MODES = ("standard", "hytest")
