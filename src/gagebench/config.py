@@ -23,6 +23,7 @@ import dask.config
 import yaml
 
 from gagebench.errors import ConfigError
+from gagebench.redact import redact
 from gagebench.sources_crosswalk import Crosswalk
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""
-        return _mask_secrets(_as_plain(self))
+        return redact(_as_plain(self))
 
     def require_stores(self) -> None:
         """Raise unless observed and at least one model store are configured."""
@@ -234,24 +235,6 @@ class RunConfig:
                 "gagebench.models is empty: give at least one model store, e.g. "
                 "models: {nwm: {url: s3://bucket/nwm.zarr}}"
             )
-
-
-_SECRET_WORDS = ("secret", "password", "token", "key")
-
-
-def _mask_secrets(value: Any, key: str = "") -> Any:
-    if isinstance(value, Mapping):
-        return {k: _mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_secrets(v) for v in value]
-    lowered = key.lower()
-    if (
-        value is not None
-        and any(word in lowered for word in _SECRET_WORDS)
-        and key != "secret_name"
-    ):
-        return "***"
-    return value
 
 
 def _as_plain(value: Any) -> Any:

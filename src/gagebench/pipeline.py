@@ -32,6 +32,7 @@ from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputErr
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress
+from gagebench.redact import redact_urls
 from gagebench.sinks import PARTS, Plan, RunSink, write_report
 
 if TYPE_CHECKING:
@@ -591,46 +592,53 @@ def _run(
 
     def manifest_of(facts: dict[str, Any]) -> dict[str, Any]:
         finished = _dt.datetime.now(_dt.UTC)
-        return {
-            "run_id": config.run_id,
-            "status": "complete",
-            "gagebench_version": __version__,
-            "run_url": sink.url,
-            "config": config.to_dict(),
-            "inputs": {
-                "gages": config.gages,
-                "n_gages": plan.n_gages,
-                "observed": config.observed.url if config.observed else None,
-                "models": {name: store.url for name, store in config.models.items()},
-                "suites": list(config.suites),
-                "mode": config.mode,
-                **(
-                    {"uncertainty": {**dict(config.uncertainty), "seed_used": unc_settings.seed}}
-                    if unc_settings is not None
-                    else {}
-                ),
-            },
-            "batches": {
-                "total": len(plan.batches),
-                "batch_size": plan.batch_size,
-                "reused": len(done),
-                "computed": len(todo),
-            },
-            "stores": source.describe(),
-            "counts": facts["counts"],
-            "medians": facts["medians"],
-            "outputs": facts["outputs"],
-            "timings": {
-                "started": started.isoformat(),
-                "finished": finished.isoformat(),
-                "setup_s": round(t_setup - t0, 3),
-                "compute_s": round(compute_s, 3),
-                "commit_s": round(time.perf_counter() - t_commit0, 3),
-                "total_s": round(time.perf_counter() - t0, 3),
-                "computed_gages": computed_gages,
-                "gages_per_s": round(computed_gages / compute_s, 2) if compute_s > 0 else None,
-            },
-        }
+        return redact_urls(
+            {
+                "run_id": config.run_id,
+                "status": "complete",
+                "gagebench_version": __version__,
+                "run_url": sink.url,
+                "config": config.to_dict(),
+                "inputs": {
+                    "gages": config.gages,
+                    "n_gages": plan.n_gages,
+                    "observed": config.observed.url if config.observed else None,
+                    "models": {name: store.url for name, store in config.models.items()},
+                    "suites": list(config.suites),
+                    "mode": config.mode,
+                    **(
+                        {
+                            "uncertainty": {
+                                **dict(config.uncertainty),
+                                "seed_used": unc_settings.seed,
+                            }
+                        }
+                        if unc_settings is not None
+                        else {}
+                    ),
+                },
+                "batches": {
+                    "total": len(plan.batches),
+                    "batch_size": plan.batch_size,
+                    "reused": len(done),
+                    "computed": len(todo),
+                },
+                "stores": source.describe(),
+                "counts": facts["counts"],
+                "medians": facts["medians"],
+                "outputs": facts["outputs"],
+                "timings": {
+                    "started": started.isoformat(),
+                    "finished": finished.isoformat(),
+                    "setup_s": round(t_setup - t0, 3),
+                    "compute_s": round(compute_s, 3),
+                    "commit_s": round(time.perf_counter() - t_commit0, 3),
+                    "total_s": round(time.perf_counter() - t0, 3),
+                    "computed_gages": computed_gages,
+                    "gages_per_s": round(computed_gages / compute_s, 2) if compute_s > 0 else None,
+                },
+            }
+        )
 
     report = None
     if config.report:

@@ -44,6 +44,7 @@ from gagebench.plots import (
     plot_scorecard,
     with_gages,
 )
+from gagebench.redact import redact, redact_text
 from gagebench.run_folder import RunFolder, open_fs, read_run
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,6 @@ FIGURES_DIR = "figures"
 TOP_N = 5
 MAX_COMPARISONS = 3
 KGE_MEAN_FLOW = 1 - 2**0.5  # KGE of the mean-flow benchmark (Knoben et al. 2019)
-_SECRET_KEY = re.compile(r"(secret|passw|token|credential|access_key|private|^key$)", re.I)
-_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
 
 
 @dataclass
@@ -202,28 +201,17 @@ def best_worst(results: pd.DataFrame, metric: str = "KGE", n: int = TOP_N) -> pd
     return pd.concat(frames, ignore_index=True)
 
 
-def _mask(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key) and value not in (None, "", {}, []):
-        return "***"
-    if isinstance(value, str):
-        return _URL_USERINFO.sub(r"\1***@", value)
-    return value
-
-
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, Mapping):
         items: list[tuple[str, Any]] = []
         for key, inner in value.items():
             name = f"{prefix}.{key}" if prefix else str(key)
-            if _SECRET_KEY.search(str(key)) and not isinstance(inner, Mapping):
-                items.append((name, _mask(str(key), inner)))
-            else:
-                items.extend(_flatten(inner, name))
+            items.extend(_flatten(inner, name))
         return items or [(prefix, "{}")]
     if isinstance(value, list | tuple):
         text = json.dumps(value, default=str)
-        return [(prefix, _mask(prefix, text if len(text) <= 300 else text[:297] + "…"))]
-    return [(prefix, _mask(prefix, value))]
+        return [(prefix, text if len(text) <= 300 else text[:297] + "…")]
+    return [(prefix, value)]
 
 
 def _relevant(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -244,8 +232,8 @@ def _relevant(manifest: Mapping[str, Any]) -> dict[str, Any]:
 def provenance_table(manifest: Mapping[str, Any], url: str) -> pd.DataFrame:
     """The manifest as (key, value) rows, secrets masked again for safety; only the
     settings of the cluster backend the run used."""
-    rows = [("run URL", _mask("url", url))]
-    rows.extend(_flatten(_relevant(manifest)))
+    rows: list[tuple[str, Any]] = [("run URL", redact_text(url))]
+    rows.extend(_flatten(redact(_relevant(manifest))))
     return pd.DataFrame(
         [(k, "–" if v is None else str(v)) for k, v in rows], columns=["key", "value"]
     )
@@ -563,7 +551,7 @@ def render_html(title: str, subtitle: list[str], sections: list[Section]) -> str
 
 def _subtitle(run: RunFolder, results: pd.DataFrame) -> list[str]:
     manifest = run.manifest
-    lines = [f"Run {run.label} · {_mask('url', run.url)}"]
+    lines = [f"Run {run.label} · {redact_text(run.url)}"]
     models = models_of(results)
     lines.append(
         f"{results['site_no'].nunique()} gages · {len(models)} model(s): {', '.join(models)}"
