@@ -6,7 +6,9 @@ failing past the request budget, a worker died) is submitted again after a backo
 2, 4, 8... s (at most 30 s; a sleeping task on the cluster times it), up to
 ``batch_attempts`` times.
 Errors in the inputs (:class:`~gagebench.errors.InputError`,
-:class:`~gagebench.errors.ConfigError`) are not retried.
+:class:`~gagebench.errors.ConfigError`) are not retried. An unexpected exception (not a
+gagebench, storage or OS error: a bug, e.g. a TypeError in a metric) is retried within
+the same attempts, then logged with its traceback at ERROR, and no new batch is started.
 
 Worker-side failures come back as :class:`BatchFailure` values instead of exceptions,
 so workers print no tracebacks. When a batch still fails, the run goes on with the
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gagebench.errors import ConfigError, GagebenchError, InputError, RunError
-from gagebench.retry import EVENT_TOPIC, describe, is_transient
+from gagebench.retry import EVENT_TOPIC, describe, is_storage_failure, is_transient
 
 if TYPE_CHECKING:
     import distributed
@@ -43,6 +46,13 @@ class BatchFailure:
     error: str
     retryable: bool
     transient: bool
+    #: The worker's traceback when the error was unexpected (a bug), else None.
+    traceback: str | None = None
+
+    @property
+    def bug(self) -> bool:
+        """True when the batch raised an unexpected exception (not a known error)."""
+        return self.traceback is not None
 
 
 class BatchesFailed(GagebenchError):
@@ -63,11 +73,35 @@ class BatchesFailed(GagebenchError):
         """True when every failure was transient (an object-store outage, not bad input)."""
         return all(f.transient for f in self.failures.values())
 
+    @property
+    def bug(self) -> bool:
+        """True when a failure was an unexpected exception (its traceback is logged)."""
+        return any(f.bug for f in self.failures.values())
 
-def failure_of(exc: BaseException) -> BatchFailure:
-    """The :class:`BatchFailure` of an exception raised while running a batch."""
+
+def is_bug(exc: BaseException) -> bool:
+    """True for an exception no layer of gagebench expects: a programming error.
+
+    Known errors are gagebench's own (:class:`~gagebench.errors.GagebenchError`), storage
+    failures (:func:`gagebench.retry.is_storage_failure`) and memory errors; anything else
+    (TypeError, IndexError, ZeroDivisionError...) is a bug and must surface with its
+    traceback.
+    """
+    return not (isinstance(exc, GagebenchError | MemoryError) or is_storage_failure(exc))
+
+
+def failure_of(exc: BaseException, with_traceback: bool = False) -> BatchFailure:
+    """The :class:`BatchFailure` of an exception raised while running a batch.
+
+    ``with_traceback``: keep the traceback when the exception is a bug (:func:`is_bug`).
+    """
     deterministic = isinstance(exc, InputError | ConfigError) and not is_transient(exc)
-    return BatchFailure(describe(exc), retryable=not deterministic, transient=is_transient(exc))
+    trace = None
+    if with_traceback and is_bug(exc):
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return BatchFailure(
+        describe(exc), retryable=not deterministic, transient=is_transient(exc), traceback=trace
+    )
 
 
 def backoff_s(attempt: int) -> float:
@@ -142,7 +176,15 @@ def stream_with_retries(
                     queue.add(start(element, delay))
                     continue
                 failures[index] = outcome
-                if len(failures) >= STOP_AFTER_FAILED or not outcome.retryable:
+                if outcome.bug:
+                    log.error(
+                        "batch %d failed after %d attempt(s) with an unexpected error "
+                        "(a bug in gagebench; please report it with this traceback):\n%s",
+                        index,
+                        tries[index],
+                        str(outcome.traceback).rstrip(),
+                    )
+                if len(failures) >= STOP_AFTER_FAILED or not outcome.retryable or outcome.bug:
                     stopped = True
             else:
                 yield index, outcome
@@ -171,17 +213,18 @@ def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
         return run(element)
     except Exception as exc:
         log.debug("batch %d failed", element[0], exc_info=True)
-        return element[0], failure_of(exc)
+        return element[0], failure_of(exc, with_traceback=True)
 
 
 def run_failed(run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan: Any) -> RunError:
     """The one-line error of a run whose batches failed: what, how much is saved, resume."""
     total = len(plan.batches)
-    cause = (
-        "the object store kept failing (an outage?)"
-        if exc.outage
-        else "batches failed on the cluster"
-    )
+    if exc.bug:
+        cause = "a batch raised an unexpected error (a bug; its traceback is logged above)"
+    elif exc.outage:
+        cause = "the object store kept failing (an outage?)"
+    else:
+        cause = "batches failed on the cluster"
     text = (
         f"run {run_id} stopped: {cause}; {exc}. {saved} of {total} batches are saved under "
         f"{parts_url}; resume with the same command and run_id={run_id} "

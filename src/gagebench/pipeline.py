@@ -235,8 +235,9 @@ def _uncertainty_frames(
 ) -> dict[str, pd.DataFrame]:
     """The uncertainty suite's columns of every model, rows in ``batch.gage_ids`` order.
 
-    If the batch raises, gage by gage; a gage that still raises gets NaN and an ``error``
-    note (one bad gage is one row, never a failed batch).
+    If the batch raises :class:`~gagebench.errors.InputError` (a data condition the engine
+    names), gage by gage; a gage that still raises it gets NaN and an ``error`` note (one
+    bad gage is one row). Any other exception is a bug: it propagates and fails the batch.
     """
     from gagebench.uncertainty import UncertaintySettings, evaluate_models
 
@@ -245,7 +246,7 @@ def _uncertainty_frames(
     sims = {m: batch.modeled[m] for m in models if m in batch.modeled}
     try:
         return evaluate_models(batch.observed, sims, batch.dates, ids, settings, mode)
-    except Exception as batch_exc:
+    except InputError as batch_exc:
         log.warning(
             "uncertainty of a batch of %d gages failed (%s); gage by gage", len(ids), batch_exc
         )
@@ -256,7 +257,7 @@ def _uncertainty_frames(
             got = evaluate_models(
                 batch.observed[i : i + 1], one, batch.dates, [gage], settings, mode
             )
-        except Exception as exc:
+        except InputError as exc:
             got = {
                 m: pd.DataFrame(
                     {"status": [ERROR], "note": [f"uncertainty: {type(exc).__name__}: {exc}"]}
@@ -278,7 +279,12 @@ def _evaluate_rows(
     mode: str,
     min_days: int = 365,
 ) -> pd.DataFrame:
-    """The engine on a batch; if it raises, gage by gage, so one bad gage is one row."""
+    """The engine on a batch; on an InputError, gage by gage, so one bad gage is one row.
+
+    Only :class:`~gagebench.errors.InputError` (a data condition the engine names) becomes
+    an ``error`` row; any other exception is a bug in the engine and propagates, so the
+    batch fails loudly instead of writing rows that look like data.
+    """
     try:
         return rows_frame(
             evaluate_arrays(obs, sim, dates, suites=suites, mode=mode, min_days=min_days),
@@ -286,7 +292,7 @@ def _evaluate_rows(
             model,
             dates,
         )
-    except Exception as batch_exc:
+    except InputError as batch_exc:
         log.warning("batch of %d gages failed (%s); evaluating gage by gage", len(ids), batch_exc)
     frames = []
     for i, gage in enumerate(ids):
@@ -295,7 +301,7 @@ def _evaluate_rows(
                 obs[i : i + 1], sim[i : i + 1], dates, suites=suites, mode=mode, min_days=min_days
             )
             frames.append(rows_frame(result, [gage], model, dates))
-        except Exception as exc:
+        except InputError as exc:
             frames.append(
                 missing_rows([gage], model, suites, ERROR, f"{type(exc).__name__}: {exc}")
             )
@@ -575,7 +581,7 @@ def _run(
             except GagebenchError:
                 raise
             except Exception as exc:
-                log.debug("batch failed", exc_info=True)
+                log.error("run %s: a batch failed on the cluster", config.run_id, exc_info=True)
                 raise ClusterError(
                     f"run {config.run_id} stopped: a batch failed on the cluster "
                     f"({type(exc).__name__}: {exc}). Finished batches are saved under "

@@ -231,6 +231,26 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+#: Packages whose own exceptions are storage failures (S3, HTTP, file systems, zarr).
+STORAGE_PACKAGES = frozenset(
+    {"botocore", "aiobotocore", "s3fs", "aiohttp", "gcsfs", "adlfs", "fsspec", "zarr", "numcodecs"}
+)
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True for an error of reading or opening storage, as opposed to a bug in gagebench.
+
+    gagebench's StorageError (with StoreUnavailable and IntegrityError), OS errors and
+    timeouts, transient errors, a storage option the file system does not take, and the
+    storage libraries' own exceptions (by package, so botocore need not be imported).
+    """
+    if isinstance(exc, StorageError | OSError | TimeoutError) or is_transient(exc):
+        return True
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
+        return True
+    return type(exc).__module__.split(".")[0] in STORAGE_PACKAGES
+
+
 def describe(exc: BaseException) -> str:
     """``Type: first line`` of an error, for one-line messages (gagebench's: the line only)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
