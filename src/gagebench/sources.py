@@ -53,6 +53,7 @@ from gagebench._fsspec import options_for_url
 from gagebench._zarrio import read_gage_rows
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import ID_PREFIX
+from gagebench.retry import is_storage_failure
 from gagebench.sources_chunked import TIME_CHUNKS_PER_TASK, is_multi_gage, plan_units
 from gagebench.sources_crosswalk import (
     Crosswalk,
@@ -225,6 +226,11 @@ def _hint(exc: BaseException) -> str:
     return "check the URL and storage_options"
 
 
+def _opening_failure(exc: BaseException) -> bool:
+    """True when opening a store failed because of the store (a KeyError: a missing key)."""
+    return is_storage_failure(exc) or isinstance(exc, KeyError)
+
+
 def storage_error(label: str, url: str, exc: BaseException) -> StorageError:
     """A :class:`StorageError` naming the store, its URL, the likely cause and the fix."""
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -293,6 +299,8 @@ class _Store:
         try:
             raw = read_gage_rows(self.array, unique if shared else positions, self.gage_axis)
         except Exception as exc:
+            if not is_storage_failure(exc):
+                raise  # a bug, not the store: surface it as itself
             raise StorageError(
                 f"reading {positions.size} gages from the {self.label} store {self.url!r} "
                 f"failed: {type(exc).__name__}: {exc}"
@@ -464,6 +472,8 @@ def _open_array(
         )
         return group[variable]
     except Exception as exc:
+        if not _opening_failure(exc):
+            raise  # a bug, not the store: surface it as itself
         raise storage_error(label, url, exc) from exc
 
 
@@ -488,6 +498,8 @@ def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
             fs.exists(f"{path.rstrip('/')}/{name}" if path else name) for name in _ZARR_METADATA
         )
     except Exception as exc:
+        if not _opening_failure(exc):
+            raise  # a bug, not the store: surface it as itself
         raise storage_error(label, url, exc) from exc
     if not found:
         raise StorageError(f"cannot open the {label} store {url!r}: nothing there; check the URL")
@@ -511,6 +523,8 @@ def _open_dataset(
                 consolidated=consolidated,
             )
     except Exception as exc:
+        if not _opening_failure(exc):
+            raise  # a bug, not the store: surface it as itself
         raise storage_error(label, url, exc) from exc
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from gagebench._fsspec import options_for_url
 from gagebench.errors import ConfigError, InputError, StorageError
+from gagebench.retry import is_storage_failure
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -179,10 +180,17 @@ def _table(crosswalk: Crosswalk, label: str) -> tuple[list[Any], list[Any]]:
         else:
             frame = pd.read_csv(url, dtype={crosswalk.gage: str}, storage_options=opts)
     except Exception as exc:
-        raise StorageError(
-            f"cannot read the crosswalk {url!r} of the {label} store: "
-            f"{type(exc).__name__}: {exc}; check crosswalk.url and its storage_options"
-        ) from exc
+        if is_storage_failure(exc):
+            raise StorageError(
+                f"cannot read the crosswalk {url!r} of the {label} store: "
+                f"{type(exc).__name__}: {exc}; check crosswalk.url and its storage_options"
+            ) from exc
+        if isinstance(exc, ValueError):  # pandas/pyarrow parse errors, bad encodings
+            raise InputError(
+                f"cannot parse the crosswalk {url!r} of the {label} store: "
+                f"{type(exc).__name__}: {exc}; it must be a CSV or Parquet table"
+            ) from exc
+        raise  # a bug, not the file: surface it as itself
     for role, column in (("gage", crosswalk.gage), ("feature", crosswalk.feature)):
         if column not in frame.columns:
             raise InputError(

@@ -151,3 +151,62 @@ def test_a_bug_fails_the_run_loudly_after_its_attempts_and_resumes(
     assert result.manifest["batches"]["reused"] == 2
     assert result.manifest["batches"]["computed"] == 1
     assert set(result.results.status) != {ERROR}
+
+
+# -- sources: only storage errors say "check the URL" ---------------------------------------
+
+
+def _fresh_source(stores: dict, tmp_path: Path) -> SourceSet:
+    from gagebench.sources import clear_cache
+
+    clear_cache()  # open the stores again, under the patch
+    return SourceSet.from_config(load_config(overrides={**stores, "output": str(tmp_path)}))
+
+
+def test_a_bug_while_opening_a_store_is_not_a_url_problem(
+    monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
+) -> None:
+    import zarr
+
+    monkeypatch.setattr(zarr, "open_group", _raise(AttributeError("'NoneType' has no 'attrs'")))
+    with pytest.raises(AttributeError, match="has no 'attrs'"):
+        _fresh_source(stores, tmp_path).observed_ids()
+    monkeypatch.setattr(zarr, "open_group", _raise(FileNotFoundError("zarr.json")))
+    with pytest.raises(StorageError, match=r"cannot open the observed store .*check the URL"):
+        _fresh_source(stores, tmp_path).observed_ids()
+
+
+def test_a_bug_while_reading_gages_is_not_a_store_failure(
+    monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
+) -> None:
+    import gagebench.sources
+
+    source = _fresh_source(stores, tmp_path)
+    ids = source.observed_ids()[:2]
+    monkeypatch.setattr(gagebench.sources, "read_gage_rows", _raise(IndexError("row 7")))
+    with pytest.raises(IndexError, match="row 7"):
+        source.read_batch(ids)
+    monkeypatch.setattr(gagebench.sources, "read_gage_rows", _raise(StoreUnavailable("down")))
+    with pytest.raises(StorageError, match="reading 2 gages from the observed store"):
+        source.read_batch(ids)
+
+
+def test_crosswalk_errors_name_their_cause(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import gagebench.sources_crosswalk
+    from gagebench.sources_crosswalk import Crosswalk, _table
+
+    table = tmp_path / "xwalk.parquet"
+    table.write_bytes(b"not a parquet file")
+    walk = Crosswalk(url=str(table), gage="gage", feature="feature")
+    with pytest.raises(InputError, match=r"cannot parse the crosswalk .*CSV or Parquet"):
+        _table(walk, "nwm")
+    missing = Crosswalk(url=str(tmp_path / "none.csv"), gage="gage", feature="feature")
+    with pytest.raises(StorageError, match=r"cannot read the crosswalk .*check crosswalk\.url"):
+        _table(missing, "nwm")
+    good = tmp_path / "xwalk.csv"
+    good.write_text("gage,feature\nUSGS-1,11\n")
+    monkeypatch.setattr(
+        gagebench.sources_crosswalk.pd, "read_csv", _raise(ZeroDivisionError("a bug"))
+    )
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        _table(Crosswalk(url=str(good), gage="gage", feature="feature"), "nwm")
