@@ -144,11 +144,22 @@ def test_auto_order_address_then_gateway_then_local(
         assert choose(cfg) == "gateway"  # as DASK_GATEWAY__ADDRESS on a hub
 
 
-def test_auto_runs_on_the_local_backend_here(tmp_path: Path, clean_env: None) -> None:
+def test_auto_runs_on_the_local_backend_here(
+    tmp_path: Path, clean_env: None, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = _cfg(tmp_path, **{"cluster.backend": "auto", "cluster.local.n_workers": 1})
-    with dask.config.set({"gateway.address": None}), cluster_client(cfg) as client:
+    with (
+        caplog.at_level("INFO", logger="gagebench.clusters.auto"),
+        dask.config.set({"gateway.address": None}),
+        cluster_client(cfg) as client,
+    ):
         assert len(client.scheduler_info()["workers"]) == 1
         assert client.submit(len, "abc").result() == 3
+    chosen = [r.getMessage() for r in caplog.records if "cluster backend auto" in r.getMessage()]
+    assert chosen == [
+        "cluster backend auto -> local (no scheduler address, dask-gateway or Kubernetes pod "
+        "detected)"
+    ]
 
 
 # -- cluster-spec and examples ---------------------------------------------------------------

@@ -337,9 +337,41 @@ def test_fake_api_auto_picks_kubernetes_in_a_pod_with_the_crd(
         404,
         status_body(404, "NotFound", "the server could not find the requested resource"),
     )
-    assert choose(cfg) == "local"  # CRD missing: fall back, with a warning
+    assert choose(cfg) == "local"  # CRD missing: no kubernetes backend here
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:8786")
     assert choose(cfg) == "address"
+
+
+def test_fake_api_auto_does_not_fall_back_to_local_when_kubernetes_is_there_but_refused(
+    api: FakeKubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load_config(output=str(tmp_path), overrides={"cluster.backend": "auto"})
+    _in_pod(tmp_path, monkeypatch, "gagebench-nightly-x7k2p")
+    api.failures[("GET", DC)] = (
+        403,
+        status_body(
+            403,
+            "Forbidden",
+            'daskclusters.kubernetes.dask.org is forbidden: User "system:serviceaccount:gb:'
+            'gagebench-runner" cannot list resource "daskclusters" in API group '
+            '"kubernetes.dask.org" in the namespace "gb"',
+        ),
+    )
+    with pytest.raises(ClusterError) as info:
+        choose(cfg)
+    message = str(info.value)
+    assert "cluster.backend=auto" in message
+    assert "verb 'list' on resource 'daskclusters.kubernetes.dask.org'" in message
+    assert "--set cluster.backend=local" in message
+    # a bug while asking is not "no kubernetes here" either: it surfaces as itself
+    api.failures.pop(("GET", DC))
+    monkeypatch.setattr(kube, "_daskcluster_class", _raise_type_error)
+    with pytest.raises(TypeError, match="a bug"):
+        choose(cfg)
+
+
+def _raise_type_error() -> Any:
+    raise TypeError("a bug")
 
 
 _HOLDER = """

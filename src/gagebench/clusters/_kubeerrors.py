@@ -64,6 +64,14 @@ def forbidden_message(body: Mapping[str, Any], namespace: str | None) -> str:
     )
 
 
+def crd_missing(exc: BaseException) -> bool:
+    """True when ``exc`` says the DaskCluster CRD is not installed (a 404 on daskclusters)."""
+    code, _, url = _status_body(exc)
+    return (code == 404 and "daskcluster" in url.lower()) or (
+        isinstance(exc, RuntimeError) and "Custom Resource Definitions installed" in str(exc)
+    )
+
+
 def translate(exc: BaseException, *, namespace: str | None, name: str) -> ClusterError | None:
     """A ClusterError for a known failure of starting or reaching a Kubernetes cluster."""
     import kr8s
@@ -71,7 +79,7 @@ def translate(exc: BaseException, *, namespace: str | None, name: str) -> Cluste
 
     if isinstance(exc, ClusterError):
         return exc
-    code, body, url = _status_body(exc)
+    code, body, _ = _status_body(exc)
     if code == 403 or str(body.get("reason", "")) == "Forbidden":
         return ClusterError(forbidden_message(body, namespace))
     if code == 401:
@@ -80,9 +88,7 @@ def translate(exc: BaseException, *, namespace: str | None, name: str) -> Cluste
             "kubeconfig token, or check the pod's service-account token is mounted"
         )
     message = str(exc)
-    if (code == 404 and "daskcluster" in url.lower()) or (
-        isinstance(exc, RuntimeError) and "Custom Resource Definitions installed" in message
-    ):
+    if crd_missing(exc):
         return ClusterError(f"the DaskCluster CRD is not installed here; {OPERATOR_HINT}")
     if isinstance(exc, TimeoutError) and "not actioned" in message:
         return ClusterError(

@@ -4,7 +4,10 @@ Order: an existing scheduler (``address`` setting or ``DASK_SCHEDULER_ADDRESS``)
 dask-gateway when configured (``gateway.address`` setting or dask config
 ``gateway.address``, i.e. ``DASK_GATEWAY__ADDRESS``, as Pangeo/Nebari hubs set) ->
 the dask-kubernetes operator when running in a pod whose API has the DaskCluster CRD ->
-a LocalCluster.
+a LocalCluster, only when none of these is detected. A backend that is detected but
+cannot be used (e.g. RBAC forbids listing DaskClusters) is an error that says what to
+fix, not a silent fall back to a LocalCluster in the pod. The choice and its reason are
+logged.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import dask.config
 
 from gagebench.clusters.base import ClusterBackend
+from gagebench.errors import ClusterError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -34,39 +38,58 @@ def gateway_configured(cfg: Any) -> bool:
 def crd_reachable(namespace: str) -> bool:
     """True when the Kubernetes API answers a list of DaskClusters in ``namespace``.
 
-    Any failure to ask (no credentials, no network, CRD not installed: 404, RBAC: 403)
-    means "no": auto then falls through to a LocalCluster, and logs why.
+    False only when the DaskCluster CRD is not installed (404): no operator, so no
+    kubernetes backend here. Any other known failure to ask (RBAC 403, no credentials,
+    the API unreachable) raises a ClusterError that says what to fix or which backend to
+    set; anything else (a bug) propagates as itself.
     """
+    import kr8s
+
+    from gagebench.clusters._kubeerrors import crd_missing, translate
+    from gagebench.clusters.kubernetes import _daskcluster_class
+
     try:
-        import kr8s
-
-        from gagebench.clusters.kubernetes import _daskcluster_class
-
         list(kr8s.api().get(_daskcluster_class(), namespace=namespace))  # a lazy generator
-    except Exception as exc:  # the question is "can we use it", not "why not"
-        log.warning("not using the kubernetes backend: %s: %s", type(exc).__name__, exc)
-        return False
+    except Exception as exc:
+        if crd_missing(exc):
+            return False
+        error = translate(exc, namespace=namespace, name="(auto)")
+        if error is None:
+            raise
+        raise ClusterError(
+            f"cluster.backend=auto: running in a Kubernetes pod with gagebench[kubernetes], "
+            f"but the DaskCluster API cannot be used: {error}. Fix that, or choose the "
+            f"backend (e.g. --set cluster.backend=local)"
+        ) from exc
     return True
 
 
-def choose(cfg: Any) -> str:
-    """The backend name auto resolves to in this environment."""
+def detect(cfg: Any) -> tuple[str, str]:
+    """The backend auto resolves to in this environment, and why."""
     from gagebench.clusters.address import env_address
     from gagebench.clusters.kubernetes import KubernetesBackend, in_pod
 
-    if cfg.cluster.backend_options("address").get("address") or env_address():
-        return "address"
+    if cfg.cluster.backend_options("address").get("address"):
+        return "address", "cluster.address.address is set"
+    if env_address():
+        return "address", "DASK_SCHEDULER_ADDRESS is set"
     if gateway_configured(cfg):
-        return "gateway"
+        return "gateway", "a dask-gateway address is configured"
     if in_pod():
         try:
             import dask_kubernetes  # noqa: F401
         except ImportError:
-            log.warning("in a pod, but gagebench[kubernetes] is not installed: local cluster")
-            return "local"
-        if crd_reachable(KubernetesBackend(cfg).namespace()):
-            return "kubernetes"
-    return "local"
+            return "local", "in a Kubernetes pod, but gagebench[kubernetes] is not installed"
+        namespace = KubernetesBackend(cfg).namespace()
+        if crd_reachable(namespace):
+            return "kubernetes", f"in a Kubernetes pod; DaskClusters can be listed in {namespace!r}"
+        return "local", "in a Kubernetes pod, but the DaskCluster CRD is not installed"
+    return "local", "no scheduler address, dask-gateway or Kubernetes pod detected"
+
+
+def choose(cfg: Any) -> str:
+    """The backend name auto resolves to in this environment."""
+    return detect(cfg)[0]
 
 
 class AutoBackend(ClusterBackend):
@@ -79,7 +102,7 @@ class AutoBackend(ClusterBackend):
     def client(self) -> Iterator[Client]:
         from gagebench.clusters import get_backend
 
-        chosen = choose(self.cfg)
-        log.info("cluster backend auto -> %s", chosen)
+        chosen, why = detect(self.cfg)
+        log.info("cluster backend auto -> %s (%s)", chosen, why)
         with get_backend(self.cfg, chosen).client() as client:
             yield client
