@@ -633,6 +633,7 @@ def _run(
                 "counts": facts["counts"],
                 "medians": facts["medians"],
                 "outputs": facts["outputs"],
+                **{key: facts[key] for key in ("report", "warnings") if key in facts},
                 "timings": {
                     "started": started.isoformat(),
                     "finished": finished.isoformat(),

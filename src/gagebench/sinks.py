@@ -324,7 +324,9 @@ class RunSink:
         Streams part by part (memory stays flat): results.parquet and one HyTEST CSV per
         model and suite. Checks that every planned gage appears exactly once per model.
         ``manifest`` gets the commit facts (counts, outputs) and returns the manifest;
-        ``report`` (optional) writes report.html and returns its URL.
+        ``report`` (optional) writes report.html and returns its URL. A report that fails
+        is a warning, not a failed run: the facts get ``report`` (``{"status": "failed",
+        "error": ...}``) and ``warnings``, and the manifest is written all the same.
         """
         missing = set(range(len(plan.batches))) - self.finished_batches(len(plan.batches))
         if missing:
@@ -350,9 +352,7 @@ class RunSink:
                 "outputs": outputs,
             }
             if report is not None:
-                report_url = report(facts)
-                if report_url is not None:
-                    facts["outputs"].append(REPORT_FILE)
+                self._report(report, facts)
             final = manifest(facts)
             self.write_bytes(
                 self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
@@ -403,6 +403,33 @@ class RunSink:
                             index=False, header=False, lineterminator="\n"
                         )
                         csvs[(model, suite)].write(text.encode())
+
+    def _report(
+        self, report: Callable[[dict[str, Any]], str | None], facts: dict[str, Any]
+    ) -> None:
+        """Write the report; if it fails, record why in ``facts`` (the results stand)."""
+        from gagebench.batches import is_bug
+        from gagebench.retry import describe
+
+        try:
+            report_url = report(facts)
+        except Exception as exc:
+            error = describe(exc)
+            # a bug in the report shows its traceback; a storage error is one line
+            log.warning(
+                "the report of %s could not be written (%s); the results and manifest.json "
+                "are written without it (make it later with: gagebench report %s)",
+                self.url,
+                error,
+                self.url,
+                exc_info=is_bug(exc),
+            )
+            self._unpublish([REPORT_FILE])
+            facts["report"] = {"status": "failed", "error": error}
+            facts.setdefault("warnings", []).append(f"the report could not be written: {error}")
+            return
+        if report_url is not None:
+            facts["outputs"].append(REPORT_FILE)
 
     def _unpublish(self, outputs: Sequence[str]) -> None:
         """After a failed commit, remove outputs already published, so none looks finished."""

@@ -210,3 +210,29 @@ def test_crosswalk_errors_name_their_cause(monkeypatch: pytest.MonkeyPatch, tmp_
     )
     with pytest.raises(ZeroDivisionError, match="a bug"):
         _table(Crosswalk(url=str(good), gage="gage", feature="feature"), "nwm")
+
+
+# -- the report: a failure is a warning in the manifest -------------------------------------
+
+
+def test_a_failed_report_still_writes_the_manifest(
+    monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
+) -> None:
+    import json
+
+    cfg = load_config(
+        overrides={**stores, "output": str(tmp_path), "progress": False, "run_id": "rep"}
+    )
+    assert cfg.report
+    monkeypatch.setattr(pipeline, "write_report", _raise(ValueError("no figure for 'dKGE'")))
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c:
+        result = pipeline.run(cfg, client=c)
+    manifest = json.loads((tmp_path / "rep" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["report"] == {"status": "failed", "error": "ValueError: no figure for 'dKGE'"}
+    assert manifest["warnings"] == [
+        "the report could not be written: ValueError: no figure for 'dKGE'"
+    ]
+    assert "report.html" not in manifest["outputs"]
+    assert result.manifest == manifest
+    assert len(result.results) == 2 * 6

@@ -11,6 +11,7 @@ import pytest
 from gagebench.errors import ConfigError, StorageError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import evaluate_arrays
+from gagebench.retry import describe
 from gagebench.sinks import MANIFEST_FILE, Plan, RunSink, suite_csv_columns
 
 SUITES = ("standard", "dscore")
@@ -131,3 +132,37 @@ def test_unwritable_output_names_the_url(tmp_path) -> None:
     sink = RunSink(str(blocker / "r1"))
     with pytest.raises(StorageError, match=str(blocker)):
         sink.start(_plan())
+
+
+@pytest.mark.parametrize(
+    ("error", "traceback_logged"),
+    [(KeyError("figure 'nse_map'"), True), (StorageError("cannot write report.html"), False)],
+)
+def test_a_failed_report_is_a_warning_in_the_manifest(
+    sink: RunSink,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    traceback_logged: bool,
+) -> None:
+    plan = _plan()
+    sink.start(plan)
+    for i in range(len(plan.batches)):
+        sink.write_part(i, _part(plan, i), SUITES)
+
+    def report(facts):
+        sink.write_bytes(sink.path("report.html"), b"<html>half a page")
+        raise error
+
+    with caplog.at_level("WARNING", logger="gagebench"):
+        final = sink.commit(plan, lambda facts: {"run_id": "r1", **facts}, report)
+    written = json.loads(sink.read_bytes(sink.path(MANIFEST_FILE)))
+    assert written == json.loads(json.dumps(final))
+    assert written["report"]["status"] == "failed"
+    assert written["report"]["error"] == describe(error)
+    assert written["warnings"] == [f"the report could not be written: {written['report']['error']}"]
+    assert "report.html" not in written["outputs"]
+    assert not sink.exists(sink.path("report.html"))  # no half page left behind
+    assert len(sink.read_results()) == plan.n_gages * 2
+    [record] = [r for r in caplog.records if "could not be written" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert bool(record.exc_info) is traceback_logged
