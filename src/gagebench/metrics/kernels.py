@@ -322,26 +322,6 @@ def floored_logs(
             out[i] = math.log(max(values[i], LOG_FLOOR))
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
-def radix_argsort(values: np.ndarray) -> np.ndarray:
-    """Stable argsort of finite float64 values (ties in order of appearance), O(n)."""
-    n = values.size
-    order = np.empty(n, np.int64)
-    if n == 0:
-        return order
-    keys = np.empty(n, np.uint64)
-    result = _argsort_into(
-        values,
-        keys,
-        keys.view(np.float64),
-        np.empty(n, np.uint64),
-        order,
-        np.empty(n, np.int64),
-        np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64),
-    )
-    return result.copy()
-
-
 @nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _lerp(a: float, b: float, t: float) -> float:
     """NumPy's linear interpolation (numpy.lib._function_base_impl._lerp)."""
