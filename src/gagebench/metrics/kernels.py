@@ -49,6 +49,32 @@ import numpy as np
     Q_HIGH,
 ) = range(22)
 N_METRICS = 22
+#: The registry name (``registry.METRICS``) of the metric each slot above holds; the engine
+#: checks at import that slot i holds METRICS[i] (``engine.check_kernel_slots``).
+SLOT_NAMES: dict[str, int] = {
+    "NSE": NSE,
+    "KGE": KGE,
+    "logNSE": LOGNSE,
+    "pbias": PBIAS,
+    "rSD": RSD,
+    "pearson": PEARSON,
+    "spearman": SPEARMAN,
+    "pBiasFMS": FMS,
+    "pBiasFLV": FLV,
+    "pBiasFHV": FHV,
+    "mse": MSE,
+    "e_bias": E_BIAS,
+    "e_dist": E_DIST,
+    "e_seq": E_SEQ,
+    "winter": WINTER,
+    "spring": SPRING,
+    "summer": SUMMER,
+    "fall": FALL,
+    "low": Q_LOW,
+    "below_avg": Q_BELOW,
+    "above_avg": Q_ABOVE,
+    "high": Q_HIGH,
+}
 
 # Row status codes; names in engine.STATUS_NAMES.
 OK, NO_OBSERVATIONS, NO_SIMULATION, TOO_FEW_DAYS, CONSTANT_OBSERVATIONS = range(5)
