@@ -39,14 +39,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from gagebench.evaluation import evaluate
-    from gagebench.sample import load_sample
+    from gagebench.gages import ID_PREFIX
+    from gagebench.sample import SAMPLE_SITE, load_sample
 
     frame = load_sample()
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     table = evaluate(
         frame["obs"],
         {"nwm": frame["nwm"], "nhm": frame["nhm"]},
-        gages=["USGS-01104200"],
+        gages=[ID_PREFIX + SAMPLE_SITE],
         mode=args.mode,
         suites=suites,
         seed=args.seed,

@@ -8,7 +8,7 @@ the first column; that id is what stores are matched on and what result rows car
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -25,12 +25,6 @@ _SITE_NO = re.compile(r"^[0-9]{8,15}$")
 # Columns that look numeric but are codes whose leading zeros matter.
 _TEXT_COLUMNS = {"site_no": str, "huc02": str, "reachcode": str, "gage_id": str}
 _MAX_NAMED = 10
-
-
-def site_to_id(site_no: str) -> str:
-    """``"01011000"`` -> ``"USGS-01011000"`` (an id already prefixed is returned as is)."""
-    site = str(site_no).strip()
-    return site if site.startswith(ID_PREFIX) else ID_PREFIX + site
 
 
 def builtin_gages() -> pd.DataFrame:
@@ -63,18 +57,6 @@ def load_gages(
     if limit is not None:
         frame = frame.iloc[:limit].reset_index(drop=True)
     return frame
-
-
-def gage_batches(gage_ids: Sequence[str], batch_size: int) -> list[list[str]]:
-    """Split ids into consecutive batches of ``batch_size`` (the last may be shorter).
-
-    Deterministic: the same ids and size always give the same batches, so a resumed run
-    recomputes exactly the batches it did not finish.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    ids = [str(g) for g in gage_ids]
-    return [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
 
 
 def _read_table(url: str, options: dict[str, Any]) -> pd.DataFrame:

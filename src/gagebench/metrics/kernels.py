@@ -49,6 +49,32 @@ import numpy as np
     Q_HIGH,
 ) = range(22)
 N_METRICS = 22
+#: The registry name (``registry.METRICS``) of the metric each slot above holds; the engine
+#: checks at import that slot i holds METRICS[i] (``engine.check_kernel_slots``).
+SLOT_NAMES: dict[str, int] = {
+    "NSE": NSE,
+    "KGE": KGE,
+    "logNSE": LOGNSE,
+    "pbias": PBIAS,
+    "rSD": RSD,
+    "pearson": PEARSON,
+    "spearman": SPEARMAN,
+    "pBiasFMS": FMS,
+    "pBiasFLV": FLV,
+    "pBiasFHV": FHV,
+    "mse": MSE,
+    "e_bias": E_BIAS,
+    "e_dist": E_DIST,
+    "e_seq": E_SEQ,
+    "winter": WINTER,
+    "spring": SPRING,
+    "summer": SUMMER,
+    "fall": FALL,
+    "low": Q_LOW,
+    "below_avg": Q_BELOW,
+    "above_avg": Q_ABOVE,
+    "high": Q_HIGH,
+}
 
 # Row status codes; names in engine.STATUS_NAMES.
 OK, NO_OBSERVATIONS, NO_SIMULATION, TOO_FEW_DAYS, CONSTANT_OBSERVATIONS = range(5)
@@ -320,26 +346,6 @@ def floored_logs(
     if top >= _INF_BITS:
         for i in range(n):
             out[i] = math.log(max(values[i], LOG_FLOOR))
-
-
-@nb.njit(cache=True, nogil=True, error_model="numpy")
-def radix_argsort(values: np.ndarray) -> np.ndarray:
-    """Stable argsort of finite float64 values (ties in order of appearance), O(n)."""
-    n = values.size
-    order = np.empty(n, np.int64)
-    if n == 0:
-        return order
-    keys = np.empty(n, np.uint64)
-    result = _argsort_into(
-        values,
-        keys,
-        keys.view(np.float64),
-        np.empty(n, np.uint64),
-        order,
-        np.empty(n, np.int64),
-        np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64),
-    )
-    return result.copy()
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
