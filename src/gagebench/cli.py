@@ -92,6 +92,8 @@ def _cmd_boot_years(args: argparse.Namespace) -> int:
 
 
 def _add_boot_years(sub: argparse._SubParsersAction) -> None:
+    from gagebench.config import UNCERTAINTY_DEFAULTS
+
     boot = sub.add_parser(
         "boot-years",
         help="write a gage's bootstrap years as gumboot's bootYearFile (to check runs in R)",
@@ -103,10 +105,10 @@ def _add_boot_years(sub: argparse._SubParsersAction) -> None:
     boot.add_argument("flows", metavar="FLOWS_CSV", help="CSV with date, observed, simulated")
     boot.add_argument("--site", required=True, help="gage id, e.g. 01030500 or USGS-01030500")
     boot.add_argument("--seed", type=int, required=True, help="the run's uncertainty seed")
-    boot.add_argument("--n-samples", type=int, default=1000)
-    boot.add_argument("--water-year-month", type=int, default=10)
-    boot.add_argument("--min-days", type=int, default=100)
-    boot.add_argument("--min-years", type=int, default=10)
+    for option in ("n_samples", "water_year_month", "min_days", "min_years"):
+        boot.add_argument(
+            "--" + option.replace("_", "-"), type=int, default=UNCERTAINTY_DEFAULTS[option]
+        )
     boot.add_argument("--obs", default="obs", help="observed column (default obs)")
     boot.add_argument("--sim", default="sim", help="simulated column (default sim)")
     boot.add_argument("--output", "-o", required=True, metavar="FILE", help="CSV to write")

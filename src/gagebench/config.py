@@ -457,13 +457,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     )
     mode = raw.get("mode", "standard")
     _expect(mode in VALID_MODES, "mode", f"one of {list(VALID_MODES)}", mode)
-    batch = raw.get("batch_size", 64)
-    _expect(
-        isinstance(batch, int) and not isinstance(batch, bool) and 1 <= batch <= 100_000,
-        "batch_size",
-        "an integer between 1 and 100000",
-        batch,
-    )
+    batch = _int_setting(raw.get("batch_size", 64), "batch_size", 1, 100_000)
     min_days = raw.get("min_paired_days", 365)
     _expect(
         isinstance(min_days, int) and not isinstance(min_days, bool) and min_days >= 2,

@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from gagebench.config import UNCERTAINTY_DEFAULTS
 from gagebench.errors import InputError
 from gagebench.metrics import uncertainty as kern
 
@@ -69,11 +70,11 @@ class UncertaintySettings:
     array of water years in gumboot's ``bootYearFile`` layout that replaces the draws.
     """
 
-    n_samples: int = 1000
-    seed: int | None = None
-    water_year_month: int = 10
-    min_days: int = 100
-    min_years: int = 10
+    n_samples: int = UNCERTAINTY_DEFAULTS["n_samples"]
+    seed: int | None = UNCERTAINTY_DEFAULTS["seed"]
+    water_year_month: int = UNCERTAINTY_DEFAULTS["water_year_month"]
+    min_days: int = UNCERTAINTY_DEFAULTS["min_days"]
+    min_years: int = UNCERTAINTY_DEFAULTS["min_years"]
     boot_years: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,10 +102,7 @@ class UncertaintySettings:
 
     def with_seed(self, seed: int) -> UncertaintySettings:
         """The same settings with ``seed`` set (keeps ``boot_years``)."""
-        return UncertaintySettings(
-            self.n_samples, seed, self.water_year_month, self.min_days, self.min_years,
-            self.boot_years,
-        )  # fmt: skip
+        return replace(self, seed=seed)
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide results, as plain values (run identity, manifest)."""
@@ -491,7 +489,8 @@ def write_boot_years(path: str | Path, table: np.ndarray) -> None:
     pd.DataFrame(table).to_csv(path, header=False, index=False)
 
 
-_OPTION_KEYS = ("water_year_month", "min_days", "min_years")
+#: The options besides ``n_samples`` and ``seed`` (which are keywords of their own).
+_OPTION_KEYS = tuple(k for k in UNCERTAINTY_DEFAULTS if k not in ("n_samples", "seed"))
 
 
 def settings_from(
