@@ -143,8 +143,8 @@ def main() -> None:
     from _replicas import register_counting
     from distributed import Client, LocalCluster
 
-    from gagebench.pipeline import plan_batches
-    from gagebench.sources import SourceSet, StoreSpec
+    from gagebench.gages import plan_batches
+    from gagebench.sources.stores import SourceSet, StoreSpec
 
     register_counting()
     info, obs = _stores(args)

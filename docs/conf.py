@@ -19,7 +19,7 @@ import gagebench  # noqa: E402
 
 project = "gagebench"
 author = "gagebench developers"
-copyright = "gagebench developers"  # noqa: A001
+copyright = "gagebench developers"
 release = version = gagebench.__version__
 
 extensions = [

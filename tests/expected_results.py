@@ -10,7 +10,7 @@ import pandas as pd
 
 from gagebench.config import RunConfig
 from gagebench.evaluation import evaluate
-from gagebench.sources import SourceSet
+from gagebench.sources.stores import SourceSet
 
 
 def evaluate_in_process(cfg: RunConfig, ids: list[str]) -> pd.DataFrame:

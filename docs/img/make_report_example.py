@@ -1,7 +1,8 @@
 """Regenerate docs/img/report-example.png (the README's report figure).
 
 Synthetic flows at 1000 real gage locations, metrics by the real engine, then the KGE
-CDF (both models) and the KGE map of one model, as in the report, composed side by side. Run from the repository root:
+CDF (both models) and the KGE map of one model, as in the report, composed side by side.
+Run from the repository root:
 ``.venv/bin/python docs/img/make_report_example.py``.
 """
 
@@ -15,9 +16,8 @@ from matplotlib.figure import Figure
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from gagebench.report.plots import plot_cdf, plot_map  # noqa: E402
 from report_fixtures import synthetic_results  # noqa: E402
-
-from gagebench.plots import plot_cdf, plot_map  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ The public API is small and imports lazily, so ``import gagebench`` stays light:
 - :func:`run`, :class:`RunResult` - the whole job on a Dask cluster, results to a URL;
 
 Importing gagebench registers its retrying S3 filesystem for ``s3://`` URLs
-(:mod:`gagebench.objectstore`), so every store, gage list and output gets one retry layer.
+(:mod:`gagebench.storage.objectstore`), so every store, gage list and output gets one retry layer.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from gagebench._fsspec import register_s3
 from gagebench._version import __version__
+from gagebench.storage.fs import register_s3
 
 register_s3()
 
@@ -35,13 +35,13 @@ _LAZY = {
     "ClusterError": "gagebench.errors",
     "RunError": "gagebench.errors",
     # report: figures, comparison, HTML report
-    "plot_cdf": "gagebench.plots",
-    "plot_map": "gagebench.plots",
-    "plot_by_class": "gagebench.plots",
-    "plot_scorecard": "gagebench.plots",
-    "plot_comparison": "gagebench.plots",
-    "compare": "gagebench.comparison",
-    "write_report": "gagebench.report",
+    "plot_cdf": "gagebench.report.plots",
+    "plot_map": "gagebench.report.plots",
+    "plot_by_class": "gagebench.report.plots",
+    "plot_scorecard": "gagebench.report.plots",
+    "plot_comparison": "gagebench.report.plots",
+    "compare": "gagebench.report.comparison",
+    "write_report": "gagebench.report.html",
 }
 
 __all__ = ["__version__", *_LAZY]

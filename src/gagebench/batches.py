@@ -1,6 +1,6 @@
 """Batches on the cluster with batch-level retries: a failed batch is run again, with backoff.
 
-Request-level retries (:mod:`gagebench.retry`) ride out short outages inside a batch;
+Request-level retries (:mod:`gagebench.storage.retry`) ride out short outages inside a batch;
 this is the layer above, for what is left: a batch whose task failed (its store kept
 failing past the request budget, a worker died) is submitted again after a backoff of
 2, 4, 8... s (at most 30 s; a sleeping task on the cluster times it), up to
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gagebench.errors import ConfigError, GagebenchError, InputError, RunError
-from gagebench.retry import EVENT_TOPIC, describe, is_storage_failure, is_transient
+from gagebench.storage.retry import EVENT_TOPIC, describe, is_storage_failure, is_transient
 
 if TYPE_CHECKING:
     import distributed
@@ -83,7 +83,7 @@ def is_bug(exc: BaseException) -> bool:
     """True for an exception no layer of gagebench expects: a programming error.
 
     Known errors are gagebench's own (:class:`~gagebench.errors.GagebenchError`), storage
-    failures (:func:`gagebench.retry.is_storage_failure`) and memory errors; anything else
+    failures (:func:`gagebench.storage.retry.is_storage_failure`) and memory errors; anything else
     (TypeError, IndexError, ZeroDivisionError...) is a bug and must surface with its
     traceback.
     """

@@ -169,7 +169,7 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of a run and print where it went."""
-    from gagebench.report import write_report
+    from gagebench.report.html import write_report
 
     options, gages = _read_options(args)
     print(write_report(args.results_url, output=args.output, storage_options=options, gages=gages))
@@ -180,8 +180,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     """Compare two models gage by gage; print the paired summary, optionally save details."""
     import pandas as pd
 
-    from gagebench.comparison import compare, describe_columns
-    from gagebench.report import write_comparison
+    from gagebench.report.comparison import compare, describe_columns
+    from gagebench.report.html import write_comparison
 
     options, _ = _read_options(args)
     result = compare(
@@ -293,8 +293,9 @@ def format_summary(result: RunResult) -> str:
             f"({timings['gages_per_s']:.0f} gages/s); total {timings['total_s']:.1f} s"
         )
     lines.append(f"results: {result.run_url}/  ({', '.join(manifest.get('outputs', []))})")
-    if "report.html" in manifest.get("outputs", []):
-        lines.append(f"report:  {result.run_url}/report.html")
+    report_url = result.report_url()
+    if report_url:
+        lines.append(f"report:  {report_url}")
     return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ import yaml
 
 from gagebench.errors import ConfigError
 from gagebench.redact import redact
-from gagebench.sources_crosswalk import Crosswalk
+from gagebench.sources.crosswalk import Crosswalk
 
 if TYPE_CHECKING:
     from gagebench.uncertainty import UncertaintySettings
@@ -211,7 +211,7 @@ class RunConfig:
 
         The store's options are merged over the global ones key by key at every depth
         (:func:`merge_options`). For an ``s3://`` URL the run's retry policy is added as
-        ``gagebench_retries`` (read by :mod:`gagebench.objectstore`, also on workers).
+        ``gagebench_retries`` (read by :mod:`gagebench.storage.objectstore`, also on workers).
         """
         merged = merge_options(self.storage_options, store.storage_options if store else {})
         url = store.url if store is not None else self.output
@@ -492,7 +492,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
             name,
         )
     storage_options = _mapping(raw, "storage_options")
-    from gagebench.retry import RetryPolicy
+    from gagebench.storage.retry import RetryPolicy
 
     retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
     suites = tuple(s for s in VALID_SUITES if s in suites)

@@ -8,15 +8,16 @@ the first column; that id is what stores are matched on and what result rows car
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gagebench._fsspec import options_for_url
 from gagebench.errors import InputError, StorageError
+from gagebench.storage.fs import options_for_url
 
 BUILTIN = "builtin"
 ID_PREFIX = "USGS-"
@@ -25,6 +26,9 @@ _SITE_NO = re.compile(r"^[0-9]{8,15}$")
 # Columns that look numeric but are codes whose leading zeros matter.
 _TEXT_COLUMNS = {"site_no": str, "huc02": str, "reachcode": str, "gage_id": str}
 _MAX_NAMED = 10
+# Gage-list columns the report groups by (normalized from the HyTEST list's names).
+CLASS_COLUMN = "gage_class"
+ECOREGION_COLUMN = "ecoregion"
 
 
 def builtin_gages() -> pd.DataFrame:
@@ -128,3 +132,101 @@ def _finish(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     out.insert(0, "site_no", sites.to_numpy(dtype=object))
     out.insert(0, "gage_id", [ID_PREFIX + s for s in sites])
     return out
+
+
+def plan_batches(gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
+    """Consecutive batches of ``batch_size`` gages (the last may be shorter)."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    ids = [str(g) for g in gage_ids]
+    dupes = sorted({g for g in ids if ids.count(g) > 1}) if len(set(ids)) != len(ids) else []
+    if dupes:
+        raise InputError(f"the gage list repeats {dupes[:5]}: each gage must appear once")
+    return tuple(tuple(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size))
+
+
+# --- gage metadata joined to results (used by the report and comparisons)
+
+
+def builtin_gage_table() -> pd.DataFrame:
+    """The packaged 5390-gage list (:func:`builtin_gages`), normalized for joining results."""
+    return _builtin_gages().copy()
+
+
+@lru_cache(maxsize=1)
+def _builtin_gages() -> pd.DataFrame:
+    return normalize_gages(builtin_gages())
+
+
+def normalize_gages(gages: pd.DataFrame) -> pd.DataFrame:
+    """A gage list as columns ``site_no`` (``USGS-…``), ``lat``, ``lon``, class, ecoregion.
+
+    Accepts the HyTEST list layout (``site_no`` without prefix, ``dec_lat_va``,
+    ``dec_long_va``, ``gagesII_class``, ``aggecoregion``) or one with ``gage_id`` /
+    ``lat`` / ``lon`` columns; missing optional columns become NaN.
+    """
+    frame = gages.copy()
+    if "gage_id" in frame.columns:
+        ids = frame["gage_id"].astype(str)
+    elif "site_no" in frame.columns:
+        ids = frame["site_no"].astype(str)
+    else:
+        raise InputError(
+            f"gage list has no 'gage_id' or 'site_no' column (columns: {list(frame.columns)})"
+        )
+    ids = ids.str.strip()
+    ids = ids.where(ids.str.contains("-"), "USGS-" + ids)
+    out = pd.DataFrame({"site_no": ids})
+    for target, candidates in (
+        ("lat", ("lat", "latitude", "dec_lat_va")),
+        ("lon", ("lon", "longitude", "dec_long_va")),
+        (CLASS_COLUMN, (CLASS_COLUMN, "gagesII_class", "class")),
+        (ECOREGION_COLUMN, (ECOREGION_COLUMN, "aggecoregion")),
+        ("drain_sqkm", ("drain_sqkm",)),
+    ):
+        source = next((c for c in candidates if c in frame.columns), None)
+        out[target] = frame[source].to_numpy() if source else np.nan
+    out["lat"] = pd.to_numeric(out["lat"], errors="coerce")
+    out["lon"] = pd.to_numeric(out["lon"], errors="coerce")
+    return out.drop_duplicates("site_no").reset_index(drop=True)
+
+
+def with_gages(results: pd.DataFrame, gages: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Results joined to gage metadata on ``site_no``; unknown gages keep NaN metadata.
+
+    Built-in gages always get the shipped table's metadata (location, class, ecoregion)
+    where a user's gage list leaves it out; the user's own values win where given.
+    """
+    builtin = builtin_gage_table()
+    if gages is None:
+        table = builtin
+    else:
+        user = normalize_gages(gages).drop_duplicates("site_no").set_index("site_no")
+        shipped = builtin.drop_duplicates("site_no").set_index("site_no")
+        table = user.combine_first(shipped.loc[shipped.index.intersection(user.index)])
+        table = table.reset_index()
+    frame = checked_results(results)
+    meta = [c for c in table.columns if c != "site_no" and c not in frame.columns]
+    if not meta:
+        return frame
+    keys = frame["site_no"].astype(str)
+    joined = table.set_index("site_no")[meta].reindex(keys.to_numpy())
+    for column in meta:
+        frame[column] = joined[column].to_numpy()
+    return frame
+
+
+def checked_results(results: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a results table with ``site_no`` and ``model`` as strings (checked)."""
+    if not isinstance(results, pd.DataFrame):
+        raise InputError(
+            f"results must be a pandas DataFrame (got {type(results).__name__}); "
+            "read a run with gagebench.results.reader.read_run(url).results"
+        )
+    missing = [c for c in ("site_no", "model") if c not in results.columns]
+    if missing:
+        raise InputError(f"results has no {missing} column(s); columns: {list(results.columns)}")
+    frame = results.copy()
+    frame["site_no"] = frame["site_no"].astype(str)
+    frame["model"] = frame["model"].astype(str)
+    return frame

@@ -33,7 +33,8 @@ from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress
 from gagebench.redact import redact_urls
-from gagebench.sinks import PARTS, Plan, RunSink, write_report
+from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
+from gagebench.results.writer import RunSink
 
 if TYPE_CHECKING:
     import distributed
@@ -80,9 +81,9 @@ class RunResult:
 
     def report_url(self) -> str | None:
         """The URL of the run's ``report.html``, or None when the run has no report."""
-        if "report.html" not in self.manifest.get("outputs", []):
+        if REPORT_FILE not in self.manifest.get("outputs", []):
             return None
-        return self.run_url.rstrip("/") + "/report.html"
+        return self.run_url.rstrip("/") + "/" + REPORT_FILE
 
     def _repr_html_(self) -> str:
         """A short card for notebooks: run id, where, status counts, medians, report, timings."""
@@ -155,17 +156,6 @@ def _seconds(value: Any) -> str:
 
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
-
-
-def plan_batches(gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
-    """Consecutive batches of ``batch_size`` gages (the last may be shorter)."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1, got {batch_size}")
-    ids = [str(g) for g in gage_ids]
-    dupes = sorted({g for g in ids if ids.count(g) > 1}) if len(set(ids)) != len(ids) else []
-    if dupes:
-        raise InputError(f"the gage list repeats {dupes[:5]}: each gage must appear once")
-    return tuple(tuple(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size))
 
 
 def evaluate_batch(
@@ -392,14 +382,14 @@ def stream_batches(
     A Dask bag with one partition per batch; its partitions are submitted a few at a time
     (``max_in_flight``, default 2 per worker thread) so memory stays flat. When a store
     holds several gages per chunk, each batch is a chunk-aware work unit whose chunk
-    reads are tasks of their own (:func:`gagebench.sources_chunked.unit_graphs`). A failed
+    reads are tasks of their own (:func:`gagebench.sources.chunked.unit_graphs`). A failed
     batch is run again up to ``attempts`` times (:mod:`gagebench.batches`, which raises
     ``BatchesFailed`` at the end when some still fail).
     """
     import dask.bag as db
 
     from gagebench.batches import stream_with_retries
-    from gagebench.sources_chunked import unit_graphs
+    from gagebench.sources.chunked import unit_graphs
 
     if not batches:
         return
@@ -450,12 +440,13 @@ def run(
     same (else refused, naming what changed), unless ``force`` (then it is deleted and
     computed again). A run with parts but no manifest is resumed: only missing batches
     are computed. Every setting is checked before anything is written, and one process
-    at a time holds the run folder (:mod:`gagebench.runlock`). ``progress`` renders the
+    at a time holds the run folder (:mod:`gagebench.results.lock`). ``progress`` renders the
     run's progress: by default a bar in Jupyter
     (:func:`gagebench.progress.default_progress`) and nothing elsewhere.
     """
     from gagebench.clusters import check_settings
-    from gagebench.runlock import LOCK_FILE, RunLock
+    from gagebench.results.layout import LOCK_FILE
+    from gagebench.results.lock import RunLock
 
     config.require_stores()
     check_settings(config, cluster=client is None)
@@ -477,7 +468,7 @@ def run(
 
 def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:
     """The finished run of this id, if any; refused when its settings differ."""
-    from gagebench.run_settings import differences, refusal, result_settings
+    from gagebench.results.settings import differences, refusal, result_settings
 
     manifest = sink.read_manifest()
     if manifest is None or manifest.get("run_id") != config.run_id:
@@ -497,7 +488,7 @@ def _check_started(config: RunConfig, sink: RunSink) -> None:
     """Refuse to resume parts made with other settings; record them for the next resume."""
     import json
 
-    from gagebench.run_settings import SETTINGS_FILE, differences, refusal, result_settings
+    from gagebench.results.settings import differences, refusal, result_settings
 
     path = sink.path(PARTS, SETTINGS_FILE)
     now = result_settings(config)
@@ -517,8 +508,8 @@ def _run(
 ) -> RunResult:
     """The run itself, once the run folder's lease is held."""
     from gagebench.gages import load_gages
-    from gagebench.runlock import remove_stale_temporaries
-    from gagebench.sources import SourceSet
+    from gagebench.results.lock import remove_stale_temporaries
+    from gagebench.sources.stores import SourceSet
 
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.UTC)
@@ -651,8 +642,18 @@ def _run(
     if config.report:
 
         def report(facts: dict[str, Any]) -> str | None:
-            return write_report(sink.url, config.options_for(), manifest_of(facts), config.gages)
+            from gagebench.report.html import write_report  # matplotlib only when needed
+
+            # after the CSVs, before manifest.json: hand the report the manifest to be
+            return str(
+                write_report(
+                    sink.url,
+                    storage_options=config.options_for(),
+                    gages=config.gages,
+                    manifest=manifest_of(facts),
+                )
+            )
 
     manifest = sink.commit(plan, manifest_of, report)
-    log.info("run %s complete: %s", config.run_id, sink.url_of("manifest.json"))
+    log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, manifest, sink.read_results())

@@ -39,11 +39,11 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from gagebench._fsspec import options_for_url
-from gagebench._zarrio import write_gage_rows
 from gagebench.errors import InputError, StorageError
 from gagebench.gages import builtin_gages, load_gages
-from gagebench.sources import clear_cache
+from gagebench.sources.stores import clear_cache
+from gagebench.sources.zarrio import write_gage_rows
+from gagebench.storage.fs import options_for_url
 
 SAMPLE_ID = "USGS-01104200"
 OBS_HOUR = np.timedelta64(5, "h")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from gagebench.report import write_report
+from gagebench.report.html import write_report
 from report_fixtures import synthetic_results, write_run
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,7 @@ from _replicas import write_chrtout, write_daily_observed
 from gagebench.config import load_config
 from gagebench.errors import ConfigError
 from gagebench.pipeline import evaluate_batch, run
-from gagebench.sources import SourceSet, StoreSpec, clear_cache
+from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
 
 pytestmark = pytest.mark.integration
 

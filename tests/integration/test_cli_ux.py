@@ -26,7 +26,7 @@ import yaml
 from gagebench.config import load_config
 from gagebench.errors import ConfigError
 from gagebench.pipeline import run
-from gagebench.runlock import LOCK_FILE
+from gagebench.results.lock import LOCK_FILE
 from run_parts import wait_for_parts
 
 pytestmark = pytest.mark.integration
@@ -125,7 +125,7 @@ def test_descending_time_names_the_store(stores: dict[str, Any], tmp_path: Path)
 
 
 def test_no_time_overlap_is_a_warning(stores: dict[str, Any], tmp_path: Path) -> None:
-    from gagebench.sources import SourceSet, StoreSpec, clear_cache
+    from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
     from gagebench.synth import synthesize
 
     later = synthesize(str(tmp_path), n_gages=3, start="2010-01-01", end="2010-12-31", seed=5)
@@ -142,11 +142,11 @@ def test_no_time_overlap_is_a_warning(stores: dict[str, Any], tmp_path: Path) ->
             records.append(record.getMessage())
 
     handler = Grab(logging.WARNING)
-    logging.getLogger("gagebench.sources").addHandler(handler)
+    logging.getLogger("gagebench.sources.stores").addHandler(handler)
     try:
         source.check(365)
     finally:
-        logging.getLogger("gagebench.sources").removeHandler(handler)
+        logging.getLogger("gagebench.sources.stores").removeHandler(handler)
     assert any("no day in common, so every gage will be no_simulation" in r for r in records)
     batch = source.read_batch(["USGS-01011000"])
     assert np.isnan(batch.modeled["late"]).all()

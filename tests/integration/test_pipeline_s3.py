@@ -22,7 +22,7 @@ from expected_results import evaluate_in_process
 from gagebench.config import RunConfig, load_config
 from gagebench.evaluation import evaluate
 from gagebench.pipeline import run
-from gagebench.sinks import suite_csv_columns
+from gagebench.results.writer import suite_csv_columns
 from gagebench.synth import synthesize
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def config_for(stores: Any, output: str, s3: Any, **settings: Any) -> RunConfig:
 
 
 def store_ids(url: str, s3: Any) -> set[str]:
-    """Gage ids a zarr store holds, read with xarray (independently of gagebench.sources)."""
+    """Gage ids a zarr store holds, read with xarray (independently of gagebench.sources.stores)."""
     ds = xr.open_zarr(fsspec.get_mapper(url, **s3.storage_options), consolidated=None)
     return {_gage_text(v) for v in ds["gage_id"].to_numpy()}
 

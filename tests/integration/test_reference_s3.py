@@ -11,7 +11,7 @@ from _replicas import write_daily_observed, write_nhm_reference
 
 from gagebench.config import load_config
 from gagebench.pipeline import run
-from gagebench.sources_units import FT3_TO_M3
+from gagebench.sources.units import FT3_TO_M3
 
 pytestmark = pytest.mark.integration
 

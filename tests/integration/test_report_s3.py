@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from gagebench.comparison import compare
-from gagebench.report import write_report
+from gagebench.report.comparison import compare
+from gagebench.report.html import write_report
 from report_fixtures import synthetic_results, write_run
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from gagebench.batches import failure_of, is_bug
 from gagebench.config import load_config
 from gagebench.errors import InputError, RunError, StorageError
 from gagebench.pipeline import ERROR, _evaluate_rows, _uncertainty_frames
-from gagebench.retry import StoreUnavailable
-from gagebench.sources import SourceSet
+from gagebench.sources.stores import SourceSet
+from gagebench.storage.retry import StoreUnavailable
 from gagebench.synth import synthesize
 
 STORE = "memory://gagebench-errors-bugs-unit"
@@ -157,7 +157,7 @@ def test_a_bug_fails_the_run_loudly_after_its_attempts_and_resumes(
 
 
 def _fresh_source(stores: dict, tmp_path: Path) -> SourceSet:
-    from gagebench.sources import clear_cache
+    from gagebench.sources.stores import clear_cache
 
     clear_cache()  # open the stores again, under the patch
     return SourceSet.from_config(load_config(overrides={**stores, "output": str(tmp_path)}))
@@ -179,21 +179,23 @@ def test_a_bug_while_opening_a_store_is_not_a_url_problem(
 def test_a_bug_while_reading_gages_is_not_a_store_failure(
     monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
 ) -> None:
-    import gagebench.sources
+    import gagebench.sources.stores
 
     source = _fresh_source(stores, tmp_path)
     ids = source.observed_ids()[:2]
-    monkeypatch.setattr(gagebench.sources, "read_gage_rows", _raise(IndexError("row 7")))
+    monkeypatch.setattr(gagebench.sources.stores, "read_gage_rows", _raise(IndexError("row 7")))
     with pytest.raises(IndexError, match="row 7"):
         source.read_batch(ids)
-    monkeypatch.setattr(gagebench.sources, "read_gage_rows", _raise(StoreUnavailable("down")))
+    monkeypatch.setattr(
+        gagebench.sources.stores, "read_gage_rows", _raise(StoreUnavailable("down"))
+    )
     with pytest.raises(StorageError, match="reading 2 gages from the observed store"):
         source.read_batch(ids)
 
 
 def test_crosswalk_errors_name_their_cause(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import gagebench.sources_crosswalk
-    from gagebench.sources_crosswalk import Crosswalk, _table
+    import gagebench.sources.crosswalk
+    from gagebench.sources.crosswalk import Crosswalk, _table
 
     table = tmp_path / "xwalk.parquet"
     table.write_bytes(b"not a parquet file")
@@ -206,7 +208,7 @@ def test_crosswalk_errors_name_their_cause(monkeypatch: pytest.MonkeyPatch, tmp_
     good = tmp_path / "xwalk.csv"
     good.write_text("gage,feature\nUSGS-1,11\n")
     monkeypatch.setattr(
-        gagebench.sources_crosswalk.pd, "read_csv", _raise(ZeroDivisionError("a bug"))
+        gagebench.sources.crosswalk.pd, "read_csv", _raise(ZeroDivisionError("a bug"))
     )
     with pytest.raises(ZeroDivisionError, match="a bug"):
         _table(Crosswalk(url=str(good), gage="gage", feature="feature"), "nwm")
@@ -224,7 +226,10 @@ def test_a_failed_report_still_writes_the_manifest(
         overrides={**stores, "output": str(tmp_path), "progress": False, "run_id": "rep"}
     )
     assert cfg.report
-    monkeypatch.setattr(pipeline, "write_report", _raise(ValueError("no figure for 'dKGE'")))
+    import gagebench.report.html
+
+    failing = _raise(ValueError("no figure for 'dKGE'"))
+    monkeypatch.setattr(gagebench.report.html, "write_report", failing)
     with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c:
         result = pipeline.run(cfg, client=c)
     manifest = json.loads((tmp_path / "rep" / "manifest.json").read_text())

@@ -106,7 +106,7 @@ def test_evaluate_stays_the_function_after_submodule_imports() -> None:
     import sys
 
     code = (
-        "import gagebench.pipeline, gagebench.sinks, gagebench, sys;"
+        "import gagebench.pipeline, gagebench.results.writer, gagebench, sys;"
         "sys.exit(0 if callable(gagebench.evaluate) else 1)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

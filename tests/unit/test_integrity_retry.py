@@ -11,8 +11,8 @@ import zarr
 from numcodecs import Blosc
 
 from gagebench.errors import ConfigError
-from gagebench.integrity import IntegrityError, VerifyingStore, check_blosc, check_decoded
-from gagebench.retry import RetryPolicy, StoreUnavailable, is_transient, retrying
+from gagebench.storage.integrity import IntegrityError, VerifyingStore, check_blosc, check_decoded
+from gagebench.storage.retry import RetryPolicy, StoreUnavailable, is_transient, retrying
 
 CODEC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
 
@@ -98,7 +98,7 @@ def test_verifying_store_refetches_and_never_decodes_a_short_chunk(tmp_path) -> 
 
 
 def test_fast_path_refetches_a_chunk_that_does_not_decode(tmp_path) -> None:
-    from gagebench._zarrio import read_gage_rows
+    from gagebench.sources.zarrio import read_gage_rows
 
     path, data = _store_with_chunks(tmp_path)
     inner = zarr.storage.LocalStore(path, read_only=True)

@@ -22,7 +22,6 @@ import pytest
 from matplotlib.figure import Figure
 
 import gagebench
-from gagebench.comparison import compare
 from gagebench.pipeline import RunResult
 from gagebench.progress import (
     BarProgress,
@@ -33,6 +32,7 @@ from gagebench.progress import (
     in_notebook,
     make_progress,
 )
+from gagebench.report.comparison import compare
 from report_fixtures import synthetic_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

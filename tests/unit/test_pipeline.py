@@ -9,8 +9,9 @@ import pytest
 from gagebench.config import load_config
 from gagebench.errors import InputError
 from gagebench.evaluation import evaluate
-from gagebench.pipeline import ERROR, _evaluate_rows, evaluate_batch, plan_batches
-from gagebench.sources import SourceSet
+from gagebench.gages import plan_batches
+from gagebench.pipeline import ERROR, _evaluate_rows, evaluate_batch
+from gagebench.sources.stores import SourceSet
 from gagebench.synth import synthesize
 
 

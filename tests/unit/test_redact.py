@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gagebench.config import load_config
 from gagebench.redact import MASK, is_secret_key, redact, redact_urls
-from gagebench.report import provenance_table
+from gagebench.report.html import provenance_table
 
 OPTIONS = {
     "key": "AKIA",

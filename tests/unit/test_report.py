@@ -20,17 +20,18 @@ from matplotlib.figure import Figure
 
 import gagebench
 from gagebench.cli import main
-from gagebench.comparison import compare, sign_test
 from gagebench.errors import InputError, StorageError
 from gagebench.evaluation import missing_rows
+from gagebench.gages import builtin_gage_table
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
-from gagebench.plots import NothingToPlot, builtin_gage_table, scorecard_table
-from gagebench.report import write_report
-from gagebench.run_folder import read_run
+from gagebench.report.comparison import compare, sign_test
+from gagebench.report.html import write_report
+from gagebench.report.plots import NothingToPlot, scorecard_table
+from gagebench.results.reader import read_run
 from report_fixtures import GAGE_CSV, synthetic_results, write_run
 
 ALL_FIGURES = {"cdf", "map_kge", "by_class_kge", "by_ecoregion_kge", "scorecard"}
-# Pixel sizes follow from each figure's size in inches at 100 dpi (see gagebench.plots).
+# Pixel sizes follow from each figure's size in inches at 100 dpi (see gagebench.report.plots).
 EXPECTED_SIZES = {
     "cdf": (1380, 380),  # 3 panels x 4.6 in, 3.8 in
     "map_kge": (1240, 450),  # 2 models side by side: 2 x 6.2 in, 3.9 + 0.6 in

@@ -14,8 +14,8 @@ import pytest
 from gagebench.clusters import check_settings
 from gagebench.config import load_config
 from gagebench.errors import ConfigError
-from gagebench.run_settings import differences, result_settings
-from gagebench.runlock import LOCK_FILE, RunLock, RunLockedError, remove_stale_temporaries
+from gagebench.results.lock import LOCK_FILE, RunLock, RunLockedError, remove_stale_temporaries
+from gagebench.results.settings import differences, result_settings
 
 
 def _lock(root: Path, **kw) -> RunLock:

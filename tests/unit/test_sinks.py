@@ -11,8 +11,8 @@ import pytest
 from gagebench.errors import ConfigError, StorageError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import evaluate_arrays
-from gagebench.retry import describe
-from gagebench.sinks import MANIFEST_FILE, Plan, RunSink, suite_csv_columns
+from gagebench.results.writer import MANIFEST_FILE, Plan, RunSink, suite_csv_columns
+from gagebench.storage.retry import describe
 
 SUITES = ("standard", "dscore")
 DATES = np.arange("2000-01-01", "2000-03-01", dtype="datetime64[D]")

@@ -1,4 +1,4 @@
-"""gagebench.sources on small zarr stores written here with xarray (independent of synth)."""
+"""gagebench.sources.stores on small zarr stores written here with xarray (independent of synth)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import xarray as xr
 
 from gagebench.config import load_config
 from gagebench.errors import InputError, StorageError
-from gagebench.sources import (
+from gagebench.sources.stores import (
     SourceSet,
     StoreSpec,
     clear_cache,

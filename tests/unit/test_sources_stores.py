@@ -27,11 +27,11 @@ from _replicas import (
 
 from gagebench.config import load_config
 from gagebench.errors import ConfigError, InputError, StorageError
-from gagebench.pipeline import plan_batches
-from gagebench.sources import SourceSet, StoreSpec, clear_cache
-from gagebench.sources_chunked import unit_graphs
-from gagebench.sources_crosswalk import Crosswalk
-from gagebench.sources_units import FT3_TO_M3, resolve_units
+from gagebench.gages import plan_batches
+from gagebench.sources.chunked import unit_graphs
+from gagebench.sources.crosswalk import Crosswalk
+from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
+from gagebench.sources.units import FT3_TO_M3, resolve_units
 
 BATCH_SIZE = 64  # gagebench.yaml's default
 

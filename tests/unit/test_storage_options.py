@@ -113,7 +113,7 @@ def test_retry_policy_travels_only_to_s3_urls() -> None:
     config = cfg(retries={"max_wait_s": 7}, output="./local-out")
     assert "gagebench_retries" not in config.options_for()
     assert config.options_for(config.observed)["gagebench_retries"]["max_wait_s"] == 7.0
-    from gagebench._fsspec import options_for_url
+    from gagebench.storage.fs import options_for_url
 
     assert options_for_url("https://x/gages.csv", {"gagebench_retries": {}, "a": 1}) == {"a": 1}
     with pytest.raises(Exception, match=r"gagebench\.retries"):

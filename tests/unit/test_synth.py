@@ -1,4 +1,4 @@
-"""gagebench.synth: stores readable by gagebench.sources, realistic, deterministic."""
+"""gagebench.synth: stores readable by gagebench.sources.stores, realistic, deterministic."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gagebench.config import load_config
 from gagebench.evaluation import evaluate
 from gagebench.gages import builtin_gages
 from gagebench.sample import load_sample
-from gagebench.sources import SourceSet, StoreSpec, clear_cache
+from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
 from gagebench.synth import SAMPLE_ID, synthesize
 
 SHORT = {"start": "2001-01-01", "end": "2002-12-31"}

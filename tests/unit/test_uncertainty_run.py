@@ -12,8 +12,8 @@ import pytest
 from gagebench.config import load_config
 from gagebench.errors import ConfigError
 from gagebench.pipeline import evaluate_batch
-from gagebench.run_settings import differences, result_settings
-from gagebench.sources import SourceSet
+from gagebench.results.settings import differences, result_settings
+from gagebench.sources.stores import SourceSet
 from gagebench.synth import synthesize
 from gagebench.uncertainty import COLUMNS, LONG_COLUMNS, PAIRED_COLUMNS, evaluate_models
 
@@ -125,8 +125,8 @@ def test_run_writes_uncertainty_csv(stores: dict, tmp_path: Path) -> None:
         assert manifest["inputs"]["uncertainty"]["seed_used"] == 3
         assert manifest["config"]["uncertainty"]["n_samples"] == 100
         # the report draws the suite's figures and the paired table
-        from gagebench.comparison import compare
-        from gagebench.report import write_report
+        from gagebench.report.comparison import compare
+        from gagebench.report.html import write_report
 
         page = Path(write_report(str(run_dir), output=str(tmp_path / "report.html")))
         text = page.read_text()
@@ -163,7 +163,7 @@ def test_a_started_run_refuses_to_resume_with_other_uncertainty_settings(
     stores: dict, tmp_path: Path
 ) -> None:
     from gagebench.pipeline import _check_started
-    from gagebench.sinks import RunSink
+    from gagebench.results.writer import RunSink
 
     suites = ["standard", "uncertainty"]
     first = _config(stores, tmp_path, run_id="r1", suites=suites, **{"uncertainty.seed": 1})

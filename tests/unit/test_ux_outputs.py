@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-import gagebench.comparison as comparison
+import gagebench.report.comparison as comparison
 from gagebench.cli import _demo_stores
-from gagebench.plots import with_gages
-from gagebench.report import provenance_table
+from gagebench.gages import with_gages
+from gagebench.report.html import provenance_table
 from gagebench.synth import synthesize
 
 

@@ -13,14 +13,14 @@ the exact string, so leading zeros matter; integer ids (which cannot hold leadin
 zeros) are zero-padded to 8 digits. Blank ids are ignored; when a store holds the same
 gage twice, the first occurrence is read (the run warns and records it). Stores indexed
 by features (segments, reaches) take a per-store crosswalk
-(:mod:`gagebench.sources_crosswalk`); an integer feature dimension without ``gage_id``
+(:mod:`gagebench.sources.crosswalk`); an integer feature dimension without ``gage_id``
 coordinate or crosswalk is refused. Values are converted to m3/s from the variable's
-``units`` attribute or the store's ``units`` setting (:mod:`gagebench.sources_units`).
+``units`` attribute or the store's ``units`` setting (:mod:`gagebench.sources.units`).
 
 Stores open through fsspec as zarr or xarray would: any URL, ``reference://`` (kerchunk
 JSON, local or remote, given as ``storage_options.fo``) and ``consolidated`` per store.
 Stores whose chunks hold several gages are read chunk by chunk in work units
-(:mod:`gagebench.sources_chunked`), each needed chunk once per run.
+(:mod:`gagebench.sources.chunked`), each needed chunk once per run.
 
 Daily alignment is by calendar day: a daily series stamped at any hour is assigned to
 its date. A sub-daily (e.g. hourly) series is first averaged over days starting at 05:00
@@ -32,7 +32,7 @@ store's days; model series are reindexed onto it (NaN where a model has no day).
 Reading a batch touches only that batch's gages: positions come from an index built once
 per process per store (stores are cached per process; :func:`clear_cache` forgets them),
 and a store chunked one gage per chunk reads exactly one chunk per gage, concurrently
-(:mod:`gagebench._zarrio`); other chunkings go through zarr's orthogonal indexing.
+(:mod:`gagebench.sources.zarrio`); other chunkings go through zarr's orthogonal indexing.
 Values are CF-decoded as xarray would (fill values to NaN, scale_factor, add_offset).
 """
 
@@ -49,20 +49,20 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from gagebench._fsspec import options_for_url
-from gagebench._zarrio import read_gage_rows
 from gagebench.errors import InputError, StorageError
-from gagebench.gages import ID_PREFIX
-from gagebench.retry import is_storage_failure
-from gagebench.sources_chunked import TIME_CHUNKS_PER_TASK, is_multi_gage, plan_units
-from gagebench.sources_crosswalk import (
+from gagebench.gages import ID_PREFIX, plan_batches
+from gagebench.sources.chunked import TIME_CHUNKS_PER_TASK, is_multi_gage, plan_units
+from gagebench.sources.crosswalk import (
     Crosswalk,
     Duplicate,
     build_index,
     crosswalk_pairs,
     is_integer_dim,
 )
-from gagebench.sources_units import Units, resolve_units
+from gagebench.sources.units import Units, resolve_units
+from gagebench.sources.zarrio import read_gage_rows
+from gagebench.storage.fs import options_for_url
+from gagebench.storage.retry import is_storage_failure
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -290,7 +290,7 @@ class _Store:
         """Values ``(len(positions), time)`` of existing positions, touching only their chunks.
 
         A store chunked one gage per chunk is read gage by gage, concurrently, straight
-        into contiguous rows (see :mod:`gagebench._zarrio`); other chunkings use zarr's
+        into contiguous rows (see :mod:`gagebench.sources.zarrio`); other chunkings use zarr's
         orthogonal indexing, which reads each needed chunk once. A position asked for
         twice (gages sharing a feature) is read once.
         """
@@ -316,7 +316,7 @@ class _Store:
             return self.days, values
         return subdaily_to_daily(values, self.times)
 
-    # -- what the chunk-aware reader needs (gagebench.sources_chunked) --
+    # -- what the chunk-aware reader needs (gagebench.sources.chunked) --
 
     def decode_values(self, raw: np.ndarray) -> np.ndarray:
         """Raw values as decoded floats in m3/s (fills as NaN)."""
@@ -462,7 +462,7 @@ def _open_array(
 ) -> Any:
     import zarr
 
-    from gagebench.integrity import verified_store
+    from gagebench.storage.integrity import verified_store
 
     try:
         group = zarr.open_group(
@@ -510,7 +510,7 @@ def _open_dataset(
 ) -> xr.Dataset:
     import xarray as xr
 
-    from gagebench.integrity import verified_store
+    from gagebench.storage.integrity import verified_store
 
     _probe(label, url, options)
     try:
@@ -618,7 +618,7 @@ class SourceSet:
     Stores are opened at most once per process (a module-level cache), so sending a
     SourceSet to Dask workers costs one open per worker, not one per batch.
     ``time_chunks_per_task`` sets the length of the chunk-aware read tasks (see
-    :mod:`gagebench.sources_chunked`).
+    :mod:`gagebench.sources.chunked`).
     """
 
     def __init__(
@@ -702,8 +702,6 @@ class SourceSet:
 
     def plan_units(self, gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
         """Work units of a run: plain batches, or chunk groups when a store needs them."""
-        from gagebench.pipeline import plan_batches
-
         batches = plan_batches(gage_ids, batch_size)
         stores = [self.store_of(key) for key in self._keys()]
         return plan_units(stores, batches, batch_size)

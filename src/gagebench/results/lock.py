@@ -33,10 +33,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from gagebench.errors import GagebenchError
+from gagebench.results.layout import LOCK_FILE
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "_lock.json"
 #: Seconds without a heartbeat after which a lease is stale.
 TTL_S = 60.0
 #: Seconds a remote lease is left to settle before it is read back.
@@ -58,7 +58,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 class RunLock:
-    """The lease on one run folder (a :class:`gagebench.sinks.RunSink`'s file system)."""
+    """The lease on one run folder (a :class:`gagebench.results.writer.RunSink`'s file system)."""
 
     def __init__(
         self,

@@ -1,16 +1,6 @@
-"""Results of a run at any fsspec URL: per-batch parts, resume, and the atomic final commit.
+"""Writing a run folder at any fsspec URL: per-batch parts, resume, the atomic final commit.
 
-Layout under the run URL (``<output>/<run_id>/``, see DESIGN.md "Outputs")::
-
-    _parts/plan.json              the batch plan (batch -> gage ids), written at start
-    _parts/batch-00012.parquet    one file per finished batch, each written atomically
-    results.parquet               every row (written at commit)
-    <model>/standard_suite.csv    HyTEST format, only for suites that ran
-    <model>/dscore.csv
-    <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
-    report.html                   when gagebench.report is installed and report is on
-    manifest.json                 written last: its presence means the run is complete
-
+File names and schemas are :mod:`gagebench.results.layout`'s.
 Atomic writes: on a local file system a file is written under a temporary name and
 moved into place; on object stores (S3, GCS, memory) a file is staged on local disk and
 uploaded only once complete (fsspec's writers would upload on close even after an
@@ -26,11 +16,9 @@ import contextlib
 import io
 import json
 import logging
-import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any
 
 import fsspec
@@ -41,119 +29,28 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from gagebench.errors import ConfigError, StorageError
-from gagebench.evaluation import result_columns
-from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.results.layout import (
+    MANIFEST_FILE,
+    PARTS,
+    PLAN_FILE,
+    REPORT_FILE,
+    RESULTS_FILE,
+    SUITE_FILES,
+    Plan,
+    part_index,
+    part_name,
+    results_schema,
+    suite_csv_columns,
+    to_table,
+)
+from gagebench.results.reader import load_manifest, load_results
 
 log = logging.getLogger(__name__)
-
-PARTS = "_parts"
-PLAN_FILE = "plan.json"
-MANIFEST_FILE = "manifest.json"
-RESULTS_FILE = "results.parquet"
-REPORT_FILE = "report.html"
-SUITE_FILES = {
-    "standard": "standard_suite.csv",
-    "dscore": "dscore.csv",
-    "uncertainty": "uncertainty.csv",
-}
-_PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
-
-
-def suite_csv_columns(suite: str) -> list[str]:
-    """HyTEST's column names and order of one suite's CSV (``site_no`` first).
-
-    ``uncertainty.csv`` is gumboot's long shape (one row per gage and statistic).
-    """
-    if suite == "uncertainty":
-        from gagebench.uncertainty import LONG_COLUMNS
-
-        return list(LONG_COLUMNS)
-    cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
-    return ["site_no", *[c for c in cols if c != "site_no"]]
-
-
-def results_schema(suites: Sequence[str]) -> pa.Schema:
-    """The fixed Arrow schema of results (every part and results.parquet share it)."""
-    fields = []
-    for name in result_columns(suites):
-        if name in ("site_no", "model", "status", "note"):
-            fields.append(pa.field(name, pa.string()))
-        elif name == "n_days":
-            fields.append(pa.field(name, pa.int64()))
-        elif name in ("first_day", "last_day"):
-            fields.append(pa.field(name, pa.timestamp("ns")))
-        else:
-            fields.append(pa.field(name, pa.float64()))
-    return pa.schema(fields)
-
-
-def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
-    """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
-    schema = results_schema(suites)
-    frame = frame[schema.names]
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The batches of a run and what their parts contain (so resume cannot mix runs)."""
-
-    run_id: str
-    batches: tuple[tuple[str, ...], ...]
-    models: tuple[str, ...]
-    suites: tuple[str, ...]
-    mode: str
-
-    @property
-    def n_gages(self) -> int:
-        """Number of gages over all batches."""
-        return sum(len(b) for b in self.batches)
-
-    @property
-    def batch_size(self) -> int:
-        """Gages in the largest batch."""
-        return max((len(b) for b in self.batches), default=0)
-
-    def to_json(self) -> dict[str, Any]:
-        """The plan as saved in ``_parts/plan.json``."""
-        return {
-            "run_id": self.run_id,
-            "batch_size": self.batch_size,
-            "n_gages": self.n_gages,
-            "models": list(self.models),
-            "suites": list(self.suites),
-            "mode": self.mode,
-            "batches": [list(b) for b in self.batches],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        """Read a plan saved by :meth:`to_json`."""
-        return cls(
-            run_id=str(data["run_id"]),
-            batches=tuple(tuple(b) for b in data["batches"]),
-            models=tuple(data["models"]),
-            suites=tuple(data["suites"]),
-            mode=str(data["mode"]),
-        )
-
-    def differences(self, other: Plan) -> list[str]:
-        """What differs between this saved plan and a new one (empty: same plan)."""
-        diffs = []
-        if self.batches != other.batches:
-            if [g for b in self.batches for g in b] != [g for b in other.batches for g in b]:
-                diffs.append(f"the gage list ({self.n_gages} gages before, {other.n_gages} now)")
-            else:
-                diffs.append(f"batch_size ({self.batch_size} before, {other.batch_size} now)")
-        for name in ("models", "suites", "mode"):
-            if getattr(self, name) != getattr(other, name):
-                diffs.append(f"{name} ({getattr(self, name)} before, {getattr(other, name)} now)")
-        return diffs
 
 
 def storage_error(url: str, action: str, exc: BaseException) -> StorageError:
     """One clear line naming the URL and the cause (credentials, endpoint, outage)."""
-    from gagebench.retry import StoreUnavailable, is_transient
+    from gagebench.storage.retry import StoreUnavailable, is_transient
 
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, StoreUnavailable):  # says itself: outage or unreachable endpoint
@@ -189,7 +86,7 @@ class RunSink:
 
     def part_path(self, index: int) -> str:
         """The part file of batch ``index``."""
-        return self.path(PARTS, f"batch-{index:05d}.parquet")
+        return self.path(PARTS, part_name(index))
 
     @property
     def is_local(self) -> bool:
@@ -251,10 +148,8 @@ class RunSink:
     # -- manifest, plan and parts --------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
         """The manifest of a completed run, or None while the run is not complete."""
-        path = self.path(MANIFEST_FILE)
-        if not self.exists(path):
-            return None
-        return dict(json.loads(self.read_bytes(path)))
+        with self._guard("read", self.url_of(MANIFEST_FILE)):
+            return load_manifest(self.fs, self.root)
 
     def clear(self) -> None:
         """Remove everything of this run (``--force``): parts, results, manifest."""
@@ -297,9 +192,9 @@ class RunSink:
             names = self.fs.ls(self.path(PARTS), detail=False)
         done = set()
         for name in names:
-            match = _PART_NAME.search(str(name))
-            if match and int(match.group(1)) < n_batches:
-                done.add(int(match.group(1)))
+            index = part_index(str(name))
+            if index is not None and index < n_batches:
+                done.add(index)
         return done
 
     def write_part(self, index: int, frame: pd.DataFrame, suites: Sequence[str]) -> None:
@@ -409,7 +304,7 @@ class RunSink:
     ) -> None:
         """Write the report; if it fails, record why in ``facts`` (the results stand)."""
         from gagebench.batches import is_bug
-        from gagebench.retry import describe
+        from gagebench.storage.retry import describe
 
         try:
             report_url = report(facts)
@@ -444,7 +339,10 @@ class RunSink:
     def read_results(self) -> pd.DataFrame:
         """results.parquet of this run."""
         with self._guard("read", self.url_of(RESULTS_FILE)):
-            return pd.read_parquet(io.BytesIO(self.read_bytes(self.path(RESULTS_FILE))))
+            results = load_results(self.fs, self.root)
+        if results is None:
+            raise StorageError(f"{self.url_of(RESULTS_FILE)} is missing: run it again to commit")
+        return results
 
 
 def _suite_rows(rows: pd.DataFrame, suite: str) -> pd.DataFrame:
@@ -472,7 +370,7 @@ def _check_part(
 @contextlib.contextmanager
 def _storage_guard(action: str, url: str) -> Iterator[None]:
     """Turn file-system and S3 errors into one StorageError line that names the URL."""
-    from gagebench.retry import StoreUnavailable
+    from gagebench.storage.retry import StoreUnavailable
 
     try:
         yield
@@ -488,27 +386,3 @@ def _storage_guard(action: str, url: str) -> Iterator[None]:
         if type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs", "aiohttp"):
             raise storage_error(url, action, exc) from exc
         raise
-
-
-def write_report(
-    run_url: str,
-    storage_options: Mapping[str, Any],
-    manifest: Mapping[str, Any],
-    gages: str = "builtin",
-) -> str:
-    """Write ``report.html`` (and ``figures/``) beside the results; return its URL.
-
-    The one place a run calls :mod:`gagebench.report`. It runs after results.parquet and
-    the CSVs are in place and before ``manifest.json`` exists, so the manifest to be
-    written is handed over for the report's provenance section.
-    """
-    from gagebench.report import write_report as _write_report
-
-    return str(
-        _write_report(
-            run_url,
-            storage_options=dict(storage_options),
-            gages=gages,
-            manifest=dict(manifest),
-        )
-    )

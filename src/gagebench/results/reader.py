@@ -1,8 +1,9 @@
-"""Reading a finished run back from any fsspec URL: its results table and its manifest.
+"""Reading a run back from any fsspec URL: its results table and its manifest.
 
-A run folder (DESIGN.md, Outputs) holds ``results.parquet``, ``<model>/standard_suite.csv``,
-``<model>/dscore.csv`` and ``manifest.json``. The report and ``gagebench compare`` read it
-through here, so they work the same on ``s3://``, ``file://``, ``memory://`` or a path.
+A run folder (:mod:`gagebench.results.layout`) holds ``results.parquet``, the per-model
+HyTEST CSVs and ``manifest.json``. The report, ``gagebench compare`` and resume (the
+writer's :meth:`~gagebench.results.writer.RunSink.read_manifest`) read it through here, so
+they work the same on ``s3://``, ``file://``, ``memory://`` or a path.
 A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results table.
 """
 
@@ -19,9 +20,7 @@ import fsspec
 import pandas as pd
 
 from gagebench.errors import InputError, StorageError
-
-RESULTS_FILE = "results.parquet"
-MANIFEST_FILE = "manifest.json"
+from gagebench.results.layout import MANIFEST_FILE, RESULTS_FILE, SUITE_FILES
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, s
 def _reading(url: str) -> Iterator[None]:
     """Turn file-system and S3 errors (unreachable endpoint, denied, missing) into one
     StorageError line that names the URL and what to check."""
-    from gagebench.retry import StoreUnavailable
+    from gagebench.storage.retry import StoreUnavailable
 
     try:
         yield
@@ -133,36 +132,50 @@ def _read_run(
     fs, root = open_fs(url, storage_options)
     root = root.rstrip("/")
     notes: list[str] = []
-    results_path = posixpath.join(root, RESULTS_FILE)
-    if fs.exists(results_path):
-        with fs.open(results_path, "rb") as handle:
-            results = pd.read_parquet(handle)
-    else:
+    results = load_results(fs, root)
+    if results is None:
         results = _from_hytest_csvs(fs, root, url)
         notes.append(f"no {RESULTS_FILE}: rebuilt from the per-model HyTEST CSVs")
     if manifest is not None:
         return RunFolder(url, results, dict(manifest), tuple(notes))
-    found: dict[str, Any] = {}
-    manifest_path = posixpath.join(root, MANIFEST_FILE)
-    if fs.exists(manifest_path):
-        try:
-            with fs.open(manifest_path, "rb") as handle:
-                loaded = json.load(handle)
-        except ValueError as exc:
-            notes.append(f"{MANIFEST_FILE} is not valid JSON ({exc}); provenance omitted")
-        else:
-            if isinstance(loaded, dict):
-                found = loaded
-            else:
-                notes.append(f"{MANIFEST_FILE} is not a JSON object; provenance omitted")
-    else:
+    try:
+        found = load_manifest(fs, root)
+    except InputError as exc:
+        notes.append(f"{exc}; provenance omitted")
+        found = {}
+    if found is None:
         notes.append(f"no {MANIFEST_FILE}: the run may be unfinished or was written elsewhere")
-    return RunFolder(url, results, found, tuple(notes))
+    return RunFolder(url, results, found or {}, tuple(notes))
+
+
+def load_results(fs: Any, root: str) -> pd.DataFrame | None:
+    """``results.parquet`` of the run folder ``root`` on ``fs``, or None when absent."""
+    path = posixpath.join(root.rstrip("/"), RESULTS_FILE)
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "rb") as handle:
+        return pd.read_parquet(handle)
+
+
+def load_manifest(fs: Any, root: str) -> dict[str, Any] | None:
+    """``manifest.json`` of the run folder ``root`` on ``fs``; None while the run is not
+    complete. Raises :class:`InputError` when the file is not a JSON object."""
+    path = posixpath.join(root.rstrip("/"), MANIFEST_FILE)
+    if not fs.exists(path):
+        return None
+    try:
+        with fs.open(path, "rb") as handle:
+            loaded = json.load(handle)
+    except ValueError as exc:
+        raise InputError(f"{MANIFEST_FILE} is not valid JSON ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise InputError(f"{MANIFEST_FILE} is not a JSON object")
+    return loaded
 
 
 def _from_hytest_csvs(fs: Any, root: str, url: str) -> pd.DataFrame:
     frames = []
-    for suite_file in ("standard_suite.csv", "dscore.csv"):
+    for suite_file in (SUITE_FILES["standard"], SUITE_FILES["dscore"]):
         for path in sorted(fs.glob(posixpath.join(root, "*", suite_file))):
             model = posixpath.basename(posixpath.dirname(path))
             with fs.open(path, "rb") as handle:

@@ -29,16 +29,20 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 
 from gagebench.errors import InputError
+from gagebench.gages import (
+    CLASS_COLUMN,
+    ECOREGION_COLUMN,
+    checked_results,
+    with_gages,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from gagebench.comparison import ComparisonResult
+    from gagebench.report.comparison import ComparisonResult
 
 DPI = 100
 CDF_METRICS = ("NSE", "KGE", "logNSE")
-CLASS_COLUMN = "gage_class"
-ECOREGION_COLUMN = "ecoregion"
 # D-score card rows: (group, column in results, label); shares are of each gage's mse.
 SCORECARD_ROWS: tuple[tuple[str, str, str], ...] = (
     ("components", "e_bias", "bias"),
@@ -62,79 +66,6 @@ class NothingToPlot(InputError):
     """The results hold no values a figure could show (the message says which)."""
 
 
-# --------------------------------------------------------------------------- gage list
-
-
-def builtin_gage_table() -> pd.DataFrame:
-    """The packaged 5390-gage list (:func:`gagebench.gages.builtin_gages`), normalized."""
-    return _builtin_gages().copy()
-
-
-@lru_cache(maxsize=1)
-def _builtin_gages() -> pd.DataFrame:
-    from gagebench.gages import builtin_gages
-
-    return normalize_gages(builtin_gages())
-
-
-def normalize_gages(gages: pd.DataFrame) -> pd.DataFrame:
-    """A gage list as columns ``site_no`` (``USGS-…``), ``lat``, ``lon``, class, ecoregion.
-
-    Accepts the HyTEST list layout (``site_no`` without prefix, ``dec_lat_va``,
-    ``dec_long_va``, ``gagesII_class``, ``aggecoregion``) or one with ``gage_id`` /
-    ``lat`` / ``lon`` columns; missing optional columns become NaN.
-    """
-    frame = gages.copy()
-    if "gage_id" in frame.columns:
-        ids = frame["gage_id"].astype(str)
-    elif "site_no" in frame.columns:
-        ids = frame["site_no"].astype(str)
-    else:
-        raise InputError(
-            f"gage list has no 'gage_id' or 'site_no' column (columns: {list(frame.columns)})"
-        )
-    ids = ids.str.strip()
-    ids = ids.where(ids.str.contains("-"), "USGS-" + ids)
-    out = pd.DataFrame({"site_no": ids})
-    for target, candidates in (
-        ("lat", ("lat", "latitude", "dec_lat_va")),
-        ("lon", ("lon", "longitude", "dec_long_va")),
-        (CLASS_COLUMN, (CLASS_COLUMN, "gagesII_class", "class")),
-        (ECOREGION_COLUMN, (ECOREGION_COLUMN, "aggecoregion")),
-        ("drain_sqkm", ("drain_sqkm",)),
-    ):
-        source = next((c for c in candidates if c in frame.columns), None)
-        out[target] = frame[source].to_numpy() if source else np.nan
-    out["lat"] = pd.to_numeric(out["lat"], errors="coerce")
-    out["lon"] = pd.to_numeric(out["lon"], errors="coerce")
-    return out.drop_duplicates("site_no").reset_index(drop=True)
-
-
-def with_gages(results: pd.DataFrame, gages: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Results joined to gage metadata on ``site_no``; unknown gages keep NaN metadata.
-
-    Built-in gages always get the shipped table's metadata (location, class, ecoregion)
-    where a user's gage list leaves it out; the user's own values win where given.
-    """
-    builtin = builtin_gage_table()
-    if gages is None:
-        table = builtin
-    else:
-        user = normalize_gages(gages).drop_duplicates("site_no").set_index("site_no")
-        shipped = builtin.drop_duplicates("site_no").set_index("site_no")
-        table = user.combine_first(shipped.loc[shipped.index.intersection(user.index)])
-        table = table.reset_index()
-    frame = _checked(results)
-    meta = [c for c in table.columns if c != "site_no" and c not in frame.columns]
-    if not meta:
-        return frame
-    keys = frame["site_no"].astype(str)
-    joined = table.set_index("site_no")[meta].reindex(keys.to_numpy())
-    for column in meta:
-        frame[column] = joined[column].to_numpy()
-    return frame
-
-
 @lru_cache(maxsize=1)
 def _outline() -> dict[str, Any]:
     ref = resources.files("gagebench") / "data" / "conus_outline.json"
@@ -143,21 +74,6 @@ def _outline() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _checked(results: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(results, pd.DataFrame):
-        raise InputError(
-            f"results must be a pandas DataFrame (got {type(results).__name__}); "
-            "read a run with gagebench.report.read_results(url)"
-        )
-    missing = [c for c in ("site_no", "model") if c not in results.columns]
-    if missing:
-        raise InputError(f"results has no {missing} column(s); columns: {list(results.columns)}")
-    frame = results.copy()
-    frame["site_no"] = frame["site_no"].astype(str)
-    frame["model"] = frame["model"].astype(str)
-    return frame
 
 
 def models_of(results: pd.DataFrame) -> list[str]:
@@ -260,7 +176,7 @@ def plot_cdf(
     One line per model; values below ``lower`` pile up at the left edge (NSE/KGE have no
     lower bound), and the legend gives each model's median and gage count.
     """
-    frame = _checked(results)
+    frame = checked_results(results)
     metrics = [metric] if isinstance(metric, str) else list(metric)
     drawable = [m for m in metrics if _values(frame, m).size]
     if not drawable:
@@ -437,7 +353,7 @@ def scorecard_table(results: pd.DataFrame) -> pd.DataFrame:
     Rows follow :data:`SCORECARD_ROWS` (bias/distribution/sequence, the four seasons, the
     four flow quartiles). Medians of shares need not add up to 100 within a group.
     """
-    frame = _checked(results)
+    frame = checked_results(results)
     _require(frame, "mse")
     rows = [(group, label) for group, _, label in SCORECARD_ROWS]
     table = pd.DataFrame(
@@ -536,9 +452,9 @@ def plot_comparison(
     """Two models gage by gage: ``metric`` of A against B, and a map of who wins where.
 
     ``results`` is a results table with both models (the first two by default) or a
-    :class:`gagebench.comparison.ComparisonResult`.
+    :class:`gagebench.report.comparison.ComparisonResult`.
     """
-    from gagebench.comparison import ComparisonResult, compare
+    from gagebench.report.comparison import ComparisonResult, compare
 
     if isinstance(results, ComparisonResult):
         comparison = results

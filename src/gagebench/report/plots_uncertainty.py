@@ -1,7 +1,7 @@
 """Figures of the uncertainty suite: intervals per gage, width vs record, paired wins.
 
-Same conventions as :mod:`gagebench.plots`: a results DataFrame in, a matplotlib Figure
-out (no pyplot), :class:`~gagebench.plots.NothingToPlot` when there is nothing to show.
+Same conventions as :mod:`gagebench.report.plots`: a results DataFrame in, a matplotlib Figure
+out (no pyplot), :class:`~gagebench.report.plots.NothingToPlot` when there is nothing to show.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 
-from gagebench.plots import (
+from gagebench.gages import checked_results, with_gages
+from gagebench.report.plots import (
     NothingToPlot,
-    _checked,
     _color,
     _grid,
     _marker,
@@ -26,11 +26,10 @@ from gagebench.plots import (
     _root,
     draw_outline,
     models_of,
-    with_gages,
 )
 
 if TYPE_CHECKING:
-    from gagebench.comparison import ComparisonResult
+    from gagebench.report.comparison import ComparisonResult
 
 
 def plot_intervals(
@@ -42,7 +41,7 @@ def plot_intervals(
 ) -> Figure:
     """Each gage's ``metric`` score with its 90 % bootstrap interval (p05-p95), gages
     ranked by score, one panel per model."""
-    frame = _checked(results)
+    frame = checked_results(results)
     for col in (f"{metric}_score", f"{metric}_p05", f"{metric}_p95"):
         _require(frame, col)
     names = list(models) if models is not None else models_of(frame)
@@ -94,7 +93,7 @@ def plot_width_vs_record(
     figure: FigureBase | None = None,
 ) -> Figure:
     """Width of the 90 % interval (p95 − p05) of ``metric`` against valid water years."""
-    frame = _checked(results)
+    frame = checked_results(results)
     for col in (f"{metric}_p05", f"{metric}_p95", "n_years_valid"):
         _require(frame, col)
     names = models_of(frame)

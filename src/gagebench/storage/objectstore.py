@@ -1,11 +1,11 @@
-"""gagebench's S3 filesystem: s3fs with one retry layer (:mod:`gagebench.retry`) instead of three.
+"""gagebench's S3 filesystem: s3fs with one retry layer (:mod:`gagebench.storage.retry`).
 
 Registered for ``s3://`` and ``s3a://`` when gagebench is imported
-(:func:`gagebench._fsspec.register_s3`), so stores, gage lists, outputs and reports all
+(:func:`gagebench.storage.fs.register_s3`), so stores, gage lists, outputs and reports all
 use it. botocore's retries are off (standard mode, ``total_max_attempts: 1``) unless the
 storage options set ``config_kwargs: {retries: ...}`` explicitly, and s3fs's own retries
 are off (``retries=1``); each API call, and each whole-object read with its body, is
-retried by :func:`gagebench.retry.retrying` under the filesystem's policy (storage option
+retried by :func:`gagebench.storage.retry.retrying` under the filesystem's policy (storage option
 ``gagebench_retries``, else the dask config ``gagebench.retries``).
 """
 
@@ -16,7 +16,13 @@ from typing import Any
 
 from s3fs import S3FileSystem
 
-from gagebench.retry import POLICY_OPTION, RetryPolicy, default_policy, is_transient, retrying
+from gagebench.storage.retry import (
+    POLICY_OPTION,
+    RetryPolicy,
+    default_policy,
+    is_transient,
+    retrying,
+)
 
 # -- the S3 filesystem ---------------------------------------------------------------------
 

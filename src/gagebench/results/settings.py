@@ -16,8 +16,6 @@ from gagebench.config import RESULT_KEYS
 if TYPE_CHECKING:
     from gagebench.config import RunConfig
 
-SETTINGS_FILE = "settings.json"
-
 
 def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The result-deciding settings of a config (or of a manifest's ``config``)."""

@@ -1,7 +1,7 @@
 """The run report: one self-contained HTML file (plus each figure as a PNG) from a run.
 
 :func:`write_report` reads a run folder at any fsspec URL (results table and manifest, see
-:mod:`gagebench.run_folder`), draws the figures of :mod:`gagebench.plots`, and writes
+:mod:`gagebench.results.reader`), draws the figures of :mod:`gagebench.report.plots`, and writes
 ``report.html`` with every figure embedded as a base64 PNG and inline CSS: opened offline
 it makes no request at all (no CDN, fonts, scripts or map tiles). A figure that cannot be
 drawn (a suite not computed, all values NaN) becomes a note in its place, never a crash.
@@ -27,14 +27,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gagebench._version import __version__
-from gagebench.comparison import ComparisonResult, compare, scipy_available
 from gagebench.errors import InputError, StorageError
-from gagebench.gages import BUILTIN, load_gages
-from gagebench.plots import (
+from gagebench.gages import BUILTIN, CLASS_COLUMN, ECOREGION_COLUMN, load_gages, with_gages
+from gagebench.redact import redact, redact_text
+from gagebench.report.comparison import ComparisonResult, compare, scipy_available
+from gagebench.report.plots import (
     CDF_METRICS,
-    CLASS_COLUMN,
     DPI,
-    ECOREGION_COLUMN,
     NothingToPlot,
     models_of,
     plot_by_class,
@@ -42,15 +41,12 @@ from gagebench.plots import (
     plot_comparison,
     plot_map,
     plot_scorecard,
-    with_gages,
 )
-from gagebench.redact import redact, redact_text
-from gagebench.run_folder import RunFolder, open_fs, read_run
+from gagebench.results.layout import FIGURES_DIR, REPORT_FILE
+from gagebench.results.reader import RunFolder, open_fs, read_run
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
-FIGURES_DIR = "figures"
 TOP_N = 5
 MAX_COMPARISONS = 3
 KGE_MEAN_FLOW = 1 - 2**0.5  # KGE of the mean-flow benchmark (Knoben et al. 2019)
@@ -311,7 +307,7 @@ def _uncertainty_section(
     results: pd.DataFrame, gages: pd.DataFrame | None, models: list[str]
 ) -> Section:
     """The uncertainty suite: KGE intervals per gage, width vs record, paired wins."""
-    from gagebench.plots_uncertainty import (
+    from gagebench.report.plots_uncertainty import (
         beyond_counts,
         plot_beyond_map,
         plot_intervals,

@@ -1,7 +1,7 @@
 """One retry layer for every object-store request, with a time budget.
 
 The policy, what is transient, the retry loop and the outage log line live here (light:
-no s3fs import); :mod:`gagebench.objectstore` applies them to the S3 filesystem.
+no s3fs import); :mod:`gagebench.storage.objectstore` applies them to the S3 filesystem.
 
 Stock s3fs stacks three retry layers (s3fs's own, botocore's, aiohttp's): measured, one
 read against a dropping endpoint made 250 attempts over 183 s, while a 20 s outage still
@@ -9,14 +9,14 @@ killed a run in 5 s (botocore's legacy mode gives up after 5 quick tries, and it
 standard mode shares a retry quota of about 100 retries per client, which concurrent
 chunk reads use up within seconds). Here one layer decides, once per S3 request:
 
-- ``RetryingS3FileSystem`` (:mod:`gagebench.objectstore`), registered for ``s3://`` when
+- ``RetryingS3FileSystem`` (:mod:`gagebench.storage.objectstore`), registered for ``s3://`` when
   gagebench is imported, is s3fs's filesystem with botocore's and s3fs's own retries
   off; every API call and every whole-body read is retried by :func:`retrying`;
 - :class:`RetryPolicy` (``gagebench.retries``: ``max_attempts``, ``max_wait_s``) bounds
   the attempts and the total time slept per request; backoff is exponential with jitter;
 - transient (retried): refused or dropped connections, timeouts, HTTP 5xx and throttling,
   checksum mismatches, cut-off bodies and chunks that fail the integrity checks of
-  :mod:`gagebench.integrity`; anything else (403, 404, bad credentials) fails at once;
+  :mod:`gagebench.storage.integrity`; anything else (403, 404, bad credentials) fails at once;
 - each process logs one line per outage, once requests succeed again, saying how long
   the object store failed; on a Dask worker the line is sent to the client as an event
   on the topic :data:`EVENT_TOPIC`.
@@ -181,7 +181,7 @@ _TRANSIENT_NAMES = {
     "BrokenPipeError",
     "IncompleteRead",
     "FSTimeoutError",
-    # gagebench.integrity
+    # gagebench.storage.integrity
     "IntegrityError",
 }
 _TRANSIENT_ERRNOS = {errno.EBUSY, errno.EIO, errno.ECONNRESET, errno.ECONNREFUSED, errno.ETIMEDOUT}

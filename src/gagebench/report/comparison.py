@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gagebench.errors import InputError
+from gagebench.gages import with_gages
 
 COMPARE_METRICS = ("NSE", "KGE")
 
@@ -90,8 +91,6 @@ class ComparisonResult:
         self, gages: pd.DataFrame | None = None, by: str = "ecoregion", metric: str | None = None
     ) -> pd.DataFrame:
         """Count of gages each model wins on ``metric`` (default KGE), by a gage-list column."""
-        from gagebench.plots import with_gages
-
         metric = metric or ("KGE" if "KGE" in self.metrics else self.metrics[0])
         if metric not in self.metrics:
             raise InputError(f"the comparison has no {metric!r}; it compared {self.metrics}")
@@ -156,7 +155,7 @@ def _as_table(results: Any, storage_options: Mapping[str, Any] | None) -> pd.Dat
     if isinstance(results, pd.DataFrame):
         table = results
     elif isinstance(results, str):
-        from gagebench.run_folder import read_run
+        from gagebench.results.reader import read_run
 
         table = read_run(results, storage_options).results
     else:
@@ -182,7 +181,7 @@ def compare(
     One table (``results_b`` None): ``models`` names A and B (default: its first two
     models). Two tables (two runs): ``models`` names A in the first and B in the second
     (default: each table's first model); when the names clash they get " (a)"/" (b)".
-    Tables may be DataFrames or run URLs (read with :func:`gagebench.run_folder.read_run`).
+    Tables may be DataFrames or run URLs (read with :func:`gagebench.results.reader.read_run`).
     """
     table_a = _as_table(results_a, storage_options)
     chosen: list[str | None] = list(models) if models is not None else [None, None]

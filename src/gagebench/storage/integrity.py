@@ -8,11 +8,11 @@ header and decodes it anyway, into wrong values. Checked here, before decoding:
   and the decompressed size must be what the array's chunk holds;
 - after decoding (see :func:`check_decoded`): the element count of the chunk.
 
-A failed check raises :class:`IntegrityError`, which :mod:`gagebench.objectstore` treats as
+A failed check raises :class:`IntegrityError`, which :mod:`gagebench.storage.objectstore` treats as
 transient: the chunk is fetched again within the retry budget and never decoded into
 values. :class:`VerifyingStore` wraps any zarr store and checks every chunk of every v2
 array whose compressor is Blosc, so both the whole-row fast path of
-:mod:`gagebench._zarrio` and zarr's own indexing read through it.
+:mod:`gagebench.sources.zarrio` and zarr's own indexing read through it.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import numpy as np
 from fsspec.core import split_protocol
 from zarr.storage import WrapperStore
 
-from gagebench._fsspec import options_for_url
 from gagebench.errors import StorageError
-from gagebench.retry import POLICY_OPTION, RetryPolicy, default_policy, retrying
+from gagebench.storage.fs import options_for_url
+from gagebench.storage.retry import POLICY_OPTION, RetryPolicy, default_policy, retrying
 
 _BLOSC_HEADER = 16
 _METADATA_NAMES = (".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json")
@@ -75,7 +75,7 @@ class VerifyingStore(WrapperStore[Any]):
 
     The array a chunk belongs to is found from its key (the nearest parent with a
     ``.zarray``); its metadata is read once per store. A chunk that fails the check is
-    fetched again within ``policy`` (:func:`gagebench.objectstore.retrying`).
+    fetched again within ``policy`` (:func:`gagebench.storage.objectstore.retrying`).
     """
 
     def __init__(self, store: Any, policy: RetryPolicy | None = None, name: str = "") -> None:

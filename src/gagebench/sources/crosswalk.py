@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gagebench._fsspec import options_for_url
 from gagebench.errors import ConfigError, InputError, StorageError
-from gagebench.retry import is_storage_failure
+from gagebench.storage.fs import options_for_url
+from gagebench.storage.retry import is_storage_failure
 
 if TYPE_CHECKING:
     import xarray as xr

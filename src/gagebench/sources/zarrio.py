@@ -81,8 +81,8 @@ def _read_v2_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarr
     """
     from zarr.core.buffer import default_buffer_prototype
 
-    from gagebench.integrity import IntegrityError, check_decoded
-    from gagebench.retry import OUTAGE, default_policy
+    from gagebench.storage.integrity import IntegrityError, check_decoded
+    from gagebench.storage.retry import OUTAGE, default_policy
 
     metadata = array.metadata
     store = array.store

@@ -30,12 +30,12 @@ def register_s3() -> None:
     """Make ``s3://`` and ``s3a://`` URLs use gagebench's retrying S3 filesystem.
 
     Registered by import path, so nothing heavy is imported until an S3 URL is used.
-    See :mod:`gagebench.objectstore` for the retry layer it adds.
+    See :mod:`gagebench.storage.objectstore` for the retry layer it adds.
     """
     import fsspec
     from fsspec.registry import _registry
 
-    target = "gagebench.objectstore.RetryingS3FileSystem"
+    target = "gagebench.storage.objectstore.RetryingS3FileSystem"
     for protocol in ("s3", "s3a"):
         if getattr(_registry.get(protocol), "__name__", "") != "RetryingS3FileSystem":
             _registry.pop(protocol, None)

@@ -1,0 +1,148 @@
+"""Where every file of a run folder goes, and the schemas they are written in.
+
+The one place that names a run folder's files: the writer, the reader (report, compare,
+resume), the lease and the settings check all use these names. Layout under
+``<output>/<run_id>/`` (DESIGN.md, Outputs)::
+
+    _parts/plan.json              the batch plan (batch -> gage ids), written at start
+    _parts/settings.json          the settings that decide the results (refuses a changed rerun)
+    _parts/batch-00012.parquet    one file per finished batch, each written atomically
+    _lock.json                    the lease of the process running it
+    results.parquet               every row (written at commit)
+    <model>/standard_suite.csv    HyTEST format, only for suites that ran
+    <model>/dscore.csv
+    <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
+    report.html, figures/         the report, when report is on
+    manifest.json                 written last: its presence means the run is complete
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from gagebench.evaluation import result_columns
+from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+
+PARTS = "_parts"
+PLAN_FILE = "plan.json"
+MANIFEST_FILE = "manifest.json"
+RESULTS_FILE = "results.parquet"
+REPORT_FILE = "report.html"
+SUITE_FILES = {
+    "standard": "standard_suite.csv",
+    "dscore": "dscore.csv",
+    "uncertainty": "uncertainty.csv",
+}
+LOCK_FILE = "_lock.json"
+SETTINGS_FILE = "settings.json"
+FIGURES_DIR = "figures"
+_PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
+
+
+def part_name(index: int) -> str:
+    """The file name of batch ``index``'s part (under :data:`PARTS`)."""
+    return f"batch-{index:05d}.parquet"
+
+
+def part_index(name: str) -> int | None:
+    """The batch index of a part file name, or None when it is not a part."""
+    match = _PART_NAME.search(name)
+    return int(match.group(1)) if match else None
+
+
+def suite_csv_columns(suite: str) -> list[str]:
+    """HyTEST's column names and order of one suite's CSV (``site_no`` first).
+
+    ``uncertainty.csv`` is gumboot's long shape (one row per gage and statistic).
+    """
+    if suite == "uncertainty":
+        from gagebench.uncertainty import LONG_COLUMNS
+
+        return list(LONG_COLUMNS)
+    cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
+    return ["site_no", *[c for c in cols if c != "site_no"]]
+
+
+def results_schema(suites: Sequence[str]) -> pa.Schema:
+    """The fixed Arrow schema of results (every part and results.parquet share it)."""
+    fields = []
+    for name in result_columns(suites):
+        if name in ("site_no", "model", "status", "note"):
+            fields.append(pa.field(name, pa.string()))
+        elif name == "n_days":
+            fields.append(pa.field(name, pa.int64()))
+        elif name in ("first_day", "last_day"):
+            fields.append(pa.field(name, pa.timestamp("ns")))
+        else:
+            fields.append(pa.field(name, pa.float64()))
+    return pa.schema(fields)
+
+
+def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
+    """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
+    schema = results_schema(suites)
+    frame = frame[schema.names]
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The batches of a run and what their parts contain (so resume cannot mix runs)."""
+
+    run_id: str
+    batches: tuple[tuple[str, ...], ...]
+    models: tuple[str, ...]
+    suites: tuple[str, ...]
+    mode: str
+
+    @property
+    def n_gages(self) -> int:
+        """Number of gages over all batches."""
+        return sum(len(b) for b in self.batches)
+
+    @property
+    def batch_size(self) -> int:
+        """Gages in the largest batch."""
+        return max((len(b) for b in self.batches), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as saved in ``_parts/plan.json``."""
+        return {
+            "run_id": self.run_id,
+            "batch_size": self.batch_size,
+            "n_gages": self.n_gages,
+            "models": list(self.models),
+            "suites": list(self.suites),
+            "mode": self.mode,
+            "batches": [list(b) for b in self.batches],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        """Read a plan saved by :meth:`to_json`."""
+        return cls(
+            run_id=str(data["run_id"]),
+            batches=tuple(tuple(b) for b in data["batches"]),
+            models=tuple(data["models"]),
+            suites=tuple(data["suites"]),
+            mode=str(data["mode"]),
+        )
+
+    def differences(self, other: Plan) -> list[str]:
+        """What differs between this saved plan and a new one (empty: same plan)."""
+        diffs = []
+        if self.batches != other.batches:
+            if [g for b in self.batches for g in b] != [g for b in other.batches for g in b]:
+                diffs.append(f"the gage list ({self.n_gages} gages before, {other.n_gages} now)")
+            else:
+                diffs.append(f"batch_size ({self.batch_size} before, {other.batch_size} now)")
+        for name in ("models", "suites", "mode"):
+            if getattr(self, name) != getattr(other, name):
+                diffs.append(f"{name} ({getattr(self, name)} before, {getattr(other, name)} now)")
+        return diffs
