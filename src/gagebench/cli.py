@@ -105,9 +105,17 @@ def _add_boot_years(sub: argparse._SubParsersAction) -> None:
     boot.add_argument("flows", metavar="FLOWS_CSV", help="CSV with date, observed, simulated")
     boot.add_argument("--site", required=True, help="gage id, e.g. 01030500 or USGS-01030500")
     boot.add_argument("--seed", type=int, required=True, help="the run's uncertainty seed")
-    for option in ("n_samples", "water_year_month", "min_days", "min_years"):
+    for option, meaning in (
+        ("n_samples", "bootstrap samples"),
+        ("water_year_month", "first month of the water year"),
+        ("min_days", "days a water year needs to count"),
+        ("min_years", "valid water years a gage needs"),
+    ):
         boot.add_argument(
-            "--" + option.replace("_", "-"), type=int, default=UNCERTAINTY_DEFAULTS[option]
+            "--" + option.replace("_", "-"),
+            type=int,
+            default=UNCERTAINTY_DEFAULTS[option],
+            help=f"{meaning} (default {UNCERTAINTY_DEFAULTS[option]}, as in a run)",
         )
     boot.add_argument("--obs", default="obs", help="observed column (default obs)")
     boot.add_argument("--sim", default="sim", help="simulated column (default sim)")
@@ -140,7 +148,12 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
         ),
     )
     spec.add_argument(
-        "--config", action="append", default=[], metavar="FILE", help="run file (repeatable)"
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="run file (YAML, repeatable; later files win)",
     )
     spec.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
@@ -411,7 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
-    sample.add_argument("--mode", choices=["standard", "hytest"], default="standard")
+    sample.add_argument(
+        "--mode",
+        choices=["standard", "hytest"],
+        default="standard",
+        help="standard definitions or HyTEST's notebooks' (default standard)",
+    )
     sample.add_argument(
         "--suites",
         default="standard,dscore",
@@ -467,7 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUTPUT_URL/observed.zarr and OUTPUT_URL/<model>.zarr (any fsspec "
         "URL) and print the config keys that point a run at them.",
     )
-    synth.add_argument("output_url", metavar="OUTPUT_URL")
+    synth.add_argument(
+        "output_url", metavar="OUTPUT_URL", help="folder (any fsspec URL) for the stores"
+    )
     synth.add_argument(
         "--gages",
         type=int,
@@ -481,10 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="index model stores by feature_id with a byte gage_id coordinate",
     )
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--models", default="nwm,nhm", help="comma-separated model names")
-    synth.add_argument("--start", default="1979-02-01")
-    synth.add_argument("--end", default="2020-12-31")
+    synth.add_argument("--start", default="1979-02-01", help="first day (default 1979-02-01)")
+    synth.add_argument("--end", default="2020-12-31", help="last day (default 2020-12-31)")
     synth.add_argument(
         "--storage-option",
         action="append",

@@ -1,0 +1,138 @@
+"""The package layout keeps data flowing one way: no import cycles, no backward imports.
+
+Reads every module's imports with :mod:`ast` (no importing), so deferred imports inside
+functions are seen too: they are how cycles used to hide (``comparison`` <-> ``plots``,
+``sources`` -> ``pipeline``).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import gagebench
+
+ROOT = Path(gagebench.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(path: Path, deferred: bool) -> set[str]:
+    """gagebench modules imported by ``path`` (``from pkg import sub`` counts as ``pkg.sub``)."""
+    tree = ast.parse(path.read_text())
+    nodes = ast.walk(tree) if deferred else tree.body
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in MODULES)
+        elif isinstance(node, ast.ImportFrom) and node.module in MODULES and node.level == 0:
+            subs = {f"{node.module}.{a.name}" for a in node.names}
+            named = subs & MODULES.keys()
+            found.update(named or {node.module})
+            if named != subs:
+                found.add(node.module)
+    return found
+
+
+def _graph(deferred: bool) -> dict[str, set[str]]:
+    return {name: _imports(path, deferred) - {name} for name, path in MODULES.items()}
+
+
+def _package(name: str) -> str:
+    return ".".join(name.split(".")[:2])
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` (a path that ends where it starts), or None."""
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            if dep not in state:
+                found = visit(dep, [*path, dep])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
+def test_the_layout_is_the_documented_one() -> None:
+    for package in ("storage", "sources", "metrics", "clusters", "results", "report"):
+        assert (ROOT / package / "__init__.py").is_file(), package
+    for gone in ("sinks", "run_folder", "plots", "comparison", "retry", "runlock"):
+        assert not (ROOT / f"{gone}.py").exists(), f"{gone}.py is back at the top level"
+
+
+def test_no_import_cycle_between_modules_at_import_time() -> None:
+    assert _cycle(_graph(deferred=False)) is None
+
+
+def test_no_import_cycle_between_packages_at_import_time() -> None:
+    packages: dict[str, set[str]] = {}
+    for name, deps in _graph(deferred=False).items():
+        packages.setdefault(_package(name), set()).update(
+            _package(d) for d in deps if _package(d) != _package(name)
+        )
+    packages.pop("gagebench", None)  # the lazy public API sits above everything
+    assert _cycle(packages) is None
+
+
+BACKWARD = [
+    ("gagebench.sources", "gagebench.pipeline"),
+    ("gagebench.results", "gagebench.report"),
+    ("gagebench.results", "gagebench.pipeline"),
+    ("gagebench.report.comparison", "gagebench.report.plots"),
+    ("gagebench.gages", "gagebench.report"),
+    ("gagebench.metrics", "gagebench.sources"),
+    ("gagebench.metrics", "gagebench.pipeline"),
+    *[
+        ("gagebench.storage", upper)
+        for upper in (
+            "gagebench.sources",
+            "gagebench.results",
+            "gagebench.report",
+            "gagebench.pipeline",
+            "gagebench.clusters",
+        )
+    ],
+]
+
+
+@pytest.mark.parametrize(("lower", "upper"), BACKWARD)
+def test_no_backward_import_even_deferred(lower: str, upper: str) -> None:
+    graph = _graph(deferred=True)
+    offenders = sorted(
+        f"{name} -> {dep}"
+        for name, deps in graph.items()
+        if name == lower or name.startswith(lower + ".")
+        for dep in deps
+        if dep == upper or dep.startswith(upper + ".")
+    )
+    assert not offenders, offenders
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
