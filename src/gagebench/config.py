@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import dask.config
 import yaml
 
+from gagebench.clusters import BACKENDS
 from gagebench.errors import ConfigError
 from gagebench.redact import redact
 from gagebench.sources.crosswalk import Crosswalk
@@ -30,17 +31,6 @@ if TYPE_CHECKING:
     from gagebench.uncertainty import UncertaintySettings
 
 _DEFAULTS_FILE = Path(__file__).with_name("gagebench.yaml")
-VALID_SUITES = ("standard", "dscore", "uncertainty")
-#: The suites a run computes when ``suites`` is not set.
-DEFAULT_SUITES = ("standard", "dscore")
-#: The ``uncertainty`` section and its defaults (gumboot bootjack() settings).
-UNCERTAINTY_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {"n_samples": 1000, "seed": None, "water_year_month": 10, "min_days": 100, "min_years": 10}
-)
-VALID_MODES = ("standard", "hytest")
-VALID_BACKENDS = ("local", "kubernetes", "gateway", "address", "auto")
-VALID_LOG_FORMATS = ("text", "json")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def _load_defaults() -> dict[str, Any]:
@@ -49,6 +39,20 @@ def _load_defaults() -> dict[str, Any]:
 
 
 dask.config.update_defaults(_load_defaults())
+#: ``gagebench.yaml``'s ``gagebench`` section: the one source of every default below.
+PACKAGED_DEFAULTS: Mapping[str, Any] = MappingProxyType(_load_defaults()["gagebench"])
+
+VALID_SUITES = ("standard", "dscore", "uncertainty")
+#: The suites a run computes when ``suites`` is not set.
+DEFAULT_SUITES: tuple[str, ...] = tuple(PACKAGED_DEFAULTS["suites"])
+#: The ``uncertainty`` section and its defaults (gumboot bootjack() settings).
+UNCERTAINTY_DEFAULTS: Mapping[str, Any] = MappingProxyType(dict(PACKAGED_DEFAULTS["uncertainty"]))
+DEFAULT_BATCH_SIZE: int = int(PACKAGED_DEFAULTS["batch_size"])
+VALID_MODES = ("standard", "hytest")
+#: The backends of the cluster registry (:data:`gagebench.clusters.BACKENDS`).
+VALID_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
+VALID_LOG_FORMATS = ("text", "json")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 #: Settings whose contents are passed to other libraries as written (never renamed).
@@ -182,7 +186,7 @@ class RunConfig:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     suites: tuple[str, ...] = DEFAULT_SUITES
     mode: str = "standard"
-    batch_size: int = 64
+    batch_size: int = DEFAULT_BATCH_SIZE
     min_paired_days: int = 365
     report: bool = True
     progress: bool = True
@@ -457,7 +461,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     )
     mode = raw.get("mode", "standard")
     _expect(mode in VALID_MODES, "mode", f"one of {list(VALID_MODES)}", mode)
-    batch = _int_setting(raw.get("batch_size", 64), "batch_size", 1, 100_000)
+    batch = _int_setting(raw.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size", 1, 100_000)
     min_days = raw.get("min_paired_days", 365)
     _expect(
         isinstance(min_days, int) and not isinstance(min_days, bool) and min_days >= 2,

@@ -63,3 +63,25 @@ def test_secrets_are_masked() -> None:
     cfg = load_config(storage_options={"key": "AKIA", "secret": "s3cr3t", "anon": False})
     shown = cfg.to_dict()["storage_options"]
     assert shown == {"key": "***", "secret": "***", "anon": False}
+
+
+def test_defaults_have_one_source_the_packaged_yaml() -> None:
+    """gagebench.yaml decides the defaults; Python derives them, never restates them."""
+    from pathlib import Path
+
+    import yaml
+
+    import gagebench.config as config_module
+    from gagebench.clusters import BACKENDS
+    from gagebench.uncertainty import UncertaintySettings
+
+    packaged = yaml.safe_load(Path(config_module.__file__).with_name("gagebench.yaml").read_text())
+    section = packaged["gagebench"]
+    assert tuple(BACKENDS) == config_module.VALID_BACKENDS
+    assert section["cluster"]["backend"] in BACKENDS
+    cfg = load_config()
+    assert cfg.batch_size == section["batch_size"] == config_module.RunConfig.batch_size
+    assert list(cfg.suites) == section["suites"] == list(config_module.DEFAULT_SUITES)
+    assert dict(config_module.UNCERTAINTY_DEFAULTS) == section["uncertainty"]
+    settings = UncertaintySettings()
+    assert {k: getattr(settings, k) for k in section["uncertainty"]} == section["uncertainty"]
