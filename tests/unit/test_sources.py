@@ -264,3 +264,35 @@ def test_observed_store_must_be_daily(tmp_path):
     url = write_hourly_feature(tmp_path / "h.zarr", SITES[:2], _values(2, 72, 11))
     with pytest.raises(InputError, match="not daily"):
         SourceSet(StoreSpec(url), {"m": StoreSpec(url)}).read_batch(IDS[:1])
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_store_rewritten_in_place_is_reopened_without_clear_cache(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long-lived workers must not read a rewritten store through stale cached metadata."""
+    import gagebench.sources.stores as stores
+
+    monkeypatch.setattr(stores, "REVALIDATE_S", 0.0)
+    url = str(tmp_path / "obs.zarr") if where == "local" else f"memory://rewrite-{tmp_path.name}"
+    write_daily(url, IDS[:3], _values(3, 40, seed=1))  # type: ignore[arg-type]
+    first = stores.open_store("observed", StoreSpec(url))
+    assert stores.open_store("observed", StoreSpec(url)) is first  # unchanged: reused
+    write_daily(url, IDS, _values(5, 60, seed=2))  # type: ignore[arg-type]
+    second = stores.open_store("observed", StoreSpec(url))
+    assert second is not first
+    assert second.n_time == 60
+    assert len(second.index) == 5
+    batch = SourceSet(StoreSpec(url), {"m": StoreSpec(url)}).read_batch(IDS)
+    assert batch.observed.shape[0] == 5
+
+
+def test_the_store_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gagebench.sources.stores as stores
+
+    monkeypatch.setattr(stores, "MAX_OPEN_STORES", 2)
+    urls = [write_daily(tmp_path / f"s{i}.zarr", IDS[:2], _values(2, 30, seed=i)) for i in range(4)]
+    opened = [stores.open_store("observed", StoreSpec(u)) for u in urls]
+    assert len(stores._CACHE) == 2
+    assert stores.open_store("observed", StoreSpec(urls[-1])) is opened[-1]  # most recent kept
+    assert stores.open_store("observed", StoreSpec(urls[0])) is not opened[0]  # evicted

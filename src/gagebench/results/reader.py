@@ -10,6 +10,7 @@ A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results t
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import posixpath
 from collections.abc import Iterator, Mapping
@@ -153,8 +154,9 @@ def load_results(fs: Any, root: str) -> pd.DataFrame | None:
     path = posixpath.join(root.rstrip("/"), RESULTS_FILE)
     if not fs.exists(path):
         return None
-    with fs.open(path, "rb") as handle:
-        return pd.read_parquet(handle)
+    # whole-object reads (cat_file): retried and length-checked by the storage layer, and
+    # never sized from a listing cached before the file was written
+    return pd.read_parquet(io.BytesIO(fs.cat_file(path)))
 
 
 def load_manifest(fs: Any, root: str) -> dict[str, Any] | None:
@@ -164,8 +166,7 @@ def load_manifest(fs: Any, root: str) -> dict[str, Any] | None:
     if not fs.exists(path):
         return None
     try:
-        with fs.open(path, "rb") as handle:
-            loaded = json.load(handle)
+        loaded = json.loads(fs.cat_file(path))
     except ValueError as exc:
         raise InputError(f"{MANIFEST_FILE} is not valid JSON ({exc})") from exc
     if not isinstance(loaded, dict):

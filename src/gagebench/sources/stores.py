@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -562,7 +564,20 @@ def _store_index(
     return build_index(ids, range(len(ids)), labels)
 
 
-_CACHE: dict[tuple[Any, ...], _Store] = {}
+#: Stores kept open per process; beyond this the least recently used one is dropped.
+MAX_OPEN_STORES = 8
+#: Seconds a cached store is trusted before its metadata is checked for a rewrite.
+REVALIDATE_S = 30.0
+
+
+@dataclass
+class _CachedStore:
+    store: _Store
+    version: tuple[str, ...] | None
+    checked: float
+
+
+_CACHE: OrderedDict[tuple[Any, ...], _CachedStore] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
@@ -571,14 +586,63 @@ def _cache_key(spec: StoreSpec) -> tuple[Any, ...]:
     return (spec.url, spec.variable, options, spec.consolidated, spec.units, repr(spec.crosswalk))
 
 
+def store_version(label: str, spec: StoreSpec) -> tuple[str, ...] | None:
+    """A token that changes when the store at ``spec.url`` is rewritten in place.
+
+    The identity (ETag, modification time, size) of its first zarr metadata file; None
+    when the file system gives none or for ``reference://`` stores (then only the cache
+    bound and :func:`clear_cache` apply).
+    """
+    import fsspec
+
+    if spec.url.startswith("reference://"):
+        return None  # building the reference file system would load every reference again
+    options = options_for_url(spec.url, spec.options()) or {}
+    try:
+        fs, path = fsspec.core.url_to_fs(spec.url, **options)
+        for name in (".zmetadata", "zarr.json", ".zgroup", ".zarray"):
+            try:
+                info = fs.info(f"{path.rstrip('/')}/{name}" if path else name)
+            except FileNotFoundError:
+                continue
+            keys = ("ETag", "etag", "mtime", "LastModified", "last_modified", "created", "size")
+            return tuple(f"{k}={info[k]}" for k in keys if info.get(k) is not None)
+    except Exception as exc:
+        if not _opening_failure(exc):
+            raise  # a bug, not the store: surface it as itself
+        raise storage_error(label, spec.url, exc) from exc
+    return None
+
+
 def open_store(label: str, spec: StoreSpec) -> _Store:
-    """The store, opened once per process (cached by its whole spec)."""
+    """The store, opened once per process and reused while it is unchanged.
+
+    Cached by its whole spec, at most :data:`MAX_OPEN_STORES` at a time (least recently
+    used dropped first). A cached store older than :data:`REVALIDATE_S` is reopened when
+    its :func:`store_version` changed, so long-lived workers (a hub's gateway cluster)
+    never read a rewritten store through stale metadata.
+    """
     key = _cache_key(spec)
+    now = time.monotonic()
     with _CACHE_LOCK:
-        store = _CACHE.get(key)
-        if store is None:
-            store = _CACHE[key] = _Store(label, spec)
-        return store
+        cached = _CACHE.get(key)
+        if cached is not None and now - cached.checked < REVALIDATE_S:
+            _CACHE.move_to_end(key)
+            return cached.store
+    version = store_version(label, spec)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and cached.version == version:
+            cached.checked = now
+            _CACHE.move_to_end(key)
+            return cached.store
+    store = _Store(label, spec)
+    with _CACHE_LOCK:
+        _CACHE[key] = _CachedStore(store, version, now)
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > MAX_OPEN_STORES:
+            _CACHE.popitem(last=False)
+    return store
 
 
 def clear_cache() -> None:
