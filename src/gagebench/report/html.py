@@ -397,23 +397,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
 
 
-def build_sections(
-    run: RunFolder, gages: pd.DataFrame | None = None
-) -> tuple[list[Section], pd.DataFrame]:
-    """Every section of the report for a run (figures rendered), and the joined results."""
-    results = with_gages(run.results, gages)
-    models = models_of(results)
-    unknown = int(results.drop_duplicates("site_no")["lat"].isna().sum())
-
+def _summary_section(run: RunFolder, results: pd.DataFrame) -> Section:
+    """Per-model overview, the run's notes and gages missing from the gage list."""
     summary = Section("summary", "Summary")
     summary.tables.append(make_table("Per model", overview_table(results)))
     summary.notes.extend(run.notes)
+    unknown = int(results.drop_duplicates("site_no")["lat"].isna().sum())
     if unknown:
         summary.notes.append(
             f"{unknown} gage(s) are not in the gage list: they have no location, class or "
             "ecoregion and are left out of the map and grouped as 'unknown'."
         )
+    return summary
 
+
+def _figure_sections(results: pd.DataFrame, gages: pd.DataFrame | None) -> list[Section]:
+    """Skill CDFs, the KGE map, KGE by class and ecoregion, and the D-score card."""
     skill = Section(
         "skill",
         "Skill across gages",
@@ -469,27 +468,37 @@ def build_sections(
             lambda: plot_scorecard(results),
         )
     )
-    sections = [summary, skill, where, groups, card]
+    return [skill, where, groups, card]
+
+
+def _gages_section(results: pd.DataFrame) -> Section:
+    """The best and worst gages of each model, and the count of gages by status."""
+    section = Section("gages", "Best and worst gages, and status")
+    try:
+        ranked = best_worst(results)
+    except NothingToPlot as exc:
+        section.notes.append(f"Best and worst gages cannot be listed: {exc}")
+    else:
+        section.tables.append(make_table(f"Best and worst {TOP_N} gages per model by KGE", ranked))
+    if "status" in results.columns:
+        section.tables.append(make_table("Gages by status", status_table(results)))
+    else:
+        section.notes.append("The results carry no 'status' column.")
+    return section
+
+
+def build_sections(
+    run: RunFolder, gages: pd.DataFrame | None = None
+) -> tuple[list[Section], pd.DataFrame]:
+    """Every section of the report for a run (figures rendered), and the joined results."""
+    results = with_gages(run.results, gages)
+    models = models_of(results)
+    sections = [_summary_section(run, results), *_figure_sections(results, gages)]
     if "KGE_p05" in results.columns:
         sections.append(_uncertainty_section(results, gages, models))
     if len(models) > 1:
         sections.append(_comparison_section(results, gages, models))
-
-    gages_section = Section("gages", "Best and worst gages, and status")
-    try:
-        ranked = best_worst(results)
-    except NothingToPlot as exc:
-        gages_section.notes.append(f"Best and worst gages cannot be listed: {exc}")
-    else:
-        gages_section.tables.append(
-            make_table(f"Best and worst {TOP_N} gages per model by KGE", ranked)
-        )
-    if "status" in results.columns:
-        gages_section.tables.append(make_table("Gages by status", status_table(results)))
-    else:
-        gages_section.notes.append("The results carry no 'status' column.")
-    sections.append(gages_section)
-
+    sections.append(_gages_section(results))
     provenance = Section("provenance", "Provenance", "From the run's manifest.json.")
     provenance.tables.append(
         make_table("Manifest", provenance_table(run.manifest, run.url), kind="kv")
