@@ -5,11 +5,15 @@ Flows are scaled by drainage area with a seasonal cycle, storm events, some inte
 error, so NSE/KGE spread across gages roughly as in HyTEST's published results. The
 metrics are computed by the real engine (``gagebench.evaluate``), and the run folder is
 written in the layout of DESIGN.md (results.parquet, HyTEST CSVs, manifest.json).
+``check_report`` parses a written report and checks that it is self-contained.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +105,99 @@ def write_run(folder: Path, results: pd.DataFrame, manifest: dict | None = None)
         }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     return folder
+
+
+class Page(HTMLParser):
+    """Collects tags, attributes, figure names, notes (and the section of each) and the
+    text of a report page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.notes: list[str] = []
+        self.section_notes: dict[str, list[str]] = {}
+        self.text: list[str] = []
+        self._in_note = False
+        self._section = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        self.tags.append((tag, values))
+        self._in_note = tag == "p" and values.get("class") == "note"
+        if tag == "section":
+            self._section = values.get("id") or ""
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._in_note:
+            self.notes.append(data)
+            self.section_notes.setdefault(self._section, []).append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_note = False
+
+    def figures(self) -> dict[str, str]:
+        """{figure name: 'img' (embedded) or 'note' (could not be drawn)}."""
+        out = {}
+        for tag, attrs in self.tags:
+            name = attrs.get("data-figure")
+            if name:
+                out[name] = "img" if tag == "figure" else "note"
+        return out
+
+    def images(self) -> list[dict[str, str | None]]:
+        return [attrs for tag, attrs in self.tags if tag == "img"]
+
+
+def parse_page(text: str) -> Page:
+    """A report page parsed (character references decoded)."""
+    page = Page()
+    page.feed(text)
+    page.close()
+    return page
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, from its header."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def assert_self_contained(text: str, page: Page) -> None:
+    """No script, stylesheet link, frame or remote URL: the page makes no request."""
+    banned = {"script", "link", "iframe", "object", "embed", "video", "audio", "source"}
+    assert not banned & {tag for tag, _ in page.tags}
+    for tag, attrs in page.tags:
+        for name, value in attrs.items():
+            if name in {"src", "href", "srcset", "data", "poster", "action"} and value:
+                assert value.startswith(("data:", "#")), f"<{tag} {name}={value[:60]!r}>"
+    assert "url(" not in text.lower()
+    assert "@import" not in text
+    lowered = text.lower()
+    assert 'src="http' not in lowered
+    assert 'href="http' not in lowered
+
+
+def check_report(path: str, expect: set[str]) -> Page:
+    """The report parses, embeds every drawable figure as a PNG identical to its file."""
+    text = Path(path).read_text(encoding="utf-8")
+    page = parse_page(text)
+    assert_self_contained(text, page)
+    figures = page.figures()
+    assert set(figures) >= expect
+    folder = Path(path).parent / "figures"
+    embedded = {name for name, kind in figures.items() if kind == "img"}
+    assert {p.stem for p in folder.glob("*.png")} >= embedded
+    images = page.images()
+    assert len(images) == len(embedded)
+    for attrs in images:
+        src = attrs["src"] or ""
+        assert src.startswith("data:image/png;base64,")
+        data = base64.b64decode(src.split(",", 1)[1])
+        assert png_size(data) == (int(attrs["width"] or 0), int(attrs["height"] or 0))
+    for name in embedded:
+        data = (folder / f"{name}.png").read_bytes()
+        assert len(data) > 5000, f"{name}.png looks empty"
+        assert base64.b64encode(data).decode() in text
+    return page

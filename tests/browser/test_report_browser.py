@@ -21,7 +21,7 @@ from report_fixtures import synthetic_results, write_run
 pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 1400, 4000
-HEADER_RGB = (0x16, 0x42, 0x5B)  # the report's header background (see report._CSS)
+HEADER_RGB = (0x16, 0x42, 0x5B)  # the header background (report/templates/report.css)
 
 
 def _chromium() -> str:

@@ -67,11 +67,19 @@ def test_a_complete_wheel_passes(tmp_path: Path) -> None:
     [
         (lambda f: f.pop("gagebench/data/streamflow_gages_v1_n5390.csv"), "lacks"),
         (lambda f: f.pop("gagebench/gagebench.yaml"), "lacks"),
+        (lambda f: f.pop("gagebench/report/templates/report.html.j2"), "lacks"),
         (lambda f: f.update({"gagebench/data/conus_outline.json": b"{}"}), "differs"),
         (lambda f: f.update({"tests/conftest.py": b""}), "outside the package"),
         (lambda f: f.update({f"{DIST_INFO}/entry_points.txt": b""}), "console script"),
     ],
-    ids=["no gage list", "no default config", "stale outline", "tests shipped", "no script"],
+    ids=[
+        "no gage list",
+        "no default config",
+        "no report template",
+        "stale outline",
+        "tests shipped",
+        "no script",
+    ],
 )
 def test_a_broken_wheel_is_refused(
     tmp_path: Path, edit: Callable[[dict[str, bytes]], None], message: str

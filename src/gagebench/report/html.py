@@ -5,12 +5,14 @@
 ``report.html`` with every figure embedded as a base64 PNG and inline CSS: opened offline
 it makes no request at all (no CDN, fonts, scripts or map tiles). A figure that cannot be
 drawn (a suite not computed, all values NaN) becomes a note in its place, never a crash.
+
+This module prepares the data (sections, formatted table cells, figures); the markup is
+the Jinja2 template ``templates/report.html.j2``, which escapes every value itself.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import logging
@@ -19,9 +21,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -63,16 +66,33 @@ class RenderedFigure:
     note: str | None = None
     size: tuple[int, int] = (0, 0)
 
+    @property
+    def data_uri(self) -> str:
+        """The PNG as a ``data:`` URI, so the page embeds it instead of linking a file."""
+        if self.png is None:
+            raise ValueError(f"figure {self.name!r} was not drawn: {self.note}")
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+@dataclass
+class Table:
+    """A table of the report: caption, column names and rows of cells as text."""
+
+    caption: str
+    columns: list[str]
+    rows: list[list[str]]
+    kind: str = "data"
+
 
 @dataclass
 class Section:
-    """A titled part of the report: text, figures and (caption, html) tables."""
+    """A titled part of the report: text, notes, figures and tables."""
 
     key: str
     title: str
     intro: str = ""
     figures: list[RenderedFigure] = field(default_factory=list)
-    tables: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -109,24 +129,31 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table_html(
+def _cell(value: Any, spec: str | None) -> str:
+    """One table cell as text: ``spec`` (a format spec) or :func:`_fmt`; "–" when missing."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return "–"
+    return format(value, spec) if spec is not None else _fmt(value)
+
+
+def make_table(
+    caption: str,
     frame: pd.DataFrame,
     *,
     index: bool = False,
     formats: Mapping[str, str] | None = None,
     kind: str = "data",
-) -> str:
+) -> Table:
+    """``frame`` as a report table, numbers formatted (``formats``: column -> format spec;
+    other floats to 3 decimals); ``index`` keeps the index as the first column(s)."""
     formats = formats or {}
-    shown = frame.copy()
-    for column in shown.columns:
-        spec = formats.get(str(column))
-        if spec is not None:
-            shown[column] = [
-                "–" if pd.isna(v) else format(v, spec) for v in shown[column].to_numpy()
-            ]
-        elif pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = [_fmt(v) for v in shown[column].to_numpy()]
-    return shown.to_html(index=index, escape=True, na_rep="–", border=0, classes=["data", kind])
+    shown = frame.reset_index() if index else frame
+    columns = [str(c) for c in shown.columns]
+    cells = [
+        [_cell(v, formats.get(name)) for v in shown.iloc[:, i].to_numpy(dtype=object)]
+        for i, name in enumerate(columns)
+    ]
+    return Table(caption, columns, [list(row) for row in zip(*cells, strict=True)], kind)
 
 
 def overview_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -263,19 +290,19 @@ def _one_comparison(comparison: ComparisonResult, gages: pd.DataFrame | None) ->
     )
     percent = {"share_a_better": ".0%", "share_b_better": ".0%"}
     section.tables.append(
-        (
+        make_table(
             f"Paired summary, {a} (A) vs {b} (B)",
-            _table_html(
-                comparison.summary, formats={"sign_test_p": ".2g", "wilcoxon_p": ".2g", **percent}
-            ),
+            comparison.summary,
+            formats={"sign_test_p": ".2g", "wilcoxon_p": ".2g", **percent},
         )
     )
     if not comparison.summary["n_paired"].any():
         return section
     section.tables.append(
-        (
+        make_table(
             f"Where each model wins on {metric}, by ecoregion",
-            _table_html(comparison.wins_by(gages, ECOREGION_COLUMN, metric), index=True),
+            comparison.wins_by(gages, ECOREGION_COLUMN, metric),
+            index=True,
         )
     )
     return section
@@ -347,10 +374,10 @@ def _uncertainty_section(
             section.notes.append(f"{reference} vs {other}: no paired uncertainty ({exc})")
             continue
         section.tables.append(
-            (
+            make_table(
                 f"Gages where {reference} or {other} is better beyond the 90 % interval of "
                 "the paired difference (both models resampled with the same years)",
-                _table_html(counts),
+                counts,
             )
         )
         section.figures.append(
@@ -370,23 +397,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
 
 
-def build_sections(
-    run: RunFolder, gages: pd.DataFrame | None = None
-) -> tuple[list[Section], pd.DataFrame]:
-    """Every section of the report for a run (figures rendered), and the joined results."""
-    results = with_gages(run.results, gages)
-    models = models_of(results)
-    unknown = int(results.drop_duplicates("site_no")["lat"].isna().sum())
-
+def _summary_section(run: RunFolder, results: pd.DataFrame) -> Section:
+    """Per-model overview, the run's notes and gages missing from the gage list."""
     summary = Section("summary", "Summary")
-    summary.tables.append(("Per model", _table_html(overview_table(results))))
+    summary.tables.append(make_table("Per model", overview_table(results)))
     summary.notes.extend(run.notes)
+    unknown = int(results.drop_duplicates("site_no")["lat"].isna().sum())
     if unknown:
         summary.notes.append(
             f"{unknown} gage(s) are not in the gage list: they have no location, class or "
             "ecoregion and are left out of the map and grouped as 'unknown'."
         )
+    return summary
 
+
+def _figure_sections(results: pd.DataFrame, gages: pd.DataFrame | None) -> list[Section]:
+    """Skill CDFs, the KGE map, KGE by class and ecoregion, and the D-score card."""
     skill = Section(
         "skill",
         "Skill across gages",
@@ -442,30 +468,40 @@ def build_sections(
             lambda: plot_scorecard(results),
         )
     )
-    sections = [summary, skill, where, groups, card]
+    return [skill, where, groups, card]
+
+
+def _gages_section(results: pd.DataFrame) -> Section:
+    """The best and worst gages of each model, and the count of gages by status."""
+    section = Section("gages", "Best and worst gages, and status")
+    try:
+        ranked = best_worst(results)
+    except NothingToPlot as exc:
+        section.notes.append(f"Best and worst gages cannot be listed: {exc}")
+    else:
+        section.tables.append(make_table(f"Best and worst {TOP_N} gages per model by KGE", ranked))
+    if "status" in results.columns:
+        section.tables.append(make_table("Gages by status", status_table(results)))
+    else:
+        section.notes.append("The results carry no 'status' column.")
+    return section
+
+
+def build_sections(
+    run: RunFolder, gages: pd.DataFrame | None = None
+) -> tuple[list[Section], pd.DataFrame]:
+    """Every section of the report for a run (figures rendered), and the joined results."""
+    results = with_gages(run.results, gages)
+    models = models_of(results)
+    sections = [_summary_section(run, results), *_figure_sections(results, gages)]
     if "KGE_p05" in results.columns:
         sections.append(_uncertainty_section(results, gages, models))
     if len(models) > 1:
         sections.append(_comparison_section(results, gages, models))
-
-    gages_section = Section("gages", "Best and worst gages, and status")
-    try:
-        ranked = best_worst(results)
-    except NothingToPlot as exc:
-        gages_section.notes.append(f"Best and worst gages cannot be listed: {exc}")
-    else:
-        gages_section.tables.append(
-            (f"Best and worst {TOP_N} gages per model by KGE", _table_html(ranked))
-        )
-    if "status" in results.columns:
-        gages_section.tables.append(("Gages by status", _table_html(status_table(results))))
-    else:
-        gages_section.notes.append("The results carry no 'status' column.")
-    sections.append(gages_section)
-
+    sections.append(_gages_section(results))
     provenance = Section("provenance", "Provenance", "From the run's manifest.json.")
     provenance.tables.append(
-        ("Manifest", _table_html(provenance_table(run.manifest, run.url), kind="kv"))
+        make_table("Manifest", provenance_table(run.manifest, run.url), kind="kv")
     )
     sections.append(provenance)
     return sections, results
@@ -473,76 +509,37 @@ def build_sections(
 
 # --------------------------------------------------------------------------- HTML
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-       color: #1d2329; background: #fafafa; line-height: 1.45; }
-header { background: #16425b; color: #fff; padding: 18px 32px; }
-header h1 { margin: 0 0 4px; font-size: 1.6em; }
-header p { margin: 2px 0; opacity: .9; font-size: .92em; }
-nav { padding: 8px 32px; background: #e4edf2; font-size: .92em; }
-nav a { margin-right: 14px; color: #16425b; }
-main { padding: 8px 32px 40px; max-width: 1500px; }
-section { background: #fff; border: 1px solid #dde3e8; border-radius: 6px;
-          margin: 18px 0; padding: 6px 20px 16px; }
-h2 { color: #16425b; border-bottom: 2px solid #e4edf2; padding-bottom: 4px; }
-figure { margin: 12px 0 20px; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: .88em; color: #4a5560; }
-table.data { border-collapse: collapse; font-size: .86em; margin: 6px 0 16px; }
-table.data th, table.data td { border: 1px solid #d5dbe0; padding: 3px 8px; text-align: right; }
-table.data th { background: #eef3f6; }
-table.data td:first-child, table.data th:first-child { text-align: left; }
-table.kv td, table.kv th { text-align: left; font-family: ui-monospace, monospace;
-                           word-break: break-all; }
-.note { background: #fff6dd; border-left: 4px solid #e0a800; padding: 6px 10px;
-        font-size: .9em; }
-.caption { font-weight: 600; margin: 10px 0 2px; }
-footer { color: #6b7680; font-size: .82em; padding: 0 32px 24px; }
-"""
+TEMPLATE = "report.html.j2"
+
+
+@cache
+def templates() -> jinja2.Environment:
+    """The report's Jinja2 templates, from the package (``gagebench/report/templates``).
+
+    ``autoescape=True``: every value a page shows (gage and model names, notes, run
+    settings) is escaped by the engine, whatever its origin; ``StrictUndefined``: a name
+    the template uses but is not given fails instead of rendering empty.
+    """
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("gagebench.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render_html(title: str, subtitle: list[str], sections: list[Section]) -> str:
     """The report page: inline CSS, base64 PNGs, no script and no external reference."""
-    esc = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{esc(title)}</h1>",
-        *(f"<p>{esc(line)}</p>" for line in subtitle),
-        "</header><nav>",
-        *(f'<a href="#{s.key}">{esc(s.title)}</a>' for s in sections),
-        "</nav><main>",
-    ]
-    for section in sections:
-        parts.append(f'<section id="{section.key}"><h2>{esc(section.title)}</h2>')
-        if section.intro:
-            parts.append(f"<p>{esc(section.intro)}</p>")
-        parts.extend(f'<p class="note">{esc(note)}</p>' for note in section.notes)
-        for figure in section.figures:
-            if figure.png is None:
-                parts.append(
-                    f'<p class="note" data-figure="{figure.name}">{esc(figure.note or "")}</p>'
-                )
-                continue
-            data = base64.b64encode(figure.png).decode("ascii")
-            width, height = figure.size
-            parts.append(
-                f'<figure data-figure="{figure.name}"><img alt="{esc(figure.title)}" '
-                f'width="{width}" height="{height}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{esc(figure.title)}. {esc(figure.caption)} "
-                f"(also <code>{FIGURES_DIR}/{figure.name}.png</code>)</figcaption></figure>"
-            )
-        for caption, table in section.tables:
-            parts.append(f'<p class="caption">{esc(caption)}</p>{table}')
-        parts.append("</section>")
-    parts.append(
-        f"<footer>Written by gagebench {esc(__version__)} on "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}. Self-contained: no external resources."
-        "</footer></body></html>"
+    template = templates().get_template(TEMPLATE)
+    return template.render(
+        title=title,
+        subtitle=subtitle,
+        sections=sections,
+        figures_dir=FIGURES_DIR,
+        version=__version__,
+        written=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
     )
-    return "\n".join(parts)
 
 
 def _subtitle(run: RunFolder, results: pd.DataFrame) -> list[str]:
