@@ -315,7 +315,7 @@ def format_summary(result: RunResult) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     """Run the benchmark of a run file (plus --set overrides) on its cluster backend."""
     from gagebench.config import load_config
-    from gagebench.progress import setup_logging
+    from gagebench.logs import setup_logging
 
     config = load_config(*args.config, overrides=_overrides(args.set))
     setup_logging(config.log_format, args.quiet)
@@ -327,7 +327,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
     from gagebench.config import load_config
-    from gagebench.progress import setup_logging
+    from gagebench.logs import setup_logging
 
     overrides = _overrides(args.set)
     peek = load_config(output=".", overrides=overrides)
@@ -525,7 +525,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     import dask.config
 
     from gagebench import config as _config  # registers the gagebench defaults  # noqa: F401
-    from gagebench.progress import setup_logging
+    from gagebench.logs import setup_logging
 
     log_format = dask.config.get("gagebench.log_format", default="text")
     setup_logging(

@@ -1,16 +1,19 @@
-"""Progress renderers and JSON log lines."""
+"""Progress renderers (a tqdm bar on a terminal, log lines elsewhere) and JSON log lines."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import re
+import time
 
 import pytest
+from tqdm.std import tqdm
 
+from gagebench.logs import JsonFormatter
 from gagebench.progress import (
     BarProgress,
-    JsonFormatter,
     LogProgress,
     Progress,
     make_progress,
@@ -22,20 +25,38 @@ class _Tty(io.StringIO):
         return True
 
 
-def test_bar_shows_batches_gages_and_rate() -> None:
+def test_bar_is_tqdm_counting_gages_with_rate_eta_and_batches() -> None:
     out = _Tty()
     bar = BarProgress(out)
     bar.start(total_batches=4, total_gages=100, done_batches=1, done_gages=25)
-    bar.update(25)
-    bar.update(25)
-    bar.update(25)
+    assert isinstance(bar.bar, tqdm)
+    assert bar.bar.initial == 25  # a resumed run starts at what is done
+    assert bar.bar.unit == "gage"
+    assert bar.bar.disable is False  # tqdm draws on this stream
+    for _ in range(3):
+        time.sleep(0.01)
+        bar.update(25)
     bar.close()
-    text = out.getvalue()
-    assert "4/4 batches" in text
-    assert "100/100 gages" in text
-    assert "gages/s" in text
-    assert text.endswith("\n")
+    frames = out.getvalue().split("\r")
+    assert " 25/100 " in frames[1]
+    # count, ETA (elapsed<remaining), rate and batches while running; count at the end
+    running = r" 50/100 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+gage/s, 2/4 batches\]"
+    assert re.search(running, out.getvalue())
+    assert re.search(r" 100/100 \[.*gage/s, 4/4 batches\]\n$", frames[-1])
     assert bar.done_gages == 100
+
+
+def test_bar_rate_counts_this_process_only() -> None:
+    """75 gages computed here in >= 0.3 s: well under 250 gages/s, whatever was resumed."""
+    out = _Tty()
+    bar = BarProgress(out)
+    bar.start(total_batches=4, total_gages=100_000, done_batches=1, done_gages=99_925)
+    for _ in range(3):
+        time.sleep(0.1)
+        bar.update(25)
+    bar.close()
+    rate = float(re.findall(r"([\d.]+)gage/s", out.getvalue())[-1])
+    assert 0 < rate < 250
 
 
 def test_make_progress_picks_the_renderer() -> None:
