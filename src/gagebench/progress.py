@@ -11,6 +11,7 @@ quiet mode. The CLI picks with :func:`make_progress`;
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import IO, Any
@@ -102,7 +103,7 @@ class BarProgress(Progress):
                 initial=self.done_gages,
                 unit="gage",
                 desc="gagebench",
-                dynamic_ncols=True,
+                **_width(self._tqdm_kwargs.get("file") or sys.stderr),
                 **self._tqdm_kwargs,
             )
         self.bar.n = self.done_gages
@@ -110,6 +111,18 @@ class BarProgress(Progress):
         self.bar.refresh()
         if final:
             self.bar.close()
+
+
+def _width(stream: IO[str]) -> dict[str, Any]:
+    """tqdm follows the terminal's size; a terminal that reports none (a pseudo-terminal
+    nobody sized, a stream without a file) gets a fixed one: tqdm hides bars at 0 rows."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        size = os.terminal_size((0, 0))
+    if size.columns > 0 and size.lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": 100, "nrows": 24}
 
 
 class LogProgress(Progress):

@@ -79,3 +79,28 @@ def test_log_progress_emits_json_fields(caplog: pytest.LogCaptureFixture) -> Non
     assert line["gages_done"] == 5
     assert line["batches_total"] == 2
     assert "progress: 1/2 batches" in line["message"]
+
+
+@pytest.mark.parametrize("size", [(0, 0), (40, 60)])
+def test_bar_draws_on_a_real_terminal_sized_or_not(size: tuple[int, int]) -> None:
+    """A pseudo-terminal nobody sized reports 0 x 0, where tqdm alone would draw nothing."""
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+    with os.fdopen(slave, "w") as stream:
+        assert stream.isatty()
+        bar = make_progress(True, False, "text", stream)
+        bar.start(total_batches=2, total_gages=20, done_batches=0, done_gages=0)
+        bar.update(10)
+        bar.update(10)
+        bar.close()
+    text = os.read(master, 1 << 16).decode()
+    os.close(master)
+    last = text.replace("\r\n", "\n").split("\r")[-1]
+    assert "20/20" in last
+    assert "gage/s" in last
+    assert len(last.rstrip("\n")) <= (size[1] or 100)
