@@ -86,6 +86,10 @@ class BarProgress(Progress):
         self._tqdm_kwargs = {"file": stream, **tqdm_kwargs} if stream else tqdm_kwargs
         self.bar: Any = None
 
+    def _size(self) -> dict[str, Any]:
+        """tqdm's size options: the terminal's size, followed as it changes."""
+        return _terminal_size(self._tqdm_kwargs.get("file") or sys.stderr)
+
     def _new_bar(self, **kwargs: Any) -> Any:
         """A tqdm bar built with ``kwargs``."""
         if self._tqdm_class is not None:
@@ -98,14 +102,15 @@ class BarProgress(Progress):
         if self.bar is None:
             if final and self.total_gages == 0:
                 return
-            self.bar = self._new_bar(
-                total=self.total_gages,
-                initial=self.done_gages,
-                unit="gage",
-                desc="gagebench",
-                **_width(self._tqdm_kwargs.get("file") or sys.stderr),
+            kwargs = {
+                "total": self.total_gages,
+                "initial": self.done_gages,
+                "unit": "gage",
+                "desc": "gagebench",
+                **self._size(),
                 **self._tqdm_kwargs,
-            )
+            }
+            self.bar = self._new_bar(**kwargs)
         self.bar.n = self.done_gages
         self.bar.set_postfix_str(f"{self.done_batches}/{self.total_batches} batches", refresh=False)
         self.bar.refresh()
@@ -113,7 +118,7 @@ class BarProgress(Progress):
             self.bar.close()
 
 
-def _width(stream: IO[str]) -> dict[str, Any]:
+def _terminal_size(stream: IO[str]) -> dict[str, Any]:
     """tqdm follows the terminal's size; a terminal that reports none (a pseudo-terminal
     nobody sized, a stream without a file) gets a fixed one: tqdm hides bars at 0 rows."""
     try:
@@ -164,15 +169,18 @@ class NotebookProgress(BarProgress):
     def __init__(self, tqdm_class: Any = None, **tqdm_kwargs: Any) -> None:
         super().__init__(None, tqdm_class, **tqdm_kwargs)
 
-    def _new_bar(self, **kwargs: Any) -> Any:
-        if self._tqdm_class is not None:
-            return self._tqdm_class(**kwargs)
-        from tqdm.auto import tqdm
+    def _size(self) -> dict[str, Any]:
+        return {"dynamic_ncols": True}  # a widget's width is the page's, not a terminal's
 
-        try:
-            return tqdm(**kwargs)
-        except ImportError:  # tqdm.notebook without ipywidgets ("IProgress not found")
-            return super()._new_bar(**kwargs)
+    def _new_bar(self, **kwargs: Any) -> Any:
+        if self._tqdm_class is None:
+            from tqdm.auto import tqdm
+
+            try:
+                return tqdm(**kwargs)
+            except ImportError:  # tqdm.notebook without ipywidgets ("IProgress not found")
+                pass
+        return super()._new_bar(**kwargs)
 
 
 def in_notebook() -> bool:

@@ -86,6 +86,7 @@ def test_bar_draws_on_a_real_terminal_sized_or_not(size: tuple[int, int]) -> Non
     """A pseudo-terminal nobody sized reports 0 x 0, where tqdm alone would draw nothing."""
     import fcntl
     import os
+    import select
     import struct
     import termios
 
@@ -98,8 +99,14 @@ def test_bar_draws_on_a_real_terminal_sized_or_not(size: tuple[int, int]) -> Non
         bar.update(10)
         bar.update(10)
         bar.close()
-    text = os.read(master, 1 << 16).decode()
+    chunks = []
+    while select.select([master], [], [], 0.5)[0]:  # a pty hands its output in pieces
+        try:
+            chunks.append(os.read(master, 1 << 16))
+        except OSError:  # EIO: everything read, the terminal's other end is closed
+            break
     os.close(master)
+    text = b"".join(chunks).decode()
     last = text.replace("\r\n", "\n").split("\r")[-1]
     assert "20/20" in last
     assert "gage/s" in last
