@@ -22,16 +22,10 @@ from gagebench.errors import ConfigError, GagebenchError, InputError, StorageErr
 
 if TYPE_CHECKING:
     from gagebench.config import RunConfig
-    from gagebench.pipeline import RunResult
 
 log = logging.getLogger("gagebench")
 
 Handler = Callable[[argparse.Namespace], int]
-
-#: Suites of ``gagebench demo`` (``--set suites=...`` overrides): the uncertainty suite is
-#: included because the 5390-gage demo with it stays under 3 minutes on 2 cores
-#: (benchmarks/README.md).
-DEMO_SUITES = ("standard", "dscore", "uncertainty")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -281,41 +275,16 @@ def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
         )
         return code
     if not args.quiet:
+        from gagebench.summary import format_summary
+
         print(format_summary(result))
     return 0
-
-
-def format_summary(result: RunResult) -> str:
-    """The end-of-run table: gages by status and median NSE/KGE per model, and where."""
-    import pandas as pd
-
-    manifest = result.manifest
-    lines = []
-    if result.already_complete:
-        lines.append(f"run {manifest['run_id']} was already complete (use --force to redo it)")
-    counts = result.status_counts()
-    counts.loc["total"] = counts.sum()
-    lines += ["", "gages by status:", counts.to_string(), ""]
-    medians = result.medians()
-    with pd.option_context("display.float_format", "{:.3f}".format):
-        lines += ["median over evaluated gages:", medians.to_string(), ""]
-    timings = manifest.get("timings", {})
-    if timings.get("gages_per_s"):
-        lines.append(
-            f"computed {timings['computed_gages']} gages in {timings['compute_s']:.1f} s "
-            f"({timings['gages_per_s']:.0f} gages/s); total {timings['total_s']:.1f} s"
-        )
-    lines.append(f"results: {result.run_url}/  ({', '.join(manifest.get('outputs', []))})")
-    report_url = result.report_url()
-    if report_url:
-        lines.append(f"report:  {report_url}")
-    return "\n".join(lines)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Run the benchmark of a run file (plus --set overrides) on its cluster backend."""
     from gagebench.config import load_config
-    from gagebench.progress import setup_logging
+    from gagebench.logs import setup_logging
 
     config = load_config(*args.config, overrides=_overrides(args.set))
     setup_logging(config.log_format, args.quiet)
@@ -327,7 +296,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
     from gagebench.config import load_config
-    from gagebench.progress import setup_logging
+    from gagebench.demo import demo_settings
+    from gagebench.logs import setup_logging
 
     overrides = _overrides(args.set)
     peek = load_config(output=".", overrides=overrides)
@@ -337,56 +307,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         if args.stores == "tmp":
             stores_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gagebench-")))
-        settings = _demo_stores(stores_dir, args.gages, args.seed)
-        settings.update({"output": str(output), "gage_limit": args.gages})
-        settings["suites"] = list(DEMO_SUITES)
-        settings["cluster.backend"] = "local"
+        settings = demo_settings(stores_dir, output, args.gages, args.seed)
         config = load_config(overrides={**settings, **overrides})
         return _run_and_summarize(config, args)
-
-
-def _demo_stores(stores_dir: Path, n_gages: int, seed: int) -> dict[str, Any]:
-    """Synthesize the demo's daily stores, or reuse stores a previous demo left complete.
-
-    Stores live in ``stores_dir/seed-<seed>-gages-<n>/``, keyed by their settings, so a
-    quick ``--gages 500`` never replaces the full stores. A gage's values depend only on
-    the seed and its id, so complete stores of at least ``n_gages`` gages (same seed and
-    version) serve any smaller demo: the run reads their first ``n_gages`` gages.
-    ``demo-stores.json`` is written after the stores are complete; a half-written folder
-    is synthesized again.
-    """
-    import json
-    import time
-
-    from gagebench.synth import synthesize
-
-    wanted = {"seed": seed, "models": ["nwm", "nhm"], "version": __version__}
-    best: tuple[int, dict[str, Any], Path] | None = None
-    for marker in sorted(stores_dir.glob("seed-*-gages-*/demo-stores.json")):
-        try:
-            saved = json.loads(marker.read_text())
-            settings = dict(saved["settings"])
-            size = int(settings.pop("n_gages"))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if settings == wanted and size >= n_gages and (best is None or size < best[0]):
-            best = (size, dict(saved["config"]), marker.parent)
-    if best is not None:
-        log.info("reusing the demo stores in %s (delete the folder to redo them)", best[2])
-        return best[1]
-    folder = stores_dir / f"seed-{seed}-gages-{n_gages}"
-    t0 = time.perf_counter()
-    log.info("synthesizing daily stores for %d gages (nwm, nhm) in %s", n_gages, folder)
-    stores = synthesize(
-        str(folder), n_gages=n_gages, models=("nwm", "nhm"), frequency="daily", seed=seed
-    )
-    log.info("stores ready in %.1f s", time.perf_counter() - t0)
-    config = dict(stores.to_config_dict())
-    marker = folder / "demo-stores.json"
-    marker.write_text(
-        json.dumps({"settings": {**wanted, "n_gages": n_gages}, "config": config}, indent=2)
-    )
-    return config
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -525,7 +448,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     import dask.config
 
     from gagebench import config as _config  # registers the gagebench defaults  # noqa: F401
-    from gagebench.progress import setup_logging
+    from gagebench.logs import setup_logging
 
     log_format = dask.config.get("gagebench.log_format", default="text")
     setup_logging(

@@ -1,17 +1,17 @@
-"""Progress of a long run on the terminal or in the logs, and JSON log lines.
+"""Progress of a long run on the terminal, in the logs or in Jupyter.
 
-Renderers behind one small interface (:class:`Progress`): a one-line bar with gages/s and
-an ETA on a TTY, periodic log lines elsewhere (plain text or JSON, so a Kubernetes log
-collector sees progress), a ``tqdm.auto`` bar in Jupyter (a widget where ipywidgets is
-installed), and nothing in quiet mode. The CLI picks with :func:`make_progress`;
+Renderers behind one small interface (:class:`Progress`): a tqdm bar with gages/s and an
+ETA on a TTY, periodic log lines elsewhere (plain text or JSON per
+:func:`gagebench.logs.setup_logging`, so a Kubernetes log collector sees progress), a
+``tqdm.auto`` bar in Jupyter (a widget where ipywidgets is installed), and nothing in
+quiet mode. The CLI picks with :func:`make_progress`;
 ``gagebench.run`` called from Python picks with :func:`default_progress`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
+import os
 import sys
 import time
 from typing import IO, Any
@@ -70,30 +70,64 @@ class Progress:
 
 
 class BarProgress(Progress):
-    """A one-line bar redrawn in place on a terminal (stderr)."""
+    """A tqdm bar counting gages: gages/s and ETA from tqdm, batches as its postfix.
 
-    def __init__(self, stream: IO[str] | None = None, width: int = 28) -> None:
+    On a terminal (stderr, or ``stream``) by default; ``tqdm_class`` replaces
+    ``tqdm.std.tqdm`` and ``tqdm_kwargs`` reach it (``mininterval``, ``file``...). A
+    resumed run's bar starts at the gages already done (``initial``), so its rate counts
+    this process's work only.
+    """
+
+    def __init__(
+        self, stream: IO[str] | None = None, tqdm_class: Any = None, **tqdm_kwargs: Any
+    ) -> None:
         super().__init__()
-        self.stream = stream or sys.stderr
-        self.width = width
-        self._last = 0.0
+        self._tqdm_class = tqdm_class
+        self._tqdm_kwargs = {"file": stream, **tqdm_kwargs} if stream else tqdm_kwargs
+        self.bar: Any = None
+
+    def _size(self) -> dict[str, Any]:
+        """tqdm's size options: the terminal's size, followed as it changes."""
+        return _terminal_size(self._tqdm_kwargs.get("file") or sys.stderr)
+
+    def _new_bar(self, **kwargs: Any) -> Any:
+        """A tqdm bar built with ``kwargs``."""
+        if self._tqdm_class is not None:
+            return self._tqdm_class(**kwargs)
+        from tqdm.std import tqdm
+
+        return tqdm(**kwargs)
 
     def render(self, final: bool) -> None:
-        now = time.perf_counter()
-        if not final and now - self._last < 0.1 and self.done_batches < self.total_batches:
-            return
-        self._last = now
-        total = max(self.total_batches, 1)
-        filled = int(self.width * self.done_batches / total)
-        bar = "#" * filled + "." * (self.width - filled)
-        eta = self.eta
-        eta_text = f" eta {eta:4.0f}s" if eta is not None and not final else ""
-        line = (
-            f"\r[{bar}] {self.done_batches}/{self.total_batches} batches "
-            f"{self.done_gages}/{self.total_gages} gages {self.rate:7.1f} gages/s{eta_text}"
-        )
-        self.stream.write(line + ("\n" if final else ""))
-        self.stream.flush()
+        if self.bar is None:
+            if final and self.total_gages == 0:
+                return
+            kwargs = {
+                "total": self.total_gages,
+                "initial": self.done_gages,
+                "unit": "gage",
+                "desc": "gagebench",
+                **self._size(),
+                **self._tqdm_kwargs,
+            }
+            self.bar = self._new_bar(**kwargs)
+        self.bar.n = self.done_gages
+        self.bar.set_postfix_str(f"{self.done_batches}/{self.total_batches} batches", refresh=False)
+        self.bar.refresh()
+        if final:
+            self.bar.close()
+
+
+def _terminal_size(stream: IO[str]) -> dict[str, Any]:
+    """tqdm follows the terminal's size; a terminal that reports none (a pseudo-terminal
+    nobody sized, a stream without a file) gets a fixed one: tqdm hides bars at 0 rows."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        size = os.terminal_size((0, 0))
+    if size.columns > 0 and size.lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": 100, "nrows": 24}
 
 
 class LogProgress(Progress):
@@ -126,49 +160,27 @@ class LogProgress(Progress):
         )
 
 
-class NotebookProgress(Progress):
-    """A ``tqdm.auto`` bar counting gages: a widget in Jupyter, text elsewhere.
+class NotebookProgress(BarProgress):
+    """A ``tqdm.auto`` bar: a widget in Jupyter, text elsewhere.
 
-    ``tqdm_class`` replaces ``tqdm.auto.tqdm`` (tests); without ipywidgets, tqdm's
-    notebook bar cannot be built and the plain text bar is used instead.
+    Without ipywidgets, tqdm's notebook bar cannot be built and the text bar is used.
     """
 
     def __init__(self, tqdm_class: Any = None, **tqdm_kwargs: Any) -> None:
-        super().__init__()
-        self._tqdm_class = tqdm_class
-        self._tqdm_kwargs = tqdm_kwargs
-        self.bar: Any = None
+        super().__init__(None, tqdm_class, **tqdm_kwargs)
 
-    def _open(self) -> Any:
-        kwargs = {
-            "total": self.total_gages,
-            "initial": self.done_gages,
-            "unit": "gage",
-            "desc": "gagebench",
-            "dynamic_ncols": True,
-            **self._tqdm_kwargs,
-        }
-        if self._tqdm_class is not None:
-            return self._tqdm_class(**kwargs)
-        from tqdm.auto import tqdm
+    def _size(self) -> dict[str, Any]:
+        return {"dynamic_ncols": True}  # a widget's width is the page's, not a terminal's
 
-        try:
-            return tqdm(**kwargs)
-        except ImportError:  # tqdm.notebook without ipywidgets ("IProgress not found")
-            from tqdm.std import tqdm as text_tqdm
+    def _new_bar(self, **kwargs: Any) -> Any:
+        if self._tqdm_class is None:
+            from tqdm.auto import tqdm
 
-            return text_tqdm(**kwargs)
-
-    def render(self, final: bool) -> None:
-        if self.bar is None:
-            if final and self.total_gages == 0:
-                return
-            self.bar = self._open()
-        self.bar.n = self.done_gages
-        self.bar.set_postfix_str(f"{self.done_batches}/{self.total_batches} batches", refresh=False)
-        self.bar.refresh()
-        if final:
-            self.bar.close()
+            try:
+                return tqdm(**kwargs)
+            except ImportError:  # tqdm.notebook without ipywidgets ("IProgress not found")
+                pass
+        return super()._new_bar(**kwargs)
 
 
 def in_notebook() -> bool:
@@ -202,48 +214,3 @@ def make_progress(
     if log_format == "text" and stream.isatty():
         return BarProgress(stream)
     return LogProgress()
-
-
-_STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message",
-    "asctime",
-}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line: time, level, logger, message and any extras."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": _dt.datetime.fromtimestamp(record.created, _dt.UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                data[key] = value
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
-
-
-def setup_logging(log_format: str = "text", quiet: bool = False) -> None:
-    """Configure the root logger once for the CLI: text for people, JSON for collectors."""
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
-    # distributed logs every worker start/stop at INFO: keep the run's own lines readable.
-    # Its logging is (re)configured from dask config when distributed is imported, in this
-    # process and in worker processes, so set it there too.
-    import dask.config
-
-    dask.config.set({"logging.distributed": "warning"})
-    logging.getLogger("distributed").setLevel(logging.WARNING)

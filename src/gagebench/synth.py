@@ -385,9 +385,7 @@ def _gage_frame(gages: pd.DataFrame | str | None, n_gages: int | None) -> tuple[
             raise InputError("gages must be a frame from gagebench.gages.load_gages (gage_id)")
     else:
         raise InputError(f"gages must be None, 'builtin', a URL or a DataFrame, got {gages!r}")
-    if n_gages is not None:
-        if n_gages < 1:
-            raise InputError(f"n_gages must be a positive integer, got {n_gages}")
+    if n_gages is not None:  # validated by SynthSpec
         frame = frame.iloc[:n_gages].reset_index(drop=True)
     return frame, source
 
@@ -402,6 +400,55 @@ def _feature_ids(gages: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
 
 def _padded(site_nos: Sequence[str]) -> np.ndarray:
     return np.array([s.rjust(15).encode() for s in site_nos], dtype="S15")
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What :func:`synthesize` makes, validated once: gages, period, models, layout, seed.
+
+    See :func:`synthesize` for the meaning of each field. ``models`` is kept as a tuple.
+    """
+
+    n_gages: int | None = None
+    start: str = "1979-02-01"
+    end: str = "2020-12-31"
+    models: tuple[str, ...] = ("nwm", "nhm")
+    frequency: str = "daily"
+    model_index: str = "gage_id"
+    seed: int = 0
+    include_sample: bool = True
+    missing_fraction: float = 0.002
+    gap_fraction: float = 0.002
+    zarr_format: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+        if self.frequency not in ("daily", "hourly"):
+            raise InputError(f"frequency must be 'daily' or 'hourly', got {self.frequency!r}")
+        if self.model_index not in ("gage_id", "feature_id"):
+            raise InputError(
+                f"model_index must be 'gage_id' or 'feature_id', got {self.model_index!r}"
+            )
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise InputError(f"models must be distinct names, got {list(self.models)!r}")
+        if not 0.0 <= self.missing_fraction < 1.0 or not 0.0 <= self.gap_fraction < 1.0:
+            raise InputError("missing_fraction and gap_fraction must be in [0, 1)")
+        if self.zarr_format not in (2, 3):
+            raise InputError(f"zarr_format must be 2 or 3, got {self.zarr_format!r}")
+        if self.n_gages is not None and self.n_gages < 1:
+            raise InputError(f"n_gages must be a positive integer, got {self.n_gages}")
+        if self.days.size < 2:
+            raise InputError(f"start {self.start!r} must be before end {self.end!r}")
+
+    @property
+    def days(self) -> np.ndarray:
+        """The synthesized days, ``start`` through ``end``."""
+        return np.arange(np.datetime64(self.start, "D"), np.datetime64(self.end, "D") + 1)
+
+    @property
+    def stores(self) -> list[str]:
+        """Store names: ``observed``, then the models."""
+        return ["observed", *self.models]
 
 
 def synthesize(
@@ -432,153 +479,212 @@ def synthesize(
     left out of each store (drawn per store; never the sample gage), so runs exercise
     ``not_in_observed``/``not_in_model``. ``gap_fraction``: share of observed days set to
     NaN at random, on top of record windows and multi-week gaps. ``progress`` is called
-    as ``progress(store_name, gages_done, gages_total)``.
+    as ``progress(store_name, gages_done, gages_total)``. The keywords other than
+    ``gages``, ``storage_options`` and ``progress`` make a :class:`SynthSpec`.
     """
-    if frequency not in ("daily", "hourly"):
-        raise InputError(f"frequency must be 'daily' or 'hourly', got {frequency!r}")
-    if model_index not in ("gage_id", "feature_id"):
-        raise InputError(f"model_index must be 'gage_id' or 'feature_id', got {model_index!r}")
-    if not models or len(set(models)) != len(models):
-        raise InputError(f"models must be distinct names, got {list(models)!r}")
-    if not 0.0 <= missing_fraction < 1.0 or not 0.0 <= gap_fraction < 1.0:
-        raise InputError("missing_fraction and gap_fraction must be in [0, 1)")
-    if zarr_format not in (2, 3):
-        raise InputError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
+    spec = SynthSpec(
+        n_gages=n_gages,
+        start=start,
+        end=end,
+        models=tuple(models),
+        frequency=frequency,
+        model_index=model_index,
+        seed=seed,
+        include_sample=include_sample,
+        missing_fraction=missing_fraction,
+        gap_fraction=gap_fraction,
+        zarr_format=zarr_format,
+    )
+    return write_stores(output_url, spec, gages, storage_options, progress)
+
+
+def write_stores(
+    output_url: str,
+    spec: SynthSpec,
+    gages: pd.DataFrame | str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SynthStores:
+    """:func:`synthesize` for a ready :class:`SynthSpec`: plan, open the stores, fill them."""
     clock = _time.perf_counter()
-    frame, source = _gage_frame(gages, n_gages)
-    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
-    if days.size < 2:
-        raise InputError(f"start {start!r} must be before end {end!r}")
+    plan = _plan(spec, gages)
+    writers, rows = _open_stores(output_url, spec, plan, storage_options)
+    timings = {"setup_s": _time.perf_counter() - clock}
+    timings.update(_fill(spec, plan, writers, rows, progress))
+    timings["total_s"] = _time.perf_counter() - clock
+    clear_cache()  # stores opened earlier in this process may have been overwritten
+    limit = spec.n_gages if plan.source == "builtin" and spec.n_gages is not None else None
+    return SynthStores(
+        observed_url=writers["observed"].url,
+        model_urls={name: writers[name].url for name in spec.models},
+        n_gages=plan.n,
+        gages=plan.source if plan.source != "custom" else "builtin",
+        gage_limit=limit,
+        frequency=spec.frequency,
+        storage_options=dict(storage_options or {}),
+        timings=timings,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The gages to synthesize and every per-gage parameter drawn for them."""
+
+    frame: pd.DataFrame
+    source: str  # "builtin", the gage-list URL or "custom"
+    ids: np.ndarray
+    keys: list[int]
+    days: np.ndarray
+    hydro: np.ndarray  # (gage, 9): see _generate
+    skills: np.ndarray  # (model, gage, 7): see _generate
+    record_days: np.ndarray
+    sample_pos: int  # row of the real sample gage, -1 if not written
+    present: dict[str, np.ndarray]  # per store: positions of the gages it holds
+
+    @property
+    def n(self) -> int:
+        return len(self.frame)
+
+
+def _plan(spec: SynthSpec, gages: pd.DataFrame | str | None) -> _Plan:
+    """Draw each gage's parameters, from random streams keyed by the seed and its id."""
+    frame, source = _gage_frame(gages, spec.n_gages)
+    days = spec.days
     n, n_days = len(frame), days.size
     ids = frame["gage_id"].astype(str).to_numpy()
-    site_nos = frame["site_no"].astype(str).tolist()
     keys = gage_keys(ids.tolist())
-    hydro = _hydro_params(frame, n_days, _GageDraws(seed, (0,), keys))
+    hydro = _hydro_params(frame, n_days, _GageDraws(spec.seed, (0,), keys))
     skills = np.stack(
         [
-            _skill_params(SKILL.get(name, ModelSkill()), n, _GageDraws(seed, (4, k), keys))
-            for k, name in enumerate(models)
+            _skill_params(SKILL.get(name, ModelSkill()), n, _GageDraws(spec.seed, (4, k), keys))
+            for k, name in enumerate(spec.models)
         ]
     )
     record_col = frame["n_days"] if "n_days" in frame else pd.Series(np.full(n, 12146))
     record_days = np.array(pd.to_numeric(record_col, errors="coerce"), dtype=float)
     record_days = np.nan_to_num(record_days, nan=12146.0) * n_days / 12146.0
     sample_pos = -1
-    if include_sample and SAMPLE_ID in set(ids):
+    if spec.include_sample and SAMPLE_ID in set(ids):
         sample_pos = int(np.flatnonzero(ids == SAMPLE_ID)[0])
-    stores = ["observed", *models]
     present = {}
-    for k, name in enumerate(stores):
-        keep = _GageDraws(seed, (1, k), keys).random() >= missing_fraction
+    for k, name in enumerate(spec.stores):
+        keep = _GageDraws(spec.seed, (1, k), keys).random() >= spec.missing_fraction
         if sample_pos >= 0:
             keep[sample_pos] = True
         present[name] = np.flatnonzero(keep)
-    doy = (days - days.astype("datetime64[Y]")).astype(np.int64).astype(float)
-    obs_times = (days + OBS_HOUR).astype("datetime64[ns]")
-    attrs = {"title": "gagebench synthetic streamflow", "seed": seed, "source": "gagebench.synth"}
+    return _Plan(frame, source, ids, keys, days, hydro, skills, record_days, sample_pos, present)
+
+
+def _open_stores(
+    output_url: str,
+    spec: SynthSpec,
+    plan: _Plan,
+    storage_options: Mapping[str, Any] | None,
+) -> tuple[dict[str, _StoreWriter], dict[str, np.ndarray]]:
+    """Write each store's metadata; return its writer and the store row of each listed
+    gage (-1 where left out), per store."""
+    attrs = {
+        "title": "gagebench synthetic streamflow",
+        "seed": spec.seed,
+        "source": "gagebench.synth",
+    }
+    obs_times = (plan.days + OBS_HOUR).astype("datetime64[ns]")
+    hourly = spec.frequency == "hourly"
+    model_times = _hourly_axis(plan.days) if hourly else obs_times
     writers: dict[str, _StoreWriter] = {}
-    # Store row of each listed gage (-1 where left out), per store.
     rows: dict[str, np.ndarray] = {}
-    pos_obs = present["observed"]
-    writers["observed"] = _StoreWriter(
-        _join(output_url, "observed.zarr"),
-        obs_times,
-        {"gage_id": ("gage_id", ids[pos_obs].astype(object))},
-        "gage_id",
-        {**attrs, "kind": "observed"},
-        storage_options,
-        zarr_format,
-    )
-    rows["observed"] = _rows_of(pos_obs, n)
-    hourly_times = _hourly_axis(days)
-    for k, name in enumerate(models):
-        pos = present[name]
-        url = _join(output_url, f"{name}.zarr")
-        times = hourly_times if frequency == "hourly" else obs_times
-        if model_index == "feature_id":
-            fids = _feature_ids(frame, np.random.default_rng([seed, 2, k]))[pos]
-            extra = max(1, len(pos) // 100)
-            filler = fids.max() + 1 + np.arange(extra)
-            feature = np.concatenate([fids, filler])
-            padded = np.concatenate([_padded([site_nos[i] for i in pos]), _padded([""] * extra)])
-            order = np.argsort(feature, kind="stable")
-            row_of_feature = np.empty(order.size, dtype=np.int64)
-            row_of_feature[order] = np.arange(order.size)
-            store_row = np.full(n, -1, dtype=np.int64)
-            store_row[pos] = row_of_feature[: len(pos)]
-            rows[name] = store_row
-            coords = {
-                "feature_id": ("feature_id", feature[order]),
-                "gage_id": (
-                    "feature_id",
-                    padded[order],
-                ),
-            }
-            writers[name] = _StoreWriter(
-                url,
-                times,
-                coords,
-                "feature_id",
-                {**attrs, "kind": name},
-                storage_options,
-                zarr_format,
-            )
-            # NaN filler columns are the template's fill value: nothing more to write.
+    for k, name in enumerate(spec.stores):
+        pos = plan.present[name]
+        if name != "observed" and spec.model_index == "feature_id":
+            rng = np.random.default_rng([spec.seed, 2, k - 1])
+            coords, rows[name] = _feature_layout(plan, pos, rng)
+            dim = "feature_id"  # NaN filler columns are the template's fill value
         else:
-            rows[name] = _rows_of(pos, n)
-            writers[name] = _StoreWriter(
-                url,
-                times,
-                {"gage_id": ("gage_id", ids[pos].astype(object))},
-                "gage_id",
-                {**attrs, "kind": name},
-                storage_options,
-                zarr_format,
-            )
-    timings = {"setup_s": _time.perf_counter() - clock}
-    sample = _sample_block(days) if sample_pos >= 0 else None
-    block = _BLOCK
+            coords = {"gage_id": ("gage_id", plan.ids[pos].astype(object))}
+            rows[name], dim = _rows_of(pos, plan.n), "gage_id"
+        writers[name] = _StoreWriter(
+            _join(output_url, f"{name}.zarr"),
+            obs_times if name == "observed" else model_times,
+            coords,
+            dim,
+            {**attrs, "kind": name},
+            storage_options,
+            spec.zarr_format,
+        )
+    return writers, rows
+
+
+def _feature_layout(
+    plan: _Plan, pos: np.ndarray, rng: np.random.Generator
+) -> tuple[dict[str, tuple[str, np.ndarray]], np.ndarray]:
+    """NWM-style coordinates of a model store (sorted ``feature_id``, byte ``gage_id``,
+    a few features without a gage) and the store row of each listed gage."""
+    site_nos = plan.frame["site_no"].astype(str).tolist()
+    fids = _feature_ids(plan.frame, rng)[pos]
+    extra = max(1, len(pos) // 100)
+    feature = np.concatenate([fids, fids.max() + 1 + np.arange(extra)])
+    padded = np.concatenate([_padded([site_nos[i] for i in pos]), _padded([""] * extra)])
+    order = np.argsort(feature, kind="stable")
+    row_of_feature = np.empty(order.size, dtype=np.int64)
+    row_of_feature[order] = np.arange(order.size)
+    store_row = np.full(plan.n, -1, dtype=np.int64)
+    store_row[pos] = row_of_feature[: len(pos)]
+    coords = {
+        "feature_id": ("feature_id", feature[order]),
+        "gage_id": ("feature_id", padded[order]),
+    }
+    return coords, store_row
+
+
+def _fill(
+    spec: SynthSpec,
+    plan: _Plan,
+    writers: dict[str, _StoreWriter],
+    rows: dict[str, np.ndarray],
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, float]:
+    """Generate and write the series, ``_BLOCK`` gages at a time; return the timings."""
+    sample = _sample_block(plan.days) if plan.sample_pos >= 0 else None
+    hours = _hourly_axis(plan.days)
     gen_s = write_s = 0.0
-    for b0 in range(0, n, block):
+    for b0 in range(0, plan.n, _BLOCK):
         t0 = _time.perf_counter()
-        sl = slice(b0, min(n, b0 + block))
-        obs = np.empty((sl.stop - sl.start, n_days), dtype=np.float32)
-        sims = np.empty((len(models), *obs.shape), dtype=np.float32)
-        uniform = np.empty(obs.shape, dtype=np.float32)
-        normal = np.empty((1 + len(models), *obs.shape), dtype=np.float32)
-        rngs = [np.random.default_rng([seed, 3, keys[i]]) for i in range(sl.start, sl.stop)]
-        for j, grng in enumerate(rngs):
-            grng.random(out=uniform[j], dtype=np.float32)
-            normal[:, j] = grng.standard_normal((1 + len(models), n_days), dtype=np.float32)
-        _generate(doy, hydro[sl], skills[:, sl], uniform, normal, obs, sims)
-        del uniform, normal
-        _record_gaps(obs, record_days[sl], gap_fraction, rngs)
-        series = {"observed": obs, **{name: sims[k] for k, name in enumerate(models)}}
-        if sample is not None and sl.start <= sample_pos < sl.stop:
-            for name, values in sample.items():
-                if name in series:
-                    series[name][sample_pos - sl.start] = values
+        sl = slice(b0, min(plan.n, b0 + _BLOCK))
+        series = _block_series(spec, plan, sl, sample)
         gen_s += _time.perf_counter() - t0
         t0 = _time.perf_counter()
         for name, values in series.items():
-            expand = frequency == "hourly" and name != "observed"
-            _write_rows(writers[name], rows[name][sl], values, expand, days, hourly_times)
+            expand = spec.frequency == "hourly" and name != "observed"
+            _write_rows(writers[name], rows[name][sl], values, expand, plan.days, hours)
             if progress is not None:
-                progress(name, sl.stop, n)
+                progress(name, sl.stop, plan.n)
         write_s += _time.perf_counter() - t0
-    timings.update(generate_s=gen_s, write_s=write_s, total_s=_time.perf_counter() - clock)
-    clear_cache()  # stores opened earlier in this process may have been overwritten
-    limit = n_gages if source == "builtin" and n_gages is not None else None
-    return SynthStores(
-        observed_url=writers["observed"].url,
-        model_urls={name: writers[name].url for name in models},
-        n_gages=n,
-        gages=source if source != "custom" else "builtin",
-        gage_limit=limit,
-        frequency=frequency,
-        storage_options=dict(storage_options or {}),
-        timings=timings,
-    )
+    return {"generate_s": gen_s, "write_s": write_s}
+
+
+def _block_series(
+    spec: SynthSpec, plan: _Plan, sl: slice, sample: dict[str, np.ndarray] | None
+) -> dict[str, np.ndarray]:
+    """The daily series of the gages ``sl``, per store: (gage, day) float32."""
+    n_models, n_days = len(spec.models), plan.days.size
+    obs = np.empty((sl.stop - sl.start, n_days), dtype=np.float32)
+    sims = np.empty((n_models, *obs.shape), dtype=np.float32)
+    uniform = np.empty(obs.shape, dtype=np.float32)
+    normal = np.empty((1 + n_models, *obs.shape), dtype=np.float32)
+    rngs = [np.random.default_rng([spec.seed, 3, plan.keys[i]]) for i in range(sl.start, sl.stop)]
+    for j, grng in enumerate(rngs):
+        grng.random(out=uniform[j], dtype=np.float32)
+        normal[:, j] = grng.standard_normal((1 + n_models, n_days), dtype=np.float32)
+    doy = (plan.days - plan.days.astype("datetime64[Y]")).astype(np.int64).astype(float)
+    _generate(doy, plan.hydro[sl], plan.skills[:, sl], uniform, normal, obs, sims)
+    del uniform, normal
+    _record_gaps(obs, plan.record_days[sl], spec.gap_fraction, rngs)
+    series = {"observed": obs, **{name: sims[k] for k, name in enumerate(spec.models)}}
+    if sample is not None and sl.start <= plan.sample_pos < sl.stop:
+        for name, values in sample.items():
+            if name in series:
+                series[name][plan.sample_pos - sl.start] = values
+    return series
 
 
 def _rows_of(pos: np.ndarray, n: int) -> np.ndarray:

@@ -225,3 +225,33 @@ def test_zarr_format_3_stores_read_the_same(tmp_path):
     a, b = _read_all(v2, 8), _read_all(v3, 8)
     np.testing.assert_array_equal(a.observed, b.observed)
     np.testing.assert_array_equal(a.modeled["nwm"], b.modeled["nwm"])
+
+
+def test_synth_spec_is_validated_frozen_and_the_keywords_make_it(tmp_path):
+    import dataclasses
+
+    from gagebench.errors import InputError
+    from gagebench.synth import SynthSpec, write_stores
+
+    spec = SynthSpec(n_gages=4, models=["nwm"], seed=2, **SHORT)  # type: ignore[arg-type]
+    assert spec.models == ("nwm",)
+    assert spec.stores == ["observed", "nwm"]
+    assert spec.days[0] == np.datetime64("2001-01-01")
+    assert spec.days.size == 730
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.seed = 3  # type: ignore[misc]
+    for bad, match in (
+        ({"n_gages": 0}, "n_gages must be a positive integer"),
+        ({"start": "2002-01-01", "end": "2002-01-01"}, "must be before end"),
+        ({"missing_fraction": 1.0}, r"\[0, 1\)"),
+        ({"zarr_format": 4}, "zarr_format"),
+    ):
+        with pytest.raises(InputError, match=match):
+            SynthSpec(**bad)
+    by_spec = write_stores(str(tmp_path / "spec"), spec)
+    by_keywords = synthesize(str(tmp_path / "kw"), n_gages=4, models=("nwm",), seed=2, **SHORT)
+    assert by_spec.n_gages == by_keywords.n_gages == 4
+    pairs = [(by_spec.observed_url, by_keywords.observed_url)]
+    pairs.append((by_spec.model_urls["nwm"], by_keywords.model_urls["nwm"]))
+    for a, b in pairs:
+        xr.testing.assert_identical(xr.open_zarr(a).load(), xr.open_zarr(b).load())

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import gagebench.report.comparison as comparison
-from gagebench.cli import _demo_stores
+from gagebench.demo import demo_stores
 from gagebench.gages import with_gages
 from gagebench.report.html import provenance_table
 from gagebench.synth import synthesize
@@ -44,15 +44,15 @@ def test_demo_stores_are_keyed_and_reused_for_fewer_gages(tmp_path: Path, monkey
         return real(url, **{**kw, "start": "2001-01-01", "end": "2001-03-31"})
 
     monkeypatch.setattr(synth, "synthesize", short)
-    big = _demo_stores(tmp_path, 4, seed=0)
+    big = demo_stores(tmp_path, 4, seed=0)
     assert (tmp_path / "seed-0-gages-4" / "demo-stores.json").exists()
-    small = _demo_stores(tmp_path, 2, seed=0)  # served by the 4-gage stores, not replacing them
+    small = demo_stores(tmp_path, 2, seed=0)  # served by the 4-gage stores, not replacing them
     assert small == big
     assert calls == [4]
-    other_seed = _demo_stores(tmp_path, 2, seed=1)
+    other_seed = demo_stores(tmp_path, 2, seed=1)
     assert calls == [4, 2]
     assert "seed-1-gages-2" in other_seed["observed"]["url"]
-    more = _demo_stores(tmp_path, 5, seed=0)  # more gages than any store: a new folder
+    more = demo_stores(tmp_path, 5, seed=0)  # more gages than any store: a new folder
     assert calls == [4, 2, 5]
     assert "seed-0-gages-5" in more["observed"]["url"]
     assert (tmp_path / "seed-0-gages-4" / "observed.zarr").exists()

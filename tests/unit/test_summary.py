@@ -1,0 +1,42 @@
+"""gagebench.summary: the table the CLI prints at the end of a run."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gagebench.pipeline import RunResult
+from gagebench.summary import format_summary
+
+
+def _manifest(report: bool) -> dict:
+    return {
+        "run_id": "r1",
+        "counts": {"nwm": {"ok": 2, "too_few_days": 1}, "nhm": {"ok": 3}},
+        "medians": {"nwm": {"NSE": 0.43219, "KGE": 0.5}, "nhm": {"NSE": 0.25, "KGE": 0.1}},
+        "outputs": ["results.parquet", *(["report.html"] if report else [])],
+        "timings": {"computed_gages": 3, "compute_s": 1.5, "gages_per_s": 2.0, "total_s": 3.25},
+    }
+
+
+def test_counts_medians_speed_and_where() -> None:
+    text = format_summary(RunResult("/runs/r1", _manifest(report=True), pd.DataFrame()))
+    lines = text.splitlines()
+    assert "already complete" not in text
+    assert lines[1] == "gages by status:"
+    total = next(line for line in lines if line.startswith("total"))
+    assert total.split() == ["total", "3", "3"]  # per model
+    assert "0.432" in text
+    assert "0.43219" not in text  # three decimals
+    assert "computed 3 gages in 1.5 s (2 gages/s); total 3.2 s" in text
+    assert "results: /runs/r1/  (results.parquet, report.html)" in lines
+    assert lines[-1] == "report:  /runs/r1/report.html"
+
+
+def test_an_already_complete_run_without_report_or_timings() -> None:
+    manifest = _manifest(report=False)
+    manifest["timings"] = {}
+    result = RunResult("s3://b/r1", manifest, pd.DataFrame(), already_complete=True)
+    lines = format_summary(result).splitlines()
+    assert lines[0] == "run r1 was already complete (use --force to redo it)"
+    assert not any(line.startswith(("computed", "report:")) for line in lines)
+    assert lines[-1] == "results: s3://b/r1/  (results.parquet)"
