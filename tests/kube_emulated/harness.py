@@ -29,9 +29,7 @@ from typing import Any
 
 import kmock
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from emulator import (
+from kube_emulated.emulator import (
     CRDS,
     NAMESPACES,
     ApiEmulator,
@@ -39,7 +37,7 @@ from emulator import (
     Obj,
     load_crds,
 )
-from kubelet import SHIM_DIR, Kubelet, group_alive, kill_group
+from kube_emulated.kubelet import SHIM_DIR, Kubelet, group_alive, kill_group
 
 NAMESPACE = "gagebench-rehearsal"
 SCHEDULER_PORTS = (8786, 8787)

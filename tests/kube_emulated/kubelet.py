@@ -51,7 +51,8 @@ from typing import Any
 
 import aiohttp
 import kmock
-from emulator import (
+
+from kube_emulated.emulator import (
     CONFIGMAPS,
     DEPLOYMENTS,
     JOBS,
