@@ -36,17 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-UNIT_TESTS = ROOT / "tests" / "unit"
+from _common import test_helper
 
 
-def _setup_worker(path: str) -> None:
-    """On a worker: make ``counting://`` the counting file system of the replicas module."""
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    from _replicas import register_counting
-
-    register_counting()
+def _setup_worker() -> None:
+    """On a worker (whose sys.path starts with this folder too, as the client's): make
+    ``counting://`` the counting file system of the replicas module."""
+    test_helper("_replicas").register_counting()
 
 
 def _reset_peak() -> None:
@@ -68,7 +64,8 @@ def _cpu_s() -> float:
 
 
 def _stores(args: argparse.Namespace) -> tuple[Any, str]:
-    from _replicas import write_chrtout, write_daily_observed
+    replicas = test_helper("_replicas")
+    write_chrtout, write_daily_observed = replicas.write_chrtout, replicas.write_daily_observed
 
     folder = Path(args.stores)
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,9 +108,7 @@ def _measure(client: Any, source: Any, batches: list[tuple[int, tuple[str, ...]]
     wall = time.perf_counter() - t0
     cpu = sum(client.run(_cpu_s).values()) + _cpu_s() - cpu0
     peaks = sorted(round(v / 1024) for v in client.run(_peak_kib).values())
-    from _replicas import chunk_fetches
-
-    fetched = chunk_fetches(str(log))
+    fetched = test_helper("_replicas").chunk_fetches(str(log))
     return {
         "tasks_units": len(batches),
         "rows": rows,
@@ -139,14 +134,12 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    sys.path.insert(0, str(UNIT_TESTS))
-    from _replicas import register_counting
     from distributed import Client, LocalCluster
 
     from gagebench.gages import plan_batches
     from gagebench.sources.stores import SourceSet, StoreSpec
 
-    register_counting()
+    test_helper("_replicas").register_counting()
     info, obs = _stores(args)
     ids = [f"USGS-{s}" for s in info["sites"]]
     random.Random(5).shuffle(ids)
@@ -181,7 +174,7 @@ def main() -> None:
         ) as cluster,
         Client(cluster) as client,
     ):
-        client.run(_setup_worker, str(UNIT_TESTS))
+        client.run(_setup_worker)
         warm = [(0, tuple(ids[:2]))]
         _measure(client, today, warm, log)  # imports, JIT and store opens, not timed
         for name, (src, units) in modes.items():

@@ -37,55 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def make_data(
-    gages: int, days: int, nan_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Realistic float32 (gage, day) observed and simulated flows and their dates."""
-    import pandas as pd
-    from scipy.signal import lfilter
-
-    from gagebench.sample import load_sample  # noqa: F401  (package data importable)
-
-    gage_list = ROOT / "src" / "gagebench" / "data" / "streamflow_gages_v1_n5390.csv"
-    area = pd.read_csv(gage_list, usecols=["drain_sqkm"])["drain_sqkm"].to_numpy()
-    area = np.resize(np.nan_to_num(area, nan=500.0), gages)
-    rng = np.random.default_rng(seed)
-    dates = pd.date_range("1979-02-01", periods=days, freq="D").values.astype("datetime64[D]")
-    doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64).astype(float)
-    obs = np.empty((gages, days), np.float32)
-    sim = np.empty((gages, days), np.float32)
-    chunk = 128
-    for lo in range(0, gages, chunk):
-        hi = min(gages, lo + chunk)
-        g = hi - lo
-        phase = rng.uniform(0, 2 * np.pi, (g, 1))
-        season = rng.uniform(0.3, 1.2, (g, 1)) * np.sin(2 * np.pi * doy / 365.25 + phase)
-        noise = lfilter([1.0], [1.0, -0.95], rng.normal(0, 0.12, (g, days)), axis=1)
-        peaks = (rng.random((g, days)) < 0.02) * rng.exponential(4.0, (g, days))
-        storms = lfilter([1.0], [1.0, -0.7], peaks, axis=1)
-        q = (0.01 * area[lo:hi, None]) * (np.exp(season + noise) + storms)
-        dry = rng.random(g) < 0.08  # intermittent gages: flow below a threshold is zero
-        if dry.any():
-            cut = np.quantile(q[dry], 0.3, axis=1, keepdims=True)
-            q[dry] = np.where(q[dry] > cut, q[dry] - cut, 0.0)
-        shift = rng.integers(0, 3, g)
-        model = np.stack([np.roll(q[k], shift[k]) for k in range(g)])
-        model *= rng.lognormal(0, 0.3, (g, 1)) * np.exp(rng.normal(0, 0.35, (g, days)))
-        # NaN gaps in the observations: 3 blocks per gage (4/5 of the NaN) plus scattered days.
-        gaps = rng.random((g, days)) < nan_fraction * 0.2
-        mean_block = max(2, int(0.8 * nan_fraction * days / 3))
-        for k in range(g):
-            for start in rng.integers(0, days, 3):
-                gaps[k, start : start + int(rng.integers(1, 2 * mean_block))] = True
-        q[gaps] = np.nan
-        obs[lo:hi] = q
-        sim[lo:hi] = model
-    return obs, sim, dates
-
+from _common import make_data, test_helper
 
 #: Pause before each engine phase. The reference's NumPy calls run on OpenBLAS's thread
 #: pool, whose workers busy-wait for ~0.1 s after each call before they sleep: timed
@@ -146,8 +98,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     evaluate_arrays(obs, sim, dates, mode="standard")
     out["peak_extra_bytes"] = (_status_kib("VmHWM") - rss_before) * 1024
 
-    sys.path.insert(0, str(ROOT / "tests" / "unit"))
-    from _reference import reference_batch
+    reference_batch = test_helper("_reference").reference_batch
 
     idx = np.linspace(0, args.gages - 1, min(args.ref_gages, args.gages)).astype(int)
     out["ref_gages"] = int(idx.size)

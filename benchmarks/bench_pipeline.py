@@ -107,7 +107,7 @@ def _dscore(o: pd.Series, s: pd.Series) -> dict[str, float]:
     n = len(e)
     mse = float(np.mean(e**2))
     e_dist = float(np.var(np.sort(ls.to_numpy()) - np.sort(lo.to_numpy())))
-    season = pd.Series(((o.index.month % 12) // 3), index=o.index).map(
+    season = pd.Series(((pd.DatetimeIndex(o.index).month % 12) // 3), index=o.index).map(
         {0: "winter", 1: "spring", 2: "summer", 3: "fall"}
     )
     out = {

@@ -61,7 +61,7 @@ def synthetic_flows(
         bias = rng.lognormal(0.0, bias_sigma, n_gages)[:, None]
         noise = rng.uniform(lo, hi, n_gages)[:, None]
         lag = rng.integers(0, max_lag + 1, n_gages)
-        filled = np.nan_to_num(obs, nan=np.nanmean(obs))
+        filled = np.nan_to_num(obs, nan=float(np.nanmean(obs)))
         shifted = np.array([np.roll(row, k) for row, k in zip(filled, lag, strict=True)])
         sim = shifted * bias * rng.lognormal(0.0, 1.0, (n_gages, n_days)) ** noise
         modeled[model] = pd.DataFrame(sim.T, index=dates, columns=ids)

@@ -11,6 +11,7 @@ import yaml
 from chartkit import CHART_DIR, NAMESPACE, RELEASE, ROOT, VALUE_SETS, helm, one
 
 from gagebench._version import __version__
+from gagebench.config import PACKAGED_DEFAULTS
 
 pytestmark = pytest.mark.chart
 
@@ -201,7 +202,11 @@ def test_secure_defaults(render: Any, name: str) -> None:
     # Only the controller gets an API token; the helm test pod needs none.
     assert pods[0]["automountServiceAccountToken"] is True
     assert pods[1]["automountServiceAccountToken"] is False
-    sc = run_config(objects)["cluster"]["kubernetes"]["security_context"]
+    # The Dask pods: gagebench.yaml's non-root default unless values set one.
+    kube = run_config(objects)["cluster"]["kubernetes"]
+    sc = kube.get(
+        "security_context", PACKAGED_DEFAULTS["cluster"]["kubernetes"]["security_context"]
+    )
     assert sc == {"run_as_user": 10001, "run_as_group": 10001, "fs_group": 10001}
 
 
@@ -282,22 +287,19 @@ def test_irsa_service_account_and_dask_placement(render: Any) -> None:
     assert kube["tolerations"][0]["key"] == "dedicated"
     assert "nodeAffinity" in kube["affinity"]
     assert kube["worker_threads"] == 2
-    assert kube["secret_env"] == {"secret_name": None, "keys": {}}
+    assert "secret_env" not in kube  # no Secret: gagebench.yaml's default (none)
 
 
 def test_config_map_maps_onto_the_kubernetes_backend(render: Any) -> None:
     cfg = run_config(render({}))
     kube = cfg["cluster"]["kubernetes"]
+    # what the chart knows; unset `dask` values keep gagebench.yaml's defaults (not written)
     assert set(kube) == {
-        "name", "namespace", "image", "image_pull_policy", "service_account", "n_workers",
-        "adapt", "scheduler_resources", "worker_resources", "worker_threads", "env",
-        "secret_env", "node_selector", "tolerations", "affinity", "labels", "annotations",
-        "security_context", "idle_timeout", "wait_timeout", "owner_job",
+        "namespace", "image", "image_pull_policy", "service_account", "labels", "owner_job",
     }  # fmt: skip
     assert kube["namespace"] == NAMESPACE
     assert kube["image"] == f"ghcr.io/gagebench/gagebench:{__version__}"
     assert kube["owner_job"] == "auto"
-    assert kube["name"] is None
     assert kube["labels"]["app.kubernetes.io/instance"] == RELEASE
     assert cfg["run_id"] == f"{RELEASE}-1"
     assert cfg["cluster"]["backend"] == "kubernetes"

@@ -37,7 +37,7 @@ class EmulatedApi:
 
     def answer(self, path: str) -> dict[str, Any] | None:
         sa = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"
-        resources = {
+        resources: dict[str, dict[str, Any]] = {
             "/version": {"major": "1", "minor": "31", "gitVersion": "v1.31.2"},
             "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
             "/apis": {

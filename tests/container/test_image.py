@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -141,7 +142,7 @@ def test_gagebench_run_writes_results_to_s3(image: Image, s3: S3, tmp_path: Path
     assert fs.exists(f"{root}/nwm/standard_suite.csv")
 
 
-def _helm_test_pod(values: dict[str, object]) -> tuple[list[str], str]:
+def _helm_test_pod(values: Mapping[str, object]) -> tuple[list[str], str]:
     """The chart's `helm test` pod command and the run.yaml it mounts (real Helm engine)."""
     helm = pytest.importorskip("helm_python")
     root = Path(__file__).resolve().parents[2]

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from emulator import Obj
-from harness import S3, Kube
-from kubelet import group_alive
+
+from kube_emulated.emulator import Obj
+from kube_emulated.harness import S3, Kube
+from kube_emulated.kubelet import group_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "helm" / "gagebench"

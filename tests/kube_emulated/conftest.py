@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from emulator import EmulatorThread, Obj, dask_crd_files
-from harness import (
+from kube_emulated.emulator import EmulatorThread, Obj, dask_crd_files
+from kube_emulated.harness import (
     _KUBELETS,
     NAMESPACE,
     S3,
@@ -33,7 +31,7 @@ from harness import (
     write_kubeconfig,
     write_wrappers,
 )
-from kubelet import Kubelet, group_alive
+from kube_emulated.kubelet import Kubelet, group_alive
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ import re
 import string
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -288,7 +288,7 @@ class ApiEmulator(kmock.KubernetesEmulator):
     def _get_resources(self) -> list[kmock.resource]:
         # Discovery serves exactly the registered resources (kmock also adds the resources of
         # every object it ever stored, which would keep a deleted CRD discoverable).
-        return list(self.resources)
+        return [r for r in self.resources if isinstance(r, kmock.resource)]  # keys, normalized
 
     # ------------------------------------------------------------------ public API (in-loop)
 
@@ -296,7 +296,9 @@ class ApiEmulator(kmock.KubernetesEmulator):
         """Call ``hook(type, resource, obj, old)`` after every stored change (controllers)."""
         self._hooks.append(hook)
 
-    def get(self, resource: kmock.resource, namespace: str | None, name: str) -> Obj | None:
+    # get/patch/delete below are the emulator's object store API; they shadow kmock's
+    # HTTP client helpers of the same names (get(url), ...), which these tests never call.
+    def get(self, resource: kmock.resource, namespace: str | None, name: str) -> Obj | None:  # type: ignore[override]
         """The current object or None (a deep copy)."""
         key = (resource, namespace, name)
         if key in self.objects and not self.objects[key].deleted:
@@ -324,7 +326,7 @@ class ApiEmulator(kmock.KubernetesEmulator):
     async def create(self, resource: kmock.resource, namespace: str | None, body: Obj) -> Obj:
         return await self._create(resource, namespace, body)
 
-    async def patch(
+    async def patch(  # type: ignore[override]
         self,
         resource: kmock.resource,
         namespace: str | None,
@@ -334,7 +336,7 @@ class ApiEmulator(kmock.KubernetesEmulator):
     ) -> Obj:
         return await self._update(resource, namespace, name, patch, "merge", subresource)
 
-    async def delete(
+    async def delete(  # type: ignore[override]
         self, resource: kmock.resource, namespace: str | None, name: str, **opts: Any
     ) -> Obj:
         return await self._delete(resource, namespace, name, opts)
@@ -576,10 +578,14 @@ class ApiEmulator(kmock.KubernetesEmulator):
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     break
+
+                def more(seen: int = index) -> bool:
+                    return seen < len(self._events)
+
                 async with self._changed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
-                            self._changed.wait_for(lambda i=index: i < len(self._events)),
+                            self._changed.wait_for(more),
                             timeout=min(remaining or 5.0, 5.0),
                         )
         except (ConnectionResetError, asyncio.CancelledError):
@@ -998,7 +1004,9 @@ class EmulatorThread:
             for task in list(api._bg):
                 task.cancel()
 
-    def call(self, coro_fn: Callable[[ApiEmulator], Awaitable[Any]], timeout: float = 60) -> Any:
+    def call(
+        self, coro_fn: Callable[[ApiEmulator], Coroutine[Any, Any, Any]], timeout: float = 60
+    ) -> Any:
         """Run ``coro_fn(api)`` on the emulator's loop and return its result (thread-safe)."""
         assert self.api is not None
         fut = asyncio.run_coroutine_threadsafe(coro_fn(self.api), self.loop)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import builtins
 import contextlib
 import json
 import os
@@ -28,9 +29,7 @@ from typing import Any
 
 import kmock
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from emulator import (
+from kube_emulated.emulator import (
     CRDS,
     NAMESPACES,
     ApiEmulator,
@@ -38,7 +37,7 @@ from emulator import (
     Obj,
     load_crds,
 )
-from kubelet import SHIM_DIR, Kubelet, group_alive, kill_group
+from kube_emulated.kubelet import SHIM_DIR, Kubelet, group_alive, kill_group
 
 NAMESPACE = "gagebench-rehearsal"
 SCHEDULER_PORTS = (8786, 8787)
@@ -107,7 +106,9 @@ class Kube:
         ns = self.namespace if namespace == "" else namespace
         return self.emu.read(lambda api: api.get(kmock.resource(res), ns, name))
 
-    def list(self, res: Any, namespace: str | None = "", labels: str | None = None) -> list[Obj]:
+    def list(
+        self, res: Any, namespace: str | None = "", labels: str | None = None
+    ) -> builtins.list[Obj]:
         ns = self.namespace if namespace == "" else namespace
         return self.emu.read(lambda api: api.list(kmock.resource(res), ns, labels))
 
@@ -131,19 +132,19 @@ class Kube:
             f"timed out after {timeout}s waiting for {what}\n{self.kubelet.all_logs()}"
         )
 
-    def history(self, res: Any, name: str, namespace: str | None = "") -> list[Obj]:
+    def history(self, res: Any, name: str, namespace: str | None = "") -> builtins.list[Obj]:
         """Every stored version of an object (deletions skipped), oldest first."""
         ns = self.namespace if namespace == "" else namespace
         key = (kmock.resource(res), ns, name)
 
-        def read(api: ApiEmulator) -> list[Obj]:
+        def read(api: ApiEmulator) -> builtins.list[Obj]:
             if key not in api.objects:
                 return []
             return [dict(v.raw) for v in api.objects[key].history if v is not None]
 
         return self.emu.read(read)
 
-    def api_requests(self) -> list[tuple[str, str]]:
+    def api_requests(self) -> builtins.list[tuple[str, str]]:
         """(method, path) of every request the emulator served, in order."""
         return self.emu.read(
             lambda api: [(str(r.method.value).upper(), r.url.path) for r in api._requests]
@@ -154,20 +155,20 @@ class Kube:
         text = f"--- operator\n{operator.log()[-6000:]}\n" if operator else ""
         return text + self.kubelet.all_logs()
 
-    def apply_crds(self, files: list[Path]) -> list[Obj]:
+    def apply_crds(self, files: builtins.list[Path]) -> builtins.list[Obj]:
         return [
             self.create("apiextensions.k8s.io/v1/customresourcedefinitions", d, None)
             for d in load_crds(files)
         ]
 
-    def processes(self) -> list[int]:
+    def processes(self) -> builtins.list[int]:
         return self.emu.read(lambda api: self.kubelet.processes())
 
-    def leftovers(self) -> list[str]:
+    def leftovers(self) -> builtins.list[str]:
         """What must be gone once a run ended: Dask objects, their Deployments and Services,
         and pods still running (finished Job pods stay, as on a real cluster)."""
 
-        def read(api: ApiEmulator) -> list[str]:
+        def read(api: ApiEmulator) -> builtins.list[str]:
             out = []
             for (res, _ns, name), obj in api.objects.items():
                 if obj.deleted:

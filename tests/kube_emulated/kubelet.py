@@ -51,7 +51,8 @@ from typing import Any
 
 import aiohttp
 import kmock
-from emulator import (
+
+from kube_emulated.emulator import (
     CONFIGMAPS,
     DEPLOYMENTS,
     JOBS,
@@ -617,9 +618,9 @@ class Kubelet:
 
         # Only what the pod spec says is rewritten (the node's own paths may live under /tmp).
         env = base | {k: rewrite(v) for k, v in own.items()}
-        for mount, host in mounts:
+        for mount, host_dir in mounts:
             if mount == "/tmp":
-                env["TMPDIR"] = host
+                env["TMPDIR"] = host_dir
         argv = [expand(str(a), env) for a in (spec.get("command") or []) + (spec.get("args") or [])]
         argv = [rewrite(a) for a in argv]
         if not argv:

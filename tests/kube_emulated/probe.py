@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import Kube
+from kube_emulated.harness import Kube
 
 SCRIPTS = Path(__file__).parent / "scripts"
 IMAGE = "ghcr.io/example/gagebench:rehearsal"  # ignored by the kubelet (see README)

@@ -17,7 +17,8 @@ import signal
 import time
 
 import pytest
-from chartrun import (
+
+from kube_emulated.chartrun import (
     JOB,
     apply,
     assert_matches_evaluate,
@@ -32,7 +33,7 @@ from chartrun import (
     s3_service,
     synth_stores,
 )
-from harness import S3, Kube, Operator
+from kube_emulated.harness import S3, Kube, Operator
 
 pytestmark = pytest.mark.kube_emulated
 

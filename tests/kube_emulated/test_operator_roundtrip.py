@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Kube, Operator
+
+from kube_emulated.harness import Kube, Operator
 
 pytestmark = pytest.mark.kube_emulated
 

@@ -12,8 +12,9 @@ import json
 import time
 
 import pytest
-from harness import Kube, Operator
-from probe import kube_settings, run_probe
+
+from kube_emulated.harness import Kube, Operator
+from kube_emulated.probe import kube_settings, run_probe
 
 pytestmark = pytest.mark.kube_emulated
 

@@ -188,10 +188,10 @@ class FakeKubeAPI:
             _merge(self.objects[path], body)
             return 200, self.objects[path]
         if method == "DELETE":
-            obj = self.objects.pop(path, None)
-            if obj is None:
+            removed = self.objects.pop(path, None)
+            if removed is None:
                 return 404, status_body(404, "NotFound", f"{path} not found")
-            return 200, obj
+            return 200, removed
         return 405, status_body(405, "MethodNotAllowed", method)
 
 

@@ -146,7 +146,7 @@ def _dscore(obs: pd.Series, sim: pd.Series) -> dict[str, float]:
     dist = np.sort(sim.to_numpy()) - np.sort(obs.to_numpy())
     out["e_dist"] = float(dist.var(ddof=0))
     out["e_seq"] = float(e.var(ddof=0) - out["e_dist"])
-    month = e.index.month
+    month = pd.DatetimeIndex(e.index).month
     seasons = {
         "winter": (month == 12) | (month <= 2),
         "spring": (month > 2) & (month <= 5),

@@ -259,7 +259,7 @@ def write_nhm_reference(
         poi_sites,
         poi_segments,
         np.concatenate(flows),
-        halves[0].append(halves[1]),
+        pd.DatetimeIndex(halves[0].append(halves[1])),
     )
 
 

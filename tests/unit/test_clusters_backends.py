@@ -43,6 +43,7 @@ def test_address_backend_connects_and_leaves_the_scheduler_running(
         monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
         cfg = _cfg(tmp_path, **{"cluster.backend": "address"})
         with cluster_client(cfg) as client:
+            assert client.scheduler is not None
             assert client.scheduler.address == cluster.scheduler_address
             assert client.submit(pow, 2, 10).result() == 1024
         assert client.status == "closed"

@@ -38,13 +38,18 @@ def _server_error(code: int, body: dict[str, Any], url: str = URL) -> kr8s.Serve
         response.raise_for_status()
     except httpx.HTTPStatusError as exc:
         try:
-            raise kr8s.ServerError(body["message"], status=body, response=response) from exc
+            # kr8s passes the Status object as `status` itself; its annotation says str
+            raise kr8s.ServerError(
+                body["message"],
+                status=body,  # type: ignore[arg-type]
+                response=response,
+            ) from exc
         except kr8s.ServerError as server_error:
             return server_error
     raise AssertionError("raise_for_status did not raise")
 
 
-FORBIDDEN = {
+FORBIDDEN: dict[str, Any] = {
     "kind": "Status",
     "status": "Failure",
     "reason": "Forbidden",

@@ -73,7 +73,7 @@ def test_verifying_store_refetches_and_never_decodes_a_short_chunk(tmp_path) -> 
     served: list[int] = []
 
     class Flaky(zarr.storage.WrapperStore):
-        async def get(self, key, prototype, byte_range=None):  # type: ignore[override]
+        async def get(self, key, prototype, byte_range=None):
             buf = await self._store.get(key, prototype, byte_range)
             if key == bad_key and len(served) < 2:  # short twice, then whole
                 served.append(1)
@@ -86,7 +86,7 @@ def test_verifying_store_refetches_and_never_decodes_a_short_chunk(tmp_path) -> 
     assert len(served) == 2
 
     class AlwaysShort(Flaky):
-        async def get(self, key, prototype, byte_range=None):  # type: ignore[override]
+        async def get(self, key, prototype, byte_range=None):
             buf = await self._store.get(key, prototype, byte_range)
             if key == bad_key:
                 return prototype.buffer.from_bytes(buf.to_bytes()[:-1])
@@ -107,7 +107,7 @@ def test_fast_path_refetches_a_chunk_that_does_not_decode(tmp_path) -> None:
     class Garbled(zarr.storage.WrapperStore):
         policy = RetryPolicy(max_attempts=4, max_wait_s=2)
 
-        async def get(self, key, prototype, byte_range=None):  # type: ignore[override]
+        async def get(self, key, prototype, byte_range=None):
             buf = await self._store.get(key, prototype, byte_range)
             if key == "0.2" and calls["n"] == 0:  # whole length, garbage inside
                 calls["n"] += 1
@@ -178,7 +178,11 @@ def test_retrying_waits_within_the_budget_and_says_why_it_gave_up() -> None:
         asyncio.run(retrying(policy, forbidden, "x"))
     assert calls["n"] == -1
 
-    outcomes = [ConnectionRefusedError(), _client_error(503, "SlowDown"), "ok"]
+    outcomes: list[Exception | str] = [
+        ConnectionRefusedError(),
+        _client_error(503, "SlowDown"),
+        "ok",
+    ]
 
     async def flaky() -> str:
         item = outcomes.pop(0)

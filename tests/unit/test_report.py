@@ -8,6 +8,7 @@ read back through fsspec (local paths and ``memory://``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -114,7 +115,7 @@ def _edge(tmp_path: Path, name: str, frame: pd.DataFrame, manifest: bool = True)
 
 
 def test_report_with_a_missing_model(tmp_path: Path, small: pd.DataFrame) -> None:
-    sites = small["site_no"].unique()
+    sites = small["site_no"].unique().tolist()
     absent = missing_rows(sites, "nhm", ("standard", "dscore"), "not_in_model", "no such gage")
     frame = pd.concat([small[small["model"] == "nwm"], absent], ignore_index=True)
     page = _edge(tmp_path, "missing-model", frame)
@@ -138,7 +139,8 @@ def test_report_with_all_nan_metrics(tmp_path: Path, small: pd.DataFrame) -> Non
 
 def test_report_with_one_gage(tmp_path: Path, small: pd.DataFrame) -> None:
     frame = small[small["site_no"] == small["site_no"].iloc[0]]
-    odd = {"config": None, "counts": [1, 2], "timings": {}, "run_id": 7}  # fields of odd types
+    # fields of odd types
+    odd: dict[str, Any] = {"config": None, "counts": [1, 2], "timings": {}, "run_id": 7}
     run = write_run(tmp_path / "one-gage", frame, odd)
     page = check_report(write_report(str(run)), ALL_FIGURES)
     assert set(page.figures().values()) == {"img"}
@@ -299,7 +301,7 @@ def test_plots_say_when_there_is_nothing_to_draw(results: pd.DataFrame) -> None:
     with pytest.raises(NothingToPlot, match="no 'mse' column"):
         gagebench.plot_scorecard(results.drop(columns=["mse"]))
     with pytest.raises(InputError, match="DataFrame"):
-        gagebench.plot_map(results.to_dict())  # type: ignore[arg-type]
+        gagebench.plot_map(results.to_dict())
 
 
 def test_scorecard_shares(results: pd.DataFrame) -> None:
@@ -354,7 +356,9 @@ def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_plots_compose_into_subfigures(results: pd.DataFrame) -> None:
     fig = Figure(figsize=(12, 4), dpi=100, layout="constrained")
-    left, right = fig.subfigures(1, 2)
+    subfigures = fig.subfigures(1, 2)
+    assert isinstance(subfigures, np.ndarray)  # one SubFigure only for 1 x 1
+    left, right = subfigures
     assert gagebench.plot_cdf(results, figure=left) is fig
     assert gagebench.plot_map(results, models=["nhm"], figure=right) is fig
     assert len(fig.axes) == 3  # CDF, map, colorbar

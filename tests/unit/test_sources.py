@@ -141,7 +141,7 @@ def test_batch_touches_only_its_gages_chunks(tmp_path):
 def _pandas_daily(values: np.ndarray, start: str) -> pd.DataFrame:
     times = pd.date_range(start, periods=values.shape[0], freq="h")
     frame = pd.DataFrame(values, index=times).resample("1D", offset="5h").mean()
-    frame.index = frame.index.floor("D")
+    frame.index = pd.DatetimeIndex(frame.index).floor("D")
     return frame
 
 
@@ -175,7 +175,7 @@ def test_subdaily_to_daily_irregular_axis_matches_pandas():
     days, daily = subdaily_to_daily(values, times)
     frame = pd.DataFrame(values.T, index=pd.DatetimeIndex(times))
     expected = frame.resample("1D", offset="5h").mean()
-    expected.index = expected.index.floor("D")
+    expected.index = pd.DatetimeIndex(expected.index).floor("D")
     expected = expected.dropna(how="all")
     got = pd.DataFrame(daily.T, index=pd.DatetimeIndex(days)).reindex(expected.index)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import random
 from pathlib import Path
+from typing import Any
 
 import dask
 import numpy as np
@@ -136,6 +137,7 @@ def test_multi_gage_observed_and_model_stores_read_in_units_as_plainly(tmp_path)
         return batch.gage_ids, batch.observed, batch.modeled["nwm"]
 
     graphs = unit_graphs(source, list(enumerate(units)), both, ())
+    assert graphs is not None  # the model store is chunked
     for ((gage_ids, observed, modeled),) in dask.compute(*graphs, scheduler="synchronous"):
         plain = source.read_batch(gage_ids)
         np.testing.assert_array_equal(observed, plain.observed)
@@ -321,7 +323,7 @@ def test_missing_units_warn_once_and_mean_m3s(tmp_path):
 
 
 def test_store_keys_are_validated(tmp_path):
-    base = {"output": str(tmp_path), "observed": {"url": "x.zarr"}}
+    base: dict[str, Any] = {"output": str(tmp_path), "observed": {"url": "x.zarr"}}
     with pytest.raises(ConfigError, match=r"models\.m\.consolidated"):
         load_config(**base, models={"m": {"url": "y", "consolidated": "yes"}})
     with pytest.raises(ConfigError, match=r"models\.m\.crosswalk"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,7 @@ from gagebench.sample import load_sample
 from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
 from gagebench.synth import SAMPLE_ID, synthesize
 
-SHORT = {"start": "2001-01-01", "end": "2002-12-31"}
+SHORT: dict[str, Any] = {"start": "2001-01-01", "end": "2002-12-31"}
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +41,7 @@ def _read_all(stores, n: int):
 
 
 def test_same_seed_same_stores_other_seed_other_values(tmp_path):
-    args = {"n_gages": 12, "models": ("nwm",), **SHORT}
+    args: dict[str, Any] = {"n_gages": 12, "models": ("nwm",), **SHORT}
     a = synthesize(str(tmp_path / "a"), seed=3, **args)
     b = synthesize(str(tmp_path / "b"), seed=3, **args)
     c = synthesize(str(tmp_path / "c"), seed=4, **args)
@@ -130,9 +132,9 @@ def test_realistic_spread_across_gages(tmp_path):
         suites=("standard",),
     )
     medians = table.groupby("model")[["NSE", "KGE"]].median()
-    assert 0.3 <= medians.loc["nwm", "NSE"] <= 0.56, medians
-    assert 0.4 <= medians.loc["nwm", "KGE"] <= 0.62, medians
-    assert 0.25 <= medians.loc["nhm", "NSE"] <= 0.56, medians
+    assert 0.3 <= medians["NSE"]["nwm"] <= 0.56, medians
+    assert 0.4 <= medians["KGE"]["nwm"] <= 0.62, medians
+    assert 0.25 <= medians["NSE"]["nhm"] <= 0.56, medians
     # A real spread: some gages poor, some good.
     nse = table.loc[table["model"] == "nwm", "NSE"]
     assert (nse < 0).mean() > 0.1

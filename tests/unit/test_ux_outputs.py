@@ -64,10 +64,10 @@ def test_builtin_gages_keep_their_metadata_in_a_user_gage_list() -> None:
     )
     user_list = pd.DataFrame({"site_no": ["01011000", "99999999"]})  # ids only
     joined = with_gages(results, user_list).set_index("site_no")
-    assert np.isfinite(joined.loc["USGS-01011000", "lat"])
-    assert np.isfinite(joined.loc["USGS-01011000", "lon"])
+    assert np.isfinite(joined["lat"]["USGS-01011000"])
+    assert np.isfinite(joined["lon"]["USGS-01011000"])
     assert isinstance(joined.loc["USGS-01011000", "gage_class"], str)
-    assert np.isnan(joined.loc["USGS-99999999", "lat"])  # not a built-in gage
+    assert np.isnan(joined["lat"]["USGS-99999999"])  # not a built-in gage
 
 
 def test_provenance_shows_the_backend_in_use_only() -> None:

@@ -12,12 +12,19 @@ import json
 import logging
 import sys
 import time
+from functools import partial
 
 from gagebench.clusters import cluster_client
 from gagebench.config import load_config
 from gagebench.errors import GagebenchError
 
 log = logging.getLogger("gagebench")
+
+
+def _slow_square(seconds: float, i: int) -> int:
+    """One task: sleep ``seconds`` (to keep workers busy), then return i * i."""
+    time.sleep(seconds)
+    return i * i
 
 
 def main() -> int:
@@ -28,7 +35,7 @@ def main() -> int:
     cfg = load_config(overrides=settings)
     try:
         with cluster_client(cfg) as client:
-            futures = client.map(lambda i: (time.sleep(seconds), i * i)[1], range(n_tasks))
+            futures = client.map(partial(_slow_square, seconds), range(n_tasks))
             squares = client.gather(futures)
             workers = client.scheduler_info()["workers"].values()
             print(json.dumps({"sum": sum(squares), "workers": sorted(w["name"] for w in workers)}))

@@ -19,6 +19,7 @@ Installed in every emulated pod, the operator and the test's client processes th
 
 from __future__ import annotations
 
+import _socket
 import json
 import os
 import re
@@ -100,7 +101,7 @@ def _gethostbyname(host: str) -> str:
     return service_address(host) or _original_gethostbyname(host)
 
 
-def _bind(self: socket.socket, address: Any) -> None:
+def _bind(self: _socket.socket, address: Any) -> None:
     pod_ip = _pod_ip()
     if (
         pod_ip
@@ -114,6 +115,6 @@ def _bind(self: socket.socket, address: Any) -> None:
 
 def install() -> None:
     """Pod IP binding and Service names in this process (idempotent)."""
-    socket.getaddrinfo = _getaddrinfo  # type: ignore[assignment]
+    socket.getaddrinfo = _getaddrinfo
     socket.gethostbyname = _gethostbyname
     socket.socket.bind = _bind  # type: ignore[method-assign]
