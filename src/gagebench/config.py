@@ -151,7 +151,13 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml)."""
+    """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml).
+
+    ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
+    ``units``: overrides the variable's ``units`` attribute; ``crosswalk``: gage ->
+    feature mapping for stores indexed by segments or reaches. The sources read it as it
+    is; :meth:`RunConfig.resolved` gives it the run's options, picklable for workers.
+    """
 
     url: str
     variable: str = "streamflow"
@@ -159,6 +165,10 @@ class StoreConfig:
     consolidated: bool | None = None
     units: str | None = None
     crosswalk: Crosswalk | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The store's own storage options (a plain copy)."""
+        return dict(self.storage_options or {})
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,19 @@ class RunConfig:
         if url.split("://", 1)[0] in ("s3", "s3a"):
             merged.setdefault("gagebench_retries", dict(self.retries))
         return merged
+
+    def resolved(self, store: StoreConfig) -> StoreConfig:
+        """``store`` as the sources read it: the run's storage options merged over its own
+        and over its crosswalk table's (:meth:`options_for`), as plain picklable dicts."""
+        crosswalk = store.crosswalk
+        if crosswalk is not None:
+            table_url = crosswalk.url
+            options: dict[str, Any] = {}
+            if table_url is not None:
+                table = StoreConfig(url=table_url, storage_options=crosswalk.storage_options)
+                options = _thaw(self.options_for(table))
+            crosswalk = replace(crosswalk, storage_options=options)
+        return replace(store, storage_options=_thaw(self.options_for(store)), crosswalk=crosswalk)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""

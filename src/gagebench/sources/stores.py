@@ -45,7 +45,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numba as nb
@@ -202,7 +202,7 @@ def _opening(label: str, url: str) -> contextlib.AbstractContextManager[None]:
 class _Store:
     """One opened zarr store: the variable, its gage index, units and daily time axis."""
 
-    def __init__(self, label: str, spec: StoreSpec):
+    def __init__(self, label: str, spec: StoreConfig):
         url, variable, options = spec.url, spec.variable, spec.options()
         self.label = label
         self.url = url
@@ -519,12 +519,12 @@ _CACHE: OrderedDict[tuple[Any, ...], _CachedStore] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def _cache_key(spec: StoreSpec) -> tuple[Any, ...]:
+def _cache_key(spec: StoreConfig) -> tuple[Any, ...]:
     options = repr(sorted((str(k), repr(v)) for k, v in spec.options().items()))
     return (spec.url, spec.variable, options, spec.consolidated, spec.units, repr(spec.crosswalk))
 
 
-def store_version(label: str, spec: StoreSpec) -> tuple[str, ...] | None:
+def store_version(label: str, spec: StoreConfig) -> tuple[str, ...] | None:
     """A token that changes when the store at ``spec.url`` is rewritten in place.
 
     The identity (ETag, modification time, size) of its first zarr metadata file; None
@@ -548,7 +548,7 @@ def store_version(label: str, spec: StoreSpec) -> tuple[str, ...] | None:
     return None
 
 
-def open_store(label: str, spec: StoreSpec) -> _Store:
+def open_store(label: str, spec: StoreConfig) -> _Store:
     """The store, opened once per process and reused while it is unchanged.
 
     Cached by its whole spec, at most :data:`MAX_OPEN_STORES` at a time (least recently
@@ -585,26 +585,6 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-@dataclass(frozen=True)
-class StoreSpec:
-    """A store to read: URL, variable, (merged) fsspec options and how to read it.
-
-    ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
-    ``units``: overrides the variable's ``units`` attribute; ``crosswalk``: gage ->
-    feature mapping for stores indexed by segments or reaches.
-    """
-
-    url: str
-    variable: str = "streamflow"
-    storage_options: Mapping[str, Any] | None = None
-    consolidated: bool | None = None
-    units: str | None = None
-    crosswalk: Crosswalk | None = None
-
-    def options(self) -> dict[str, Any]:
-        return dict(self.storage_options or {})
-
-
 #: Key of the observed store among a SourceSet's stores; models are ("model", name).
 OBSERVED = ("observed",)
 _Daily = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -621,8 +601,8 @@ class SourceSet:
 
     def __init__(
         self,
-        observed: StoreSpec,
-        models: Mapping[str, StoreSpec],
+        observed: StoreConfig,
+        models: Mapping[str, StoreConfig],
         *,
         time_chunks_per_task: int = TIME_CHUNKS_PER_TASK,
     ):
@@ -641,8 +621,8 @@ class SourceSet:
         cfg.require_stores()
         assert cfg.observed is not None
         return cls(
-            _spec(cfg, cfg.observed),
-            {name: _spec(cfg, store) for name, store in cfg.models.items()},
+            cfg.resolved(cfg.observed),
+            {name: cfg.resolved(store) for name, store in cfg.models.items()},
         )
 
     def __repr__(self) -> str:
@@ -780,32 +760,6 @@ def overlap_warning(observed: _Store, model: _Store, min_days: int | None) -> st
             "so every gage will be too_few_days"
         )
     return None
-
-
-def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:
-    """A picklable spec: the config's frozen mappings become plain dicts at every depth."""
-    from gagebench.config import _thaw
-
-    return StoreSpec(
-        store.url,
-        store.variable,
-        _thaw(cfg.options_for(store)),
-        consolidated=store.consolidated,
-        units=store.units,
-        crosswalk=_crosswalk(cfg, store.crosswalk),
-    )
-
-
-def _crosswalk(cfg: RunConfig, crosswalk: Crosswalk | None) -> Crosswalk | None:
-    """The crosswalk with its table's storage options merged over the run's."""
-    from gagebench.config import StoreConfig, _thaw
-
-    if crosswalk is None:
-        return None
-    if crosswalk.url is None:
-        return replace(crosswalk, storage_options={})
-    table = StoreConfig(url=crosswalk.url, storage_options=crosswalk.storage_options)
-    return replace(crosswalk, storage_options=_thaw(cfg.options_for(table)))
 
 
 def _place(
