@@ -32,8 +32,8 @@ def _client_error(code: str, status: int) -> ClientError:
         (_client_error("AccessDenied", 403), "access denied"),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "check endpoint_url"),
         (ConnectionRefusedError(111, "Connection refused"), "the endpoint cannot be reached"),
-        (FileNotFoundError(2, "No such file", URL), "nothing there: check the URL"),
-        (_client_error("NoSuchBucket", 404), "nothing there: check the URL"),
+        (FileNotFoundError(2, "No such file", URL), "it does not exist: check the URL"),
+        (_client_error("NoSuchBucket", 404), "it does not exist: check the URL"),
         (
             TypeError("__init__() got an unexpected keyword argument 'endpoint'"),
             "a storage option is not accepted",
@@ -60,7 +60,7 @@ def test_what_and_key_name_the_setting() -> None:
         FileNotFoundError("x.csv"), "/x.csv", "read", "the crosswalk", "crosswalk.url"
     )
     assert str(error).startswith(
-        "cannot read the crosswalk '/x.csv': nothing there: check crosswalk.url"
+        "cannot read the crosswalk '/x.csv': it does not exist: check crosswalk.url"
     )
 
 
@@ -73,7 +73,7 @@ def test_a_store_unavailable_keeps_its_own_words_and_gains_the_url() -> None:
 
 def test_a_real_missing_file_and_a_real_unknown_protocol(tmp_path: Path) -> None:
     missing = str(tmp_path / "none.parquet")
-    said = r"none\.parquet: nothing there: check the URL"
+    said = r"none\.parquet: it does not exist: check the URL"
     with pytest.raises(StorageError, match=said), translating(missing, "read"):
         fsspec.filesystem("file").cat_file(missing)
     said = r"cannot open nosuch://x: unknown or unavailable protocol"
@@ -104,7 +104,7 @@ def test_a_caller_names_what_counts_as_storage_in_its_block() -> None:
     assert not is_storage_exception(KeyError("zarr.json"))
     assert is_storage_exception(KeyError("zarr.json"), also=(KeyError,))
     assert not is_storage_exception(InputError("bad"), also=(ValueError,))
-    said = r"the observed store 's3://b/o\.zarr': nothing there"
+    said = r"the observed store 's3://b/o\.zarr': it does not exist"
     opening = translating("s3://b/o.zarr", "open", "the observed store", also=(KeyError,))
     with pytest.raises(StorageError, match=said), opening:
         raise KeyError("zarr.json")

@@ -53,7 +53,7 @@ _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     (
         ("FileNotFoundError", "GroupNotFoundError", "NoSuchBucket", "NoSuchKey", "KeyError"),
-        "nothing there: check {key}",
+        "it does not exist: check {key}",
     ),
     (
         ("unexpected keyword argument",),
