@@ -1,6 +1,6 @@
 """One translation of storage failures into :class:`~gagebench.errors.StorageError`.
 
-Every reader and writer at a URL (stores, crosswalks, run folders) goes through
+Every reader and writer at a URL (stores, crosswalks, gage lists, run folders) goes through
 :func:`translating` (or :func:`storage_error`), so a failure reads the same everywhere:
 ``cannot <action> <what> <url>: <hint> (<cause>)``, where the hint names the likely fix
 (credentials, endpoint, URL, storage option names).
