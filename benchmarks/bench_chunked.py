@@ -136,17 +136,18 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
+    from gagebench.config import StoreConfig
     from gagebench.gages import plan_batches
-    from gagebench.sources.stores import SourceSet, StoreSpec
+    from gagebench.sources.stores import SourceSet
 
     test_helper("_replicas").register_counting()
     info, obs = _stores(args)
     ids = [f"USGS-{s}" for s in info["sites"]]
     random.Random(5).shuffle(ids)
     log = Path(args.stores) / "fetches.log"
-    model = StoreSpec(f"counting://{info['model']}", storage_options={"log": str(log)})
+    model = StoreConfig(f"counting://{info['model']}", storage_options={"log": str(log)})
     source = SourceSet(
-        StoreSpec(obs), {"nwm": model}, time_chunks_per_task=args.time_chunks_per_task
+        StoreConfig(obs), {"nwm": model}, time_chunks_per_task=args.time_chunks_per_task
     )
 
     class TodaySource(SourceSet):
@@ -155,7 +156,7 @@ def main() -> None:
         def chunked_stores(self) -> dict[Any, Any]:
             return {}
 
-    today = TodaySource(StoreSpec(obs), {"nwm": model})
+    today = TodaySource(StoreConfig(obs), {"nwm": model})
     time_chunks = -(-info["n_time"] // 672)
     positions = source.store_of(("model", "nwm")).positions(ids)
     minimum = len({int(p) // args.reach_chunk for p in positions if p >= 0}) * time_chunks

@@ -151,7 +151,13 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml)."""
+    """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml).
+
+    ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
+    ``units``: overrides the variable's ``units`` attribute; ``crosswalk``: gage ->
+    feature mapping for stores indexed by segments or reaches. The sources read it as it
+    is; :meth:`RunConfig.resolved` gives it the run's options, picklable for workers.
+    """
 
     url: str
     variable: str = "streamflow"
@@ -159,6 +165,10 @@ class StoreConfig:
     consolidated: bool | None = None
     units: str | None = None
     crosswalk: Crosswalk | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The store's own storage options (a plain copy)."""
+        return dict(self.storage_options or {})
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,19 @@ class RunConfig:
         if url.split("://", 1)[0] in ("s3", "s3a"):
             merged.setdefault("gagebench_retries", dict(self.retries))
         return merged
+
+    def resolved(self, store: StoreConfig) -> StoreConfig:
+        """``store`` as the sources read it: the run's storage options merged over its own
+        and over its crosswalk table's (:meth:`options_for`), as plain picklable dicts."""
+        crosswalk = store.crosswalk
+        if crosswalk is not None:
+            table_url = crosswalk.url
+            options: dict[str, Any] = {}
+            if table_url is not None:
+                table = StoreConfig(url=table_url, storage_options=crosswalk.storage_options)
+                options = _thaw(self.options_for(table))
+            crosswalk = replace(crosswalk, storage_options=options)
+        return replace(store, storage_options=_thaw(self.options_for(store)), crosswalk=crosswalk)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""
@@ -415,14 +438,55 @@ def _uncertainty(raw: Any) -> dict[str, Any]:
 
 
 def validate(raw: Mapping[str, Any]) -> RunConfig:
-    """Turn a merged settings mapping into a :class:`RunConfig`, or raise ConfigError."""
+    """Turn a merged settings mapping into a :class:`RunConfig`, or raise ConfigError.
+
+    One step per section, in this order (the first invalid setting is the one named).
+    """
     raw = _normalize_keys(dict(raw))
+    _check_top_keys(raw)
+    output, gages, limit = _run_inputs(raw)
+    observed = _store(raw.get("observed"), "observed")
+    models = _models(raw)
+    suites = _suites(raw)
+    mode, batch, min_days, log_format = _run_settings(raw)
+    cluster = _cluster(raw)
+    storage_options = _mapping(raw, "storage_options")
+    from gagebench.storage.retry import RetryPolicy
+
+    retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
+    cfg = RunConfig(
+        run_id="",
+        output=output,
+        gages=gages,
+        gage_limit=limit,
+        observed=observed,
+        models=MappingProxyType(models),
+        storage_options=_freeze(storage_options),
+        suites=suites,
+        mode=mode,
+        batch_size=batch,
+        min_paired_days=min_days,
+        report=raw.get("report", True),
+        progress=raw.get("progress", True),
+        log_format=log_format,
+        retries=_freeze(retries),
+        cluster=cluster,
+        uncertainty=_freeze(_uncertainty(raw.get("uncertainty"))),
+    )
+    return replace(cfg, run_id=_run_id(raw.get("run_id"), cfg))
+
+
+def _check_top_keys(raw: Mapping[str, Any]) -> None:
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
         raise ConfigError(
             f"unknown setting(s) gagebench.{', gagebench.'.join(unknown)}; "
             f"valid keys are: {', '.join(sorted(_TOP_KEYS))}"
         )
+
+
+def _run_inputs(raw: Mapping[str, Any]) -> tuple[str, str, int | None]:
+    """``output``, ``gages`` and ``gage_limit``."""
     output = raw.get("output")
     _expect(isinstance(output, str) and output.strip() != "", "output", "a URL or path", output)
     gages = raw.get("gages", "builtin")
@@ -434,10 +498,13 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "null or a positive integer",
         limit,
     )
-    observed = _store(raw.get("observed"), "observed")
-    models_raw = _mapping(raw, "models")
+    return str(output), gages, limit
+
+
+def _models(raw: Mapping[str, Any]) -> dict[str, StoreConfig]:
+    """The ``models`` section: a store per model name."""
     models: dict[str, StoreConfig] = {}
-    for name, spec in models_raw.items():
+    for name, spec in _mapping(raw, "models").items():
         _expect(
             bool(re.match(r"^[A-Za-z0-9_.-]+$", str(name))),
             f"models.{name}",
@@ -448,6 +515,11 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         _expect(store is not None, f"models.{name}.url", "a URL string", None)
         assert store is not None
         models[str(name)] = store
+    return models
+
+
+def _suites(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """``suites`` (a list or a comma-separated string), in the order of VALID_SUITES."""
     suites = raw.get("suites", list(DEFAULT_SUITES))
     if isinstance(suites, str):
         suites = [s.strip() for s in suites.split(",") if s.strip()]
@@ -459,6 +531,11 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         f"a non-empty list of {list(VALID_SUITES)}",
         suites,
     )
+    return tuple(s for s in VALID_SUITES if s in suites)
+
+
+def _run_settings(raw: Mapping[str, Any]) -> tuple[str, int, int, str]:
+    """``mode``, ``batch_size``, ``min_paired_days``, the flags and ``log_format``."""
     mode = raw.get("mode", "standard")
     _expect(mode in VALID_MODES, "mode", f"one of {list(VALID_MODES)}", mode)
     batch = _int_setting(raw.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size", 1, 100_000)
@@ -478,6 +555,11 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         f"one of {list(VALID_LOG_FORMATS)}",
         log_format,
     )
+    return mode, batch, min_days, log_format
+
+
+def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
+    """The ``cluster`` section: the backend and one mapping per backend's settings."""
     cluster_raw = _mapping(raw, "cluster")
     backend = cluster_raw.pop("backend", "local")
     _expect(backend in VALID_BACKENDS, "cluster.backend", f"one of {list(VALID_BACKENDS)}", backend)
@@ -495,25 +577,24 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
             f"a section of one of the backends {[b for b in VALID_BACKENDS if b != 'auto']}",
             name,
         )
-    storage_options = _mapping(raw, "storage_options")
-    from gagebench.storage.retry import RetryPolicy
+    return ClusterConfig(backend=backend, options=_freeze(cluster_raw))
 
-    retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
-    suites = tuple(s for s in VALID_SUITES if s in suites)
-    uncertainty = _uncertainty(raw.get("uncertainty"))
-    identity = {
-        "gages": gages,
-        "gage_limit": limit,
-        "observed": _store_identity(observed),
-        "models": {name: _store_identity(store) for name, store in sorted(models.items())},
-        "suites": list(suites),
-        "mode": mode,
-        "batch_size": batch,
-        "min_paired_days": min_days,
+
+def _run_id(template: Any, cfg: RunConfig) -> str:
+    """``run_id`` with ``{hash}`` (of the result settings) and ``{time}`` filled in."""
+    identity: dict[str, Any] = {
+        "gages": cfg.gages,
+        "gage_limit": cfg.gage_limit,
+        "observed": _store_identity(cfg.observed),
+        "models": {name: _store_identity(store) for name, store in sorted(cfg.models.items())},
+        "suites": list(cfg.suites),
+        "mode": cfg.mode,
+        "batch_size": cfg.batch_size,
+        "min_paired_days": cfg.min_paired_days,
     }
-    if "uncertainty" in suites:
-        identity["uncertainty"] = dict(uncertainty)
-    run_id = str(raw.get("run_id") or "{hash}")
+    if "uncertainty" in cfg.suites:
+        identity["uncertainty"] = dict(cfg.uncertainty)
+    run_id = str(template or "{hash}")
     run_id = run_id.replace("{hash}", settings_run_id(identity)).replace("{time}", new_run_id())
     _expect(
         bool(_RUN_ID.match(run_id)),
@@ -522,25 +603,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "'{hash}' and '{time}' are replaced by the settings hash and the UTC time)",
         run_id,
     )
-    return RunConfig(
-        run_id=run_id,
-        output=str(output),
-        gages=gages,
-        gage_limit=limit,
-        observed=observed,
-        models=MappingProxyType(models),
-        storage_options=_freeze(storage_options),
-        suites=suites,
-        mode=mode,
-        batch_size=batch,
-        min_paired_days=min_days,
-        report=raw.get("report", True),
-        progress=raw.get("progress", True),
-        log_format=log_format,
-        retries=_freeze(retries),
-        cluster=ClusterConfig(backend=backend, options=_freeze(cluster_raw)),
-        uncertainty=_freeze(uncertainty),
-    )
+    return run_id
 
 
 def load_config(

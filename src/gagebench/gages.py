@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gagebench.errors import InputError, StorageError
+from gagebench.errors import GagebenchError, InputError
+from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
 
 BUILTIN = "builtin"
@@ -67,20 +68,16 @@ def _read_table(url: str, options: dict[str, Any]) -> pd.DataFrame:
     lowered = url.lower().split("?", 1)[0]
     storage_options = options_for_url(url, options)
     try:
-        if lowered.endswith((".parquet", ".pq")):
-            return pd.read_parquet(url, storage_options=storage_options)
-        return pd.read_csv(url, dtype=_TEXT_COLUMNS, storage_options=storage_options)
-    except FileNotFoundError as exc:
-        raise StorageError(f"gage list {url!r} does not exist: check gagebench.gages") from exc
-    except PermissionError as exc:
-        raise StorageError(
-            f"gage list {url!r} cannot be read (permission denied): check the credentials "
-            "in gagebench.storage_options"
+        with translating(url, "read", "the gage list", "gagebench.gages"):
+            if lowered.endswith((".parquet", ".pq")):
+                return pd.read_parquet(url, storage_options=storage_options)
+            return pd.read_csv(url, dtype=_TEXT_COLUMNS, storage_options=storage_options)
+    except ValueError as exc:  # pandas/pyarrow parse errors, bad encodings
+        if isinstance(exc, GagebenchError):
+            raise
+        raise InputError(
+            f"gage list {url!r} is not a readable CSV or Parquet table: {exc}"
         ) from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"gage list {url!r} is not a readable CSV table: {exc}") from exc
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"gage list {url!r} cannot be read: {exc}") from exc
 
 
 def _rows(mask: np.ndarray, values: pd.Series) -> str:

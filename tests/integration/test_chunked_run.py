@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from _replicas import write_chrtout, write_daily_observed
 
-from gagebench.config import load_config
+from gagebench.config import StoreConfig, load_config
 from gagebench.errors import ConfigError
 from gagebench.pipeline import evaluate_batch, run
-from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
+from gagebench.sources.stores import SourceSet, clear_cache
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_chunked_run_matches_plain_reads_and_resumes(dask_client, s3, bucket_url
     # The same gages through the plain reader (zarr orthogonal indexing of whole columns).
     clear_cache()
     plain = SourceSet(
-        StoreSpec(obs), {"nwm": StoreSpec(model_url, "streamflow", s3.storage_options)}
+        StoreConfig(obs), {"nwm": StoreConfig(model_url, "streamflow", s3.storage_options)}
     )
     ids = [f"USGS-{s}" for s in sites]
     expected = evaluate_batch(

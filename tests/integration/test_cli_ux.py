@@ -23,7 +23,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from gagebench.config import load_config
+from gagebench.config import StoreConfig, load_config
 from gagebench.errors import ConfigError
 from gagebench.pipeline import run
 from gagebench.results.lock import LOCK_FILE
@@ -125,12 +125,12 @@ def test_descending_time_names_the_store(stores: dict[str, Any], tmp_path: Path)
 
 
 def test_no_time_overlap_is_a_warning(stores: dict[str, Any], tmp_path: Path) -> None:
-    from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
+    from gagebench.sources.stores import SourceSet, clear_cache
     from gagebench.synth import synthesize
 
     later = synthesize(str(tmp_path), n_gages=3, start="2010-01-01", end="2010-12-31", seed=5)
     source = SourceSet(
-        StoreSpec(stores["observed"]["url"]), {"late": StoreSpec(later.model_urls["nwm"])}
+        StoreConfig(stores["observed"]["url"]), {"late": StoreConfig(later.model_urls["nwm"])}
     )
     clear_cache()
     import logging

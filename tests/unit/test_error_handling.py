@@ -189,7 +189,7 @@ def test_a_bug_while_reading_gages_is_not_a_store_failure(
     monkeypatch.setattr(
         gagebench.sources.stores, "read_gage_rows", _raise(StoreUnavailable("down"))
     )
-    with pytest.raises(StorageError, match="reading 2 gages from the observed store"):
+    with pytest.raises(StorageError, match="cannot read 2 gages from the observed store"):
         source.read_batch(ids)
 
 

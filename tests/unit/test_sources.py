@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from gagebench.config import load_config
+from gagebench.config import StoreConfig, load_config
 from gagebench.errors import InputError, StorageError
 from gagebench.sources.stores import (
     SourceSet,
-    StoreSpec,
     clear_cache,
     normalize_id,
     subdaily_to_daily,
@@ -101,7 +100,7 @@ def test_batch_reads_values_on_the_observed_days_in_request_order(tmp_path):
     )
     ds.to_zarr(tmp_path / "sim.zarr", mode="w", zarr_format=3, consolidated=False)
     sources = SourceSet(
-        StoreSpec(obs_url), {"m": StoreSpec(str(tmp_path / "sim.zarr"), variable="q")}
+        StoreConfig(obs_url), {"m": StoreConfig(str(tmp_path / "sim.zarr"), variable="q")}
     )
     wanted = [IDS[4], IDS[2], IDS[0], "USGS-55555555"]
     batch = sources.read_batch(wanted)
@@ -131,7 +130,7 @@ def test_batch_touches_only_its_gages_chunks(tmp_path):
     # Corrupt every chunk except those of gages 1 and 3: reading them must not notice.
     for j in (0, 2, 4):
         (tmp_path / "obs.zarr" / "streamflow" / f"0.{j}").write_bytes(b"not a blosc chunk")
-    sources = SourceSet(StoreSpec(url), {"m": StoreSpec(url)})
+    sources = SourceSet(StoreConfig(url), {"m": StoreConfig(url)})
     batch = sources.read_batch([IDS[3], IDS[1]])
     np.testing.assert_array_equal(batch.observed, obs[:, [3, 1]].T)
     with pytest.raises(StorageError, match=r"obs\.zarr"):
@@ -155,7 +154,7 @@ def test_hourly_feature_id_store_gives_pandas_resample_daily_means(tmp_path, sta
     sites = [SITES[0], SITES[2], "", SITES[1]]  # one feature without a gage
     model_url = write_hourly_feature(tmp_path / "nwm.zarr", sites, hourly, start)
     obs_url = write_daily(tmp_path / "obs.zarr", IDS, _values(5, 40, 5))
-    sources = SourceSet(StoreSpec(obs_url), {"nwm": StoreSpec(model_url)})
+    sources = SourceSet(StoreConfig(obs_url), {"nwm": StoreConfig(model_url)})
 
     batch = sources.read_batch([IDS[1], IDS[0], IDS[2], IDS[3]])
     expected = _pandas_daily(hourly, start).reindex(DAYS[:40])
@@ -205,7 +204,7 @@ def test_scaled_integer_store_is_decoded_like_xarray(tmp_path):
     }
     ds.to_zarr(tmp_path / "m.zarr", mode="w", zarr_format=2, encoding=encoding)
     url = str(tmp_path / "m.zarr")
-    batch = SourceSet(StoreSpec(url), {"m": StoreSpec(url)}).read_batch(IDS[:3])
+    batch = SourceSet(StoreConfig(url), {"m": StoreConfig(url)}).read_batch(IDS[:3])
     reference = xr.open_zarr(url)["streamflow"].to_numpy().T
     np.testing.assert_allclose(batch.modeled["m"], reference, rtol=1e-12)
     assert np.isnan(batch.modeled["m"][1, 5])
@@ -225,7 +224,7 @@ def test_other_chunking_and_gage_major_layout(tmp_path):
         encoding={"streamflow": {"chunks": (2, 16)}},
     )
     url = str(tmp_path / "s.zarr")
-    batch = SourceSet(StoreSpec(url), {"m": StoreSpec(url)}).read_batch([IDS[4], IDS[0]])
+    batch = SourceSet(StoreConfig(url), {"m": StoreConfig(url)}).read_batch([IDS[4], IDS[0]])
     np.testing.assert_array_equal(batch.observed, values[:, [4, 0]].T)
 
 
@@ -247,7 +246,7 @@ def test_from_config_pickle_and_memory_store(tmp_path):
 
     ds = xr.open_zarr(obs_url).load().drop_encoding()
     ds.to_zarr("memory://gagebench-test/obs.zarr", mode="w", zarr_format=2)
-    mem = SourceSet(StoreSpec("memory://gagebench-test/obs.zarr"), {"m": StoreSpec(obs_url)})
+    mem = SourceSet(StoreConfig("memory://gagebench-test/obs.zarr"), {"m": StoreConfig(obs_url)})
     np.testing.assert_array_equal(mem.read_batch(IDS[:2]).observed, batch.observed)
 
 
@@ -255,15 +254,15 @@ def test_check_names_missing_store_and_missing_variable(tmp_path):
     obs_url = write_daily(tmp_path / "obs.zarr", IDS, _values(5, 60, 10))
     missing = str(tmp_path / "nowhere.zarr")
     with pytest.raises(StorageError, match=r"model 'nwm' store '.*nowhere\.zarr'.*check the URL"):
-        SourceSet(StoreSpec(obs_url), {"nwm": StoreSpec(missing)}).check()
+        SourceSet(StoreConfig(obs_url), {"nwm": StoreConfig(missing)}).check()
     with pytest.raises(StorageError, match=r"no variable 'flow'.*streamflow"):
-        SourceSet(StoreSpec(obs_url, variable="flow"), {"m": StoreSpec(obs_url)}).check()
+        SourceSet(StoreConfig(obs_url, variable="flow"), {"m": StoreConfig(obs_url)}).check()
 
 
 def test_observed_store_must_be_daily(tmp_path):
     url = write_hourly_feature(tmp_path / "h.zarr", SITES[:2], _values(2, 72, 11))
     with pytest.raises(InputError, match="not daily"):
-        SourceSet(StoreSpec(url), {"m": StoreSpec(url)}).read_batch(IDS[:1])
+        SourceSet(StoreConfig(url), {"m": StoreConfig(url)}).read_batch(IDS[:1])
 
 
 @pytest.mark.parametrize("where", ["local", "memory"])
@@ -276,14 +275,14 @@ def test_a_store_rewritten_in_place_is_reopened_without_clear_cache(
     monkeypatch.setattr(stores, "REVALIDATE_S", 0.0)
     url = str(tmp_path / "obs.zarr") if where == "local" else f"memory://rewrite-{tmp_path.name}"
     write_daily(url, IDS[:3], _values(3, 40, seed=1))  # type: ignore[arg-type]
-    first = stores.open_store("observed", StoreSpec(url))
-    assert stores.open_store("observed", StoreSpec(url)) is first  # unchanged: reused
+    first = stores.open_store("observed", StoreConfig(url))
+    assert stores.open_store("observed", StoreConfig(url)) is first  # unchanged: reused
     write_daily(url, IDS, _values(5, 60, seed=2))  # type: ignore[arg-type]
-    second = stores.open_store("observed", StoreSpec(url))
+    second = stores.open_store("observed", StoreConfig(url))
     assert second is not first
     assert second.n_time == 60
     assert len(second.index) == 5
-    batch = SourceSet(StoreSpec(url), {"m": StoreSpec(url)}).read_batch(IDS)
+    batch = SourceSet(StoreConfig(url), {"m": StoreConfig(url)}).read_batch(IDS)
     assert batch.observed.shape[0] == 5
 
 
@@ -292,7 +291,7 @@ def test_the_store_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(stores, "MAX_OPEN_STORES", 2)
     urls = [write_daily(tmp_path / f"s{i}.zarr", IDS[:2], _values(2, 30, seed=i)) for i in range(4)]
-    opened = [stores.open_store("observed", StoreSpec(u)) for u in urls]
+    opened = [stores.open_store("observed", StoreConfig(u)) for u in urls]
     assert len(stores._CACHE) == 2
-    assert stores.open_store("observed", StoreSpec(urls[-1])) is opened[-1]  # most recent kept
-    assert stores.open_store("observed", StoreSpec(urls[0])) is not opened[0]  # evicted
+    assert stores.open_store("observed", StoreConfig(urls[-1])) is opened[-1]  # most recent kept
+    assert stores.open_store("observed", StoreConfig(urls[0])) is not opened[0]  # evicted

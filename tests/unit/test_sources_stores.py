@@ -26,12 +26,12 @@ from _replicas import (
     write_nhm_reference,
 )
 
-from gagebench.config import load_config
+from gagebench.config import StoreConfig, load_config
 from gagebench.errors import ConfigError, InputError, StorageError
 from gagebench.gages import plan_batches
 from gagebench.sources.chunked import unit_graphs
 from gagebench.sources.crosswalk import Crosswalk
-from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
+from gagebench.sources.stores import SourceSet, clear_cache
 from gagebench.sources.units import FT3_TO_M3, resolve_units
 
 BATCH_SIZE = 64  # gagebench.yaml's default
@@ -61,7 +61,7 @@ def _read_units(source: SourceSet, units) -> dict[str, np.ndarray]:
 
 def _chrtout_sources(tmp_path: Path, url: str, sites, per_task: int) -> SourceSet:
     obs = write_daily_observed(tmp_path / "obs.zarr", sites, "1979-01-25", 30, seed=5)
-    return SourceSet(StoreSpec(obs), {"nwm": StoreSpec(url)}, time_chunks_per_task=per_task)
+    return SourceSet(StoreConfig(obs), {"nwm": StoreConfig(url)}, time_chunks_per_task=per_task)
 
 
 @pytest.mark.parametrize("per_task", [1, 2])
@@ -96,9 +96,9 @@ def test_chrtout_each_chunk_fetched_once_for_a_shuffled_list(tmp_path, batch_siz
     random.Random(7).shuffle(ids)
     log = str(tmp_path / "fetches.log")
     url = f"counting://{rep.path}"
-    spec = StoreSpec(url, storage_options={"log": log})
+    spec = StoreConfig(url, storage_options={"log": log})
     obs = write_daily_observed(tmp_path / "obs.zarr", rep.sites, "1979-01-25", 30, seed=5)
-    source = SourceSet(StoreSpec(obs), {"nwm": spec}, time_chunks_per_task=1)
+    source = SourceSet(StoreConfig(obs), {"nwm": spec}, time_chunks_per_task=1)
     columns = {int(p) // rep.reach_chunk for p in rep.positions}
     time_chunks = -(-rep.n_time // rep.time_chunk)
     minimum = len(columns) * time_chunks
@@ -127,7 +127,7 @@ def test_multi_gage_observed_and_model_stores_read_in_units_as_plainly(tmp_path)
         {"streamflow": (("time", "gage_id"), values, {"units": "m3 s-1"})},
         coords={"time": days, "gage_id": np.array([f"USGS-{s}" for s in rep.sites], object)},
     ).to_zarr(obs, zarr_format=2, encoding={"streamflow": {"chunks": (7, 4)}})
-    source = SourceSet(StoreSpec(obs), {"nwm": StoreSpec(rep.path)}, time_chunks_per_task=1)
+    source = SourceSet(StoreConfig(obs), {"nwm": StoreConfig(rep.path)}, time_chunks_per_task=1)
     assert set(source.chunked_stores()) == {("observed",), ("model", "nwm")}
     ids = [f"USGS-{s}" for s in rep.sites][::-1]
     units = source.plan_units(ids, 6)
@@ -148,7 +148,7 @@ def test_multi_gage_observed_and_model_stores_read_in_units_as_plainly(tmp_path)
 def test_one_gage_per_chunk_stores_keep_plain_batches(tmp_path):
     sites = ["01011000", "01013500", "01015800"]
     obs = write_daily_observed(tmp_path / "obs.zarr", sites, "2000-01-01", 10, seed=1)
-    source = SourceSet(StoreSpec(obs), {"nwm": StoreSpec(obs)})
+    source = SourceSet(StoreConfig(obs), {"nwm": StoreConfig(obs)})
     ids = [f"USGS-{s}" for s in reversed(sites)]
     assert source.plan_units(ids, 2) == plan_batches(ids, 2)
     assert unit_graphs(source, [(0, tuple(ids))], lambda *a: a, ()) is None
@@ -221,7 +221,7 @@ def test_reach_ids_are_never_read_as_site_numbers(tmp_path):
     url = _reach_store(tmp_path / "reach.zarr")
     obs = write_daily_observed(tmp_path / "obs.zarr", ["01011000"], "2000-01-01", 20, seed=1)
     with pytest.raises(StorageError, match="crosswalk"):
-        SourceSet(StoreSpec(obs), {"m": StoreSpec(url)}).check()
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(url)}).check()
 
 
 def test_csv_crosswalk_maps_gages_to_reaches(tmp_path):
@@ -257,18 +257,18 @@ def test_crosswalk_with_unknown_features_or_columns_is_refused(tmp_path):
     table.write_text("site_no,comid\n01011000,12345\n")
     bad = Crosswalk(url=str(table), gage="site_no", feature="comid")
     with pytest.raises(InputError, match="none of the crosswalk"):
-        SourceSet(StoreSpec(obs), {"m": StoreSpec(url, crosswalk=bad)}).check()
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(url, crosswalk=bad)}).check()
     clear_cache()
     wrong = Crosswalk(url=str(table), gage="site", feature="comid")
     with pytest.raises(InputError, match=r"no column 'site'.*crosswalk.gage"):
-        SourceSet(StoreSpec(obs), {"m": StoreSpec(url, crosswalk=wrong)}).check()
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(url, crosswalk=wrong)}).check()
 
 
 def test_duplicate_gage_warns_names_the_feature_and_is_recorded(tmp_path, caplog):
     ids = [b"01011000".rjust(15), b"".rjust(15), b"01011000".rjust(15), b"01013500".rjust(15)]
     url = _reach_store(tmp_path / "reach.zarr", gage_id=ids)
     obs = write_daily_observed(tmp_path / "obs.zarr", ["01011000"], "2000-01-01", 20, seed=1)
-    source = SourceSet(StoreSpec(obs), {"m": StoreSpec(url)})
+    source = SourceSet(StoreConfig(obs), {"m": StoreConfig(url)})
     with caplog.at_level("WARNING"):
         lines = source.check()
     assert len(lines) == 1
@@ -298,7 +298,7 @@ def test_m3s_spellings_do_not_convert(text):
 def test_units_setting_overrides_attribute_and_unknown_units_are_refused(tmp_path):
     url = _reach_store(tmp_path / "r.zarr", units="m3 s-1", gage_id=[b"01011000"] * 1 + [b""] * 3)
     obs = write_daily_observed(tmp_path / "obs.zarr", ["01011000"], "2000-01-01", 20, seed=1)
-    source = SourceSet(StoreSpec(obs), {"m": StoreSpec(url, units="cfs")})
+    source = SourceSet(StoreConfig(obs), {"m": StoreConfig(url, units="cfs")})
     got = source.read_batch(["USGS-01011000"]).modeled["m"][0]
     expected = (np.arange(20 * 4).reshape(20, 4)[:, 0] + 1.0) * FT3_TO_M3
     np.testing.assert_allclose(got, expected, rtol=1e-12)
@@ -306,13 +306,13 @@ def test_units_setting_overrides_attribute_and_unknown_units_are_refused(tmp_pat
     clear_cache()
     bad = _reach_store(tmp_path / "b.zarr", units="acre-ft/day", gage_id=[b"01011000"] + [b""] * 3)
     with pytest.raises(InputError, match=r"unknown streamflow units 'acre-ft/day'.*'units'"):
-        SourceSet(StoreSpec(obs), {"m": StoreSpec(bad)}).check()
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(bad)}).check()
 
 
 def test_missing_units_warn_once_and_mean_m3s(tmp_path):
     url = _reach_store(tmp_path / "r.zarr", units=None, gage_id=[b"01011000"] + [b""] * 3)
     obs = write_daily_observed(tmp_path / "obs.zarr", ["01011000"], "2000-01-01", 20, seed=1)
-    source = SourceSet(StoreSpec(obs), {"m": StoreSpec(url)})
+    source = SourceSet(StoreConfig(obs), {"m": StoreConfig(url)})
     lines = source.check()
     assert len(lines) == 1
     assert "no units attribute; taking m3/s" in lines[0]

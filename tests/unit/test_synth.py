@@ -11,11 +11,11 @@ import xarray as xr
 import yaml
 
 from gagebench.cli import main
-from gagebench.config import load_config
+from gagebench.config import StoreConfig, load_config
 from gagebench.evaluation import evaluate
 from gagebench.gages import builtin_gages
 from gagebench.sample import load_sample
-from gagebench.sources.stores import SourceSet, StoreSpec, clear_cache
+from gagebench.sources.stores import SourceSet, clear_cache
 from gagebench.synth import SAMPLE_ID, synthesize
 
 SHORT: dict[str, Any] = {"start": "2001-01-01", "end": "2002-12-31"}
@@ -30,8 +30,8 @@ def _fresh_cache():
 
 def _sources(stores) -> SourceSet:
     return SourceSet(
-        StoreSpec(stores.observed_url),
-        {name: StoreSpec(url) for name, url in stores.model_urls.items()},
+        StoreConfig(stores.observed_url),
+        {name: StoreConfig(url) for name, url in stores.model_urls.items()},
     )
 
 

@@ -9,11 +9,10 @@ A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results t
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from gagebench.errors import InputError, StorageError
 from gagebench.results.layout import MANIFEST_FILE, RESULTS_FILE, SUITE_FILES
+from gagebench.storage.errors import translating
 
 
 @dataclass(frozen=True)
@@ -44,57 +44,14 @@ class RunFolder:
 
 def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
     """The fsspec filesystem and path of ``url`` (a plain path means the local disk)."""
-    try:
+    # only this call: fsspec says an unknown or unavailable protocol with these types
+    with translating(url, "open", also=(ImportError, ValueError)):
         return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-    except (ImportError, ValueError) as exc:
-        raise StorageError(f"cannot open {url!r}: {exc}") from exc
-
-
-@contextlib.contextmanager
-def _reading(url: str) -> Iterator[None]:
-    """Turn file-system and S3 errors (unreachable endpoint, denied, missing) into one
-    StorageError line that names the URL and what to check."""
-    from gagebench.storage.retry import StoreUnavailable
-
-    try:
-        yield
-    except StoreUnavailable as exc:  # the retry layer gave up: name the file too
-        raise StorageError(
-            f"cannot read {url}: {exc} (on the command line: --storage-option "
-            "endpoint_url=... or --config run.yaml)"
-        ) from exc
-    except (StorageError, InputError):
-        raise
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        raise StorageError(
-            f"cannot read {url}: a storage option is not accepted by this file system "
-            f"({exc}); check the --storage-option / storage_options names"
-        ) from exc
-    except Exception as exc:
-        package = type(exc).__module__.split(".")[0]
-        if isinstance(exc, OSError | TimeoutError) or package in (
-            "botocore",
-            "aiobotocore",
-            "s3fs",
-            "aiohttp",
-            "gcsfs",
-            "adlfs",
-            "fsspec",
-        ):
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise StorageError(
-                f"cannot read {url}: {type(exc).__name__}: {reason} (check the URL, the "
-                "credentials and endpoint_url: pass --storage-option endpoint_url=... or "
-                "--config run.yaml)"
-            ) from exc
-        raise
 
 
 def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """A table (results or a gage list) from a ``.parquet`` or ``.csv`` file at any URL."""
-    with _reading(url):
+    with translating(url, "read"):
         return _read_table(url, storage_options)
 
 
@@ -120,7 +77,7 @@ def read_run(
     ``manifest``: use this one instead of ``manifest.json`` (a run writing its report
     before its manifest, which goes last).
     """
-    with _reading(url):
+    with translating(url, "read"):
         return _read_run(url, storage_options, manifest)
 
 

@@ -44,22 +44,9 @@ from gagebench.results.layout import (
     to_table,
 )
 from gagebench.results.reader import load_manifest, load_results
+from gagebench.storage.errors import translating
 
 log = logging.getLogger(__name__)
-
-
-def storage_error(url: str, action: str, exc: BaseException) -> StorageError:
-    """One clear line naming the URL and the cause (credentials, endpoint, outage)."""
-    from gagebench.storage.retry import StoreUnavailable, is_transient
-
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, StoreUnavailable):  # says itself: outage or unreachable endpoint
-        return StorageError(f"cannot {action} {url}: {reason}")
-    if is_transient(exc):
-        hint = "the object store kept failing; run again with the same run_id to resume"
-    else:
-        hint = "check the URL, the credentials and endpoint_url in storage_options"
-    return StorageError(f"cannot {action} {url}: {reason} ({hint})")
 
 
 class RunSink:
@@ -68,10 +55,9 @@ class RunSink:
     def __init__(self, run_url: str, storage_options: Mapping[str, Any] | None = None):
         self.url = run_url.rstrip("/")
         self.storage_options = dict(storage_options or {})
-        try:
+        # only this call: fsspec says a bad protocol or option with these types
+        with translating(self.url, "open the output", also=(ImportError, ValueError, TypeError)):
             fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        except (ImportError, ValueError, TypeError) as exc:
-            raise storage_error(self.url, "open the output", exc) from exc
         self.fs: fsspec.AbstractFileSystem = fs
         self.root: str = root.rstrip("/")
 
@@ -95,7 +81,7 @@ class RunSink:
 
     # -- low-level I/O -----------------------------------------------------------------
     def _guard(self, action: str, url: str) -> contextlib.AbstractContextManager[None]:
-        return _storage_guard(action, url)
+        return translating(url, action)
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a whole file atomically (temporary name + move locally, one PUT remotely)."""
@@ -365,24 +351,3 @@ def _check_part(
             f"part {index} of {url} does not hold exactly the planned gages x models "
             f"({len(found)} rows, expected {len(expected)}): start the run over with --force"
         )
-
-
-@contextlib.contextmanager
-def _storage_guard(action: str, url: str) -> Iterator[None]:
-    """Turn file-system and S3 errors into one StorageError line that names the URL."""
-    from gagebench.storage.retry import StoreUnavailable
-
-    try:
-        yield
-    except StoreUnavailable as exc:  # raised by the retry layer: name the file too
-        raise storage_error(url, action, exc) from exc
-    except (StorageError, ConfigError):
-        raise
-    except (OSError, PermissionError, TimeoutError) as exc:
-        raise storage_error(url, action, exc) from exc
-    except Exception as exc:
-        # botocore/aiobotocore errors (ClientError, EndpointConnectionError, NoCredentials)
-        # do not share a base class we can import without botocore; name them by module.
-        if type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs", "aiohttp"):
-            raise storage_error(url, action, exc) from exc
-        raise

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gagebench.errors import ConfigError, InputError, StorageError
+from gagebench.errors import ConfigError, GagebenchError, InputError
+from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
-from gagebench.storage.retry import is_storage_failure
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -175,22 +175,18 @@ def _table(crosswalk: Crosswalk, label: str) -> tuple[list[Any], list[Any]]:
     url = crosswalk.url
     opts = options_for_url(url, crosswalk.storage_options)
     try:
-        if url.lower().endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(url, storage_options=opts)
-        else:
-            frame = pd.read_csv(url, dtype={crosswalk.gage: str}, storage_options=opts)
-    except Exception as exc:
-        if is_storage_failure(exc):
-            raise StorageError(
-                f"cannot read the crosswalk {url!r} of the {label} store: "
-                f"{type(exc).__name__}: {exc}; check crosswalk.url and its storage_options"
-            ) from exc
-        if isinstance(exc, ValueError):  # pandas/pyarrow parse errors, bad encodings
-            raise InputError(
-                f"cannot parse the crosswalk {url!r} of the {label} store: "
-                f"{type(exc).__name__}: {exc}; it must be a CSV or Parquet table"
-            ) from exc
-        raise  # a bug, not the file: surface it as itself
+        with translating(url, "read", "the crosswalk", f"crosswalk.url of the {label} store"):
+            if url.lower().endswith((".parquet", ".pq")):
+                frame = pd.read_parquet(url, storage_options=opts)
+            else:
+                frame = pd.read_csv(url, dtype={crosswalk.gage: str}, storage_options=opts)
+    except ValueError as exc:  # pandas/pyarrow parse errors, bad encodings (not a bug's)
+        if isinstance(exc, GagebenchError):
+            raise
+        raise InputError(
+            f"cannot parse the crosswalk {url!r} of the {label} store: "
+            f"{type(exc).__name__}: {exc}; it must be a CSV or Parquet table"
+        ) from exc
     for role, column in (("gage", crosswalk.gage), ("feature", crosswalk.feature)):
         if column not in frame.columns:
             raise InputError(

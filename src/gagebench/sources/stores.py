@@ -38,13 +38,14 @@ Values are CF-decoded as xarray would (fill values to NaN, scale_factor, add_off
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numba as nb
@@ -63,8 +64,8 @@ from gagebench.sources.crosswalk import (
 )
 from gagebench.sources.units import Units, resolve_units
 from gagebench.sources.zarrio import read_gage_rows
+from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
-from gagebench.storage.retry import is_storage_failure
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -189,62 +190,19 @@ def _hourly_means(values: np.ndarray, lead: int, n_days: int) -> np.ndarray:
 
 # --- stores -------------------------------------------------------------------------------
 
-_ERROR_HINTS = (
-    (
-        ("PermissionError", "NoCredentialsError", "InvalidAccessKeyId", "AccessDenied"),
-        "access denied or no valid credentials: check key/secret/token, profile or anon "
-        "in storage_options",
-    ),
-    (
-        (
-            "EndpointConnectionError",
-            "ConnectTimeoutError",
-            "ClientConnectorError",
-            "ConnectionError",
-            "ConnectionRefusedError",
-            "ServerDisconnectedError",
-            "TimeoutError",
-        ),
-        "the endpoint cannot be reached: check endpoint_url in storage_options and the network",
-    ),
-    (
-        ("FileNotFoundError", "GroupNotFoundError", "NoSuchBucket", "KeyError"),
-        "no zarr store there: check the URL",
-    ),
-)
 
+def _opening(label: str, url: str) -> contextlib.AbstractContextManager[None]:
+    """Storage failures while opening a store, as one StorageError naming it and the fix.
 
-def _hint(exc: BaseException) -> str:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    for names, hint in _ERROR_HINTS:
-        for err in seen:
-            mro = {cls.__name__ for cls in type(err).__mro__}
-            if mro & set(names) or any(name in str(err) for name in names):
-                return hint
-    return "check the URL and storage_options"
-
-
-def _opening_failure(exc: BaseException) -> bool:
-    """True when opening a store failed because of the store (a KeyError: a missing key)."""
-    return is_storage_failure(exc) or isinstance(exc, KeyError)
-
-
-def storage_error(label: str, url: str, exc: BaseException) -> StorageError:
-    """A :class:`StorageError` naming the store, its URL, the likely cause and the fix."""
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StorageError(
-        f"cannot open the {label} store {url!r}: {_hint(exc)} ({type(exc).__name__}: {detail})"
-    )
+    zarr says a missing metadata key with a ``KeyError``: a storage failure here.
+    """
+    return translating(url, "open", f"the {label} store", also=(KeyError,))
 
 
 class _Store:
     """One opened zarr store: the variable, its gage index, units and daily time axis."""
 
-    def __init__(self, label: str, spec: StoreSpec):
+    def __init__(self, label: str, spec: StoreConfig):
         url, variable, options = spec.url, spec.variable, spec.options()
         self.label = label
         self.url = url
@@ -298,15 +256,8 @@ class _Store:
         """
         unique, inverse = np.unique(positions, return_inverse=True)
         shared = unique.size != positions.size
-        try:
+        with translating(self.url, f"read {positions.size} gages from", f"the {self.label} store"):
             raw = read_gage_rows(self.array, unique if shared else positions, self.gage_axis)
-        except Exception as exc:
-            if not is_storage_failure(exc):
-                raise  # a bug, not the store: surface it as itself
-            raise StorageError(
-                f"reading {positions.size} gages from the {self.label} store {self.url!r} "
-                f"failed: {type(exc).__name__}: {exc}"
-            ) from exc
         values = self.decode.apply(raw)
         return values[inverse.reshape(-1)] if shared else values
 
@@ -466,17 +417,13 @@ def _open_array(
 
     from gagebench.storage.integrity import verified_store
 
-    try:
+    with _opening(label, url):
         group = zarr.open_group(
             verified_store(url, zarr_options(url, options)),
             mode="r",
             use_consolidated=consolidated,
         )
         return group[variable]
-    except Exception as exc:
-        if not _opening_failure(exc):
-            raise  # a bug, not the store: surface it as itself
-        raise storage_error(label, url, exc) from exc
 
 
 #: Files whose presence makes a path a zarr store (v2 group, consolidated, v3).
@@ -494,15 +441,11 @@ def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
     """
     import fsspec
 
-    try:
+    with _opening(label, url):
         fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, options) or {}))
         found = fs.exists(path) or any(
             fs.exists(f"{path.rstrip('/')}/{name}" if path else name) for name in _ZARR_METADATA
         )
-    except Exception as exc:
-        if not _opening_failure(exc):
-            raise  # a bug, not the store: surface it as itself
-        raise storage_error(label, url, exc) from exc
     if not found:
         raise StorageError(f"cannot open the {label} store {url!r}: nothing there; check the URL")
 
@@ -515,19 +458,14 @@ def _open_dataset(
     from gagebench.storage.integrity import verified_store
 
     _probe(label, url, options)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            return xr.open_zarr(
-                verified_store(url, zarr_options(url, options)),
-                chunks=None,
-                consolidated=consolidated,
-            )
-    except Exception as exc:
-        if not _opening_failure(exc):
-            raise  # a bug, not the store: surface it as itself
-        raise storage_error(label, url, exc) from exc
+    with _opening(label, url), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+        return xr.open_zarr(
+            verified_store(url, zarr_options(url, options)),
+            chunks=None,
+            consolidated=consolidated,
+        )
 
 
 def _store_index(
@@ -581,12 +519,12 @@ _CACHE: OrderedDict[tuple[Any, ...], _CachedStore] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 
 
-def _cache_key(spec: StoreSpec) -> tuple[Any, ...]:
+def _cache_key(spec: StoreConfig) -> tuple[Any, ...]:
     options = repr(sorted((str(k), repr(v)) for k, v in spec.options().items()))
     return (spec.url, spec.variable, options, spec.consolidated, spec.units, repr(spec.crosswalk))
 
 
-def store_version(label: str, spec: StoreSpec) -> tuple[str, ...] | None:
+def store_version(label: str, spec: StoreConfig) -> tuple[str, ...] | None:
     """A token that changes when the store at ``spec.url`` is rewritten in place.
 
     The identity (ETag, modification time, size) of its first zarr metadata file; None
@@ -598,7 +536,7 @@ def store_version(label: str, spec: StoreSpec) -> tuple[str, ...] | None:
     if spec.url.startswith("reference://"):
         return None  # building the reference file system would load every reference again
     options = options_for_url(spec.url, spec.options()) or {}
-    try:
+    with _opening(label, spec.url):
         fs, path = fsspec.core.url_to_fs(spec.url, **options)
         for name in (".zmetadata", "zarr.json", ".zgroup", ".zarray"):
             try:
@@ -607,14 +545,10 @@ def store_version(label: str, spec: StoreSpec) -> tuple[str, ...] | None:
                 continue
             keys = ("ETag", "etag", "mtime", "LastModified", "last_modified", "created", "size")
             return tuple(f"{k}={info[k]}" for k in keys if info.get(k) is not None)
-    except Exception as exc:
-        if not _opening_failure(exc):
-            raise  # a bug, not the store: surface it as itself
-        raise storage_error(label, spec.url, exc) from exc
     return None
 
 
-def open_store(label: str, spec: StoreSpec) -> _Store:
+def open_store(label: str, spec: StoreConfig) -> _Store:
     """The store, opened once per process and reused while it is unchanged.
 
     Cached by its whole spec, at most :data:`MAX_OPEN_STORES` at a time (least recently
@@ -651,26 +585,6 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-@dataclass(frozen=True)
-class StoreSpec:
-    """A store to read: URL, variable, (merged) fsspec options and how to read it.
-
-    ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
-    ``units``: overrides the variable's ``units`` attribute; ``crosswalk``: gage ->
-    feature mapping for stores indexed by segments or reaches.
-    """
-
-    url: str
-    variable: str = "streamflow"
-    storage_options: Mapping[str, Any] | None = None
-    consolidated: bool | None = None
-    units: str | None = None
-    crosswalk: Crosswalk | None = None
-
-    def options(self) -> dict[str, Any]:
-        return dict(self.storage_options or {})
-
-
 #: Key of the observed store among a SourceSet's stores; models are ("model", name).
 OBSERVED = ("observed",)
 _Daily = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -687,8 +601,8 @@ class SourceSet:
 
     def __init__(
         self,
-        observed: StoreSpec,
-        models: Mapping[str, StoreSpec],
+        observed: StoreConfig,
+        models: Mapping[str, StoreConfig],
         *,
         time_chunks_per_task: int = TIME_CHUNKS_PER_TASK,
     ):
@@ -707,8 +621,8 @@ class SourceSet:
         cfg.require_stores()
         assert cfg.observed is not None
         return cls(
-            _spec(cfg, cfg.observed),
-            {name: _spec(cfg, store) for name, store in cfg.models.items()},
+            cfg.resolved(cfg.observed),
+            {name: cfg.resolved(store) for name, store in cfg.models.items()},
         )
 
     def __repr__(self) -> str:
@@ -846,32 +760,6 @@ def overlap_warning(observed: _Store, model: _Store, min_days: int | None) -> st
             "so every gage will be too_few_days"
         )
     return None
-
-
-def _spec(cfg: RunConfig, store: StoreConfig) -> StoreSpec:
-    """A picklable spec: the config's frozen mappings become plain dicts at every depth."""
-    from gagebench.config import _thaw
-
-    return StoreSpec(
-        store.url,
-        store.variable,
-        _thaw(cfg.options_for(store)),
-        consolidated=store.consolidated,
-        units=store.units,
-        crosswalk=_crosswalk(cfg, store.crosswalk),
-    )
-
-
-def _crosswalk(cfg: RunConfig, crosswalk: Crosswalk | None) -> Crosswalk | None:
-    """The crosswalk with its table's storage options merged over the run's."""
-    from gagebench.config import StoreConfig, _thaw
-
-    if crosswalk is None:
-        return None
-    if crosswalk.url is None:
-        return replace(crosswalk, storage_options={})
-    table = StoreConfig(url=crosswalk.url, storage_options=crosswalk.storage_options)
-    return replace(crosswalk, storage_options=_thaw(cfg.options_for(table)))
 
 
 def _place(

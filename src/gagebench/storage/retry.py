@@ -193,7 +193,8 @@ _PERMANENT_NAMES = {
 }
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during, each once."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in seen:
@@ -213,7 +214,7 @@ def _http_status(exc: BaseException) -> int | None:
 
 def is_transient(exc: BaseException) -> bool:
     """True for errors a retry can cure: outages, 5xx, throttling, cut-off or bad bodies."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     for err in chain:
         names = {cls.__name__ for cls in type(err).__mro__}
         if names & _PERMANENT_NAMES and not names & {"ConnectionError"}:
@@ -275,7 +276,8 @@ def _given_up(
     else:
         text = (
             f"the object store {where} cannot be reached ({describe(exc)}, {attempts} "
-            "attempts): check endpoint_url in storage_options and the network"
+            "attempts): check endpoint_url in storage_options and the network (on the "
+            "command line: --storage-option endpoint_url=... or --config run.yaml)"
         )
     return StoreUnavailable(text)
 

@@ -1,0 +1,141 @@
+"""One translation of storage failures into :class:`~gagebench.errors.StorageError`.
+
+Every reader and writer at a URL (stores, crosswalks, gage lists, run folders) goes through
+:func:`translating` (or :func:`storage_error`), so a failure reads the same everywhere:
+``cannot <action> <what> <url>: <hint> (<cause>)``, where the hint names the likely fix
+(credentials, endpoint, URL, storage option names).
+
+Only storage failures are translated (:func:`is_storage_exception`: OS errors, timeouts,
+the storage libraries' own exceptions, a storage option the file system refuses, and
+the exception types a caller names for one narrow call, such as zarr's ``KeyError`` for
+a missing key). Anything else, a ``TypeError`` or ``ValueError`` of our own code
+included, propagates unchanged: a bug must never read as "check the URL".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from gagebench.errors import GagebenchError, StorageError
+from gagebench.storage.retry import (
+    StoreUnavailable,
+    describe,
+    exception_chain,
+    is_storage_failure,
+    is_transient,
+)
+
+_ExcTypes = tuple[type[BaseException], ...]
+
+_ON_THE_COMMAND_LINE = "on the command line: --storage-option endpoint_url=... or --config run.yaml"
+
+#: (exception class names, also looked for in the message; the hint). First match wins.
+#: ``{key}``: the setting that holds the URL ("the URL" unless the caller names one).
+_CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("PermissionError", "NoCredentialsError", "InvalidAccessKeyId", "AccessDenied"),
+        "access denied or no valid credentials: check key/secret/token, profile or anon "
+        "in storage_options",
+    ),
+    (
+        (
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ClientConnectorError",
+            "ConnectionError",
+            "ConnectionRefusedError",
+            "ServerDisconnectedError",
+            "TimeoutError",
+        ),
+        f"the endpoint cannot be reached: check endpoint_url in storage_options and the "
+        f"network ({_ON_THE_COMMAND_LINE})",
+    ),
+    (
+        ("FileNotFoundError", "GroupNotFoundError", "NoSuchBucket", "NoSuchKey", "KeyError"),
+        "it does not exist: check {key}",
+    ),
+    (
+        ("unexpected keyword argument",),
+        "a storage option is not accepted by this file system: check the storage_options "
+        "names (--storage-option on the command line)",
+    ),
+    (
+        ("ImportError", "Protocol not known", "protocol not known"),
+        "unknown or unavailable protocol: check the URL's scheme and that its fsspec "
+        "package (e.g. s3fs, gcsfs) is installed",
+    ),
+)
+_TRANSIENT = "the object store kept failing; run again with the same run_id to resume"
+_OTHER = (
+    f"check {{key}}, the credentials and endpoint_url in storage_options ({_ON_THE_COMMAND_LINE})"
+)
+
+
+def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
+    """True for a failure of storage (translated), False for a bug (left as it is).
+
+    ``also``: exception types that count as storage failures in the caller's narrow
+    block (zarr's ``KeyError`` for a missing key, fsspec's ``ValueError`` for an unknown
+    protocol); gagebench's own errors never do, except :class:`StoreUnavailable` and
+    the other storage errors raised below the caller.
+    """
+    if isinstance(exc, GagebenchError) and not isinstance(exc, StorageError):
+        return False
+    return is_storage_failure(exc) or (bool(also) and isinstance(exc, also))
+
+
+def hint(exc: BaseException, key: str = "the URL") -> str:
+    """What to check for ``exc``: credentials, endpoint, URL, option names or protocol."""
+    chain = exception_chain(exc)
+    for names, text in _CATEGORIES:
+        for err in chain:
+            mro = {cls.__name__ for cls in type(err).__mro__}
+            if mro & set(names) or any(name in str(err) for name in names):
+                return text.format(key=key)
+    return _TRANSIENT if is_transient(exc) else _OTHER.format(key=key)
+
+
+def storage_error(
+    exc: BaseException,
+    url: str,
+    action: str,
+    what: str | None = None,
+    key: str = "the URL",
+) -> StorageError:
+    """The one-line :class:`StorageError` of ``exc`` raised while ``action``-ing ``url``.
+
+    ``what``: what the URL is, with its article (``"the observed store"``); the URL is
+    then quoted after it. ``key``: the setting that holds the URL, named in the hint.
+    A :class:`StoreUnavailable` already says what to do (outage or unreachable
+    endpoint): only the URL is added.
+    """
+    target = f"{what} {url!r}" if what else url
+    if isinstance(exc, StoreUnavailable):
+        return StorageError(f"cannot {action} {target}: {describe(exc)}")
+    return StorageError(f"cannot {action} {target}: {hint(exc, key)} ({describe(exc)})")
+
+
+@contextlib.contextmanager
+def translating(
+    url: str,
+    action: str,
+    what: str | None = None,
+    key: str = "the URL",
+    also: _ExcTypes = (),
+) -> Iterator[None]:
+    """Raise storage failures of the block as :func:`storage_error`; bugs unchanged.
+
+    gagebench's own errors pass as they are, except :class:`StoreUnavailable` (raised by
+    the retry layer, which does not know the file): it is reworded to name the URL.
+    """
+    try:
+        yield
+    except StoreUnavailable as exc:
+        raise storage_error(exc, url, action, what, key) from exc
+    except GagebenchError:
+        raise
+    except Exception as exc:
+        if not is_storage_exception(exc, also):
+            raise  # a bug, not the storage: surface it as itself
+        raise storage_error(exc, url, action, what, key) from exc

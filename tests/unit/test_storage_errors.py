@@ -1,0 +1,110 @@
+"""The one storage-error translator: each kind of failure names the URL and its fix; a bug
+is never translated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fsspec
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from gagebench.errors import InputError, StorageError
+from gagebench.storage.errors import is_storage_exception, storage_error, translating
+from gagebench.storage.retry import StoreUnavailable
+
+URL = "s3://bucket/runs/r1/results.parquet"
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    response = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GetObject")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("exc", "hint"),
+    [
+        (NoCredentialsError(), "no valid credentials: check key/secret/token"),
+        (PermissionError(13, "Forbidden"), "access denied"),
+        (_client_error("AccessDenied", 403), "access denied"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "check endpoint_url"),
+        (ConnectionRefusedError(111, "Connection refused"), "the endpoint cannot be reached"),
+        (FileNotFoundError(2, "No such file", URL), "it does not exist: check the URL"),
+        (_client_error("NoSuchBucket", 404), "it does not exist: check the URL"),
+        (
+            TypeError("__init__() got an unexpected keyword argument 'endpoint'"),
+            "a storage option is not accepted",
+        ),
+        (_client_error("SlowDown", 503), "run again with the same run_id to resume"),
+        (IsADirectoryError(21, "Is a directory"), "check the URL, the credentials"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else None,
+)
+def test_each_kind_of_failure_names_the_url_the_cause_and_the_fix(
+    exc: BaseException, hint: str
+) -> None:
+    with pytest.raises(StorageError) as info, translating(URL, "read"):
+        raise exc
+    text = str(info.value)
+    assert text.startswith(f"cannot read {URL}: "), text
+    assert hint in text, text
+    assert type(exc).__name__ in text, text  # the cause
+    assert info.value.__cause__ is exc
+
+
+def test_what_and_key_name_the_setting() -> None:
+    error = storage_error(
+        FileNotFoundError("x.csv"), "/x.csv", "read", "the crosswalk", "crosswalk.url"
+    )
+    assert str(error).startswith(
+        "cannot read the crosswalk '/x.csv': it does not exist: check crosswalk.url"
+    )
+
+
+def test_a_store_unavailable_keeps_its_own_words_and_gains_the_url() -> None:
+    down = StoreUnavailable("the object store x kept failing for 3.0 s and 4 attempts: an outage")
+    said = rf"^cannot write {URL}: the object store x kept failing"
+    with pytest.raises(StorageError, match=said), translating(URL, "write"):
+        raise down
+
+
+def test_a_real_missing_file_and_a_real_unknown_protocol(tmp_path: Path) -> None:
+    missing = str(tmp_path / "none.parquet")
+    said = r"none\.parquet: it does not exist: check the URL"
+    with pytest.raises(StorageError, match=said), translating(missing, "read"):
+        fsspec.filesystem("file").cat_file(missing)
+    said = r"cannot open nosuch://x: unknown or unavailable protocol"
+    opening = translating("nosuch://x", "open", also=(ImportError, ValueError))
+    with pytest.raises(StorageError, match=said), opening:
+        fsspec.core.url_to_fs("nosuch://x")
+
+
+@pytest.mark.parametrize(
+    "bug",
+    [
+        TypeError("unsupported operand type(s) for +: 'int' and 'str'"),
+        ValueError("cannot reshape array of size 3 into shape (2,)"),
+        KeyError("figure"),
+        ZeroDivisionError("float division by zero"),
+        InputError("the observed store: not daily"),
+        StorageError("cannot commit: 2 batch part(s) are missing"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_bug_or_our_own_error_is_never_translated(bug: Exception) -> None:
+    with pytest.raises(type(bug)) as info, translating(URL, "read"):
+        raise bug
+    assert info.value is bug
+
+
+def test_a_caller_names_what_counts_as_storage_in_its_block() -> None:
+    assert not is_storage_exception(KeyError("zarr.json"))
+    assert is_storage_exception(KeyError("zarr.json"), also=(KeyError,))
+    assert not is_storage_exception(InputError("bad"), also=(ValueError,))
+    said = r"the observed store 's3://b/o\.zarr': it does not exist"
+    opening = translating("s3://b/o.zarr", "open", "the observed store", also=(KeyError,))
+    with pytest.raises(StorageError, match=said), opening:
+        raise KeyError("zarr.json")

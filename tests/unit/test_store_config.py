@@ -1,0 +1,64 @@
+"""One store dataclass from the settings to the workers: ``StoreConfig`` as validated, and
+as :meth:`RunConfig.resolved` hands it to the sources (run options merged, picklable)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from gagebench.config import RunConfig, StoreConfig, load_config
+from gagebench.sources.stores import SourceSet, _cache_key
+
+
+def _config(tmp_path: Path) -> RunConfig:
+    return load_config(
+        overrides={
+            "output": str(tmp_path),
+            "storage_options": {"anon": True, "client_kwargs": {"region_name": "us-west-2"}},
+            "observed": {"url": "s3://bucket/obs.zarr"},
+            "models": {
+                "nwm": {
+                    "url": "s3://bucket/nwm.zarr",
+                    "storage_options": {"client_kwargs": {"endpoint_url": "http://x"}},
+                    "crosswalk": {
+                        "url": "s3://other/xwalk.csv",
+                        "gage": "site",
+                        "feature": "reach",
+                        "storage_options": {"requester_pays": True},
+                    },
+                }
+            },
+        }
+    )
+
+
+def test_the_sources_read_the_config_dataclass_with_the_run_options_merged(
+    tmp_path: Path,
+) -> None:
+    cfg = _config(tmp_path)
+    source = SourceSet.from_config(cfg)
+    model = source.models["nwm"]
+    assert type(model) is StoreConfig
+    assert type(source.observed) is StoreConfig
+    assert model.options()["anon"] is True
+    assert model.options()["client_kwargs"] == {
+        "region_name": "us-west-2",
+        "endpoint_url": "http://x",
+    }
+    assert "gagebench_retries" in model.options()  # s3: the run's retry policy travels along
+    assert model.crosswalk is not None
+    crosswalk_options = dict(model.crosswalk.storage_options)
+    assert crosswalk_options["requester_pays"] is True
+    assert "anon" not in crosswalk_options  # access mode stays per table
+    # picklable for the workers, and the validated config is left as it was
+    again = pickle.loads(pickle.dumps(source))
+    assert _cache_key(again.models["nwm"]) == _cache_key(model)
+    assert "anon" not in cfg.models["nwm"].storage_options
+
+
+def test_the_cache_key_is_the_url_options_and_how_it_is_read() -> None:
+    plain = StoreConfig("s3://b/a.zarr")
+    assert _cache_key(plain) == _cache_key(StoreConfig("s3://b/a.zarr", storage_options={}))
+    assert _cache_key(plain) != _cache_key(StoreConfig("s3://b/a.zarr", storage_options={"a": 1}))
+    assert _cache_key(plain) != _cache_key(StoreConfig("s3://b/a.zarr", units="cfs"))
+    assert _cache_key(plain) != _cache_key(StoreConfig("s3://b/b.zarr"))
