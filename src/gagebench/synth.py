@@ -39,10 +39,11 @@ import numba as nb
 import numpy as np
 import pandas as pd
 
-from gagebench.errors import InputError, StorageError
+from gagebench.errors import InputError
 from gagebench.gages import builtin_gages, load_gages
 from gagebench.sources.stores import clear_cache
 from gagebench.sources.zarrio import write_gage_rows
+from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
 
 SAMPLE_ID = "USGS-01104200"
@@ -348,15 +349,14 @@ class _StoreWriter:
         )
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-                warnings.filterwarnings("ignore", message=".*does not have a Zarr V3.*")
-                return fn()
-        except (OSError, PermissionError, ValueError) as exc:
-            raise StorageError(
-                f"cannot write the synthetic store {self.url!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        # zarr raises ValueError for a path that holds something else than a store
+        with (
+            translating(self.url, "write", "the synthetic store", also=(ValueError,)),
+            warnings.catch_warnings(),
+        ):
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            warnings.filterwarnings("ignore", message=".*does not have a Zarr V3.*")
+            return fn()
 
     def _array(self) -> Any:
         import zarr

@@ -21,7 +21,7 @@ def _client_error(code: str, status: int) -> ClientError:
         "Error": {"Code": code, "Message": code},
         "ResponseMetadata": {"HTTPStatusCode": status},
     }
-    return ClientError(response, "GetObject")  # type: ignore[arg-type]
+    return ClientError(response, "GetObject")
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,15 @@ def test_a_caller_names_what_counts_as_storage_in_its_block() -> None:
     opening = translating("s3://b/o.zarr", "open", "the observed store", also=(KeyError,))
     with pytest.raises(StorageError, match=said), opening:
         raise KeyError("zarr.json")
+
+
+def test_the_synthetic_stores_writer_uses_the_translator(tmp_path: Path) -> None:
+    """A real write under a path that is a file: the store's URL, the hint and the cause."""
+    from gagebench.synth import synthesize
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    said = r"cannot write the synthetic store '.*blocker/out/observed\.zarr': check the URL"
+    with pytest.raises(StorageError, match=said) as info:
+        synthesize(str(blocker / "out"), n_gages=3, start="2000-01-01", end="2000-03-01")
+    assert "NotADirectoryError" in str(info.value)

@@ -30,7 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gagebench._version import __version__
-from gagebench.errors import InputError, StorageError
+from gagebench.errors import InputError
 from gagebench.gages import BUILTIN, CLASS_COLUMN, ECOREGION_COLUMN, load_gages, with_gages
 from gagebench.redact import redact, redact_text
 from gagebench.report.comparison import ComparisonResult, compare, scipy_available
@@ -47,6 +47,7 @@ from gagebench.report.plots import (
 )
 from gagebench.results.layout import FIGURES_DIR, REPORT_FILE
 from gagebench.results.reader import RunFolder, open_fs, read_run
+from gagebench.storage.errors import translating
 
 log = logging.getLogger(__name__)
 
@@ -575,15 +576,13 @@ def _target(
 def _write_page(fs: Any, path: str, shown: str, page: str, sections: list[Section]) -> None:
     """Write the page and, in ``figures/`` beside it, each drawn figure as a PNG."""
     figures_dir = posixpath.join(posixpath.dirname(path), FIGURES_DIR)
-    try:
+    with translating(shown, "write", "the report", key="--output"):
         fs.makedirs(figures_dir, exist_ok=True)
         for section in sections:
             for figure in section.figures:
                 if figure.png is not None:
                     fs.pipe_file(posixpath.join(figures_dir, f"{figure.name}.png"), figure.png)
         fs.pipe_file(path, page.encode("utf-8"))
-    except OSError as exc:
-        raise StorageError(f"cannot write the report to {shown!r}: {exc}") from exc
 
 
 def write_report(
@@ -639,11 +638,9 @@ def write_comparison(
         buffer.write(comparison.per_gage.to_csv(index=False).encode("utf-8"))
     else:
         comparison.per_gage.to_parquet(buffer, index=False)
-    try:
+    with translating(shown, "write", "the comparison", key="--output"):
         parent = posixpath.dirname(path)
         if parent:
             fs.makedirs(parent, exist_ok=True)
         fs.pipe_file(path, buffer.getvalue())
-    except OSError as exc:
-        raise StorageError(f"cannot write the comparison to {shown!r}: {exc}") from exc
     return shown
