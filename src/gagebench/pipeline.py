@@ -14,10 +14,8 @@ The pipeline never creates clusters: it runs on the client it is given, or asks
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as _dt
 import logging
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -310,42 +308,13 @@ def _run_element(
     min_days: int = 365,
     uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, pd.DataFrame]:
-    import numba
+    """One batch on a worker: ``(index, rows)``; tuned as its worker is (:mod:`.tuning`)."""
+    from gagebench.tuning import tune_task
 
-    # Dask already runs one batch per worker thread; the engine's own prange threads on
-    # top would oversubscribe the cores (measured 2-2.5x slower on 2 cores). Like
-    # distributed's OMP_NUM_THREADS=1 for workers, one numba thread per task (thread-local).
-    numba.set_num_threads(1)
-    _tune_malloc()
+    # one numba thread for this task, only on workers gagebench started and tuned
+    tune_task()
     index, ids = element
     return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty)
-
-
-_MALLOC_TUNED = False
-
-
-def _tune_malloc() -> None:
-    """Serve allocations under 32 MiB from the heap in this worker process (glibc only).
-
-    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also pins
-    glibc's mmap threshold at 128 KiB: every per-gage zarr chunk buffer (~1.5 MB for an
-    hourly series) is then a fresh mmap, page-faulted in and unmapped again. Measured on a
-    batch of 64 hourly gages: 9.0 ms CPU per gage with that setting, 6.0 ms with a 32 MiB
-    mmap threshold. Batch-sized arrays (tens of MB and more) still use mmap, so they go
-    back to the OS when freed and worker memory stays flat.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return
-    _MALLOC_TUNED = True
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl): nothing to tune
-        return
-    m_mmap_threshold = -3
-    libc.mallopt(m_mmap_threshold, 32 * 2**20)
 
 
 def _run_guarded(
