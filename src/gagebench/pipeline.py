@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -469,15 +470,40 @@ def _check_started(config: RunConfig, sink: RunSink) -> None:
         sink.write_bytes(path, json.dumps(now).encode())
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """What the plan step hands on: the plan, the batches left and when the run began."""
+
+    plan: Plan
+    source: Any
+    done: set[int]
+    todo: list[tuple[int, tuple[str, ...]]]
+    uncertainty: UncertaintySettings | None
+    started: _dt.datetime
+    t0: float
+    t_setup: float
+
+    @property
+    def computed_gages(self) -> int:
+        """Gages in the batches this run computes (not the reused ones)."""
+        return sum(len(ids) for _, ids in self.todo)
+
+
 def _run(
     config: RunConfig,
     client: distributed.Client | None,
     sink: RunSink,
     progress: Progress,
 ) -> RunResult:
-    """The run itself, once the run folder's lease is held."""
+    """The run itself, once the run folder's lease is held: plan, compute, commit."""
+    planned = _plan_run(config, sink)
+    compute_s = _compute(config, client, sink, progress, planned)
+    return _commit(config, sink, planned, compute_s)
+
+
+def _plan_run(config: RunConfig, sink: RunSink) -> _Planned:
+    """Load the gages, check the stores, record the plan and list the batches to compute."""
     from gagebench.gages import load_gages
-    from gagebench.results.lock import remove_stale_temporaries
     from gagebench.sources.stores import SourceSet
 
     t0 = time.perf_counter()
@@ -486,13 +512,12 @@ def _run(
     ids = [str(g) for g in gages["gage_id"]]
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
-    models = tuple(config.models)
     source = SourceSet.from_config(config)
     source.check(config.min_paired_days)
     plan = Plan(
         run_id=config.run_id,
         batches=source.plan_units(ids, config.batch_size),
-        models=models,
+        models=tuple(config.models),
         suites=config.suites,
         mode=config.mode,
     )
@@ -505,124 +530,153 @@ def _run(
         "run %s: %d gages x %d model(s) in %d batches of %d; %d batches to compute -> %s",
         config.run_id,
         plan.n_gages,
-        len(models),
+        len(plan.models),
         len(plan.batches),
         plan.batch_size,
         len(todo),
         sink.url,
     )
-    if todo:
-        with _client_for(config, client) as dask_client:
-            progress.start(
-                len(plan.batches),
-                plan.n_gages,
-                len(done),
-                sum(len(plan.batches[i]) for i in done),
-            )
-            t_compute0 = time.perf_counter()
-            saved = len(done)
-            try:
-                for index, frame in stream_batches(
-                    dask_client,
-                    source,
-                    todo,
-                    models,
-                    config.suites,
-                    config.mode,
-                    attempts=int(config.retries.get("batch_attempts", 3)),
-                    min_days=config.min_paired_days,
-                    uncertainty=unc_settings,
-                ):
-                    sink.write_part(index, frame, config.suites)
-                    saved += 1
-                    progress.update(len(plan.batches[index]))
-            except BatchesFailed as exc:
-                raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
-            except GagebenchError:
-                raise
-            except Exception as exc:
-                log.error("run %s: a batch failed on the cluster", config.run_id, exc_info=True)
-                raise ClusterError(
-                    f"run {config.run_id} stopped: a batch failed on the cluster "
-                    f"({type(exc).__name__}: {exc}). Finished batches are saved under "
-                    f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
-                ) from exc
-            finally:
-                progress.close()
-            compute_s = time.perf_counter() - t_compute0
-    else:
-        compute_s = 0.0
+    return _Planned(plan, source, done, todo, unc_settings, started, t0, t_setup)
+
+
+def _compute(
+    config: RunConfig,
+    client: distributed.Client | None,
+    sink: RunSink,
+    progress: Progress,
+    planned: _Planned,
+) -> float:
+    """Compute the batches left on the cluster, each saved as it comes; the seconds it took."""
+    if not planned.todo:
+        return 0.0
+    plan, done = planned.plan, planned.done
+    with _client_for(config, client) as dask_client:
+        progress.start(
+            len(plan.batches), plan.n_gages, len(done), sum(len(plan.batches[i]) for i in done)
+        )
+        t_compute0 = time.perf_counter()
+        saved = len(done)
+        try:
+            for index, frame in stream_batches(
+                dask_client,
+                planned.source,
+                planned.todo,
+                plan.models,
+                config.suites,
+                config.mode,
+                attempts=int(config.retries.get("batch_attempts", 3)),
+                min_days=config.min_paired_days,
+                uncertainty=planned.uncertainty,
+            ):
+                sink.write_part(index, frame, config.suites)
+                saved += 1
+                progress.update(len(plan.batches[index]))
+        except BatchesFailed as exc:
+            raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
+        except GagebenchError:
+            raise
+        except Exception as exc:
+            log.error("run %s: a batch failed on the cluster", config.run_id, exc_info=True)
+            raise ClusterError(
+                f"run {config.run_id} stopped: a batch failed on the cluster "
+                f"({type(exc).__name__}: {exc}). Finished batches are saved under "
+                f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
+            ) from exc
+        finally:
+            progress.close()
+        return time.perf_counter() - t_compute0
+
+
+def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: float) -> RunResult:
+    """Gather the parts into the outputs, draw the report, write ``manifest.json`` last."""
+    from gagebench.results.lock import remove_stale_temporaries
+
     t_commit0 = time.perf_counter()
     remove_stale_temporaries(sink.fs, sink.root)
-    computed_gages = sum(len(ids) for _, ids in todo)
-
-    def manifest_of(facts: dict[str, Any]) -> dict[str, Any]:
-        finished = _dt.datetime.now(_dt.UTC)
-        return redact_urls(
-            {
-                "run_id": config.run_id,
-                "status": "complete",
-                "gagebench_version": __version__,
-                "run_url": sink.url,
-                "config": config.to_dict(),
-                "inputs": {
-                    "gages": config.gages,
-                    "n_gages": plan.n_gages,
-                    "observed": config.observed.url if config.observed else None,
-                    "models": {name: store.url for name, store in config.models.items()},
-                    "suites": list(config.suites),
-                    "mode": config.mode,
-                    **(
-                        {
-                            "uncertainty": {
-                                **dict(config.uncertainty),
-                                "seed_used": unc_settings.seed,
-                            }
-                        }
-                        if unc_settings is not None
-                        else {}
-                    ),
-                },
-                "batches": {
-                    "total": len(plan.batches),
-                    "batch_size": plan.batch_size,
-                    "reused": len(done),
-                    "computed": len(todo),
-                },
-                "stores": source.describe(),
-                "counts": facts["counts"],
-                "medians": facts["medians"],
-                "outputs": facts["outputs"],
-                **{key: facts[key] for key in ("report", "warnings") if key in facts},
-                "timings": {
-                    "started": started.isoformat(),
-                    "finished": finished.isoformat(),
-                    "setup_s": round(t_setup - t0, 3),
-                    "compute_s": round(compute_s, 3),
-                    "commit_s": round(time.perf_counter() - t_commit0, 3),
-                    "total_s": round(time.perf_counter() - t0, 3),
-                    "computed_gages": computed_gages,
-                    "gages_per_s": round(computed_gages / compute_s, 2) if compute_s > 0 else None,
-                },
-            }
-        )
-
-    report = None
-    if config.report:
-
-        def report(facts: dict[str, Any]) -> str | None:
-            from gagebench.report.html import write_report  # matplotlib only when needed
-
-            # after the CSVs, before manifest.json: hand the report the manifest to be
-            return str(
-                write_report(
-                    sink.url,
-                    storage_options=config.options_for(),
-                    gages=config.gages,
-                    manifest=manifest_of(facts),
-                )
-            )
-
-    manifest = sink.commit(plan, manifest_of, report)
+    manifest_of = functools.partial(_manifest, config, sink, planned, compute_s, t_commit0)
+    report = functools.partial(_write_report, config, sink, manifest_of) if config.report else None
+    manifest = sink.commit(planned.plan, manifest_of, report)
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, manifest, sink.read_results())
+
+
+def _write_report(
+    config: RunConfig,
+    sink: RunSink,
+    manifest_of: Callable[[dict[str, Any]], dict[str, Any]],
+    facts: dict[str, Any],
+) -> str | None:
+    """Draw ``report.html``: after the CSVs, before manifest.json, given the manifest to be."""
+    from gagebench.report.html import write_report  # matplotlib only when needed
+
+    return str(
+        write_report(
+            sink.url,
+            storage_options=config.options_for(),
+            gages=config.gages,
+            manifest=manifest_of(facts),
+        )
+    )
+
+
+def _manifest(
+    config: RunConfig,
+    sink: RunSink,
+    planned: _Planned,
+    compute_s: float,
+    t_commit0: float,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
+    finished = _dt.datetime.now(_dt.UTC)
+    plan = planned.plan
+    return redact_urls(
+        {
+            "run_id": config.run_id,
+            "status": "complete",
+            "gagebench_version": __version__,
+            "run_url": sink.url,
+            "config": config.to_dict(),
+            "inputs": _manifest_inputs(config, plan, planned.uncertainty),
+            "batches": {
+                "total": len(plan.batches),
+                "batch_size": plan.batch_size,
+                "reused": len(planned.done),
+                "computed": len(planned.todo),
+            },
+            "stores": planned.source.describe(),
+            "counts": facts["counts"],
+            "medians": facts["medians"],
+            "outputs": facts["outputs"],
+            **{key: facts[key] for key in ("report", "warnings") if key in facts},
+            "timings": {
+                "started": planned.started.isoformat(),
+                "finished": finished.isoformat(),
+                "setup_s": round(planned.t_setup - planned.t0, 3),
+                "compute_s": round(compute_s, 3),
+                "commit_s": round(time.perf_counter() - t_commit0, 3),
+                "total_s": round(time.perf_counter() - planned.t0, 3),
+                "computed_gages": planned.computed_gages,
+                "gages_per_s": (
+                    round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
+                ),
+            },
+        }
+    )
+
+
+def _manifest_inputs(
+    config: RunConfig, plan: Plan, unc_settings: UncertaintySettings | None
+) -> dict[str, Any]:
+    """The manifest's ``inputs``: gages, stores, suites, mode and the seed used."""
+    inputs: dict[str, Any] = {
+        "gages": config.gages,
+        "n_gages": plan.n_gages,
+        "observed": config.observed.url if config.observed else None,
+        "models": {name: store.url for name, store in config.models.items()},
+        "suites": list(config.suites),
+        "mode": config.mode,
+    }
+    if unc_settings is not None:
+        inputs["uncertainty"] = {**dict(config.uncertainty), "seed_used": unc_settings.seed}
+    return inputs
