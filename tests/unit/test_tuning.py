@@ -1,5 +1,5 @@
 """The worker tuning's parts without a cluster: which backends opt in, the plugin's checks,
-and that outside a tuned worker a task changes nothing (tests/integration/test_tuning.py
+and that outside a tuned worker a task changes nothing (tests/integration/test_worker_tuning.py
 runs it on real clusters)."""
 
 from __future__ import annotations

@@ -76,6 +76,17 @@ def test_a_cluster_gagebench_starts_is_tuned(numba_default: None) -> None:
         assert seen[PLUGIN_NAME] is True  # mallopt applied in the worker process (glibc)
 
 
+def test_auto_tunes_the_local_cluster_it_starts(
+    numba_default: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.delenv("DASK_GATEWAY__ADDRESS", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    cfg = local_config(**{"cluster.backend": "auto", "cluster.local.n_workers": 1})
+    with cluster_client(cfg) as client:  # auto -> local: the local backend's flag decides
+        assert client.submit(probe, pure=False).result() == (1, True)
+
+
 def test_a_cluster_given_by_address_is_not_tuned(outside_cluster: LocalCluster) -> None:
     cfg = local_config(
         **{
