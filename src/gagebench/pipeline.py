@@ -14,12 +14,11 @@ The pipeline never creates clusters: it runs on the client it is given, or asks
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as _dt
+import functools
 import logging
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -310,42 +309,13 @@ def _run_element(
     min_days: int = 365,
     uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, pd.DataFrame]:
-    import numba
+    """One batch on a worker: ``(index, rows)``; tuned as its worker is (:mod:`.tuning`)."""
+    from gagebench.tuning import tune_task
 
-    # Dask already runs one batch per worker thread; the engine's own prange threads on
-    # top would oversubscribe the cores (measured 2-2.5x slower on 2 cores). Like
-    # distributed's OMP_NUM_THREADS=1 for workers, one numba thread per task (thread-local).
-    numba.set_num_threads(1)
-    _tune_malloc()
+    # one numba thread for this task, only on workers gagebench started and tuned
+    tune_task()
     index, ids = element
     return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty)
-
-
-_MALLOC_TUNED = False
-
-
-def _tune_malloc() -> None:
-    """Serve allocations under 32 MiB from the heap in this worker process (glibc only).
-
-    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also pins
-    glibc's mmap threshold at 128 KiB: every per-gage zarr chunk buffer (~1.5 MB for an
-    hourly series) is then a fresh mmap, page-faulted in and unmapped again. Measured on a
-    batch of 64 hourly gages: 9.0 ms CPU per gage with that setting, 6.0 ms with a 32 MiB
-    mmap threshold. Batch-sized arrays (tens of MB and more) still use mmap, so they go
-    back to the OS when freed and worker memory stays flat.
-    """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return
-    _MALLOC_TUNED = True
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl): nothing to tune
-        return
-    m_mmap_threshold = -3
-    libc.mallopt(m_mmap_threshold, 32 * 2**20)
 
 
 def _run_guarded(
@@ -500,15 +470,40 @@ def _check_started(config: RunConfig, sink: RunSink) -> None:
         sink.write_bytes(path, json.dumps(now).encode())
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """What the plan step hands on: the plan, the batches left and when the run began."""
+
+    plan: Plan
+    source: Any
+    done: set[int]
+    todo: list[tuple[int, tuple[str, ...]]]
+    uncertainty: UncertaintySettings | None
+    started: _dt.datetime
+    t0: float
+    t_setup: float
+
+    @property
+    def computed_gages(self) -> int:
+        """Gages in the batches this run computes (not the reused ones)."""
+        return sum(len(ids) for _, ids in self.todo)
+
+
 def _run(
     config: RunConfig,
     client: distributed.Client | None,
     sink: RunSink,
     progress: Progress,
 ) -> RunResult:
-    """The run itself, once the run folder's lease is held."""
+    """The run itself, once the run folder's lease is held: plan, compute, commit."""
+    planned = _plan_run(config, sink)
+    compute_s = _compute(config, client, sink, progress, planned)
+    return _commit(config, sink, planned, compute_s)
+
+
+def _plan_run(config: RunConfig, sink: RunSink) -> _Planned:
+    """Load the gages, check the stores, record the plan and list the batches to compute."""
     from gagebench.gages import load_gages
-    from gagebench.results.lock import remove_stale_temporaries
     from gagebench.sources.stores import SourceSet
 
     t0 = time.perf_counter()
@@ -517,13 +512,12 @@ def _run(
     ids = [str(g) for g in gages["gage_id"]]
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
-    models = tuple(config.models)
     source = SourceSet.from_config(config)
     source.check(config.min_paired_days)
     plan = Plan(
         run_id=config.run_id,
         batches=source.plan_units(ids, config.batch_size),
-        models=models,
+        models=tuple(config.models),
         suites=config.suites,
         mode=config.mode,
     )
@@ -536,124 +530,153 @@ def _run(
         "run %s: %d gages x %d model(s) in %d batches of %d; %d batches to compute -> %s",
         config.run_id,
         plan.n_gages,
-        len(models),
+        len(plan.models),
         len(plan.batches),
         plan.batch_size,
         len(todo),
         sink.url,
     )
-    if todo:
-        with _client_for(config, client) as dask_client:
-            progress.start(
-                len(plan.batches),
-                plan.n_gages,
-                len(done),
-                sum(len(plan.batches[i]) for i in done),
-            )
-            t_compute0 = time.perf_counter()
-            saved = len(done)
-            try:
-                for index, frame in stream_batches(
-                    dask_client,
-                    source,
-                    todo,
-                    models,
-                    config.suites,
-                    config.mode,
-                    attempts=int(config.retries.get("batch_attempts", 3)),
-                    min_days=config.min_paired_days,
-                    uncertainty=unc_settings,
-                ):
-                    sink.write_part(index, frame, config.suites)
-                    saved += 1
-                    progress.update(len(plan.batches[index]))
-            except BatchesFailed as exc:
-                raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
-            except GagebenchError:
-                raise
-            except Exception as exc:
-                log.error("run %s: a batch failed on the cluster", config.run_id, exc_info=True)
-                raise ClusterError(
-                    f"run {config.run_id} stopped: a batch failed on the cluster "
-                    f"({type(exc).__name__}: {exc}). Finished batches are saved under "
-                    f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
-                ) from exc
-            finally:
-                progress.close()
-            compute_s = time.perf_counter() - t_compute0
-    else:
-        compute_s = 0.0
+    return _Planned(plan, source, done, todo, unc_settings, started, t0, t_setup)
+
+
+def _compute(
+    config: RunConfig,
+    client: distributed.Client | None,
+    sink: RunSink,
+    progress: Progress,
+    planned: _Planned,
+) -> float:
+    """Compute the batches left on the cluster, each saved as it comes; the seconds it took."""
+    if not planned.todo:
+        return 0.0
+    plan, done = planned.plan, planned.done
+    with _client_for(config, client) as dask_client:
+        progress.start(
+            len(plan.batches), plan.n_gages, len(done), sum(len(plan.batches[i]) for i in done)
+        )
+        t_compute0 = time.perf_counter()
+        saved = len(done)
+        try:
+            for index, frame in stream_batches(
+                dask_client,
+                planned.source,
+                planned.todo,
+                plan.models,
+                config.suites,
+                config.mode,
+                attempts=int(config.retries.get("batch_attempts", 3)),
+                min_days=config.min_paired_days,
+                uncertainty=planned.uncertainty,
+            ):
+                sink.write_part(index, frame, config.suites)
+                saved += 1
+                progress.update(len(plan.batches[index]))
+        except BatchesFailed as exc:
+            raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
+        except GagebenchError:
+            raise
+        except Exception as exc:
+            log.error("run %s: a batch failed on the cluster", config.run_id, exc_info=True)
+            raise ClusterError(
+                f"run {config.run_id} stopped: a batch failed on the cluster "
+                f"({type(exc).__name__}: {exc}). Finished batches are saved under "
+                f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
+            ) from exc
+        finally:
+            progress.close()
+        return time.perf_counter() - t_compute0
+
+
+def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: float) -> RunResult:
+    """Gather the parts into the outputs, draw the report, write ``manifest.json`` last."""
+    from gagebench.results.lock import remove_stale_temporaries
+
     t_commit0 = time.perf_counter()
     remove_stale_temporaries(sink.fs, sink.root)
-    computed_gages = sum(len(ids) for _, ids in todo)
-
-    def manifest_of(facts: dict[str, Any]) -> dict[str, Any]:
-        finished = _dt.datetime.now(_dt.UTC)
-        return redact_urls(
-            {
-                "run_id": config.run_id,
-                "status": "complete",
-                "gagebench_version": __version__,
-                "run_url": sink.url,
-                "config": config.to_dict(),
-                "inputs": {
-                    "gages": config.gages,
-                    "n_gages": plan.n_gages,
-                    "observed": config.observed.url if config.observed else None,
-                    "models": {name: store.url for name, store in config.models.items()},
-                    "suites": list(config.suites),
-                    "mode": config.mode,
-                    **(
-                        {
-                            "uncertainty": {
-                                **dict(config.uncertainty),
-                                "seed_used": unc_settings.seed,
-                            }
-                        }
-                        if unc_settings is not None
-                        else {}
-                    ),
-                },
-                "batches": {
-                    "total": len(plan.batches),
-                    "batch_size": plan.batch_size,
-                    "reused": len(done),
-                    "computed": len(todo),
-                },
-                "stores": source.describe(),
-                "counts": facts["counts"],
-                "medians": facts["medians"],
-                "outputs": facts["outputs"],
-                **{key: facts[key] for key in ("report", "warnings") if key in facts},
-                "timings": {
-                    "started": started.isoformat(),
-                    "finished": finished.isoformat(),
-                    "setup_s": round(t_setup - t0, 3),
-                    "compute_s": round(compute_s, 3),
-                    "commit_s": round(time.perf_counter() - t_commit0, 3),
-                    "total_s": round(time.perf_counter() - t0, 3),
-                    "computed_gages": computed_gages,
-                    "gages_per_s": round(computed_gages / compute_s, 2) if compute_s > 0 else None,
-                },
-            }
-        )
-
-    report = None
-    if config.report:
-
-        def report(facts: dict[str, Any]) -> str | None:
-            from gagebench.report.html import write_report  # matplotlib only when needed
-
-            # after the CSVs, before manifest.json: hand the report the manifest to be
-            return str(
-                write_report(
-                    sink.url,
-                    storage_options=config.options_for(),
-                    gages=config.gages,
-                    manifest=manifest_of(facts),
-                )
-            )
-
-    manifest = sink.commit(plan, manifest_of, report)
+    manifest_of = functools.partial(_manifest, config, sink, planned, compute_s, t_commit0)
+    report = functools.partial(_write_report, config, sink, manifest_of) if config.report else None
+    manifest = sink.commit(planned.plan, manifest_of, report)
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, manifest, sink.read_results())
+
+
+def _write_report(
+    config: RunConfig,
+    sink: RunSink,
+    manifest_of: Callable[[dict[str, Any]], dict[str, Any]],
+    facts: dict[str, Any],
+) -> str | None:
+    """Draw ``report.html``: after the CSVs, before manifest.json, given the manifest to be."""
+    from gagebench.report.html import write_report  # matplotlib only when needed
+
+    return str(
+        write_report(
+            sink.url,
+            storage_options=config.options_for(),
+            gages=config.gages,
+            manifest=manifest_of(facts),
+        )
+    )
+
+
+def _manifest(
+    config: RunConfig,
+    sink: RunSink,
+    planned: _Planned,
+    compute_s: float,
+    t_commit0: float,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
+    finished = _dt.datetime.now(_dt.UTC)
+    plan = planned.plan
+    return redact_urls(
+        {
+            "run_id": config.run_id,
+            "status": "complete",
+            "gagebench_version": __version__,
+            "run_url": sink.url,
+            "config": config.to_dict(),
+            "inputs": _manifest_inputs(config, plan, planned.uncertainty),
+            "batches": {
+                "total": len(plan.batches),
+                "batch_size": plan.batch_size,
+                "reused": len(planned.done),
+                "computed": len(planned.todo),
+            },
+            "stores": planned.source.describe(),
+            "counts": facts["counts"],
+            "medians": facts["medians"],
+            "outputs": facts["outputs"],
+            **{key: facts[key] for key in ("report", "warnings") if key in facts},
+            "timings": {
+                "started": planned.started.isoformat(),
+                "finished": finished.isoformat(),
+                "setup_s": round(planned.t_setup - planned.t0, 3),
+                "compute_s": round(compute_s, 3),
+                "commit_s": round(time.perf_counter() - t_commit0, 3),
+                "total_s": round(time.perf_counter() - planned.t0, 3),
+                "computed_gages": planned.computed_gages,
+                "gages_per_s": (
+                    round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
+                ),
+            },
+        }
+    )
+
+
+def _manifest_inputs(
+    config: RunConfig, plan: Plan, unc_settings: UncertaintySettings | None
+) -> dict[str, Any]:
+    """The manifest's ``inputs``: gages, stores, suites, mode and the seed used."""
+    inputs: dict[str, Any] = {
+        "gages": config.gages,
+        "n_gages": plan.n_gages,
+        "observed": config.observed.url if config.observed else None,
+        "models": {name: store.url for name, store in config.models.items()},
+        "suites": list(config.suites),
+        "mode": config.mode,
+    }
+    if unc_settings is not None:
+        inputs["uncertainty"] = {**dict(config.uncertainty), "seed_used": unc_settings.seed}
+    return inputs

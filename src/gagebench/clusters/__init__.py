@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from gagebench.clusters.base import ClusterBackend, Terminated, sigterm_raises
+from gagebench.clusters.base import ClusterBackend, Terminated, opened, sigterm_raises
 from gagebench.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "check_settings",
     "cluster_client",
     "get_backend",
+    "opened",
     "sigterm_raises",
 ]
 
@@ -89,8 +90,9 @@ def cluster_client(cfg: RunConfig) -> Iterator[Client]:
     """Open the configured cluster, yield a connected client, and always tear it down.
 
     SIGTERM is turned into an exception while the block runs, so the teardown also
-    happens when Kubernetes deletes the Job or evicts the pod.
+    happens when Kubernetes deletes the Job or evicts the pod. The workers are tuned only
+    when the backend started them (:func:`opened`).
     """
     backend = get_backend(cfg)
-    with sigterm_raises(), backend.client() as client:
+    with sigterm_raises(), opened(backend) as client:
         yield client

@@ -47,6 +47,7 @@ class AddressBackend(ClusterBackend):
     """A client of an existing scheduler; never shuts that scheduler down."""
 
     name = "address"
+    started_here = False  # someone else's scheduler and workers: never tuned
     defaults: ClassVar[dict[str, Any]] = {"address": None, "timeout": 30}
 
     def __init__(self, cfg: Any) -> None:

@@ -97,12 +97,14 @@ class AutoBackend(ClusterBackend):
 
     name = "auto"
     defaults: ClassVar[dict[str, Any]] = {}
+    #: auto starts nothing itself; the chosen backend's own flag decides (see ``opened``).
+    started_here = False
 
     @contextlib.contextmanager
     def client(self) -> Iterator[Client]:
-        from gagebench.clusters import get_backend
+        from gagebench.clusters import get_backend, opened
 
         chosen, why = detect(self.cfg)
         log.info("cluster backend auto -> %s (%s)", chosen, why)
-        with get_backend(self.cfg, chosen).client() as client:
+        with opened(get_backend(self.cfg, chosen)) as client:
             yield client

@@ -32,6 +32,10 @@ class ClusterBackend:
 
     name: ClassVar[str] = ""
     defaults: ClassVar[Mapping[str, Any]] = {}
+    #: True when :meth:`client` starts the workers itself (and stops them on exit), so
+    #: they run only this run's tasks and may be tuned (:mod:`gagebench.tuning`). False
+    #: for clusters someone else runs or shares: nothing process-wide is changed there.
+    started_here: ClassVar[bool] = False
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
@@ -62,6 +66,22 @@ class ClusterBackend:
     def key(self, sub: str) -> str:
         """The dotted config key of one of this backend's settings, for error messages."""
         return f"gagebench.cluster.{self.name}.{sub}"
+
+
+@contextlib.contextmanager
+def opened(backend: ClusterBackend) -> Iterator[Client]:
+    """``backend.client()``, its workers tuned only when the backend started them.
+
+    The worker tuning (:class:`gagebench.tuning.WorkerTuning`) is opt-in per backend
+    (:attr:`ClusterBackend.started_here`): a scheduler given by address or a dask-gateway
+    hub may run other users' work, whose processes it must not change.
+    """
+    with backend.client() as client:
+        if backend.started_here:
+            from gagebench.tuning import tune_workers
+
+            tune_workers(client)
+        yield client
 
 
 def _copy(value: Any) -> Any:

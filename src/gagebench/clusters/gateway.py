@@ -81,6 +81,7 @@ class GatewayBackend(ClusterBackend):
     """A dask-gateway cluster; shut down when the block exits."""
 
     name = "gateway"
+    started_here = False  # the hub's workers and image are the hub's: no tuning there
     defaults: ClassVar[dict[str, Any]] = {
         "address": None,
         "proxy_address": None,

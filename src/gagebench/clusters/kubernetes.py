@@ -64,6 +64,7 @@ class KubernetesBackend(ClusterBackend):
     """A DaskCluster created through the dask-kubernetes operator; deleted on exit."""
 
     name = "kubernetes"
+    started_here = True  # the DaskCluster (and its workers) is created and deleted per run
     defaults: ClassVar[dict[str, Any]] = {
         "name": None,
         "namespace": None,

@@ -33,6 +33,7 @@ class LocalBackend(ClusterBackend):
     """Worker processes on this machine; closed (processes joined) when the block exits."""
 
     name = "local"
+    started_here = True
     defaults: ClassVar[dict[str, Any]] = {
         "n_workers": None,
         "threads_per_worker": 1,
