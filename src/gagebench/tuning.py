@@ -2,11 +2,12 @@
 
 Two settings make the engine faster on a worker, and both reach past one task: glibc's
 mmap threshold is process wide, and a numba thread count outlives the task on its thread.
-On a cluster someone else runs (a scheduler given by ``address``, a dask-gateway hub)
+On a cluster someone else runs (a scheduler given by ``address``, a client handed in)
 they would change other users' work, so gagebench applies them only where it started the
 workers: :func:`gagebench.clusters.opened` registers :class:`WorkerTuning` when the
-backend's ``started_here`` is true (``local``, ``kubernetes``), never on ``address``,
-``gateway`` or a client handed to :func:`gagebench.run`. Register it yourself on a
+backend's ``started_here`` is true (``local``, ``kubernetes``, and the ``gateway`` cluster
+gagebench creates for the run, whose workers are its own), never on ``address`` or a
+client handed to :func:`gagebench.run`. Register it yourself on a
 cluster of your own with :func:`tune_workers`.
 
 ``numba.set_num_threads`` is thread-local: called in :meth:`WorkerTuning.setup` it would

@@ -23,6 +23,7 @@ import pytest
 
 from gagebench.clusters import cluster_client
 from gagebench.config import load_config
+from gagebench.tuning import PLUGIN_NAME
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -138,6 +139,9 @@ def test_gateway_backend_runs_tasks_with_mapped_options_and_shuts_down(
             lambda: (os.environ.get("AWS_REGION"), os.environ.get("HUB_DEFAULT")), pure=False
         ).result()
         assert env == ("us-west-2", "kept")  # ours merged over the hub's default environment
+        # the cluster was created for this run: its workers are tuned (gagebench.tuning)
+        tuned = client.run(lambda dask_worker: PLUGIN_NAME in dask_worker.plugins)
+        assert list(tuned.values()) == [True]
         assert len(_clusters(gateway_url)) == 1
     assert _clusters(gateway_url) == []
 

@@ -15,8 +15,9 @@ from gagebench.tuning import PLUGIN_NAME, WorkerTuning, tune_malloc, tune_task, 
 
 def test_only_backends_that_start_their_workers_opt_in() -> None:
     started = {name for name in BACKENDS if backend_class(name).started_here}
-    # auto delegates: the backend it picks decides, through its own flag
-    assert started == {"local", "kubernetes"}
+    # auto delegates: the backend it picks decides, through its own flag; address only
+    # reaches a scheduler someone else runs
+    assert started == {"local", "kubernetes", "gateway"}
 
 
 def test_outside_a_worker_a_task_keeps_numba_threads() -> None:

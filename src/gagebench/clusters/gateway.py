@@ -81,7 +81,8 @@ class GatewayBackend(ClusterBackend):
     """A dask-gateway cluster; shut down when the block exits."""
 
     name = "gateway"
-    started_here = False  # the hub's workers and image are the hub's: no tuning there
+    # new_cluster(): workers of their own, shut down with the run (never a shared cluster)
+    started_here = True
     defaults: ClassVar[dict[str, Any]] = {
         "address": None,
         "proxy_address": None,
