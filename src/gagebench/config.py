@@ -23,30 +23,19 @@ import dask.config
 import yaml
 
 from gagebench.clusters import BACKENDS
+from gagebench.defaults import PACKAGED_DEFAULTS, UNCERTAINTY_DEFAULTS
 from gagebench.errors import ConfigError
 from gagebench.redact import redact
-from gagebench.sources.crosswalk import Crosswalk
 
 if TYPE_CHECKING:
     from gagebench.uncertainty import UncertaintySettings
 
-_DEFAULTS_FILE = Path(__file__).with_name("gagebench.yaml")
-
-
-def _load_defaults() -> dict[str, Any]:
-    with _DEFAULTS_FILE.open() as fh:
-        return yaml.safe_load(fh)
-
-
-dask.config.update_defaults(_load_defaults())
-#: ``gagebench.yaml``'s ``gagebench`` section: the one source of every default below.
-PACKAGED_DEFAULTS: Mapping[str, Any] = MappingProxyType(_load_defaults()["gagebench"])
+# gagebench.yaml (gagebench.defaults) is the one source of every default below; importing
+# gagebench.defaults registered it as dask's config defaults.
 
 VALID_SUITES = ("standard", "dscore", "uncertainty")
 #: The suites a run computes when ``suites`` is not set.
 DEFAULT_SUITES: tuple[str, ...] = tuple(PACKAGED_DEFAULTS["suites"])
-#: The ``uncertainty`` section and its defaults (gumboot bootjack() settings).
-UNCERTAINTY_DEFAULTS: Mapping[str, Any] = MappingProxyType(dict(PACKAGED_DEFAULTS["uncertainty"]))
 DEFAULT_BATCH_SIZE: int = int(PACKAGED_DEFAULTS["batch_size"])
 VALID_MODES = ("standard", "hytest")
 #: The backends of the cluster registry (:data:`gagebench.clusters.BACKENDS`).
@@ -147,6 +136,58 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
     return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+_TABLE_KEYS = {"url", "gage", "feature", "storage_options"}
+_VARIABLE_KEYS = {"gage_variable", "feature_variable"}
+
+
+@dataclass(frozen=True)
+class Crosswalk:
+    """A gage -> feature crosswalk: a table at ``url`` or two variables of the store.
+
+    Read by :mod:`gagebench.sources.crosswalk`, which also says what the layouts mean.
+    """
+
+    url: str | None = None
+    gage: str | None = None
+    feature: str | None = None
+    gage_variable: str | None = None
+    feature_variable: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Any, key: str) -> Crosswalk | None:
+        """Validate a ``crosswalk:`` setting (``key`` is its dotted name, for errors)."""
+        if raw is None:
+            return None
+        example = (
+            "{url: <CSV/Parquet>, gage: <column>, feature: <column>} or "
+            "{gage_variable: <variable>, feature_variable: <variable>}"
+        )
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"gagebench.{key}: expected {example}, got {raw!r}")
+        keys = set(raw)
+        if keys <= _TABLE_KEYS and {"url", "gage", "feature"} <= keys:
+            values = {k: raw[k] for k in ("url", "gage", "feature")}
+            opts = raw.get("storage_options") or {}
+            if not isinstance(opts, Mapping):
+                raise ConfigError(f"gagebench.{key}.storage_options: expected a mapping")
+        elif keys == _VARIABLE_KEYS:
+            values = {k: raw[k] for k in _VARIABLE_KEYS}
+            opts = {}
+        else:
+            raise ConfigError(f"gagebench.{key}: expected {example}, got keys {sorted(keys)}")
+        for name, value in values.items():
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"gagebench.{key}.{name}: expected a name, got {value!r}")
+        return cls(**values, storage_options=dict(opts))
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records (no storage options: they may hold secrets)."""
+        if self.url is not None:
+            return {"url": self.url, "gage": self.gage, "feature": self.feature}
+        return {"gage_variable": self.gage_variable, "feature_variable": self.feature_variable}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gagebench.config import UNCERTAINTY_DEFAULTS
+from gagebench.defaults import UNCERTAINTY_DEFAULTS
 from gagebench.errors import InputError
 from gagebench.metrics import uncertainty as kern
 

@@ -72,7 +72,7 @@ def test_defaults_have_one_source_the_packaged_yaml() -> None:
     import yaml
 
     import gagebench.config as config_module
-    from gagebench.clusters import BACKENDS
+    from gagebench.clusters import BACKENDS, backend_class
     from gagebench.uncertainty import UncertaintySettings
 
     packaged = yaml.safe_load(Path(config_module.__file__).with_name("gagebench.yaml").read_text())
@@ -85,3 +85,5 @@ def test_defaults_have_one_source_the_packaged_yaml() -> None:
     assert dict(config_module.UNCERTAINTY_DEFAULTS) == section["uncertainty"]
     settings = UncertaintySettings()
     assert {k: getattr(settings, k) for k in section["uncertainty"]} == section["uncertainty"]
+    for name in BACKENDS:  # every backend's keys and defaults are its section of the file
+        assert dict(backend_class(name).defaults) == section["cluster"].get(name, {}), name

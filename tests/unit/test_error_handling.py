@@ -195,7 +195,8 @@ def test_a_bug_while_reading_gages_is_not_a_store_failure(
 
 def test_crosswalk_errors_name_their_cause(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import gagebench.sources.crosswalk
-    from gagebench.sources.crosswalk import Crosswalk, _table
+    from gagebench.config import Crosswalk
+    from gagebench.sources.crosswalk import _table
 
     table = tmp_path / "xwalk.parquet"
     table.write_bytes(b"not a parquet file")

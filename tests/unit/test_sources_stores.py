@@ -26,11 +26,10 @@ from _replicas import (
     write_nhm_reference,
 )
 
-from gagebench.config import StoreConfig, load_config
+from gagebench.config import Crosswalk, StoreConfig, load_config
 from gagebench.errors import ConfigError, InputError, StorageError
 from gagebench.gages import plan_batches
 from gagebench.sources.chunked import unit_graphs
-from gagebench.sources.crosswalk import Crosswalk
 from gagebench.sources.stores import SourceSet, clear_cache
 from gagebench.sources.units import FT3_TO_M3, resolve_units
 

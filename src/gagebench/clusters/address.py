@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gagebench.clusters.base import ClusterBackend
+from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class AddressBackend(ClusterBackend):
 
     name = "address"
     started_here = False  # someone else's scheduler and workers: never tuned
-    defaults: ClassVar[dict[str, Any]] = {"address": None, "timeout": 30}
+    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("address")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

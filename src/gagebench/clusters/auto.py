@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import dask.config
 
 from gagebench.clusters.base import ClusterBackend
+from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class AutoBackend(ClusterBackend):
     """Delegates to the backend :func:`choose` picks; that backend owns teardown."""
 
     name = "auto"
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("auto")  # gagebench.yaml
     #: auto starts nothing itself; the chosen backend's own flag decides (see ``opened``).
     started_here = False
 

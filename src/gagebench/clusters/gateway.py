@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gagebench.clusters.base import ClusterBackend
+from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -83,20 +84,7 @@ class GatewayBackend(ClusterBackend):
     name = "gateway"
     # new_cluster(): workers of their own, shut down with the run (never a shared cluster)
     started_here = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "address": None,
-        "proxy_address": None,
-        "public_address": None,
-        "auth": None,
-        "image": None,
-        "env": {},
-        "worker_cores": None,
-        "worker_memory": None,
-        "cluster_options": {},
-        "n_workers": 2,
-        "adapt": {"minimum": None, "maximum": None},
-        "wait_timeout": 300,
-    }
+    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("gateway")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

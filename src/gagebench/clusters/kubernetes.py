@@ -31,6 +31,7 @@ from gagebench.clusters._kubespec import (
     owner_reference,
 )
 from gagebench.clusters.base import ClusterBackend
+from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -65,35 +66,7 @@ class KubernetesBackend(ClusterBackend):
 
     name = "kubernetes"
     started_here = True  # the DaskCluster (and its workers) is created and deleted per run
-    defaults: ClassVar[dict[str, Any]] = {
-        "name": None,
-        "namespace": None,
-        "image": None,
-        "image_pull_policy": "IfNotPresent",
-        "service_account": None,
-        "n_workers": 2,
-        "adapt": {"minimum": None, "maximum": None},
-        "scheduler_resources": {
-            "requests": {"cpu": "500m", "memory": "1Gi"},
-            "limits": {"memory": "2Gi"},
-        },
-        "worker_resources": {
-            "requests": {"cpu": "1", "memory": "4Gi"},
-            "limits": {"memory": "4Gi"},
-        },
-        "worker_threads": 1,
-        "env": {},
-        "secret_env": {"secret_name": None, "keys": {}},
-        "node_selector": {},
-        "tolerations": [],
-        "affinity": {},
-        "labels": {},
-        "annotations": {},
-        "security_context": {"run_as_user": 10001, "run_as_group": 10001, "fs_group": 10001},
-        "idle_timeout": 600,
-        "wait_timeout": 300,
-        "owner_job": "auto",
-    }
+    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("kubernetes")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:
         try:

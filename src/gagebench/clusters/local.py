@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from gagebench.clusters.base import ClusterBackend
+from gagebench.defaults import backend_defaults
 from gagebench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,11 +35,7 @@ class LocalBackend(ClusterBackend):
 
     name = "local"
     started_here = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "n_workers": None,
-        "threads_per_worker": 1,
-        "memory_limit": "auto",
-    }
+    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("local")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)

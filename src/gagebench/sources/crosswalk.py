@@ -19,67 +19,20 @@ and reading them as site numbers (reach 1011000 as gage 01011000) gives wrong pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from gagebench.errors import ConfigError, GagebenchError, InputError
+from gagebench.config import Crosswalk
+from gagebench.errors import GagebenchError, InputError
 from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
 
 if TYPE_CHECKING:
     import xarray as xr
-
-_TABLE_KEYS = {"url", "gage", "feature", "storage_options"}
-_VARIABLE_KEYS = {"gage_variable", "feature_variable"}
-
-
-@dataclass(frozen=True)
-class Crosswalk:
-    """A gage -> feature crosswalk: a table at ``url`` or two variables of the store."""
-
-    url: str | None = None
-    gage: str | None = None
-    feature: str | None = None
-    gage_variable: str | None = None
-    feature_variable: str | None = None
-    storage_options: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, raw: Any, key: str) -> Crosswalk | None:
-        """Validate a ``crosswalk:`` setting (``key`` is its dotted name, for errors)."""
-        if raw is None:
-            return None
-        example = (
-            "{url: <CSV/Parquet>, gage: <column>, feature: <column>} or "
-            "{gage_variable: <variable>, feature_variable: <variable>}"
-        )
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"gagebench.{key}: expected {example}, got {raw!r}")
-        keys = set(raw)
-        if keys <= _TABLE_KEYS and {"url", "gage", "feature"} <= keys:
-            values = {k: raw[k] for k in ("url", "gage", "feature")}
-            opts = raw.get("storage_options") or {}
-            if not isinstance(opts, Mapping):
-                raise ConfigError(f"gagebench.{key}.storage_options: expected a mapping")
-        elif keys == _VARIABLE_KEYS:
-            values = {k: raw[k] for k in _VARIABLE_KEYS}
-            opts = {}
-        else:
-            raise ConfigError(f"gagebench.{key}: expected {example}, got keys {sorted(keys)}")
-        for name, value in values.items():
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"gagebench.{key}.{name}: expected a name, got {value!r}")
-        return cls(**values, storage_options=dict(opts))
-
-    def describe(self) -> dict[str, Any]:
-        """What the manifest records (no storage options: they may hold secrets)."""
-        if self.url is not None:
-            return {"url": self.url, "gage": self.gage, "feature": self.feature}
-        return {"gage_variable": self.gage_variable, "feature_variable": self.feature_variable}
 
 
 @dataclass(frozen=True)

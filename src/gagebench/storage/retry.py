@@ -128,7 +128,7 @@ def default_policy() -> RetryPolicy:
     """The policy of the dask config ``gagebench.retries`` (gagebench.yaml defaults)."""
     import dask.config
 
-    from gagebench import config as _config  # registers the gagebench defaults  # noqa: F401
+    from gagebench import defaults as _defaults  # registers gagebench.yaml  # noqa: F401
 
     return RetryPolicy.from_mapping(dask.config.get("gagebench.retries", default=None))
 
