@@ -141,14 +141,7 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
             "the environment (POD_NAMESPACE, GAGEBENCH_IMAGE, GAGEBENCH_JOB_NAME/_UID)."
         ),
     )
-    spec.add_argument(
-        "--config",
-        "-c",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="run file (YAML, repeatable; later files win)",
-    )
+    _add_config_option(spec)
     spec.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
     )
@@ -203,6 +196,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_config_option(parser: argparse.ArgumentParser, help_text: str = "run file (YAML)") -> None:
+    """``--config/-c FILE``, repeatable, the same on every command that reads a run file."""
+    parser.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"{help_text}; repeatable, later files win",
+    )
+
+
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage-option",
@@ -212,14 +217,7 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
         help="fsspec storage option for the URLs, e.g. endpoint_url=http://127.0.0.1:9000 "
         "(repeatable; values read as YAML; they win over the run file's)",
     )
-    parser.add_argument(
-        "--config",
-        "-c",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="the run file: its storage_options and gage list are used (repeatable)",
-    )
+    _add_config_option(parser, "the run file: its storage_options and gage list are used")
 
 
 def _add_report_commands(sub: argparse._SubParsersAction) -> None:
@@ -378,14 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_p = sub.add_parser(
         "run", parents=[common], help="evaluate every gage of a run file on a Dask cluster"
     )
-    run_p.add_argument(
-        "--config",
-        "-c",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="run file (YAML, repeatable; later files win)",
-    )
+    _add_config_option(run_p)
     run_p.set_defaults(handler=_cmd_run)
     demo = sub.add_parser(
         "demo",
