@@ -344,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gagebench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_sample(sub)
+    _add_run_commands(sub)
+    _add_synth(sub)
+    _add_cluster_spec(sub)
+    _add_report_commands(sub)
+    _add_boot_years(sub)
+    return parser
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    """``sample``: the real sample gage, evaluated in this process."""
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
     sample.add_argument(
         "--mode",
@@ -359,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="seed of the uncertainty suite")
     sample.set_defaults(handler=_cmd_sample)
 
+
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
+    """``run`` and ``demo``, with the options they share (--set, --force, --quiet)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--set",
@@ -393,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic stores")
     demo.set_defaults(handler=_cmd_demo)
 
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    """``synth``: synthetic HyTEST-shaped stores at any fsspec URL."""
     synth = sub.add_parser(
         "synth",
         help="write synthetic HyTEST-shaped observed and model zarr stores",
@@ -428,10 +445,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(repeatable; values read as YAML)",
     )
     synth.set_defaults(handler=_cmd_synth)
-    _add_cluster_spec(sub)
-    _add_report_commands(sub)
-    _add_boot_years(sub)
-    return parser
 
 
 def _setup_logging(args: argparse.Namespace) -> None:

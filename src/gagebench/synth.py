@@ -40,13 +40,14 @@ import numpy as np
 import pandas as pd
 
 from gagebench.errors import InputError
-from gagebench.gages import builtin_gages, load_gages
+from gagebench.gages import ID_PREFIX, builtin_gages, load_gages
+from gagebench.sample import SAMPLE_SITE
 from gagebench.sources.stores import clear_cache
 from gagebench.sources.zarrio import write_gage_rows
 from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
 
-SAMPLE_ID = "USGS-01104200"
+SAMPLE_ID = ID_PREFIX + SAMPLE_SITE
 OBS_HOUR = np.timedelta64(5, "h")
 # Gages generated at once: fixed so that the series do not depend on memory settings.
 _BLOCK = 128
