@@ -170,3 +170,18 @@ def test_no_backward_import_even_deferred(lower: str, upper: str) -> None:
 def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_readme_names_only_real_modules() -> None:
+    """The README's "Project layout" names files and folders of src/gagebench that exist,
+    and every package folder is named there."""
+    import re
+
+    readme = (ROOT.parents[1] / "README.md").read_text()
+    section = readme.split("## Project layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+(?:\.py|/))`", section))
+    assert named, "the README has no Project layout section naming modules"
+    missing = sorted(n for n in named if not (ROOT / n.rstrip("/")).exists())
+    assert not missing, missing
+    packages = {f"{p.parent.name}/" for p in ROOT.glob("*/__init__.py")}
+    assert packages <= named, sorted(packages - named)
