@@ -49,10 +49,9 @@ def make_data(
     import pandas as pd
     from scipy.signal import lfilter
 
-    from gagebench.sample import load_sample  # noqa: F401  (package data importable)
+    from gagebench.gages import builtin_gages
 
-    gage_list = ROOT / "src" / "gagebench" / "data" / "streamflow_gages_v1_n5390.csv"
-    area = pd.read_csv(gage_list, usecols=["drain_sqkm"])["drain_sqkm"].to_numpy()
+    area = builtin_gages()["drain_sqkm"].to_numpy(dtype=float)  # the 5390 gages' areas
     area = np.resize(np.nan_to_num(area, nan=500.0), gages)
     rng = np.random.default_rng(seed)
     dates = pd.date_range("1979-02-01", periods=days, freq="D").values.astype("datetime64[D]")

@@ -27,10 +27,10 @@ def load_defaults() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-dask.config.update_defaults(load_defaults())
-
-#: ``gagebench.yaml``'s ``gagebench`` section, read-only.
-PACKAGED_DEFAULTS: Mapping[str, Any] = MappingProxyType(load_defaults()["gagebench"])
+_FILE = load_defaults()
+#: ``gagebench.yaml``'s ``gagebench`` section, read-only (a copy: dask keeps the file's).
+PACKAGED_DEFAULTS: Mapping[str, Any] = MappingProxyType(copy.deepcopy(_FILE["gagebench"]))
+dask.config.update_defaults(_FILE)
 #: The ``uncertainty`` section and its defaults (gumboot bootjack() settings).
 UNCERTAINTY_DEFAULTS: Mapping[str, Any] = MappingProxyType(dict(PACKAGED_DEFAULTS["uncertainty"]))
 

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gagebench.errors import GagebenchError, InputError
-from gagebench.storage.errors import translating
-from gagebench.storage.fs import options_for_url
+from gagebench.errors import InputError
+from gagebench.storage.tables import read_table
 
 BUILTIN = "builtin"
 ID_PREFIX = "USGS-"
@@ -58,26 +57,13 @@ def load_gages(
     if url == BUILTIN:
         frame = builtin_gages()
     else:
-        frame = _finish(_read_table(url, dict(storage_options or {})), f"gage list {url!r}")
+        table = read_table(
+            url, storage_options, what="the gage list", key="gagebench.gages", dtype=_TEXT_COLUMNS
+        )
+        frame = _finish(table, f"gage list {url!r}")
     if limit is not None:
         frame = frame.iloc[:limit].reset_index(drop=True)
     return frame
-
-
-def _read_table(url: str, options: dict[str, Any]) -> pd.DataFrame:
-    lowered = url.lower().split("?", 1)[0]
-    storage_options = options_for_url(url, options)
-    try:
-        with translating(url, "read", "the gage list", "gagebench.gages"):
-            if lowered.endswith((".parquet", ".pq")):
-                return pd.read_parquet(url, storage_options=storage_options)
-            return pd.read_csv(url, dtype=_TEXT_COLUMNS, storage_options=storage_options)
-    except ValueError as exc:  # pandas/pyarrow parse errors, bad encodings
-        if isinstance(exc, GagebenchError):
-            raise
-        raise InputError(
-            f"gage list {url!r} is not a readable CSV or Parquet table: {exc}"
-        ) from exc
 
 
 def _rows(mask: np.ndarray, values: pd.Series) -> str:

@@ -28,6 +28,7 @@ of mean one, so their 05:00-05:00 daily means equal the daily store's values.
 
 from __future__ import annotations
 
+import functools
 import time as _time
 import warnings
 import zlib
@@ -546,6 +547,16 @@ class _Plan:
     def n(self) -> int:
         return len(self.frame)
 
+    @functools.cached_property
+    def doy(self) -> np.ndarray:
+        """Day of the year (0-based) of each day, as float, for the seasonal cycle."""
+        return (self.days - self.days.astype("datetime64[Y]")).astype(np.int64).astype(float)
+
+    @functools.cached_property
+    def hours(self) -> np.ndarray:
+        """The hourly time axis of hourly model stores."""
+        return _hourly_axis(self.days)
+
 
 def _plan(spec: SynthSpec, gages: pd.DataFrame | str | None) -> _Plan:
     """Draw each gage's parameters, from random streams keyed by the seed and its id."""
@@ -591,7 +602,7 @@ def _open_stores(
     }
     obs_times = (plan.days + OBS_HOUR).astype("datetime64[ns]")
     hourly = spec.frequency == "hourly"
-    model_times = _hourly_axis(plan.days) if hourly else obs_times
+    model_times = plan.hours if hourly else obs_times
     writers: dict[str, _StoreWriter] = {}
     rows: dict[str, np.ndarray] = {}
     for k, name in enumerate(spec.stores):
@@ -646,7 +657,6 @@ def _fill(
 ) -> dict[str, float]:
     """Generate and write the series, ``_BLOCK`` gages at a time; return the timings."""
     sample = _sample_block(plan.days) if plan.sample_pos >= 0 else None
-    hours = _hourly_axis(plan.days)
     gen_s = write_s = 0.0
     for b0 in range(0, plan.n, _BLOCK):
         t0 = _time.perf_counter()
@@ -656,7 +666,7 @@ def _fill(
         t0 = _time.perf_counter()
         for name, values in series.items():
             expand = spec.frequency == "hourly" and name != "observed"
-            _write_rows(writers[name], rows[name][sl], values, expand, plan.days, hours)
+            _write_rows(writers[name], rows[name][sl], values, expand, plan.days, plan.hours)
             if progress is not None:
                 progress(name, sl.stop, plan.n)
         write_s += _time.perf_counter() - t0
@@ -676,8 +686,7 @@ def _block_series(
     for j, grng in enumerate(rngs):
         grng.random(out=uniform[j], dtype=np.float32)
         normal[:, j] = grng.standard_normal((1 + n_models, n_days), dtype=np.float32)
-    doy = (plan.days - plan.days.astype("datetime64[Y]")).astype(np.int64).astype(float)
-    _generate(doy, plan.hydro[sl], plan.skills[:, sl], uniform, normal, obs, sims)
+    _generate(plan.doy, plan.hydro[sl], plan.skills[:, sl], uniform, normal, obs, sims)
     del uniform, normal
     _record_gaps(obs, plan.record_days[sl], spec.gap_fraction, rngs)
     series = {"observed": obs, **{name: sims[k] for k, name in enumerate(spec.models)}}

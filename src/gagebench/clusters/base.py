@@ -73,8 +73,8 @@ def opened(backend: ClusterBackend) -> Iterator[Client]:
     """``backend.client()``, its workers tuned only when the backend started them.
 
     The worker tuning (:class:`gagebench.tuning.WorkerTuning`) is opt-in per backend
-    (:attr:`ClusterBackend.started_here`): a scheduler given by address or a dask-gateway
-    hub may run other users' work, whose processes it must not change.
+    (:attr:`ClusterBackend.started_here`): a scheduler given by address may run other
+    users' work, whose processes it must not change.
     """
     with backend.client() as client:
         if backend.started_here:

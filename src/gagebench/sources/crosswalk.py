@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from gagebench.config import Crosswalk
-from gagebench.errors import GagebenchError, InputError
-from gagebench.storage.errors import translating
-from gagebench.storage.fs import options_for_url
+from gagebench.errors import InputError
+from gagebench.storage.tables import read_table
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -126,20 +124,13 @@ def _table(crosswalk: Crosswalk, label: str) -> tuple[list[Any], list[Any]]:
     assert crosswalk.gage
     assert crosswalk.feature
     url = crosswalk.url
-    opts = options_for_url(url, crosswalk.storage_options)
-    try:
-        with translating(url, "read", "the crosswalk", f"crosswalk.url of the {label} store"):
-            if url.lower().endswith((".parquet", ".pq")):
-                frame = pd.read_parquet(url, storage_options=opts)
-            else:
-                frame = pd.read_csv(url, dtype={crosswalk.gage: str}, storage_options=opts)
-    except ValueError as exc:  # pandas/pyarrow parse errors, bad encodings (not a bug's)
-        if isinstance(exc, GagebenchError):
-            raise
-        raise InputError(
-            f"cannot parse the crosswalk {url!r} of the {label} store: "
-            f"{type(exc).__name__}: {exc}; it must be a CSV or Parquet table"
-        ) from exc
+    frame = read_table(
+        url,
+        crosswalk.storage_options,
+        what="the crosswalk",
+        key=f"crosswalk.url of the {label} store",
+        dtype={crosswalk.gage: str},
+    )
     for role, column in (("gage", crosswalk.gage), ("feature", crosswalk.feature)):
         if column not in frame.columns:
             raise InputError(
