@@ -5,6 +5,8 @@ zones, named Series. Values are checked against the independent references in
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from _reference import reference_gage
 
 import gagebench
 from gagebench import uncertainty as unc
+from gagebench.errors import InputError
 
 
 def _flows(seed: int = 5, n_years: int = 13) -> pd.DataFrame:
@@ -52,7 +55,7 @@ def test_an_infinite_flow_is_a_missing_day_in_the_uncertainty_suite(
     indexed = broken.set_index("date")
     got = gagebench.evaluate(
         indexed["obs"], indexed["sim"], suites=("standard", "uncertainty"), mode=mode,
-        boot_years=table,
+        boot_years=table, gages=["1"],
     ).iloc[0]  # fmt: skip
     assert got["status"] == "ok", got["note"]
     label = "observed" if where == "obs" else "modeled"
@@ -81,18 +84,18 @@ def test_boot_years_table_treats_an_infinite_flow_as_missing() -> None:
 def test_a_row_whose_uncertainty_has_no_value_is_not_ok() -> None:
     """A constant model: KGE (r, alpha) is undefined in every sample; the row says so."""
     frame = _flows()
-    indexed = frame.set_index("date")
-    flat = indexed["sim"] * 0.0 + 3.0
-    alone = gagebench.evaluate(indexed["obs"], flat, suites="uncertainty", seed=1).iloc[0]
+    indexed = frame.set_index("date").rename(columns={"sim": "obs"})  # one gage's name
+    flat = indexed.iloc[:, 1] * 0.0 + 3.0
+    alone = gagebench.evaluate(indexed.iloc[:, 0], flat, suites="uncertainty", seed=1).iloc[0]
     assert alone["status"] != "ok"
     assert "KGE" in alone["note"]
     assert np.isnan(alone["KGE_score"])
-    both = gagebench.evaluate(indexed["obs"], flat, suites=("dscore", "uncertainty"), seed=1).iloc[
-        0
-    ]
+    both = gagebench.evaluate(
+        indexed.iloc[:, 0], flat, suites=("dscore", "uncertainty"), seed=1
+    ).iloc[0]
     assert both["status"] == "partial"
     assert "KGE" in both["note"]
-    fine = gagebench.evaluate(indexed["obs"], indexed["sim"], suites="uncertainty", seed=1)
+    fine = gagebench.evaluate(indexed.iloc[:, 0], indexed.iloc[:, 1], suites="uncertainty", seed=1)
     assert fine["status"].iloc[0] == "ok"
 
 
@@ -154,3 +157,94 @@ def test_standard_fms_equals_the_reference_for_every_remainder(n: int) -> None:
     want = reference_gage(obs, sim, suites=("standard",))
     for name in ("pBiasFMS", "pBiasFLV", "pBiasFHV"):
         assert got[name] == pytest.approx(want[name], rel=1e-12, abs=1e-12), name
+
+
+# --- item 8: time-zone-aware inputs pair on UTC days --------------------------------------------
+
+
+def _utc_pair(n: int = 800) -> tuple[pd.Series, pd.Series]:
+    """Daily flows stamped 05:00 UTC (HyTEST's observed), as naive UTC series."""
+    rng = np.random.default_rng(8)
+    idx = pd.date_range("2001-01-01 05:00", periods=n, freq="D")
+    obs = pd.Series(np.exp(rng.normal(1, 0.6, n)), index=idx)
+    sim = pd.Series(obs.to_numpy() * np.exp(rng.normal(0.1, 0.3, n)), index=idx)
+    return obs, sim
+
+
+def test_inputs_in_two_time_zones_pair_on_utc_days() -> None:
+    obs, sim = _utc_pair()
+    east = obs.tz_localize("UTC").tz_convert("America/New_York")  # 00:00 local
+    paris = sim.tz_localize("UTC").tz_convert("Europe/Paris")  # 06:00 or 07:00 local
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no false "no day in common" warning
+        got = gagebench.evaluate(east, paris).iloc[0]
+    days = obs.index.normalize()
+    want = reference_gage(pd.Series(obs.to_numpy(), days), pd.Series(sim.to_numpy(), days))
+    assert got["status"] == "ok"
+    assert got["n_days"] == len(obs)
+    for name in ("NSE", "KGE", "pBiasFMS", "mse", "winter", "summer", "high"):
+        assert got[name] == pytest.approx(want[name], rel=1e-10), name
+    assert got["first_day"] == pd.Timestamp("2001-01-01")
+
+
+def test_time_zone_aware_inputs_carry_dates_for_dscore_and_uncertainty() -> None:
+    frame = _flows(n_years=11)
+    obs = frame.set_index("date")["obs"].tz_localize("Asia/Tokyo").rename("1")
+    sim = frame.set_index("date")["sim"].tz_localize("Asia/Tokyo").rename("1")
+    got = gagebench.evaluate(obs, sim, suites=("dscore", "uncertainty"), seed=1).iloc[0]
+    assert got["status"] == "ok", got["note"]
+    assert np.isfinite(got["winter"])
+    assert np.isfinite(got["KGE_p05"])
+    # Tokyo's midnight is the previous UTC day: the days shift by one, consistently
+    assert got["first_day"] == frame["date"].iloc[0] - pd.Timedelta(days=1)
+    xr = pytest.importorskip("xarray")
+    da = xr.DataArray(obs.to_numpy(), coords={"time": obs.index.rename("time")}, dims="time")
+    from_xarray = gagebench.evaluate(da, sim, suites="dscore").iloc[0]
+    assert from_xarray["winter"] == pytest.approx(got["winter"], rel=1e-12)
+
+
+# --- item 9: a named Series' name is its site_no ------------------------------------------------
+
+
+def test_named_series_give_their_site_no() -> None:
+    obs, sim = _utc_pair()
+    named = gagebench.evaluate(obs.rename("01104200"), sim.rename("01104200"), suites="standard")
+    assert named["site_no"].tolist() == ["01104200"]
+    two = gagebench.evaluate(
+        obs.rename("USGS-01104200"), {"nwm": sim, "nhm": sim.rename("USGS-01104200")},
+        suites="standard",
+    )  # fmt: skip
+    assert two["site_no"].tolist() == ["USGS-01104200"] * 2
+
+
+def test_series_with_different_names_warn_and_keep_observed_name() -> None:
+    obs, sim = _utc_pair()
+    with pytest.warns(UserWarning, match=r"named '01104200' but modeled '01105000'.*gages="):
+        table = gagebench.evaluate(obs.rename("01104200"), sim.rename("01105000"))
+    assert table["site_no"].tolist() == ["01104200"]
+    same = gagebench.evaluate(obs, sim).drop(columns="site_no")
+    pd.testing.assert_frame_equal(table.drop(columns="site_no"), same)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = gagebench.evaluate(obs.rename("obs"), sim.rename("nwm"), gages=["01104200"])
+    assert given["site_no"].tolist() == ["01104200"]
+
+
+# --- tracebacks: an xarray Dataset ------------------------------------------------------------
+
+
+def test_evaluate_accepts_a_dataset_with_one_variable_or_variable() -> None:
+    xr = pytest.importorskip("xarray")
+    obs, sim = _utc_pair()
+    one = xr.Dataset({"streamflow": ("time", obs.to_numpy())}, coords={"time": obs.index})
+    both = one.assign(stage=("time", obs.to_numpy() * 0.1))
+    model = xr.Dataset({"streamflow": ("time", sim.to_numpy())}, coords={"time": obs.index})
+    want = gagebench.evaluate(obs, sim, suites="standard")
+    got = gagebench.evaluate(one, model, suites="standard")
+    assert got["NSE"].iloc[0] == pytest.approx(want["NSE"].iloc[0], rel=1e-12)
+    chosen = gagebench.evaluate(both, model, suites="standard", variable="streamflow")
+    assert chosen["NSE"].iloc[0] == pytest.approx(want["NSE"].iloc[0], rel=1e-12)
+    with pytest.raises(InputError, match=r"observed is a Dataset with 2 data variables.*variable="):
+        gagebench.evaluate(both, model, suites="standard")
+    with pytest.raises(InputError, match=r"without the variable 'flow'.*streamflow"):
+        gagebench.evaluate(both, model, suites="standard", variable="flow")
