@@ -181,7 +181,8 @@ def _dataset_variable(name: str, ds: Any, variable: str | None) -> Any:
 
 def _is_dates(values: Any) -> bool:
     """True for datetime64 values or a time-zone-aware pandas datetime dtype."""
-    return bool(pd.api.types.is_datetime64_any_dtype(getattr(values, "dtype", None)))
+    dtype = getattr(values, "dtype", None)
+    return dtype is not None and bool(pd.api.types.is_datetime64_any_dtype(dtype))
 
 
 def _unpack_dataarray(name: str, da: Any) -> _Labelled:

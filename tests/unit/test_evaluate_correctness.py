@@ -178,7 +178,7 @@ def test_inputs_in_two_time_zones_pair_on_utc_days() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no false "no day in common" warning
         got = gagebench.evaluate(east, paris).iloc[0]
-    days = obs.index.normalize()
+    days = pd.DatetimeIndex(obs.index).normalize()
     want = reference_gage(pd.Series(obs.to_numpy(), days), pd.Series(sim.to_numpy(), days))
     assert got["status"] == "ok"
     assert got["n_days"] == len(obs)
