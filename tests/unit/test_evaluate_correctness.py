@@ -248,3 +248,41 @@ def test_evaluate_accepts_a_dataset_with_one_variable_or_variable() -> None:
         gagebench.evaluate(both, model, suites="standard")
     with pytest.raises(InputError, match=r"without the variable 'flow'.*streamflow"):
         gagebench.evaluate(both, model, suites="standard", variable="flow")
+
+
+def test_a_run_batch_treats_an_infinite_stored_flow_as_missing(tmp_path) -> None:
+    """The run's path (real zarr stores, SourceSet, evaluate_batch) with +inf in a store."""
+    xr = pytest.importorskip("xarray")
+    from gagebench.config import StoreConfig
+    from gagebench.pipeline import evaluate_batch
+    from gagebench.sources.stores import SourceSet, clear_cache
+
+    frame = _flows()
+    stored = frame.copy()
+    stored.loc[500, "sim"] = np.inf
+    times = pd.DatetimeIndex(frame["date"]) + pd.Timedelta(hours=5)
+    urls = {}
+    for name in ("obs", "sim"):
+        ds = xr.Dataset(
+            {"streamflow": (("time", "gage_id"), stored[[name]].to_numpy(), {"units": "m3 s-1"})},
+            coords={"time": times, "gage_id": np.array(["USGS-01030500"], dtype=object)},
+        )
+        urls[name] = str(tmp_path / f"{name}.zarr")
+        ds.to_zarr(urls[name], zarr_format=2)
+    table = _year_table(frame)
+    settings = unc.UncertaintySettings(boot_years=table)
+    clear_cache()
+    source = SourceSet(StoreConfig(urls["obs"]), {"m": StoreConfig(urls["sim"])})
+    row = evaluate_batch(
+        source, ["USGS-01030500"], ["m"], ("standard", "uncertainty"), "standard", 365, settings
+    ).iloc[0]
+    clear_cache()
+    dropped = frame.copy()
+    dropped.loc[500, "sim"] = np.nan
+    expected = bootjack(dropped, table, "standard")
+    assert row["status"] == "ok", row["note"]
+    assert "infinite modeled flows (treated as missing)" in row["note"]
+    assert row["n_days"] == len(frame) - 1
+    for stat, fields in expected.items():
+        for name, value in fields.items():
+            assert row[f"{stat}_{name}"] == pytest.approx(value, abs=1e-9, rel=1e-9), (stat, name)
