@@ -234,6 +234,20 @@ def _day_keys(index: Any) -> np.ndarray | None:
     return None
 
 
+def _time_days(time: Any) -> np.ndarray:
+    """``time=`` as calendar days (time-zone-aware dates on their UTC day)."""
+    try:
+        index = pd.DatetimeIndex(time)
+    except (TypeError, ValueError):
+        try:  # Timestamps in several time zones
+            index = pd.DatetimeIndex(pd.to_datetime(np.asarray(time), utc=True))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"time cannot be read as dates ({exc}): give daily dates") from exc
+    days = _day_keys(index)
+    assert days is not None
+    return days
+
+
 def _all_aware(values: np.ndarray) -> bool:
     return all(isinstance(v, datetime) and v.tzinfo is not None for v in values)
 
@@ -403,7 +417,7 @@ def evaluate(
         raise InputError("modeled is an empty dict: give at least one {name: array}")
     labelled = _unpack("observed", observed, variable)
     if time is not None:
-        given = np.asarray(pd.DatetimeIndex(np.asarray(time)).values, dtype="datetime64[D]")
+        given = _time_days(time)
         if len(given) != labelled.values.shape[1]:
             raise InputError(
                 f"time has {len(given)} dates but observed has {labelled.values.shape[1]} days"

@@ -286,3 +286,15 @@ def test_a_run_batch_treats_an_infinite_stored_flow_as_missing(tmp_path) -> None
     for stat, fields in expected.items():
         for name, value in fields.items():
             assert row[f"{stat}_{name}"] == pytest.approx(value, abs=1e-9, rel=1e-9), (stat, name)
+
+
+def test_time_argument_in_a_time_zone_counts_in_utc() -> None:
+    obs, sim = _utc_pair()
+    aware = obs.index.tz_localize("UTC").tz_convert("Asia/Tokyo")  # 14:00 local
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = gagebench.evaluate(obs.to_numpy(), sim.to_numpy(), time=aware, suites="dscore")
+    want = gagebench.evaluate(obs.to_numpy(), sim.to_numpy(), time=obs.index, suites="dscore")
+    pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(InputError, match="time cannot be read as dates"):
+        gagebench.evaluate(obs.to_numpy(), sim.to_numpy(), time=["x"] * len(obs))
