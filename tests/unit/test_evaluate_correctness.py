@@ -290,7 +290,7 @@ def test_a_run_batch_treats_an_infinite_stored_flow_as_missing(tmp_path) -> None
 
 def test_time_argument_in_a_time_zone_counts_in_utc() -> None:
     obs, sim = _utc_pair()
-    aware = obs.index.tz_localize("UTC").tz_convert("Asia/Tokyo")  # 14:00 local
+    aware = pd.DatetimeIndex(obs.index).tz_localize("UTC").tz_convert("Asia/Tokyo")  # 14:00
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = gagebench.evaluate(obs.to_numpy(), sim.to_numpy(), time=aware, suites="dscore")
