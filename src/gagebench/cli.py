@@ -55,8 +55,10 @@ def _cmd_boot_years(args: argparse.Namespace) -> int:
     """Write one gage's bootstrap years in gumboot's bootYearFile layout; print the path."""
     import pandas as pd
 
+    from gagebench.gages import check_site_no
     from gagebench.uncertainty import UncertaintySettings, boot_year_table, write_boot_years
 
+    site = check_site_no(args.site, "--site")
     try:
         flows = pd.read_csv(args.flows, dtype={"site_no": str})
     except (OSError, ValueError) as exc:
@@ -67,6 +69,9 @@ def _cmd_boot_years(args: argparse.Namespace) -> int:
             f"{args.flows} has no column(s) {missing}: it needs date, observed and simulated "
             f"columns (found {list(flows.columns)}; choose them with --obs/--sim)"
         )
+    dates = _flows_column(flows, "date", args.flows, "a date (YYYY-MM-DD)", pd.to_datetime)
+    observed = _flows_column(flows, args.obs, args.flows, "a number", pd.to_numeric)
+    simulated = _flows_column(flows, args.sim, args.flows, "a number", pd.to_numeric)
     settings = UncertaintySettings(
         n_samples=args.n_samples,
         seed=args.seed,
@@ -74,8 +79,7 @@ def _cmd_boot_years(args: argparse.Namespace) -> int:
         min_days=args.min_days,
         min_years=args.min_years,
     )
-    dates = pd.to_datetime(flows["date"]).to_numpy()
-    table = boot_year_table(flows[args.obs], flows[args.sim], dates, args.site, settings)
+    table = boot_year_table(observed, simulated, dates.to_numpy(), site, settings)
     write_boot_years(args.output, table)
     log.info(
         "gage %s: %d water-year slots x %d samples (seed %d)",
@@ -83,6 +87,26 @@ def _cmd_boot_years(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(args.output)
     return 0
+
+
+def _flows_column(frame: Any, column: str, path: str, kind: str, parse: Callable[..., Any]) -> Any:
+    """``frame[column]`` parsed by ``parse`` (pandas.to_datetime/to_numeric); an
+    :class:`InputError` naming the file, column, first bad row and value otherwise
+    (empty cells stay missing)."""
+    import warnings
+
+    raw = frame[column]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pandas: "could not infer format"
+        parsed = parse(raw, errors="coerce")
+    bad = parsed.isna() & raw.notna()
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise InputError(
+            f"{path}: column {column!r} row {row + 1} holds {raw.iloc[row]!r}, not {kind} "
+            f"({int(bad.sum())} such row(s)); fix them or leave missing values empty"
+        )
+    return parsed
 
 
 def _add_boot_years(sub: argparse._SubParsersAction) -> None:

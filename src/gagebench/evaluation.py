@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -122,6 +123,7 @@ class _Labelled:
     ids: list[Any] | None
     days: np.ndarray | None
     order: np.ndarray | None = None
+    series: bool = False  # a pandas Series: ``ids`` is its name, never matched to a column
 
     @property
     def dates(self) -> np.ndarray | None:
@@ -131,15 +133,18 @@ class _Labelled:
         return None
 
 
-def _unpack(name: str, value: Any) -> _Labelled:
+def _unpack(name: str, value: Any, variable: str | None = None) -> _Labelled:
     """Return an input's (gage, day) values with its gage ids and dates (or None)."""
     if value is None:
         raise InputError(f"{name} is None: pass an array, pandas or xarray object")
+    if hasattr(value, "data_vars") and hasattr(value, "coords"):
+        value = _dataset_variable(name, value, variable)
     dims = getattr(value, "dims", None)
     if dims is not None and hasattr(value, "coords") and hasattr(value, "transpose"):
         return _unpack_dataarray(name, value)
     if isinstance(value, pd.Series):
-        return _Labelled(value.to_numpy()[np.newaxis, :], None, _day_keys(value.index))
+        ids = None if value.name is None else [_id_text(value.name)]
+        return _Labelled(value.to_numpy()[np.newaxis, :], ids, _day_keys(value.index), None, True)
     if isinstance(value, pd.DataFrame):
         return _Labelled(value.to_numpy().T, list(value.columns), _day_keys(value.index))
     try:
@@ -155,16 +160,44 @@ def _unpack(name: str, value: Any) -> _Labelled:
     return _Labelled(arr, None, None)
 
 
+def _dataset_variable(name: str, ds: Any, variable: str | None) -> Any:
+    """The flow variable of an xarray Dataset: ``variable``, else its only data variable."""
+    names = [str(v) for v in ds.data_vars]
+    if variable is not None:
+        if variable not in ds.data_vars:
+            raise InputError(
+                f"{name} is a Dataset without the variable {variable!r} (it has: "
+                f"{', '.join(names) or 'none'}): pass variable= one of them"
+            )
+        return ds[variable]
+    if len(names) != 1:
+        raise InputError(
+            f"{name} is a Dataset with {len(names)} data variables ({', '.join(names) or 'none'})"
+            ": pass variable='...' to say which holds the flows, or a DataArray "
+            "(e.g. ds['streamflow'])"
+        )
+    return ds[names[0]]
+
+
+def _is_dates(values: Any) -> bool:
+    """True for datetime64 values or a time-zone-aware pandas datetime dtype."""
+    dtype = getattr(values, "dtype", None)
+    return dtype is not None and bool(pd.api.types.is_datetime64_any_dtype(dtype))
+
+
 def _unpack_dataarray(name: str, da: Any) -> _Labelled:
     dims = list(da.dims)
-    time_dims = [d for d in dims if d == "time" or np.issubdtype(da[d].dtype, np.datetime64)]
+    time_dims = [d for d in dims if d == "time" or (d in da.coords and _is_dates(da[d]))]
     if len(dims) not in (1, 2) or len(time_dims) != 1:
         raise InputError(
             f"{name} must be a DataArray with one time dimension and at most one gage "
             f"dimension, got dims {tuple(dims)}"
         )
     tdim = time_dims[0]
-    dates = _day_keys(da[tdim].to_numpy()) if tdim in da.coords else None
+    dates = None
+    if tdim in da.coords:
+        index = da.indexes.get(tdim) if hasattr(da, "indexes") else None
+        dates = _day_keys(index if index is not None else da[tdim].to_numpy())
     if len(dims) == 1:
         return _Labelled(da.to_numpy()[np.newaxis, :], None, dates)
     gdim = next(d for d in dims if d != tdim)
@@ -182,13 +215,41 @@ def _id_text(value: Any) -> Any:
 
 
 def _day_keys(index: Any) -> np.ndarray | None:
-    """Calendar days of a datetime index; the labels of a pandas index of another kind."""
+    """Calendar days of a datetime index; the labels of a pandas index of another kind.
+
+    Time-zone-aware dates are converted to UTC before their day is taken, so inputs in
+    different zones pair on the same UTC days; naive dates are taken as they are.
+    """
+    if isinstance(index, pd.DatetimeIndex):
+        naive = index if index.tz is None else index.tz_convert(None)  # aware: UTC, naive
+        return naive.to_numpy().astype("datetime64[D]")
     values = np.asarray(index)
     if np.issubdtype(values.dtype, np.datetime64):
         return values.astype("datetime64[D]")
+    if values.dtype == object and values.size and _all_aware(values):
+        utc = pd.to_datetime(values, utc=True)  # Timestamps in several zones
+        return utc.tz_convert(None).to_numpy().astype("datetime64[D]")
     if isinstance(index, pd.Index) and not isinstance(index, pd.RangeIndex):
         return values
     return None
+
+
+def _time_days(time: Any) -> np.ndarray:
+    """``time=`` as calendar days (time-zone-aware dates on their UTC day)."""
+    try:
+        index = pd.DatetimeIndex(time)
+    except (TypeError, ValueError):
+        try:  # Timestamps in several time zones
+            index = pd.DatetimeIndex(pd.to_datetime(np.asarray(time), utc=True))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"time cannot be read as dates ({exc}): give daily dates") from exc
+    days = _day_keys(index)
+    assert days is not None
+    return days
+
+
+def _all_aware(values: np.ndarray) -> bool:
+    return all(isinstance(v, datetime) and v.tzinfo is not None for v in values)
 
 
 def _one_value_per_day(name: str, days: np.ndarray) -> None:
@@ -214,7 +275,7 @@ def _observed_by_day(obs: _Labelled) -> _Labelled:
     order = np.argsort(obs.dates, kind="stable")
     if np.all(order[1:] > order[:-1]):
         return obs
-    return _Labelled(obs.values[:, order], obs.ids, obs.dates[order], order)
+    return replace(obs, values=obs.values[:, order], days=obs.dates[order], order=order)
 
 
 def _align(name: str, obs: _Labelled, sim: _Labelled) -> np.ndarray:
@@ -226,7 +287,7 @@ def _align(name: str, obs: _Labelled, sim: _Labelled) -> np.ndarray:
     labels are matched by position and must have the same shape.
     """
     values = sim.values
-    if obs.ids is not None and sim.ids is not None:
+    if obs.ids is not None and sim.ids is not None and not (obs.series or sim.series):
         values = values[_gage_positions(name, obs.ids, sim.ids)]
     if obs.days is None or sim.days is None or (obs.dates is None) != (sim.dates is None):
         if obs.order is not None and values.shape[1] == obs.order.size:
@@ -281,32 +342,69 @@ def evaluate(
     seed: int | None = None,
     boot_years: Any = None,
     uncertainty: Mapping[str, Any] | None = None,
+    variable: str | None = None,
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
-
-    ``observed``: 1-D (days) or 2-D (gages x days) array, pandas Series/DataFrame (time
-    index, DataFrame columns = gages) or xarray DataArray. ``modeled``: the same shape, or
-    a dict {model name: array}. ``time``: daily dates of observed when the inputs carry
-    none (needed for the seasonal D-score). ``gages``: row ids when the inputs carry none.
-    ``suites``: "standard", "dscore" or both. ``min_paired_days``: a gage with fewer days
-    that have both values gets status ``too_few_days`` and no metric values (as in a run).
-    Returns one row per (gage, model), gages in observed's order.
 
     Labelled inputs (pandas, xarray) are matched by label, never by position: each model is
     matched to observed by calendar day when both carry dates (a left join on observed's
     days: days the model lacks are NaN and dropped pairwise, extra model days are ignored;
-    several values per day are refused) and by gage id when both carry gage ids (every
-    observed gage must be in the model, in any order). Unlabelled arrays are matched by
-    position and must have observed's shape.
+    several values per day are refused; time-zone-aware dates count in UTC, so inputs in
+    different zones pair on the same UTC days, naive dates as they are) and by gage id
+    when both carry gage ids (every observed gage must be in the model, in any order).
+    Unlabelled arrays are matched by position and must have observed's shape.
 
-    The ``uncertainty`` suite (gumboot's ``bootjack()``, see ``docs/uncertainty.md``)
-    needs dates; ``n_samples`` bootstrap samples of the valid water years, drawn per gage
-    from ``seed`` (None: a fresh seed each call) and the gage id, or given as ``boot_years``
-    (gumboot's bootYearFile: a CSV path or a (year slot, sample) array). ``uncertainty``
-    sets ``water_year_month`` (10), ``min_days`` (100) and ``min_years`` (10). With two
-    or more models, each model's rows carry the paired bootstrap differences from the
-    first model (``dKGE_p05``...).
+    Parameters
+    ----------
+    observed
+        1-D (days) or 2-D (gages x days) array, pandas Series/DataFrame (time index,
+        DataFrame columns = gages), xarray DataArray, or a Dataset with one data variable
+        (or the one named ``variable``).
+    modeled
+        The same shape, or a dict ``{model name: array}`` for several models.
+    time
+        Daily dates of ``observed`` when the inputs carry none (the seasonal D-score and
+        the uncertainty suite need dates).
+    gages
+        Row ids. By default DataFrame columns, a DataArray's gage coordinate or
+        observed's Series name (a modeled Series with another name is still scored
+        against it, with a warning), else 0, 1, ...
+    suites
+        One suite or several, of the three: ``"standard"`` (NSE, KGE, logNSE, pbias, rSD,
+        Pearson, Spearman and the flow-duration-curve biases), ``"dscore"`` (the
+        decomposition of the mean squared error: bias, distribution, sequence, seasonal
+        and flow-quarter parts) and ``"uncertainty"`` (the sampling uncertainty of NSE and
+        KGE, gumboot's ``bootjack()``). See :doc:`/metrics` and :doc:`/uncertainty`.
+    mode
+        ``"standard"`` (textbook definitions, safe on zero flows) or ``"hytest"``
+        (reproduces the HyTEST notebooks and gumboot exactly).
+    min_paired_days
+        A gage with fewer days that have both values gets status ``too_few_days`` and no
+        metric values (as in a run).
+    n_samples
+        Uncertainty suite: bootstrap samples of the valid water years per gage.
+    seed
+        Uncertainty suite: the draws are seeded per gage from this seed and the gage id
+        (None: a fresh seed each call).
+    boot_years
+        Uncertainty suite: the drawn years given instead, as gumboot's bootYearFile (a CSV
+        path or a (year slot, sample) array).
+    uncertainty
+        Uncertainty suite settings: ``water_year_month`` (10), ``min_days`` (100) and
+        ``min_years`` (10).
+    variable
+        The data variable holding the flows when inputs are xarray Datasets with several.
 
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (gage, model), gages in observed's order: ``site_no, model``, the
+        suites' columns, ``n_days, first_day, last_day, status, note``. With two or more
+        models and the uncertainty suite, each model's rows carry the paired bootstrap
+        differences from the first model (``dKGE_p05``...).
+
+    Examples
+    --------
     >>> import numpy as np, gagebench
     >>> o = np.array([1.0, 2.0, 3.0, 4.0])
     >>> gagebench.evaluate(o, o, suites="standard", min_paired_days=2)[["NSE", "KGE", "status"]]
@@ -317,22 +415,26 @@ def evaluate(
     models = dict(modeled) if isinstance(modeled, Mapping) else {"model": modeled}
     if not models:
         raise InputError("modeled is an empty dict: give at least one {name: array}")
-    labelled = _unpack("observed", observed)
+    labelled = _unpack("observed", observed, variable)
     if time is not None:
-        given = np.asarray(pd.DatetimeIndex(np.asarray(time)).values, dtype="datetime64[D]")
+        given = _time_days(time)
         if len(given) != labelled.values.shape[1]:
             raise InputError(
                 f"time has {len(given)} dates but observed has {labelled.values.shape[1]} days"
             )
-        labelled = _Labelled(labelled.values, labelled.ids, given)
+        labelled = replace(labelled, days=given)
     labelled = _observed_by_day(labelled)
     obs, obs_ids, dates = labelled.values, labelled.ids, labelled.dates
     ids = _gage_ids(gages, obs_ids, obs.shape[0])
     frames = []
     aligned = {}
+    renamed = []
     for model_name, model_values in models.items():
         label = f"modeled[{model_name!r}]" if isinstance(modeled, Mapping) else "modeled"
-        sim = _align(label, labelled, _unpack(label, model_values))
+        unpacked = _unpack(label, model_values, variable)
+        if _renamed(labelled, unpacked):
+            renamed.append(f"{label} {unpacked.ids[0]!r}")  # type: ignore[index]
+        sim = _align(label, labelled, unpacked)
         if sim.shape != obs.shape:
             raise InputError(
                 f"{label} has shape {sim.shape} (gages x days) but observed has {obs.shape}"
@@ -342,6 +444,14 @@ def evaluate(
         )
         frames.append(rows_frame(result, ids, str(model_name), dates))
         aligned[str(model_name)] = sim
+    if renamed and gages is None:
+        warnings.warn(
+            f"observed is a Series named {ids[0]!r} but {', '.join(renamed)}: a Series is "
+            f"one gage, scored against observed whatever its name, and the rows' site_no is "
+            f"observed's name {ids[0]!r}; pass gages=['<site id>'] to set it",
+            UserWarning,
+            stacklevel=2,
+        )
     if "uncertainty" in suites:
         from gagebench.uncertainty import evaluate_models, settings_from
 
@@ -352,6 +462,12 @@ def evaluate(
             for frame, name in zip(frames, aligned, strict=True)
         ]
     return pd.concat(frames, ignore_index=True)
+
+
+def _renamed(obs: _Labelled, sim: _Labelled) -> bool:
+    """True when both are named Series and the names differ (they cannot both be the gage)."""
+    both = obs.series and sim.series and obs.ids is not None and sim.ids is not None
+    return bool(both and obs.ids != sim.ids)
 
 
 def _gage_ids(gages: Sequence[Any] | None, found: list[Any] | None, count: int) -> list[Any]:

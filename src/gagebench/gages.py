@@ -117,6 +117,18 @@ def _finish(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     return out
 
 
+def check_site_no(text: str, what: str) -> str:
+    """``text`` (a site number, or ``USGS-`` and one) checked as gage lists are; returned
+    stripped. Raises :class:`InputError` naming ``what`` for anything else."""
+    site = str(text).strip().removeprefix(ID_PREFIX)
+    if not _SITE_NO.fullmatch(site):
+        raise InputError(
+            f"{what}: malformed site number {text!r}; a USGS site number is 8 to 15 digits, "
+            "e.g. '01011000' or 'USGS-01011000' (keep the leading zeros)"
+        )
+    return str(text).strip()
+
+
 def plan_batches(gage_ids: Sequence[str], batch_size: int) -> tuple[tuple[str, ...], ...]:
     """Consecutive batches of ``batch_size`` gages (the last may be shorter)."""
     if batch_size < 1:

@@ -439,6 +439,15 @@ class SynthSpec:
             raise InputError(f"zarr_format must be 2 or 3, got {self.zarr_format!r}")
         if self.n_gages is not None and self.n_gages < 1:
             raise InputError(f"n_gages must be a positive integer, got {self.n_gages}")
+        for name, example in (("start", "1979-02-01"), ("end", "2020-12-31")):
+            value = getattr(self, name)
+            try:
+                np.datetime64(value, "D")
+            except (ValueError, TypeError):
+                raise InputError(
+                    f"{name} {value!r} is not a calendar day: give it as YYYY-MM-DD, e.g. "
+                    f"{example} (gagebench synth --{name} {example})"
+                ) from None
         if self.days.size < 2:
             raise InputError(f"start {self.start!r} must be before end {self.end!r}")
 

@@ -58,6 +58,8 @@ LONG_COLUMNS = (
     "seJab",
 )
 TOO_FEW_YEARS = "too_few_years"
+#: A gage whose suite was computed but some value is undefined (NaN); the note names them.
+UNDEFINED = "undefined"
 PAD = -9999
 
 
@@ -314,7 +316,7 @@ def evaluate_model(
                 f"{settings.min_days} valid days), fewer than min_years={settings.min_years}"
             )
         elif c == kern.UNC_MISSING_CODE:
-            status[g] = "undefined"
+            status[g] = UNDEFINED
             note[g] = (
                 "uncertainty: a score or jackknife value is <= -9998, gumboot's missing-value "
                 "code (hytest mode returns NaN, as bootjack() does)"
@@ -325,6 +327,10 @@ def evaluate_model(
                 f"uncertainty: boot_years has {n_rows} year slots, this gage has "
                 f"{int(n_valid[g])} valid water years"
             )
+    undefined = ~np.isfinite(values[:, :-1])
+    for g in np.flatnonzero((code == kern.UNC_OK) & undefined.any(axis=1)):
+        status[g] = UNDEFINED
+        note[g] = "uncertainty undefined: " + _undefined_names(undefined[g])
     slots = np.arange(axis.slot_on_axis.size)
     has = span[:, 0] >= 0
     k0 = np.where(has, axis.slot_of_day[np.clip(span[:, 0], 0, None)], 1)
@@ -336,6 +342,18 @@ def evaluate_model(
         & (stats[:, :, 0] > settings.min_days)
     )
     return GageSamples(values, status, note, samples, valid)
+
+
+def _undefined_names(undefined: np.ndarray) -> str:
+    """The undefined columns of one row, a statistic's all nine as ``KGE_*``."""
+    names = []
+    for k, stat in enumerate(kern.GOF_STATS):
+        part = undefined[k * len(FIELDS) : (k + 1) * len(FIELDS)]
+        if part.all():
+            names.append(f"{stat}_*")
+        else:
+            names.extend(f"{stat}_{FIELDS[i]}" for i in np.flatnonzero(part))
+    return ", ".join(names)
 
 
 def _as_rows(name: str, values: npt.ArrayLike, axis: _Axis) -> np.ndarray:
@@ -350,6 +368,9 @@ def _as_rows(name: str, values: npt.ArrayLike, axis: _Axis) -> np.ndarray:
         )
     if axis.order is not None:
         arr = arr[:, axis.order]
+    infinite = np.isinf(arr)
+    if infinite.any():  # a missing day, as in the other suites (the row's note says so)
+        arr = np.where(infinite, np.nan, arr)
     return np.ascontiguousarray(arr)
 
 

@@ -115,12 +115,14 @@ def _standard_fdc(obs: np.ndarray, sim: np.ndarray) -> dict[str, float]:
     fdc_s = np.sort(sim)[::-1]
     exceedance = np.arange(1, n + 1) / n
 
-    # Mid-segment slope between exceedance 0.2 and 0.7, i.e. quantiles 0.8 and 0.3.
-    def slope(x: np.ndarray) -> np.float64:
-        q80, q30 = np.quantile(x, [0.8, 0.3])
-        return np.log(np.maximum(q80, FLOOR)) - np.log(np.maximum(q30, FLOOR))
+    # Mid-segment slope from exceedance 0.2 to 0.7, read off each curve: the flow of the
+    # first point whose exceedance reaches 0.2 (0.7), log floored.
+    def slope(fdc: np.ndarray) -> np.float64:
+        high = fdc[np.flatnonzero(exceedance >= 0.2)[0]]
+        low = fdc[np.flatnonzero(exceedance >= 0.7)[0]]
+        return np.log(np.maximum(high, FLOOR)) - np.log(np.maximum(low, FLOOR))
 
-    m, o = slope(sim), slope(obs)
+    m, o = slope(fdc_s), slope(fdc_o)
     fms = 100 * (m - o) / o
 
     # Low segment: exceedance 0.7..1.0, log of floored flows relative to the segment minimum.

@@ -355,3 +355,35 @@ def test_published_store_examples_load_and_pickle(name):
     source = pickle.loads(pickle.dumps(SourceSet.from_config(cfg)))  # what workers get
     for spec in source.models.values():
         assert spec.url.startswith(("s3://", "reference://"))
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_integer_flows_without_cf_coding_warn_naming_store_and_variable(tmp_path, zarr_format):
+    """int32 hundredths with -100 for missing, no CF attributes: scored as m3/s unless the
+    user is told (real zarr stores on disk)."""
+    days = pd.date_range("2000-01-01", periods=30)
+    ids = ["USGS-01011000", "USGS-01013500"]
+    hundredths = (np.arange(60, dtype=np.int32).reshape(30, 2) + 1) * 100
+    hundredths[3, 0] = -100
+
+    def store(name: str, attrs: dict[str, Any]) -> str:
+        da = xr.DataArray(
+            hundredths, coords={"time": days, "gage_id": ids}, dims=("time", "gage_id")
+        )
+        da.attrs.update({"units": "m3 s-1", **attrs})
+        url = str(tmp_path / name)
+        xr.Dataset({"q": da}).to_zarr(url, zarr_format=zarr_format, consolidated=zarr_format == 2)
+        return url
+
+    bare = store("bare.zarr", {})
+    coded = store("coded.zarr", {"scale_factor": 0.01, "_FillValue": -100})
+    source = SourceSet(StoreConfig(bare, variable="q"), {"m": StoreConfig(coded, variable="q")})
+    lines = source.check()
+    flagged = [line for line in lines if "int32 integers" in line]
+    assert len(flagged) == 1, lines
+    assert bare in flagged[0]
+    assert "variable 'q'" in flagged[0]
+    assert "scale_factor, add_offset or _FillValue" in flagged[0]
+    batch = source.read_batch(["USGS-01011000"])
+    assert np.isnan(batch.modeled["m"][0][3])  # the coded store decodes its fill value
+    assert batch.modeled["m"][0][0] == pytest.approx(1.0)

@@ -258,7 +258,7 @@ def test_cli_boot_years_writes_gumboots_layout(
     )
     bad = tmp_path / "bad.csv"
     bad.write_text("date,q\n2000-01-01,1\n")
-    assert main(["boot-years", str(bad), "--site", "1", "--seed", "1", "-o", str(out)]) == 2
+    assert main(["boot-years", str(bad), "--site", "01030500", "--seed", "1", "-o", str(out)]) == 2
 
 
 def test_cli_sample_runs_the_uncertainty_suite(capsys: pytest.CaptureFixture[str]) -> None:

@@ -216,11 +216,20 @@ def evaluate_arrays(
 
 
 def _suspect_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per gage: any negative value, any infinite value (NaN ignored; two reductions)."""
+    """Per gage: any negative finite value, any infinite value (NaN ignored).
+
+    Two reductions; a row with an infinite value is scanned again for negative finite
+    values, which its minimum (-inf) or the +inf would otherwise hide.
+    """
     low = np.fmin.reduce(arr, axis=1)
     high = np.fmax.reduce(arr, axis=1)
     infinite = np.isinf(low) | np.isinf(high)
-    return (low < 0) & ~infinite, infinite
+    negative = (low < 0) & ~infinite
+    rows = np.flatnonzero(infinite)
+    if rows.size:
+        block = arr[rows]
+        negative[rows] = ((block < 0) & np.isfinite(block)).any(axis=1)
+    return negative, infinite
 
 
 def _without_inf(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:

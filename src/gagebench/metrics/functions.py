@@ -147,8 +147,9 @@ def pbias_fms(
     observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
 ) -> float:
     """Percent bias of the flow-duration curve's mid-segment slope: ``100 (m - o') / o'``,
-    ``m = ln q_s(.3) - ln q_s(.8)`` and ``o'`` likewise for ``o`` (the exact segments of
-    each mode are in the docs' Metric definitions); optimal 0.
+    ``m`` the difference of ``ln s`` between exceedance 0.2 and 0.7 on the simulated
+    curve and ``o'`` likewise for ``o`` (how each mode reads the curve is in the docs'
+    Metric definitions); optimal 0.
 
     Yilmaz et al. (2008), doi:10.1029/2007WR006716.
     """

@@ -580,13 +580,17 @@ def _standard_suite(
     else:
         # Yilmaz et al. (2008) on each series' own flow-duration curve; the i-th largest
         # of n flows (1-based) has exceedance i/n.
-        # FMS: slope between exceedance 0.2 and 0.7 (quantiles 0.8 and 0.3), logs floored.
-        qo30 = math.log(max(quantile_sorted(so, 0.30), LOG_FLOOR))
-        qo80 = math.log(max(quantile_sorted(so, 0.80), LOG_FLOOR))
-        qs30 = math.log(max(quantile_sorted(ss, 0.30), LOG_FLOOR))
-        qs80 = math.log(max(quantile_sorted(ss, 0.80), LOG_FLOOR))
-        m = qs80 - qs30
-        ob = qo80 - qo30
+        # FMS: the slope of the curve's middle segment, from exceedance 0.2 to 0.7: the
+        # flows where the curve reaches them, the ceil(0.2 n)-th and ceil(0.7 n)-th
+        # largest (integer ceilings: 0.7 * 10 is 7.000000000000001), logs floored.
+        at_02 = n - (2 * n + 9) // 10  # ascending position of the ceil(0.2 n)-th largest
+        at_07 = n - (7 * n + 9) // 10
+        m = math.log(max(np.float64(ss[at_02]), LOG_FLOOR)) - math.log(
+            max(np.float64(ss[at_07]), LOG_FLOOR)
+        )
+        ob = math.log(max(np.float64(so[at_02]), LOG_FLOOR)) - math.log(
+            max(np.float64(so[at_07]), LOG_FLOOR)
+        )
         out[FMS] = 100.0 * _div(m - ob, ob, True)
         # FLV: exceedance 0.7..1.0 = the n - ceil(0.7 n) + 1 smallest flows, logs floored
         # (ln max(sorted x, 0.01) = the sorted floored logs), relative to the segment minimum.

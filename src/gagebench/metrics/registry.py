@@ -68,7 +68,8 @@ METRICS: tuple[MetricInfo, ...] = (
         0.0,
         -_INF,
         _INF,
-        "100 * (m - o') / o', m = ln q_s(.3) - ln q_s(.8), o' likewise",
+        "100 * (m - o') / o', m = the slope of ln s's FDC from exceedance 0.2 to 0.7, o' "
+        "likewise (hytest: the .8 and .3 quantiles)",
         _YILMAZ,
     ),
     MetricInfo(

@@ -326,6 +326,15 @@ class _Store:
                 f"the {self.label} store {self.url!r}: variable {self.variable!r} has no "
                 "units attribute; taking m3/s (set the store's 'units' to say otherwise)"
             )
+        coded = self.decode.uncoded_integers(np.dtype(self.array.dtype))
+        if coded:
+            lines.append(
+                f"the {self.label} store {self.url!r}: variable {self.variable!r} holds "
+                f"{coded} with no scale_factor, add_offset or _FillValue attribute, so each "
+                f"integer is scored as a flow in {self.units.units or 'm3/s'} and none as "
+                "missing; if they are coded (e.g. hundredths, -100 for missing), add those CF "
+                "attributes to the store's variable"
+            )
         return lines
 
 
@@ -367,6 +376,13 @@ class _Decoding:
             and self.offset is None
             and self.factor == 1.0
         )
+
+    def uncoded_integers(self, dtype: np.dtype[Any]) -> str | None:
+        """The integer dtype's name when integers come with no CF coding at all (no scale,
+        offset or fill value: probably coded values read as flows), else None."""
+        if dtype.kind in "iu" and not self.fills and self.scale is None and self.offset is None:
+            return f"{dtype.name} integers"
+        return None
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """Raw values as floats with fills as NaN (float32 stays float32 when unscaled)."""
