@@ -97,11 +97,18 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"gagebench {version}"
 html_static_path = ["_static"]
 html_css_files = ["gagebench.css"]
+# The wide reference tables (configuration, errors) get the page's whole width.
+WIDE_PAGES = ("reference/configuration", "errors")
 html_theme_options = {
     "github_url": "https://github.com/gagebench/gagebench",
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    "secondary_sidebar_items": {
+        "**": ["page-toc", "sourcelink"],
+        **{page: [] for page in WIDE_PAGES},
+    },
 }
+html_sidebars: dict[str, list[str]] = {page: [] for page in WIDE_PAGES}
 html_context = {"default_mode": "light"}
 
 # Optional pages written on other branches (docs/uncertainty.md, docs/crosswalks.md; also

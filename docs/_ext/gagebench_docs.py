@@ -120,7 +120,10 @@ def _type_of(annotation: str | None, value: Any) -> str:
             return "mapping"
         if annotation.startswith("tuple"):
             return "list of strings"
-        return " or ".join(_TYPE_WORDS.get(p.strip(), p.strip()) for p in annotation.split("|"))
+        parts = [p.strip() for p in annotation.split("|")]
+        if value is None and "None" not in parts:
+            parts.append("None")  # validated into a value (e.g. run_id: derived when null)
+        return " or ".join(_TYPE_WORDS.get(p, p) for p in parts)
     if value is None:
         return "optional (null)"
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list"}.get(
@@ -202,8 +205,8 @@ def _header_nodes(header: list[str]) -> Iterator[nodes.Node]:
 
 
 def _table(keys: list[ConfigKey]) -> nodes.table:
-    columns = (("key", 24), ("type", 14), ("default", 18), ("meaning", 44))
-    table = nodes.table(classes=["gagebench-config"])
+    columns = (("key", 27), ("type", 11), ("default", 20), ("meaning", 42))
+    table = nodes.table(classes=["gagebench-config", "colwidths-given"])
     group = nodes.tgroup(cols=len(columns))
     table += group
     for _, width in columns:

@@ -284,14 +284,6 @@ def evaluate(
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
 
-    ``observed``: 1-D (days) or 2-D (gages x days) array, pandas Series/DataFrame (time
-    index, DataFrame columns = gages) or xarray DataArray. ``modeled``: the same shape, or
-    a dict {model name: array}. ``time``: daily dates of observed when the inputs carry
-    none (needed for the seasonal D-score). ``gages``: row ids when the inputs carry none.
-    ``suites``: "standard", "dscore" or both. ``min_paired_days``: a gage with fewer days
-    that have both values gets status ``too_few_days`` and no metric values (as in a run).
-    Returns one row per (gage, model), gages in observed's order.
-
     Labelled inputs (pandas, xarray) are matched by label, never by position: each model is
     matched to observed by calendar day when both carry dates (a left join on observed's
     days: days the model lacks are NaN and dropped pairwise, extra model days are ignored;
@@ -299,14 +291,52 @@ def evaluate(
     observed gage must be in the model, in any order). Unlabelled arrays are matched by
     position and must have observed's shape.
 
-    The ``uncertainty`` suite (gumboot's ``bootjack()``, see ``docs/uncertainty.md``)
-    needs dates; ``n_samples`` bootstrap samples of the valid water years, drawn per gage
-    from ``seed`` (None: a fresh seed each call) and the gage id, or given as ``boot_years``
-    (gumboot's bootYearFile: a CSV path or a (year slot, sample) array). ``uncertainty``
-    sets ``water_year_month`` (10), ``min_days`` (100) and ``min_years`` (10). With two
-    or more models, each model's rows carry the paired bootstrap differences from the
-    first model (``dKGE_p05``...).
+    Parameters
+    ----------
+    observed
+        1-D (days) or 2-D (gages x days) array, pandas Series/DataFrame (time index,
+        DataFrame columns = gages) or xarray DataArray.
+    modeled
+        The same shape, or a dict ``{model name: array}`` for several models.
+    time
+        Daily dates of ``observed`` when the inputs carry none (the seasonal D-score and
+        the uncertainty suite need dates).
+    gages
+        Row ids when the inputs carry none.
+    suites
+        One suite or several, of the three: ``"standard"`` (NSE, KGE, logNSE, pbias, rSD,
+        Pearson, Spearman and the flow-duration-curve biases), ``"dscore"`` (the
+        decomposition of the mean squared error: bias, distribution, sequence, seasonal
+        and flow-quarter parts) and ``"uncertainty"`` (the sampling uncertainty of NSE and
+        KGE, gumboot's ``bootjack()``). See :doc:`/metrics` and :doc:`/uncertainty`.
+    mode
+        ``"standard"`` (textbook definitions, safe on zero flows) or ``"hytest"``
+        (reproduces the HyTEST notebooks and gumboot exactly).
+    min_paired_days
+        A gage with fewer days that have both values gets status ``too_few_days`` and no
+        metric values (as in a run).
+    n_samples
+        Uncertainty suite: bootstrap samples of the valid water years per gage.
+    seed
+        Uncertainty suite: the draws are seeded per gage from this seed and the gage id
+        (None: a fresh seed each call).
+    boot_years
+        Uncertainty suite: the drawn years given instead, as gumboot's bootYearFile (a CSV
+        path or a (year slot, sample) array).
+    uncertainty
+        Uncertainty suite settings: ``water_year_month`` (10), ``min_days`` (100) and
+        ``min_years`` (10).
 
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (gage, model), gages in observed's order: ``site_no, model``, the
+        suites' columns, ``n_days, first_day, last_day, status, note``. With two or more
+        models and the uncertainty suite, each model's rows carry the paired bootstrap
+        differences from the first model (``dKGE_p05``...).
+
+    Examples
+    --------
     >>> import numpy as np, gagebench
     >>> o = np.array([1.0, 2.0, 3.0, 4.0])
     >>> gagebench.evaluate(o, o, suites="standard", min_paired_days=2)[["NSE", "KGE", "status"]]
