@@ -34,7 +34,8 @@ def test_compare_to_an_html_file_writes_only_that_file(tmp_path: Path) -> None:
     assert 'src="data:image/png;base64,' in page
     assert "figures/" not in page  # no caption pointing to a folder that is not there
 
-    nested = _gagebench(work, "compare", str(run), "--models", "nwm", "nhm", "--output", "out/c.html")
+    args = ("compare", str(run), "--models", "nwm", "nhm", "--output", "out/c.html")
+    nested = _gagebench(work, *args)
     assert nested.returncode == 0, nested.stderr
     assert sorted(p.name for p in (work / "out").iterdir()) == ["c.html"]
 
