@@ -111,3 +111,54 @@ def test_evaluate_documents_every_parameter_and_every_suite() -> None:
     for suite in SUITES:
         assert f'"{suite}"' in suites_text, suite
     assert "Returns" in doc
+
+
+def test_each_tutorial_is_offered_as_a_notebook_of_its_cells(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import nbformat
+
+    ext = _load_extension()
+    tutorials = tmp_path / "tutorials"
+    tutorials.mkdir()
+    (tutorials / "index.md").write_text("# Tutorials\n\nNo cells here.\n")
+    (tutorials / "demo.md").write_text(
+        "---\nfile_format: mystnb\nkernelspec:\n  name: python3\n  display_name: Python 3\n"
+        "---\n\n# A demo\n\nText.\n\n```{code-cell} ipython3\n:tags: [remove-input]\nx = 1\n```\n"
+        "\n```{code-cell} ipython3\nprint(x + 1)\n```\n"
+    )
+    app = SimpleNamespace(srcdir=str(tmp_path))
+    ext.write_notebooks(app)
+    written = sorted((tmp_path / ext.NOTEBOOK_DIR).iterdir())
+    assert [p.name for p in written] == ["demo.ipynb"]
+    notebook = nbformat.read(written[0], as_version=4)
+    nbformat.validate(notebook)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert [c.source for c in code] == ["x = 1", "print(x + 1)"]
+    assert code[0].metadata["tags"] == ["remove-input"]
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+    source = [(tutorials / "demo.md").read_text()]
+    ext.link_notebook(app, "tutorials/demo", source)
+    assert "# A demo\n\n:::{note}\nDownload this tutorial as a notebook: " in source[0]
+    assert "{download}`demo.ipynb </_generated/notebooks/demo.ipynb>`" in source[0]
+    untouched = [(tutorials / "index.md").read_text()]
+    ext.link_notebook(app, "tutorials/index", untouched)
+    assert untouched == [(tutorials / "index.md").read_text()]
+
+
+def test_an_unreachable_inventory_is_an_info_line_offline() -> None:
+    import logging
+
+    ext = _load_extension()
+    record = logging.LogRecord(
+        "sphinx.sphinx.ext.intersphinx", logging.WARNING, __file__, 1,
+        "failed to reach any of the inventories with the following issues:\n%s",
+        ("https://docs.python.org/3/objects.inv: Name or service not known",), None,
+    )  # fmt: skip
+    assert ext._OfflineInventories().filter(record)
+    assert record.levelno == logging.INFO
+    assert "docs.python.org" in record.getMessage()
+    other = logging.LogRecord("x", logging.WARNING, __file__, 1, "a real warning", (), None)
+    ext._OfflineInventories().filter(other)
+    assert other.levelno == logging.WARNING
