@@ -4,6 +4,8 @@
   the packaged ``gagebench.yaml`` with its type, default and the file's own comments;
 - tutorial notebooks: each MyST tutorial is converted to ``.ipynb`` (jupytext) when the
   build starts, and its page gets a download link;
+- wide tables: the tables of the pages in ``gagebench_wrapped_pages`` get a class that
+  lets their code break anywhere (``_static/gagebench.css``);
 - intersphinx offline: an unreachable inventory (a build without network) is logged as
   an info line, not a warning, so ``-W`` builds pass offline; links to those projects are
   then plain text (``nitpicky`` is off).
@@ -310,7 +312,20 @@ class _OfflineInventories(logging.Filter):
         return True
 
 
+def mark_wrapped_tables(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Tables of the pages in ``gagebench_wrapped_pages`` may break code anywhere.
+
+    Their cells hold long unbroken code (test ids, messages) that would push the table
+    past the page; elsewhere code breaks only where it must, so short names stay whole.
+    """
+    if docname in app.config.gagebench_wrapped_pages:
+        for table in doctree.findall(nodes.table):
+            table["classes"].append("gagebench-wrap")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("gagebench_wrapped_pages", [], "html", types=frozenset({list, tuple}))
+    app.connect("doctree-resolved", mark_wrapped_tables)
     app.add_directive("gagebench-config", ConfigReference)
     app.connect("builder-inited", write_notebooks)
     app.connect("source-read", link_notebook)
