@@ -162,3 +162,21 @@ def test_an_unreachable_inventory_is_an_info_line_offline() -> None:
     other = logging.LogRecord("x", logging.WARNING, __file__, 1, "a real warning", (), None)
     ext._OfflineInventories().filter(other)
     assert other.levelno == logging.WARNING
+
+
+def test_citation_file_names_the_methods_gagebench_implements() -> None:
+    """CITATION.cff (CFF 1.2.0: its required keys) cites HyTEST's benchmark, the D-score
+    and gumboot with their DOIs; the docs' "How to cite" page includes the file."""
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(citation)
+    dois = {ref["doi"] for ref in citation["references"]}
+    assert dois == {
+        "10.5194/hess-27-1809-2023",  # Towler et al. 2023, the HyTEST benchmark
+        "10.1029/2021MS002681",  # Hodson et al. 2021, the D-score
+        "10.1029/2020WR029001",  # Clark et al. 2021, gumboot's method
+        "10.32614/CRAN.package.gumboot",  # gumboot itself
+    }
+    page = (ROOT / "docs" / "cite.md").read_text()
+    assert "```{literalinclude} ../CITATION.cff" in page
+    assert all(doi in page for doi in dois)
