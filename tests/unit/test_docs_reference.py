@@ -180,3 +180,18 @@ def test_citation_file_names_the_methods_gagebench_implements() -> None:
     page = (ROOT / "docs" / "cite.md").read_text()
     assert "```{literalinclude} ../CITATION.cff" in page
     assert all(doi in page for doi in dois)
+
+
+def test_the_published_stores_page_includes_every_published_store_example() -> None:
+    """Each run file for a published store (those that say they cannot be tested against
+    the real stores) is on the "Reading the published stores" page as the file itself."""
+    published = sorted(
+        p.name
+        for p in (ROOT / "examples").glob("*.yaml")
+        if "NOT TESTED AGAINST THE REAL STORES" in p.read_text()
+    )
+    assert published == ["hytest-nwm-gages.yaml", "nhm-reference.yaml", "nwm-chrtout.yaml"]
+    page = (ROOT / "docs" / "user-guide" / "published-stores.md").read_text()
+    for name in published:
+        assert f"```{{literalinclude}} ../../examples/{name}\n" in page, name
+        assert f"`{name}`" in page, f"{name} is not in the page's overview table"
