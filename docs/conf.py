@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE / "_ext"))
 
 import gagebench  # noqa: E402
 
@@ -29,13 +30,20 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
+    "sphinx_copybutton",
+    "sphinxarg.ext",  # sphinx-argparse: the command-line reference from cli.build_parser
+    "gagebench_docs",  # _ext/: the configuration reference, tutorial notebooks, offline intersphinx
 ]
 
-# Sources: MyST markdown (.md; a page with a ``{code-cell}`` is executed as a notebook)
-# and notebooks (.ipynb, committed without outputs).
-source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+# Sources: MyST markdown (.md; a page with a ``{code-cell}`` is executed as a notebook),
+# notebooks (.ipynb, committed without outputs) and reStructuredText (.rst: the API pages
+# autosummary writes under reference/generated/; without ``.rst`` here they are written as
+# .md and show their directives as raw text).
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = [
     "_build",
+    "_generated",  # the tutorials as .ipynb downloads (written by _ext/gagebench_docs.py)
+    "reference/generated/*.md",  # stubs an older build wrote as .md (now .rst)
     "**/.ipynb_checkpoints",
     "img/*.py",  # the script that draws the README's figure
     "README.md",
@@ -64,16 +72,46 @@ napoleon_numpy_docstring = True
 # The reference names the public API only; a docstring's link to an internal module or
 # to a class of another project without an inventory here is plain text, not a warning.
 nitpicky = False
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# Links to the projects gagebench's API speaks in. The inventories are fetched at build
+# time; a build without network (CI sandboxes, this repository's development machines)
+# logs them as unreachable (gagebench_docs turns that warning into an info line, so -W
+# passes) and renders those links as plain text. A short timeout keeps an offline build
+# from waiting on each inventory.
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+    "pandas": ("https://pandas.pydata.org/docs", None),
+    "xarray": ("https://docs.xarray.dev/en/stable", None),
+    "dask": ("https://docs.dask.org/en/stable", None),
+    "distributed": ("https://distributed.dask.org/en/stable", None),
+}
+intersphinx_timeout = 10
+# Only explicit roles (:py:class:, {external}) may resolve to another project's pages: a
+# bare MyST link such as [stores](stores.md) never silently points to another site.
+intersphinx_disabled_reftypes = ["std:doc"]
+
+# Copy buttons leave out the prompts and the output of console examples.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"gagebench {version}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["gagebench.css"]
+# The wide reference tables (configuration, errors) get the page's whole width.
+WIDE_PAGES = ("reference/configuration", "errors")
 html_theme_options = {
     "github_url": "https://github.com/gagebench/gagebench",
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    "secondary_sidebar_items": {
+        "**": ["page-toc", "sourcelink"],
+        **{page: [] for page in WIDE_PAGES},
+    },
 }
+html_sidebars: dict[str, list[str]] = {page: [] for page in WIDE_PAGES}
+# Pages whose tables hold long unbroken code (test ids, messages): it may break anywhere.
+gagebench_wrapped_pages = ["errors"]
 html_context = {"default_mode": "light"}
 
 # Optional pages written on other branches (docs/uncertainty.md, docs/crosswalks.md; also

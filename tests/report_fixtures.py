@@ -179,8 +179,10 @@ def assert_self_contained(text: str, page: Page) -> None:
     assert 'href="http' not in lowered
 
 
-def check_report(path: str, expect: set[str]) -> Page:
-    """The report parses, embeds every drawable figure as a PNG identical to its file."""
+def check_report(path: str, expect: set[str], figure_files: bool = True) -> Page:
+    """The report parses, embeds every drawable figure as a PNG identical to its file
+    (``figure_files``: in ``figures/`` beside it; else the page is the only copy and no
+    ``figures/`` folder is written)."""
     text = Path(path).read_text(encoding="utf-8")
     page = parse_page(text)
     assert_self_contained(text, page)
@@ -188,6 +190,12 @@ def check_report(path: str, expect: set[str]) -> Page:
     assert set(figures) >= expect
     folder = Path(path).parent / "figures"
     embedded = {name for name, kind in figures.items() if kind == "img"}
+    if not figure_files:
+        assert not folder.exists(), f"{folder} written beside a self-contained page"
+        for attrs in page.images():
+            data = base64.b64decode((attrs["src"] or "").split(",", 1)[1])
+            assert len(data) > 5000, f"{attrs.get('alt')} looks empty"
+        return page
     assert {p.stem for p in folder.glob("*.png")} >= embedded
     images = page.images()
     assert len(images) == len(embedded)

@@ -530,14 +530,20 @@ def templates() -> jinja2.Environment:
     )
 
 
-def render_html(title: str, subtitle: list[str], sections: list[Section]) -> str:
-    """The report page: inline CSS, base64 PNGs, no script and no external reference."""
+def render_html(
+    title: str, subtitle: list[str], sections: list[Section], figures_dir: str | None = FIGURES_DIR
+) -> str:
+    """The report page: inline CSS, base64 PNGs, no script and no external reference.
+
+    ``figures_dir``: the folder beside the page that also holds each figure as a PNG
+    (named in the captions); None when the page is the only copy (a comparison page).
+    """
     template = templates().get_template(TEMPLATE)
     return template.render(
         title=title,
         subtitle=subtitle,
         sections=sections,
-        figures_dir=FIGURES_DIR,
+        figures_dir=figures_dir,
         version=__version__,
         written=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
     )
@@ -573,15 +579,21 @@ def _target(
     return fs, path, shown
 
 
-def _write_page(fs: Any, path: str, shown: str, page: str, sections: list[Section]) -> None:
-    """Write the page and, in ``figures/`` beside it, each drawn figure as a PNG."""
-    figures_dir = posixpath.join(posixpath.dirname(path), FIGURES_DIR)
+def _write_page(
+    fs: Any, path: str, shown: str, page: str, sections: list[Section], figures: bool = True
+) -> None:
+    """Write the page and (``figures``) in ``figures/`` beside it each drawn figure as a PNG."""
+    folder = posixpath.dirname(path)
     with translating(shown, "write", "the report", key="--output"):
-        fs.makedirs(figures_dir, exist_ok=True)
-        for section in sections:
-            for figure in section.figures:
-                if figure.png is not None:
-                    fs.pipe_file(posixpath.join(figures_dir, f"{figure.name}.png"), figure.png)
+        if folder:
+            fs.makedirs(folder, exist_ok=True)
+        if figures:
+            figures_dir = posixpath.join(folder, FIGURES_DIR)
+            fs.makedirs(figures_dir, exist_ok=True)
+            for section in sections:
+                for figure in section.figures:
+                    if figure.png is not None:
+                        fs.pipe_file(posixpath.join(figures_dir, f"{figure.name}.png"), figure.png)
         fs.pipe_file(path, page.encode("utf-8"))
 
 
@@ -622,7 +634,8 @@ def write_comparison(
     gages: pd.DataFrame | None = None,
 ) -> str:
     """Save a comparison: per-gage table (``.csv``/``.parquet``) or a page (``.html``,
-    with its figure also in ``figures/`` beside it); return where it went."""
+    self-contained: its figure embedded, no ``figures/`` folder written beside it, which
+    for ``--output x.html`` would be the current directory); return where it went."""
     if not output.endswith((".csv", ".parquet", ".html", ".htm")):
         raise InputError(f"--output {output!r}: use a .csv, .parquet or .html file name")
     fs, path = open_fs(output, storage_options)
@@ -631,7 +644,8 @@ def write_comparison(
         sections = [_one_comparison(comparison, gages)]
         title = f"gagebench comparison: {comparison.model_a} vs {comparison.model_b}"
         lines = [f"{len(comparison.per_gage)} gages; metrics {', '.join(comparison.metrics)}"]
-        _write_page(fs, path, shown, render_html(title, lines, sections), sections)
+        page = render_html(title, lines, sections, figures_dir=None)
+        _write_page(fs, path, shown, page, sections, figures=False)
         return shown
     buffer = io.BytesIO()
     if output.endswith(".csv"):

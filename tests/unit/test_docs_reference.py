@@ -1,0 +1,197 @@
+"""The docs' reference pages are generated from the code, and the docstrings they show are
+complete: the configuration reference lists every key of the packaged ``gagebench.yaml``
+with its default and its comment, and ``gagebench.evaluate`` documents every parameter
+and every suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+import gagebench
+from gagebench.defaults import DEFAULTS_FILE, PACKAGED_DEFAULTS
+from gagebench.metrics.registry import SUITES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_extension() -> ModuleType:
+    path = ROOT / "docs" / "_ext" / "gagebench_docs.py"
+    spec = importlib.util.spec_from_file_location("gagebench_docs", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gagebench_docs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _leaves(section: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> default of every key of a nested mapping (mappings included)."""
+    found: dict[str, Any] = {}
+    for key, value in section.items():
+        found[prefix + key] = value
+        if isinstance(value, dict):
+            found |= _leaves(value, f"{prefix}{key}.")
+    return found
+
+
+def test_the_configuration_reference_lists_every_key_with_its_default() -> None:
+    ext = _load_extension()
+    header, keys = ext.config_keys(DEFAULTS_FILE)
+    rows = {k.path: k for k in keys}
+    packaged = _leaves(dict(PACKAGED_DEFAULTS))
+    # every key of the file is a row, or sits inside a one-line default of a row
+    for dotted in packaged:
+        parent = dotted
+        while parent not in rows:
+            assert "." in parent, f"{dotted} is not in the configuration reference"
+            parent = parent.rsplit(".", 1)[0]
+    for row in keys:
+        assert row.path in packaged
+        if not row.section:  # the default as written parses to the packaged default
+            assert yaml.safe_load(row.default) == packaged[row.path], row.path
+    assert any("DASK_GAGEBENCH__" in line for line in header)  # how keys are set
+
+
+def test_every_key_has_a_meaning_and_a_type() -> None:
+    ext = _load_extension()
+    _, keys = ext.config_keys(DEFAULTS_FILE)
+    assert [k.path for k in keys if not k.meaning.strip()] == []
+    assert [k.path for k in keys if not k.type] == []
+    rows = {k.path: k for k in keys}
+    assert rows["gage_limit"].type == "integer or null"
+    assert rows["cluster.backend"].default == "local"
+    assert "local | kubernetes | gateway | address | auto" in rows["cluster.backend"].meaning
+    # an inline comment and its continuation lines belong to their key, not to the next
+    assert "GAGEBENCH_JOB_NAME" in rows["cluster.kubernetes.owner_job"].meaning
+    assert "GAGEBENCH_JOB_NAME" not in rows["cluster.gateway"].meaning
+    assert rows["cluster.gateway"].meaning.startswith("A dask-gateway cluster")
+
+
+def test_a_key_without_a_comment_has_no_meaning(tmp_path: Path) -> None:
+    ext = _load_extension()
+    path = tmp_path / "gagebench.yaml"
+    path.write_text(
+        "# header\ngagebench:\n  # The first.\n  a: 1\n  b: {x: null}  # inline\n"
+        "  c:\n    # Deep.\n    d: [1, 2]\n  e: null\n"
+    )
+    header, keys = ext.config_keys(path)
+    assert header == ["header"]
+    got = [(k.path, k.type, k.default, k.meaning, k.section) for k in keys]
+    assert got == [
+        ("a", "integer", "1", "The first.", False),
+        ("b", "mapping", "{x: null}", "inline", False),
+        ("c", "section", "", "", True),
+        ("c.d", "list", "[1, 2]", "Deep.", False),
+        ("e", "optional (null)", "null", "", False),
+    ]
+
+
+def _numpydoc_section(doc: str, title: str) -> str:
+    match = re.search(rf"^{title}\n-+\n(.*?)(?:^\w[\w ]*\n-+\n|\Z)", doc, re.S | re.M)
+    assert match, f"no {title} section"
+    return match.group(1)
+
+
+def test_evaluate_documents_every_parameter_and_every_suite() -> None:
+    doc = inspect.cleandoc(gagebench.evaluate.__doc__ or "")
+    params = _numpydoc_section(doc, "Parameters")
+    documented = re.findall(r"^(\w+)$", params, re.M)
+    assert documented == list(inspect.signature(gagebench.evaluate).parameters)
+    suites_text = params.split("\nsuites\n", 1)[1].split("\nmode\n", 1)[0]
+    for suite in SUITES:
+        assert f'"{suite}"' in suites_text, suite
+    assert "Returns" in doc
+
+
+def test_each_tutorial_is_offered_as_a_notebook_of_its_cells(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    import nbformat
+
+    ext = _load_extension()
+    tutorials = tmp_path / "tutorials"
+    tutorials.mkdir()
+    (tutorials / "index.md").write_text("# Tutorials\n\nNo cells here.\n")
+    (tutorials / "demo.md").write_text(
+        "---\nfile_format: mystnb\nkernelspec:\n  name: python3\n  display_name: Python 3\n"
+        "---\n\n# A demo\n\nText.\n\n```{code-cell} ipython3\n:tags: [remove-input]\nx = 1\n```\n"
+        "\n```{code-cell} ipython3\nprint(x + 1)\n```\n"
+    )
+    app = SimpleNamespace(srcdir=str(tmp_path))
+    ext.write_notebooks(app)
+    written = sorted((tmp_path / ext.NOTEBOOK_DIR).iterdir())
+    assert [p.name for p in written] == ["demo.ipynb"]
+    notebook = nbformat.read(written[0], as_version=4)
+    nbformat.validate(notebook)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert [c.source for c in code] == ["x = 1", "print(x + 1)"]
+    assert code[0].metadata["tags"] == ["remove-input"]
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+    source = [(tutorials / "demo.md").read_text()]
+    ext.link_notebook(app, "tutorials/demo", source)
+    assert "# A demo\n\n:::{note}\nDownload this tutorial as a notebook: " in source[0]
+    assert "{download}`demo.ipynb </_generated/notebooks/demo.ipynb>`" in source[0]
+    untouched = [(tutorials / "index.md").read_text()]
+    ext.link_notebook(app, "tutorials/index", untouched)
+    assert untouched == [(tutorials / "index.md").read_text()]
+
+
+def test_an_unreachable_inventory_is_an_info_line_offline() -> None:
+    import logging
+
+    ext = _load_extension()
+    record = logging.LogRecord(
+        "sphinx.sphinx.ext.intersphinx", logging.WARNING, __file__, 1,
+        "failed to reach any of the inventories with the following issues:\n%s",
+        ("https://docs.python.org/3/objects.inv: Name or service not known",), None,
+    )  # fmt: skip
+    assert ext._OfflineInventories().filter(record)
+    assert record.levelno == logging.INFO
+    assert "docs.python.org" in record.getMessage()
+    other = logging.LogRecord("x", logging.WARNING, __file__, 1, "a real warning", (), None)
+    ext._OfflineInventories().filter(other)
+    assert other.levelno == logging.WARNING
+
+
+def test_citation_file_names_the_methods_gagebench_implements() -> None:
+    """CITATION.cff (CFF 1.2.0: its required keys) cites HyTEST's benchmark, the D-score
+    and gumboot with their DOIs; the docs' "How to cite" page includes the file."""
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(citation)
+    dois = {ref["doi"] for ref in citation["references"]}
+    assert dois == {
+        "10.5194/hess-27-1809-2023",  # Towler et al. 2023, the HyTEST benchmark
+        "10.1029/2021MS002681",  # Hodson et al. 2021, the D-score
+        "10.1029/2020WR029001",  # Clark et al. 2021, gumboot's method
+        "10.32614/CRAN.package.gumboot",  # gumboot itself
+    }
+    page = (ROOT / "docs" / "cite.md").read_text()
+    assert "```{literalinclude} ../CITATION.cff" in page
+    assert all(doi in page for doi in dois)
+
+
+def test_the_published_stores_page_includes_every_published_store_example() -> None:
+    """Each run file for a published store (those that say they cannot be tested against
+    the real stores) is on the "Reading the published stores" page as the file itself."""
+    published = sorted(
+        p.name
+        for p in (ROOT / "examples").glob("*.yaml")
+        if "NOT TESTED AGAINST THE REAL STORES" in p.read_text()
+    )
+    assert published == ["hytest-nwm-gages.yaml", "nhm-reference.yaml", "nwm-chrtout.yaml"]
+    page = (ROOT / "docs" / "user-guide" / "published-stores.md").read_text()
+    for name in published:
+        assert f"```{{literalinclude}} ../../examples/{name}\n" in page, name
+        assert f"`{name}`" in page, f"{name} is not in the page's overview table"
