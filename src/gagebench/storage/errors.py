@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Iterator
 
 from gagebench.errors import GagebenchError, StorageError
+from gagebench.storage.fs import missing_bucket
 from gagebench.storage.retry import (
     StoreUnavailable,
     describe,
@@ -72,6 +73,25 @@ _OTHER = (
 )
 
 
+def missing_package(exc: BaseException) -> str | None:
+    """The fsspec implementation package an ImportError asks for (gcsfs, adlfs...), if any.
+
+    fsspec raises ``ImportError(<its install hint>)`` for a known protocol whose package
+    is not installed (``gs://`` without gcsfs): the hint is matched against fsspec's own
+    table of implementations, so the package named is the one fsspec would import.
+    """
+    from fsspec.registry import known_implementations
+
+    for err in exception_chain(exc):
+        if not isinstance(err, ImportError):
+            continue
+        for impl in known_implementations.values():
+            package = str(impl.get("class", "")).split(".")[0]
+            if impl.get("err") == str(err) or (package and err.name == package):
+                return package
+    return None
+
+
 def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
     """True for a failure of storage (translated), False for a bug (left as it is).
 
@@ -82,6 +102,8 @@ def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
     """
     if isinstance(exc, GagebenchError) and not isinstance(exc, StorageError):
         return False
+    if missing_package(exc) is not None:
+        return True
     return is_storage_failure(exc) or (bool(also) and isinstance(exc, also))
 
 
@@ -113,6 +135,13 @@ def storage_error(
     target = f"{what} {url!r}" if what else url
     if isinstance(exc, StoreUnavailable):
         return StorageError(f"cannot {action} {target}: {describe(exc)}")
+    package = missing_package(exc)
+    if package is not None:
+        scheme = url.split("::")[-1].split("://")[0] if "://" in url else "this"
+        return StorageError(
+            f"cannot {action} {target}: {scheme}:// URLs need the {package} package, which "
+            f"is not installed: pip install {package}"
+        )
     return StorageError(f"cannot {action} {target}: {hint(exc, key)} ({describe(exc)})")
 
 
@@ -128,7 +157,12 @@ def translating(
 
     gagebench's own errors pass as they are, except :class:`StoreUnavailable` (raised by
     the retry layer, which does not know the file): it is reworded to name the URL.
+    An object-store URL without a bucket (``s3://``) is refused before the block runs.
     """
+    problem = missing_bucket(url)
+    if problem is not None:
+        target = f"{what} {url!r}" if what else url
+        raise StorageError(f"cannot {action} {target}: {problem}")
     try:
         yield
     except StoreUnavailable as exc:
