@@ -289,7 +289,9 @@ class RunConfig:
                 options = _thaw(self.options_for(table))
             crosswalk = replace(crosswalk, storage_options=options)
         options = _thaw(self.options_for(store))
-        options.setdefault("gagebench_integrity", dict(self.integrity))  # any store: see integrity
+        # every store's reader (storage.integrity) applies them, whatever its protocol
+        options.setdefault("gagebench_retries", dict(self.retries))
+        options.setdefault("gagebench_integrity", dict(self.integrity))
         return replace(store, storage_options=options, crosswalk=crosswalk)
 
     def to_dict(self) -> dict[str, Any]:

@@ -64,7 +64,6 @@ from gagebench.sources.crosswalk import (
 )
 from gagebench.sources.units import Units, resolve_units
 from gagebench.sources.zarrio import read_gage_rows
-from gagebench.storage.digests import INTEGRITY_OPTION
 from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
 from gagebench.storage.retry import is_transient
@@ -421,7 +420,7 @@ def _open_array(
 
     with _opening(label, url):
         group = zarr.open_group(
-            verified_store(url, zarr_options(url, options), options.get(INTEGRITY_OPTION)),
+            verified_store(url, zarr_options(url, options), options),
             mode="r",
             use_consolidated=consolidated,
         )
@@ -512,7 +511,7 @@ def _open_dataset(
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         return xr.open_zarr(
-            verified_store(url, zarr_options(url, options), options.get(INTEGRITY_OPTION)),
+            verified_store(url, zarr_options(url, options), options),
             chunks=None,
             consolidated=consolidated,
         )

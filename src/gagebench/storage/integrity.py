@@ -210,24 +210,22 @@ class VerifyingStore(WrapperStore[Any]):
 
 
 def verified_store(
-    url: str, options: Mapping[str, Any] | None, integrity: Mapping[str, Any] | None = None
+    url: str, options: Mapping[str, Any] | None, run_options: Mapping[str, Any] | None = None
 ) -> VerifyingStore:
     """A read-only zarr store for ``url`` whose objects are checked before decoding.
 
-    ``options``: fsspec storage options (ignored for local paths); a
-    ``gagebench_retries`` entry sets the retry policy. ``integrity``: the run's
-    ``gagebench.integrity`` settings (else ``options``' ``gagebench_integrity``, else
-    gagebench.yaml's).
+    ``options``: fsspec storage options (ignored for local paths). ``run_options``: the
+    store's options as the run resolved them (default: ``options``), whose
+    ``gagebench_retries`` and ``gagebench_integrity`` set the retry policy and the
+    integrity settings for every protocol (else gagebench.yaml's).
     """
     from zarr.storage import FsspecStore, LocalStore
 
-    raw_options = dict(options or {})
-    if integrity is None:
-        integrity = raw_options.get(INTEGRITY_OPTION)
-    settings = IntegritySettings.from_mapping(integrity)
-    opts = dict(options_for_url(url, raw_options) or {})
-    raw = opts.get(POLICY_OPTION)
+    given = dict(run_options if run_options is not None else (options or {}))
+    settings = IntegritySettings.from_mapping(given.get(INTEGRITY_OPTION))
+    raw = given.get(POLICY_OPTION)
     policy = RetryPolicy.from_mapping(raw) if raw is not None else default_policy()
+    opts = dict(options_for_url(url, options) or {})
     protocol, path = split_protocol(url)
     if protocol is None and "::" not in url:
         return VerifyingStore(LocalStore(path, read_only=True), policy, url, settings)
