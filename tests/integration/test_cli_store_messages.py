@@ -83,7 +83,8 @@ def test_a_netcdf_file_is_not_a_zarr_store(stores: dict[str, str], tmp_path: Pat
         nc, engine="h5netcdf"
     )
     line = one_error(run_cli(tmp_path, str(nc), stores["model"]), str(nc), "is not a zarr store")
-    assert "NetCDF" in line and "check the URL, the credentials" not in line, line
+    assert "NetCDF" in line, line
+    assert "check the URL, the credentials" not in line, line
     nothing_written(tmp_path)
 
 

@@ -153,10 +153,12 @@ def test_a_chunk_that_stays_damaged_is_an_error_never_a_value(
         run(cfg, client=dask_client)
     message = str(failed.value)
     key = damaged[0].split("/observed.zarr/", 1)[1]
-    assert "observed.zarr" in message and key in message, message
+    assert "observed.zarr" in message, message
+    assert key in message, message
     assert "ETag" in message, message
     names = listing(f"{bucket_url}/faults", s3)
-    assert "results.parquet" not in names and "manifest.json" not in names
+    assert "results.parquet" not in names
+    assert "manifest.json" not in names
     saved = [n for n in names if n.startswith("_parts/batch-")]
     assert len(saved) == 4, names  # the other batches are saved; the damaged one is not
 
@@ -187,7 +189,8 @@ def test_require_verified_refuses_chunks_no_digest_covers(
     with pytest.raises(RunError) as failed:
         run(cfg, client=dask_client)
     message = str(failed.value)
-    assert "cannot verify" in message and "require_verified" in message, message
+    assert "cannot verify" in message, message
+    assert "require_verified" in message, message
     assert "multipart" in message, message
     names = listing(f"{bucket_url}/faults", s3)
     assert not [n for n in names if n.startswith("_parts/batch-")], names

@@ -256,7 +256,7 @@ def test_integrity_settings_come_from_gagebench_yaml_and_are_validated() -> None
         require_verified=False, etag_md5=True
     )
     assert IntegritySettings.from_mapping({"require_verified": True}).require_verified
-    with pytest.raises(ConfigError, match="integrity.require_verified: expected true or false"):
+    with pytest.raises(ConfigError, match=r"integrity\.require_verified: expected true or false"):
         IntegritySettings.from_mapping({"require_verified": "yes"})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['verify'\]"):
         IntegritySettings.from_mapping({"verify": True})
@@ -294,8 +294,10 @@ def test_metadata_cut_short_is_retried_then_names_the_store_and_the_key(tmp_path
     with pytest.raises(StoreUnavailable) as failed:
         zarr.open_group(store, mode="r", use_consolidated=True)
     message = str(failed.value)
-    assert path in message and "(metadata .zmetadata)" in message, message
-    assert "not whole JSON" in message and "3 attempts" in message, message
+    assert path in message, message
+    assert "(metadata .zmetadata)" in message, message
+    assert "not whole JSON" in message, message
+    assert "3 attempts" in message, message
 
 
 def test_a_zarray_cut_short_on_a_worker_names_the_store_and_the_key(tmp_path) -> None:
@@ -313,7 +315,8 @@ def test_a_zarray_cut_short_on_a_worker_names_the_store_and_the_key(tmp_path) ->
         store.read(np.array([0, 1]))
     message = str(failed.value)
     assert f"the observed store {path!r}" in message, message
-    assert "q/.zarray" in message and "not whole JSON" in message, message
+    assert "q/.zarray" in message, message
+    assert "not whole JSON" in message, message
 
 
 def test_require_verified_refuses_what_no_digest_covers(tmp_path) -> None:
