@@ -552,7 +552,7 @@ def _run_inputs(raw: Mapping[str, Any]) -> tuple[str, str, int | None]:
     """``output``, ``gages`` and ``gage_limit``."""
     output = raw.get("output")
     _expect(isinstance(output, str) and output.strip() != "", "output", "a URL or path", output)
-    _check_bucket(output, "output")
+    _check_bucket(str(output), "output")
     gages = raw.get("gages", "builtin")
     _expect(isinstance(gages, str) and gages != "", "gages", "'builtin' or a URL", gages)
     _check_bucket(gages, "gages")

@@ -223,9 +223,10 @@ def test_the_outage_line_waits_for_every_failing_request(s3, proxy, caplog) -> N
     caplog.set_level(logging.WARNING, logger="gagebench")
 
     async def both() -> list[Any]:
-        return await asyncio.gather(
+        got = await asyncio.gather(
             fs._cat_file("gagebench-it/outage/quick"), fs._cat_file("gagebench-it/outage/slow")
         )
+        return list(got)
 
     assert fsspec.asyn.sync(fs.loop, both) == [b"quick", b"slow"]
     waited = [r for r in caplog.records if "waited it out" in r.getMessage()]

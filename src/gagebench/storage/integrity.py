@@ -158,13 +158,13 @@ class VerifyingStore(WrapperStore[Any]):
 
     async def _fetch(self, key: str, prototype: Any) -> tuple[Any, tuple[str, ...]]:
         """The object at ``key`` (None: absent) and the digests that verified it."""
-        fs = getattr(self._store, "fs", None)
-        if not hasattr(fs, "_cat_verified"):  # a store that sends no digest we can check
+        cat_verified = getattr(getattr(self._store, "fs", None), "_cat_verified", None)
+        if cat_verified is None:  # a store that sends no digest we can check
             return await self._store.get(key, prototype), ()
         root = str(getattr(self._store, "path", "")).rstrip("/")
         path = (f"{root}/{key}" if root else key).rstrip("/")
         try:
-            body, signals = await fs._cat_verified(path)
+            body, signals = await cat_verified(path)
         except _MISSING:
             return None, ()
         return prototype.buffer.from_bytes(body), signals
