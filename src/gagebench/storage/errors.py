@@ -67,6 +67,7 @@ _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
         "package (e.g. s3fs, gcsfs) is installed",
     ),
 )
+_UNREACHABLE_HTTP = "the host cannot be reached: check the host and port in the URL and the network"
 _TRANSIENT = "the object store kept failing; run again with the same run_id to resume"
 _OTHER = (
     f"check {{key}}, the credentials and endpoint_url in storage_options ({_ON_THE_COMMAND_LINE})"
@@ -142,7 +143,10 @@ def storage_error(
             f"cannot {action} {target}: {scheme}:// URLs need the {package} package, which "
             f"is not installed: pip install {package}"
         )
-    return StorageError(f"cannot {action} {target}: {hint(exc, key)} ({describe(exc)})")
+    said = hint(exc, key)
+    if said.startswith("the endpoint cannot be reached") and url.startswith(("http:", "https:")):
+        said = _UNREACHABLE_HTTP  # the host is in the URL, not in endpoint_url
+    return StorageError(f"cannot {action} {target}: {said} ({describe(exc)})")
 
 
 @contextlib.contextmanager
