@@ -243,6 +243,7 @@ class RunConfig:
     progress: bool = True
     log_format: str = "text"
     retries: Mapping[str, Any] = field(default_factory=dict)
+    integrity: Mapping[str, Any] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     uncertainty: Mapping[str, Any] = field(default_factory=lambda: UNCERTAINTY_DEFAULTS)
 
@@ -266,12 +267,14 @@ class RunConfig:
 
         The store's options are merged over the global ones key by key at every depth
         (:func:`merge_options`). For an ``s3://`` URL the run's retry policy is added as
-        ``gagebench_retries`` (read by :mod:`gagebench.storage.objectstore`, also on workers).
+        ``gagebench_retries`` (read by :mod:`gagebench.storage.objectstore`, also on workers),
+        and its integrity settings as ``gagebench_integrity`` (:mod:`gagebench.storage.digests`).
         """
         merged = merge_options(self.storage_options, store.storage_options if store else {})
         url = store.url if store is not None else self.output
         if url.split("://", 1)[0] in ("s3", "s3a"):
             merged.setdefault("gagebench_retries", dict(self.retries))
+            merged.setdefault("gagebench_integrity", dict(self.integrity))
         return merged
 
     def resolved(self, store: StoreConfig) -> StoreConfig:
@@ -285,7 +288,11 @@ class RunConfig:
                 table = StoreConfig(url=table_url, storage_options=crosswalk.storage_options)
                 options = _thaw(self.options_for(table))
             crosswalk = replace(crosswalk, storage_options=options)
-        return replace(store, storage_options=_thaw(self.options_for(store)), crosswalk=crosswalk)
+        options = _thaw(self.options_for(store))
+        # every store's reader (storage.integrity) applies them, whatever its protocol
+        options.setdefault("gagebench_retries", dict(self.retries))
+        options.setdefault("gagebench_integrity", dict(self.integrity))
+        return replace(store, storage_options=options, crosswalk=crosswalk)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""
@@ -381,6 +388,15 @@ def _expect(cond: bool, key: str, expected: str, got: Any) -> None:
         raise ConfigError(f"gagebench.{key}: expected {expected}, got {got!r}")
 
 
+def _check_bucket(url: str, key: str) -> None:
+    """ConfigError when ``url`` is an object-store URL without a bucket (``s3://``)."""
+    from gagebench.storage.fs import missing_bucket
+
+    problem = missing_bucket(url)
+    if problem is not None:
+        raise ConfigError(f"gagebench.{key}: {problem} (got {url!r})")
+
+
 def _mapping(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = raw.get(key)
     if value is None:
@@ -401,6 +417,7 @@ def _store(raw: Any, key: str) -> StoreConfig | None:
     if url is None:
         return None
     _expect(isinstance(url, str) and url.strip() != "", f"{key}.url", "a URL string", url)
+    _check_bucket(url, f"{key}.url")
     variable = raw.get("variable") or "streamflow"
     _expect(isinstance(variable, str), f"{key}.variable", "a variable name", variable)
     opts = raw.get("storage_options") or {}
@@ -446,6 +463,7 @@ _TOP_KEYS = {
     "progress",
     "log_format",
     "retries",
+    "integrity",
     "cluster",
     "uncertainty",
 }
@@ -495,6 +513,9 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     from gagebench.storage.retry import RetryPolicy
 
     retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
+    from gagebench.storage.digests import IntegritySettings
+
+    integrity = IntegritySettings.from_mapping(_mapping(raw, "integrity")).to_dict()
     cfg = RunConfig(
         run_id="",
         output=output,
@@ -511,6 +532,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         progress=raw.get("progress", True),
         log_format=log_format,
         retries=_freeze(retries),
+        integrity=_freeze(integrity),
         cluster=cluster,
         uncertainty=_freeze(_uncertainty(raw.get("uncertainty"))),
     )
@@ -530,8 +552,10 @@ def _run_inputs(raw: Mapping[str, Any]) -> tuple[str, str, int | None]:
     """``output``, ``gages`` and ``gage_limit``."""
     output = raw.get("output")
     _expect(isinstance(output, str) and output.strip() != "", "output", "a URL or path", output)
+    _check_bucket(str(output), "output")
     gages = raw.get("gages", "builtin")
     _expect(isinstance(gages, str) and gages != "", "gages", "'builtin' or a URL", gages)
+    _check_bucket(gages, "gages")
     limit = raw.get("gage_limit")
     _expect(
         limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0),

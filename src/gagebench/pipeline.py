@@ -30,7 +30,7 @@ from gagebench.batches import BatchesFailed, run_failed
 from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
-from gagebench.progress import Progress, default_progress
+from gagebench.progress import Progress, default_progress, rate_text
 from gagebench.redact import redact_urls
 from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
 from gagebench.results.writer import RunSink
@@ -117,7 +117,7 @@ class RunResult:
             if timings.get(key) is not None
         ]
         if timings.get("gages_per_s") is not None:
-            timing_parts.append(f"{float(timings['gages_per_s']):.1f} gages/s")
+            timing_parts.append(rate_text(float(timings["gages_per_s"])))
         started = timings.get("started")
         medians_html = (
             medians.to_html(float_format="{:.3f}".format, na_rep="n/a")
@@ -658,7 +658,7 @@ def _manifest(
                 "total_s": round(time.perf_counter() - planned.t0, 3),
                 "computed_gages": planned.computed_gages,
                 "gages_per_s": (
-                    round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
+                    round(planned.computed_gages / compute_s, 4) if compute_s > 0 else None
                 ),
             },
         }

@@ -19,6 +19,22 @@ from typing import IO, Any
 log = logging.getLogger("gagebench.progress")
 
 
+def rate_text(per_s: float) -> str:
+    """A gage rate readable at any speed: never rounded to "0 gages/s" while gages finish.
+
+    ``302 gages/s``, ``2.5 gages/s``, ``0.25 gages/s``; below 0.1 gages/s the time per
+    gage (``1 gage every 25 s``, ``1 gage every 12 min``).
+    """
+    if per_s >= 9.95:
+        return f"{per_s:.0f} gages/s"
+    if per_s >= 0.1:
+        return f"{per_s:.2g} gages/s"
+    if per_s <= 0:
+        return "0 gages/s"
+    every = 1.0 / per_s
+    return f"1 gage every {every:.0f} s" if every < 600 else f"1 gage every {every / 60:.0f} min"
+
+
 class Progress:
     """Counts finished batches and gages; subclasses decide how to show them."""
 
@@ -144,12 +160,12 @@ class LogProgress(Progress):
             return
         self._last = now
         log.info(
-            "progress: %d/%d batches, %d/%d gages, %.1f gages/s",
+            "progress: %d/%d batches, %d/%d gages, %s",
             self.done_batches,
             self.total_batches,
             self.done_gages,
             self.total_gages,
-            self.rate,
+            rate_text(self.rate),
             extra={
                 "batches_done": self.done_batches,
                 "batches_total": self.total_batches,

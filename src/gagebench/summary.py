@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gagebench.progress import rate_text
+
 if TYPE_CHECKING:
     from gagebench.pipeline import RunResult
 
@@ -27,10 +29,11 @@ def format_summary(result: RunResult) -> str:
     with pd.option_context("display.float_format", "{:.3f}".format):
         lines += ["median over evaluated gages:", medians.to_string(), ""]
     timings = manifest.get("timings", {})
-    if timings.get("gages_per_s"):
+    if timings.get("computed_gages") and timings.get("compute_s"):
+        rate = rate_text(timings["computed_gages"] / timings["compute_s"])
         lines.append(
             f"computed {timings['computed_gages']} gages in {timings['compute_s']:.1f} s "
-            f"({timings['gages_per_s']:.0f} gages/s); total {timings['total_s']:.1f} s"
+            f"({rate}); total {timings['total_s']:.1f} s"
         )
     lines.append(f"results: {result.run_url}/  ({', '.join(manifest.get('outputs', []))})")
     report_url = result.report_url()

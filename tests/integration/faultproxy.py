@@ -10,7 +10,11 @@ happens to each response:
 - ``Short(n, keep_length=False, checksums=False)``: the body loses its last ``n`` bytes;
   ``keep_length`` keeps the original Content-Length (the connection is then closed, a
   cut-off body), otherwise Content-Length is rewritten (a short body that looks whole);
-  ``checksums=False`` strips the ``x-amz-checksum-*`` headers (a store without them).
+  ``checksums=False`` strips the ``x-amz-checksum-*`` headers (a store without them);
+- ``Flip(checksums=False, multipart_etag=False)``: the body keeps its length but its last
+  byte is flipped (in a Blosc-LZ4 chunk a literal: it decodes into one wrong value);
+  ``checksums`` as for ``Short``; ``multipart_etag`` rewrites the ETag as a multipart
+  upload's (``"<md5>-2"``, no MD5 of the bytes), so no digest covers the body.
 
 :meth:`FaultProxy.outage` takes the proxy down for some seconds (new connections are
 refused, open ones dropped), then brings it back on the same port. The proxy stops by
@@ -41,6 +45,12 @@ class Short:
     n: int
     keep_length: bool = False
     checksums: bool = False
+
+
+@dataclass(frozen=True)
+class Flip:
+    checksums: bool = False
+    multipart_etag: bool = False
 
 
 PASS = "pass"
@@ -187,6 +197,12 @@ class FaultProxy:
                 ]
             else:
                 self._note("short-with-checksum")
+        if isinstance(action, Flip) and req.command == "GET" and resp.status == 200 and data:
+            self._note("flip")
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+            out_headers = _without_digests(out_headers, action.checksums, action.multipart_etag)
+        elif isinstance(action, Flip) and req.command == "HEAD":
+            out_headers = _without_digests(out_headers, action.checksums, action.multipart_etag)
         req.send_response(resp.status)
         for key, value in out_headers:
             req.send_header(key, value)
@@ -197,6 +213,20 @@ class FaultProxy:
         req.end_headers()
         if req.command != "HEAD":
             req.wfile.write(data)
+
+
+def _without_digests(
+    headers: list[tuple[str, str]], checksums: bool, multipart_etag: bool
+) -> list[tuple[str, str]]:
+    """``headers`` without checksum headers (unless ``checksums``), the ETag made multipart."""
+    out = []
+    for key, value in headers:
+        if not checksums and key.lower().startswith("x-amz-checksum"):
+            continue
+        if multipart_etag and key.lower() == "etag":
+            value = '"' + value.strip('"') + '-2"'
+        out.append((key, value))
+    return out
 
 
 def _read_body(req: BaseHTTPRequestHandler) -> bytes:

@@ -2,13 +2,17 @@
 
 Every run reads its stores and writes its output through :mod:`faultproxy` on 127.0.0.1
 and is compared with one clean run of the same stores (no proxy): short chunk bodies
-with and without checksums, 5xx answers, dropped connections and a 20 s outage end in
-identical results; a batch that keeps failing and a failure during the commit end in a
-clean failure that resumes to identical results.
+with and without checksums, chunk bodies with a flipped byte with and without checksums
+(caught by the checksum headers, else by the MD5 ETag), 5xx answers, dropped
+connections and a 20 s outage end in identical results; a chunk that stays damaged, a
+batch that keeps failing and a failure during the commit end in a clean failure (never a
+value) that resumes to identical results; ``integrity.require_verified`` refuses chunks
+no digest covers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import subprocess
@@ -18,13 +22,14 @@ import zlib
 from typing import Any
 
 import fsspec
+import fsspec.asyn
 import pandas as pd
 import pytest
 import yaml
-from faultproxy import DROP, PASS, FaultProxy, Short, Status
+from faultproxy import DROP, PASS, FaultProxy, Flip, Short, Status
 
 from gagebench.config import load_config
-from gagebench.errors import StorageError
+from gagebench.errors import RunError, StorageError
 from gagebench.pipeline import run
 
 pytestmark = pytest.mark.integration
@@ -103,6 +108,131 @@ def test_short_bodies_without_checksums_are_fetched_again(
     run(config(daily_stores, bucket_url, s3, proxy.url), client=dask_client)
     assert proxy.injected.get("short", 0) >= 20, proxy.injected
     pd.testing.assert_frame_equal(results(f"{bucket_url}/faults", s3), clean)
+
+
+@pytest.mark.parametrize("checksums", [False, True], ids=["no-checksums", "checksums"])
+def test_flipped_bytes_are_fetched_again_never_decoded(
+    daily_stores, bucket_url, s3, dask_client, proxy, clean, checksums
+) -> None:
+    # Every chunk's first answer keeps its length but has its last byte flipped (a
+    # literal of the LZ4 stream: it decodes into one wrong value, no error). Without
+    # checksum headers only the MD5 ETag tells; with them botocore's check does.
+    def rule(method: str, path: str, count: int) -> Any:
+        if method == "GET" and is_chunk(path) and count == 1:
+            return Flip(checksums=checksums)
+        return PASS
+
+    proxy.rule = rule
+    run(config(daily_stores, bucket_url, s3, proxy.url), client=dask_client)
+    assert proxy.injected.get("flip", 0) >= 20, proxy.injected
+    pd.testing.assert_frame_equal(results(f"{bucket_url}/faults", s3), clean)
+
+
+def test_a_chunk_that_stays_damaged_is_an_error_never_a_value(
+    daily_stores, bucket_url, s3, dask_client, proxy, clean
+) -> None:
+    damaged: list[str] = []
+
+    def rule(method: str, path: str, count: int) -> Any:
+        if method == "GET" and is_chunk(path) and "/observed.zarr/" in path:
+            if not damaged:
+                damaged.append(path)
+            if path == damaged[0]:
+                return Flip()  # every answer, every attempt
+        return PASS
+
+    proxy.rule = rule
+    cfg = config(
+        daily_stores,
+        bucket_url,
+        s3,
+        proxy.url,
+        retries={"max_attempts": 3, "max_wait_s": 0.5, "batch_attempts": 1},
+    )
+    with pytest.raises(RunError) as failed:
+        run(cfg, client=dask_client)
+    message = str(failed.value)
+    key = damaged[0].split("/observed.zarr/", 1)[1]
+    assert "observed.zarr" in message, message
+    assert key in message, message
+    assert "ETag" in message, message
+    names = listing(f"{bucket_url}/faults", s3)
+    assert "results.parquet" not in names
+    assert "manifest.json" not in names
+    saved = [n for n in names if n.startswith("_parts/batch-")]
+    assert len(saved) == 4, names  # the other batches are saved; the damaged one is not
+
+    proxy.rule = lambda method, path, count: PASS
+    again = run(cfg, client=dask_client)
+    assert again.manifest["batches"]["computed"] == 1
+    pd.testing.assert_frame_equal(results(f"{bucket_url}/faults", s3), clean)
+
+
+def test_require_verified_refuses_chunks_no_digest_covers(
+    daily_stores, bucket_url, s3, dask_client, proxy
+) -> None:
+    # Chunks answered like a multipart upload without checksums: no digest covers them.
+    def rule(method: str, path: str, count: int) -> Any:
+        if method in ("GET", "HEAD") and is_chunk(path):
+            return Flip(multipart_etag=True)
+        return PASS
+
+    proxy.rule = rule
+    cfg = config(
+        daily_stores,
+        bucket_url,
+        s3,
+        proxy.url,
+        integrity={"require_verified": True},
+        retries={"max_attempts": 2, "max_wait_s": 0.5, "batch_attempts": 1},
+    )
+    with pytest.raises(RunError) as failed:
+        run(cfg, client=dask_client)
+    message = str(failed.value)
+    assert "cannot verify" in message, message
+    assert "require_verified" in message, message
+    assert "multipart" in message, message
+    names = listing(f"{bucket_url}/faults", s3)
+    assert not [n for n in names if n.startswith("_parts/batch-")], names
+
+
+def test_the_outage_line_waits_for_every_failing_request(s3, proxy, caplog) -> None:
+    # Two objects fail together; one comes back after ~2.5 s, the other after ~6 s.
+    # "waited it out" may only be said once both succeed, with the whole outage's length.
+    from gagebench.storage.objectstore import RetryingS3FileSystem
+
+    fs = RetryingS3FileSystem(
+        key=s3.key,
+        secret=s3.secret,
+        endpoint_url=proxy.url,
+        gagebench_retries={"max_attempts": 30, "max_wait_s": 30},
+        skip_instance_cache=True,
+    )
+    for name in ("quick", "slow"):
+        fs.pipe(f"gagebench-it/outage/{name}", name.encode())  # the endpoint has answered
+    t0 = time.monotonic()
+    back_at = {"quick": t0 + 2.5, "slow": t0 + 6.0}
+
+    def rule(method: str, path: str, count: int) -> Any:
+        name = path.rsplit("/", 1)[-1]
+        if method == "GET" and name in back_at and time.monotonic() < back_at[name]:
+            return Status(503)
+        return PASS
+
+    proxy.rule = rule
+    caplog.set_level(logging.WARNING, logger="gagebench")
+
+    async def both() -> list[Any]:
+        got = await asyncio.gather(
+            fs._cat_file("gagebench-it/outage/quick"), fs._cat_file("gagebench-it/outage/slow")
+        )
+        return list(got)
+
+    assert fsspec.asyn.sync(fs.loop, both) == [b"quick", b"slow"]
+    waited = [r for r in caplog.records if "waited it out" in r.getMessage()]
+    assert len(waited) == 1, [r.getMessage() for r in waited]
+    assert waited[0].created >= time.time() - (time.monotonic() - back_at["slow"])
+    assert float(waited[0].getMessage().split(" failed for ")[1].split(" s")[0]) >= 5.5
 
 
 def test_5xx_drops_and_cut_off_or_mismatching_bodies(

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 
 import numpy as np
 import pytest
 import zarr
 from numcodecs import Blosc
 
-from gagebench.errors import ConfigError
-from gagebench.storage.integrity import IntegrityError, VerifyingStore, check_blosc, check_decoded
+from gagebench.errors import ConfigError, StorageError
+from gagebench.storage.digests import IntegritySettings, verify_body
+from gagebench.storage.integrity import (
+    IntegrityError,
+    UnverifiedObjectError,
+    VerifyingStore,
+    check_blosc,
+    check_decoded,
+    check_metadata,
+    verified_store,
+)
 from gagebench.storage.retry import RetryPolicy, StoreUnavailable, is_transient, retrying
 
 CODEC = Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
@@ -203,3 +213,120 @@ def test_retry_policy_validation() -> None:
     assert all(d is not None and d <= 10 for d in delays)
     assert RetryPolicy(3, 100).delay(3, 0) is None
     assert RetryPolicy(30, 1.0).delay(1, 0.9) == pytest.approx(0.1, abs=0.1)
+
+
+# -- digests: checksum headers and MD5 ETags (gagebench.storage.digests) -------------------
+
+BODY = b"a zarr chunk's bytes"
+MD5 = hashlib.md5(BODY).hexdigest()  # the independent reference: hashlib itself
+
+
+@pytest.mark.parametrize(
+    ("headers", "checksum", "signals"),
+    [
+        ({"ETag": f'"{MD5}"'}, None, ("etag-md5",)),
+        ({"etag": f'"{MD5.upper()}"'}, "crc32", ("crc32", "etag-md5")),
+        ({"ETag": f'"{MD5}-3"'}, None, ()),  # multipart: not an MD5 of the bytes
+        ({"ETag": f'"{MD5}-3"'}, "CRC32C", ("crc32c",)),
+        ({"ETag": f'"{MD5}"', "x-amz-server-side-encryption": "aws:kms"}, None, ()),
+        (
+            {"ETag": f'"{MD5}"', "x-amz-server-side-encryption-customer-algorithm": "AES256"},
+            None,
+            (),
+        ),
+        ({"ETag": f'"{MD5}"', "x-amz-server-side-encryption": "AES256"}, None, ("etag-md5",)),
+        ({}, None, ()),
+    ],
+)
+def test_verify_body_uses_every_digest_the_store_gives(headers, checksum, signals) -> None:
+    assert verify_body("s3://b/k", BODY, headers, checksum) == signals
+
+
+def test_a_flipped_byte_fails_the_md5_etag_and_names_the_object_and_the_setting() -> None:
+    flipped = BODY[:-1] + bytes([BODY[-1] ^ 0xFF])
+    assert len(flipped) == len(BODY)
+    with pytest.raises(IntegrityError, match=r"s3://b/x\.zarr/q/0\.1.*etag_md5: false"):
+        verify_body("s3://b/x.zarr/q/0.1", flipped, {"ETag": f'"{MD5}"'}, None)
+    assert is_transient(IntegrityError("x"))  # fetched again within the budget
+    assert verify_body("k", flipped, {"ETag": f'"{MD5}"'}, None, etag_md5=False) == ()
+
+
+def test_integrity_settings_come_from_gagebench_yaml_and_are_validated() -> None:
+    assert IntegritySettings.from_mapping(None) == IntegritySettings(
+        require_verified=False, etag_md5=True
+    )
+    assert IntegritySettings.from_mapping({"require_verified": True}).require_verified
+    with pytest.raises(ConfigError, match=r"integrity\.require_verified: expected true or false"):
+        IntegritySettings.from_mapping({"require_verified": "yes"})
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['verify'\]"):
+        IntegritySettings.from_mapping({"verify": True})
+
+
+# -- metadata cut short, unverified objects (real files, a real LocalStore) ----------------
+
+
+def _consolidated_store(tmp_path):
+    import xarray as xr
+
+    path = str(tmp_path / "obs.zarr")
+    ds = xr.Dataset(
+        {"q": (("time", "gage_id"), np.ones((4, 3), dtype="float32"), {"units": "m3/s"})},
+        coords={
+            "time": np.arange("2001-01-01", "2001-01-05", dtype="datetime64[D]"),
+            "gage_id": ["USGS-01", "USGS-02", "USGS-03"],
+        },
+    )
+    ds.to_zarr(path, zarr_format=2, consolidated=True, encoding={"q": {"chunks": (4, 1)}})
+    return path
+
+
+def test_metadata_cut_short_is_retried_then_names_the_store_and_the_key(tmp_path) -> None:
+    path = _consolidated_store(tmp_path)
+    meta = tmp_path / "obs.zarr" / ".zmetadata"
+    meta.write_bytes(meta.read_bytes()[:-40])
+    with pytest.raises(IntegrityError, match="not whole JSON"):
+        check_metadata(".zmetadata", meta.read_bytes())
+    store = VerifyingStore(
+        zarr.storage.LocalStore(path, read_only=True),
+        RetryPolicy(max_attempts=3, max_wait_s=0.3),
+        path,
+    )
+    with pytest.raises(StoreUnavailable) as failed:
+        zarr.open_group(store, mode="r", use_consolidated=True)
+    message = str(failed.value)
+    assert path in message, message
+    assert "(metadata .zmetadata)" in message, message
+    assert "not whole JSON" in message, message
+    assert "3 attempts" in message, message
+
+
+def test_a_zarray_cut_short_on_a_worker_names_the_store_and_the_key(tmp_path) -> None:
+    # The store opens from its consolidated metadata; the chunk reader reads .zarray later.
+    from gagebench.config import StoreConfig
+    from gagebench.sources.stores import _Store
+
+    path = _consolidated_store(tmp_path)
+    zarray = tmp_path / "obs.zarr" / "q" / ".zarray"
+    zarray.write_bytes(zarray.read_bytes()[:-10])
+    options = {"gagebench_retries": {"max_attempts": 2, "max_wait_s": 0.2}}  # the run's
+    store = _Store("observed", StoreConfig(url=path, variable="q", storage_options=options))
+    assert store.array.store.policy == RetryPolicy(max_attempts=2, max_wait_s=0.2)
+    with pytest.raises(StorageError) as failed:
+        store.read(np.array([0, 1]))
+    message = str(failed.value)
+    assert f"the observed store {path!r}" in message, message
+    assert "q/.zarray" in message, message
+    assert "not whole JSON" in message, message
+
+
+def test_require_verified_refuses_what_no_digest_covers(tmp_path) -> None:
+    path, data = _store_with_chunks(tmp_path)
+    strict = IntegritySettings(require_verified=True, etag_md5=True)
+    store = verified_store(path, None, {"gagebench_integrity": strict.to_dict()})
+    with pytest.raises(
+        UnverifiedObjectError, match=r"local stores send no digest.*require_verified"
+    ):
+        zarr.open_array(store, mode="r")
+    assert not is_transient(UnverifiedObjectError("x"))  # refused at once, not retried
+    relaxed = verified_store(path, None)  # gagebench.yaml: read unverified
+    np.testing.assert_array_equal(zarr.open_array(relaxed, mode="r")[:], data)

@@ -120,3 +120,28 @@ def test_the_synthetic_stores_writer_uses_the_translator(tmp_path: Path) -> None
     with pytest.raises(StorageError, match=said) as info:
         synthesize(str(blocker / "out"), n_gages=3, start="2000-01-01", end="2000-03-01")
     assert "NotADirectoryError" in str(info.value)
+
+
+def _has(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "package"),
+    [("gs://bucket/x.zarr", "gcsfs"), ("az://container/x.zarr", "adlfs")],
+)
+def test_a_protocol_whose_package_is_missing_names_what_to_install(url: str, package: str) -> None:
+    if _has(package):
+        pytest.skip(f"{package} is installed here: fsspec raises no ImportError")
+    said = rf"{url.split(':')[0]}:// URLs need the {package} package.*pip install {package}"
+    with pytest.raises(StorageError, match=said), translating(url, "open", "the observed store"):
+        fsspec.core.url_to_fs(url)  # the real ImportError of fsspec's registry
+
+
+@pytest.mark.parametrize("url", ["s3://", "s3:///x.zarr", "gs:///runs"])
+def test_an_object_store_url_without_a_bucket_says_so(url: str) -> None:
+    said = r"the URL names no bucket: write \w+://<bucket>/"
+    with pytest.raises(StorageError, match=said), translating(url, "open", "the observed store"):
+        raise AssertionError("refused before the block runs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from gagebench.pipeline import RunResult
 from gagebench.summary import format_summary
@@ -30,6 +31,24 @@ def test_counts_medians_speed_and_where() -> None:
     assert "computed 3 gages in 1.5 s (2 gages/s); total 3.2 s" in text
     assert "results: /runs/r1/  (results.parquet, report.html)" in lines
     assert lines[-1] == "report:  /runs/r1/report.html"
+
+
+@pytest.mark.parametrize(
+    ("gages", "seconds", "shown"),
+    [
+        (5390, 17.9, "(301 gages/s)"),
+        (3, 1.5, "(2 gages/s)"),
+        (1, 4.0, "(0.25 gages/s)"),
+        (2, 50.0, "(1 gage every 25 s)"),
+        (1, 1500.0, "(1 gage every 25 min)"),
+    ],
+)
+def test_a_slow_rate_is_never_rounded_to_zero(gages: int, seconds: float, shown: str) -> None:
+    manifest = _manifest(report=False)
+    manifest["timings"] = {"computed_gages": gages, "compute_s": seconds, "total_s": seconds}
+    text = format_summary(RunResult("/runs/r1", manifest, pd.DataFrame()))
+    assert shown in text, text
+    assert "(0 gages/s)" not in text
 
 
 def test_an_already_complete_run_without_report_or_timings() -> None:

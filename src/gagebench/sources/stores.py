@@ -66,6 +66,7 @@ from gagebench.sources.units import Units, resolve_units
 from gagebench.sources.zarrio import read_gage_rows
 from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
+from gagebench.storage.retry import is_transient
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -435,7 +436,7 @@ def _open_array(
 
     with _opening(label, url):
         group = zarr.open_group(
-            verified_store(url, zarr_options(url, options)),
+            verified_store(url, zarr_options(url, options), options),
             mode="r",
             use_consolidated=consolidated,
         )
@@ -453,17 +454,65 @@ def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
     down they all fail and leave noise on stderr. One plain request first avoids that.
     A store's root need not exist as a path of its file system (a ``reference://``
     store's root is ``''``), so a missing root is refused only when no zarr metadata
-    file is found under it either.
+    file is found under it either. Existence is asked with ``info`` (not ``exists``,
+    which says False for an endpoint that cannot be reached), and a root that is a
+    file is refused as not a zarr store, saying what it looks like (NetCDF, HDF5...).
     """
     import fsspec
 
     with _opening(label, url):
         fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, options) or {}))
-        found = fs.exists(path) or any(
-            fs.exists(f"{path.rstrip('/')}/{name}" if path else name) for name in _ZARR_METADATA
+        root = _info(fs, path) if path else None
+        metadata = (root is None or root.get("type") == "file") and any(
+            _info(fs, f"{path.rstrip('/')}/{name}" if path else name) is not None
+            for name in _ZARR_METADATA
+        )  # a file root may still be a store: http servers answer for folders too
+        found = root is not None or metadata
+        kind = (
+            _file_kind(fs, path)
+            if root is not None and not metadata and root.get("type") == "file"
+            else None
         )
     if not found:
         raise StorageError(f"cannot open the {label} store {url!r}: nothing there; check the URL")
+    if kind is not None:
+        raise StorageError(
+            f"cannot open the {label} store {url!r}: it is not a zarr store (a folder with "
+            f".zgroup/.zmetadata or zarr.json), it looks like {kind}; give the URL of a zarr "
+            "store, or convert the file (xarray: open_dataset(...).to_zarr(...))"
+        )
+
+
+def _info(fs: Any, path: str) -> dict[str, Any] | None:
+    """``fs.info(path)``, None when nothing is there; other failures raise (unreachable...)."""
+    try:
+        return dict(fs.info(path))
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        cause = exc.__cause__
+        if cause is not None and is_transient(cause):
+            raise cause from exc  # http's "not found" for a refused connection
+        return None
+
+
+#: Leading bytes of files that are not zarr stores, and what they are.
+_FILE_MAGIC = (
+    (b"\x89HDF\r\n\x1a\n", "a NetCDF-4 / HDF5 file"),
+    (b"CDF\x01", "a NetCDF (classic) file"),
+    (b"CDF\x02", "a NetCDF (64-bit offset) file"),
+    (b"CDF\x05", "a NetCDF (64-bit data) file"),
+    (b"PK\x03\x04", "a zip file (a zipped zarr store opens as zip::<URL>)"),
+)
+
+
+def _file_kind(fs: Any, path: str) -> str:
+    """What the file at ``path`` looks like from its first bytes."""
+    head = bytes(fs.cat_file(path, start=0, end=8))
+    for magic, kind in _FILE_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.lstrip().startswith(b"{"):
+        return "a JSON file (a kerchunk reference opens as url: reference:// with fo: <URL>)"
+    return "a file"
 
 
 def _open_dataset(
@@ -478,7 +527,7 @@ def _open_dataset(
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         return xr.open_zarr(
-            verified_store(url, zarr_options(url, options)),
+            verified_store(url, zarr_options(url, options), options),
             chunks=None,
             consolidated=consolidated,
         )
@@ -557,8 +606,8 @@ def store_version(label: str, spec: StoreConfig) -> tuple[str, ...] | None:
         for name in (".zmetadata", "zarr.json", ".zgroup", ".zarray"):
             try:
                 info = fs.info(f"{path.rstrip('/')}/{name}" if path else name)
-            except FileNotFoundError:
-                continue
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # (a file given as the store: _probe says what it is)
             keys = ("ETag", "etag", "mtime", "LastModified", "last_modified", "created", "size")
             return tuple(f"{k}={info[k]}" for k in keys if info.get(k) is not None)
     return None

@@ -82,7 +82,7 @@ def _read_v2_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarr
     from zarr.core.buffer import default_buffer_prototype
 
     from gagebench.storage.integrity import IntegrityError, check_decoded
-    from gagebench.storage.retry import OUTAGE, default_policy
+    from gagebench.storage.retry import OUTAGE, default_policy, given_up
 
     metadata = array.metadata
     store = array.store
@@ -107,40 +107,49 @@ def _read_v2_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarr
 
     pending = list(range(len(keys)))
     attempt, waited = 0, 0.0
-    while pending:
+    where = str(getattr(store, "name", store))
+    ok = False
+    try:
+        while pending:
 
-        async def fetch(todo: list[int] = pending) -> list[Any]:
-            # Wait for every request, failed or not, so none is left pending (and closed
-            # later from another context, which prints "Exception ignored" tracebacks).
-            got = await asyncio.gather(
-                *(store.get(keys[i], prototype=prototype) for i in todo), return_exceptions=True
-            )
-            for item in got:
-                if isinstance(item, BaseException):
-                    raise item
-            return got
+            async def fetch(todo: list[int] = pending) -> list[Any]:
+                # Wait for every request, failed or not, so none is left pending (and closed
+                # later from another context, which prints "Exception ignored" tracebacks).
+                got = await asyncio.gather(
+                    *(store.get(keys[i], prototype=prototype) for i in todo),
+                    return_exceptions=True,
+                )
+                for item in got:
+                    if isinstance(item, BaseException):
+                        raise item
+                return got
 
-        failed: list[int] = []
-        error: IntegrityError | None = None
-        for i, buffer in zip(pending, _run(fetch()), strict=True):
-            if buffer is None:  # a chunk never written holds the fill value
-                out[i] = metadata.fill_value if metadata.fill_value is not None else 0
-                continue
-            try:
-                out[i] = decode(keys[i], buffer)
-            except IntegrityError as exc:
-                failed.append(i)
-                error = exc
-        if error is None:
-            break
-        attempt += 1
-        pause = policy.delay(attempt, waited)
-        if pause is None:
-            raise error
-        OUTAGE.failed(error)
-        time.sleep(pause)
-        waited += pause
-        pending = failed
+            failed: list[int] = []
+            error: IntegrityError | None = None
+            for i, buffer in zip(pending, _run(fetch()), strict=True):
+                if buffer is None:  # a chunk never written holds the fill value
+                    out[i] = metadata.fill_value if metadata.fill_value is not None else 0
+                    continue
+                try:
+                    out[i] = decode(keys[i], buffer)
+                except IntegrityError as exc:
+                    failed.append(i)
+                    error = exc
+            if error is None:
+                ok = True
+                break
+            attempt += 1
+            where = f"{getattr(store, 'name', store)} (chunk {keys[failed[0]]})"
+            pause = policy.delay(attempt, waited)
+            if pause is None:
+                raise given_up(where, error, attempt, waited, True) from error
+            OUTAGE.failed(error, first=attempt == 1)
+            time.sleep(pause)
+            waited += pause
+            pending = failed
+    finally:
+        if attempt:  # some chunks failed at least once: they have settled now
+            OUTAGE.settled(where, ok)
     return out
 
 

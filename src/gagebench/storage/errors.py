@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import Iterator
 
 from gagebench.errors import GagebenchError, StorageError
+from gagebench.storage.fs import missing_bucket
 from gagebench.storage.retry import (
     StoreUnavailable,
     describe,
@@ -66,10 +67,30 @@ _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
         "package (e.g. s3fs, gcsfs) is installed",
     ),
 )
+_UNREACHABLE_HTTP = "the host cannot be reached: check the host and port in the URL and the network"
 _TRANSIENT = "the object store kept failing; run again with the same run_id to resume"
 _OTHER = (
     f"check {{key}}, the credentials and endpoint_url in storage_options ({_ON_THE_COMMAND_LINE})"
 )
+
+
+def missing_package(exc: BaseException) -> str | None:
+    """The fsspec implementation package an ImportError asks for (gcsfs, adlfs...), if any.
+
+    fsspec raises ``ImportError(<its install hint>)`` for a known protocol whose package
+    is not installed (``gs://`` without gcsfs): the hint is matched against fsspec's own
+    table of implementations, so the package named is the one fsspec would import.
+    """
+    from fsspec.registry import known_implementations
+
+    for err in exception_chain(exc):
+        if not isinstance(err, ImportError):
+            continue
+        for impl in known_implementations.values():
+            package = str(impl.get("class", "")).split(".")[0]
+            if impl.get("err") == str(err) or (package and err.name == package):
+                return package
+    return None
 
 
 def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
@@ -82,6 +103,8 @@ def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
     """
     if isinstance(exc, GagebenchError) and not isinstance(exc, StorageError):
         return False
+    if missing_package(exc) is not None:
+        return True
     return is_storage_failure(exc) or (bool(also) and isinstance(exc, also))
 
 
@@ -113,7 +136,17 @@ def storage_error(
     target = f"{what} {url!r}" if what else url
     if isinstance(exc, StoreUnavailable):
         return StorageError(f"cannot {action} {target}: {describe(exc)}")
-    return StorageError(f"cannot {action} {target}: {hint(exc, key)} ({describe(exc)})")
+    package = missing_package(exc)
+    if package is not None:
+        scheme = url.split("::")[-1].split("://")[0] if "://" in url else "this"
+        return StorageError(
+            f"cannot {action} {target}: {scheme}:// URLs need the {package} package, which "
+            f"is not installed: pip install {package}"
+        )
+    said = hint(exc, key)
+    if said.startswith("the endpoint cannot be reached") and url.startswith(("http:", "https:")):
+        said = _UNREACHABLE_HTTP  # the host is in the URL, not in endpoint_url
+    return StorageError(f"cannot {action} {target}: {said} ({describe(exc)})")
 
 
 @contextlib.contextmanager
@@ -128,7 +161,12 @@ def translating(
 
     gagebench's own errors pass as they are, except :class:`StoreUnavailable` (raised by
     the retry layer, which does not know the file): it is reworded to name the URL.
+    An object-store URL without a bucket (``s3://``) is refused before the block runs.
     """
+    problem = missing_bucket(url)
+    if problem is not None:
+        target = f"{what} {url!r}" if what else url
+        raise StorageError(f"cannot {action} {target}: {problem}")
     try:
         yield
     except StoreUnavailable as exc:

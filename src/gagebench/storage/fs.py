@@ -22,7 +22,8 @@ def options_for_url(url: str, options: Mapping[str, Any] | None) -> dict[str, An
         return None
     opts = dict(options or {})
     if split_protocol(url.split("::")[0])[0] not in ("s3", "s3a"):
-        opts.pop("gagebench_retries", None)  # only gagebench's S3 filesystem reads it
+        for key in ("gagebench_retries", "gagebench_integrity"):
+            opts.pop(key, None)  # only gagebench's S3 filesystem reads them
     return opts or None
 
 
@@ -40,3 +41,23 @@ def register_s3() -> None:
         if getattr(_registry.get(protocol), "__name__", "") != "RetryingS3FileSystem":
             _registry.pop(protocol, None)
         fsspec.register_implementation(protocol, target, clobber=True)
+
+
+#: Protocols whose URLs start with a bucket (or container) name: ``s3://<bucket>/<key>``.
+_BUCKET_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+
+
+def missing_bucket(url: str) -> str | None:
+    """What to write instead, when ``url`` names no bucket (``s3://``, ``s3:///x.zarr``).
+
+    None for a URL with a bucket, and for every protocol without buckets.
+    """
+    outer = url.split("::")[-1] if "::" in url else url
+    protocol, rest = split_protocol(outer)
+    if protocol not in _BUCKET_PROTOCOLS or "://" not in outer:
+        return None
+    if rest.split("/", 1)[0].strip():
+        return None
+    name = "container" if protocol in ("az", "abfs", "abfss") else "bucket"
+    path = rest.strip("/") or "<path>"
+    return f"the URL names no {name}: write {protocol}://<{name}>/{path}"

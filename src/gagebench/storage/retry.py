@@ -17,8 +17,9 @@ chunk reads use up within seconds). Here one layer decides, once per S3 request:
 - transient (retried): refused or dropped connections, timeouts, HTTP 5xx and throttling,
   checksum mismatches, cut-off bodies and chunks that fail the integrity checks of
   :mod:`gagebench.storage.integrity`; anything else (403, 404, bad credentials) fails at once;
-- each process logs one line per outage, once requests succeed again, saying how long
-  the object store failed; on a Dask worker the line is sent to the client as an event
+- each process logs one line per outage, once every request that failed has succeeded
+  again (never while some are still being retried), saying how long the object store
+  failed; on a Dask worker the line is sent to the client as an event
   on the topic :data:`EVENT_TOPIC`.
 
 Storage options may carry the policy for one filesystem as ``gagebench_retries``
@@ -264,9 +265,10 @@ class StoreUnavailable(StorageError, ConnectionError):
     """The object store kept failing for the whole retry budget (an outage, or never up)."""
 
 
-def _given_up(
+def given_up(
     where: str, exc: BaseException, attempts: int, waited: float, answered: bool
 ) -> StoreUnavailable:
+    """The error of a request that kept failing for ``attempts`` and ``waited`` seconds."""
     if answered:
         text = (
             f"the object store {where} kept failing for {waited:.1f} s and {attempts} "
@@ -286,35 +288,51 @@ def _given_up(
 
 
 class _Outage:
-    """When requests of this process started failing; one log line when they recover."""
+    """Requests of this process that are failing now; one log line once they all succeed.
+
+    An outage starts with the first failed request and lasts while any request that
+    failed is still being retried. It ends when the last of them settles: if it
+    succeeded, the outage is logged as waited out (how long, how many retries); if it
+    gave up, nothing is logged here (its error is raised and reported by the caller).
+    Requests that succeed without having failed end nothing: during a storm some
+    requests get through while others are still failing.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.since: float | None = None
+        self.failing = 0
         self.retries = 0
         self.last = ""
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException, first: bool = True) -> None:
+        """A request failed (``first``: its first failure, so one more request is failing)."""
         with self._lock:
             if self.since is None:
                 self.since = time.monotonic()
                 self.retries = 0
+            if first:
+                self.failing += 1
             self.retries += 1
             self.last = describe(exc)
 
-    def recovered(self, where: str) -> None:
-        if self.since is None:
-            return
+    def settled(self, where: str, ok: bool) -> None:
+        """A request that had failed succeeded (``ok``) or gave up."""
         with self._lock:
             if self.since is None:
                 return
+            self.failing = max(0, self.failing - 1)
+            if self.failing:
+                return  # other requests are still failing: the outage goes on
             waited = time.monotonic() - self.since
             message = (
                 f"object store {where} failed for {waited:.1f} s ({self.retries} retried "
                 f"requests, last error {self.last}); waited it out and continued"
             )
             self.since = None
-        if waited >= NOTICE_S:
+        if not ok:
+            log.debug("%s gave up after %.1f s of failures", where, waited)
+        elif waited >= NOTICE_S:
             _report(message)
         else:
             log.debug("%s", message)
@@ -374,25 +392,30 @@ async def retrying(
         return await call()
     attempt = 0
     waited = 0.0
-    while True:
-        attempt += 1
-        _IN_RETRY.set(True)  # restored by value below: a token reset raises when an
-        try:  # abandoned coroutine is closed from another context (garbage collection)
-            result = await call()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            pause = policy.delay(attempt, waited)
-            if pause is None:
-                if attempt == 1:
+    ok = False
+    try:
+        while True:
+            attempt += 1
+            _IN_RETRY.set(True)  # restored by value below: a token reset raises when an
+            try:  # abandoned coroutine is closed from another context (garbage collection)
+                result = await call()
+            except Exception as exc:
+                if not is_transient(exc):
                     raise
-                raise _given_up(where, exc, attempt, waited, answered) from exc
-            OUTAGE.failed(exc)
-            log.debug("transient error on %s (attempt %d): %s", where, attempt, describe(exc))
-            await asyncio.sleep(pause)
-            waited += pause
-        else:
-            OUTAGE.recovered(where)
-            return result
-        finally:
-            _IN_RETRY.set(False)
+                pause = policy.delay(attempt, waited)
+                if pause is None:
+                    if attempt == 1:
+                        raise
+                    raise given_up(where, exc, attempt, waited, answered) from exc
+                OUTAGE.failed(exc, first=attempt == 1)
+                log.debug("transient error on %s (attempt %d): %s", where, attempt, describe(exc))
+                await asyncio.sleep(pause)
+                waited += pause
+            else:
+                ok = True
+                return result
+            finally:
+                _IN_RETRY.set(False)
+    finally:
+        if attempt > 1:  # this request failed at least once: it has settled now
+            OUTAGE.settled(where, ok)
