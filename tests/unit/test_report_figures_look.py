@@ -120,8 +120,8 @@ def test_not_computed_crosses_are_drawn_above_the_dots(northeast: pd.DataFrame) 
     (ax,) = [ax for ax in _maps(fig) if ax.collections]
     scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
     n_missing = int(np.ceil(len(northeast) / 4))
-    crosses = [c for c in scatters if len(c.get_offsets()) == n_missing]
-    dots = [c for c in scatters if len(c.get_offsets()) == len(northeast) - n_missing]
+    crosses = [c for c in scatters if np.shape(c.get_offsets())[0] == n_missing]
+    dots = [c for c in scatters if np.shape(c.get_offsets())[0] == len(northeast) - n_missing]
     assert len(crosses) == 1
     assert len(dots) == 1
     order = _draw_order(ax)
