@@ -100,13 +100,17 @@ def _insert_optional_pages(app: object, docname: str, source: list[str]) -> None
         source[0] = source[0].replace(OPTIONAL_MARKER, "\n".join(optional_pages()))
 
 
-# Reports the executed tutorials link to: a tutorial writes its run (``runs/``) or a copy
-# of its report (``reports/``) beside itself, and links it relatively, as Jupyter would
+# Reports the executed tutorials link to: a tutorial writes its run (``runs/``, or the
+# hub stand-in's ``scratch/runs/``) or a copy of its report (``reports/``) beside itself, and links it relatively, as Jupyter would
 # open it. The build starts without the previous build's (a run folder left behind would
 # make the run "already complete") and ships each report at the same place beside the
 # tutorial's page, so the links work on the site.
-TUTORIAL_OUTPUTS = ("tutorials/runs", "tutorials/reports")
-SHIPPED_REPORTS = ("tutorials/runs/*/report.html", "tutorials/reports/*.html")
+TUTORIAL_OUTPUTS = ("tutorials/runs", "tutorials/reports", "tutorials/scratch")
+SHIPPED_REPORTS = (
+    "tutorials/runs/*/report.html",
+    "tutorials/scratch/runs/*/report.html",
+    "tutorials/reports/*.html",
+)
 
 
 def _clean_tutorial_outputs(app: object) -> None:

@@ -92,7 +92,7 @@ class RunResult:
         """
         import html
 
-        from gagebench.report.link import report_link_html
+        from gagebench.report.link import relative_link, report_link_html
 
         def esc(value: Any) -> str:
             return html.escape(str(value))
@@ -102,6 +102,7 @@ class RunResult:
         timings = self.manifest.get("timings", {})
         n_gages = self.manifest.get("inputs", {}).get("n_gages", "?")
         report = self.report_url()
+        where = relative_link(self.run_url) or self.run_url  # as the report's link is
         report_html = "no report (report: false)" if report is None else report_link_html(report)
         parts = [
             f"{esc(n_gages)} gages",
@@ -131,7 +132,7 @@ class RunResult:
             '<div class="gagebench-run">'
             f"<p><b>gagebench run <code>{esc(self.manifest.get('run_id'))}</code></b>"
             f"{' (already complete)' if self.already_complete else ''}"
-            f" at <code>{esc(self.run_url)}</code><br>{esc(' · ').join(parts)}<br>"
+            f" at <code>{esc(where)}</code><br>{esc(' · ').join(parts)}<br>"
             f"{report_html}</p>"
             f"<p>timings: {esc(', '.join(timing_parts) or 'n/a')}"
             f"{f' (started {esc(started)})' if started else ''}</p>"

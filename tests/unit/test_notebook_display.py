@@ -127,6 +127,7 @@ def test_run_result_card_has_counts_medians_report_link_id_and_timings(
     links = _Links()
     links.feed(card)
     assert links.hrefs == ["runs/nb-1/report.html"]  # relative: JupyterLab opens it
+    assert "at <code>runs/nb-1</code>" in card  # where, as the link is: from the notebook
     assert result.report_url() == str(tmp_path / "runs" / "nb-1") + "/report.html"
 
 

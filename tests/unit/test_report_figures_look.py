@@ -93,16 +93,17 @@ def test_map_of_gages_across_the_country_shows_conus(gages: pd.DataFrame) -> Non
 
 @pytest.mark.parametrize(
     ("lon", "lat"),
-    [([-105.0], [40.0]), ([-125.5, -124.0], [48.5, 49.0]), ([-67.0, -66.5], [44.5, 47.0])],
-    ids=["one-gage", "northwest-corner", "maine"],
+    [([-105.0], [40.0]), ([-125.5, -124.0], [48.5, 49.0]), ([-90.0, -89.5], [30.0, 47.0])],
+    ids=["one-gage", "northwest-corner", "north-south-strip"],
 )
-def test_map_extent_holds_the_gages_and_stays_in_conus(lon: list, lat: list) -> None:
+def test_map_extent_holds_the_gages_in_a_readable_panel(lon: list, lat: list) -> None:
     west, east, south, north = map_extent(lon, lat)
     assert west < min(lon) <= max(lon) < east
     assert south < min(lat) <= max(lat) < north
     assert north - south >= 3.0  # a single gage still gets some land around it
-    assert CONUS[0] <= west < east <= CONUS[1]
-    assert CONUS[2] <= south < north <= CONUS[3]
+    shape = (east - west) / ((north - south) * 1.25)  # on the page: lat drawn 1.25x
+    assert 1.0 - 1e-9 <= shape <= 2.0 + 1e-9  # neither a sliver nor a ribbon
+    assert east - west < (CONUS[1] - CONUS[0]) / 2
 
 
 def test_map_extent_without_located_gages_is_conus() -> None:

@@ -155,45 +155,41 @@ def _marker(count: int) -> tuple[float, float]:
 
 MAP_ASPECT = 1.25  # ~1/cos(37°): keeps CONUS shapes close to an equal-area look
 MAP_MIN_SPAN = 3.0  # degrees of latitude shown at least (one gage, or a few close ones)
-MAP_PAD = 0.12  # share of the gages' span added on each side
+MAP_PAD = 0.08  # share of the gages' span added on each side
+MAP_SHAPES = (1.5, 2.0)  # the panel's width / height on the page, at least and at most
 
 
 def map_extent(lon: ArrayLike | None = None, lat: ArrayLike | None = None) -> Extent:
     """(west, east, south, north) of a map of gages at ``lon``/``lat`` (degrees).
 
     The CONUS extent when no gage is located or the gages spread over most of it; else the
-    gages' bounding box, padded, grown to at least :data:`MAP_MIN_SPAN` degrees and to the
-    CONUS panel's shape, and moved inside the CONUS extent where it fits: gages in one
-    region fill the panel, with the country outline around them as context.
+    gages' bounding box, padded, grown to at least :data:`MAP_MIN_SPAN` degrees and to a
+    panel 1.5 to 2 times as wide as high: gages in one region fill the panel,
+    with the country outline around them as context.
     """
-    full = tuple(float(v) for v in _outline()["extent"])
-    west0, east0, south0, north0 = full
+    full = Extent(*(float(v) for v in _outline()["extent"]))
     x = np.asarray(lon if lon is not None else [], dtype=float).ravel()
     y = np.asarray(lat if lat is not None else [], dtype=float).ravel()
     keep = np.isfinite(x) & np.isfinite(y)
     if not keep.any():
-        return Extent(*full)
+        return full
     x, y = x[keep], y[keep]
-    ratio = (east0 - west0) / ((north0 - south0) * MAP_ASPECT)  # panel width / height
-    height = max(float(np.ptp(y)) * (1 + 2 * MAP_PAD), MAP_MIN_SPAN)
-    width = max(float(np.ptp(x)) * (1 + 2 * MAP_PAD), 1e-9)
-    height = max(height, width / (ratio * MAP_ASPECT))
-    width = height * ratio * MAP_ASPECT
-    wide = width >= 0.8 * (east0 - west0) or height >= 0.8 * (north0 - south0)
-    inside = west0 <= x.min() and x.max() <= east0 and south0 <= y.min() and y.max() <= north0
-    if wide and inside:
-        return Extent(*full)
+    # sizes on the page: a degree of latitude is drawn MAP_ASPECT times a degree of longitude
+    width = float(np.ptp(x)) * (1 + 2 * MAP_PAD)
+    height = max(float(np.ptp(y)) * (1 + 2 * MAP_PAD), MAP_MIN_SPAN) * MAP_ASPECT
+    narrowest, widest = MAP_SHAPES
+    width = max(width, height * narrowest)
+    height = max(height, width / widest)
+    inside = full.west <= x.min() and x.max() <= full.east
+    inside = inside and full.south <= y.min() and y.max() <= full.north
+    if inside and (
+        width >= 0.8 * (full.east - full.west)
+        or height / MAP_ASPECT >= 0.8 * (full.north - full.south)
+    ):
+        return full
     cx, cy = (x.min() + x.max()) / 2, (y.min() + y.max()) / 2
-    west = _inside(cx - width / 2, width, west0, east0)
-    south = _inside(cy - height / 2, height, south0, north0)
-    return Extent(west, west + width, south, south + height)
-
-
-def _inside(start: float, span: float, low: float, high: float) -> float:
-    """``start`` moved so that [start, start + span] lies in [low, high] where it fits."""
-    if span >= high - low:
-        return start
-    return float(min(max(start, low), high - span))
+    half_x, half_y = width / 2, height / MAP_ASPECT / 2
+    return Extent(float(cx - half_x), float(cx + half_x), float(cy - half_y), float(cy + half_y))
 
 
 def draw_outline(ax: Axes, lon: ArrayLike | None = None, lat: ArrayLike | None = None) -> None:
