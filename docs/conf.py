@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
@@ -137,6 +138,40 @@ def _insert_optional_pages(app: object, docname: str, source: list[str]) -> None
         source[0] = source[0].replace(OPTIONAL_MARKER, "\n".join(optional_pages()))
 
 
+# Reports the executed tutorials link to: a tutorial writes its run (``runs/``, or the
+# hub stand-in's ``scratch/runs/``) or a copy of its report (``reports/``) beside itself, and links it relatively, as Jupyter would
+# open it. The build starts without the previous build's (a run folder left behind would
+# make the run "already complete") and ships each report at the same place beside the
+# tutorial's page, so the links work on the site.
+TUTORIAL_OUTPUTS = ("tutorials/runs", "tutorials/reports", "tutorials/scratch")
+SHIPPED_REPORTS = (
+    "tutorials/runs/*/report.html",
+    "tutorials/scratch/runs/*/report.html",
+    "tutorials/reports/*.html",
+)
+
+
+def _clean_tutorial_outputs(app: object) -> None:
+    import shutil
+
+    for folder in TUTORIAL_OUTPUTS:
+        shutil.rmtree(HERE / folder, ignore_errors=True)
+
+
+def _ship_tutorial_reports(app: Any, exception: Exception | None) -> None:
+    import shutil
+
+    if exception is not None or app.builder.format != "html":
+        return
+    for pattern in SHIPPED_REPORTS:
+        for report in HERE.glob(pattern):
+            target = Path(app.outdir) / report.relative_to(HERE)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(report, target)
+
+
 def setup(app: object) -> dict[str, bool]:
     app.connect("source-read", _insert_optional_pages)  # type: ignore[attr-defined]
+    app.connect("builder-inited", _clean_tutorial_outputs)  # type: ignore[attr-defined]
+    app.connect("build-finished", _ship_tutorial_reports)  # type: ignore[attr-defined]
     return {"parallel_read_safe": True}

@@ -85,8 +85,14 @@ class RunResult:
         return self.run_url.rstrip("/") + "/" + REPORT_FILE
 
     def _repr_html_(self) -> str:
-        """A short card for notebooks: run id, where, status counts, medians, report, timings."""
+        """A short card for notebooks: run id, where, status counts, medians, report, timings.
+
+        The report is a link the page can follow when Jupyter serves it, else its location
+        with a command to copy (:mod:`gagebench.report.link` has the rule).
+        """
         import html
+
+        from gagebench.report.link import relative_link, report_link_html
 
         def esc(value: Any) -> str:
             return html.escape(str(value))
@@ -96,10 +102,8 @@ class RunResult:
         timings = self.manifest.get("timings", {})
         n_gages = self.manifest.get("inputs", {}).get("n_gages", "?")
         report = self.report_url()
-        if report is None:
-            report_html = "no report (report: false)"
-        else:
-            report_html = f'<a href="{esc(_browsable(report))}" target="_blank">report.html</a>'
+        where = relative_link(self.run_url) or self.run_url  # as the report's link is
+        report_html = "no report (report: false)" if report is None else report_link_html(report)
         parts = [
             f"{esc(n_gages)} gages",
             f"models {esc(', '.join(map(str, medians.index)) or '-')}",
@@ -128,7 +132,7 @@ class RunResult:
             '<div class="gagebench-run">'
             f"<p><b>gagebench run <code>{esc(self.manifest.get('run_id'))}</code></b>"
             f"{' (already complete)' if self.already_complete else ''}"
-            f" at <code>{esc(self.run_url)}</code><br>{esc(' · ').join(parts)}<br>"
+            f" at <code>{esc(where)}</code><br>{esc(' · ').join(parts)}<br>"
             f"{report_html}</p>"
             f"<p>timings: {esc(', '.join(timing_parts) or 'n/a')}"
             f"{f' (started {esc(started)})' if started else ''}</p>"
@@ -137,16 +141,6 @@ class RunResult:
             f"<div><b>median over evaluated gages</b>{medians_html}</div>"
             "</div></div>"
         )
-
-
-def _browsable(url: str) -> str:
-    """A link a notebook can follow: a local path becomes a ``file://`` URI."""
-    import os
-    from pathlib import Path
-
-    if "://" in url:
-        return url
-    return Path(os.path.abspath(url)).as_uri()
 
 
 def _seconds(value: Any) -> str:

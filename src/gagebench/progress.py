@@ -177,19 +177,28 @@ class LogProgress(Progress):
 
 
 class NotebookProgress(BarProgress):
-    """A ``tqdm.auto`` bar: a widget in Jupyter, text elsewhere.
+    """A ``tqdm`` widget bar in a Jupyter kernel, a ``tqdm.auto`` bar elsewhere.
 
+    In a kernel the widget is shown through a display handle, and when the run's compute
+    phase ends the handle is updated to :class:`FinalProgress` (text and HTML): a saved or
+    statically rendered notebook (the documentation site, nbviewer, GitHub) shows the
+    final count instead of a blank box, since a widget needs a live kernel to draw.
     Without ipywidgets, tqdm's notebook bar cannot be built and the text bar is used.
     """
 
     def __init__(self, tqdm_class: Any = None, **tqdm_kwargs: Any) -> None:
         super().__init__(None, tqdm_class, **tqdm_kwargs)
+        self._handle: Any = None
 
     def _size(self) -> dict[str, Any]:
         return {"dynamic_ncols": True}  # a widget's width is the page's, not a terminal's
 
     def _new_bar(self, **kwargs: Any) -> Any:
         if self._tqdm_class is None:
+            if in_notebook():
+                bar = self._widget_bar(**kwargs)
+                if bar is not None:
+                    return bar
             from tqdm.auto import tqdm
 
             try:
@@ -197,6 +206,43 @@ class NotebookProgress(BarProgress):
             except ImportError:  # tqdm.notebook without ipywidgets ("IProgress not found")
                 pass
         return super()._new_bar(**kwargs)
+
+    def _widget_bar(self, **kwargs: Any) -> Any:
+        """tqdm's widget bar, displayed through a handle this renderer can replace."""
+        try:
+            from IPython.display import display
+            from tqdm.notebook import tqdm as notebook_tqdm
+
+            bar = notebook_tqdm(display=False, **kwargs)
+        except ImportError:
+            return None
+        self._handle = display(bar.container, display_id=True)
+        return bar
+
+    def render(self, final: bool) -> None:
+        super().render(final)
+        if final and self._handle is not None and self.bar is not None:
+            self._handle.update(FinalProgress(self.done_gages, self.total_gages, str(self.bar)))
+            self._handle = None
+
+
+class FinalProgress:
+    """A finished bar as text and HTML: what a notebook keeps once the widget is gone."""
+
+    def __init__(self, done: int, total: int, text: str) -> None:
+        self.done, self.total, self.text = done, total, text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (
+            '<div class="gagebench-progress" style="font-family: monospace">'
+            f'<progress value="{self.done}" max="{max(self.total, 1)}"></progress> '
+            f"{html.escape(self.text)}</div>"
+        )
 
 
 def in_notebook() -> bool:

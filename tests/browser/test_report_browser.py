@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from gagebench.evaluation import evaluate
 from gagebench.report.html import write_report
-from report_fixtures import synthetic_results, write_run
+from report_fixtures import synthetic_flows, synthetic_results, write_run
 
 pytestmark = pytest.mark.browser
 
@@ -67,3 +68,70 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert len(colors) > 500, f"only {len(colors)} colours: figures did not render"
     not_background = np.any(rgb < 240, axis=-1).mean()
     assert not_background > 0.05
+
+
+# Measures, in the page as laid out, every data table against its section and every
+# header cell against its own box; writes the verdict into the DOM (--dump-dom prints it).
+MEASURE = """
+<script>
+window.addEventListener("load", () => {
+  const problems = [];
+  for (const table of document.querySelectorAll("table.data")) {
+    const caption = (table.closest(".table-scroll") || table).previousElementSibling.textContent;
+    const section = table.closest("section").getBoundingClientRect();
+    const box = table.getBoundingClientRect();
+    if (box.right > section.right + 0.5) {
+      const past = Math.round(box.right - section.right);
+      problems.push(`${caption}: table ends ${past}px past its section`);
+    }
+    for (const th of table.querySelectorAll("th")) {
+      if (th.scrollWidth > th.clientWidth + 0.5) {
+        problems.push(`${caption}: header ${th.textContent} clipped`);
+      }
+    }
+    if (caption.startsWith("Paired summary") && table.parentElement.scrollWidth >
+        table.parentElement.clientWidth + 0.5) {
+      problems.push(`${caption}: needs a scroll bar to be read`);
+    }
+  }
+  const out = document.createElement("pre");
+  out.id = "layout-verdict";
+  out.textContent = problems.length ? problems.join("\\n") : "ALL-TABLES-FIT";
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+@pytest.mark.parametrize("width", [900, 1400])
+def test_paired_summary_and_tables_fit_their_section(tmp_path: Path, width: int) -> None:
+    """The paired summary's long column names (share_a_better, b_better_beyond_90) wrap
+    instead of pushing the table past the page; every table stays inside its section."""
+    browser = _chromium()
+    # the widest paired summary: with the uncertainty suite's beyond-the-interval counts
+    observed, modeled = synthetic_flows(30, models=("nwm", "nhm"), seed=3)
+    results = evaluate(
+        observed, modeled, suites=("standard", "dscore", "uncertainty"), n_samples=50, seed=1
+    )
+    run = write_run(tmp_path / "run-tables", results)
+    page = Path(write_report(str(run))).read_text()
+    assert "b_<wbr>better_<wbr>beyond_<wbr>90" in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", MEASURE + "</body>"))
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={width},2000",
+        "--dump-dom",
+        probe.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'id="layout-verdict">' in done.stdout, done.stdout[-2000:]
+    verdict = done.stdout.split('id="layout-verdict">', 1)[1].split("</pre>", 1)[0]
+    assert verdict == "ALL-TABLES-FIT", verdict

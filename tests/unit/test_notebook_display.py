@@ -105,7 +105,11 @@ class _Links(HTMLParser):
             self.hrefs.extend(v for k, v in attrs if k == "href" and v)
 
 
-def test_run_result_card_has_counts_medians_report_link_id_and_timings(tmp_path: Path) -> None:
+def test_run_result_card_has_counts_medians_report_link_id_and_timings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUPYTER_SERVER_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)  # the notebook's folder: the run is under it
     result = RunResult(str(tmp_path / "runs" / "nb-1"), _manifest(), pd.DataFrame())
     card = result._repr_html_()
     assert "nb-&lt;1&gt;" in card  # the run id, escaped
@@ -122,7 +126,8 @@ def test_run_result_card_has_counts_medians_report_link_id_and_timings(tmp_path:
     assert "2026-01-01T00:00:00+00:00" in card
     links = _Links()
     links.feed(card)
-    assert links.hrefs == [(tmp_path / "runs" / "nb-1" / "report.html").as_uri()]
+    assert links.hrefs == ["runs/nb-1/report.html"]  # relative: JupyterLab opens it
+    assert "at <code>runs/nb-1</code>" in card  # where, as the link is: from the notebook
     assert result.report_url() == str(tmp_path / "runs" / "nb-1") + "/report.html"
 
 
@@ -135,8 +140,49 @@ def test_run_result_card_without_a_report_or_an_evaluated_gage() -> None:
     assert "<a " not in card
     assert "no gage evaluated" in card
     assert result.report_url() is None
-    remote = RunResult("s3://bucket/runs/x", _manifest(), pd.DataFrame())
-    assert 'href="s3://bucket/runs/x/report.html"' in remote._repr_html_()
+
+
+def _card_links(result: RunResult) -> tuple[list[str], str]:
+    card = result._repr_html_()
+    links = _Links()
+    links.feed(card)
+    return links.hrefs, card
+
+
+def test_card_links_a_report_under_the_server_root_relative_to_the_notebook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JUPYTER_SERVER_ROOT is the served folder; the link is relative to the kernel's
+    folder (the notebook's), as JupyterLab resolves links in outputs."""
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.setenv("JUPYTER_SERVER_ROOT", str(tmp_path))
+    beside = RunResult(str(tmp_path / "runs" / "nb-1"), _manifest(), pd.DataFrame())
+    assert _card_links(beside)[0] == ["../runs/nb-1/report.html"]
+    relative = RunResult("out/nb-2", _manifest(), pd.DataFrame())  # output: a relative path
+    assert _card_links(relative)[0] == ["out/nb-2/report.html"]
+
+
+def test_card_shows_a_report_outside_the_root_with_a_command_not_a_file_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.delenv("JUPYTER_SERVER_ROOT", raising=False)  # root: the notebook's folder
+    elsewhere = tmp_path / "scratch" / "runs" / "nb-1"
+    hrefs, card = _card_links(RunResult(str(elsewhere), _manifest(), pd.DataFrame()))
+    assert hrefs == []  # a file:// link would be blocked by the browser
+    report = elsewhere / "report.html"
+    assert f"<code>{report}</code>" in card
+    assert "outside the Jupyter server's root" in card
+    assert f"python -m webbrowser -t {report.as_uri()}</code>" in card
+
+
+def test_card_shows_a_remote_report_with_the_command_that_copies_it() -> None:
+    hrefs, card = _card_links(RunResult("s3://bucket/runs/x", _manifest(), pd.DataFrame()))
+    assert hrefs == []  # an s3:// link opens nothing in a browser
+    assert "<code>s3://bucket/runs/x/report.html</code>" in card
+    assert "gagebench report s3://bucket/runs/x --output report.html</code>" in card
 
 
 class _FakeBar:
@@ -269,3 +315,40 @@ def test_without_ipywidgets_the_notebook_bar_falls_back_to_text(
     progress.update(3)
     progress.close()
     assert "3/3" in out.getvalue()
+
+
+PROGRESS_CELL = """
+from gagebench.progress import NotebookProgress
+
+progress = NotebookProgress()
+progress.start(total_batches=2, total_gages=10, done_batches=0, done_gages=0)
+progress.update(5)
+progress.update(5)
+progress.close()
+"""
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.slow
+def test_the_widget_bar_leaves_its_final_text_in_the_saved_notebook(tmp_path: Path) -> None:
+    """In a real kernel (nbclient): the widget shows while the run goes, and the saved
+    notebook keeps a text/HTML bar with the final count, which a static page can show
+    (a widget without a live kernel renders as an empty box)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROGRESS_CELL)])
+    NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    outputs = notebook.cells[0].outputs
+    bundles = [o["data"] for o in outputs if o["output_type"] == "display_data"]
+    assert bundles, outputs
+    assert not [b for b in bundles if WIDGET_MIME in b]  # replaced by the final state
+    (final,) = bundles
+    assert "10/10" in final["text/plain"]
+    assert "2/2 batches" in final["text/plain"]
+    assert '<progress value="10" max="10">' in final["text/html"]

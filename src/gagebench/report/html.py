@@ -290,10 +290,13 @@ def _one_comparison(comparison: ComparisonResult, gages: pd.DataFrame | None) ->
         )
     )
     percent = {"share_a_better": ".0%", "share_b_better": ".0%"}
+    # The caption names A and B, so the table leaves out its model_a/model_b columns:
+    # two columns less keep the summary within a page (or a notebook's frame).
+    summary = comparison.summary.drop(columns=["model_a", "model_b"], errors="ignore")
     section.tables.append(
         make_table(
             f"Paired summary, {a} (A) vs {b} (B)",
-            comparison.summary,
+            summary,
             formats={"sign_test_p": ".2g", "wilcoxon_p": ".2g", **percent},
         )
     )

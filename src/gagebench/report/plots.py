@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from gagebench.gages import (
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
     from gagebench.report.comparison import ComparisonResult
 
@@ -60,6 +61,15 @@ SCORECARD_ROWS: tuple[tuple[str, str, str], ...] = (
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 # Skill bins for maps (KGE/NSE): anything below 0 is "worse than the mean flow" territory.
 SKILL_BOUNDS = (-1.0, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class Extent(NamedTuple):
+    """A map's bounds in degrees."""
+
+    west: float
+    east: float
+    south: float
+    north: float
 
 
 class NothingToPlot(InputError):
@@ -143,18 +153,58 @@ def _marker(count: int) -> tuple[float, float]:
     return float(np.clip(6000.0 / max(count, 1), 5.0, 36.0)), (0.2 if count < 1500 else 0.0)
 
 
-def draw_outline(ax: Axes) -> None:
-    """Country outlines (USA, Canada, Mexico; Natural Earth 1:110m) and the CONUS extent."""
+MAP_ASPECT = 1.25  # ~1/cos(37°): keeps CONUS shapes close to an equal-area look
+MAP_MIN_SPAN = 3.0  # degrees of latitude shown at least (one gage, or a few close ones)
+MAP_PAD = 0.08  # share of the gages' span added on each side
+MAP_SHAPES = (1.5, 2.0)  # the panel's width / height on the page, at least and at most
+
+
+def map_extent(lon: ArrayLike | None = None, lat: ArrayLike | None = None) -> Extent:
+    """(west, east, south, north) of a map of gages at ``lon``/``lat`` (degrees).
+
+    The CONUS extent when no gage is located or the gages spread over most of it; else the
+    gages' bounding box, padded, grown to at least :data:`MAP_MIN_SPAN` degrees and to a
+    panel 1.5 to 2 times as wide as high: gages in one region fill the panel,
+    with the country outline around them as context.
+    """
+    full = Extent(*(float(v) for v in _outline()["extent"]))
+    x = np.asarray(lon if lon is not None else [], dtype=float).ravel()
+    y = np.asarray(lat if lat is not None else [], dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    if not keep.any():
+        return full
+    x, y = x[keep], y[keep]
+    # sizes on the page: a degree of latitude is drawn MAP_ASPECT times a degree of longitude
+    width = float(np.ptp(x)) * (1 + 2 * MAP_PAD)
+    height = max(float(np.ptp(y)) * (1 + 2 * MAP_PAD), MAP_MIN_SPAN) * MAP_ASPECT
+    narrowest, widest = MAP_SHAPES
+    width = max(width, height * narrowest)
+    height = max(height, width / widest)
+    inside = full.west <= x.min() and x.max() <= full.east
+    inside = inside and full.south <= y.min() and y.max() <= full.north
+    if inside and (
+        width >= 0.8 * (full.east - full.west)
+        or height / MAP_ASPECT >= 0.8 * (full.north - full.south)
+    ):
+        return full
+    cx, cy = (x.min() + x.max()) / 2, (y.min() + y.max()) / 2
+    half_x, half_y = width / 2, height / MAP_ASPECT / 2
+    return Extent(float(cx - half_x), float(cx + half_x), float(cy - half_y), float(cy + half_y))
+
+
+def draw_outline(ax: Axes, lon: ArrayLike | None = None, lat: ArrayLike | None = None) -> None:
+    """Country outlines (USA, Canada, Mexico; Natural Earth 1:110m) around the gages at
+    ``lon``/``lat`` (:func:`map_extent`; CONUS without gages)."""
     outline = _outline()
     for code, rings in outline["countries"].items():
         face = "#f4f4f0" if code == "USA" else "#fbfbfb"
         for ring in rings:
             xy = np.asarray(ring, dtype=float)
             ax.fill(xy[:, 0], xy[:, 1], facecolor=face, edgecolor="#9a9a9a", linewidth=0.6)
-    west, east, south, north = outline["extent"]
+    west, east, south, north = map_extent(lon, lat)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
-    ax.set_aspect(1.25)  # ~1/cos(37°): keeps CONUS shapes close to an equal-area look
+    ax.set_aspect(MAP_ASPECT)
     ax.set_facecolor("#e8f1f8")
     ax.tick_params(labelsize=7)
     ax.set_xlabel("longitude", fontsize=7)
@@ -230,10 +280,11 @@ def plot_map(
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     cmap, norm = _skill_cmap()
     mappable = None
+    shown = frame[frame["model"].isin(names)]  # one extent for every panel: all their gages
     for ax, model in zip(axes, names, strict=False):
         part = frame[frame["model"] == model]
-        draw_outline(ax)
         located = part[np.isfinite(part["lat"]) & np.isfinite(part["lon"])]
+        draw_outline(ax, shown["lon"], shown["lat"])
         values = pd.to_numeric(located[metric], errors="coerce").to_numpy(dtype=float)
         finite = np.isfinite(values)
         ax.scatter(
@@ -243,6 +294,7 @@ def plot_map(
             s=6,
             c="#888888",
             linewidths=0.6,
+            zorder=3,  # above the dots: a gage without a value is not hidden by a neighbour
         )
         # A fixed shuffle: drawing sorted would let the best or the worst gages hide the rest.
         order = np.random.default_rng(0).permutation(int(finite.sum()))
@@ -343,7 +395,16 @@ def plot_by_class(
     label = {CLASS_COLUMN: "gage class", ECOREGION_COLUMN: "ecoregion"}.get(by, by)
     ax.set_title(f"{metric} by {label} (boxes: 25-75 %, whiskers: 5-95 %)", fontsize=10)
     handles = [Line2D([], [], color=_color(names, m), lw=6, alpha=0.55) for m in names]
-    ax.legend(handles, names, fontsize=7, frameon=False, loc="lower left")
+    # Beside the axes, not in them: inside, it would hide the whiskers of some group.
+    ax.legend(
+        handles,
+        names,
+        fontsize=7,
+        frameon=False,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
     return _root(fig)
 
 
@@ -486,9 +547,9 @@ def plot_comparison(
     left.grid(alpha=0.3)
     share_a = float((diff > 0).mean())
     left.set_title(f"{a} better at {share_a:.0%} of {len(diff)} gages (above the line)", fontsize=9)
-    draw_outline(right)
     meta = with_gages(paired.assign(model=a), gages)
     located = np.isfinite(meta["lat"]) & np.isfinite(meta["lon"])
+    draw_outline(right, meta["lon"][located], meta["lat"][located])
     limit = 0.5
     bounds = [-limit, -0.2, -0.05, 0.05, 0.2, limit]
     cmap = ListedColormap(["#b2182b", "#ef8a62", "#e0e0e0", "#67a9cf", "#2166ac"]).with_extremes(

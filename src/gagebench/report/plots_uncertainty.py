@@ -168,7 +168,7 @@ def plot_beyond_map(
     located = frame[np.isfinite(frame["lat"]) & np.isfinite(frame["lon"])]
     fig = _new_figure(7.6, 4.8, figure)
     ax = fig.subplots()
-    draw_outline(ax)
+    draw_outline(ax, located["lon"], located["lat"])
     size, edge = _marker(len(located))
     styles = (
         ("within", "#d0d0d0", "within the interval"),
