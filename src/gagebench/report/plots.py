@@ -156,7 +156,7 @@ def _marker(count: int) -> tuple[float, float]:
 MAP_ASPECT = 1.25  # ~1/cos(37°): keeps CONUS shapes close to an equal-area look
 MAP_MIN_SPAN = 3.0  # degrees of latitude shown at least (one gage, or a few close ones)
 MAP_PAD = 0.08  # share of the gages' span added on each side
-MAP_SHAPES = (1.5, 2.0)  # the panel's width / height on the page, at least and at most
+MAP_SHAPES = (1.2, 2.0)  # the panel's width / height on the page, at least and at most
 
 
 def map_extent(lon: ArrayLike | None = None, lat: ArrayLike | None = None) -> Extent:
@@ -164,7 +164,7 @@ def map_extent(lon: ArrayLike | None = None, lat: ArrayLike | None = None) -> Ex
 
     The CONUS extent when no gage is located or the gages spread over most of it; else the
     gages' bounding box, padded, grown to at least :data:`MAP_MIN_SPAN` degrees and to a
-    panel 1.5 to 2 times as wide as high: gages in one region fill the panel,
+    panel 1.2 to 2 times as wide as high: gages in one region fill the panel,
     with the country outline around them as context.
     """
     full = Extent(*(float(v) for v in _outline()["extent"]))
