@@ -40,6 +40,7 @@ from gagebench.results.layout import (
     part_index,
     part_name,
     results_schema,
+    run_path,
     suite_csv_columns,
     to_table,
 )
@@ -63,12 +64,13 @@ class RunSink:
 
     # -- paths -------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
-        """A path inside the run folder."""
-        return "/".join([self.root, *parts])
+        """A path inside the run folder (:func:`~gagebench.results.layout.run_path`: never
+        outside it)."""
+        return run_path(self.root, *parts)
 
     def url_of(self, *parts: str) -> str:
         """A URL inside the run folder (for messages and the manifest)."""
-        return "/".join([self.url, *parts])
+        return run_path(self.url, *parts)
 
     def part_path(self, index: int) -> str:
         """The part file of batch ``index``."""
