@@ -499,7 +499,16 @@ def exit_code(exc: GagebenchError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gagebench`` console script."""
+    """Entry point of the ``gagebench`` console script: what it prints, logs and warns is
+    masked (:mod:`gagebench.redact`), tracebacks of bugs included."""
+    from gagebench.redact import install, masked_streams
+
+    install()
+    with masked_streams():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from gagebench.clusters.base import sigterm_raises
 
     parser = build_parser()

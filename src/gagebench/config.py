@@ -25,7 +25,7 @@ import yaml
 from gagebench.clusters import BACKENDS
 from gagebench.defaults import PACKAGED_DEFAULTS, UNCERTAINTY_DEFAULTS
 from gagebench.errors import ConfigError
-from gagebench.redact import redact
+from gagebench.redact import redact, remember_settings
 
 if TYPE_CHECKING:
     from gagebench.uncertainty import UncertaintySettings
@@ -644,6 +644,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     One step per section, in this order (the first invalid setting is the one named).
     """
     raw = _normalize_keys(dict(raw))
+    remember_settings(raw)  # its secrets are masked in every output from now on
     _check_top_keys(raw)
     output, gages, limit = _run_inputs(raw)
     observed = _store(raw.get("observed"), "observed")

@@ -31,7 +31,6 @@ from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputErr
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress
-from gagebench.redact import redact_urls
 from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
 from gagebench.results.writer import RunSink
 
@@ -415,9 +414,11 @@ def run(
     (:func:`gagebench.progress.default_progress`) and nothing elsewhere.
     """
     from gagebench.clusters import check_settings
+    from gagebench.redact import install
     from gagebench.results.layout import LOCK_FILE
     from gagebench.results.lock import RunLock
 
+    install()  # secrets masked in every log record and warning of this process
     config.require_stores()
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
@@ -649,39 +650,37 @@ def _manifest(
     """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
     finished = _dt.datetime.now(_dt.UTC)
     plan = planned.plan
-    return redact_urls(
-        {
-            "run_id": config.run_id,
-            "status": "complete",
-            "gagebench_version": __version__,
-            "run_url": sink.url,
-            "config": config.to_dict(),
-            "inputs": _manifest_inputs(config, plan, planned.uncertainty),
-            "batches": {
-                "total": len(plan.batches),
-                "batch_size": plan.batch_size,
-                "reused": len(planned.done),
-                "computed": len(planned.todo),
-            },
-            "stores": planned.source.describe(),
-            "counts": facts["counts"],
-            "medians": facts["medians"],
-            "outputs": facts["outputs"],
-            **{key: facts[key] for key in ("report", "warnings") if key in facts},
-            "timings": {
-                "started": planned.started.isoformat(),
-                "finished": finished.isoformat(),
-                "setup_s": round(planned.t_setup - planned.t0, 3),
-                "compute_s": round(compute_s, 3),
-                "commit_s": round(time.perf_counter() - t_commit0, 3),
-                "total_s": round(time.perf_counter() - planned.t0, 3),
-                "computed_gages": planned.computed_gages,
-                "gages_per_s": (
-                    round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
-                ),
-            },
-        }
-    )
+    return {
+        "run_id": config.run_id,
+        "status": "complete",
+        "gagebench_version": __version__,
+        "run_url": sink.url,
+        "config": config.to_dict(),
+        "inputs": _manifest_inputs(config, plan, planned.uncertainty),
+        "batches": {
+            "total": len(plan.batches),
+            "batch_size": plan.batch_size,
+            "reused": len(planned.done),
+            "computed": len(planned.todo),
+        },
+        "stores": planned.source.describe(),
+        "counts": facts["counts"],
+        "medians": facts["medians"],
+        "outputs": facts["outputs"],
+        **{key: facts[key] for key in ("report", "warnings") if key in facts},
+        "timings": {
+            "started": planned.started.isoformat(),
+            "finished": finished.isoformat(),
+            "setup_s": round(planned.t_setup - planned.t0, 3),
+            "compute_s": round(compute_s, 3),
+            "commit_s": round(time.perf_counter() - t_commit0, 3),
+            "total_s": round(time.perf_counter() - planned.t0, 3),
+            "computed_gages": planned.computed_gages,
+            "gages_per_s": (
+                round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
+            ),
+        },
+    }
 
 
 def _manifest_inputs(

@@ -576,6 +576,7 @@ def _target(
 def _write_page(fs: Any, path: str, shown: str, page: str, sections: list[Section]) -> None:
     """Write the page and, in ``figures/`` beside it, each drawn figure as a PNG."""
     figures_dir = run_path(posixpath.dirname(path), FIGURES_DIR)
+    page = redact_text(page)  # the page's every byte: no secret, wherever it came from
     with translating(shown, "write", "the report", key="--output"):
         fs.makedirs(figures_dir, exist_ok=True)
         for section in sections:

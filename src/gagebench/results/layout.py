@@ -30,6 +30,7 @@ import pyarrow as pa
 from gagebench.errors import ConfigError
 from gagebench.evaluation import result_columns
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.redact import redact_text
 
 PARTS = "_parts"
 PLAN_FILE = "plan.json"
@@ -112,10 +113,16 @@ def results_schema(suites: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _masked_note(note: Any) -> Any:
+    return redact_text(note) if isinstance(note, str) else note
+
+
 def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
     """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
     schema = results_schema(suites)
     frame = frame[schema.names]
+    if frame["note"].notna().any():  # notes quote errors: mask any secret in them
+        frame = frame.assign(note=frame["note"].map(_masked_note))
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 

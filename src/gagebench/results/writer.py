@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from gagebench.errors import ConfigError, StorageError
+from gagebench.redact import redact
 from gagebench.results.layout import (
     MANIFEST_FILE,
     PARTS,
@@ -236,7 +237,7 @@ class RunSink:
             }
             if report is not None:
                 self._report(report, facts)
-            final = manifest(facts)
+            final = redact(manifest(facts))  # no secret in the file (nor what is returned)
             self.write_bytes(
                 self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
             )
