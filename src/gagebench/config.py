@@ -144,7 +144,7 @@ MAX_EXPANDED_NODES = 100_000
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _RunFileLoader(_SafeLoader):  # type: ignore[misc]
+class _RunFileLoader(_SafeLoader):
     """``yaml.SafeLoader`` that refuses documents whose aliases expand past
     :data:`MAX_EXPANDED_NODES` nodes, or refer to themselves, before building them."""
 

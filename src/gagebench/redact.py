@@ -327,9 +327,9 @@ def masked_streams() -> Iterator[None]:
     """stdout and stderr masked for the block (the CLI), restored afterwards."""
     saved = sys.stdout, sys.stderr
     if not isinstance(sys.stdout, MaskedStream):
-        sys.stdout = MaskedStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = MaskedStream(sys.stdout)
     if not isinstance(sys.stderr, MaskedStream):
-        sys.stderr = MaskedStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = MaskedStream(sys.stderr)
     try:
         yield
     finally:

@@ -164,8 +164,8 @@ def test_a_log_record_is_masked_with_its_arguments_and_traceback() -> None:
 
 def test_masked_stream_masks_what_is_written() -> None:
     buffer = io.StringIO()
-    stream = MaskedStream(buffer)  # type: ignore[arg-type]
-    print("results: http://u:topsecret1@host/run", file=stream)  # type: ignore[arg-type]
+    stream = MaskedStream(buffer)
+    print("results: http://u:topsecret1@host/run", file=stream)
     assert "topsecret1" not in buffer.getvalue()
     assert stream.getvalue() == buffer.getvalue()  # everything else is the stream's
 

@@ -40,11 +40,12 @@ def test_model_names_are_kept_as_written(name: str, how: str) -> None:
     if "." in name and how != "mapping":
         name = name.replace(".", "-")
     store = {"url": "/tmp/m.zarr"}
-    overrides: dict[str, object] = {
+    choices: dict[str, dict[str, object]] = {
         "mapping": {"models": {name: store}},
         "dotted": {f"models.{name}.url": store["url"]},
         "gagebench.dotted": {f"gagebench.models.{name}.url": store["url"]},
-    }[how]
+    }
+    overrides = choices[how]
     cfg = load_config(overrides={**_settings(), **overrides})
     assert list(cfg.models) == [name]
 

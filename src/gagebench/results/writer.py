@@ -131,7 +131,9 @@ class RunSink:
             return bool(self.fs.exists(path))
 
     def _url_for(self, path: str) -> str:
-        rel = path[len(self.root) :].lstrip("/") if path.startswith(self.root) else path
+        if not path.startswith(self.root):
+            return path  # (only named in a message)
+        rel = path[len(self.root) :].lstrip("/")
         return self.url_of(rel) if rel else self.url
 
     # -- manifest, plan and parts --------------------------------------------------------
