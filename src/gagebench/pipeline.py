@@ -650,37 +650,40 @@ def _manifest(
     """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
     finished = _dt.datetime.now(_dt.UTC)
     plan = planned.plan
-    return {
-        "run_id": config.run_id,
-        "status": "complete",
-        "gagebench_version": __version__,
-        "run_url": sink.url,
-        "config": config.to_dict(),
-        "inputs": _manifest_inputs(config, plan, planned.uncertainty),
-        "batches": {
-            "total": len(plan.batches),
-            "batch_size": plan.batch_size,
-            "reused": len(planned.done),
-            "computed": len(planned.todo),
-        },
-        "stores": planned.source.describe(),
-        "counts": facts["counts"],
-        "medians": facts["medians"],
-        "outputs": facts["outputs"],
-        **{key: facts[key] for key in ("report", "warnings") if key in facts},
-        "timings": {
-            "started": planned.started.isoformat(),
-            "finished": finished.isoformat(),
-            "setup_s": round(planned.t_setup - planned.t0, 3),
-            "compute_s": round(compute_s, 3),
-            "commit_s": round(time.perf_counter() - t_commit0, 3),
-            "total_s": round(time.perf_counter() - planned.t0, 3),
-            "computed_gages": planned.computed_gages,
-            "gages_per_s": (
-                round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
-            ),
-        },
-    }
+    # masked where it is written (the sink) and shown (the report)
+    return dict(
+        {
+            "run_id": config.run_id,
+            "status": "complete",
+            "gagebench_version": __version__,
+            "run_url": sink.url,
+            "config": config.to_dict(),
+            "inputs": _manifest_inputs(config, plan, planned.uncertainty),
+            "batches": {
+                "total": len(plan.batches),
+                "batch_size": plan.batch_size,
+                "reused": len(planned.done),
+                "computed": len(planned.todo),
+            },
+            "stores": planned.source.describe(),
+            "counts": facts["counts"],
+            "medians": facts["medians"],
+            "outputs": facts["outputs"],
+            **{key: facts[key] for key in ("report", "warnings") if key in facts},
+            "timings": {
+                "started": planned.started.isoformat(),
+                "finished": finished.isoformat(),
+                "setup_s": round(planned.t_setup - planned.t0, 3),
+                "compute_s": round(compute_s, 3),
+                "commit_s": round(time.perf_counter() - t_commit0, 3),
+                "total_s": round(time.perf_counter() - planned.t0, 3),
+                "computed_gages": planned.computed_gages,
+                "gages_per_s": (
+                    round(planned.computed_gages / compute_s, 2) if compute_s > 0 else None
+                ),
+            },
+        }
+    )
 
 
 def _manifest_inputs(
