@@ -108,6 +108,8 @@ def secrets_in(value: Any, key: str = "") -> list[str]:
     found: list[str] = []
     if isinstance(value, Mapping):
         for k, v in value.items():
+            if str(k) in _NOT_SECRET:  # names of a Kubernetes Secret and its keys
+                continue
             found += secrets_in(v, str(k) if not key or not is_secret_key(key) else key)
         return found
     if isinstance(value, list | tuple):

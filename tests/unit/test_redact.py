@@ -190,3 +190,10 @@ raise RuntimeError("https://h/x?token=TOKSECRET3")
     assert "Traceback" in done.stderr
     for secret in ("SIGSECRET1", "PWSECRET2", "TOKSECRET3"):
         assert secret not in done.stderr, done.stderr
+
+
+def test_names_of_a_kubernetes_secret_are_not_masked_as_known_secrets() -> None:
+    remember_settings(
+        {"secret_env": {"secret_name": "s3-credentials", "keys": {"AWS_ACCESS_KEY_ID": "id-key"}}}
+    )
+    assert redact_text("mount the Secret s3-credentials") == "mount the Secret s3-credentials"
