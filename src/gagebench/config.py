@@ -46,6 +46,7 @@ VALID_LOG_FORMATS = ("text", "json")
 #: (never '.', '..' or a hidden name), at most 128 characters.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NAME_RULE = "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)"
+_MODEL_NAMES = f"model names of {_NAME_RULE}, as each names a folder of the run"
 
 
 #: Settings whose contents are passed to other libraries as written (never renamed).
@@ -452,7 +453,8 @@ class RunConfig:
         return redact(_as_plain(self))
 
     def require_stores(self) -> None:
-        """Raise unless observed and at least one model store are configured."""
+        """Raise unless observed and at least one model store are configured, and the run
+        id and model names are safe folder names (also for a RunConfig built by hand)."""
         if self.observed is None:
             raise ConfigError(
                 "gagebench.observed.url is not set: give the zarr store of observed "
@@ -463,6 +465,9 @@ class RunConfig:
                 "gagebench.models is empty: give at least one model store, e.g. "
                 "models: {nwm: {url: s3://bucket/nwm.zarr}}"
             )
+        for name in self.models:
+            _expect(bool(NAME.match(str(name))), "models", _MODEL_NAMES, name)
+        _expect(bool(NAME.match(self.run_id)), "run_id", _NAME_RULE, self.run_id)
 
 
 def _as_plain(value: Any) -> Any:
@@ -710,7 +715,7 @@ def _models(raw: Mapping[str, Any]) -> dict[str, StoreConfig]:
         _expect(
             bool(NAME.match(str(name))),
             "models",
-            f"model names of {_NAME_RULE}, as each names a folder of the run",
+            _MODEL_NAMES,
             name,
         )
         store = _store(spec, f"models.{name}")

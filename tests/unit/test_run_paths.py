@@ -120,3 +120,15 @@ def test_results_keep_hyphenated_model_names(tmp_path: Path) -> None:
     sink.commit(plan, lambda facts: {"run_id": "r1", **facts})
     assert (tmp_path / "r1" / "nwm-v3" / "standard_suite.csv").exists()
     assert set(pd.read_parquet(tmp_path / "r1" / "results.parquet")["model"]) == {"nwm-v3"}
+
+
+def test_a_config_built_by_hand_with_a_hostile_name_is_refused_before_running() -> None:
+    from dataclasses import replace
+
+    from gagebench.pipeline import run
+
+    cfg = load_config(overrides={**_settings(), "models": {"nwm": {"url": "/tmp/m.zarr"}}})
+    hostile = replace(cfg, models={"..": cfg.models["nwm"]})
+    with pytest.raises(ConfigError, match=r"gagebench\.models: expected model names"):
+        run(hostile)
+    assert not Path("/tmp/never-written").exists()
