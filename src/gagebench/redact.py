@@ -90,10 +90,17 @@ def remember(*values: Any) -> None:
     """Mask these values wherever they appear from now on (strings of at least
     :data:`MIN_KNOWN_LENGTH` characters; shorter or non-string values are ignored)."""
     global _known_forms
+    # "Bearer <token>", "session=<id>; theme=dark": the credential parts on their own too
+    parts = [
+        part.split("=", 1)[-1]
+        for value in values
+        if isinstance(value, str)
+        for part in re.split(r"[\s;,]+", value)
+    ]
     with _known_lock:
         new = {
             value.strip()
-            for value in values
+            for value in [*values, *parts]
             if isinstance(value, str) and len(value.strip()) >= MIN_KNOWN_LENGTH
         } - _known
         if new:

@@ -197,3 +197,10 @@ def test_names_of_a_kubernetes_secret_are_not_masked_as_known_secrets() -> None:
         {"secret_env": {"secret_name": "s3-credentials", "keys": {"AWS_ACCESS_KEY_ID": "id-key"}}}
     )
     assert redact_text("mount the Secret s3-credentials") == "mount the Secret s3-credentials"
+
+
+def test_the_token_of_a_header_value_is_masked_on_its_own() -> None:
+    token = f"eyJ{uuid.uuid4().hex}"
+    remember_settings({"storage_options": {"headers": {"Authorization": f"Bearer {token}"}}})
+    assert token not in redact_text(f"401 for token {token}")
+    assert redact_text("Bearer of good news") == "Bearer of good news"
