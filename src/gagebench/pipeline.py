@@ -31,6 +31,7 @@ from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputErr
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress
+from gagebench.redact import redact_urls
 from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
 from gagebench.results.writer import RunSink
 
@@ -650,8 +651,7 @@ def _manifest(
     """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
     finished = _dt.datetime.now(_dt.UTC)
     plan = planned.plan
-    # masked where it is written (the sink) and shown (the report)
-    return dict(
+    return redact_urls(
         {
             "run_id": config.run_id,
             "status": "complete",
