@@ -109,25 +109,34 @@ def remember(*values: Any) -> None:
             _known_forms = sorted(forms, key=len, reverse=True)
 
 
-def secrets_in(value: Any, key: str = "") -> list[str]:
+def secrets_in(value: Any, key: str = "", options: bool = False) -> list[str]:
     """The secret values of a settings tree: under secret-looking keys, and the passwords
-    and secret query values inside any URL string in it."""
+    and secret query values inside any URL string in it. A bare ``key`` counts only in
+    ``storage_options`` (s3fs's access key); elsewhere it names things (a toleration's
+    key, a Secret's key)."""
     found: list[str] = []
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if str(k) in _NOT_SECRET:  # names of a Kubernetes Secret and its keys
+            name = str(k)
+            if name in _NOT_SECRET:  # names of a Kubernetes Secret and its keys
                 continue
-            found += secrets_in(v, str(k) if not key or not is_secret_key(key) else key)
+            if key and _names_a_secret(key, options):
+                name = key  # everything under a secret is secret
+            found += secrets_in(v, name, options or name == "storage_options")
         return found
     if isinstance(value, list | tuple):
         for v in value:
-            found += secrets_in(v, key)
+            found += secrets_in(v, key, options)
         return found
     if isinstance(value, str):
-        if key and is_secret_key(key):
+        if key and _names_a_secret(key, options):
             found.append(value)
         found += _secrets_of_urls(value)
     return found
+
+
+def _names_a_secret(key: str, options: bool) -> bool:
+    return is_secret_key(key) and (options or key.lower() != "key")
 
 
 def _secrets_of_urls(text: str) -> list[str]:

@@ -204,3 +204,15 @@ def test_the_token_of_a_header_value_is_masked_on_its_own() -> None:
     remember_settings({"storage_options": {"headers": {"Authorization": f"Bearer {token}"}}})
     assert token not in redact_text(f"401 for token {token}")
     assert redact_text("Bearer of good news") == "Bearer of good news"
+
+
+def test_a_bare_key_is_a_secret_only_in_storage_options() -> None:
+    access = f"AKIA{uuid.uuid4().hex[:12].upper()}"
+    remember_settings(
+        {
+            "storage_options": {"key": access},
+            "cluster": {"kubernetes": {"tolerations": [{"key": "dedicated-nodes"}]}},
+        }
+    )
+    assert access not in redact_text(f"key {access}")
+    assert redact_text("key: dedicated-nodes") == "key: dedicated-nodes"
