@@ -338,6 +338,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     """Write synthetic observed and model zarr stores and print a config that reads them."""
     import yaml
 
+    from gagebench.redact import redact
     from gagebench.synth import synthesize
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
@@ -355,7 +356,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     )
     timings = ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in stores.timings.items())
     log.info("wrote %d gages (%s): %s", stores.n_gages, stores.frequency, timings)
-    print(yaml.safe_dump(stores.to_config_dict(), sort_keys=False), end="")
+    # credentials given with --storage-option are not echoed: they show as ***
+    print(yaml.safe_dump(redact(stores.to_config_dict()), sort_keys=False), end="")
     return 0
 
 
@@ -523,7 +525,16 @@ def exit_code(exc: GagebenchError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gagebench`` console script."""
+    """Entry point of the ``gagebench`` console script: what it prints, logs and warns is
+    masked (:mod:`gagebench.redact`), tracebacks of bugs included."""
+    from gagebench.redact import install, masked_streams
+
+    install()
+    with masked_streams():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from gagebench.clusters.base import sigterm_raises
 
     parser = build_parser()

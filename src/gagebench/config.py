@@ -25,7 +25,7 @@ import yaml
 from gagebench.clusters import BACKENDS
 from gagebench.defaults import PACKAGED_DEFAULTS, UNCERTAINTY_DEFAULTS
 from gagebench.errors import ConfigError
-from gagebench.redact import redact
+from gagebench.redact import redact, remember_settings
 
 if TYPE_CHECKING:
     from gagebench.uncertainty import UncertaintySettings
@@ -41,24 +41,37 @@ VALID_MODES = ("standard", "hytest")
 #: The backends of the cluster registry (:data:`gagebench.clusters.BACKENDS`).
 VALID_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
 VALID_LOG_FORMATS = ("text", "json")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Run ids and model names: each names a folder of the run (``<output>/<run_id>/<model>/``),
+#: so one safe path segment: letters, digits, '.', '_', '-', not starting with a symbol
+#: (never '.', '..' or a hidden name), at most 128 characters.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME_RULE = "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)"
+_MODEL_NAMES = f"model names of {_NAME_RULE}, as each names a folder of the run"
 
 
 #: Settings whose contents are passed to other libraries as written (never renamed).
 _VERBATIM = "storage_options"
+#: Settings whose keys are names chosen by the user (kept as written: ``nwm-v3``).
+_NAMED = "models"
 
 
 def _normalize_keys(value: Any) -> Any:
     """Accept ``batch-size`` and ``batch_size`` alike (dask treats them as one key).
 
     Keys inside ``storage_options`` are fsspec's and HTTP's (header names such as
-    ``x-amz-request-payer``): they are kept exactly as written.
+    ``x-amz-request-payer``): they are kept exactly as written. Model names (the keys of
+    ``models``) are kept as written too; only the settings inside each are normalized.
     """
     if isinstance(value, Mapping):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in value.items():
             key = str(k).replace("-", "_")
-            out[key] = v if key == _VERBATIM else _normalize_keys(v)
+            if key == _VERBATIM:
+                out[key] = v
+            elif key == _NAMED and isinstance(v, Mapping):
+                out[key] = {str(name): _normalize_keys(spec) for name, spec in v.items()}
+            else:
+                out[key] = _normalize_keys(v)
         return out
     if isinstance(value, list):
         return [_normalize_keys(v) for v in value]
@@ -101,9 +114,16 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
     parts: list[str] = []
     for i, part in enumerate(raw_parts):  # keys below storage_options are kept verbatim
         verbatim = _VERBATIM in parts and i > parts.index(_VERBATIM)
-        parts.append(part if verbatim else part.replace("-", "_"))
+        model_name = i == 1 and parts == [_NAMED]  # models.<name>: the name as written
+        parts.append(part if verbatim or model_name else part.replace("-", "_"))
     if _VERBATIM not in parts:
-        value = _normalize_keys(value)
+        # normalized where it lands (a mapping given for ``models`` keeps its names)
+        nested: Any = value
+        for part in reversed(parts):
+            nested = {part: nested}
+        value = _normalize_keys(nested)
+        for part in parts:
+            value = value[part]
     node = target
     for part in parts[:-1]:
         child = node.get(part)
@@ -113,21 +133,162 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run file (YAML), with or without the top-level ``gagebench:`` key."""
+#: A run file holds settings, not data: larger ones are refused before parsing (a pure
+#: Python YAML parse of this size takes a fraction of a second).
+MAX_RUN_FILE_BYTES = 256 * 1024
+#: Nodes a run file may hold once its YAML aliases are expanded (an alias bomb, nested
+#: anchors, would otherwise grow without bound when the settings are walked).
+MAX_EXPANDED_NODES = 100_000
+
+
+#: libyaml's safe loader when PyYAML has it (fast, and it caps nesting depth), else PyYAML's.
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _RunFileLoader(_SafeLoader):
+    """``yaml.SafeLoader`` that refuses documents whose aliases expand past
+    :data:`MAX_EXPANDED_NODES` nodes, or refer to themselves, before building them."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        """The document's node, checked before anything is built from it."""
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the nodes of ``root`` with every alias expanded, each node once (memoized):
+    linear in the file's size however deeply anchors nest."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children = _children(node)
+        if children_done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > MAX_EXPANDED_NODES:
+                raise yaml.YAMLError(
+                    f"its aliases expand to more than {MAX_EXPANDED_NODES} values (nested "
+                    "anchors, an alias bomb?)"
+                )
+            continue
+        if key in active:
+            raise yaml.YAMLError("an alias refers to the value that contains it")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def load_yaml(text: str, what: str) -> Any:
+    """YAML text of a run file or a ``--set`` value (``what`` names it in errors), with
+    alias expansion bounded: refuses alias bombs and self-referring aliases at once."""
     try:
-        text = Path(path).read_text()
+        return yaml.load(text, Loader=_RunFileLoader)  # a SafeLoader
+    except RecursionError as exc:
+        raise ConfigError(f"{what} is nested too deeply to be a settings file") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} is not valid YAML: {exc}") from exc
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run file (YAML), with or without the top-level ``gagebench:`` key.
+
+    Relative paths in it (store, crosswalk and gage list URLs, ``output``) are resolved
+    against the file's folder, as docker compose does; see :func:`_relative_to`.
+    """
+    what = f"config file {str(path)!r}"
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RUN_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
+    if len(raw) > MAX_RUN_FILE_BYTES:
+        raise ConfigError(
+            f"{what} is larger than {MAX_RUN_FILE_BYTES // 1024} KiB: a run file holds "
+            "settings (give gage lists and crosswalks as URLs of CSV/Parquet tables)"
+        )
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} is not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r}):"
+            " save it as UTF-8"
+        ) from exc
+    data = load_yaml(text, what)
+    if data is None:
+        data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of settings")
+        raise ConfigError(f"{what} must hold a mapping of settings")
     if set(data) == {"gagebench"}:
         data = data["gagebench"]
-    return _normalize_keys(data)
+        if not isinstance(data, Mapping) or not data:
+            state = "empty" if not data else f"not a mapping ({type(data).__name__})"
+            raise ConfigError(
+                f"{what}: its gagebench: section is {state}: put the settings under it, "
+                "indented (output: ..., observed: ..., models: ...)"
+            )
+    return _relative_to(Path(path).parent, _normalize_keys(data))
+
+
+def _is_relative_path(url: Any) -> bool:
+    """A plain relative path: no ``scheme://``, not absolute, not ``~``."""
+    return (
+        isinstance(url, str)
+        and url.strip() != ""
+        and "://" not in url
+        and not os.path.isabs(url)
+        and not url.startswith("~")
+    )
+
+
+def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a run file's settings) with its relative paths made absolute against
+    ``folder``: ``output``, ``gages`` (unless ``builtin``), the ``url`` of ``observed``
+    and of every model store, and of their crosswalk tables. ``--set`` values and dask
+    config files are not run files: their relative paths stay relative to the current
+    directory."""
+
+    def absolute(url: Any) -> Any:
+        if not _is_relative_path(url):
+            return url
+        return os.path.normpath(os.path.join(os.path.abspath(folder), url))
+
+    def store(spec: Any) -> Any:
+        if isinstance(spec, str):
+            return absolute(spec)
+        if not isinstance(spec, Mapping):
+            return spec
+        spec = dict(spec)
+        if "url" in spec:
+            spec["url"] = absolute(spec["url"])
+        crosswalk = spec.get("crosswalk")
+        if isinstance(crosswalk, Mapping) and "url" in crosswalk:
+            spec["crosswalk"] = {**crosswalk, "url": absolute(crosswalk["url"])}
+        return spec
+
+    out = dict(data)
+    for key in ("output", "gages"):
+        if key in out and out[key] != "builtin":
+            out[key] = absolute(out[key])
+    if "observed" in out:
+        out["observed"] = store(out["observed"])
+    if isinstance(out.get("models"), Mapping):
+        out["models"] = {name: store(spec) for name, spec in out["models"].items()}
+    return out
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -135,7 +296,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+    return key.strip(), load_yaml(raw, f"override {text!r}") if raw.strip() else None
 
 
 _TABLE_KEYS = {"url", "gage", "feature", "storage_options"}
@@ -299,7 +460,8 @@ class RunConfig:
         return redact(_as_plain(self))
 
     def require_stores(self) -> None:
-        """Raise unless observed and at least one model store are configured."""
+        """Raise unless observed and at least one model store are configured, and the run
+        id and model names are safe folder names (also for a RunConfig built by hand)."""
         if self.observed is None:
             raise ConfigError(
                 "gagebench.observed.url is not set: give the zarr store of observed "
@@ -310,6 +472,9 @@ class RunConfig:
                 "gagebench.models is empty: give at least one model store, e.g. "
                 "models: {nwm: {url: s3://bucket/nwm.zarr}}"
             )
+        for name in self.models:
+            _expect(bool(NAME.match(str(name))), "models", _MODEL_NAMES, name)
+        _expect(bool(NAME.match(self.run_id)), "run_id", _NAME_RULE, self.run_id)
 
 
 def _as_plain(value: Any) -> Any:
@@ -502,6 +667,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     One step per section, in this order (the first invalid setting is the one named).
     """
     raw = _normalize_keys(dict(raw))
+    remember_settings(raw)  # its secrets are masked in every output from now on
     _check_top_keys(raw)
     output, gages, limit = _run_inputs(raw)
     observed = _store(raw.get("observed"), "observed")
@@ -571,9 +737,9 @@ def _models(raw: Mapping[str, Any]) -> dict[str, StoreConfig]:
     models: dict[str, StoreConfig] = {}
     for name, spec in _mapping(raw, "models").items():
         _expect(
-            bool(re.match(r"^[A-Za-z0-9_.-]+$", str(name))),
-            f"models.{name}",
-            "a model name of letters, digits, '_', '.', '-'",
+            bool(NAME.match(str(name))),
+            "models",
+            _MODEL_NAMES,
             name,
         )
         store = _store(spec, f"models.{name}")
@@ -662,10 +828,10 @@ def _run_id(template: Any, cfg: RunConfig) -> str:
     run_id = str(template or "{hash}")
     run_id = run_id.replace("{hash}", settings_run_id(identity)).replace("{time}", new_run_id())
     _expect(
-        bool(_RUN_ID.match(run_id)),
+        bool(NAME.match(run_id)),
         "run_id",
-        "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol; "
-        "'{hash}' and '{time}' are replaced by the settings hash and the UTC time)",
+        f"{_NAME_RULE}; '{{hash}}' and '{{time}}' are replaced by the settings hash and "
+        "the UTC time",
         run_id,
     )
     return run_id

@@ -31,13 +31,21 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 data[key] = value
-        if record.exc_info:
+        if record.exc_text:  # set (masked) by gagebench.redact's record factory
+            data["exception"] = record.exc_text
+        elif record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
 
 
 def setup_logging(log_format: str = "text", quiet: bool = False) -> None:
-    """Configure the root logger once for the CLI: text for people, JSON for collectors."""
+    """Configure the root logger once for the CLI: text for people, JSON for collectors.
+
+    Every log record and warning of the process is masked (:func:`gagebench.redact.install`).
+    """
+    from gagebench.redact import install
+
+    install()
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -409,9 +409,11 @@ def run(
     (:func:`gagebench.progress.default_progress`) and nothing elsewhere.
     """
     from gagebench.clusters import check_settings
+    from gagebench.redact import install
     from gagebench.results.layout import LOCK_FILE
     from gagebench.results.lock import RunLock
 
+    install()  # secrets masked in every log record and warning of this process
     config.require_stores()
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
@@ -419,6 +421,8 @@ def run(
         complete = _complete_run(config, sink)
         if complete is not None:
             return complete
+    # every input is read and checked before the run folder is created (by the lock)
+    inputs = _check_inputs(config)
     lock = RunLock(sink.fs, sink.path(LOCK_FILE), sink.url, local=sink.is_local)
     with lock.held():
         if force:
@@ -427,7 +431,7 @@ def run(
             lock.refresh()
         if progress is None:
             progress = default_progress(config.progress)
-        return _run(config, client, sink, progress)
+        return _run(config, client, sink, progress, inputs)
 
 
 def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:
@@ -488,15 +492,26 @@ def _run(
     client: distributed.Client | None,
     sink: RunSink,
     progress: Progress,
+    inputs: _Inputs,
 ) -> RunResult:
     """The run itself, once the run folder's lease is held: plan, compute, commit."""
-    planned = _plan_run(config, sink)
+    planned = _plan_run(config, sink, inputs)
     compute_s = _compute(config, client, sink, progress, planned)
     return _commit(config, sink, planned, compute_s)
 
 
-def _plan_run(config: RunConfig, sink: RunSink) -> _Planned:
-    """Load the gages, check the stores, record the plan and list the batches to compute."""
+@dataclass(frozen=True)
+class _Inputs:
+    """The gage ids and the opened, checked stores: read before anything is written."""
+
+    ids: list[str]
+    source: Any
+    started: _dt.datetime
+    t0: float
+
+
+def _check_inputs(config: RunConfig) -> _Inputs:
+    """Load the gage list and open and check the stores (nothing is written yet)."""
     from gagebench.gages import load_gages
     from gagebench.sources.stores import SourceSet
 
@@ -508,6 +523,12 @@ def _plan_run(config: RunConfig, sink: RunSink) -> _Planned:
         raise InputError(f"the gage list {config.gages!r} is empty")
     source = SourceSet.from_config(config)
     source.check(config.min_paired_days)
+    return _Inputs(ids, source, started, t0)
+
+
+def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs) -> _Planned:
+    """Record the plan of the checked inputs and list the batches to compute."""
+    ids, source, started, t0 = inputs.ids, inputs.source, inputs.started, inputs.t0
     plan = Plan(
         run_id=config.run_id,
         batches=source.plan_units(ids, config.batch_size),

@@ -433,6 +433,14 @@ class SynthSpec:
             )
         if not self.models or len(set(self.models)) != len(self.models):
             raise InputError(f"models must be distinct names, got {list(self.models)!r}")
+        from gagebench.config import NAME  # a run's model names: the same rule
+
+        bad = [name for name in self.models if not NAME.match(name)]
+        if bad:
+            raise InputError(
+                f"model name(s) {bad!r}: use letters, digits, '.', '_' or '-', not starting "
+                "with a symbol (each names a store and a folder of the run)"
+            )
         if not 0.0 <= self.missing_fraction < 1.0 or not 0.0 <= self.gap_fraction < 1.0:
             raise InputError("missing_fraction and gap_fraction must be in [0, 1)")
         if self.zarr_format not in (2, 3):

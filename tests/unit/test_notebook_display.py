@@ -279,12 +279,13 @@ def test_run_without_a_renderer_uses_the_notebook_bar(monkeypatch: pytest.Monkey
 
     seen: list[Progress] = []
 
-    def fake_run(config: Any, client: Any, sink: Any, progress: Progress) -> str:
+    def fake_run(config: Any, client: Any, sink: Any, progress: Progress, inputs: Any) -> str:
         seen.append(progress)
         return "ran"
 
     monkeypatch.setattr(pipeline, "_run", fake_run)
     monkeypatch.setattr(pipeline, "_complete_run", lambda config, sink: None)
+    monkeypatch.setattr(pipeline, "_check_inputs", lambda config: None)
     config = gagebench.load_config(
         overrides={
             "observed": {"url": "memory://nb/obs.zarr"},

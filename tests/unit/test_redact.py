@@ -1,11 +1,30 @@
-"""One secret rule for the manifest and the report: credential keys and URL user
-information never reach ``manifest.json`` or the report's provenance, and both show the
-same thing."""
+"""One masker for everything that leaves the process: credential keys, URL user
+information, secret query parameters and headers, and known secret values never reach
+``manifest.json``, the report, log records, warnings or tracebacks."""
 
 from __future__ import annotations
 
+import io
+import logging
+import subprocess
+import sys
+import uuid
+
+import pytest
+
 from gagebench.config import load_config
-from gagebench.redact import MASK, is_secret_key, redact, redact_urls
+from gagebench.redact import (
+    MASK,
+    MaskedStream,
+    is_secret_key,
+    mask_record,
+    redact,
+    redact_text,
+    redact_urls,
+    remember,
+    remember_environment,
+    remember_settings,
+)
 from gagebench.report.html import provenance_table
 
 OPTIONS = {
@@ -63,3 +82,137 @@ def test_names_of_a_kubernetes_secret_are_not_secrets() -> None:
 
 def test_empty_secrets_still_show_as_not_set() -> None:
     assert redact({"token": None, "secret": ""}) == {"token": None, "secret": ""}
+
+
+# --- the one masker: text, known values, the environment, and the edges ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("GET https://h/obs.zarr?X-Amz-Signature=abc123def&X-Amz-Date=1", "abc123def"),
+        ("https://h/o.zarr?X-Amz-Credential=AKIA%2F2026%2Fs3&x=1", "AKIA%2F2026%2Fs3"),
+        ("https://h/o.zarr?a=1&X-Amz-Security-Token=FwoGZX", "FwoGZX"),
+        ("https://acct.blob.core.windows.net/c/o.zarr?sv=2022&sig=Zm9vYmFy%3D", "Zm9vYmFy%3D"),
+        ("https://h/x?token=tok-1&access_token=at-2", "tok-1"),
+        ("https://h/x?token=tok-1&access_token=at-2", "at-2"),
+        ("<a href='https://h/x?a=1&amp;sig=htmlsig'>", "htmlsig"),
+        ("http://alice:pa55word@host/x", "pa55word"),
+        ("headers: {'Authorization': 'Bearer eyJhbGci', 'Accept': '*/*'}", "eyJhbGci"),
+        ('{"Cookie": "session=c00kie"}', "c00kie"),
+        ("Proxy-Authorization: Basic YWxhZGRpbg==", "YWxhZGRpbg=="),
+        ("x-api-key=k3y-value", "k3y-value"),
+    ],
+)
+def test_secrets_in_text_are_masked(text: str, secret: str) -> None:
+    masked = redact_text(text)
+    assert secret not in masked, masked
+    assert MASK in masked
+
+
+def test_ordinary_text_and_query_parameters_are_kept() -> None:
+    text = "s3://bucket/obs.zarr?versionId=3&X-Amz-Date=20261207 cookies: 2 authorization"
+    assert redact_text(text) == text
+    assert redact_text("cannot read 5 gages from the observed store") == (
+        "cannot read 5 gages from the observed store"
+    )
+
+
+def test_known_secrets_are_masked_anywhere_in_every_written_form() -> None:
+    secret = f"wJal/rXUtn+FEMI{uuid.uuid4().hex[:8]}"
+    remember_settings({"storage_options": {"secret": secret, "anon": False}})
+    for written in (secret, secret.replace("/", "%2F").replace("+", "%2B"), f'"{secret}"'):
+        assert secret not in redact_text(f"error: signature with {written} failed")
+    remember("short")  # too short to mask wherever it appears
+    assert redact_text("a short text") == "a short text"
+
+
+def test_secret_environment_variables_are_masked_but_not_paths() -> None:
+    value = f"env-secret-{uuid.uuid4().hex[:8]}"
+    path = f"/home/u/{uuid.uuid4().hex[:8]}/credentials"
+    remember_environment(
+        {
+            "AWS_SECRET_ACCESS_KEY": value,
+            "AWS_SHARED_CREDENTIALS_FILE": path,
+            "GOOGLE_APPLICATION_CREDENTIALS": path,
+            "HOME": "/home/u",
+        }
+    )
+    assert value not in redact_text(f"boto said {value}")
+    assert path in redact_text(f"read {path}")
+
+
+def test_a_log_record_is_masked_with_its_arguments_and_traceback() -> None:
+    secret = f"s3cr3t-{uuid.uuid4().hex[:8]}"
+    remember(secret)
+    try:
+        raise ValueError(f"cannot open https://h/x?sig={secret}")
+    except ValueError:
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.ERROR, __file__, 1, "url %s failed", (f"http://u:{secret}@h",), None
+        )
+        record.exc_info = sys.exc_info()
+    mask_record(record)
+    text = logging.Formatter().format(record)
+    assert secret not in text
+    assert "ValueError" in text
+    assert "Traceback" in text
+    from gagebench.logs import JsonFormatter
+
+    assert secret not in JsonFormatter().format(record)
+
+
+def test_masked_stream_masks_what_is_written() -> None:
+    buffer = io.StringIO()
+    stream = MaskedStream(buffer)
+    print("results: http://u:topsecret1@host/run", file=stream)
+    assert "topsecret1" not in buffer.getvalue()
+    assert stream.getvalue() == buffer.getvalue()  # everything else is the stream's
+
+
+def test_installed_edges_mask_logs_warnings_and_uncaught_tracebacks() -> None:
+    """In a fresh interpreter: a log record of any logger, a warning and a bug's
+    traceback, after ``install()``."""
+    code = """
+import logging, warnings
+from gagebench.redact import install
+install()
+logging.basicConfig()
+logging.getLogger("distributed.worker").error("https://h/x?X-Amz-Signature=SIGSECRET1")
+warnings.warn("open https://u:PWSECRET2@h/x")
+raise RuntimeError("https://h/x?token=TOKSECRET3")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert "RuntimeError" in done.stderr
+    assert "Traceback" in done.stderr
+    for secret in ("SIGSECRET1", "PWSECRET2", "TOKSECRET3"):
+        assert secret not in done.stderr, done.stderr
+
+
+def test_names_of_a_kubernetes_secret_are_not_masked_as_known_secrets() -> None:
+    remember_settings(
+        {"secret_env": {"secret_name": "s3-credentials", "keys": {"AWS_ACCESS_KEY_ID": "id-key"}}}
+    )
+    assert redact_text("mount the Secret s3-credentials") == "mount the Secret s3-credentials"
+
+
+def test_the_token_of_a_header_value_is_masked_on_its_own() -> None:
+    token = f"eyJ{uuid.uuid4().hex}"
+    remember_settings({"storage_options": {"headers": {"Authorization": f"Bearer {token}"}}})
+    assert token not in redact_text(f"401 for token {token}")
+    assert redact_text("Bearer of good news") == "Bearer of good news"
+
+
+def test_a_bare_key_is_a_secret_only_in_storage_options() -> None:
+    access = f"AKIA{uuid.uuid4().hex[:12].upper()}"
+    remember_settings(
+        {
+            "storage_options": {"key": access},
+            "cluster": {"kubernetes": {"tolerations": [{"key": "dedicated-nodes"}]}},
+        }
+    )
+    assert access not in redact_text(f"key {access}")
+    assert redact_text("key: dedicated-nodes") == "key: dedicated-nodes"

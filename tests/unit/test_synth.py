@@ -257,3 +257,27 @@ def test_synth_spec_is_validated_frozen_and_the_keywords_make_it(tmp_path):
     pairs.append((by_spec.model_urls["nwm"], by_keywords.model_urls["nwm"]))
     for a, b in pairs:
         xr.testing.assert_identical(xr.open_zarr(a).load(), xr.open_zarr(b).load())
+
+
+def test_cli_synth_does_not_echo_credentials(capsys):
+    url = "memory://gagebench-cli-test/stores-secret"
+    code = main(
+        [
+            "synth",
+            url,
+            "--gages",
+            "2",
+            "--start",
+            "2001-01-01",
+            "--end",
+            "2001-01-31",
+            "--storage-option",
+            "skip_instance_cache=true",
+            "--storage-option",
+            "token=synth-t0ken-value",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "synth-t0ken-value" not in out
+    assert yaml.safe_load(out)["observed"]["storage_options"]["token"] == "***"

@@ -45,7 +45,7 @@ from gagebench.report.plots import (
     plot_map,
     plot_scorecard,
 )
-from gagebench.results.layout import FIGURES_DIR, REPORT_FILE
+from gagebench.results.layout import FIGURES_DIR, REPORT_FILE, run_path
 from gagebench.results.reader import RunFolder, open_fs, read_run
 from gagebench.storage.errors import translating
 
@@ -574,9 +574,9 @@ def _target(
     fs_url: str, output: str | None, storage_options: Mapping[str, Any] | None
 ) -> tuple[Any, str, str]:
     """(filesystem, path, URL to return) of the report file."""
-    target = output or posixpath.join(fs_url.rstrip("/"), REPORT_FILE)
+    target = output or run_path(fs_url, REPORT_FILE)
     if fs_url.rstrip("/").endswith((".parquet", ".csv")) and output is None:
-        target = posixpath.join(posixpath.dirname(fs_url.rstrip("/")), REPORT_FILE)
+        target = run_path(posixpath.dirname(fs_url.rstrip("/")), REPORT_FILE)
     fs, path = open_fs(target, storage_options)
     shown = fs.unstrip_protocol(path) if "://" in target else path
     return fs, path, shown
@@ -587,16 +587,17 @@ def _write_page(
 ) -> None:
     """Write the page and (``figures``) in ``figures/`` beside it each drawn figure as a PNG."""
     folder = posixpath.dirname(path)
+    page = redact_text(page)  # the page's every byte: no secret, wherever it came from
     with translating(shown, "write", "the report", key="--output"):
         if folder:
             fs.makedirs(folder, exist_ok=True)
         if figures:
-            figures_dir = posixpath.join(folder, FIGURES_DIR)
+            figures_dir = run_path(folder, FIGURES_DIR)
             fs.makedirs(figures_dir, exist_ok=True)
             for section in sections:
                 for figure in section.figures:
                     if figure.png is not None:
-                        fs.pipe_file(posixpath.join(figures_dir, f"{figure.name}.png"), figure.png)
+                        fs.pipe_file(run_path(figures_dir, f"{figure.name}.png"), figure.png)
         fs.pipe_file(path, page.encode("utf-8"))
 
 

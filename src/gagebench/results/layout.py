@@ -18,6 +18,7 @@ resume), the lease and the settings check all use these names. Layout under
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from gagebench.errors import ConfigError
 from gagebench.evaluation import result_columns
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.redact import redact_text
 
 PARTS = "_parts"
 PLAN_FILE = "plan.json"
@@ -43,6 +46,32 @@ LOCK_FILE = "_lock.json"
 SETTINGS_FILE = "settings.json"
 FIGURES_DIR = "figures"
 _PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
+
+
+def run_path(root: str, *parts: str) -> str:
+    """``root/part/...``: the path (or URL) of a file of the run folder ``root``.
+
+    Every output path of a run folder is made here, and none may leave it: each
+    ``/``-separated segment of ``parts`` must be a plain name (not empty, not only dots
+    such as ``..``, no ``\\`` or control character), so a hostile model name or a tampered
+    ``plan.json`` cannot reach a file above or beside the run folder.
+    """
+    base = root.rstrip("/")
+    for part in parts:
+        for segment in str(part).split("/"):
+            dots = set(segment) <= {"."}  # "", ".", "..", "....": none names a file
+            if dots or not segment.isprintable() or "\\" in segment:
+                raise ConfigError(
+                    f"{'/'.join(map(str, parts))!r} is not a file name inside the run folder "
+                    f"{root}: each part must be a plain name (no '.', '..', '/' or '\\'); "
+                    "check the model names (gagebench.models)"
+                )
+    if not base:  # "" or "/": the parts below it as they are
+        return root + "/".join(parts)
+    path = "/".join([base, *parts])
+    # belt and braces: the segments above cannot climb, so this holds by construction
+    assert posixpath.normpath(path).startswith(posixpath.normpath(base) + "/"), path
+    return path
 
 
 def part_name(index: int) -> str:
@@ -84,10 +113,16 @@ def results_schema(suites: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _masked_note(note: Any) -> Any:
+    return redact_text(note) if isinstance(note, str) else note
+
+
 def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
     """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
     schema = results_schema(suites)
     frame = frame[schema.names]
+    if frame["note"].notna().any():  # notes quote errors: mask any secret in them
+        frame = frame.assign(note=frame["note"].map(_masked_note))
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from gagebench.errors import ConfigError, StorageError
+from gagebench.redact import redact
 from gagebench.results.layout import (
     MANIFEST_FILE,
     PARTS,
@@ -40,6 +41,7 @@ from gagebench.results.layout import (
     part_index,
     part_name,
     results_schema,
+    run_path,
     suite_csv_columns,
     to_table,
 )
@@ -63,12 +65,13 @@ class RunSink:
 
     # -- paths -------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
-        """A path inside the run folder."""
-        return "/".join([self.root, *parts])
+        """A path inside the run folder (:func:`~gagebench.results.layout.run_path`: never
+        outside it)."""
+        return run_path(self.root, *parts)
 
     def url_of(self, *parts: str) -> str:
         """A URL inside the run folder (for messages and the manifest)."""
-        return "/".join([self.url, *parts])
+        return run_path(self.url, *parts)
 
     def part_path(self, index: int) -> str:
         """The part file of batch ``index``."""
@@ -128,7 +131,9 @@ class RunSink:
             return bool(self.fs.exists(path))
 
     def _url_for(self, path: str) -> str:
-        rel = path[len(self.root) :].lstrip("/") if path.startswith(self.root) else path
+        if not path.startswith(self.root):
+            return path  # (only named in a message)
+        rel = path[len(self.root) :].lstrip("/")
         return self.url_of(rel) if rel else self.url
 
     # -- manifest, plan and parts --------------------------------------------------------
@@ -234,7 +239,7 @@ class RunSink:
             }
             if report is not None:
                 self._report(report, facts)
-            final = manifest(facts)
+            final = redact(manifest(facts))  # no secret in the file (nor what is returned)
             self.write_bytes(
                 self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
             )

@@ -1,0 +1,87 @@
+"""Reading run files: relative paths against the file's folder (never URLs, ``~`` or
+``builtin``), bounded YAML alias expansion (also in ``--set`` values), UTF-8 only."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gagebench.config import load_config, parse_override, read_config_file
+from gagebench.errors import ConfigError
+
+
+def _write(path: Path, settings: dict[str, object]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"gagebench": settings}))
+    return path
+
+
+def test_relative_paths_are_read_against_the_run_files_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "project" / "cfg"
+    run_file = _write(
+        folder / "run.yaml",
+        {
+            "output": "../out",
+            "gages": "lists/gages.csv",
+            "observed": "data/obs.zarr",
+            "models": {
+                "observed": {"url": "./m.zarr"},  # a model may be named like a section
+                "nwm-v3": {
+                    "url": "s3://bucket/nwm.zarr",
+                    "crosswalk": {"url": "cw.parquet", "gage": "g", "feature": "f"},
+                },
+                "home": "~/m.zarr",
+                "abs": {"url": "/data/m.zarr"},
+                "file": {"url": "file:///data/f.zarr"},
+            },
+        },
+    )
+    read = read_config_file(run_file)
+    assert read["output"] == str(tmp_path / "project" / "out")
+    assert read["gages"] == str(folder / "lists" / "gages.csv")
+    assert read["observed"] == str(folder / "data" / "obs.zarr")
+    models = read["models"]
+    assert models["observed"]["url"] == str(folder / "m.zarr")
+    assert models["nwm-v3"]["url"] == "s3://bucket/nwm.zarr"
+    assert models["nwm-v3"]["crosswalk"]["url"] == str(folder / "cw.parquet")
+    assert models["home"] == "~/m.zarr"
+    assert models["abs"]["url"] == "/data/m.zarr"
+    assert models["file"]["url"] == "file:///data/f.zarr"
+
+
+def test_builtin_gages_and_set_values_are_left_alone(tmp_path: Path) -> None:
+    run_file = _write(
+        tmp_path / "cfg" / "run.yaml",
+        {"output": "out", "gages": "builtin", "observed": "o.zarr", "models": {"m": "m.zarr"}},
+    )
+    cfg = load_config(run_file, overrides={"models.m.url": "rel/m.zarr"})
+    assert cfg.gages == "builtin"
+    assert cfg.models["m"].url == "rel/m.zarr"  # --set: relative to the current folder
+    assert cfg.observed is not None
+    assert cfg.observed.url == str(tmp_path / "cfg" / "o.zarr")
+
+
+def test_an_alias_bomb_in_a_set_value_is_refused_at_once() -> None:
+    levels = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    value = "[" + ", ".join(levels) + "]"
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="alias bomb"):
+        parse_override(f"storage_options={value}")
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_few_aliases_are_fine(tmp_path: Path) -> None:
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(
+        "gagebench:\n"
+        "  storage_options: &opts {endpoint_url: 'https://s3.example.org'}\n"
+        "  observed: {url: s3://b/o.zarr, storage_options: *opts}\n"
+        "  models: {nwm: {url: s3://b/n.zarr, storage_options: *opts}}\n"
+        "  output: s3://b/out\n"
+    )
+    cfg = load_config(run_file)
+    assert dict(cfg.models["nwm"].storage_options) == {"endpoint_url": "https://s3.example.org"}
