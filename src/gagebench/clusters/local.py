@@ -35,6 +35,7 @@ class LocalBackend(ClusterBackend):
 
     name = "local"
     started_here = True
+    memory_key = "memory_limit"
     defaults: ClassVar[Mapping[str, Any]] = backend_defaults("local")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:
