@@ -443,26 +443,25 @@ def _refuse_unguarded_main() -> None:
     """Stop a worker process that is re-running the user's script.
 
     Local workers are started with multiprocessing's spawn: each imports the script that
-    started the run again (as ``__mp_main__``). A script that calls ``gagebench.run()``
-    at module level, without ``if __name__ == "__main__":``, would start a second run in
-    every worker (refused by the run folder's lease, naming the script's own pid). In
-    that case the worker stops with one line saying to add the guard.
+    started the run again (as ``__mp_main__``) while it is still bootstrapping. A script
+    that calls ``gagebench.run()`` at module level, without ``if __name__ ==
+    "__main__":``, would start a second run in every worker (refused by the run folder's
+    lease, naming the script's own pid). The worker stops instead with one line saying to
+    add the guard; the script's own run then fails with its workers
+    (:mod:`gagebench.clusters.local` says why).
     """
     import multiprocessing
     import sys
 
-    if multiprocessing.parent_process() is None:
+    # multiprocessing's own "bootstrapping" flag, set while a spawned child imports main
+    if not getattr(multiprocessing.current_process(), "_inheriting", False):
         return
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
-            script = frame.f_globals.get("__file__", "the script")
-            raise SystemExit(
-                f"gagebench: {script} calls gagebench.run() when it is imported, and Dask's "
-                "worker processes import it again: put the call under "
-                'if __name__ == "__main__": (see the Python API in the README)'
-            )
-        frame = frame.f_back  # type: ignore[assignment]
+    script = getattr(sys.modules.get("__mp_main__"), "__file__", None) or "the script"
+    raise SystemExit(
+        f"gagebench: {script} calls gagebench.run() when it is imported, and Dask's worker "
+        f'processes import it again: put the call under if __name__ == "__main__": '
+        "(see the Python API in the README)"
+    )
 
 
 @dataclass(frozen=True)
