@@ -526,6 +526,8 @@ class _Planned:
     started: _dt.datetime
     t0: float
     t_setup: float
+    #: What the stores' check warned about (no day in common, missing units...).
+    warnings: tuple[str, ...] = ()
 
     @property
     def computed_gages(self) -> int:
@@ -558,7 +560,7 @@ def _plan_run(config: RunConfig, sink: RunSink, clock: _Clock) -> _Planned:
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
     source = SourceSet.from_config(config)
-    source.check(config.min_paired_days)
+    store_warnings = tuple(source.check(config.min_paired_days))
     plan = Plan(
         run_id=config.run_id,
         batches=source.plan_units(ids, config.batch_size),
@@ -582,7 +584,9 @@ def _plan_run(config: RunConfig, sink: RunSink, clock: _Clock) -> _Planned:
         len(todo),
         sink.url,
     )
-    return _Planned(plan, source, done, todo, unc_settings, clock.started, clock.t0, t_setup)
+    return _Planned(
+        plan, source, done, todo, unc_settings, clock.started, clock.t0, t_setup, store_warnings
+    )
 
 
 def _compute(
@@ -785,10 +789,17 @@ def _manifest(
             "counts": facts["counts"],
             "medians": facts["medians"],
             "outputs": facts["outputs"],
-            **{key: facts[key] for key in ("report", "warnings") if key in facts},
+            **({"report": facts["report"]} if "report" in facts else {}),
+            **_warnings(planned.warnings, facts.get("warnings", [])),
             "timings": timings.as_dict(),
         }
     )
+
+
+def _warnings(*groups: Sequence[str]) -> dict[str, list[str]]:
+    """The manifest's ``warnings``: the stores' (at start), then the commit's; none: no key."""
+    found = [str(line) for group in groups for line in group]
+    return {"warnings": found} if found else {}
 
 
 def _manifest_inputs(
