@@ -162,8 +162,11 @@ class WorkersOutOfMemory(RunError):
             what = f"a batch killed every worker that ran it ({killed})"
         else:
             rss = f", the last at {_size(last_rss)}" if last_rss else ""
-            what = f"workers were restarted {restarts} times for passing their memory limit{rss}"
-        super().__init__(f"{what}, with no batch finished in between")
+            what = (
+                f"workers were restarted {restarts} times for passing their memory limit{rss}, "
+                "with no batch finished in between"
+            )
+        super().__init__(what)
 
 
 def out_of_memory(
