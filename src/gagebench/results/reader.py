@@ -123,10 +123,13 @@ class UnfinishedRunError(InputError):
 
 
 def check_finished(fs: Any, root: str, url: str) -> None:
-    """Raise :class:`UnfinishedRunError` when ``root`` is a gagebench run folder without
-    ``manifest.json``: in progress (a live lease: host, pid, heartbeat) or unfinished
-    (stopped or killed), with the batches saved and the command that resumes it."""
-    if fs.exists(posixpath.join(root, MANIFEST_FILE)):
+    """Raise :class:`UnfinishedRunError` when ``root`` is a gagebench run folder in
+    progress (a live lease: host, pid, heartbeat; e.g. a ``--force`` rerun replacing its
+    outputs) or unfinished (stopped or killed: no ``manifest.json``), with the batches
+    saved and the command that resumes it."""
+    holder = _read_json(fs, posixpath.join(root, LOCK_FILE))
+    live = _live_holder(holder)
+    if not live and fs.exists(posixpath.join(root, MANIFEST_FILE)):
         return
     plan = _read_json(fs, posixpath.join(root, PARTS, PLAN_FILE))
     if not isinstance(plan, dict):
@@ -139,17 +142,16 @@ def check_finished(fs: Any, root: str, url: str) -> None:
     except FileNotFoundError:
         names = []
     saved = sum(1 for name in names if part_index(str(name)) is not None)
-    parts = f"{saved} of {total} batches saved, no {MANIFEST_FILE}"
-    holder = _read_json(fs, posixpath.join(root, LOCK_FILE))
-    live = _live_holder(holder)
+    parts = f"{saved} of {total} batches saved"
     if live:
         raise UnfinishedRunError(
             f"{url} is run {run_id} in progress ({live}; {parts}): report or compare it "
             f"once it has finished and written {MANIFEST_FILE}"
         )
     raise UnfinishedRunError(
-        f"{url} is run {run_id}, unfinished ({parts}: it stopped or was killed before its "
-        f"commit): nothing to report yet. Resume it with: {recorded_resume(run_id, started)}"
+        f"{url} is run {run_id}, unfinished ({parts}, no {MANIFEST_FILE}: it stopped or was "
+        f"killed before its commit): nothing to report yet. Resume it with: "
+        f"{recorded_resume(run_id, started)}"
     )
 
 
