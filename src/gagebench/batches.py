@@ -244,8 +244,16 @@ def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
         return element[0], failure_of(exc, with_traceback=True)
 
 
-def run_failed(run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan: Any) -> RunError:
-    """The one-line error of a run whose batches failed: what, how much is saved, resume."""
+def run_failed(
+    run_id: str,
+    parts_url: str,
+    exc: BatchesFailed,
+    saved: int,
+    plan: Any,
+    resume: str | None = None,
+) -> RunError:
+    """The one-line error of a run whose batches failed: what, how much is saved, resume
+    (``resume``: the command, :func:`gagebench.results.resume.resume_command`)."""
     total = len(plan.batches)
     if exc.bug:
         cause = "a batch raised an unexpected error (a bug; its traceback is logged above)"
@@ -255,7 +263,7 @@ def run_failed(run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan
         cause = "batches failed on the cluster"
     text = (
         f"run {run_id} stopped: {cause}; {exc}. {saved} of {total} batches are saved under "
-        f"{parts_url}; resume with the same command and run_id={run_id} "
-        f"(gagebench run ... --set run_id={run_id}), which computes only the missing batches"
+        f"{parts_url}; resume with: {resume or f'gagebench run ... --set run_id={run_id}'} "
+        "(it computes only the missing batches)"
     )
     return RunError(text)

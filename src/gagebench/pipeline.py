@@ -625,13 +625,10 @@ def _compute(
                 saved += 1
                 progress.update(len(plan.batches[index]))
         except BatchesFailed as exc:
-            raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
+            raise run_failed(
+                config.run_id, sink.url_of("_parts"), exc, saved, plan, _resume(config.run_id, {})
+            ) from exc
         except WorkersOutOfMemory as exc:
-            from gagebench.results.resume import command_line, resume_command
-
-            def resume(sets: dict[str, str]) -> str:
-                return resume_command(config.run_id, command_line(), sets=sets)
-
             raise out_of_memory(
                 exc,
                 config.run_id,
@@ -640,7 +637,7 @@ def _compute(
                 saved,
                 len(plan.batches),
                 sink.url_of("_parts"),
-                resume,
+                functools.partial(_resume, config.run_id),
             ) from exc
         except GagebenchError:
             raise
@@ -649,11 +646,18 @@ def _compute(
             raise ClusterError(
                 f"run {config.run_id} stopped: a batch failed on the cluster "
                 f"({type(exc).__name__}: {exc}). Finished batches are saved under "
-                f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
+                f"{sink.url_of('_parts')}; resume with: {_resume(config.run_id, {})}"
             ) from exc
         finally:
             progress.close()
         return time.perf_counter() - t_compute0
+
+
+def _resume(run_id: str, sets: dict[str, str]) -> str:
+    """The command that resumes ``run_id`` from this process's command line."""
+    from gagebench.results.resume import command_line, resume_command
+
+    return resume_command(run_id, command_line(), sets=sets)
 
 
 def _memory_setting(config: RunConfig, client: distributed.Client | None) -> str | None:
