@@ -682,12 +682,26 @@ def _memory_check(
     steps = [int(source.store_of(key).n_time) for key in keys]
     gages = max(len(ids) for _, ids in planned.todo)
     workers = dask_client.scheduler_info().get("workers", {})
+    if not workers and client is None and config.cluster.backend == "local":
+        workers = _local_workers(config)  # all restarting already: the settings say it
     setting = _memory_setting(config, client) or "the workers' memory limit"
     warning = memory_warning(workers, gages, steps, setting)
     if warning:
         log.warning("%s", warning)
     smallest = smallest_worker(workers)
     return batch_need(gages, steps, smallest[1] if smallest else 1)
+
+
+def _local_workers(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """The local backend's worker size from its settings, as ``scheduler_info`` gives it."""
+    from dask.utils import parse_bytes
+
+    options = config.cluster.backend_options("local")
+    memory = options.get("memory_limit")
+    if not isinstance(memory, str | int | float) or str(memory).strip().lower() == "auto":
+        return {}
+    limit = parse_bytes(memory) if isinstance(memory, str) else int(memory)
+    return {"settings": {"memory_limit": limit, "nthreads": options.get("threads_per_worker")}}
 
 
 def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: float) -> RunResult:
