@@ -20,11 +20,15 @@ def test_the_command_line_as_typed_with_secrets_masked() -> None:
         "/venv/bin/gagebench", "run", "-c", "run.yaml",
         "--set", "storage_options.secret=hunter2",
         "--set", "observed.url=http://user:pw@host/obs.zarr",
+        "--set", "storage_options={key: AKIAXX, secret: s3cr3t, anon: false}",
     ]  # fmt: skip
     words = command_line(argv)
     assert words is not None
     assert words[:4] == ["gagebench", "run", "-c", "run.yaml"]
     assert "hunter2" not in " ".join(words)
+    assert "AKIAXX" not in " ".join(words)
+    assert "s3cr3t" not in " ".join(words)
+    assert '"anon": false' in words[-1]
     assert "user:pw" not in " ".join(words)
     assert command_line(["/home/me/bench.py", "--fast"]) == [
         "python",

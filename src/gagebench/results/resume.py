@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gagebench.redact import MASK, is_secret_key, redact_text
+from gagebench.redact import MASK, is_secret_key, redact, redact_text
 
 #: Names the ``gagebench`` command line runs under (console script, ``python -m``).
 _CLI_NAMES = ("gagebench", "gagebench.exe", "cli.py", "__main__.py")
@@ -42,9 +42,21 @@ def command_line(argv: Sequence[str] | None = None) -> list[str] | None:
 
 
 def _mask(arg: str) -> str:
-    key, sep, _ = arg.partition("=")
-    if sep and is_secret_key(key.rsplit(".", 1)[-1]):
+    """A ``key=value`` argument with the value masked under a secret key, and secrets in a
+    YAML value (``storage_options={key: ..., secret: ...}``) masked; URL passwords too."""
+    import yaml
+
+    key, sep, value = arg.partition("=")
+    if not sep:
+        return redact_text(arg)
+    if is_secret_key(key.rsplit(".", 1)[-1]):
         return f"{key}={MASK}"
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return redact_text(arg)
+    if isinstance(parsed, dict | list) and redact(parsed) != parsed:
+        return f"{key}={json.dumps(redact(parsed))}"
     return redact_text(arg)
 
 
