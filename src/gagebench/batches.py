@@ -161,6 +161,7 @@ def stream_with_retries(
 
     def memory_restart(event: Any) -> Any:
         # on the client's event loop: cancelling wakes the loop below, which then stops
+        # (list() of a dict view runs in C under the GIL: no torn read of ``inflight``)
         if watch.record(event):
             return client.cancel(list(inflight.values()), asynchronous=True)
         return None

@@ -474,10 +474,8 @@ class _Clock:
 
     @classmethod
     def start(cls) -> _Clock:
+        """Now, on both clocks."""
         return cls(_dt.datetime.now(_dt.UTC), time.perf_counter())
-
-    def elapsed(self, now: float | None = None) -> float:
-        return (time.perf_counter() if now is None else now) - self.t0
 
 
 def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:
