@@ -15,6 +15,11 @@ so workers print no tracebacks. When a batch still fails, the run goes on with t
 other batches (each finished batch is saved by the caller); once two batches have
 failed for good it stops starting new ones and lets the running ones finish. Then
 :class:`BatchesFailed` says which batches failed and why.
+
+Workers that die of memory are not a batch failure to retry: the loop watches the
+nanny's memory restarts (:class:`gagebench.workermemory.MemoryWatch`) and stops with
+:class:`~gagebench.workermemory.WorkersOutOfMemory` when they repeat with no batch
+finished, or when a batch killed its workers (Dask's ``KilledWorker``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from gagebench.errors import ConfigError, GagebenchError, InputError, RunError
 from gagebench.storage.retry import EVENT_TOPIC, describe, is_storage_failure, is_transient
+from gagebench.workermemory import MEMORY_TOPIC, MemoryWatch, WorkersOutOfMemory
 
 if TYPE_CHECKING:
     import distributed
@@ -119,9 +125,12 @@ def stream_with_retries(
     """Yield ``(index, frame)`` of each batch as it finishes; retry failed ones.
 
     ``submit(element)`` returns a future of ``[(index, frame | BatchFailure)]``.
-    Raises :class:`BatchesFailed` at the end when batches failed after ``attempts``.
+    Raises :class:`BatchesFailed` at the end when batches failed after ``attempts``, and
+    :class:`~gagebench.workermemory.WorkersOutOfMemory` at once when workers keep dying
+    of memory (the tasks in flight are cancelled).
     """
     from distributed import as_completed
+    from distributed.scheduler import KilledWorker
 
     elements = [(int(i), tuple(ids)) for i, ids in batches]
     pending = iter(elements)
@@ -129,16 +138,20 @@ def stream_with_retries(
     failures: dict[int, BatchFailure] = {}
     owner: dict[Any, tuple[int, tuple[str, ...]]] = {}
     timers: dict[Any, tuple[int, tuple[str, ...]]] = {}
+    inflight: dict[Any, Any] = {}  # key -> future, for cancelling them all from the loop
+    watch = MemoryWatch(len(client.scheduler_info().get("workers", {})))
     stopped = False
 
     def start(element: tuple[int, tuple[str, ...]], delay: float) -> Any:
         if delay > 0:  # a timer task on the cluster: the batch starts when it is done
             timer = client.submit(time.sleep, delay, pure=False)
             timers[timer.key] = element
+            inflight[timer.key] = timer
             return timer
         tries[element[0]] = tries.get(element[0], 0) + 1
         future = submit(element)
         owner[future.key] = element
+        inflight[future.key] = future
         return future
 
     def relay(event: Any) -> None:
@@ -146,11 +159,22 @@ def stream_with_retries(
         if isinstance(message, dict):
             log.warning("%s (on worker %s)", message.get("message"), message.get("worker"))
 
+    def memory_restart(event: Any) -> Any:
+        # on the client's event loop: cancelling wakes the loop below, which then stops
+        # (list() of a dict view runs in C under the GIL: no torn read of ``inflight``)
+        if watch.record(event):
+            return client.cancel(list(inflight.values()), asynchronous=True)
+        return None
+
     client.subscribe_topic(EVENT_TOPIC, relay)
+    client.subscribe_topic(MEMORY_TOPIC, memory_restart)
     try:
         first = [start(e, 0.0) for e in _take(pending, max_in_flight)]
         queue = as_completed(first, loop=client.loop)
         for future in queue:
+            inflight.pop(future.key, None)
+            if watch.tripped:
+                raise WorkersOutOfMemory(watch.total, watch.last_rss)
             if future.key in timers:
                 future.release()
                 queue.add(start(timers.pop(future.key), 0.0))
@@ -159,6 +183,9 @@ def stream_with_retries(
             index = element[0]
             try:
                 outcome: Any = future.result()[0][1]
+            except KilledWorker as exc:  # its workers died, most often of memory
+                died = f"KilledWorker: {exc.allowed_failures + 1} workers died in batch {index}"
+                raise WorkersOutOfMemory(watch.total, watch.last_rss, died) from exc
             except Exception as exc:  # the task itself died (e.g. its worker was lost)
                 outcome = failure_of(exc)
             future.release()
@@ -187,12 +214,14 @@ def stream_with_retries(
                 if len(failures) >= STOP_AFTER_FAILED or not outcome.retryable or outcome.bug:
                     stopped = True
             else:
+                watch.progress()
                 yield index, outcome
             if not stopped:
                 for nxt in _take(pending, 1):
                     queue.add(start(nxt, 0.0))
     finally:
         client.unsubscribe_topic(EVENT_TOPIC)
+        client.unsubscribe_topic(MEMORY_TOPIC)
     if failures:
         raise BatchesFailed(failures, attempts, sum(1 for _ in pending))
 
@@ -216,8 +245,16 @@ def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
         return element[0], failure_of(exc, with_traceback=True)
 
 
-def run_failed(run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan: Any) -> RunError:
-    """The one-line error of a run whose batches failed: what, how much is saved, resume."""
+def run_failed(
+    run_id: str,
+    parts_url: str,
+    exc: BatchesFailed,
+    saved: int,
+    plan: Any,
+    resume: str | None = None,
+) -> RunError:
+    """The one-line error of a run whose batches failed: what, how much is saved, resume
+    (``resume``: the command, :func:`gagebench.results.resume.resume_command`)."""
     total = len(plan.batches)
     if exc.bug:
         cause = "a batch raised an unexpected error (a bug; its traceback is logged above)"
@@ -227,7 +264,7 @@ def run_failed(run_id: str, parts_url: str, exc: BatchesFailed, saved: int, plan
         cause = "batches failed on the cluster"
     text = (
         f"run {run_id} stopped: {cause}; {exc}. {saved} of {total} batches are saved under "
-        f"{parts_url}; resume with the same command and run_id={run_id} "
-        f"(gagebench run ... --set run_id={run_id}), which computes only the missing batches"
+        f"{parts_url}; resume with: {resume or f'gagebench run ... --set run_id={run_id}'} "
+        "(it computes only the missing batches)"
     )
     return RunError(text)

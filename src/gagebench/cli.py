@@ -296,10 +296,19 @@ def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
             config.run_id,
         )
         return code
-    if not args.quiet:
-        from gagebench.summary import format_summary
+    from gagebench.summary import format_summary, nothing_evaluated
 
+    if not args.quiet:
         print(format_summary(result))
+    reason = nothing_evaluated(result)
+    if reason:  # a run that scored nothing failed, whatever it wrote
+        log.error(
+            "run %s evaluated no gage (%s). Its rows are in %s",
+            config.run_id,
+            reason,
+            result.run_url,
+        )
+        return 1
     return 0
 
 

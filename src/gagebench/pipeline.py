@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from gagebench.config import RunConfig
     from gagebench.uncertainty import UncertaintySettings
+    from gagebench.workermemory import BatchNeed
 
 log = logging.getLogger(__name__)
 
@@ -414,6 +415,8 @@ def run(
     from gagebench.results.lock import RunLock
 
     install()  # secrets masked in every log record and warning of this process
+    clock = _Clock.start()
+    _refuse_unguarded_main()
     config.require_stores()
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
@@ -431,7 +434,46 @@ def run(
             lock.refresh()
         if progress is None:
             progress = default_progress(config.progress)
-        return _run(config, client, sink, progress, inputs)
+        return _run(config, client, sink, progress, inputs, clock)
+
+
+def _refuse_unguarded_main() -> None:
+    """Stop a worker process that is re-running the user's script.
+
+    Local workers are started with multiprocessing's spawn: each imports the script that
+    started the run again (as ``__mp_main__``) while it is still bootstrapping. A script
+    that calls ``gagebench.run()`` at module level, without ``if __name__ ==
+    "__main__":``, would start a second run in every worker (refused by the run folder's
+    lease, naming the script's own pid). The worker stops instead with one line saying to
+    add the guard; the script's own run then fails with its workers
+    (:mod:`gagebench.clusters.local` says why).
+    """
+    import multiprocessing
+    import sys
+
+    # multiprocessing's own "bootstrapping" flag, set while a spawned child imports main
+    if not getattr(multiprocessing.current_process(), "_inheriting", False):
+        return
+    script = getattr(sys.modules.get("__mp_main__"), "__file__", None) or "the script"
+    raise SystemExit(
+        f"gagebench: {script} calls gagebench.run() when it is imported, and Dask's worker "
+        f'processes import it again: put the call under if __name__ == "__main__": '
+        "(see the Python API in the README)"
+    )
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The run's one clock: the wall-clock start and a monotonic reading of the same
+    moment, so ``started``, ``finished`` and every ``*_s`` of the manifest agree."""
+
+    started: _dt.datetime
+    t0: float
+
+    @classmethod
+    def start(cls) -> _Clock:
+        """Now, on both clocks."""
+        return cls(_dt.datetime.now(_dt.UTC), time.perf_counter())
 
 
 def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:
@@ -480,6 +522,8 @@ class _Planned:
     started: _dt.datetime
     t0: float
     t_setup: float
+    #: What the stores' check warned about (no day in common, missing units...).
+    warnings: tuple[str, ...] = ()
 
     @property
     def computed_gages(self) -> int:
@@ -493,21 +537,22 @@ def _run(
     sink: RunSink,
     progress: Progress,
     inputs: _Inputs,
+    clock: _Clock | None = None,
 ) -> RunResult:
     """The run itself, once the run folder's lease is held: plan, compute, commit."""
-    planned = _plan_run(config, sink, inputs)
+    planned = _plan_run(config, sink, inputs, clock or _Clock.start())
     compute_s = _compute(config, client, sink, progress, planned)
     return _commit(config, sink, planned, compute_s)
 
 
 @dataclass(frozen=True)
 class _Inputs:
-    """The gage ids and the opened, checked stores: read before anything is written."""
+    """The gage ids and the opened, checked stores (with their warnings): read before
+    anything is written."""
 
     ids: list[str]
     source: Any
-    started: _dt.datetime
-    t0: float
+    store_warnings: tuple[str, ...]
 
 
 def _check_inputs(config: RunConfig) -> _Inputs:
@@ -515,20 +560,21 @@ def _check_inputs(config: RunConfig) -> _Inputs:
     from gagebench.gages import load_gages
     from gagebench.sources.stores import SourceSet
 
-    t0 = time.perf_counter()
-    started = _dt.datetime.now(_dt.UTC)
     gages = load_gages(config.gages, storage_options=config.options_for(), limit=config.gage_limit)
     ids = [str(g) for g in gages["gage_id"]]
     if not ids:
         raise InputError(f"the gage list {config.gages!r} is empty")
     source = SourceSet.from_config(config)
-    source.check(config.min_paired_days)
-    return _Inputs(ids, source, started, t0)
+    store_warnings = tuple(source.check(config.min_paired_days))
+    return _Inputs(ids, source, store_warnings)
 
 
-def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs) -> _Planned:
+def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs, clock: _Clock) -> _Planned:
     """Record the plan of the checked inputs and list the batches to compute."""
-    ids, source, started, t0 = inputs.ids, inputs.source, inputs.started, inputs.t0
+    from gagebench.results.layout import STARTED_FILE
+    from gagebench.results.resume import started_record
+
+    ids, source, store_warnings = inputs.ids, inputs.source, inputs.store_warnings
     plan = Plan(
         run_id=config.run_id,
         batches=source.plan_units(ids, config.batch_size),
@@ -539,6 +585,7 @@ def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs) -> _Planned:
     _check_started(config, sink)
     unc_settings = config.uncertainty_settings() if "uncertainty" in config.suites else None
     done = sink.start(plan)
+    sink.write_bytes(sink.path(PARTS, STARTED_FILE), started_record(config.run_id))
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
     t_setup = time.perf_counter()
     log.info(
@@ -551,7 +598,9 @@ def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs) -> _Planned:
         len(todo),
         sink.url,
     )
-    return _Planned(plan, source, done, todo, unc_settings, started, t0, t_setup)
+    return _Planned(
+        plan, source, done, todo, unc_settings, clock.started, clock.t0, t_setup, store_warnings
+    )
 
 
 def _compute(
@@ -564,8 +613,11 @@ def _compute(
     """Compute the batches left on the cluster, each saved as it comes; the seconds it took."""
     if not planned.todo:
         return 0.0
+    from gagebench.workermemory import WorkersOutOfMemory, out_of_memory
+
     plan, done = planned.plan, planned.done
     with _client_for(config, client) as dask_client:
+        need = _memory_check(config, client, dask_client, planned)
         progress.start(
             len(plan.batches), plan.n_gages, len(done), sum(len(plan.batches[i]) for i in done)
         )
@@ -587,7 +639,20 @@ def _compute(
                 saved += 1
                 progress.update(len(plan.batches[index]))
         except BatchesFailed as exc:
-            raise run_failed(config.run_id, sink.url_of("_parts"), exc, saved, plan) from exc
+            raise run_failed(
+                config.run_id, sink.url_of("_parts"), exc, saved, plan, _resume(config.run_id, {})
+            ) from exc
+        except WorkersOutOfMemory as exc:
+            raise out_of_memory(
+                exc,
+                config.run_id,
+                _memory_setting(config, client),
+                need,
+                saved,
+                len(plan.batches),
+                sink.url_of("_parts"),
+                functools.partial(_resume, config.run_id),
+            ) from exc
         except GagebenchError:
             raise
         except Exception as exc:
@@ -595,11 +660,62 @@ def _compute(
             raise ClusterError(
                 f"run {config.run_id} stopped: a batch failed on the cluster "
                 f"({type(exc).__name__}: {exc}). Finished batches are saved under "
-                f"{sink.url_of('_parts')}; run again with run_id={config.run_id} to resume"
+                f"{sink.url_of('_parts')}; resume with: {_resume(config.run_id, {})}"
             ) from exc
         finally:
             progress.close()
         return time.perf_counter() - t_compute0
+
+
+def _resume(run_id: str, sets: dict[str, str]) -> str:
+    """The command that resumes ``run_id`` from this process's command line."""
+    from gagebench.results.resume import command_line, resume_command
+
+    return resume_command(run_id, command_line(), sets=sets)
+
+
+def _memory_setting(config: RunConfig, client: distributed.Client | None) -> str | None:
+    """The setting that sizes a worker's memory, on a cluster gagebench starts."""
+    from gagebench.clusters import backend_class
+
+    return None if client is not None else backend_class(config.cluster.backend).memory_setting()
+
+
+def _memory_check(
+    config: RunConfig,
+    client: distributed.Client | None,
+    dask_client: distributed.Client,
+    planned: _Planned,
+) -> BatchNeed:
+    """What a worker needs for the batches left; a warning when workers have less."""
+    from gagebench.sources.stores import OBSERVED
+    from gagebench.workermemory import batch_need, memory_warning, smallest_worker
+
+    source = planned.source
+    keys = [OBSERVED, *(("model", name) for name in planned.plan.models)]
+    steps = [int(source.store_of(key).n_time) for key in keys]
+    gages = max(len(ids) for _, ids in planned.todo)
+    workers = dask_client.scheduler_info().get("workers", {})
+    if not workers and client is None and config.cluster.backend == "local":
+        workers = _local_workers(config)  # all restarting already: the settings say it
+    setting = _memory_setting(config, client) or "the workers' memory limit"
+    warning = memory_warning(workers, gages, steps, setting)
+    if warning:
+        log.warning("%s", warning)
+    smallest = smallest_worker(workers)
+    return batch_need(gages, steps, smallest[1] if smallest else 1)
+
+
+def _local_workers(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """The local backend's worker size from its settings, as ``scheduler_info`` gives it."""
+    from dask.utils import parse_bytes
+
+    options = config.cluster.backend_options("local")
+    memory = options.get("memory_limit")
+    if not isinstance(memory, str | int | float) or str(memory).strip().lower() == "auto":
+        return {}
+    limit = parse_bytes(memory) if isinstance(memory, str) else int(memory)
+    return {"settings": {"memory_limit": limit, "nthreads": options.get("threads_per_worker")}}
 
 
 def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: float) -> RunResult:
@@ -608,8 +724,13 @@ def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: floa
 
     t_commit0 = time.perf_counter()
     remove_stale_temporaries(sink.fs, sink.root)
-    manifest_of = functools.partial(_manifest, config, sink, planned, compute_s, t_commit0)
-    report = functools.partial(_write_report, config, sink, manifest_of) if config.report else None
+    timings = _Timings(planned, compute_s, t_commit0)
+    manifest_of = functools.partial(_manifest, config, sink, planned, timings)
+    report = (
+        functools.partial(_write_report, config, sink, manifest_of, timings)
+        if config.report
+        else None
+    )
     manifest = sink.commit(planned.plan, manifest_of, report)
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, manifest, sink.read_results())
@@ -619,31 +740,68 @@ def _write_report(
     config: RunConfig,
     sink: RunSink,
     manifest_of: Callable[[dict[str, Any]], dict[str, Any]],
+    timings: _Timings,
     facts: dict[str, Any],
 ) -> str | None:
     """Draw ``report.html``: after the CSVs, before manifest.json, given the manifest to be."""
     from gagebench.report.html import write_report  # matplotlib only when needed
 
-    return str(
-        write_report(
-            sink.url,
-            storage_options=config.options_for(),
-            gages=config.gages,
-            manifest=manifest_of(facts),
+    manifest = manifest_of(facts)  # the run's timings stop here, before the drawing
+    t_report0 = time.perf_counter()
+    try:
+        url = write_report(
+            sink.url, storage_options=config.options_for(), gages=config.gages, manifest=manifest
         )
-    )
+        return str(url)
+    finally:
+        timings.report_s = time.perf_counter() - t_report0
+
+
+class _Timings:
+    """The run's timings, taken once on the run's clock when its outputs are assembled:
+    ``report.html``, ``manifest.json`` and the summary show the same numbers. Only
+    ``report_s`` (drawing the report, which cannot time itself) is added to the manifest.
+    """
+
+    def __init__(self, planned: _Planned, compute_s: float, t_commit0: float) -> None:
+        self.planned = planned
+        self.compute_s = compute_s
+        self.t_commit0 = t_commit0
+        self.report_s: float | None = None
+        self._taken: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``timings`` of the manifest (taken at the first call)."""
+        planned, compute_s = self.planned, self.compute_s
+        if self._taken is None:
+            now = time.perf_counter()
+            total_s = now - planned.t0
+            self._taken = {
+                "started": planned.started.isoformat(),
+                "finished": (planned.started + _dt.timedelta(seconds=total_s)).isoformat(),
+                "setup_s": round(planned.t_setup - planned.t0, 3),
+                "compute_s": round(compute_s, 3),
+                "commit_s": round(now - self.t_commit0, 3),
+                "total_s": round(total_s, 3),
+                "computed_gages": planned.computed_gages,
+                "gages_per_s": (
+                    round(planned.computed_gages / compute_s, 4) if compute_s > 0 else None
+                ),
+            }
+        taken = dict(self._taken)
+        if self.report_s is not None:
+            taken["report_s"] = round(self.report_s, 3)
+        return taken
 
 
 def _manifest(
     config: RunConfig,
     sink: RunSink,
     planned: _Planned,
-    compute_s: float,
-    t_commit0: float,
+    timings: _Timings,
     facts: dict[str, Any],
 ) -> dict[str, Any]:
     """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
-    finished = _dt.datetime.now(_dt.UTC)
     plan = planned.plan
     return redact_urls(
         {
@@ -663,21 +821,17 @@ def _manifest(
             "counts": facts["counts"],
             "medians": facts["medians"],
             "outputs": facts["outputs"],
-            **{key: facts[key] for key in ("report", "warnings") if key in facts},
-            "timings": {
-                "started": planned.started.isoformat(),
-                "finished": finished.isoformat(),
-                "setup_s": round(planned.t_setup - planned.t0, 3),
-                "compute_s": round(compute_s, 3),
-                "commit_s": round(time.perf_counter() - t_commit0, 3),
-                "total_s": round(time.perf_counter() - planned.t0, 3),
-                "computed_gages": planned.computed_gages,
-                "gages_per_s": (
-                    round(planned.computed_gages / compute_s, 4) if compute_s > 0 else None
-                ),
-            },
+            **({"report": facts["report"]} if "report" in facts else {}),
+            **_warnings(planned.warnings, facts.get("warnings", [])),
+            "timings": timings.as_dict(),
         }
     )
+
+
+def _warnings(*groups: Sequence[str]) -> dict[str, list[str]]:
+    """The manifest's ``warnings``: the stores' (at start), then the commit's; none: no key."""
+    found = [str(line) for group in groups for line in group]
+    return {"warnings": found} if found else {}
 
 
 def _manifest_inputs(

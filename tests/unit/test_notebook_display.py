@@ -279,7 +279,7 @@ def test_run_without_a_renderer_uses_the_notebook_bar(monkeypatch: pytest.Monkey
 
     seen: list[Progress] = []
 
-    def fake_run(config: Any, client: Any, sink: Any, progress: Progress, inputs: Any) -> str:
+    def fake_run(config: Any, client: Any, sink: Any, progress: Progress, *_: Any) -> str:
         seen.append(progress)
         return "ran"
 

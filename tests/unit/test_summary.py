@@ -59,3 +59,48 @@ def test_an_already_complete_run_without_report_or_timings() -> None:
     assert lines[0] == "run r1 was already complete (use --force to redo it)"
     assert not any(line.startswith(("computed", "report:")) for line in lines)
     assert lines[-1] == "results: s3://b/r1/  (results.parquet)"
+
+
+def _idle_result(extra_model: bool = False) -> RunResult:
+    counts = {"nwm": {"no_simulation": 3, "not_in_model": 1}}
+    medians: dict = {"nwm": {"NSE": None, "KGE": None}}
+    rows = [("nwm", "no simulated value in the period")] * 3 + [("nwm", "gage not found")]
+    if extra_model:
+        counts["nhm"] = {"ok": 4}
+        medians["nhm"] = {"NSE": 0.5, "KGE": 0.25}
+        rows += [("nhm", "")] * 4
+    results = pd.DataFrame(rows, columns=["model", "note"])
+    manifest = {"run_id": "r2", "counts": counts, "medians": medians, "outputs": []}
+    return RunResult("/runs/r2", manifest, results)
+
+
+def test_a_model_with_no_evaluated_gage_says_why_instead_of_none() -> None:
+    from gagebench.summary import nothing_evaluated
+
+    result = _idle_result(extra_model=True)
+    text = format_summary(result)
+    assert "None" not in text
+    assert (
+        "nwm: no gage evaluated (3 no_simulation, 1 not_in_model); most common note: "
+        "'no simulated value in the period' (3 of 4 rows)"
+    ) in text.splitlines()
+    assert ["nhm", "0.500", "0.250"] in [line.split() for line in text.splitlines()]
+    assert nothing_evaluated(result) is None  # nhm was evaluated: not a failed run
+
+    alone = _idle_result()
+    assert "median over evaluated gages" not in format_summary(alone)
+    reason = nothing_evaluated(alone)
+    assert reason is not None
+    assert reason.startswith("4 rows of 1 model(s): 3 no_simulation, 1 not_in_model")
+
+
+def test_medians_without_the_standard_suite_read_n_a() -> None:
+    manifest = {
+        "run_id": "r3",
+        "counts": {"nwm": {"ok": 2}},
+        "medians": {"nwm": {"NSE": None, "KGE": None}},
+        "outputs": [],
+    }
+    text = format_summary(RunResult("/runs/r3", manifest, pd.DataFrame()))
+    assert "None" not in text
+    assert ["nwm", "n/a", "n/a"] in [line.split() for line in text.splitlines()]

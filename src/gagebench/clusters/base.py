@@ -36,6 +36,9 @@ class ClusterBackend:
     #: they run only this run's tasks and may be tuned (:mod:`gagebench.tuning`). False
     #: for clusters someone else runs or shares: nothing process-wide is changed there.
     started_here: ClassVar[bool] = False
+    #: The setting (under this backend's section) that sizes a worker's memory, named
+    #: when workers run out of memory (:mod:`gagebench.workermemory`); None: not ours.
+    memory_key: ClassVar[str | None] = None
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
@@ -66,6 +69,11 @@ class ClusterBackend:
     def key(self, sub: str) -> str:
         """The dotted config key of one of this backend's settings, for error messages."""
         return f"gagebench.cluster.{self.name}.{sub}"
+
+    @classmethod
+    def memory_setting(cls) -> str | None:
+        """The dotted key of :attr:`memory_key` (``gagebench.cluster.local.memory_limit``)."""
+        return None if cls.memory_key is None else f"gagebench.cluster.{cls.name}.{cls.memory_key}"
 
 
 @contextlib.contextmanager

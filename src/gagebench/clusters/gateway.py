@@ -84,6 +84,7 @@ class GatewayBackend(ClusterBackend):
     name = "gateway"
     # new_cluster(): workers of their own, shut down with the run (never a shared cluster)
     started_here = True
+    memory_key = "worker_memory"
     defaults: ClassVar[Mapping[str, Any]] = backend_defaults("gateway")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:

@@ -66,6 +66,7 @@ class KubernetesBackend(ClusterBackend):
 
     name = "kubernetes"
     started_here = True  # the DaskCluster (and its workers) is created and deleted per run
+    memory_key = "worker_resources.limits.memory"
     defaults: ClassVar[Mapping[str, Any]] = backend_defaults("kubernetes")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from gagebench.clusters.base import ClusterBackend
 from gagebench.defaults import backend_defaults
-from gagebench.errors import ConfigError
+from gagebench.errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -30,11 +30,29 @@ def _memory_ok(memory: Any) -> bool:
     return memory > 0
 
 
+def _start_failure(exc: BaseException) -> str:
+    """Why the local workers did not start, with the likely cause when a script started
+    the run: the workers import it again, so it must guard its call to gagebench.run()."""
+    import os
+    import sys
+
+    text = f"the local cluster's worker processes failed to start ({type(exc).__name__}: {exc})"
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script and os.path.basename(script) not in ("gagebench", "cli.py", "__main__.py"):
+        return (
+            f"{text}: {script} started this run, and each worker process imports it again; "
+            'put its call to gagebench.run() under if __name__ == "__main__": '
+            "(see the Python API in the README)"
+        )
+    return f"{text}; the worker errors are logged above"
+
+
 class LocalBackend(ClusterBackend):
     """Worker processes on this machine; closed (processes joined) when the block exits."""
 
     name = "local"
     started_here = True
+    memory_key = "memory_limit"
     defaults: ClassVar[Mapping[str, Any]] = backend_defaults("local")  # gagebench.yaml
 
     def __init__(self, cfg: Any) -> None:
@@ -62,14 +80,17 @@ class LocalBackend(ClusterBackend):
 
         # Ctrl-C reaches every process of the terminal's group: the workers ignore it
         # (no traceback per worker), this process gets it and closes the cluster.
-        with children_ignore_sigint():
-            cluster = LocalCluster(
-                n_workers=self.options["n_workers"],
-                threads_per_worker=self.options["threads_per_worker"],
-                memory_limit=self.options["memory_limit"],
-                processes=True,
-                dashboard_address=":0",
-            )
+        try:
+            with children_ignore_sigint():
+                cluster = LocalCluster(
+                    n_workers=self.options["n_workers"],
+                    threads_per_worker=self.options["threads_per_worker"],
+                    memory_limit=self.options["memory_limit"],
+                    processes=True,
+                    dashboard_address=":0",
+                )
+        except (RuntimeError, OSError, TimeoutError) as exc:
+            raise ClusterError(_start_failure(exc)) from exc
         try:
             with Client(cluster) as client:
                 client.run(quiet_worker_logs)

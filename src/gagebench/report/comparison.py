@@ -140,15 +140,39 @@ def _check_higher_is_better(metrics: Sequence[str]) -> None:
             )
 
 
-def _pick(results: pd.DataFrame, model: str | None, role: str) -> tuple[str, pd.DataFrame]:
+def _pick(
+    results: pd.DataFrame, model: str | None, role: str, source: str = "the results"
+) -> tuple[str, pd.DataFrame]:
     names = list(dict.fromkeys(results["model"].astype(str)))
     if not names:
         raise InputError(f"results for model {role} are empty")
     chosen = names[0] if model is None else str(model)
     if chosen not in names:
-        raise InputError(f"model {chosen!r} ({role}) is not in the results; they hold {names}")
+        raise InputError(_not_a_model(chosen, role, names, source))
     rows = results[results["model"].astype(str) == chosen]
     return chosen, rows.drop_duplicates("site_no").set_index("site_no")
+
+
+def _not_a_model(chosen: str, role: str, names: list[str], source: str) -> str:
+    """Model ``chosen`` is not in ``source``: which models it has, and the likely one."""
+    import difflib
+
+    text = (
+        f"model {chosen!r} ({role}) is not in {source}: it has the model(s) "
+        f"{', '.join(repr(n) for n in names)}"
+    )
+    renamed = [n for n in names if n == chosen.replace("-", "_")]
+    if renamed:
+        return (
+            f"{text}. Did you mean {renamed[0]!r}? Runs made by earlier gagebench versions "
+            "wrote '-' in model names as '_'"
+        )
+    close = difflib.get_close_matches(chosen, names, n=1)
+    return f"{text}. Did you mean {close[0]!r}?" if close else text
+
+
+def _source(results: Any) -> str:
+    return repr(results) if isinstance(results, str) else "the results"
 
 
 def _as_table(results: Any, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -196,14 +220,14 @@ def compare(
                     "two models in the run, or a second results URL"
                 )
             chosen = [names[0], names[1]]
-        name_a, rows_a = _pick(table_a, chosen[0], "A")
-        name_b, rows_b = _pick(table_a, chosen[1], "B")
+        name_a, rows_a = _pick(table_a, chosen[0], "A", _source(results_a))
+        name_b, rows_b = _pick(table_a, chosen[1], "B", _source(results_a))
         if name_a == name_b:
             raise InputError(f"models A and B are both {name_a!r}: name two different models")
     else:
         table_b = _as_table(results_b, storage_options)
-        name_a, rows_a = _pick(table_a, chosen[0], "A")
-        name_b, rows_b = _pick(table_b, chosen[1], "B")
+        name_a, rows_a = _pick(table_a, chosen[0], "A", _source(results_a))
+        name_b, rows_b = _pick(table_b, chosen[1], "B", _source(results_b))
         if name_a == name_b:
             name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
     _check_higher_is_better(metrics)

@@ -6,6 +6,7 @@ resume), the lease and the settings check all use these names. Layout under
 
     _parts/plan.json              the batch plan (batch -> gage ids), written at start
     _parts/settings.json          the settings that decide the results (refuses a changed rerun)
+    _parts/started.json           the command that last started it, to say how to resume it
     _parts/batch-00012.parquet    one file per finished batch, each written atomically
     _lock.json                    the lease of the process running it
     results.parquet               every row (written at commit)
@@ -44,6 +45,7 @@ SUITE_FILES = {
 }
 LOCK_FILE = "_lock.json"
 SETTINGS_FILE = "settings.json"
+STARTED_FILE = "started.json"
 FIGURES_DIR = "figures"
 _PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
 

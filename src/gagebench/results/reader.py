@@ -20,7 +20,17 @@ import fsspec
 import pandas as pd
 
 from gagebench.errors import InputError, StorageError
-from gagebench.results.layout import MANIFEST_FILE, RESULTS_FILE, SUITE_FILES
+from gagebench.results.layout import (
+    LOCK_FILE,
+    MANIFEST_FILE,
+    PARTS,
+    PLAN_FILE,
+    RESULTS_FILE,
+    STARTED_FILE,
+    SUITE_FILES,
+    part_index,
+)
+from gagebench.results.resume import recorded_resume
 from gagebench.storage.errors import translating
 
 
@@ -90,6 +100,8 @@ def _read_run(
     fs, root = open_fs(url, storage_options)
     root = root.rstrip("/")
     notes: list[str] = []
+    if manifest is None:
+        check_finished(fs, root, url)
     results = load_results(fs, root)
     if results is None:
         results = _from_hytest_csvs(fs, root, url)
@@ -104,6 +116,76 @@ def _read_run(
     if found is None:
         notes.append(f"no {MANIFEST_FILE}: the run may be unfinished or was written elsewhere")
     return RunFolder(url, results, found or {}, tuple(notes))
+
+
+class UnfinishedRunError(InputError):
+    """The run folder holds a run that has not finished (no ``manifest.json``)."""
+
+
+def check_finished(fs: Any, root: str, url: str) -> None:
+    """Raise :class:`UnfinishedRunError` when ``root`` is a gagebench run folder in
+    progress (a live lease: host, pid, heartbeat; e.g. a ``--force`` rerun replacing its
+    outputs) or unfinished (stopped or killed: no ``manifest.json``), with the batches
+    saved and the command that resumes it."""
+    holder = _read_json(fs, posixpath.join(root, LOCK_FILE))
+    live = _live_holder(holder)
+    if not live and fs.exists(posixpath.join(root, MANIFEST_FILE)):
+        return
+    plan = _read_json(fs, posixpath.join(root, PARTS, PLAN_FILE))
+    if not isinstance(plan, dict):
+        return  # not a gagebench run folder (e.g. HyTEST CSVs written elsewhere)
+    started = _read_json(fs, posixpath.join(root, PARTS, STARTED_FILE))
+    run_id = str(plan.get("run_id") or posixpath.basename(root))
+    total = len(plan.get("batches") or [])
+    try:
+        names = fs.ls(posixpath.join(root, PARTS), detail=False)
+    except FileNotFoundError:
+        names = []
+    saved = sum(1 for name in names if part_index(str(name)) is not None)
+    parts = f"{saved} of {total} batches saved"
+    if live:
+        raise UnfinishedRunError(
+            f"{url} is run {run_id} in progress ({live}; {parts}): report or compare it "
+            f"once it has finished and written {MANIFEST_FILE}"
+        )
+    raise UnfinishedRunError(
+        f"{url} is run {run_id}, unfinished ({parts}, no {MANIFEST_FILE}: it stopped or was "
+        f"killed before its commit): nothing to report yet. Resume it with: "
+        f"{recorded_resume(run_id, started)}"
+    )
+
+
+def _read_json(fs: Any, path: str) -> Any:
+    try:
+        return json.loads(fs.cat_file(path))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _live_holder(holder: Any) -> str | None:
+    """``host H, pid P, heartbeat N s ago`` of a lease that is still fresh, else None."""
+    import os
+    import socket
+    import time
+
+    if not isinstance(holder, dict):
+        return None
+    try:
+        age = time.time() - float(holder.get("heartbeat", 0))
+        ttl = float(holder.get("ttl_s", 60.0))
+    except (TypeError, ValueError):
+        return None
+    if age > ttl:
+        return None
+    host, pid = holder.get("host"), holder.get("pid")
+    if host == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return f"host {host}, pid {pid}, heartbeat {age:.0f} s ago"
 
 
 def load_results(fs: Any, root: str) -> pd.DataFrame | None:

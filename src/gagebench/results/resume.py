@@ -1,0 +1,116 @@
+"""The command that resumes a run: recorded when the run starts, given by every message
+that says a run is unfinished.
+
+``_parts/started.json`` holds the command line that last started the run (``--set``
+values of secret keys and URL passwords masked) and its working directory. A stopped
+run's error, and ``gagebench report``/``compare`` on a run without ``manifest.json``, turn
+it into the command to type: the same command with ``--set run_id=<id>`` (so a run id
+made from ``{time}`` resumes too), run from the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gagebench.redact import MASK, is_secret_key, redact, redact_text
+
+#: Names the ``gagebench`` command line runs under (console script, ``python -m``).
+_CLI_NAMES = ("gagebench", "gagebench.exe", "cli.py", "__main__.py")
+#: Subcommands that take ``--set`` and resume a run.
+_RUN_COMMANDS = ("run", "demo")
+
+
+def command_line(argv: Sequence[str] | None = None) -> list[str] | None:
+    """This process's command line as a user would type it, secrets masked; None from a
+    notebook or an interpreter (no command to repeat)."""
+    argv = list(sys.argv if argv is None else argv)
+    if not argv or not argv[0] or argv[0] == "-c" or "ipykernel" in argv[0]:
+        return None
+    name = os.path.basename(argv[0])
+    if name in _CLI_NAMES and (name.startswith("gagebench") or "gagebench" in argv[0]):
+        head = ["gagebench"]
+    elif name.endswith(".py"):
+        head = ["python", argv[0]]
+    else:
+        head = [argv[0]]
+    return head + [_mask(arg) for arg in argv[1:]]
+
+
+def _mask(arg: str) -> str:
+    """A ``key=value`` argument with the value masked under a secret key, and secrets in a
+    YAML value (``storage_options={key: ..., secret: ...}``) masked; URL passwords too."""
+    import yaml
+
+    key, sep, value = arg.partition("=")
+    if not sep:
+        return redact_text(arg)
+    if is_secret_key(key.rsplit(".", 1)[-1]):
+        return f"{key}={MASK}"
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return redact_text(arg)
+    if isinstance(parsed, dict | list) and redact(parsed) != parsed:
+        return f"{key}={json.dumps(redact(parsed))}"
+    return redact_text(arg)
+
+
+def resume_command(
+    run_id: str,
+    command: Sequence[str] | None,
+    cwd: str | None = None,
+    sets: Mapping[str, str] | None = None,
+) -> str:
+    """The command that resumes ``run_id``: ``command`` with ``--set run_id=<id>`` and
+    ``sets`` (``--set`` of those keys already there dropped), prefixed with
+    ``cd <cwd> &&`` when given."""
+    sets = {"run_id": run_id, **dict(sets or {})}
+    if not command:
+        extra = ", ".join(f"{k}={v!r}" for k, v in sets.items())
+        return f"gagebench.run(config) again with {extra}"
+    words = list(command)
+    if words[0] != "gagebench" or len(words) < 2 or words[1] not in _RUN_COMMANDS:
+        extra = ", ".join(f"{k}={v}" for k, v in sets.items())
+        text = f"{shlex.join(words)} (keeping {extra})"
+    else:
+        kept: list[str] = []
+        skip = False
+        for i, word in enumerate(words):
+            if skip:
+                skip = False
+                continue
+            if word == "--set" and _sets_key(words[i + 1] if i + 1 < len(words) else "", sets):
+                skip = True
+                continue
+            if word.startswith("--set=") and _sets_key(word.removeprefix("--set="), sets):
+                continue
+            kept.append(word)
+        for key, value in sets.items():
+            kept += ["--set", f"{key}={value}"]
+        text = shlex.join(kept)
+    return f"cd {shlex.quote(cwd)} && {text}" if cwd else text
+
+
+def _sets_key(assignment: str, keys: Mapping[str, str]) -> bool:
+    key = assignment.partition("=")[0].strip().removeprefix("gagebench.")
+    return key in keys
+
+
+def started_record(run_id: str) -> bytes:
+    """The ``_parts/started.json`` of a run this process starts."""
+    return json.dumps(
+        {"run_id": run_id, "command": command_line(), "cwd": os.getcwd()}, indent=2
+    ).encode()
+
+
+def recorded_resume(run_id: str, record: Any) -> str:
+    """The resume command from a ``started.json`` record (or a generic one without it)."""
+    if isinstance(record, dict) and isinstance(record.get("command"), list):
+        cwd = record.get("cwd") if isinstance(record.get("cwd"), str) else None
+        return resume_command(run_id, [str(w) for w in record["command"]], cwd)
+    return f"the command that started it, with --set run_id={run_id}"
