@@ -441,6 +441,10 @@ def run(
             sink.clear()
             lock.refresh()
         else:
+            # another run may have finished it while this one waited for the lease
+            complete = _complete_run(config, sink)
+            if complete is not None:
+                return complete
             _drop_manifest_without_outputs(config, sink)
         if progress is None:
             progress = default_progress(config.progress)

@@ -10,7 +10,10 @@ happens to each response:
 - ``Short(n, keep_length=False, checksums=False)``: the body loses its last ``n`` bytes;
   ``keep_length`` keeps the original Content-Length (the connection is then closed, a
   cut-off body), otherwise Content-Length is rewritten (a short body that looks whole);
-  ``checksums=False`` strips the ``x-amz-checksum-*`` headers (a store without them).
+  ``checksums=False`` strips the ``x-amz-checksum-*`` headers (a store without them);
+- ``Delay(s)``: the request waits ``s`` seconds before it is forwarded (a slow write);
+- ``LOSE``: the request is forwarded (and done by the server), then the connection is
+  closed without an answer (a lost response).
 
 :meth:`FaultProxy.outage` takes the proxy down for some seconds (new connections are
 refused, open ones dropped), then brings it back on the same port. The proxy stops by
@@ -43,8 +46,14 @@ class Short:
     checksums: bool = False
 
 
+@dataclass(frozen=True)
+class Delay:
+    seconds: float
+
+
 PASS = "pass"
 DROP = "drop"
+LOSE = "lose"
 Rule = Callable[[str, str, int], Any]
 
 
@@ -164,6 +173,9 @@ class FaultProxy:
             req.end_headers()
             req.wfile.write(payload)
             return
+        if isinstance(action, Delay):
+            self._note("delay")
+            time.sleep(action.seconds)
         conn = http.client.HTTPConnection(*self.upstream, timeout=30)
         try:
             headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP}
@@ -175,6 +187,10 @@ class FaultProxy:
             out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
         finally:
             conn.close()
+        if action == LOSE:
+            self._note("lose")
+            req.close_connection = True
+            return
         length = len(data)
         if isinstance(action, Short) and req.command == "GET" and len(data) > action.n:
             self._note("short-keep-length" if action.keep_length else "short")

@@ -191,7 +191,9 @@ class _S3(_Settled):
         except Exception as exc:
             if _not_implemented(exc):
                 raise _NoConditionalWrites from exc
-            if not _precondition_failed(exc) and not isinstance(exc, FileNotFoundError):
+            # If-Match on a lease deleted meanwhile: NoSuchKey (a missing bucket raises)
+            gone = isinstance(exc, FileNotFoundError) and "IfMatch" in condition
+            if not _precondition_failed(exc) and not gone:
                 raise
             # refused - or our own earlier attempt, whose answer was lost, got there first
             holder, version = self.fetch()
@@ -457,7 +459,13 @@ class RunLock:
             if got is not None:
                 self._version = got
                 return
-        raise self._refuse(self._read() or holder or {})
+        holder = self._read() or holder
+        if holder:
+            raise self._refuse(holder)
+        raise RunLockedError(
+            f"could not take the lease of run folder {self.url}: other runs kept writing it "
+            "(3 attempts); make sure only one run uses this output and run_id, then run again"
+        )
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.ttl_s / 4):
