@@ -137,8 +137,8 @@ def storage_error(
     target = f"{what} {url!r}" if what else url
     if _disk_errno(exc) in _NO_SPACE:
         return NoSpaceError(
-            f"cannot {action} {target}: no space left on device at {url} ({describe(exc)}): "
-            "free some space (or raise the disk quota) there"
+            f"no space left on device at {target} ({describe(exc)}): free some space (or "
+            f"raise the disk quota) there"
         )
     if isinstance(exc, StoreUnavailable):
         return StorageError(f"cannot {action} {target}: {describe(exc)}")
