@@ -21,7 +21,7 @@ two runs racing for a folder wins:
   it (last writer wins, the loser sees it). Two runs started within the same second can
   then both proceed; a warning says so when it happens on S3.
 
-A run that finds its lease taken by another run (or cannot renew it for a whole TTL)
+A run that finds its lease taken by another run (when it renews it, or reads it back)
 has lost it: :meth:`RunLock.check` then raises :class:`LeaseLostError` (exit 1); the
 pipeline checks after each batch and :meth:`RunLock.verify` reads the lease back before
 the commit publishes anything, so a run without the lease never commits or unpublishes.
@@ -468,20 +468,25 @@ class RunLock:
         )
 
     def _heartbeat(self) -> None:
+        warned = False
         while not self._stop.wait(self.ttl_s / 4):
             try:
                 self.renew()
+                warned = False
             except LeaseLostError as exc:
                 log.warning("%s", exc)
                 return
             except Exception as exc:  # a missed beat is not fatal; the next one may work
                 log.debug("lease heartbeat failed: %s", exc)
-                if time.monotonic() - self._renewed > self.ttl_s:
-                    self._lose(
-                        f"its lease could not be renewed for {self.ttl_s:.0f} s ({exc}), "
-                        "so another run may have taken the folder over"
+                if time.monotonic() - self._renewed > self.ttl_s and not warned:
+                    warned = True  # the next renewal or the commit's check tells
+                    log.warning(
+                        "the lease of %s could not be renewed for %.0f s (%s); another run "
+                        "may take the folder over, and this one then stops before committing",
+                        self.url,
+                        self.ttl_s,
+                        exc,
                     )
-                    return
 
     def _lose(self, why: str) -> LeaseLostError:
         with self._guard:
