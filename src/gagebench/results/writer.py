@@ -302,6 +302,7 @@ class RunSink:
         }
         outputs = [RESULTS_FILE]
         final: dict[str, Any] | None = None
+        written: bytes | None = None
         try:
             self._assemble(plan, schema, counts, summary, outputs)
             facts: dict[str, Any] = {
@@ -315,17 +316,16 @@ class RunSink:
             if report is not None:
                 self._report(report, facts)
             final = manifest(facts)
+            written = json.dumps(final, indent=2, default=str).encode()
             if lease is not None:
                 lease()
-            self.write_bytes(
-                self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
-            )
+            self.write_bytes(self.path(MANIFEST_FILE), written)
         except BaseException as exc:
             from gagebench.results.lock import LeaseLostError
 
             if isinstance(exc, LeaseLostError):
                 raise  # the folder is another run's now: delete nothing of it
-            state = self._manifest_state(final)
+            state = self._manifest_state(written)
             if state == "ours" and final is not None:
                 log.warning(
                     "writing %s failed as far as this process can tell (%s), but it is in "
@@ -346,20 +346,20 @@ class RunSink:
             raise  # another manifest is there: leave it and its outputs alone
         return final
 
-    def _manifest_state(self, final: dict[str, Any] | None) -> str:
-        """After a failed commit: ``ours`` (the manifest landed after all), ``absent``,
-        ``other`` (a manifest that is not this commit's) or ``unknown`` (unreadable now)."""
+    def _manifest_state(self, written: bytes | None) -> str:
+        """After a failed commit: ``ours`` (the manifest landed after all: the bytes this
+        commit wrote), ``absent``, ``other`` (not this commit's) or ``unknown`` (the store
+        cannot be read now)."""
+        path = self.path(MANIFEST_FILE)
         try:
             self.fs.invalidate_cache()
-            found = load_manifest(self.fs, self.root)
+            found = bytes(self.fs.cat_file(path))
+        except FileNotFoundError:
+            return "absent"
         except Exception:
             log.debug("cannot read back %s", self.url_of(MANIFEST_FILE), exc_info=True)
             return "unknown"
-        if found is None:
-            return "absent"
-        if final is not None and found == json.loads(json.dumps(final, default=str)):
-            return "ours"
-        return "other"
+        return "ours" if written is not None and found == written else "other"
 
     def _assemble(
         self,
