@@ -245,6 +245,40 @@ def test_lost_manifest_answers_still_end_in_a_complete_run(
     assert again.already_complete
 
 
+def test_a_manifest_that_may_have_landed_is_never_unpublished(
+    daily_stores, bucket_url, s3, dask_client, proxy, clean
+) -> None:
+    """Manifest PUTs land with their answers lost, and the manifest cannot be read back
+    either (500s past the budget): nothing is deleted, the error says so, and the same
+    command then finds the run complete (it was)."""
+
+    def rule(method: str, path: str, count: int) -> Any:
+        if path.endswith("/manifest.json"):
+            if method == "PUT":
+                return LOSE
+            if method in ("GET", "HEAD") and proxy.injected.get("lose", 0) >= 1:
+                return Status(500)
+        return PASS
+
+    proxy.rule = rule
+    cfg = config(
+        daily_stores, bucket_url, s3, proxy.url, retries={"max_attempts": 2, "max_wait_s": 0.3}
+    )
+    with pytest.raises(CommitError) as info:
+        run(cfg, client=dask_client)
+    message = str(info.value)
+    assert exit_code(info.value) == 1
+    assert "cannot be read back now, so the outputs are left in place" in message, message
+    assert "run the same command again (run_id=faults)" in message, message
+    names = listing(f"{bucket_url}/faults", s3)
+    assert {"results.parquet", "manifest.json", "nwm/standard_suite.csv"} <= names, names
+
+    proxy.rule = lambda method, path, count: PASS
+    again = run(cfg, client=dask_client)
+    assert again.already_complete
+    pd.testing.assert_frame_equal(results(f"{bucket_url}/faults", s3), clean)
+
+
 def test_a_manifest_without_its_results_is_committed_again(
     daily_stores, bucket_url, s3, dask_client, clean, tmp_path
 ) -> None:
