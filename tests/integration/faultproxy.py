@@ -164,7 +164,7 @@ class FaultProxy:
             self._note(f"status-{action.code}")
             payload = (
                 b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>'
-                + (b"SlowDown" if action.code == 503 else b"InternalError")
+                + {503: b"SlowDown", 501: b"NotImplemented"}.get(action.code, b"InternalError")
                 + b"</Code><Message>injected</Message></Error>"
             )
             req.send_response(action.code)

@@ -120,6 +120,32 @@ def test_the_s3_lease_is_a_conditional_write(s3, bucket_url) -> None:
     assert not fs.exists(path)
 
 
+def test_an_s3_store_without_conditional_writes_falls_back_to_read_back(
+    s3, bucket_url, proxy, caplog
+) -> None:
+    """An endpoint answering the conditional lease PUT with 501 Not Implemented: a warning
+    at once (not a retried outage), then the written-and-read-back lease."""
+
+    def rule(method: str, path: str, count: int) -> Any:
+        return Status(501) if method == "PUT" and path.endswith(LOCK_FILE) and count == 1 else PASS
+
+    proxy.rule = rule
+    fs = fsspec.filesystem("s3", **{**s3.storage_options, "endpoint_url": proxy.url})
+    path = f"{bucket_url.removeprefix('s3://')}/{LOCK_FILE}"
+    caplog.set_level(logging.WARNING, logger="gagebench")
+    t0 = time.monotonic()
+    lock = RunLock(fs, path, bucket_url, settle_s=0.2)
+    lock.acquire()
+    assert time.monotonic() - t0 < 5
+    assert not lock._store.conditional
+    assert any("does not support conditional writes" in r.getMessage() for r in caplog.records)
+    with pytest.raises(RunLockedError):
+        RunLock(fs, path, bucket_url, settle_s=0.2).acquire()
+    lock.renew()
+    lock.release()
+    assert not s3fs_of(s3).exists(path)
+
+
 def test_two_runs_one_slow_lease_put_exactly_one_commits(
     daily_stores, bucket_url, s3, dask_client, proxy, clean, tmp_path
 ) -> None:
