@@ -325,8 +325,9 @@ class RunSink:
 
             if isinstance(exc, LeaseLostError):
                 raise  # the folder is another run's now: delete nothing of it
-            state = self._manifest_state(written)
-            if state == "ours" and final is not None:
+            # this commit's manifest may have landed only if its write was attempted
+            state = "absent" if written is None else self._manifest_state(written)
+            if state == "ours" and final is not None and isinstance(exc, Exception):
                 log.warning(
                     "writing %s failed as far as this process can tell (%s), but it is in "
                     "place: the run is complete",
