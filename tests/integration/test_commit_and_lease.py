@@ -33,6 +33,7 @@ from faultproxy import LOSE, PASS, Delay, FaultProxy, Short, Status
 from test_object_store_faults import config, listing, results, run_settings
 
 from gagebench.cli import exit_code
+from gagebench.config import load_config
 from gagebench.errors import CommitError, StorageError
 from gagebench.pipeline import run
 from gagebench.results.layout import LOCK_FILE
@@ -309,17 +310,29 @@ def test_a_manifest_without_its_results_is_committed_again(
     daily_stores, bucket_url, s3, dask_client, clean, tmp_path
 ) -> None:
     """What an earlier version left (manifest.json saying complete, no results.parquet or
-    CSVs): the same command commits again from the saved parts, computing nothing."""
-    cfg = config(daily_stores, bucket_url, s3, s3.endpoint)
-    run(cfg, client=dask_client)
+    CSVs; every rerun said "already complete ... run it again to commit", exit 2): the
+    same command commits again from the saved parts, computing nothing."""
+    settings = run_settings(daily_stores, bucket_url, s3, s3.endpoint)
+    run(load_config(overrides=settings), client=dask_client)
     fs = s3fs_of(s3)
     root = f"{bucket_url.removeprefix('s3://')}/faults"
     for rel in ("results.parquet", "nwm/standard_suite.csv", "nwm/dscore.csv"):
         fs.rm_file(f"{root}/{rel}")
-    again = run(cfg, client=dask_client)
-    assert not again.already_complete
-    assert again.manifest["batches"]["computed"] == 0
-    assert again.manifest["batches"]["reused"] == 5
+    again = subprocess.run(
+        [*GAGEBENCH, "run", "-c", str(write_run_file(tmp_path / "run.yaml", settings))],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    assert "has manifest.json but not results.parquet" in again.stderr, again.stderr
+    assert "committing it again from the saved batches" in again.stderr
+    fs.invalidate_cache()
+    manifest = json.loads(fs.cat_file(f"{root}/manifest.json"))
+    assert manifest["batches"]["computed"] == 0
+    assert manifest["batches"]["reused"] == 5
     pd.testing.assert_frame_equal(results(f"{bucket_url}/faults", s3), clean)
 
 
