@@ -473,8 +473,8 @@ class RunLock:
             try:
                 self.renew()
                 warned = False
-            except LeaseLostError as exc:
-                log.warning("%s", exc)
+            except LeaseLostError as exc:  # the run raises it at its next check
+                log.debug("%s", exc)
                 return
             except Exception as exc:  # a missed beat is not fatal; the next one may work
                 log.debug("lease heartbeat failed: %s", exc)
