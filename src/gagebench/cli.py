@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gagebench._version import __version__
-from gagebench.errors import ConfigError, GagebenchError, InputError, StorageError
+from gagebench.errors import (
+    ConfigError,
+    GagebenchError,
+    InputError,
+    NoSpaceError,
+    RunError,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from gagebench.config import RunConfig
@@ -529,7 +536,10 @@ def _interrupt_code(exc: BaseException) -> int | None:
 
 def exit_code(exc: GagebenchError) -> int:
     """2 for bad input or configuration (settings, stores, URLs, credentials), 1 for a
-    run that failed (a batch or the cluster failed, the run folder is in use)."""
+    run that failed (a batch, the cluster or the commit failed, the disk is full, the run
+    folder is in use or its lease was lost)."""
+    if isinstance(exc, RunError | NoSpaceError):
+        return 1
     return 2 if isinstance(exc, ConfigError | InputError | StorageError) else 1
 
 

@@ -23,3 +23,15 @@ class ClusterError(GagebenchError):
 
 class RunError(GagebenchError):
     """A run stopped part-way (batches kept failing); finished batches are saved: resume it."""
+
+
+class NoSpaceError(StorageError):
+    """The output's disk or quota is full (ENOSPC, EDQUOT): the run failed, not its input."""
+
+
+class CommitError(RunError, StorageError):
+    """The commit of a computed run failed (its batches are saved: run again to commit).
+
+    A :class:`StorageError` too, for callers that catch storage failures; the exit
+    status is a failed run's (1), not bad input's.
+    """

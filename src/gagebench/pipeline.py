@@ -27,7 +27,15 @@ import pandas as pd
 
 from gagebench._version import __version__
 from gagebench.batches import BatchesFailed, run_failed
-from gagebench.errors import ClusterError, ConfigError, GagebenchError, InputError
+from gagebench.errors import (
+    ClusterError,
+    CommitError,
+    ConfigError,
+    GagebenchError,
+    InputError,
+    NoSpaceError,
+    StorageError,
+)
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress, rate_text
@@ -39,6 +47,7 @@ if TYPE_CHECKING:
     import distributed
 
     from gagebench.config import RunConfig
+    from gagebench.results.lock import RunLock
     from gagebench.uncertainty import UncertaintySettings
     from gagebench.workermemory import BatchNeed
 
@@ -432,9 +441,15 @@ def run(
             log.info("--force: removing run %s at %s", config.run_id, sink.url)
             sink.clear()
             lock.refresh()
+        else:
+            # another run may have finished it while this one waited for the lease
+            complete = _complete_run(config, sink)
+            if complete is not None:
+                return complete
+            _drop_manifest_without_outputs(config, sink)
         if progress is None:
             progress = default_progress(config.progress)
-        return _run(config, client, sink, progress, inputs, clock)
+        return _run(config, client, sink, progress, inputs, lock, clock)
 
 
 def _refuse_unguarded_main() -> None:
@@ -486,12 +501,32 @@ def _complete_run(config: RunConfig, sink: RunSink) -> RunResult | None:
     diffs = differences(result_settings(manifest.get("config") or {}), result_settings(config))
     if diffs:
         raise ConfigError(refusal(config.run_id, sink.url, diffs, complete=True))
+    if sink.missing_outputs(manifest):
+        return None  # a commit cut short: committed again, under the lease
     log.info(
         "run %s is already complete at %s (manifest.json present); use --force to compute it again",
         config.run_id,
         sink.url,
     )
     return RunResult(sink.url, manifest, sink.read_results(), already_complete=True)
+
+
+def _drop_manifest_without_outputs(config: RunConfig, sink: RunSink) -> None:
+    """A manifest whose outputs are missing says "complete" falsely: remove it (the lease
+    is held), so the run resumes from its saved parts and commits again."""
+    manifest = sink.read_manifest()
+    if manifest is None or manifest.get("run_id") != config.run_id:
+        return
+    missing = sink.missing_outputs(manifest)
+    if missing:
+        log.warning(
+            "run %s at %s has manifest.json but not %s (a commit cut short): committing it "
+            "again from the saved batches",
+            config.run_id,
+            sink.url,
+            ", ".join(missing),
+        )
+        sink.remove(MANIFEST_FILE)
 
 
 def _check_started(config: RunConfig, sink: RunSink) -> None:
@@ -537,12 +572,13 @@ def _run(
     sink: RunSink,
     progress: Progress,
     inputs: _Inputs,
+    lock: RunLock,
     clock: _Clock | None = None,
 ) -> RunResult:
     """The run itself, once the run folder's lease is held: plan, compute, commit."""
     planned = _plan_run(config, sink, inputs, clock or _Clock.start())
-    compute_s = _compute(config, client, sink, progress, planned)
-    return _commit(config, sink, planned, compute_s)
+    compute_s = _compute(config, client, sink, progress, planned, lock)
+    return _commit(config, sink, planned, compute_s, lock)
 
 
 @dataclass(frozen=True)
@@ -609,6 +645,7 @@ def _compute(
     sink: RunSink,
     progress: Progress,
     planned: _Planned,
+    lock: RunLock,
 ) -> float:
     """Compute the batches left on the cluster, each saved as it comes; the seconds it took."""
     if not planned.todo:
@@ -635,6 +672,7 @@ def _compute(
                 min_days=config.min_paired_days,
                 uncertainty=planned.uncertainty,
             ):
+                lock.check()  # a run that lost its lease stops before writing more
                 sink.write_part(index, frame, config.suites)
                 saved += 1
                 progress.update(len(plan.batches[index]))
@@ -653,6 +691,8 @@ def _compute(
                 sink.url_of("_parts"),
                 functools.partial(_resume, config.run_id),
             ) from exc
+        except NoSpaceError as exc:
+            raise NoSpaceError(f"{exc}. {_resume_hint(config, sink)}") from exc
         except GagebenchError:
             raise
         except Exception as exc:
@@ -718,12 +758,22 @@ def _local_workers(config: RunConfig) -> dict[str, dict[str, Any]]:
     return {"settings": {"memory_limit": limit, "nthreads": options.get("threads_per_worker")}}
 
 
-def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: float) -> RunResult:
-    """Gather the parts into the outputs, draw the report, write ``manifest.json`` last."""
-    from gagebench.results.lock import remove_stale_temporaries
+def _resume_hint(config: RunConfig, sink: RunSink) -> str:
+    return (
+        f"The finished batches are saved under {sink.url_of(PARTS)}: run the same command "
+        f"again (run_id={config.run_id}) to resume; only missing batches are computed"
+    )
 
+
+def _commit(
+    config: RunConfig, sink: RunSink, planned: _Planned, compute_s: float, lock: RunLock
+) -> RunResult:
+    """Gather the parts into the outputs, draw the report, write ``manifest.json`` last.
+
+    A storage failure is a :class:`~gagebench.errors.CommitError` (exit 1) that names the
+    run folder and how to resume; a lost lease stops it before anything is published.
+    """
     t_commit0 = time.perf_counter()
-    remove_stale_temporaries(sink.fs, sink.root)
     timings = _Timings(planned, compute_s, t_commit0)
     manifest_of = functools.partial(_manifest, config, sink, planned, timings)
     report = (
@@ -731,7 +781,15 @@ def _commit(config: RunConfig, sink: RunSink, planned: _Planned, compute_s: floa
         if config.report
         else None
     )
-    manifest = sink.commit(planned.plan, manifest_of, report)
+    try:
+        manifest = sink.commit(planned.plan, manifest_of, report, lease=lock.verify)
+    except NoSpaceError as exc:
+        raise NoSpaceError(f"{exc}. {_resume_hint(config, sink)}") from exc
+    except StorageError as exc:
+        raise CommitError(
+            f"run {config.run_id}: the commit to {sink.url} failed: {exc}. "
+            f"{_resume_hint(config, sink)}, then committed"
+        ) from exc
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, manifest, sink.read_results())
 

@@ -15,6 +15,9 @@ happens to each response:
   byte is flipped (in a Blosc-LZ4 chunk a literal: it decodes into one wrong value);
   ``checksums`` as for ``Short``; ``multipart_etag`` rewrites the ETag as a multipart
   upload's (``"<md5>-2"``, no MD5 of the bytes), so no digest covers the body.
+- ``Delay(s)``: the request waits ``s`` seconds before it is forwarded (a slow write);
+- ``LOSE``: the request is forwarded (and done by the server), then the connection is
+  closed without an answer (a lost response).
 
 :meth:`FaultProxy.outage` takes the proxy down for some seconds (new connections are
 refused, open ones dropped), then brings it back on the same port. The proxy stops by
@@ -53,8 +56,14 @@ class Flip:
     multipart_etag: bool = False
 
 
+@dataclass(frozen=True)
+class Delay:
+    seconds: float
+
+
 PASS = "pass"
 DROP = "drop"
+LOSE = "lose"
 Rule = Callable[[str, str, int], Any]
 
 
@@ -165,7 +174,7 @@ class FaultProxy:
             self._note(f"status-{action.code}")
             payload = (
                 b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>'
-                + (b"SlowDown" if action.code == 503 else b"InternalError")
+                + {503: b"SlowDown", 501: b"NotImplemented"}.get(action.code, b"InternalError")
                 + b"</Code><Message>injected</Message></Error>"
             )
             req.send_response(action.code)
@@ -174,6 +183,9 @@ class FaultProxy:
             req.end_headers()
             req.wfile.write(payload)
             return
+        if isinstance(action, Delay):
+            self._note("delay")
+            time.sleep(action.seconds)
         conn = http.client.HTTPConnection(*self.upstream, timeout=30)
         try:
             headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP}
@@ -185,6 +197,10 @@ class FaultProxy:
             out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
         finally:
             conn.close()
+        if action == LOSE:
+            self._note("lose")
+            req.close_connection = True
+            return
         length = len(data)
         if isinstance(action, Short) and req.command == "GET" and len(data) > action.n:
             self._note("short-keep-length" if action.keep_length else "short")

@@ -154,3 +154,49 @@ def test_a_retry_pod_waits_out_a_fresh_lease_of_a_killed_attempt(tmp_path: Path)
     with pytest.raises(RunLockedError):
         _lock(tmp_path, wait_s=0.5).acquire()
     holder.release()
+
+
+def test_local_lease_racers_exactly_one_wins(tmp_path: Path) -> None:
+    """Eight processes' worth of locks race for one folder: the exclusive link lets one in."""
+    import threading
+
+    locks = [_lock(tmp_path) for _ in range(8)]
+    outcome: dict[int, str] = {}
+    barrier = threading.Barrier(len(locks))
+
+    def take(i: int) -> None:
+        barrier.wait()
+        try:
+            locks[i].acquire()
+            outcome[i] = "held"
+        except RunLockedError:
+            outcome[i] = "refused"
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(locks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcome.values()).count("held") == 1, outcome
+    winner = next(i for i, o in outcome.items() if o == "held")
+    assert json.loads((tmp_path / LOCK_FILE).read_text())["token"] == locks[winner].token
+    locks[winner].release()
+    assert not (tmp_path / LOCK_FILE).exists()
+    assert not [p.name for p in tmp_path.iterdir()]  # no temporary left
+
+
+def test_a_local_lease_written_over_is_lost_and_left_alone(tmp_path: Path) -> None:
+    from gagebench.results.lock import LeaseLostError
+
+    lock = _lock(tmp_path)
+    lock.acquire()
+    lock.renew()
+    lock.verify()
+    other = {"token": "other", "host": "node-2", "pid": 5, "heartbeat": time.time()}
+    (tmp_path / LOCK_FILE).write_text(json.dumps({**other, "ttl_s": 60}))
+    with pytest.raises(LeaseLostError, match=r"taken by another run \(host node-2, pid 5\)"):
+        lock.verify()
+    with pytest.raises(LeaseLostError, match="stops without committing"):
+        lock.renew()
+    lock.release()
+    assert json.loads((tmp_path / LOCK_FILE).read_text())["token"] == "other"

@@ -116,7 +116,10 @@ def test_the_synthetic_stores_writer_uses_the_translator(tmp_path: Path) -> None
 
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
-    said = r"cannot write the synthetic store '.*blocker/out/observed\.zarr': check the URL"
+    said = (
+        r"cannot write the synthetic store '.*blocker/out/observed\.zarr': "
+        "a part of the path is a file, not a folder: check the URL"
+    )
     with pytest.raises(StorageError, match=said) as info:
         synthesize(str(blocker / "out"), n_gages=3, start="2000-01-01", end="2000-03-01")
     assert "NotADirectoryError" in str(info.value)

@@ -4,8 +4,13 @@ File names and schemas are :mod:`gagebench.results.layout`'s.
 Atomic writes: on a local file system a file is written under a temporary name and
 moved into place; on object stores (S3, GCS, memory) a file is staged on local disk and
 uploaded only once complete (fsspec's writers would upload on close even after an
-error). A commit that fails removes the outputs it had published, so no results.parquet
-or CSV without manifest.json looks finished.
+error; a staging folder is named after its process, and one left by a killed process is
+removed at the next commit). A commit that fails removes the outputs it had published, so
+no results.parquet or CSV without manifest.json looks finished - unless the manifest may
+have landed (its write failed as far as this process can tell): it is read back first,
+and the outputs are left in place when it is there or cannot be read. A manifest whose
+outputs are missing (a commit cut short by an older version) is committed again by the
+next run of the same run id, from the saved parts.
 Resume: a run started again with the same run id keeps the parts it finds, recomputes
 only the missing batches, and refuses to mix parts from a different plan.
 """
@@ -16,10 +21,12 @@ import contextlib
 import io
 import json
 import logging
+import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import fsspec
 import numpy as np
@@ -31,6 +38,7 @@ from fsspec.implementations.local import LocalFileSystem
 from gagebench.errors import ConfigError, StorageError
 from gagebench.redact import redact
 from gagebench.results.layout import (
+    LOCK_FILE,
     MANIFEST_FILE,
     PARTS,
     PLAN_FILE,
@@ -87,13 +95,21 @@ class RunSink:
         return translating(url, action)
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write a whole file atomically (temporary name + move locally, one PUT remotely)."""
+        """Write a whole file atomically (temporary name + move locally, one PUT remotely).
+
+        A local write that fails (a full disk) leaves no temporary file behind.
+        """
         with self._guard("write", self._url_for(path)):
             if self.is_local:
                 self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
                 tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-                self.fs.pipe_file(tmp, data)
-                self.fs.mv(tmp, path)
+                try:
+                    self.fs.pipe_file(tmp, data)
+                    self.fs.mv(tmp, path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
             else:
                 self.fs.pipe_file(path, data)
 
@@ -114,7 +130,7 @@ class RunSink:
             else:
                 # fsspec's writers upload on close even when the block raised: stage the
                 # file locally and upload it only once it is complete.
-                with tempfile.TemporaryDirectory(prefix="gagebench-") as tmpdir:
+                with tempfile.TemporaryDirectory(prefix=_staging_prefix()) as tmpdir:
                     local = f"{tmpdir}/{path.rsplit('/', 1)[-1]}"
                     with open(local, "wb") as fh:
                         yield fh
@@ -143,10 +159,32 @@ class RunSink:
             return load_manifest(self.fs, self.root)
 
     def clear(self) -> None:
-        """Remove everything of this run (``--force``): parts, results, manifest."""
+        """Remove everything of this run (``--force``): parts, results, manifest.
+
+        The lease (``_lock.json``) stays: the run clearing the folder holds it.
+        """
         with self._guard("delete", self.url):
             if self.fs.exists(self.root):
-                self.fs.rm(self.root, recursive=True)
+                entries = [str(e) for e in self.fs.ls(self.root, detail=False)]
+                others = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] != LOCK_FILE]
+                if len(others) == len(entries):
+                    self.fs.rm(self.root, recursive=True)
+                else:
+                    for entry in others:
+                        self.fs.rm(entry, recursive=True)
+            self.fs.invalidate_cache()
+
+    def missing_outputs(self, manifest: Mapping[str, Any]) -> list[str]:
+        """The outputs ``manifest`` lists that are not in the folder (a commit cut short)."""
+        listed = manifest.get("outputs") or [RESULTS_FILE]
+        rels = [str(rel) for rel in listed] if isinstance(listed, list) else [RESULTS_FILE]
+        return [rel for rel in rels if not self.exists(self.path(rel))]
+
+    def remove(self, rel: str) -> None:
+        """Delete one file of the run folder (absent is fine)."""
+        with self._guard("delete", self.url_of(rel)):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.path(rel))
             self.fs.invalidate_cache()
 
     def start(self, plan: Plan) -> set[int]:
@@ -198,12 +236,45 @@ class RunSink:
         """One batch's rows."""
         return pq.read_table(io.BytesIO(self.read_bytes(self.part_path(index))))
 
+    def _read_whole_part(self, index: int) -> pa.Table:
+        """A part for the commit; one that stays unreadable is removed (computed again).
+
+        A part that does not parse is read twice more (the read may have been cut short on
+        the way); one that still does not is damaged (cut short when written): it is
+        deleted, so the next run of the same run id computes that batch again.
+        """
+        error: Exception | None = None
+        for _ in range(3):
+            try:
+                return self.read_part(index)
+            except pa.ArrowException as exc:  # ArrowInvalid: not a whole Parquet file
+                error = exc
+        self._drop_damaged(index, f"{type(error).__name__}: {error}")
+
+    def _drop_damaged(self, index: int, why: str) -> NoReturn:
+        """Remove a damaged part and raise the StorageError that says so."""
+        rel = f"{PARTS}/{part_name(index)}"
+        self.remove(rel)
+        raise StorageError(
+            f"part {index} of {self.url} ({rel}) is damaged ({why}); it is removed, and "
+            "its batch is computed again when the run is resumed"
+        )
+
+    def remove_stale_temporaries(self) -> list[str]:
+        """Remove temporary files of interrupted writes, here and in the staging folder."""
+        from gagebench.results.lock import remove_stale_temporaries
+
+        remove_stale_staging()
+        with self._guard("list", self.url):
+            return remove_stale_temporaries(self.fs, self.root)
+
     # -- final commit --------------------------------------------------------------------
     def commit(
         self,
         plan: Plan,
         manifest: Callable[[dict[str, Any]], dict[str, Any]],
         report: Callable[[dict[str, Any]], str | None] | None = None,
+        lease: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Assemble the parts into the published outputs; write the manifest last.
 
@@ -213,13 +284,21 @@ class RunSink:
         ``report`` (optional) writes report.html and returns its URL. A report that fails
         is a warning, not a failed run: the facts get ``report`` (``{"status": "failed",
         "error": ...}``) and ``warnings``, and the manifest is written all the same.
+        ``lease`` (optional) raises when this run no longer holds the run folder: it is
+        called before anything is published and again before the manifest is written.
+        A failed commit never deletes anything when the lease is lost or when the
+        manifest may have landed (:meth:`_manifest_state`).
         """
+        self.remove_stale_temporaries()
         missing = set(range(len(plan.batches))) - self.finished_batches(len(plan.batches))
         if missing:
             raise StorageError(
                 f"cannot commit {self.url}: {len(missing)} batch part(s) are missing "
                 f"(e.g. batch {min(missing)}); run again with the same run_id to finish them"
             )
+        if lease is not None:
+            lease()
+        log.info("committing %d parts to %s", len(plan.batches), self.url)
         suites = plan.suites
         schema = results_schema(suites)
         counts: dict[str, dict[str, int]] = {m: {} for m in plan.models}
@@ -227,6 +306,8 @@ class RunSink:
             m: {"NSE": [], "KGE": []} for m in plan.models
         }
         outputs = [RESULTS_FILE]
+        final: dict[str, Any] | None = None
+        written: bytes | None = None
         try:
             self._assemble(plan, schema, counts, summary, outputs)
             facts: dict[str, Any] = {
@@ -240,14 +321,51 @@ class RunSink:
             if report is not None:
                 self._report(report, facts)
             final = redact(manifest(facts))  # no secret in the file (nor what is returned)
-            self.write_bytes(
-                self.path(MANIFEST_FILE), json.dumps(final, indent=2, default=str).encode()
-            )
-        except BaseException:
-            # Nothing may look finished without its manifest (written last).
-            self._unpublish([*outputs, REPORT_FILE])
-            raise
+            written = json.dumps(final, indent=2, default=str).encode()
+            if lease is not None:
+                lease()
+            self.write_bytes(self.path(MANIFEST_FILE), written)
+        except BaseException as exc:
+            from gagebench.results.lock import LeaseLostError
+
+            if isinstance(exc, LeaseLostError):
+                raise  # the folder is another run's now: delete nothing of it
+            # this commit's manifest may have landed only if its write was attempted
+            state = "absent" if written is None else self._manifest_state(written)
+            if state == "ours" and final is not None and isinstance(exc, Exception):
+                log.warning(
+                    "writing %s failed as far as this process can tell (%s), but it is in "
+                    "place: the run is complete",
+                    self.url_of(MANIFEST_FILE),
+                    exc,
+                )
+                return final
+            if state == "absent":
+                # Nothing may look finished without its manifest (written last).
+                self._unpublish([*outputs, REPORT_FILE])
+                raise
+            if state == "unknown" and isinstance(exc, Exception):
+                raise StorageError(
+                    f"{exc}; whether {self.url_of(MANIFEST_FILE)} was written cannot be read "
+                    "back now, so the outputs are left in place (a rerun checks them)"
+                ) from exc
+            raise  # another manifest is there: leave it and its outputs alone
         return final
+
+    def _manifest_state(self, written: bytes | None) -> str:
+        """After a failed commit: ``ours`` (the manifest landed after all: the bytes this
+        commit wrote), ``absent``, ``other`` (not this commit's) or ``unknown`` (the store
+        cannot be read now)."""
+        path = self.path(MANIFEST_FILE)
+        try:
+            self.fs.invalidate_cache()
+            found = bytes(self.fs.cat_file(path))
+        except FileNotFoundError:
+            return "absent"
+        except Exception:
+            log.debug("cannot read back %s", self.url_of(MANIFEST_FILE), exc_info=True)
+            return "unknown"
+        return "ours" if written is not None and found == written else "other"
 
     def _assemble(
         self,
@@ -273,9 +391,11 @@ class RunSink:
                     fh.write((",".join(suite_csv_columns(suite)) + "\n").encode())
                     csvs[(model, suite)] = fh
             for index, batch in enumerate(plan.batches):
-                table = self.read_part(index).cast(schema)
+                table = self._read_whole_part(index).cast(schema)
                 frame = table.to_pandas()
-                _check_part(index, batch, plan.models, frame, self.url)
+                wrong = _check_part(batch, plan.models, frame)
+                if wrong:
+                    self._drop_damaged(index, wrong)
                 writer.write_table(table)
                 for model, rows in frame.groupby("model", sort=False):
                     model = str(model)
@@ -332,7 +452,10 @@ class RunSink:
         with self._guard("read", self.url_of(RESULTS_FILE)):
             results = load_results(self.fs, self.root)
         if results is None:
-            raise StorageError(f"{self.url_of(RESULTS_FILE)} is missing: run it again to commit")
+            raise StorageError(
+                f"{self.url_of(RESULTS_FILE)} is missing: run the same command again (same "
+                "run_id), which commits the run again from its saved batches"
+            )
         return results
 
 
@@ -345,14 +468,40 @@ def _suite_rows(rows: pd.DataFrame, suite: str) -> pd.DataFrame:
     return rows[suite_csv_columns(suite)]
 
 
-def _check_part(
-    index: int, batch: Sequence[str], models: Sequence[str], frame: pd.DataFrame, url: str
-) -> None:
-    """Every gage of the batch exactly once per model, nothing else."""
+def _check_part(batch: Sequence[str], models: Sequence[str], frame: pd.DataFrame) -> str | None:
+    """Why a part does not hold every gage of its batch exactly once per model, or None."""
     expected = sorted((m, g) for m in models for g in batch)
     found = sorted(zip(frame["model"].astype(str), frame["site_no"].astype(str), strict=True))
     if found != expected:
-        raise StorageError(
-            f"part {index} of {url} does not hold exactly the planned gages x models "
-            f"({len(found)} rows, expected {len(expected)}): start the run over with --force"
+        return (
+            f"it does not hold exactly the planned gages x models: {len(found)} rows, "
+            f"expected {len(expected)}"
         )
+    return None
+
+
+_STAGING = "gagebench-stage-"
+
+
+def _staging_prefix() -> str:
+    """The prefix of this process's staging folders (its pid, so stale ones can be told)."""
+    return f"{_STAGING}{os.getpid()}-"
+
+
+def remove_stale_staging() -> list[str]:
+    """Remove staging folders that killed processes of this host left in the temp folder."""
+    from gagebench.results.lock import _pid_alive
+
+    removed = []
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            if not name.startswith(_STAGING):
+                continue
+            pid = name[len(_STAGING) :].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                removed.append(name)
+    if removed:
+        log.info("removed %d staging folder(s) of killed runs from %s", len(removed), root)
+    return removed

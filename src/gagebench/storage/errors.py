@@ -15,9 +15,10 @@ included, propagates unchanged: a bug must never read as "check the URL".
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator
 
-from gagebench.errors import GagebenchError, StorageError
+from gagebench.errors import GagebenchError, NoSpaceError, StorageError
 from gagebench.storage.fs import missing_bucket
 from gagebench.storage.retry import (
     StoreUnavailable,
@@ -93,6 +94,26 @@ def missing_package(exc: BaseException) -> str | None:
     return None
 
 
+#: Local-disk conditions (errno of an OSError naming a file): their own hints.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_LOCAL_DISK = {
+    errno.ENOTDIR: "a part of the path is a file, not a folder: check {key}",
+    errno.EROFS: "the file system is read-only: check {key} (a writable folder)",
+    errno.EACCES: "permission denied: check {key} and the folder's permissions",
+    errno.EPERM: "permission denied: check {key} and the folder's permissions",
+}
+
+
+def _disk_errno(exc: BaseException) -> int | None:
+    """The errno of a local-disk OSError in ``exc``'s chain (no space, not a folder, ...)."""
+    for err in exception_chain(exc):
+        if isinstance(err, OSError) and err.errno in _NO_SPACE:
+            return err.errno
+        if isinstance(err, OSError) and err.errno in _LOCAL_DISK and err.filename is not None:
+            return err.errno
+    return None
+
+
 def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
     """True for a failure of storage (translated), False for a bug (left as it is).
 
@@ -111,6 +132,9 @@ def is_storage_exception(exc: BaseException, also: _ExcTypes = ()) -> bool:
 def hint(exc: BaseException, key: str = "the URL") -> str:
     """What to check for ``exc``: credentials, endpoint, URL, option names or protocol."""
     chain = exception_chain(exc)
+    code = _disk_errno(exc)
+    if code in _LOCAL_DISK:
+        return _LOCAL_DISK[code].format(key=key)
     for names, text in _CATEGORIES:
         for err in chain:
             mro = {cls.__name__ for cls in type(err).__mro__}
@@ -134,6 +158,11 @@ def storage_error(
     endpoint): only the URL is added.
     """
     target = f"{what} {url!r}" if what else url
+    if _disk_errno(exc) in _NO_SPACE:
+        return NoSpaceError(
+            f"no space left on device at {target} ({describe(exc)}): free some space (or "
+            f"raise the disk quota) there"
+        )
     if isinstance(exc, StoreUnavailable):
         return StorageError(f"cannot {action} {target}: {describe(exc)}")
     package = missing_package(exc)

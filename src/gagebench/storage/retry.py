@@ -223,6 +223,8 @@ def is_transient(exc: BaseException) -> bool:
         status = _http_status(err)
         if status is not None:
             code = str((getattr(err, "response", {}) or {}).get("Error", {}).get("Code", ""))
+            if status == 501:  # Not Implemented (e.g. a conditional write): never cured
+                return False
             return status >= 500 or status == 429 or code in _TRANSIENT_CODES
     for err in chain:
         names = {cls.__name__ for cls in type(err).__mro__}
