@@ -195,3 +195,35 @@ def test_the_published_stores_page_includes_every_published_store_example() -> N
     for name in published:
         assert f"```{{literalinclude}} ../../examples/{name}\n" in page, name
         assert f"`{name}`" in page, f"{name} is not in the page's overview table"
+
+
+def test_source_pages_link_back_to_each_functions_own_anchor(tmp_path: Path) -> None:
+    """viewcode gives every function of a module the anchor prefix of the first name the
+    module was documented under (``gagebench.`` for ``gagebench.compare``), so the
+    ``[docs]`` link of ``describe_columns``, documented by its module path, pointed to
+    ``#gagebench.describe_columns``, which its page lacks: the build fixes it."""
+    ext = _load_extension()
+    api = tmp_path / "reference" / "generated"
+    api.mkdir(parents=True)
+    (api / "compare.html").write_text('<dt class="sig" id="gagebench.compare"></dt>')
+    (api / "describe.html").write_text(
+        '<section id="describe"><dt class="sig" id="gagebench.report.comparison.describe_columns">'
+    )
+    source = tmp_path / "_modules" / "gagebench" / "report" / "comparison.html"
+    source.parent.mkdir(parents=True)
+    block = (
+        '<div class="viewcode-block" id="{name}">\n'
+        '<a class="viewcode-back" href="../../../reference/generated/{page}#{anchor}">[docs]</a>'
+    )
+    good = block.format(name="compare", page="compare.html", anchor="gagebench.compare")
+    broken = block.format(
+        name="describe_columns", page="describe.html", anchor="gagebench.describe_columns"
+    )
+    source.write_text(f"<pre>{good}\ndef compare(): ...</div>\n{broken}\ndef d(): ...</div>")
+
+    assert ext.fix_viewcode_backlinks(tmp_path) == 1
+    text = source.read_text()
+    assert good in text
+    assert "describe.html#gagebench.report.comparison.describe_columns" in text
+    assert "#gagebench.describe_columns" not in text
+    assert ext.fix_viewcode_backlinks(tmp_path) == 0  # nothing left to fix
