@@ -6,6 +6,7 @@ and every suite.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import re
@@ -227,3 +228,47 @@ def test_source_pages_link_back_to_each_functions_own_anchor(tmp_path: Path) -> 
     assert "describe.html#gagebench.report.comparison.describe_columns" in text
     assert "#gagebench.describe_columns" not in text
     assert ext.fix_viewcode_backlinks(tmp_path) == 0  # nothing left to fix
+
+
+def _api_functions() -> list[str]:
+    """Dotted names of the functions the API page lists, from its autosummary blocks
+    (the metric functions, which share their module's description, left out)."""
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    found = []
+    for section in re.split(r"^\.\. currentmodule:: ", page, flags=re.M)[1:]:
+        module, _, body = section.partition("\n")
+        if module.strip() == "gagebench.metrics":
+            continue
+        for name in re.findall(r"^   (\w+)$", body.split("```", 1)[0], flags=re.M):
+            obj = getattr(importlib.import_module(module.strip()), name)
+            if inspect.isfunction(obj):
+                found.append(f"{module.strip()}.{name}")
+    return found
+
+
+def test_every_api_function_documents_each_parameter() -> None:
+    """The API pages showed ``plot_map``'s ``results``, ``gages``, ``models`` and
+    ``figure`` (and ``run``'s, ``synthesize``'s, ...) as bare names with a type: every
+    function the API page lists has a numpydoc Parameters section naming each of its
+    parameters, and a Returns section when it returns something."""
+    functions = _api_functions()
+    assert {"gagebench.run", "gagebench.plot_map", "gagebench.synth.synthesize"} <= set(functions)
+    gaps = []
+    for dotted in functions:
+        module, _, name = dotted.rpartition(".")
+        func = getattr(importlib.import_module(module), name)
+        doc = inspect.cleandoc(func.__doc__ or "")
+        params = [p for p in inspect.signature(func).parameters if p not in ("self", "cls")]
+        if params:
+            if "\nParameters\n----------\n" not in doc:
+                gaps.append(f"{dotted}: no Parameters section")
+                continue
+            section = _numpydoc_section(doc, "Parameters")
+            named = {n.strip() for line in re.findall(r"^(\w[\w, ]*)$", section, re.M)
+                     for n in line.split(",")}  # fmt: skip
+            if missing := [p for p in params if p not in named]:
+                gaps.append(f"{dotted}: parameters {missing} not described")
+        returns = inspect.signature(func).return_annotation
+        if returns not in (None, "None", inspect.Signature.empty) and "\nReturns\n" not in doc:
+            gaps.append(f"{dotted}: no Returns section")
+    assert not gaps, "\n".join(gaps)
