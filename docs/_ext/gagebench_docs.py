@@ -6,6 +6,8 @@
   build starts, and its page gets a download link;
 - wide tables: the tables of the pages in ``gagebench_wrapped_pages`` get a class that
   lets their code break anywhere (``_static/gagebench.css``);
+- dashes: smart dashes are off (``--set`` stays two dashes), and a spaced `` -- `` outside
+  code (the separator of a parameter and its description) becomes an en dash;
 - source pages' ``[docs]`` links: Sphinx's viewcode gives every function of a module the
   anchor of the first name the module was documented under, so a module that holds a
   re-exported function (``gagebench.compare``) and one documented by its module path
@@ -302,6 +304,29 @@ def link_notebook(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Dashes
+
+SPACED_DASHES = " -- "
+EN_DASH = " \u2013 "
+
+
+def spaced_dashes(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Write " -- " outside code as an en dash.
+
+    The site turns docutils' smart dashes off (``smartquotes_action = "qe"``), so an
+    option in a help text (``--set``) stays two dashes; this gives back the one place
+    they were wanted: the separator Sphinx puts between a parameter and its description.
+    """
+    for text in list(doctree.findall(nodes.Text)):
+        parent = text.parent
+        if SPACED_DASHES not in text or parent is None:
+            continue
+        if isinstance(parent, nodes.literal | nodes.FixedTextElement):
+            continue
+        parent.replace(text, nodes.Text(str(text).replace(SPACED_DASHES, EN_DASH)))
+
+
+# ---------------------------------------------------------------------------------------
 # viewcode's [docs] links
 
 _BACKLINK = re.compile(
@@ -377,6 +402,7 @@ def mark_wrapped_tables(app: Sphinx, doctree: nodes.document, docname: str) -> N
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("gagebench_wrapped_pages", [], "html", types=frozenset({list, tuple}))
     app.connect("doctree-resolved", mark_wrapped_tables)
+    app.connect("doctree-resolved", spaced_dashes)
     app.add_directive("gagebench-config", ConfigReference)
     app.connect("builder-inited", write_notebooks)
     app.connect("source-read", link_notebook)

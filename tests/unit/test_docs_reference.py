@@ -272,3 +272,23 @@ def test_every_api_function_documents_each_parameter() -> None:
         if returns not in (None, "None", inspect.Signature.empty) and "\nReturns\n" not in doc:
             gaps.append(f"{dotted}: no Returns section")
     assert not gaps, "\n".join(gaps)
+
+
+def test_a_spaced_double_dash_outside_code_is_an_en_dash() -> None:
+    """With smart dashes off (so ``--set`` stays two dashes), the separator Sphinx puts
+    between a parameter and its description (`` -- ``) is still written as a dash."""
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    ext = _load_extension()
+    doc = new_document("page")
+    field = nodes.paragraph("", "", nodes.strong("", "results"), nodes.Text(" -- A table."))
+    option = nodes.paragraph("", "override one setting, e.g. --set batch_size=128")
+    code = nodes.paragraph("", "", nodes.literal("", "a -- b"))
+    block = nodes.literal_block("", "x = 1 -- 2")
+    doc += [field, option, code, block]
+    ext.spaced_dashes(None, doc, "page")
+    assert field.astext() == "results \u2013 A table."
+    assert option.astext() == "override one setting, e.g. --set batch_size=128"
+    assert code.astext() == "a -- b"
+    assert block.astext() == "x = 1 -- 2"
