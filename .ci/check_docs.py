@@ -9,6 +9,8 @@ Fails (exit 1, one line per problem) when:
   reStructuredText; text in code blocks and inline code does not count;
 - a generated API page (``reference/generated/*.html``) has no rendered signature;
 - ``gagebench.evaluate``'s page lacks its signature with every parameter of the function;
+- a page's text shows a command-line option with its dashes joined into one (``–set``
+  for ``--set``: docutils' smart dashes), which fails when copied into a command;
 - the generated reference pages lack what they are generated from: the command-line page
   a command or option of ``gagebench.cli.build_parser``, the configuration page a key of
   the packaged ``gagebench.yaml``.
@@ -30,6 +32,8 @@ GENERATED = Path("reference") / "generated"
 EVALUATE_PAGE = GENERATED / "gagebench.evaluate.html"
 CLI_PAGE = Path("reference") / "cli.html"
 CONFIG_PAGE = Path("reference") / "configuration.html"
+# A dash (en or em) opening a word: ``--set`` or ``---x`` turned into one character.
+JOINED_DASHES = re.compile(r"(?:^|(?<=[\s(\[]))[\u2013\u2014][a-z][\w-]*")
 SIGNATURE = re.compile(r'<dt class="sig sig-object py"[^>]*>')
 SKIPPED = {"pre", "code", "script", "style", "textarea"}
 
@@ -142,8 +146,11 @@ def problems(
     for page in pages:
         html = page.read_text(errors="replace")
         rel = page.relative_to(build)
-        for raw in sorted({m.group(0) for m in RAW_DIRECTIVE.finditer(prose(html))}):
+        text = prose(html)
+        for raw in sorted({m.group(0) for m in RAW_DIRECTIVE.finditer(text)}):
             found.append(f"{rel}: shows the raw directive {raw!r} instead of rendering it")
+        for word in sorted({m.group(0) for m in JOINED_DASHES.finditer(text)}):
+            found.append(f"{rel}: shows {word!r}, an option whose dashes became one (smart dashes)")
         if rel.parent == GENERATED and not SIGNATURE.search(html):
             found.append(f"{rel}: an API page without a rendered signature")
     page = build / EVALUATE_PAGE

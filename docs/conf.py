@@ -52,6 +52,10 @@ exclude_patterns = [
     ".DS_Store",
 ]
 master_doc = root_doc = "index"
+# Smart quotes and ellipses, but no smart dashes: the option ``--set`` in a help text or a
+# settings comment (the generated CLI and configuration pages) must not become ``–set``,
+# which a reader copies into a command that fails.
+smartquotes_action = "qe"
 
 # Every notebook is executed on each build, and an error in a cell fails the build.
 nb_execution_mode = "force"

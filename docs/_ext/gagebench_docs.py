@@ -6,6 +6,13 @@
   build starts, and its page gets a download link;
 - wide tables: the tables of the pages in ``gagebench_wrapped_pages`` get a class that
   lets their code break anywhere (``_static/gagebench.css``);
+- dashes: smart dashes are off (``--set`` stays two dashes), and a spaced `` -- `` outside
+  code (the separator of a parameter and its description) becomes an en dash;
+- source pages' ``[docs]`` links: Sphinx's viewcode gives every function of a module the
+  anchor of the first name the module was documented under, so a module that holds a
+  re-exported function (``gagebench.compare``) and one documented by its module path
+  (``gagebench.report.comparison.describe_columns``) links one of them to an anchor its
+  page lacks; the build fixes such a link to the function's own anchor;
 - intersphinx offline: an unreachable inventory (a build without network) is logged as
   an info line, not a warning, so ``-W`` builds pass offline; links to those projects are
   then plain text (``nitpicky`` is off).
@@ -297,6 +304,75 @@ def link_notebook(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Dashes
+
+SPACED_DASHES = " -- "
+EN_DASH = " \u2013 "
+
+
+def spaced_dashes(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """Write " -- " outside code as an en dash.
+
+    The site turns docutils' smart dashes off (``smartquotes_action = "qe"``), so an
+    option in a help text (``--set``) stays two dashes; this gives back the one place
+    they were wanted: the separator Sphinx puts between a parameter and its description.
+    """
+    for text in list(doctree.findall(nodes.Text)):
+        parent = text.parent
+        if SPACED_DASHES not in text or parent is None:
+            continue
+        if isinstance(parent, nodes.literal | nodes.FixedTextElement):
+            continue
+        parent.replace(text, nodes.Text(str(text).replace(SPACED_DASHES, EN_DASH)))
+
+
+# ---------------------------------------------------------------------------------------
+# viewcode's [docs] links
+
+_BACKLINK = re.compile(
+    r'(<div class="viewcode-block" id="(?P<name>[^"]+)">\s*<a class="viewcode-back" '
+    r'href="(?P<page>[^"#]+)#)(?P<anchor>[^"]*)(?=")'
+)
+
+
+def fix_viewcode_backlinks(outdir: Path) -> int:
+    """Point each ``[docs]`` link of the source pages (``_modules/``) whose anchor its
+    page lacks to the page's one signature of that name (``<module>.<name>``).
+
+    Returns the number of links changed; a link with no or several candidates is left
+    as it is (the site's link check reports it)."""
+    changed = 0
+    ids: dict[Path, set[str]] = {}
+    for source in sorted((outdir / "_modules").rglob("*.html")):
+        text = source.read_text(encoding="utf-8")
+
+        def fix(match: re.Match[str], source: Path = source) -> str:
+            nonlocal changed
+            target = (source.parent / match["page"]).resolve()
+            if target not in ids:
+                page = target.read_text(encoding="utf-8") if target.is_file() else ""
+                ids[target] = set(re.findall(r'\bid="([^"]+)"', page))
+            if match["anchor"] in ids[target]:
+                return match.group(0)
+            name = match["name"]
+            found = sorted(i for i in ids[target] if i.endswith("." + name))
+            if len(found) != 1:
+                return match.group(0)
+            changed += 1
+            return match.group(1) + found[0]
+
+        fixed = _BACKLINK.sub(fix, text)
+        if fixed != text:
+            source.write_text(fixed, encoding="utf-8")
+    return changed
+
+
+def _fix_backlinks_when_built(app: Sphinx, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        fix_viewcode_backlinks(Path(app.outdir))
+
+
+# ---------------------------------------------------------------------------------------
 # intersphinx without network
 
 
@@ -326,8 +402,10 @@ def mark_wrapped_tables(app: Sphinx, doctree: nodes.document, docname: str) -> N
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("gagebench_wrapped_pages", [], "html", types=frozenset({list, tuple}))
     app.connect("doctree-resolved", mark_wrapped_tables)
+    app.connect("doctree-resolved", spaced_dashes)
     app.add_directive("gagebench-config", ConfigReference)
     app.connect("builder-inited", write_notebooks)
     app.connect("source-read", link_notebook)
+    app.connect("build-finished", _fix_backlinks_when_built)
     logging.getLogger("sphinx.sphinx.ext.intersphinx").addFilter(_OfflineInventories())
     return {"parallel_read_safe": True, "parallel_write_safe": True}

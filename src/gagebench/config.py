@@ -848,6 +848,22 @@ def load_config(
     ``DASK_GAGEBENCH__...`` env vars), each run file in ``files``, ``overrides``
     (dotted keys, e.g. ``{"cluster.backend": "local"}``) and ``keywords``
     (top-level keys, e.g. ``batch_size=32``).
+
+    Parameters
+    ----------
+    files
+        Run files (YAML, with or without the top-level ``gagebench:`` key); later files
+        win. Relative paths in a run file are read against the run file's folder.
+    overrides
+        Settings by dotted key, e.g. ``{"cluster.backend": "local", "output": "runs"}``.
+    keywords
+        Settings by top-level key, e.g. ``run_id="nightly"``, ``batch_size=32``.
+
+    Returns
+    -------
+    RunConfig
+        The validated, frozen settings. An unknown key or a bad value raises
+        :class:`~gagebench.ConfigError` naming the key (``gagebench run``: exit 2).
     """
     merged = _normalize_keys(copy.deepcopy(dask.config.get("gagebench", default={})))
     for path in files:

@@ -49,8 +49,25 @@ def load_gages(
 
     The list needs a ``site_no`` column (or a ``gage_id`` column of ``USGS-<site_no>``
     ids). Parquet is chosen by the ``.parquet``/``.pq`` suffix, anything else is read as
-    CSV. ``limit`` keeps the first N gages (in list order). Raises :class:`InputError`
-    naming the offending rows (1 = first data row) for duplicates or malformed ids.
+    CSV. Raises :class:`InputError` naming the offending rows (1 = first data row) for
+    duplicates or malformed ids.
+
+    Parameters
+    ----------
+    url
+        ``"builtin"`` (the 5390 gages shipped with gagebench), or the URL of a CSV or
+        Parquet table (local path, ``s3://``, ``https://``, ...).
+    storage_options
+        fsspec options for ``url`` (credentials, ``endpoint_url``, ``requester_pays``).
+    limit
+        Keep the first N gages, in list order; None: all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per gage: ``site_no`` (text, leading zeros kept) and the list's other
+        columns (the built-in list: HyTEST's, e.g. ``dec_lat_va``, ``dec_long_va``,
+        ``gagesII_class``, ``aggecoregion``, ``n_days``).
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InputError(f"gage limit must be a positive integer or None, got {limit!r}")

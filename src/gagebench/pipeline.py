@@ -417,6 +417,25 @@ def run(
     at a time holds the run folder (:mod:`gagebench.results.lock`). ``progress`` renders the
     run's progress: by default a bar in Jupyter
     (:func:`gagebench.progress.default_progress`) and nothing elsewhere.
+
+    Parameters
+    ----------
+    config
+        The run's settings, from :func:`gagebench.load_config`.
+    client
+        A ``distributed.Client`` of a cluster you opened (a ``LocalCluster``, a
+        dask-gateway cluster); None: gagebench opens the cluster ``config.cluster``
+        describes and closes it when the run ends, fails or is interrupted.
+    force
+        Delete a complete run of the same run id and compute it again.
+    progress
+        Where the progress goes; None: the default above.
+
+    Returns
+    -------
+    RunResult
+        The run's results table, manifest, status counts, medians and report URL; in
+        Jupyter it shows itself as a card with a link to the report.
     """
     from gagebench.clusters import check_settings
     from gagebench.redact import install

@@ -15,7 +15,15 @@ SAMPLE_MODELS = ("nwm", "nhm")
 
 
 def load_sample() -> pd.DataFrame:
-    """The sample as a DataFrame indexed by date with columns obs, nwm, nhm (m³/s)."""
+    """The real sample gage, USGS 01104200: observed flows and the NWM and NHM simulations.
+
+    Returns
+    -------
+    pandas.DataFrame
+        12145 days (1983-10-01..2016-12-31) indexed by ``date``, with the columns
+        ``obs``, ``nwm`` and ``nhm`` in m³/s, e.g. for ``gagebench.evaluate(frame["obs"],
+        {"nwm": frame["nwm"], "nhm": frame["nhm"]}, gages=["01104200"])``.
+    """
     ref = resources.files("gagebench") / "data" / "NWM_Benchmark_SampleData.csv"
     with resources.as_file(ref) as path:
         frame = pd.read_csv(path, dtype={"site_no": str}, parse_dates=["date"])

@@ -490,16 +490,53 @@ def synthesize(
 ) -> SynthStores:
     """Write synthetic observed and model stores under ``output_url``; return where.
 
-    ``gages``: None/"builtin" (the 5390-gage list), a gage-list URL or a frame from
-    :func:`gagebench.gages.load_gages`; ``n_gages`` keeps the first N. ``frequency``:
-    "daily" or "hourly" model stores (observations are always daily at 05:00 UTC).
-    ``model_index``: "gage_id" or "feature_id" (NWM-style, byte ``gage_id`` coordinate,
-    plus a few features without a gage). ``missing_fraction``: share of the listed gages
-    left out of each store (drawn per store; never the sample gage), so runs exercise
-    ``not_in_observed``/``not_in_model``. ``gap_fraction``: share of observed days set to
-    NaN at random, on top of record windows and multi-week gaps. ``progress`` is called
-    as ``progress(store_name, gages_done, gages_total)``. The keywords other than
-    ``gages``, ``storage_options`` and ``progress`` make a :class:`SynthSpec`.
+    The stores have the layout of HyTEST's (``streamflow`` over ``time`` and
+    ``gage_id``); the same seed and settings give the same values. The keywords other
+    than ``gages``, ``storage_options`` and ``progress`` make a :class:`SynthSpec`.
+
+    Parameters
+    ----------
+    output_url
+        The folder (any fsspec URL) that gets ``observed.zarr`` and ``<model>.zarr``.
+    gages
+        None or ``"builtin"`` (the 5390-gage list), a gage-list URL or a frame from
+        :func:`gagebench.gages.load_gages`.
+    n_gages
+        Keep the first N gages of the list; None: all.
+    start, end
+        The first and last day of the stores (``"YYYY-MM-DD"``).
+    models
+        The model stores to write, one per name.
+    frequency
+        ``"daily"`` or ``"hourly"`` model stores (observations are always daily at
+        05:00 UTC).
+    model_index
+        ``"gage_id"``, or ``"feature_id"`` (NWM-style: reach ids, a byte ``gage_id``
+        coordinate, plus a few features without a gage).
+    seed
+        The seed every value is drawn from; a gage's series depend only on it and the
+        gage id.
+    storage_options
+        fsspec options for ``output_url`` (and a gage-list URL).
+    include_sample
+        Write the real sample gage 01104200's flows (:func:`gagebench.sample.load_sample`)
+        where it is in the list, so its scores are known ones.
+    missing_fraction
+        Share of the listed gages left out of each store (drawn per store; never the
+        sample gage), so runs exercise ``not_in_observed``/``not_in_model``.
+    gap_fraction
+        Share of observed days set to NaN at random, on top of record windows and
+        multi-week gaps.
+    zarr_format
+        2 or 3: the zarr format of the stores.
+    progress
+        Called as ``progress(store_name, gages_done, gages_total)`` while writing.
+
+    Returns
+    -------
+    SynthStores
+        The stores' URLs; ``to_config_dict()`` gives the settings (``gages``,
+        ``observed``, ``models``) of a run on them, for :func:`gagebench.load_config`.
     """
     spec = SynthSpec(
         n_gages=n_gages,

@@ -116,5 +116,10 @@ def tune_workers(client: distributed.Client) -> None:
 
     gagebench calls this only on clusters it started; call it on a cluster of your own
     when its workers run nothing but gagebench.
+
+    Parameters
+    ----------
+    client
+        A ``distributed.Client`` of the cluster whose workers to tune.
     """
     client.register_plugin(WorkerTuning(), name=PLUGIN_NAME)

@@ -93,6 +93,34 @@ def test_a_raw_directive_in_a_page_is_refused(tmp_path: Path, raw: str) -> None:
     assert raw.split(" ")[1] in found[0]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("override one setting, e.g. \u2013set batch_size=128", "'\u2013set'"),
+        ("threads per worker process (dask-worker \u2013nthreads)", "'\u2013nthreads'"),
+        ("see \u2014config", "'\u2014config'"),
+    ],
+)
+def test_an_option_whose_dashes_became_one_is_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """docutils' smart dashes turned ``--set`` into ``\u2013set`` on the generated CLI and
+    configuration pages; a reader who copies it gets a failing command."""
+    site = _site(tmp_path, **{"reference__cli.html": _page(f"<p>{text}</p>")})
+    found = check_docs.problems(site, PARAMS)
+    assert len(found) == 1, found
+    assert found[0].startswith("reference/cli.html: shows ")
+    assert expected in found[0]
+
+
+def test_dashes_between_numbers_words_and_in_code_are_not_options(tmp_path: Path) -> None:
+    page = _page(
+        "<p>exceedance 0.7\u20131.0, a pause \u2013 then more, A\u2014B</p>"
+        "<pre>\u2013set in a code block</pre><p><code>\u2013x</code></p>"
+    )
+    assert check_docs.problems(_site(tmp_path, **{"user-guide__x.html": page}), PARAMS) == []
+
+
 def test_an_api_page_without_a_signature_is_refused(tmp_path: Path) -> None:
     page = _page("<h1>gagebench.run</h1><p>Run the job.</p>")
     site = _site(tmp_path, **{"reference__generated__gagebench.run.html": page})

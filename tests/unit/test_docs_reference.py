@@ -6,6 +6,7 @@ and every suite.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import re
@@ -195,3 +196,99 @@ def test_the_published_stores_page_includes_every_published_store_example() -> N
     for name in published:
         assert f"```{{literalinclude}} ../../examples/{name}\n" in page, name
         assert f"`{name}`" in page, f"{name} is not in the page's overview table"
+
+
+def test_source_pages_link_back_to_each_functions_own_anchor(tmp_path: Path) -> None:
+    """viewcode gives every function of a module the anchor prefix of the first name the
+    module was documented under (``gagebench.`` for ``gagebench.compare``), so the
+    ``[docs]`` link of ``describe_columns``, documented by its module path, pointed to
+    ``#gagebench.describe_columns``, which its page lacks: the build fixes it."""
+    ext = _load_extension()
+    api = tmp_path / "reference" / "generated"
+    api.mkdir(parents=True)
+    (api / "compare.html").write_text('<dt class="sig" id="gagebench.compare"></dt>')
+    (api / "describe.html").write_text(
+        '<section id="describe"><dt class="sig" id="gagebench.report.comparison.describe_columns">'
+    )
+    source = tmp_path / "_modules" / "gagebench" / "report" / "comparison.html"
+    source.parent.mkdir(parents=True)
+    block = (
+        '<div class="viewcode-block" id="{name}">\n'
+        '<a class="viewcode-back" href="../../../reference/generated/{page}#{anchor}">[docs]</a>'
+    )
+    good = block.format(name="compare", page="compare.html", anchor="gagebench.compare")
+    broken = block.format(
+        name="describe_columns", page="describe.html", anchor="gagebench.describe_columns"
+    )
+    source.write_text(f"<pre>{good}\ndef compare(): ...</div>\n{broken}\ndef d(): ...</div>")
+
+    assert ext.fix_viewcode_backlinks(tmp_path) == 1
+    text = source.read_text()
+    assert good in text
+    assert "describe.html#gagebench.report.comparison.describe_columns" in text
+    assert "#gagebench.describe_columns" not in text
+    assert ext.fix_viewcode_backlinks(tmp_path) == 0  # nothing left to fix
+
+
+def _api_functions() -> list[str]:
+    """Dotted names of the functions the API page lists, from its autosummary blocks
+    (the metric functions, which share their module's description, left out)."""
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    found = []
+    for section in re.split(r"^\.\. currentmodule:: ", page, flags=re.M)[1:]:
+        module, _, body = section.partition("\n")
+        if module.strip() == "gagebench.metrics":
+            continue
+        for name in re.findall(r"^   (\w+)$", body.split("```", 1)[0], flags=re.M):
+            obj = getattr(importlib.import_module(module.strip()), name)
+            if inspect.isfunction(obj):
+                found.append(f"{module.strip()}.{name}")
+    return found
+
+
+def test_every_api_function_documents_each_parameter() -> None:
+    """The API pages showed ``plot_map``'s ``results``, ``gages``, ``models`` and
+    ``figure`` (and ``run``'s, ``synthesize``'s, ...) as bare names with a type: every
+    function the API page lists has a numpydoc Parameters section naming each of its
+    parameters, and a Returns section when it returns something."""
+    functions = _api_functions()
+    assert {"gagebench.run", "gagebench.plot_map", "gagebench.synth.synthesize"} <= set(functions)
+    gaps = []
+    for dotted in functions:
+        module, _, name = dotted.rpartition(".")
+        func = getattr(importlib.import_module(module), name)
+        doc = inspect.cleandoc(func.__doc__ or "")
+        params = [p for p in inspect.signature(func).parameters if p not in ("self", "cls")]
+        if params:
+            if "\nParameters\n----------\n" not in doc:
+                gaps.append(f"{dotted}: no Parameters section")
+                continue
+            section = _numpydoc_section(doc, "Parameters")
+            named = {n.strip() for line in re.findall(r"^(\w[\w, ]*)$", section, re.M)
+                     for n in line.split(",")}  # fmt: skip
+            if missing := [p for p in params if p not in named]:
+                gaps.append(f"{dotted}: parameters {missing} not described")
+        returns = inspect.signature(func).return_annotation
+        if returns not in (None, "None", inspect.Signature.empty) and "\nReturns\n" not in doc:
+            gaps.append(f"{dotted}: no Returns section")
+    assert not gaps, "\n".join(gaps)
+
+
+def test_a_spaced_double_dash_outside_code_is_an_en_dash() -> None:
+    """With smart dashes off (so ``--set`` stays two dashes), the separator Sphinx puts
+    between a parameter and its description (`` -- ``) is still written as a dash."""
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    ext = _load_extension()
+    doc = new_document("page")
+    field = nodes.paragraph("", "", nodes.strong("", "results"), nodes.Text(" -- A table."))
+    option = nodes.paragraph("", "override one setting, e.g. --set batch_size=128")
+    code = nodes.paragraph("", "", nodes.literal("", "a -- b"))
+    block = nodes.literal_block("", "x = 1 -- 2")
+    doc += [field, option, code, block]
+    ext.spaced_dashes(None, doc, "page")
+    assert field.astext() == "results \u2013 A table."
+    assert option.astext() == "override one setting, e.g. --set batch_size=128"
+    assert code.astext() == "a -- b"
+    assert block.astext() == "x = 1 -- 2"

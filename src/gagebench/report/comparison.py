@@ -54,7 +54,19 @@ def scipy_available() -> bool:
 
 def describe_columns(result: ComparisonResult | None = None) -> str:
     """The paired summary's columns explained, one per line, with a note when scipy is
-    missing (``wilcoxon_p`` is then empty)."""
+    missing (``wilcoxon_p`` is then empty).
+
+    Parameters
+    ----------
+    result
+        A comparison whose model names head the text (``A = nwm, B = nhm``); None: the
+        columns alone.
+
+    Returns
+    -------
+    str
+        The text ``gagebench compare`` prints under its summary.
+    """
     lines = [f"  {name}: {text}" for name, text in SUMMARY_COLUMNS.items()]
     if not scipy_available():
         lines.append(
@@ -206,6 +218,29 @@ def compare(
     models). Two tables (two runs): ``models`` names A in the first and B in the second
     (default: each table's first model); when the names clash they get " (a)"/" (b)".
     Tables may be DataFrames or run URLs (read with :func:`gagebench.results.reader.read_run`).
+
+    Parameters
+    ----------
+    results_a
+        A results table (one row per gage and model), or the URL of a run folder.
+    results_b
+        A second table or run URL, whose model B is compared with ``results_a``'s model
+        A (two runs); None: both models come from ``results_a``.
+    models
+        ``[A, B]``: the two model names (either may be None: the default above).
+    metrics
+        The metrics compared; only skill scores where larger is better (``NSE``, ``KGE``,
+        ``logNSE``, ``pearson``, ``spearman``), else :class:`~gagebench.InputError`.
+    storage_options
+        fsspec options for reading run URLs (credentials, ``endpoint_url``).
+
+    Returns
+    -------
+    ComparisonResult
+        ``per_gage`` (each gage's values, difference A − B and winner), ``summary`` (one
+        row per metric: medians, shares of wins, sign test and Wilcoxon p-values;
+        :func:`~gagebench.report.comparison.describe_columns` explains each column),
+        ``model_a``, ``model_b`` and ``metrics``.
     """
     table_a = _as_table(results_a, storage_options)
     chosen: list[str | None] = list(models) if models is not None else [None, None]

@@ -611,12 +611,27 @@ def write_report(
 ) -> str:
     """Write the run's ``report.html`` and ``figures/<name>.png``; return the report's URL.
 
-    ``run_url``: a run folder (or a results ``.parquet``/``.csv``) at any fsspec URL.
-    ``output``: where the HTML goes (default ``<run_url>/report.html``); the figures go to
-    ``figures/`` beside it. ``gages``: a gage list, as a DataFrame or the URL of a CSV /
-    Parquet file (default: the built-in 5390-gage list; ``"builtin"`` says the same).
-    ``manifest``: provenance to show instead of ``manifest.json`` (the pipeline writes
-    the report just before the manifest).
+    Parameters
+    ----------
+    run_url
+        A run folder (or a results ``.parquet``/``.csv``) at any fsspec URL.
+    storage_options
+        fsspec options for ``run_url`` and ``output`` (credentials, ``endpoint_url``).
+    output
+        Where the HTML goes (default ``<run_url>/report.html``); the figures go to
+        ``figures/`` beside it.
+    gages
+        A gage list, as a DataFrame or the URL of a CSV / Parquet file (default: the
+        built-in 5390-gage list; ``"builtin"`` says the same): locations, classes and
+        ecoregions of the maps and groups.
+    manifest
+        Provenance to show instead of ``manifest.json`` (the pipeline writes the report
+        just before the manifest).
+
+    Returns
+    -------
+    str
+        The URL of the report written.
     """
     run = read_run(run_url, storage_options, manifest)
     if isinstance(gages, str):

@@ -225,6 +225,27 @@ def plot_cdf(
 
     One line per model; values below ``lower`` pile up at the left edge (NSE/KGE have no
     lower bound), and the legend gives each model's median and gage count.
+
+    Parameters
+    ----------
+    results
+        A results table, one row per (gage, model): ``site_no, model, <metrics>, ...,
+        status``, as :func:`gagebench.evaluate` returns, ``RunResult.results`` holds or
+        ``results.parquet`` stores.
+    metric
+        A metric column (``"KGE"``) or several (one panel each).
+    lower
+        Values below it are drawn at it (the axis starts there).
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into (to compose
+        panels with ``fig.subfigures``); None: a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``); a new one shows itself
+        inline in Jupyter. ``NothingToPlot`` (an :class:`~gagebench.InputError`) is raised
+        when the results hold nothing to draw, naming why.
     """
     frame = checked_results(results)
     metrics = [metric] if isinstance(metric, str) else list(metric)
@@ -270,7 +291,35 @@ def plot_map(
     """Gage locations coloured by ``metric``, one panel per model, offline (no tiles).
 
     Gages whose metric is NaN are drawn as small grey crosses; gages missing from the
-    gage list (no coordinates) are counted in the panel title.
+    gage list (no coordinates) are counted in the panel title. The map shows the gages'
+    extent, with the country outline around them as context.
+
+    Parameters
+    ----------
+    results
+        A results table, one row per (gage, model): ``site_no, model, <metrics>, ...,
+        status``, as :func:`gagebench.evaluate` returns, ``RunResult.results`` holds or
+        ``results.parquet`` stores.
+    metric
+        The metric column that colours the gages.
+    gages
+        A gage list with ``site_no`` and coordinates (``lat``/``lon``, or HyTEST's
+        ``dec_lat_va``/``dec_long_va``; class and ecoregion optional), e.g. from
+        :func:`gagebench.gages.load_gages`; None: the built-in gages' metadata. A built-in
+        gage gets the shipped metadata the list leaves out.
+    models
+        The models to map, one panel each, in this order; None: every model of
+        ``results``.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into (to compose
+        panels with ``fig.subfigures``); None: a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``); a new one shows itself
+        inline in Jupyter. ``NothingToPlot`` (an :class:`~gagebench.InputError`) is raised
+        when the results hold nothing to draw, naming why.
     """
     frame = with_gages(results, gages)
     _require(frame, metric)
@@ -343,8 +392,37 @@ def plot_by_class(
 ) -> Figure:
     """Box plots of ``metric`` by gage class (``gage_class``) or ``ecoregion``, per model.
 
-    ``by`` is a column of the results or of the gage list (``gage_class``, ``ecoregion``,
-    or any other); gages without a value are grouped as "unknown". Whiskers span 5-95 %.
+    Gages without a value of ``by`` are grouped as "unknown". Boxes span 25-75 %,
+    whiskers 5-95 %.
+
+    Parameters
+    ----------
+    results
+        A results table, one row per (gage, model): ``site_no, model, <metrics>, ...,
+        status``, as :func:`gagebench.evaluate` returns, ``RunResult.results`` holds or
+        ``results.parquet`` stores.
+    metric
+        The metric column to box.
+    by
+        The column that groups the gages: ``"gage_class"`` (Ref / Non-ref),
+        ``"ecoregion"``, or any other column of the results or of the gage list.
+    gages
+        A gage list with ``site_no`` and coordinates (``lat``/``lon``, or HyTEST's
+        ``dec_lat_va``/``dec_long_va``; class and ecoregion optional), e.g. from
+        :func:`gagebench.gages.load_gages`; None: the built-in gages' metadata. A built-in
+        gage gets the shipped metadata the list leaves out.
+    lower
+        Values below it are drawn at it.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into (to compose
+        panels with ``fig.subfigures``); None: a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``); a new one shows itself
+        inline in Jupyter. ``NothingToPlot`` (an :class:`~gagebench.InputError`) is raised
+        when the results hold nothing to draw, naming why.
     """
     frame = with_gages(results, gages)
     _require(frame, metric)
@@ -448,6 +526,23 @@ def plot_scorecard(results: pd.DataFrame, *, figure: FigureBase | None = None) -
 
     In the spirit of HyTEST's ILAMB-style cards (Hodson et al. 2021, Collier et al. 2018):
     rows are the decompositions, columns the models, each cell a percentage of mse.
+
+    Parameters
+    ----------
+    results
+        A results table, one row per (gage, model): ``site_no, model, mse, e_bias, ...,
+        status``, as :func:`gagebench.evaluate` returns, ``RunResult.results`` holds or
+        ``results.parquet`` stores; it needs the ``dscore`` suite's columns.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into (to compose
+        panels with ``fig.subfigures``); None: a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``); a new one shows itself
+        inline in Jupyter. ``NothingToPlot`` (an :class:`~gagebench.InputError`) is raised
+        when the results hold nothing to draw, naming why.
     """
     table = scorecard_table(results)
     if table.isna().all().all():
@@ -512,8 +607,34 @@ def plot_comparison(
 ) -> Figure:
     """Two models gage by gage: ``metric`` of A against B, and a map of who wins where.
 
-    ``results`` is a results table with both models (the first two by default) or a
-    :class:`gagebench.report.comparison.ComparisonResult`.
+    The left panel plots each gage's ``metric`` of A against B (above the diagonal: A
+    is better); the right one maps the difference A - B.
+
+    Parameters
+    ----------
+    results
+        A results table with both models (as for :func:`plot_cdf`), or the
+        ``ComparisonResult`` that :func:`gagebench.compare` returned.
+    model_a, model_b
+        The two models of a results table; None: its first two models. Ignored for a
+        ``ComparisonResult``, which names its own.
+    metric
+        The metric compared.
+    gages
+        A gage list with ``site_no`` and coordinates (``lat``/``lon``, or HyTEST's
+        ``dec_lat_va``/``dec_long_va``; class and ecoregion optional), e.g. from
+        :func:`gagebench.gages.load_gages`; None: the built-in gages' metadata. A built-in
+        gage gets the shipped metadata the list leaves out.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into (to compose
+        panels with ``fig.subfigures``); None: a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``); a new one shows itself
+        inline in Jupyter. ``NothingToPlot`` (an :class:`~gagebench.InputError`) is raised
+        when the results hold nothing to draw, naming why.
     """
     from gagebench.report.comparison import ComparisonResult, compare
 

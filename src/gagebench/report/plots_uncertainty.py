@@ -40,7 +40,28 @@ def plot_intervals(
     figure: FigureBase | None = None,
 ) -> Figure:
     """Each gage's ``metric`` score with its 90 % bootstrap interval (p05-p95), gages
-    ranked by score, one panel per model."""
+    ranked by score, one panel per model.
+
+    Parameters
+    ----------
+    results
+        A results table of a run or of :func:`gagebench.evaluate` with the
+        ``uncertainty`` suite (its ``<metric>_score``, ``_p05``, ``_p95`` and
+        ``n_years_valid`` columns).
+    metric
+        ``"KGE"`` or ``"NSE"`` (the metrics the suite bootstraps).
+    models
+        The models to draw, one panel each; None: every model of ``results``.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into; None: a new
+        figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``). ``NothingToPlot`` (an
+        :class:`~gagebench.InputError`) is raised when there is nothing to draw.
+    """
     frame = checked_results(results)
     for col in (f"{metric}_score", f"{metric}_p05", f"{metric}_p95"):
         _require(frame, col)
@@ -92,7 +113,26 @@ def plot_width_vs_record(
     *,
     figure: FigureBase | None = None,
 ) -> Figure:
-    """Width of the 90 % interval (p95 − p05) of ``metric`` against valid water years."""
+    """Width of the 90 % interval (p95 − p05) of ``metric`` against valid water years.
+
+    Parameters
+    ----------
+    results
+        A results table of a run or of :func:`gagebench.evaluate` with the
+        ``uncertainty`` suite (its ``<metric>_score``, ``_p05``, ``_p95`` and
+        ``n_years_valid`` columns).
+    metric
+        ``"KGE"`` or ``"NSE"``.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into; None: a new
+        figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``). ``NothingToPlot`` (an
+        :class:`~gagebench.InputError`) is raised when there is nothing to draw.
+    """
     frame = checked_results(results)
     for col in (f"{metric}_p05", f"{metric}_p95", "n_years_valid"):
         _require(frame, col)
@@ -156,7 +196,27 @@ def plot_beyond_map(
     gages: pd.DataFrame | None = None,
     figure: FigureBase | None = None,
 ) -> Figure:
-    """Map of where one model is better beyond the 90 % interval of the paired difference."""
+    """Map of where one model is better beyond the 90 % interval of the paired difference.
+
+    Parameters
+    ----------
+    comparison
+        What :func:`gagebench.compare` returns for one run with the uncertainty suite
+        (its ``<metric>_beyond`` column: A, B or "within" per gage).
+    metric
+        ``"KGE"`` or ``"NSE"``.
+    gages
+        A gage list with ``site_no``, ``lat`` and ``lon``; None: the built-in gages.
+    figure
+        A :class:`~matplotlib.figure.Figure` or ``SubFigure`` to draw into; None: a new
+        figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (the root figure when drawn into ``figure``). ``NothingToPlot`` (an
+        :class:`~gagebench.InputError`) is raised when there is nothing to draw.
+    """
     col = f"{metric}_beyond"
     if col not in comparison.per_gage:
         raise NothingToPlot(f"the comparison has no paired uncertainty of {metric}")

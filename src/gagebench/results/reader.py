@@ -84,8 +84,23 @@ def read_run(
 
     Falls back to the per-model HyTEST CSVs when ``results.parquet`` is absent, and notes
     a missing or unreadable manifest instead of failing (the run may still be going).
-    ``manifest``: use this one instead of ``manifest.json`` (a run writing its report
-    before its manifest, which goes last).
+
+    Parameters
+    ----------
+    url
+        A run folder (``<output>/<run_id>``) or a ``results.parquet``/``.csv`` file, at
+        any fsspec URL.
+    storage_options
+        fsspec options for ``url`` (credentials, ``endpoint_url``).
+    manifest
+        Use this one instead of ``manifest.json`` (a run writing its report before its
+        manifest, which goes last).
+
+    Returns
+    -------
+    RunFolder
+        ``results`` (one row per gage and model), ``manifest`` (``{}`` when absent),
+        ``notes`` (what was missing or fell back) and ``url``.
     """
     with translating(url, "read"):
         return _read_run(url, storage_options, manifest)
