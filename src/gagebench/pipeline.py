@@ -759,9 +759,11 @@ def _local_workers(config: RunConfig) -> dict[str, dict[str, Any]]:
 
 
 def _resume_hint(config: RunConfig, sink: RunSink) -> str:
+    """Where the finished batches are and the exact command that resumes the run (the
+    same command may mean another run: a ``{time}`` id, ``--force``)."""
     return (
-        f"The finished batches are saved under {sink.url_of(PARTS)}: run the same command "
-        f"again (run_id={config.run_id}) to resume; only missing batches are computed"
+        f"The finished batches are saved under {sink.url_of(PARTS)}; only missing batches "
+        f"are computed when resumed with: {_resume(config.run_id, {})}"
     )
 
 

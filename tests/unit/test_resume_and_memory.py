@@ -54,6 +54,14 @@ def test_the_resume_command_sets_the_run_id_once_and_replaces_settings() -> None
     assert "--set run_id=r" in recorded_resume("r", None)
 
 
+def test_the_resume_command_drops_force_which_would_delete_the_saved_batches() -> None:
+    for force in ("--force", "--forc"):
+        words = ["gagebench", "run", force, "-c", "run.yaml", "--set", "run_id=nightly-{time}"]
+        assert resume_command("nightly-2026", words) == (
+            "gagebench run -c run.yaml --set run_id=nightly-2026"
+        )
+
+
 def test_the_estimate_and_the_warning() -> None:
     need = batch_need(64, [15341, 15341, 15341], threads=2)
     assert need.batch_bytes == 64 * 46023 * 8 * 2
