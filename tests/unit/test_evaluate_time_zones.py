@@ -1,0 +1,65 @@
+"""Daily values labelled at local midnight in a zone east of UTC fall on the previous UTC
+day: ``evaluate`` pairs days in UTC (as documented), so local days of two zones pair one
+day apart. That must not pass silently: a warning names it and the fix, and the fix gives
+the textbook NSE of the local days (computed here with NumPy, not by gagebench)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gagebench
+
+
+def _local_days(n: int = 800) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    obs = np.exp(rng.normal(1.0, 1.0, n))
+    return obs, obs * np.exp(rng.normal(0.0, 0.3, n))
+
+
+def _nse(obs: np.ndarray, sim: np.ndarray) -> float:
+    return float(1 - np.sum((sim - obs) ** 2) / np.sum((obs - obs.mean()) ** 2))
+
+
+def test_local_days_of_two_zones_warn_and_the_advised_fix_pairs_them() -> None:
+    obs, sim = _local_days()
+    new_york = pd.date_range("2001-10-01", periods=obs.size, freq="D", tz="America/New_York")
+    berlin = pd.date_range("2001-10-01", periods=obs.size, freq="D", tz="Europe/Berlin")
+    o, s = pd.Series(obs, index=new_york), pd.Series(sim, index=berlin)
+    with pytest.warns(UserWarning, match=r"modeled has time-zone-aware dates on another"):
+        shifted = gagebench.evaluate(o, s, suites="standard").iloc[0]
+    assert shifted["NSE"] < 0.5 * _nse(obs, sim)  # paired one day apart: why it must warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixed = gagebench.evaluate(
+            o.tz_localize(None), s.tz_localize(None), suites="standard"
+        ).iloc[0]
+    assert fixed["NSE"] == pytest.approx(_nse(obs, sim), rel=1e-12)
+    assert fixed["first_day"] == pd.Timestamp("2001-10-01")
+
+
+def test_hourly_data_resampled_to_local_days_east_of_utc_warns_once_per_input() -> None:
+    obs, sim = _local_days(400)
+    hours = pd.date_range("2001-10-01", periods=obs.size * 24, freq="h", tz="Asia/Tokyo")
+    o = pd.Series(np.repeat(obs, 24), index=hours).resample("1D").mean()
+    s = pd.Series(np.repeat(sim, 24), index=hours).resample("1D").mean()
+    with pytest.warns(UserWarning, match="on another calendar day in UTC") as caught:
+        got = gagebench.evaluate(o, s, suites="standard").iloc[0]
+    assert len([w for w in caught if "calendar day in UTC" in str(w.message)]) == 2
+    assert got["NSE"] == pytest.approx(_nse(obs, sim), rel=1e-12)  # one zone: paired right
+    assert got["first_day"] == pd.Timestamp("2001-09-30")  # but counted on the UTC day
+
+
+def test_aware_dates_on_their_utc_day_do_not_warn() -> None:
+    obs, sim = _local_days(400)
+    denver = pd.date_range("2001-10-01", periods=obs.size, freq="D", tz="America/Denver")
+    utc = pd.date_range("2001-10-01", periods=obs.size, freq="D", tz="UTC")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = gagebench.evaluate(
+            pd.Series(obs, index=denver), pd.Series(sim, index=utc), suites="standard"
+        ).iloc[0]
+    assert got["NSE"] == pytest.approx(_nse(obs, sim), rel=1e-12)
