@@ -34,6 +34,7 @@ from gagebench.errors import (
     GagebenchError,
     InputError,
     NoSpaceError,
+    RunError,
     StorageError,
 )
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
@@ -693,6 +694,10 @@ def _compute(
             ) from exc
         except NoSpaceError as exc:
             raise NoSpaceError(f"{exc}. {_resume_hint(config, sink)}") from exc
+        except StorageError as exc:  # saving a part failed: a failed run (exit 1), not bad input
+            raise RunError(
+                f"run {config.run_id} stopped: {exc}. {_resume_hint(config, sink)}"
+            ) from exc
         except GagebenchError:
             raise
         except Exception as exc:
