@@ -38,6 +38,15 @@ def test_the_command_line_as_typed_with_secrets_masked() -> None:
     assert command_line(["/x/ipykernel_launcher.py", "-f", "k.json"]) is None
 
 
+def test_one_word_set_values_of_secret_keys_are_masked_however_short() -> None:
+    words = command_line(
+        ["gagebench", "run", "--set=storage_options.secret=abc", "--set=headers={Cookie: c=1}"]
+    )
+    assert words == [
+        "gagebench", "run", "--set=storage_options.secret=***", '--set=headers={"Cookie": "***"}',
+    ]  # fmt: skip
+
+
 def test_the_resume_command_sets_the_run_id_once_and_replaces_settings() -> None:
     words = ["gagebench", "run", "-c", "my run.yaml", "--set", "run_id=nightly-{time}",
              "--set", "cluster.local.memory_limit=60MB"]  # fmt: skip

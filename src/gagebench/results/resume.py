@@ -46,6 +46,8 @@ def _mask(arg: str) -> str:
     YAML value (``storage_options={key: ..., secret: ...}``) masked; URL passwords too."""
     import yaml
 
+    if arg.startswith("--set="):  # argparse's one-word form of --set KEY=VALUE
+        return "--set=" + _mask(arg.removeprefix("--set="))
     key, sep, value = arg.partition("=")
     if not sep:
         return redact_text(arg)
