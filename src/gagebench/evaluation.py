@@ -59,8 +59,11 @@ def merge_uncertainty(
             values = np.full(len(out), np.nan)
         added[col] = np.where(evaluated, values, np.nan)
     only = tuple(suites) == ("uncertainty",)
-    for i in np.flatnonzero(evaluated & (suite["status"].to_numpy() != "ok")):
+    suite_ok = suite["status"].to_numpy() == "ok"
+    for i in np.flatnonzero(evaluated & ~suite_ok):
         status[i] = suite["status"].iloc[i] if only else PARTIAL
+        note[i] = "; ".join(x for x in (note[i], suite["note"].iloc[i]) if x)
+    for i in np.flatnonzero(evaluated & suite_ok):  # e.g. why there is no paired comparison
         note[i] = "; ".join(x for x in (note[i], suite["note"].iloc[i]) if x)
     merged = pd.concat([body, pd.DataFrame(added, index=out.index), out[tail]], axis=1)
     merged["status"] = status
