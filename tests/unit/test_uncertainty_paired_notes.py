@@ -57,3 +57,22 @@ def test_models_with_shared_draws_have_the_comparison_and_no_such_note() -> None
     got = _evaluate(days, obs, {"b": sim, "c": sim * 1.1})
     assert got.loc["c", PAIRED].notna().all()
     assert "paired" not in got.loc["c", "note"]
+
+
+def test_compare_counts_the_gages_that_have_a_paired_interval() -> None:
+    from gagebench.report.comparison import compare
+
+    days, obs, sim = _flows()
+    short = sim * 1.1
+    short[(days >= "1995-10-01") & (days <= "1996-09-30")] = np.nan
+    frames = []
+    for gage, other in (("g1", sim * 0.9), ("g2", short), ("g3", sim * 1.2)):
+        rows = _evaluate(days, obs, {"b": sim, "c": other}).reset_index()
+        frames.append(rows.assign(site_no=gage))
+    results = pd.concat(frames, ignore_index=True)
+    c = results[results.model == "c"]
+    with_interval = int((c["dKGE_p05"].notna() & c["dKGE_p95"].notna()).sum())
+    assert with_interval == 2  # g2 has other valid water years
+    row = compare(results, models=["b", "c"]).summary.set_index("metric").loc["KGE"]
+    assert row["with_interval_90"] == with_interval
+    assert row["a_better_beyond_90"] + row["b_better_beyond_90"] <= with_interval
