@@ -69,6 +69,8 @@ def test_the_resume_command_drops_force_which_would_delete_the_saved_batches() -
         assert resume_command("nightly-2026", words) == (
             "gagebench run -c run.yaml --set run_id=nightly-2026"
         )
+    started = {"command": ["gagebench", "run", "--force", "-c", "x.yaml"], "cwd": "/w"}
+    assert recorded_resume("r", started) == "cd /w && gagebench run -c x.yaml --set run_id=r"
 
 
 def test_the_estimate_and_the_warning() -> None:
