@@ -270,8 +270,13 @@ def _time_days(time: Any) -> np.ndarray:
     try:
         index = pd.DatetimeIndex(time)
     except (TypeError, ValueError):
-        try:  # Timestamps in several time zones
-            index = pd.DatetimeIndex(pd.to_datetime(np.asarray(time), utc=True))
+        values = np.asarray(time, dtype=object)
+        if values.size and _all_aware(values):  # Timestamps in several time zones
+            days = _day_keys(values, "time")
+            assert days is not None
+            return days
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
         except (TypeError, ValueError) as exc:
             raise InputError(f"time cannot be read as dates ({exc}): give daily dates") from exc
     days = _day_keys(index, "time")

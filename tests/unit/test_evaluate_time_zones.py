@@ -63,3 +63,17 @@ def test_aware_dates_on_their_utc_day_do_not_warn() -> None:
             pd.Series(obs, index=denver), pd.Series(sim, index=utc), suites="standard"
         ).iloc[0]
     assert got["NSE"] == pytest.approx(_nse(obs, sim), rel=1e-12)
+
+
+def test_time_in_several_zones_warns_for_the_dates_shifted_in_utc() -> None:
+    obs, sim = _local_days(20)
+    berlin = [
+        pd.Timestamp("2001-01-01", tz="Europe/Berlin") + pd.DateOffset(days=i) for i in range(10)
+    ]
+    denver = [
+        pd.Timestamp("2001-02-01", tz="America/Denver") + pd.DateOffset(days=i) for i in range(10)
+    ]
+    with pytest.warns(UserWarning, match=r"time has .*\(10 of 20; e\.g\. 2001-01-01 00:00:00"):
+        got = gagebench.evaluate(obs, sim, time=berlin + denver, min_paired_days=2).iloc[0]
+    assert got["first_day"] == pd.Timestamp("2000-12-31")  # Berlin's midnight, in UTC
+    assert got["NSE"] == pytest.approx(_nse(obs, sim), rel=1e-12)
