@@ -483,7 +483,7 @@ def evaluate(
         aligned[str(model_name)] = sim
     if renamed and gages is None:
         warnings.warn(
-            f"observed is a Series named {ids[0]!r} but {', '.join(renamed)}: a Series is "
+            f"observed is named {ids[0]!r} but {', '.join(renamed)}: a Series is "
             f"one gage, scored against observed whatever its name, and the rows' site_no is "
             f"observed's name {ids[0]!r}; pass gages=['<site id>'] to set it",
             UserWarning,
@@ -502,9 +502,11 @@ def evaluate(
 
 
 def _renamed(obs: _Labelled, sim: _Labelled) -> bool:
-    """True when both are named Series and the names differ (they cannot both be the gage)."""
-    both = obs.series and sim.series and obs.ids is not None and sim.ids is not None
-    return bool(both and obs.ids != sim.ids)
+    """True when a named Series meets another named one-gage input (a Series, a one-column
+    DataFrame) of another name: they are paired as one gage, though they cannot both be it."""
+    named = obs.ids is not None and sim.ids is not None
+    one_each = named and len(obs.ids or ()) == 1 and len(sim.ids or ()) == 1
+    return bool(one_each and (obs.series or sim.series) and obs.ids != sim.ids)
 
 
 def _gage_ids(gages: Sequence[Any] | None, found: list[Any] | None, count: int) -> list[Any]:

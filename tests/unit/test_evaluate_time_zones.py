@@ -77,3 +77,29 @@ def test_time_in_several_zones_warns_for_the_dates_shifted_in_utc() -> None:
         got = gagebench.evaluate(obs, sim, time=berlin + denver, min_paired_days=2).iloc[0]
     assert got["first_day"] == pd.Timestamp("2000-12-31")  # Berlin's midnight, in UTC
     assert got["NSE"] == pytest.approx(_nse(obs, sim), rel=1e-12)
+
+
+# --- a named Series against a one-gage input of another name ---------------------------------
+
+
+def test_a_series_and_a_one_column_frame_of_other_names_warn() -> None:
+    obs, sim = _local_days(400)
+    days = pd.date_range("2001-10-01", periods=obs.size, freq="D")
+    series = pd.Series(obs, index=days, name="01104200")
+    frame = pd.DataFrame({"09999999": sim}, index=days)
+    for o, s in (
+        (series, frame),
+        (frame.rename(columns={"09999999": "01104200"}), sim_series(sim, days)),
+    ):
+        with pytest.warns(UserWarning, match=r"observed is named '01104200' but modeled '0"):
+            got = gagebench.evaluate(o, s, suites="standard").iloc[0]
+        assert got["site_no"] == "01104200"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same name: one gage, nothing to say
+        gagebench.evaluate(
+            series, frame.rename(columns={"09999999": "01104200"}), suites="standard"
+        )
+
+
+def sim_series(values: np.ndarray, days: pd.DatetimeIndex) -> pd.Series:
+    return pd.Series(values, index=days, name="09999999")
