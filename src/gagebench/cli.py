@@ -294,13 +294,14 @@ def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
         code = _interrupt_code(exc)
         if code is None:
             raise
+        from gagebench.results.resume import command_line, resume_command
+
         log.error(
-            "%s: finished batches of run %s are saved in %s; run the same command again "
-            "to resume (run_id=%s)",
+            "%s: finished batches of run %s are saved in %s; resume with: %s",
             "interrupted" if code == 130 else "terminated (SIGTERM)",
             config.run_id,
             config.run_url,
-            config.run_id,
+            resume_command(config.run_id, command_line()),
         )
         return code
     from gagebench.summary import format_summary, nothing_evaluated

@@ -59,8 +59,11 @@ def merge_uncertainty(
             values = np.full(len(out), np.nan)
         added[col] = np.where(evaluated, values, np.nan)
     only = tuple(suites) == ("uncertainty",)
-    for i in np.flatnonzero(evaluated & (suite["status"].to_numpy() != "ok")):
+    suite_ok = suite["status"].to_numpy() == "ok"
+    for i in np.flatnonzero(evaluated & ~suite_ok):
         status[i] = suite["status"].iloc[i] if only else PARTIAL
+        note[i] = "; ".join(x for x in (note[i], suite["note"].iloc[i]) if x)
+    for i in np.flatnonzero(evaluated & suite_ok):  # e.g. why there is no paired comparison
         note[i] = "; ".join(x for x in (note[i], suite["note"].iloc[i]) if x)
     merged = pd.concat([body, pd.DataFrame(added, index=out.index), out[tail]], axis=1)
     merged["status"] = status
@@ -144,9 +147,10 @@ def _unpack(name: str, value: Any, variable: str | None = None) -> _Labelled:
         return _unpack_dataarray(name, value)
     if isinstance(value, pd.Series):
         ids = None if value.name is None else [_id_text(value.name)]
-        return _Labelled(value.to_numpy()[np.newaxis, :], ids, _day_keys(value.index), None, True)
+        days = _day_keys(value.index, name)
+        return _Labelled(value.to_numpy()[np.newaxis, :], ids, days, None, True)
     if isinstance(value, pd.DataFrame):
-        return _Labelled(value.to_numpy().T, list(value.columns), _day_keys(value.index))
+        return _Labelled(value.to_numpy().T, list(value.columns), _day_keys(value.index, name))
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -197,7 +201,7 @@ def _unpack_dataarray(name: str, da: Any) -> _Labelled:
     dates = None
     if tdim in da.coords:
         index = da.indexes.get(tdim) if hasattr(da, "indexes") else None
-        dates = _day_keys(index if index is not None else da[tdim].to_numpy())
+        dates = _day_keys(index if index is not None else da[tdim].to_numpy(), name)
     if len(dims) == 1:
         return _Labelled(da.to_numpy()[np.newaxis, :], None, dates)
     gdim = next(d for d in dims if d != tdim)
@@ -214,24 +218,51 @@ def _id_text(value: Any) -> Any:
     return value
 
 
-def _day_keys(index: Any) -> np.ndarray | None:
+def _day_keys(index: Any, name: str = "the input") -> np.ndarray | None:
     """Calendar days of a datetime index; the labels of a pandas index of another kind.
 
     Time-zone-aware dates are converted to UTC before their day is taken, so inputs in
-    different zones pair on the same UTC days; naive dates are taken as they are.
+    different zones pair on the same UTC days; naive dates are taken as they are. Aware
+    dates whose UTC day is not their local day (local midnights east of UTC) are a
+    warning: local days would be paired and counted one day off without it.
     """
     if isinstance(index, pd.DatetimeIndex):
-        naive = index if index.tz is None else index.tz_convert(None)  # aware: UTC, naive
-        return naive.to_numpy().astype("datetime64[D]")
+        if index.tz is None:
+            return index.to_numpy().astype("datetime64[D]")
+        utc_days = index.tz_convert(None).to_numpy().astype("datetime64[D]")  # aware: UTC
+        _warn_other_utc_day(name, index.tz_localize(None), utc_days)
+        return utc_days
     values = np.asarray(index)
     if np.issubdtype(values.dtype, np.datetime64):
         return values.astype("datetime64[D]")
     if values.dtype == object and values.size and _all_aware(values):
         utc = pd.to_datetime(values, utc=True)  # Timestamps in several zones
-        return utc.tz_convert(None).to_numpy().astype("datetime64[D]")
+        utc_days = utc.tz_convert(None).to_numpy().astype("datetime64[D]")
+        local = pd.DatetimeIndex([v.replace(tzinfo=None) for v in values])
+        _warn_other_utc_day(name, local, utc_days)
+        return utc_days
     if isinstance(index, pd.Index) and not isinstance(index, pd.RangeIndex):
         return values
     return None
+
+
+def _warn_other_utc_day(name: str, local: pd.DatetimeIndex, utc_days: np.ndarray) -> None:
+    """Warn when aware dates fall on another calendar day in UTC than on their clocks."""
+    local_days = local.to_numpy().astype("datetime64[D]")
+    shifted = np.flatnonzero(local_days != utc_days)
+    if not shifted.size:
+        return
+    first = int(shifted[0])
+    warnings.warn(
+        f"{name} has time-zone-aware dates on another calendar day in UTC than on their "
+        f"own clock ({shifted.size} of {local_days.size}; e.g. {local[first]} local is "
+        f"{utc_days[first]} in UTC): days are paired and counted in UTC (first_day, "
+        "seasons, water years), so local days of inputs in different zones may pair one "
+        "day apart; if the values are local days, drop the zone first "
+        "(.tz_localize(None)) to pair them as they are written",
+        UserWarning,
+        stacklevel=5,
+    )
 
 
 def _time_days(time: Any) -> np.ndarray:
@@ -239,11 +270,16 @@ def _time_days(time: Any) -> np.ndarray:
     try:
         index = pd.DatetimeIndex(time)
     except (TypeError, ValueError):
-        try:  # Timestamps in several time zones
-            index = pd.DatetimeIndex(pd.to_datetime(np.asarray(time), utc=True))
+        values = np.asarray(time, dtype=object)
+        if values.size and _all_aware(values):  # Timestamps in several time zones
+            days = _day_keys(values, "time")
+            assert days is not None
+            return days
+        try:
+            index = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
         except (TypeError, ValueError) as exc:
             raise InputError(f"time cannot be read as dates ({exc}): give daily dates") from exc
-    days = _day_keys(index)
+    days = _day_keys(index, "time")
     assert days is not None
     return days
 
@@ -350,7 +386,8 @@ def evaluate(
     matched to observed by calendar day when both carry dates (a left join on observed's
     days: days the model lacks are NaN and dropped pairwise, extra model days are ignored;
     several values per day are refused; time-zone-aware dates count in UTC, so inputs in
-    different zones pair on the same UTC days, naive dates as they are) and by gage id
+    different zones pair on the same UTC days, with a warning for dates whose UTC day is
+    not their local day; naive dates as they are) and by gage id
     when both carry gage ids (every observed gage must be in the model, in any order).
     Unlabelled arrays are matched by position and must have observed's shape.
 
@@ -446,7 +483,7 @@ def evaluate(
         aligned[str(model_name)] = sim
     if renamed and gages is None:
         warnings.warn(
-            f"observed is a Series named {ids[0]!r} but {', '.join(renamed)}: a Series is "
+            f"observed is named {ids[0]!r} but {', '.join(renamed)}: a Series is "
             f"one gage, scored against observed whatever its name, and the rows' site_no is "
             f"observed's name {ids[0]!r}; pass gages=['<site id>'] to set it",
             UserWarning,
@@ -465,9 +502,11 @@ def evaluate(
 
 
 def _renamed(obs: _Labelled, sim: _Labelled) -> bool:
-    """True when both are named Series and the names differ (they cannot both be the gage)."""
-    both = obs.series and sim.series and obs.ids is not None and sim.ids is not None
-    return bool(both and obs.ids != sim.ids)
+    """True when a named Series meets another named one-gage input (a Series, a one-column
+    DataFrame) of another name: they are paired as one gage, though they cannot both be it."""
+    named = obs.ids is not None and sim.ids is not None
+    one_each = named and len(obs.ids or ()) == 1 and len(sim.ids or ()) == 1
+    return bool(one_each and (obs.series or sim.series) and obs.ids != sim.ids)
 
 
 def _gage_ids(gages: Sequence[Any] | None, found: list[Any] | None, count: int) -> list[Any]:

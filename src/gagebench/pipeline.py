@@ -34,6 +34,7 @@ from gagebench.errors import (
     GagebenchError,
     InputError,
     NoSpaceError,
+    RunError,
     StorageError,
 )
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
@@ -712,6 +713,10 @@ def _compute(
             ) from exc
         except NoSpaceError as exc:
             raise NoSpaceError(f"{exc}. {_resume_hint(config, sink)}") from exc
+        except StorageError as exc:  # saving a part failed: a failed run (exit 1), not bad input
+            raise RunError(
+                f"run {config.run_id} stopped: {exc}. {_resume_hint(config, sink)}"
+            ) from exc
         except GagebenchError:
             raise
         except Exception as exc:
@@ -778,9 +783,11 @@ def _local_workers(config: RunConfig) -> dict[str, dict[str, Any]]:
 
 
 def _resume_hint(config: RunConfig, sink: RunSink) -> str:
+    """Where the finished batches are and the exact command that resumes the run (the
+    same command may mean another run: a ``{time}`` id, ``--force``)."""
     return (
-        f"The finished batches are saved under {sink.url_of(PARTS)}: run the same command "
-        f"again (run_id={config.run_id}) to resume; only missing batches are computed"
+        f"The finished batches are saved under {sink.url_of(PARTS)}; only missing batches "
+        f"are computed when resumed with: {_resume(config.run_id, {})}"
     )
 
 

@@ -398,6 +398,34 @@ def paired_columns(first: GageSamples, other: GageSamples) -> np.ndarray:
     return out
 
 
+def paired_notes(
+    first_name: str, first: GageSamples, other: GageSamples, paired: np.ndarray
+) -> list[str]:
+    """Why a gage of ``other`` has no paired comparison with the first model ('' if it has
+    one): the paired columns are NaN then, and the row's note must say so."""
+    notes = []
+    for g in range(len(other.status)):
+        if other.status[g] != "ok" or not np.isnan(paired[g]).any():
+            notes.append("")
+        elif first.status[g] != "ok":
+            notes.append(
+                f"no paired comparison with {first_name!r}: it has no uncertainty values here"
+            )
+        elif not np.array_equal(first.valid[g], other.valid[g]):
+            notes.append(
+                f"no paired comparison with {first_name!r}: other valid water years "
+                f"({int(other.valid[g].sum())} here, {int(first.valid[g].sum())} there), so "
+                "no shared draws"
+            )
+        else:
+            undefined = [s for k, s in enumerate(("KGE", "NSE")) if np.isnan(paired[g, 3 * k])]
+            notes.append(
+                f"no paired {', '.join(undefined)} comparison with {first_name!r}: undefined "
+                "in some samples"
+            )
+    return notes
+
+
 def evaluate_models(
     obs: np.ndarray,
     sims: Mapping[str, np.ndarray],
@@ -433,6 +461,10 @@ def evaluate_models(
                 frame[col] = paired[:, i]
         frame["status"] = res.status
         frame["note"] = res.note
+        if len(names) > 1 and name != names[0]:
+            why = paired_notes(names[0], results[names[0]], res, paired)
+            pairs = zip(res.note, why, strict=True)
+            frame["note"] = ["; ".join(x for x in pair if x) for pair in pairs]
         frames[name] = frame
     return frames
 

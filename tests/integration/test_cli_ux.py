@@ -263,7 +263,7 @@ def test_ctrl_c_prints_one_line_and_the_same_command_resumes(
     assert "still alive" not in err
     errors = [line for line in err.splitlines() if "ERROR" in line]
     assert len(errors) == 1, err
-    assert f"run the same command again to resume (run_id={run_id})" in errors[0]
+    assert f"resume with: gagebench run -c {cfg} --set run_id={run_id}" in errors[0]
     assert len(err.splitlines()) < 12, err
 
     again = gagebench("run", "-c", str(cfg), timeout=300)

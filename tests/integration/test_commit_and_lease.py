@@ -296,7 +296,8 @@ def test_a_manifest_that_may_have_landed_is_never_unpublished(
     message = str(info.value)
     assert exit_code(info.value) == 1
     assert "cannot be read back now, so the outputs are left in place" in message, message
-    assert "run the same command again (run_id=faults)" in message, message
+    assert "resumed with: " in message, message
+    assert "run_id=faults" in message, message
     names = listing(f"{bucket_url}/faults", s3)
     assert {"results.parquet", "manifest.json", "nwm/standard_suite.csv"} <= names, names
 
@@ -359,7 +360,8 @@ def test_a_failing_first_listing_of_the_commit_names_the_run_and_resumes(
     message = str(info.value)
     assert exit_code(info.value) == 1
     assert f"the commit to {bucket_url}/faults failed" in message, message
-    assert "run the same command again (run_id=faults)" in message, message
+    assert "resumed with: " in message, message
+    assert "run_id=faults" in message, message
     names = listing(f"{bucket_url}/faults", s3)
     assert not names & {"results.parquet", "manifest.json"}, names
 
@@ -389,7 +391,7 @@ def test_a_part_cut_short_in_the_commit_is_redone(
         run(cfg, client=dask_client)
     message = str(info.value)
     assert "batch-00002.parquet" in message, message
-    assert "run the same command again" in message, message
+    assert "resumed with: " in message, message
     assert not listing(f"{bucket_url}/faults", s3) & {"results.parquet", "manifest.json"}
 
     proxy.rule = lambda method, path, count: PASS

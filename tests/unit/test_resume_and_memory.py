@@ -38,6 +38,15 @@ def test_the_command_line_as_typed_with_secrets_masked() -> None:
     assert command_line(["/x/ipykernel_launcher.py", "-f", "k.json"]) is None
 
 
+def test_one_word_set_values_of_secret_keys_are_masked_however_short() -> None:
+    words = command_line(
+        ["gagebench", "run", "--set=storage_options.secret=abc", "--set=headers={Cookie: c=1}"]
+    )
+    assert words == [
+        "gagebench", "run", "--set=storage_options.secret=***", '--set=headers={"Cookie": "***"}',
+    ]  # fmt: skip
+
+
 def test_the_resume_command_sets_the_run_id_once_and_replaces_settings() -> None:
     words = ["gagebench", "run", "-c", "my run.yaml", "--set", "run_id=nightly-{time}",
              "--set", "cluster.local.memory_limit=60MB"]  # fmt: skip
@@ -52,6 +61,16 @@ def test_the_resume_command_sets_the_run_id_once_and_replaces_settings() -> None
     record = {"command": ["gagebench", "run", "-c", "run.yaml"], "cwd": "/w"}
     assert recorded_resume("r", record) == "cd /w && gagebench run -c run.yaml --set run_id=r"
     assert "--set run_id=r" in recorded_resume("r", None)
+
+
+def test_the_resume_command_drops_force_which_would_delete_the_saved_batches() -> None:
+    for force in ("--force", "--forc"):
+        words = ["gagebench", "run", force, "-c", "run.yaml", "--set", "run_id=nightly-{time}"]
+        assert resume_command("nightly-2026", words) == (
+            "gagebench run -c run.yaml --set run_id=nightly-2026"
+        )
+    started = {"command": ["gagebench", "run", "--force", "-c", "x.yaml"], "cwd": "/w"}
+    assert recorded_resume("r", started) == "cd /w && gagebench run -c x.yaml --set run_id=r"
 
 
 def test_the_estimate_and_the_warning() -> None:

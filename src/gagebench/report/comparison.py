@@ -38,6 +38,11 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "ties": "paired gages with equal values",
     "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
     "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
+    "with_interval_90": (
+        "uncertainty suite: gages with a 90 % bootstrap interval of the paired difference "
+        "(the others have no shared draws, e.g. other valid water years: their rows' note "
+        "says why); the two counts below are out of these"
+    ),
     "a_better_beyond_90": (
         "uncertainty suite, A or B the run's first model: gages where the 90 % bootstrap "
         "interval of the paired difference A - B lies above 0 (A better beyond sampling "
@@ -360,5 +365,6 @@ def _add_paired_uncertainty(
         per_gage[f"{metric}_diff_p95"] = hi
         per_gage[f"{metric}_share_a_better"] = share_a
         per_gage[f"{metric}_beyond"] = beyond
+        row["with_interval_90"] = int(known.sum())
         row["a_better_beyond_90"] = int((known & (lo > 0)).sum())
         row["b_better_beyond_90"] = int((known & (hi < 0)).sum())

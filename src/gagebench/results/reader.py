@@ -165,7 +165,7 @@ def check_finished(fs: Any, root: str, url: str) -> None:
         )
     raise UnfinishedRunError(
         f"{url} is run {run_id}, unfinished ({parts}, no {MANIFEST_FILE}: it stopped or was "
-        f"killed before its commit): nothing to report yet. Resume it with: "
+        f"killed before its commit): nothing to report or compare yet. Resume it with: "
         f"{recorded_resume(run_id, started)}"
     )
 

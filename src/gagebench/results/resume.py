@@ -46,6 +46,8 @@ def _mask(arg: str) -> str:
     YAML value (``storage_options={key: ..., secret: ...}``) masked; URL passwords too."""
     import yaml
 
+    if arg.startswith("--set="):  # argparse's one-word form of --set KEY=VALUE
+        return "--set=" + _mask(arg.removeprefix("--set="))
     key, sep, value = arg.partition("=")
     if not sep:
         return redact_text(arg)
@@ -67,8 +69,8 @@ def resume_command(
     sets: Mapping[str, str] | None = None,
 ) -> str:
     """The command that resumes ``run_id``: ``command`` with ``--set run_id=<id>`` and
-    ``sets`` (``--set`` of those keys already there dropped), prefixed with
-    ``cd <cwd> &&`` when given."""
+    ``sets`` (``--set`` of those keys already there dropped) and without ``--force``
+    (which would delete the saved batches), prefixed with ``cd <cwd> &&`` when given."""
     sets = {"run_id": run_id, **dict(sets or {})}
     if not command:
         extra = ", ".join(f"{k}={v!r}" for k, v in sets.items())
@@ -89,6 +91,8 @@ def resume_command(
                 continue
             if word.startswith("--set=") and _sets_key(word.removeprefix("--set="), sets):
                 continue
+            if len(word) > 3 and "--force".startswith(word):
+                continue  # (or its abbreviation) would delete the batches to resume
             kept.append(word)
         for key, value in sets.items():
             kept += ["--set", f"{key}={value}"]
