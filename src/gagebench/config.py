@@ -158,17 +158,33 @@ class _RunFileLoader(_SafeLoader):
 
 
 def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a YAML document whose aliases expand past :data:`MAX_EXPANDED_NODES` nodes."""
+    _check_size(root, _children)
+
+
+def check_expanded_size(value: Any, what: str) -> None:
+    """ConfigError when a settings tree already built (a dask config file, a value given
+    from Python) holds more than :data:`MAX_EXPANDED_NODES` values once its shared parts
+    (YAML aliases) are counted each time they appear, or contains itself: walking it
+    would otherwise grow memory without bound. Linear in the tree's distinct values."""
+    try:
+        _check_size(value, _value_children)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+
+
+def _check_size(root: Any, children_of: Any) -> None:
     """Count the nodes of ``root`` with every alias expanded, each node once (memoized):
     linear in the file's size however deeply anchors nest."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         key = id(node)
         if key in sizes:
             continue
-        children = _children(node)
+        children = children_of(node)
         if children_done:
             active.discard(key)
             sizes[key] = 1 + sum(sizes[id(child)] for child in children)
@@ -190,6 +206,14 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
+    return []
+
+
+def _value_children(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return [part for pair in value.items() for part in pair]
+    if isinstance(value, list | tuple):
+        return list(value)
     return []
 
 
@@ -849,7 +873,15 @@ def load_config(
     (dotted keys, e.g. ``{"cluster.backend": "local"}``) and ``keywords``
     (top-level keys, e.g. ``batch_size=32``).
     """
-    merged = _normalize_keys(copy.deepcopy(dask.config.get("gagebench", default={})))
+    from_dask = dask.config.get("gagebench", default={})
+    check_expanded_size(
+        from_dask,
+        "the gagebench section of the dask config (YAML files in $DASK_CONFIG or "
+        "~/.config/dask, DASK_GAGEBENCH__ variables)",
+    )
+    check_expanded_size(dict(overrides or {}), "the overrides")
+    check_expanded_size(keywords, "the keyword settings")
+    merged = _normalize_keys(copy.deepcopy(from_dask))
     for path in files:
         _merge(merged, read_config_file(path))
     for dotted, value in (overrides or {}).items():

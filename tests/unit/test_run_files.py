@@ -85,3 +85,32 @@ def test_few_aliases_are_fine(tmp_path: Path) -> None:
     )
     cfg = load_config(run_file)
     assert dict(cfg.models["nwm"].storage_options) == {"endpoint_url": "https://s3.example.org"}
+
+
+def _bomb_text() -> str:
+    """Nine levels of ten aliases each: 10**9 values once expanded."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_in_a_dask_config_file_is_refused_at_once(tmp_path: Path) -> None:
+    """dask reads its YAML files itself (aliases kept shared); walking the gagebench
+    section of one built from an alias bomb grew memory without bound."""
+    import dask.config
+
+    bomb = yaml.safe_load(_bomb_text() + "gagebench: {storage_options: {x: *a8}}\n")
+    t0 = time.perf_counter()
+    with (
+        dask.config.set({"gagebench": bomb["gagebench"]}),
+        pytest.raises(ConfigError, match=r"dask config.*alias bomb"),
+    ):
+        load_config()
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_a_self_referring_value_from_python_is_refused() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ConfigError, match=r"keyword settings.*refers to the value"):
+        load_config(storage_options={"x": loop})
