@@ -420,13 +420,14 @@ def run(
     """
     from gagebench.clusters import check_settings
     from gagebench.redact import install
-    from gagebench.results.layout import LOCK_FILE
+    from gagebench.results.layout import LOCK_FILE, check_model_names
     from gagebench.results.lock import RunLock
 
     install()  # secrets masked in every log record and warning of this process
     clock = _Clock.start()
     _refuse_unguarded_main()
     config.require_stores()
+    check_model_names(list(config.models))
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
     if not force:

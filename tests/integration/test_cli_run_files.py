@@ -196,6 +196,36 @@ def test_hostile_model_names_are_refused_and_nothing_is_written(
     assert sorted(tmp_path.rglob("*")) == sorted([*before, run_file.parent, run_file])
 
 
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        (["report.html"], "is the name of a file of the run folder"),
+        (["figures"], "is the name of a file of the run folder"),
+        (["Manifest.JSON"], "is the name of a file of the run folder"),
+        (["results.parquet"], "is the name of a file of the run folder"),
+        (["nwm", "NWM"], "would share one folder on case-insensitive file systems"),
+        (["nwm", "nwm."], "would share one folder on case-insensitive file systems"),
+    ],
+    ids=["report", "figures", "manifest", "results", "case", "trailing-dot"],
+)
+def test_model_names_that_collide_in_the_run_folder_are_refused(
+    stores: Path, tmp_path: Path, models: list[str], message: str
+) -> None:
+    """A model named ``report.html`` or ``results.parquet`` made a folder where the run
+    writes its own file (the commit then wrote into it and the run failed after the
+    compute); ``NWM`` and ``nwm`` are one folder on macOS and Windows."""
+    run_file = _run_file(
+        tmp_path / "cfg",
+        observed=str(stores / "stores" / "observed.zarr"),
+        models={name: str(stores / "stores" / "nhm.zarr") for name in models},
+        output=str(tmp_path / "out"),
+    )
+    refused = gagebench("run", "-c", str(run_file))
+    line = one_clean_error(refused, 2, message)
+    assert repr(models[-1]) in line
+    assert not (tmp_path / "out").exists(), list((tmp_path / "out").rglob("*"))
+
+
 def test_a_refused_gage_list_leaves_no_run_folder(stores: Path, tmp_path: Path) -> None:
     gages = tmp_path / "gages.csv"
     gages.write_text("site_no\n01104200\n01104200\n")

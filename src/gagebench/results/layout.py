@@ -76,6 +76,37 @@ def run_path(root: str, *parts: str) -> str:
     return path
 
 
+#: Names the run folder itself uses at its top: a model folder of one of these names
+#: would mix its CSVs with the run's own files (compared case-insensitively, as macOS
+#: and Windows file systems do).
+RESERVED_NAMES = frozenset(
+    name.casefold()
+    for name in (PARTS, MANIFEST_FILE, RESULTS_FILE, REPORT_FILE, LOCK_FILE, FIGURES_DIR)
+)
+
+
+def check_model_names(names: Sequence[str]) -> None:
+    """ConfigError unless each model name can be a folder of its own in the run folder:
+    not a name the run folder uses for its own files (``report.html``, ``figures``,
+    ``manifest.json``...), and no two names that one folder would hold on a
+    case-insensitive file system (``NWM`` and ``nwm``) or on Windows (``nwm.``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        folded = str(name).casefold().rstrip(".")
+        if folded in RESERVED_NAMES or str(name).casefold() in RESERVED_NAMES:
+            raise ConfigError(
+                f"gagebench.models: the model name {name!r} is the name of a file of the "
+                f"run folder ({', '.join(sorted(RESERVED_NAMES))}): rename the model"
+            )
+        if folded in seen:
+            raise ConfigError(
+                f"gagebench.models: the model names {seen[folded]!r} and {name!r} would "
+                "share one folder on case-insensitive file systems (macOS, Windows): "
+                "rename one of them"
+            )
+        seen[folded] = str(name)
+
+
 def part_name(index: int) -> str:
     """The file name of batch ``index``'s part (under :data:`PARTS`)."""
     return f"batch-{index:05d}.parquet"
