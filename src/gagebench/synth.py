@@ -441,6 +441,17 @@ class SynthSpec:
                 f"model name(s) {bad!r}: use letters, digits, '.', '_' or '-', not starting "
                 "with a symbol (each names a store and a folder of the run)"
             )
+        # <name>.zarr beside observed.zarr: "observed" would overwrite the observed store
+        # (a model scored against itself), "NWM" and "nwm" are one store on macOS/Windows
+        folded: dict[str, str] = {"observed": "the observed store"}
+        for name in self.models:
+            key = name.casefold().rstrip(".")
+            if key in folded:
+                raise InputError(
+                    f"model name {name!r}: its store {name}.zarr would be the same as that "
+                    f"of {folded[key]} (on case-insensitive file systems too): rename it"
+                )
+            folded[key] = f"model {name!r}"
         if not 0.0 <= self.missing_fraction < 1.0 or not 0.0 <= self.gap_fraction < 1.0:
             raise InputError("missing_fraction and gap_fraction must be in [0, 1)")
         if self.zarr_format not in (2, 3):

@@ -239,3 +239,22 @@ def test_a_refused_gage_list_leaves_no_run_folder(stores: Path, tmp_path: Path) 
     refused = gagebench("run", "-c", str(run_file))
     one_clean_error(refused, 2, "duplicate site numbers")
     assert not (tmp_path / "out").exists(), list((tmp_path / "out").rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("models", "name"),
+    [("observed", "observed"), ("nwm,Observed", "Observed"), ("nwm,NWM", "NWM"), ("a,a.", "a.")],
+    ids=["observed", "observed-case", "case", "trailing-dot"],
+)
+def test_synth_refuses_model_names_that_share_a_store(
+    tmp_path: Path, models: str, name: str
+) -> None:
+    """``synth --models observed`` wrote the model store over observed.zarr (a model then
+    scored against itself); ``nwm,NWM`` are one store on macOS and Windows."""
+    refused = gagebench(
+        "synth", "--gages", "2", "--start", "2001-01-01", "--end", "2001-03-01",
+        "--models", models, str(tmp_path / "stores"),
+    )  # fmt: skip
+    line = one_clean_error(refused, 2, "would be the same as that of")
+    assert repr(name) in line
+    assert not (tmp_path / "stores").exists()
