@@ -8,6 +8,7 @@ keyword/flag overrides. Validation happens once, here, and errors name the key.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -327,8 +328,20 @@ _TABLE_KEYS = {"url", "gage", "feature", "storage_options"}
 _VARIABLE_KEYS = {"gage_variable", "feature_variable"}
 
 
-@dataclass(frozen=True)
-class Crosswalk:
+class _MaskedRepr:
+    """A settings dataclass whose repr masks its secrets (a notebook shows it as it
+    shows any value): storage options and headers by key, URLs' passwords and tokens."""
+
+    def __repr__(self) -> str:
+        values = ", ".join(
+            f"{f.name}={redact(getattr(self, f.name), f.name)!r}"
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        )
+        return f"{type(self).__name__}({values})"
+
+
+@dataclass(frozen=True, repr=False)
+class Crosswalk(_MaskedRepr):
     """A gage -> feature crosswalk: a table at ``url`` or two variables of the store.
 
     Read by :mod:`gagebench.sources.crosswalk`, which also says what the layouts mean.
@@ -375,8 +388,8 @@ class Crosswalk:
         return {"gage_variable": self.gage_variable, "feature_variable": self.feature_variable}
 
 
-@dataclass(frozen=True)
-class StoreConfig:
+@dataclass(frozen=True, repr=False)
+class StoreConfig(_MaskedRepr):
     """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml).
 
     ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
@@ -397,8 +410,8 @@ class StoreConfig:
         return dict(self.storage_options or {})
 
 
-@dataclass(frozen=True)
-class ClusterConfig:
+@dataclass(frozen=True, repr=False)
+class ClusterConfig(_MaskedRepr):
     """Which backend runs the bag, and each backend's own (unvalidated) settings."""
 
     backend: str = "local"
@@ -409,8 +422,8 @@ class ClusterConfig:
         return _thaw(self.options.get(name or self.backend) or {})
 
 
-@dataclass(frozen=True)
-class RunConfig:
+@dataclass(frozen=True, repr=False)
+class RunConfig(_MaskedRepr):
     """Everything a run needs, validated. Build it with :func:`load_config`."""
 
     run_id: str

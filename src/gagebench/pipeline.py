@@ -418,12 +418,28 @@ def run(
     run's progress: by default a bar in Jupyter
     (:func:`gagebench.progress.default_progress`) and nothing elsewhere.
     """
+    from gagebench.redact import install, mask_exception
+
+    install()  # secrets masked in every log record and warning of this process
+    try:
+        return _run_checked(config, client, force=force, progress=progress)
+    except BaseException as exc:  # the caller's own handler or Jupyter shows it: masked
+        mask_exception(exc)
+        raise
+
+
+def _run_checked(
+    config: RunConfig,
+    client: distributed.Client | None,
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> RunResult:
+    """:func:`run`'s work, within its masking of secrets in exceptions."""
     from gagebench.clusters import check_settings
-    from gagebench.redact import install
     from gagebench.results.layout import LOCK_FILE, check_model_names
     from gagebench.results.lock import RunLock
 
-    install()  # secrets masked in every log record and warning of this process
     clock = _Clock.start()
     _refuse_unguarded_main()
     config.require_stores()

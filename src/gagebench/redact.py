@@ -226,6 +226,32 @@ def redact_urls(value: Any) -> Any:
     return value
 
 
+def mask_exception(exc: BaseException) -> BaseException:
+    """Mask, in place, the messages of ``exc`` and of the exceptions it was raised from
+    (``__cause__``/``__context__``), so a traceback shown by Jupyter or by the caller's
+    own handler holds no secret (:func:`gagebench.run` raises through this). Only string
+    arguments (and an ``OSError``'s file names) change; the types stay as they are."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        with contextlib.suppress(Exception):  # an exception type that refuses new args
+            args = tuple(redact_text(a) if isinstance(a, str) else a for a in current.args)
+            if args != current.args:
+                current.args = args
+            if isinstance(current, OSError):
+                for name in ("filename", "filename2", "strerror"):
+                    value = getattr(current, name, None)
+                    if isinstance(value, str) and redact_text(value) != value:
+                        setattr(current, name, redact_text(value))
+        pending += [current.__cause__, current.__context__]  # type: ignore[list-item]
+    return exc
+
+
 # --------------------------------------------------------------------------- the edges
 
 

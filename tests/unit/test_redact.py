@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +218,60 @@ def test_a_bare_key_is_a_secret_only_in_storage_options() -> None:
     )
     assert access not in redact_text(f"key {access}")
     assert redact_text("key: dedicated-nodes") == "key: dedicated-nodes"
+
+
+def test_a_run_configs_repr_holds_no_secret() -> None:
+    """A notebook shows a RunConfig by its repr: URL passwords, query tokens, headers and
+    storage options (also short ones, never remembered as known values) are masked."""
+    tag = uuid.uuid4().hex[:10]
+    cfg = load_config(
+        output="/tmp/out",
+        observed=f"http://alice:pw-{tag}@127.0.0.1:1/o.zarr?X-Amz-Signature=sig-{tag}",
+        models={
+            "nwm": {
+                "url": "s3://bucket/nwm.zarr",
+                "storage_options": {"headers": {"Authorization": f"Bearer hdr-{tag}"}},
+                "crosswalk": {
+                    "url": f"https://h/x.csv?sig=sas-{tag}",
+                    "gage": "g",
+                    "feature": "f",
+                    "storage_options": {"token": f"cw-{tag}"},
+                },
+            }
+        },
+        storage_options={"key": "AK", "secret": "s3c"},  # too short to be a known value
+        cluster={"gateway": {"env": {"HUB_API_TOKEN": f"hub-{tag}"}}},
+    )
+    shown = repr(cfg)
+    assert "StoreConfig(" in shown  # the structure still shows
+    assert "Crosswalk(" in shown
+    for secret in (f"pw-{tag}", f"sig-{tag}", f"hdr-{tag}", f"sas-{tag}", f"cw-{tag}",
+                   f"hub-{tag}", "'s3c'", "'AK'"):  # fmt: skip
+        assert secret not in shown, (secret, shown)
+
+
+def test_a_failed_run_raises_no_secret_to_a_python_caller(tmp_path: Path) -> None:
+    """``gagebench.run()`` from a script or notebook: the exception, its repr and the whole
+    chained traceback (fsspec's ``FileNotFoundError(url)`` below it) hold no password or
+    token of the store URL, though no CLI stream masks them."""
+    import traceback
+
+    import gagebench
+
+    tag = uuid.uuid4().hex[:10]
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = load_config(
+        output=str(tmp_path / "out"),
+        gage_limit=2,
+        observed=f"http://alice:pw-{tag}@127.0.0.1:{port}/o.zarr?X-Amz-Signature=sig-{tag}",
+        models={"nwm": f"http://127.0.0.1:{port}/nwm.zarr?access_token=tok-{tag}"},
+    )
+    with pytest.raises(gagebench.StorageError) as caught:
+        gagebench.run(cfg)
+    shown = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+    assert "cannot open the observed store" in shown
+    for secret in (f"pw-{tag}", f"sig-{tag}", f"tok-{tag}"):
+        assert secret not in shown, (secret, shown)
+    assert not (tmp_path / "out").exists()
