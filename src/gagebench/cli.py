@@ -154,11 +154,14 @@ def _cmd_cluster_spec(args: argparse.Namespace) -> int:
     from gagebench.clusters import get_backend
     from gagebench.clusters._kubespec import to_yaml
     from gagebench.config import load_config, parse_override
+    from gagebench.redact import redact_urls
 
     overrides = dict(parse_override(text) for text in args.set)
     cfg = load_config(*args.config, overrides=overrides)
     manifest = get_backend(cfg, "kubernetes").manifest()  # type: ignore[attr-defined]
-    sys.stdout.write(to_yaml(manifest))
+    # secrets masked in the tree, so they print as the string '***' (valid YAML), not as
+    # the stream's *** (an alias to YAML) in place of the value
+    sys.stdout.write(to_yaml(redact_urls(manifest)))
     return 0
 
 
