@@ -58,7 +58,9 @@ _HEADER = re.compile(
 )
 #: Environment variables whose values are secrets (names, case-insensitive).
 _SECRET_ENV = re.compile(
-    r"secret|passw|token|credential|private_key|api_?key|access_key", re.IGNORECASE
+    r"secret|passw|token|credential|private_key|api_?key|access_key|"
+    r"account_?key|storage_?key|connection_?string",  # Azure's (adlfs reads them)
+    re.IGNORECASE,
 )
 _NOT_SECRET_ENV = re.compile(r"_(file|path|dir|url|endpoint|region|type|name)$", re.IGNORECASE)
 #: Shorter values are not masked wherever they appear (they would mask ordinary words);

@@ -144,6 +144,17 @@ def test_secret_environment_variables_are_masked_but_not_paths() -> None:
     assert path in redact_text(f"read {path}")
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CONNECTION_STRING"],
+)
+def test_azure_storage_keys_in_the_environment_are_masked(name: str) -> None:
+    """adlfs reads the account key and connection string from these variables."""
+    value = f"azure-{uuid.uuid4().hex[:12]}=="
+    remember_environment({name: value})
+    assert value not in redact_text(f"adlfs said {value}")
+
+
 def test_a_log_record_is_masked_with_its_arguments_and_traceback() -> None:
     secret = f"s3cr3t-{uuid.uuid4().hex[:8]}"
     remember(secret)
