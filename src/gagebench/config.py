@@ -280,6 +280,11 @@ def _is_relative_path(url: Any) -> bool:
     )
 
 
+#: ``file:`` and ``local:`` URLs, whose path fsspec reads relative to the current folder
+#: when it is relative (``file://x.zarr``, ``file:./x.zarr``).
+_LOCAL_URL = re.compile(r"^(?P<scheme>file|local):(?://)?(?P<path>.*)$", re.IGNORECASE)
+
+
 def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` (a run file's settings) with its relative paths made absolute against
     ``folder``: ``output``, ``gages`` (unless ``builtin``), the ``url`` of ``observed``
@@ -288,6 +293,14 @@ def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     directory."""
 
     def absolute(url: Any) -> Any:
+        if not isinstance(url, str):
+            return url
+        if "::" in url:  # a chained URL (zip::data/x.zip): its last part names the file
+            head, _, last = url.rpartition("::")
+            return f"{head}::{absolute(last)}"
+        local = _LOCAL_URL.match(url)  # file://x.zarr, file:x.zarr: fsspec reads x.zarr
+        if local and _is_relative_path(local["path"]):
+            return f"{local['scheme']}://{absolute(local['path'])}"
         if not _is_relative_path(url):
             return url
         return os.path.normpath(os.path.join(os.path.abspath(folder), url))

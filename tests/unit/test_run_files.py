@@ -114,3 +114,39 @@ def test_a_self_referring_value_from_python_is_refused() -> None:
     loop.append(loop)
     with pytest.raises(ConfigError, match=r"keyword settings.*refers to the value"):
         load_config(storage_options={"x": loop})
+
+
+def test_relative_file_urls_and_chained_urls_follow_the_run_file(tmp_path: Path) -> None:
+    """``file://o.zarr``, ``file:./m.zarr``, ``local://`` and the last part of a chained
+    URL (``zip::data/m.zip``) are relative paths to fsspec too: they were read against
+    the current folder (or, chained, made into a path that names nothing)."""
+    import fsspec.core
+
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    run_file = folder / "run.yaml"
+    run_file.write_text(
+        "gagebench:\n"
+        "  output: file://out\n"
+        "  observed: file://o.zarr\n"
+        "  models:\n"
+        "    a: file:./a.zarr\n"
+        "    b: local://b.zarr\n"
+        "    c: zip::data/c.zip\n"
+        "    d: simplecache::file://d.zarr\n"
+        "    e: file:///abs/e.zarr\n"
+        "    f: simplecache::s3://bucket/f.zarr\n"
+    )
+    cfg = load_config(run_file)
+    assert cfg.observed is not None
+    for url, name in [
+        (cfg.output, "out"),
+        (cfg.observed.url, "o.zarr"),
+        (cfg.models["a"].url, "a.zarr"),
+        (cfg.models["b"].url, "b.zarr"),
+        (cfg.models["d"].url, "d.zarr"),
+    ]:
+        assert fsspec.core.url_to_fs(url)[1] == str(folder / name), url
+    assert cfg.models["c"].url == f"zip::{folder / 'data' / 'c.zip'}"
+    assert cfg.models["e"].url == "file:///abs/e.zarr"
+    assert cfg.models["f"].url == "simplecache::s3://bucket/f.zarr"
