@@ -205,8 +205,10 @@ def test_hostile_model_names_are_refused_and_nothing_is_written(
         (["results.parquet"], "is the name of a file of the run folder"),
         (["nwm", "NWM"], "would share one folder on case-insensitive file systems"),
         (["nwm", "nwm."], "would share one folder on case-insensitive file systems"),
+        (["CON"], "names a device on Windows"),
+        (["nul.v2"], "names a device on Windows"),
     ],
-    ids=["report", "figures", "manifest", "results", "case", "trailing-dot"],
+    ids=["report", "figures", "manifest", "results", "case", "trailing-dot", "con", "nul"],
 )
 def test_model_names_that_collide_in_the_run_folder_are_refused(
     stores: Path, tmp_path: Path, models: list[str], message: str

@@ -85,11 +85,18 @@ RESERVED_NAMES = frozenset(
 )
 
 
+#: Names Windows keeps for devices, with any extension (``nul.txt`` too).
+_WINDOWS_DEVICES = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{port}{i}" for port in ("com", "lpt") for i in range(1, 10)]
+)
+
+
 def check_model_names(names: Sequence[str]) -> None:
     """ConfigError unless each model name can be a folder of its own in the run folder:
     not a name the run folder uses for its own files (``report.html``, ``figures``,
-    ``manifest.json``...), and no two names that one folder would hold on a
-    case-insensitive file system (``NWM`` and ``nwm``) or on Windows (``nwm.``)."""
+    ``manifest.json``...), not a Windows device (``CON``, ``nul``), and no two names
+    that one folder would hold on a case-insensitive file system (``NWM`` and ``nwm``)
+    or on Windows (``nwm.``)."""
     seen: dict[str, str] = {}
     for name in names:
         folded = str(name).casefold().rstrip(".")
@@ -97,6 +104,11 @@ def check_model_names(names: Sequence[str]) -> None:
             raise ConfigError(
                 f"gagebench.models: the model name {name!r} is the name of a file of the "
                 f"run folder ({', '.join(sorted(RESERVED_NAMES))}): rename the model"
+            )
+        if folded.split(".", 1)[0] in _WINDOWS_DEVICES:
+            raise ConfigError(
+                f"gagebench.models: the model name {name!r} names a device on Windows "
+                "(CON, PRN, AUX, NUL, COM1-9, LPT1-9), not a folder: rename the model"
             )
         if folded in seen:
             raise ConfigError(
