@@ -39,7 +39,7 @@ from gagebench.errors import (
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress, rate_text
-from gagebench.redact import redact_urls
+from gagebench.redact import redact_text, redact_urls
 from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
 from gagebench.results.writer import RunSink
 
@@ -83,7 +83,7 @@ class RunResult:
             for model, values in medians.items()
         )
         n_gages = self.manifest.get("inputs", {}).get("n_gages", "?")
-        return (
+        return redact_text(
             f"RunResult(run_id={self.manifest.get('run_id')!r}, url={self.run_url!r}, "
             f"gages={n_gages}, rows={len(self.results)}, median {{{per_model}}})"
         )
@@ -138,7 +138,7 @@ class RunResult:
             if not medians.empty
             else "<p>no gage evaluated</p>"
         )
-        return (
+        return redact_text(  # a password or token in the run's URL is not shown
             '<div class="gagebench-run">'
             f"<p><b>gagebench run <code>{esc(self.manifest.get('run_id'))}</code></b>"
             f"{' (already complete)' if self.already_complete else ''}"
