@@ -7,6 +7,7 @@ keyword/flag overrides. Validation happens once, here, and errors name the key.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import dataclasses
 import datetime as _dt
@@ -229,6 +230,16 @@ def load_yaml(text: str, what: str) -> Any:
         raise ConfigError(f"{what} is not valid YAML: {exc}") from exc
 
 
+def _bom_encoding(raw: bytes) -> str:
+    """The encoding a run file's byte-order mark names (YAML allows UTF-16 and UTF-32,
+    and Windows PowerShell 5 writes UTF-16 with ``>``), else UTF-8."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8"
+
+
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a run file (YAML), with or without the top-level ``gagebench:`` key.
 
@@ -246,12 +257,13 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{what} is larger than {MAX_RUN_FILE_BYTES // 1024} KiB: a run file holds "
             "settings (give gage lists and crosswalks as URLs of CSV/Parquet tables)"
         )
+    encoding = _bom_encoding(raw)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{what} is not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r}):"
-            " save it as UTF-8"
+            f"{what} is not {encoding.upper()} text (byte {exc.start} is "
+            f"{raw[exc.start : exc.start + 1]!r}): save it as UTF-8"
         ) from exc
     data = load_yaml(text, what)
     if data is None:

@@ -150,3 +150,23 @@ def test_relative_file_urls_and_chained_urls_follow_the_run_file(tmp_path: Path)
     assert cfg.models["c"].url == f"zip::{folder / 'data' / 'c.zip'}"
     assert cfg.models["e"].url == "file:///abs/e.zarr"
     assert cfg.models["f"].url == "simplecache::s3://bucket/f.zarr"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_run_file_with_a_byte_order_mark_is_read(tmp_path: Path, encoding: str) -> None:
+    """YAML allows UTF-16/32 with a byte-order mark, and Windows PowerShell 5 writes
+    UTF-16 with ``>``: such a run file was refused as "not UTF-8 text"."""
+    import codecs
+
+    text = "gagebench:\n  output: out\n  batch_size: 7\n  models: {nwm-v3: m.zarr}\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    run_file = tmp_path / "run.yaml"
+    run_file.write_bytes(data)
+    cfg = load_config(run_file)
+    assert cfg.batch_size == 7
+    assert cfg.models["nwm-v3"].url == str(tmp_path / "m.zarr")
+    run_file.write_bytes(codecs.BOM_UTF16_LE + b"g\x00\x00\xd8")  # a lone surrogate
+    with pytest.raises(ConfigError, match=r"is not UTF-16 text .*save it as UTF-8"):
+        load_config(run_file)
