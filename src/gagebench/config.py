@@ -111,6 +111,11 @@ def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
     raw_parts = dotted.split(".")
+    if len(raw_parts) > MAX_NESTING:
+        raise ConfigError(
+            f"the setting {dotted[:80]!r}... has {len(raw_parts)} parts: settings need a "
+            f"few levels (at most {MAX_NESTING})"
+        )
     if raw_parts[0] == "gagebench":
         raw_parts = raw_parts[1:]
     parts: list[str] = []
@@ -141,6 +146,9 @@ MAX_RUN_FILE_BYTES = 256 * 1024
 #: Nodes a run file may hold once its YAML aliases are expanded (an alias bomb, nested
 #: anchors, would otherwise grow without bound when the settings are walked).
 MAX_EXPANDED_NODES = 100_000
+#: Levels of nested mappings and lists a run file may hold (settings need a handful;
+#: hundreds would exhaust Python's recursion limit when the settings are walked).
+MAX_NESTING = 64
 
 
 #: libyaml's safe loader when PyYAML has it (fast, and it caps nesting depth), else PyYAML's.
@@ -179,6 +187,7 @@ def _check_size(root: Any, children_of: Any) -> None:
     """Count the nodes of ``root`` with every alias expanded, each node once (memoized):
     linear in the file's size however deeply anchors nest."""
     sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
     active: set[int] = set()
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
@@ -190,10 +199,16 @@ def _check_size(root: Any, children_of: Any) -> None:
         if children_done:
             active.discard(key)
             sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            heights[key] = 1 + max((heights[id(child)] for child in children), default=0)
             if sizes[key] > MAX_EXPANDED_NODES:
                 raise yaml.YAMLError(
                     f"its aliases expand to more than {MAX_EXPANDED_NODES} values (nested "
                     "anchors, an alias bomb?)"
+                )
+            if heights[key] > MAX_NESTING:
+                raise yaml.YAMLError(
+                    f"it nests values more than {MAX_NESTING} levels deep: settings need "
+                    "a few levels"
                 )
             continue
         if key in active:

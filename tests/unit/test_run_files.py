@@ -170,3 +170,30 @@ def test_a_run_file_with_a_byte_order_mark_is_read(tmp_path: Path, encoding: str
     run_file.write_bytes(codecs.BOM_UTF16_LE + b"g\x00\x00\xd8")  # a lone surrogate
     with pytest.raises(ConfigError, match=r"is not UTF-16 text .*save it as UTF-8"):
         load_config(run_file)
+
+
+def test_settings_nested_hundreds_of_levels_deep_are_refused(tmp_path: Path) -> None:
+    """900 nested lists parse (libyaml stops near 1000) and then exhausted Python's
+    recursion limit when the settings were walked: a ``RecursionError`` traceback. Also
+    a ``--set`` key of thousands of parts, and nested values given from Python."""
+    deep = "[" * 900 + "]" * 900
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(f"gagebench:\n  output: o\n  storage_options:\n    x: {deep}\n")
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="more than 64 levels deep"):
+        load_config(run_file)
+    with pytest.raises(ConfigError, match="more than 64 levels deep"):
+        parse_override(f"storage_options.x={deep}")
+    with pytest.raises(ConfigError, match="has 2001 parts"):
+        load_config(overrides={"storage_options." + ".".join(["a"] * 2000): 1})
+    nested: dict[str, object] = {}
+    node = nested
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]  # type: ignore[assignment]
+    with pytest.raises(ConfigError, match=r"keyword settings.*more than 64 levels deep"):
+        load_config(output="o", storage_options=nested)
+    assert time.perf_counter() - t0 < 1
+    # what settings need still loads (kubernetes pod overrides nest a dozen levels)
+    ok = {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": [[1]]}}}}}}}}}}}
+    assert load_config(output="o", storage_options=ok).storage_options["a"]["b"]["c"]
