@@ -260,3 +260,38 @@ def test_synth_refuses_model_names_that_share_a_store(
     line = one_clean_error(refused, 2, "would be the same as that of")
     assert repr(name) in line
     assert not (tmp_path / "stores").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("gagebench: [unclosed\n", "is malformed"),
+        ("gagebench:\n  storage_options:\n    x: " + "[" * 5000 + "]" * 5000 + "\n", "malformed"),
+        (_alias_bomb().replace("  output: out\n", "  storage_options: {x: *a8}\n"), "alias bomb"),
+    ],
+    ids=["broken", "deep", "alias-bomb"],
+)
+def test_a_hostile_or_broken_dask_config_file_is_one_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    """dask reads the YAML files of $DASK_CONFIG when it is imported: a broken one was a
+    ``ValueError`` traceback before any command ran, an alias bomb grew memory without
+    bound."""
+    import os
+
+    folder = tmp_path / "dask"
+    folder.mkdir()
+    (folder / "gagebench.yaml").write_text(content)
+    t0 = time.perf_counter()
+    result = subprocess.run(
+        [*GAGEBENCH, "run", "--set", f"output={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DASK_CONFIG": str(folder)},
+    )
+    line = one_clean_error(result, 2, message)
+    assert str(folder) in line or "dask config" in line, line
+    assert time.perf_counter() - t0 < 20
+    assert not (tmp_path / "out").exists()
