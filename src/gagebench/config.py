@@ -46,7 +46,7 @@ VALID_LOG_FORMATS = ("text", "json")
 #: Run ids and model names: each names a folder of the run (``<output>/<run_id>/<model>/``),
 #: so one safe path segment: letters, digits, '.', '_', '-', not starting with a symbol
 #: (never '.', '..' or a hidden name), at most 128 characters.
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _NAME_RULE = "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)"
 _MODEL_NAMES = f"model names of {_NAME_RULE}, as each names a folder of the run"
 

@@ -197,3 +197,17 @@ def test_settings_nested_hundreds_of_levels_deep_are_refused(tmp_path: Path) -> 
     # what settings need still loads (kubernetes pod overrides nest a dozen levels)
     ok = {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": [[1]]}}}}}}}}}}}
     assert load_config(output="o", storage_options=ok).storage_options["a"]["b"]["c"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("run_id", "nightly\n"), ("model", "nwm\n"), ("model", "n\nwm")]
+)
+def test_a_name_with_a_newline_is_refused(setting: str, value: str) -> None:
+    """``$`` in the name rule matched before a final newline: a run id or model name
+    ``"nwm\\n"`` (quoted YAML) passed and named a folder with a newline in it."""
+    models = {value if setting == "model" else "nwm": "/stores/nwm.zarr"}
+    run_id = value if setting == "run_id" else "r1"
+    with pytest.raises(
+        ConfigError, match=f"gagebench.{'run_id' if setting == 'run_id' else 'models'}"
+    ):
+        load_config(output="/out", run_id=run_id, observed="/stores/o.zarr", models=models)
