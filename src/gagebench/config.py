@@ -71,7 +71,8 @@ def _normalize_keys(value: Any) -> Any:
             if key == _VERBATIM:
                 out[key] = v
             elif key == _NAMED and isinstance(v, Mapping):
-                out[key] = {str(name): _normalize_keys(spec) for name, spec in v.items()}
+                # names kept as parsed: a YAML null, yes/no or 010 key is refused, not renamed
+                out[key] = {name: _normalize_keys(spec) for name, spec in v.items()}
             else:
                 out[key] = _normalize_keys(v)
         return out
@@ -361,6 +362,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
+    if key.strip().removeprefix("gagebench.") == "run_id" and raw.strip():
+        return key.strip(), raw.strip()  # a name, as typed (YAML would read 010 as 8)
     return key.strip(), load_yaml(raw, f"override {text!r}") if raw.strip() else None
 
 
@@ -813,6 +816,7 @@ def _models(raw: Mapping[str, Any]) -> dict[str, StoreConfig]:
     """The ``models`` section: a store per model name."""
     models: dict[str, StoreConfig] = {}
     for name, spec in _mapping(raw, "models").items():
+        _expect_text(name, "models", "model name")
         _expect(
             bool(NAME.match(str(name))),
             "models",
@@ -888,8 +892,20 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
     return ClusterConfig(backend=backend, options=_freeze(cluster_raw))
 
 
+def _expect_text(value: Any, key: str, what: str) -> None:
+    """ConfigError for a name YAML read as another type (``null``, ``yes``/``no``/``on``,
+    ``010``, a date): its text would not be the name written, so it is refused."""
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"gagebench.{key}: the {what} {value!r} was read as {type(value).__name__}, "
+            "not text (YAML reads null, yes/no/on/off, 010 and dates that way): quote it"
+        )
+
+
 def _run_id(template: Any, cfg: RunConfig) -> str:
     """``run_id`` with ``{hash}`` (of the result settings) and ``{time}`` filled in."""
+    if template is not None:
+        _expect_text(template, "run_id", "run id")
     identity: dict[str, Any] = {
         "gages": cfg.gages,
         "gage_limit": cfg.gage_limit,

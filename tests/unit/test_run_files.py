@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -211,3 +212,26 @@ def test_a_name_with_a_newline_is_refused(setting: str, value: str) -> None:
         ConfigError, match=f"gagebench.{'run_id' if setting == 'run_id' else 'models'}"
     ):
         load_config(output="/out", run_id=run_id, observed="/stores/o.zarr", models=models)
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        ("models: {null: m.zarr}", "model name None was read as NoneType"),
+        ("models: {yes: m.zarr}", "model name True was read as bool"),
+        ("models: {010: m.zarr}", "model name 8 was read as int"),
+        ("run_id: 2026-12-07", "run id datetime.date(2026, 12, 7) was read as date"),
+    ],
+)
+def test_names_yaml_reads_as_other_types_are_refused_not_renamed(
+    tmp_path: Path, entry: str, shown: str
+) -> None:
+    """An unquoted ``null``, ``yes`` or ``010`` model name became the folder and column
+    ``None``, ``True`` or ``8``: a silent rename. ``--set run_id=010`` stays ``010``."""
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(f"output: out\nobserved: o.zarr\n{entry}\n")
+    with pytest.raises(ConfigError, match=re.escape(shown)):
+        load_config(run_file)
+    assert parse_override("run_id=010") == ("run_id", "010")
+    cfg = load_config(output="o", overrides=dict([parse_override("run_id=010")]))
+    assert cfg.run_id == "010"
