@@ -39,7 +39,9 @@ MASK = "***"
 # `private_key`, `api_key`, HTTP headers `Authorization`, `Proxy-Authorization`, `Cookie`,
 # `X-Amz-Security-Token`, `X-Api-Key`, query parameters `X-Amz-Signature`, ...
 _SECRET_KEY = re.compile(
-    r"secret|passw|token|credential|private|key|authoriz|cookie|signature", re.IGNORECASE
+    r"secret|passw|passphrase|token|credential|private|key|authoriz|authenticat|cookie|"
+    r"signature|connection_?string",
+    re.IGNORECASE,
 )
 # Name a Kubernetes Secret and its keys, never hold a secret value: shown as they are.
 _NOT_SECRET = frozenset({"secret_env", "secret_name", "keys"})
@@ -48,7 +50,8 @@ _NOT_SECRET = frozenset({"secret_env", "secret_name", "keys"})
 _SECRET_PARAMS = frozenset({"sig", "code", "auth", "pwd", "pass"})
 _URL_USERINFO = re.compile(r"(://)[^/@\s'\"<>]+@")
 # `?name=value`, `&name=value`, `;name=value` (also HTML-escaped `&amp;name=value`)
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s'\"<>]+)")
+# (a value ends at ";" too: Azure connection strings, "AccountName=a;AccountKey=...")
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&;#\s'\"<>]+)")
 # credential headers written out: `Authorization: Bearer x`, `'Cookie': 'a=b'`, JSON too
 _HEADER = re.compile(
     r"(?P<name>(?<![\w-])(?:proxy-)?authorization|(?<![\w-])(?:set-)?cookie|"

@@ -104,12 +104,34 @@ def test_empty_secrets_still_show_as_not_set() -> None:
         ('{"Cookie": "session=c00kie"}', "c00kie"),
         ("Proxy-Authorization: Basic YWxhZGRpbg==", "YWxhZGRpbg=="),
         ("x-api-key=k3y-value", "k3y-value"),
+        # an Azure connection string: AccountKey after AccountName (was swallowed into it)
+        ("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=azk3y==;E=x", "azk3y=="),
+        ("https://h/x?AWSAccessKeyId=AKIAOLD&Expires=1&Signature=oldsig%3D", "oldsig%3D"),
+        ("https://h/x?AWSAccessKeyId=AKIAOLD&Expires=1&Signature=oldsig%3D", "AKIAOLD"),
+        ("https://h/x?X-Goog-Signature=goog5ig&X-Goog-Credential=gc%40p", "goog5ig"),
+        ("https://ghp_t0kenAsUser@github.com/o/r.zarr", "ghp_t0kenAsUser"),
     ],
 )
 def test_secrets_in_text_are_masked(text: str, secret: str) -> None:
     masked = redact_text(text)
     assert secret not in masked, masked
     assert MASK in masked
+
+
+def test_more_credential_option_names_are_masked() -> None:
+    """adlfs' ``connection_string``, an ``Authentication`` header, a key ``passphrase``."""
+    options = {
+        "connection_string": "AccountName=a;AccountKey=k",
+        "headers": {"Authentication": "Basic abc", "Accept": "*/*"},
+        "passphrase": "pp",
+    }
+    assert redact({"storage_options": options}) == {
+        "storage_options": {
+            "connection_string": MASK,
+            "headers": {"Authentication": MASK, "Accept": "*/*"},
+            "passphrase": MASK,
+        }
+    }
 
 
 def test_ordinary_text_and_query_parameters_are_kept() -> None:
