@@ -437,13 +437,14 @@ def _run_checked(
 ) -> RunResult:
     """:func:`run`'s work, within its masking of secrets in exceptions."""
     from gagebench.clusters import check_settings
-    from gagebench.results.layout import LOCK_FILE, check_model_names
+    from gagebench.results.layout import LOCK_FILE, check_apart, check_model_names
     from gagebench.results.lock import RunLock
 
     clock = _Clock.start()
     _refuse_unguarded_main()
     config.require_stores()
     check_model_names(list(config.models))
+    check_apart(config.run_url, _inputs_of(config))
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
     if not force:
@@ -467,6 +468,22 @@ def _run_checked(
         if progress is None:
             progress = default_progress(config.progress)
         return _run(config, client, sink, progress, inputs, lock, clock)
+
+
+def _inputs_of(config: RunConfig) -> dict[str, str]:
+    """What the run reads, by name: the stores, their crosswalk tables, the gage list."""
+    stores = {"the observed store": config.observed}
+    stores.update({f"the model {name!r} store": store for name, store in config.models.items()})
+    inputs: dict[str, str] = {}
+    for what, store in stores.items():
+        if store is None:
+            continue
+        inputs[what] = store.url
+        if store.crosswalk is not None and store.crosswalk.url is not None:
+            inputs[f"the crosswalk of {what}"] = store.crosswalk.url
+    if config.gages != "builtin":
+        inputs["the gage list"] = config.gages
+    return inputs
 
 
 def _refuse_unguarded_main() -> None:

@@ -295,3 +295,37 @@ def test_a_hostile_or_broken_dask_config_file_is_one_line(
     assert str(folder) in line or "dask config" in line, line
     assert time.perf_counter() - t0 < 20
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "run_id", "where"),
+    [
+        ("data", "nhm.zarr", "is the model 'nhm' store"),
+        (".", "data", "holds the observed store"),
+        ("data/nhm.zarr", "r1", "is inside the model 'nhm' store"),
+    ],
+    ids=["is-a-store", "holds-the-stores", "inside-a-store"],
+)
+def test_a_run_folder_that_is_or_holds_an_input_store_is_refused(
+    stores: Path, tmp_path: Path, output: str, run_id: str, where: str
+) -> None:
+    """``--force`` deletes the run folder before computing again: with ``output: data``
+    and ``run_id: nhm.zarr`` it deleted the model store itself (and a run folder
+    holding the stores deleted them all). Refused before anything is touched."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(stores / "stores" / "observed.zarr", data / "observed.zarr")
+    shutil.copytree(stores / "stores" / "nhm.zarr", data / "nhm.zarr")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    run_file = _run_file(
+        tmp_path / "cfg",
+        observed=str(data / "observed.zarr"),
+        models={"nhm": str(data / "nhm.zarr")},
+        output=str(tmp_path / output),
+        run_id=run_id,
+    )
+    refused = gagebench("run", "-c", str(run_file), "--force")
+    one_clean_error(refused, 2, where)
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != run_file}
+    assert after == before

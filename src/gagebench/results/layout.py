@@ -119,6 +119,37 @@ def check_model_names(names: Sequence[str]) -> None:
         seen[folded] = str(name)
 
 
+def check_apart(run_url: str, inputs: Mapping[str, str]) -> None:
+    """ConfigError when the run folder is an input (``inputs``: what -> URL), lies inside
+    one, or holds one: the run writes ``_parts``, CSVs and the report there, and
+    ``--force`` deletes the whole folder, an input store with it."""
+    run = _comparable(run_url)
+    for what, url in inputs.items():
+        other = _comparable(url)
+        if run == other or run.startswith(other + "/") or other.startswith(run + "/"):
+            where = "is" if run == other else ("is inside" if len(run) > len(other) else "holds")
+            raise ConfigError(
+                f"the run folder {run_url} {where} {what} {url}: the run writes there (and "
+                "--force deletes it): choose another gagebench.output or run_id"
+            )
+
+
+def _comparable(url: str) -> str:
+    """A URL as a comparable string: local paths absolute with links resolved (also
+    ``file://``), others ``scheme://path`` without a trailing ``/``; a chained URL by
+    its last part."""
+    import os
+
+    url = url.rpartition("::")[2]
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "file", url
+    scheme = {"s3a": "s3", "local": "file", "gcs": "gs", "abfs": "az"}.get(scheme.lower(), scheme)
+    if scheme == "file":
+        return "file://" + os.path.realpath(os.path.expanduser(rest))
+    return f"{scheme}://{rest.rstrip('/')}"
+
+
 def part_name(index: int) -> str:
     """The file name of batch ``index``'s part (under :data:`PARTS`)."""
     return f"batch-{index:05d}.parquet"
