@@ -98,6 +98,8 @@ def resume_command(
                 continue
             if word.startswith("--set=") and _sets_key(word.removeprefix("--set="), sets):
                 continue
+            if word == "--force":  # it would delete the saved batches, not resume them
+                continue
             kept.append(word)
         for key, value in sets.items():
             kept += ["--set", f"{key}={value}"]
