@@ -28,6 +28,7 @@ of mean one, so their 05:00-05:00 daily means equal the daily store's values.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time as _time
 import warnings
@@ -615,6 +616,29 @@ def _plan(spec: SynthSpec, gages: pd.DataFrame | str | None) -> _Plan:
     return _Plan(frame, source, ids, keys, days, hydro, skills, record_days, sample_pos, present)
 
 
+def _refuse_foreign(url: str, storage_options: Mapping[str, Any] | None) -> None:
+    """InputError when ``url`` holds something synth did not write (a real store, a run,
+    any file): writing a store there replaces the whole folder."""
+    import json
+
+    import fsspec
+
+    with translating(url, "check", "the synthetic store"):
+        fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, storage_options) or {}))
+        if not fs.exists(path):
+            return
+        for name in (".zattrs", "zarr.json"):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, ValueError):
+                meta = json.loads(fs.cat_file(f"{path.rstrip('/')}/{name}"))
+                attrs = meta.get("attributes", meta) if isinstance(meta, dict) else {}
+                if isinstance(attrs, dict) and attrs.get("source") == "gagebench.synth":
+                    return  # a store synth wrote before: replaced
+    raise InputError(
+        f"{url} already holds data that gagebench synth did not write: synth replaces the "
+        "whole folder there, so choose another OUTPUT_URL (or remove it first)"
+    )
+
+
 def _open_stores(
     output_url: str,
     spec: SynthSpec,
@@ -633,6 +657,8 @@ def _open_stores(
     model_times = plan.hours if hourly else obs_times
     writers: dict[str, _StoreWriter] = {}
     rows: dict[str, np.ndarray] = {}
+    for name in spec.stores:  # all checked before any is replaced
+        _refuse_foreign(_join(output_url, f"{name}.zarr"), storage_options)
     for k, name in enumerate(spec.stores):
         pos = plan.present[name]
         if name != "observed" and spec.model_index == "feature_id":
