@@ -447,6 +447,15 @@ def _run_checked(
     check_apart(config.run_url, _inputs_of(config))
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
+    foreign = sink.foreign_entries()
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3])
+        shown += ", ..." if len(foreign) > 3 else ""
+        raise ConfigError(
+            f"the run folder {sink.url} exists and is not a gagebench run folder (it holds "
+            f"{shown}): the run would write into it (and --force delete it): choose another "
+            "gagebench.output or run_id"
+        )
     if not force:
         complete = _complete_run(config, sink)
         if complete is not None:

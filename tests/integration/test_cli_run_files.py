@@ -329,3 +329,27 @@ def test_a_run_folder_that_is_or_holds_an_input_store_is_refused(
     one_clean_error(refused, 2, where)
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != run_file}
     assert after == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_run_folder_that_is_not_a_run_is_left_alone(
+    stores: Path, tmp_path: Path, force: bool
+) -> None:
+    """``--set output=$HOME --set run_id=Documents --force`` deleted everything in
+    ~/Documents (``--force`` clears the run folder); without ``--force`` the run wrote
+    its files among them. A folder without ``_parts``, ``_lock.json`` or
+    ``manifest.json`` is refused before anything is touched."""
+    documents = tmp_path / "home" / "Documents"
+    documents.mkdir(parents=True)
+    (documents / "thesis.txt").write_text("precious")
+    run_file = _run_file(
+        tmp_path / "cfg",
+        observed=str(stores / "stores" / "observed.zarr"),
+        models={"nhm": str(stores / "stores" / "nhm.zarr")},
+        output=str(tmp_path / "home"),
+        run_id="Documents",
+    )
+    refused = gagebench("run", "-c", str(run_file), *(["--force"] if force else []))
+    one_clean_error(refused, 2, "exists and is not a gagebench run folder (it holds 'thesis.txt')")
+    assert [p.name for p in documents.iterdir()] == ["thesis.txt"]
+    assert (documents / "thesis.txt").read_text() == "precious"
