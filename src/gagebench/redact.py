@@ -48,7 +48,9 @@ _NOT_SECRET = frozenset({"secret_env", "secret_name", "keys"})
 #: URL query parameters that carry a credential besides those :data:`_SECRET_KEY` names
 #: (Azure SAS ``sig``, OAuth ``code``, a bare ``auth``).
 _SECRET_PARAMS = frozenset({"sig", "code", "auth", "pwd", "pass"})
-_URL_USERINFO = re.compile(r"(://)[^/@\s'\"<>]+@")
+# up to the last "@" before the path: a password may hold a raw "@" (URL parsers split
+# the host at the last one)
+_URL_USERINFO = re.compile(r"(://)[^/?#\s'\"<>]+@")
 # `?name=value`, `&name=value`, `;name=value` (also HTML-escaped `&amp;name=value`)
 # (a value ends at ";" too: Azure connection strings, "AccountName=a;AccountKey=...")
 _QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&;#\s'\"<>]+)")
@@ -146,7 +148,7 @@ def _names_a_secret(key: str, options: bool) -> bool:
 
 def _secrets_of_urls(text: str) -> list[str]:
     found = []
-    for match in re.finditer(r"://([^/@\s'\"<>]+)@", text):
+    for match in re.finditer(r"://([^/?#\s'\"<>]+)@", text):
         user, _, password = match[1].partition(":")
         found.append(urllib.parse.unquote(password or user))
     for match in _QUERY_PARAM.finditer(text):

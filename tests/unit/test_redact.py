@@ -26,6 +26,7 @@ from gagebench.redact import (
     remember,
     remember_environment,
     remember_settings,
+    secrets_in,
 )
 from gagebench.report.html import provenance_table
 
@@ -110,6 +111,8 @@ def test_empty_secrets_still_show_as_not_set() -> None:
         ("https://h/x?AWSAccessKeyId=AKIAOLD&Expires=1&Signature=oldsig%3D", "AKIAOLD"),
         ("https://h/x?X-Goog-Signature=goog5ig&X-Goog-Credential=gc%40p", "goog5ig"),
         ("https://ghp_t0kenAsUser@github.com/o/r.zarr", "ghp_t0kenAsUser"),
+        # a raw "@" in the password: URL parsers split the host at the last one
+        ("cannot open http://alice:p@ss-w0rd@host/x.zarr", "ss-w0rd"),
     ],
 )
 def test_secrets_in_text_are_masked(text: str, secret: str) -> None:
@@ -132,6 +135,12 @@ def test_more_credential_option_names_are_masked() -> None:
             "passphrase": MASK,
         }
     }
+
+
+def test_a_password_with_a_raw_at_sign_is_remembered_whole() -> None:
+    assert secrets_in({"observed": "http://alice:p@ss-w0rd@host/x.zarr"}) == ["p@ss-w0rd"]
+    text = "s3://bucket/path/with@sign/x s3://b/k?x=a@b"
+    assert redact_text(text) == text  # an "@" in a path or a query is no password
 
 
 def test_ordinary_text_and_query_parameters_are_kept() -> None:
