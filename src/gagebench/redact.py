@@ -165,7 +165,9 @@ def remember_settings(settings: Any) -> None:
 def remember_environment(environ: Mapping[str, str] | None = None) -> None:
     """Mask the values of secret-looking environment variables everywhere
     (``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``*_PASSWORD``, ``*_API_KEY``...;
-    not ``*_FILE``/``*_PATH``/``*_URL`` names, nor values that are paths)."""
+    not ``*_FILE``/``*_PATH``/``*_URL`` names, nor the paths of ``*CREDENTIALS`` files such
+    as ``GOOGLE_APPLICATION_CREDENTIALS``). A secret's value is masked even when it starts
+    with ``/``: one AWS secret key in 64 does."""
     global _environment_read
     environ = os.environ if environ is None else environ
     remember(
@@ -174,12 +176,20 @@ def remember_environment(environ: Mapping[str, str] | None = None) -> None:
             for name, value in environ.items()
             if _SECRET_ENV.search(name)
             and not _NOT_SECRET_ENV.search(name)
-            and not value.startswith(("/", "~", "."))
+            and not (_names_a_file(name) and value.startswith(("/", "~", ".")))
             and not value.isdigit()
             and " " not in value.strip()
         )
     )
     _environment_read = True
+
+
+def _names_a_file(name: str) -> bool:
+    """An environment variable that may hold the path of a credentials file (not a secret
+    itself): ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_CREDENTIALS``..."""
+    return "credential" in name.lower() and not re.search(
+        r"secret|passw|token|private_key|api_?key|access_key", name, re.IGNORECASE
+    )
 
 
 def _variants(secret: str) -> set[str]:

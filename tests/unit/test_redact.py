@@ -186,6 +186,15 @@ def test_azure_storage_keys_in_the_environment_are_masked(name: str) -> None:
     assert value not in redact_text(f"adlfs said {value}")
 
 
+def test_a_secret_key_that_starts_with_a_slash_is_masked() -> None:
+    """AWS secret keys are base64-like: one in 64 starts with "/", and was taken for a path."""
+    value = f"/{uuid.uuid4().hex[:20]}+Xy/Zz"
+    path = f"/home/u/{uuid.uuid4().hex[:8]}/key.json"
+    remember_environment({"AWS_SECRET_ACCESS_KEY": value, "GOOGLE_APPLICATION_CREDENTIALS": path})
+    assert value not in redact_text(f"boto said {value}")
+    assert path in redact_text(f"read {path}")
+
+
 def test_a_log_record_is_masked_with_its_arguments_and_traceback() -> None:
     secret = f"s3cr3t-{uuid.uuid4().hex[:8]}"
     remember(secret)
