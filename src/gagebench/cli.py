@@ -154,11 +154,14 @@ def _cmd_cluster_spec(args: argparse.Namespace) -> int:
     from gagebench.clusters import get_backend
     from gagebench.clusters._kubespec import to_yaml
     from gagebench.config import load_config, parse_override
+    from gagebench.redact import redact_urls
 
     overrides = dict(parse_override(text) for text in args.set)
     cfg = load_config(*args.config, overrides=overrides)
     manifest = get_backend(cfg, "kubernetes").manifest()  # type: ignore[attr-defined]
-    sys.stdout.write(to_yaml(manifest))
+    # secrets masked in the tree, so they print as the string '***' (valid YAML), not as
+    # the stream's *** (an alias to YAML) in place of the value
+    sys.stdout.write(to_yaml(redact_urls(manifest)))
     return 0
 
 
@@ -557,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     from gagebench.clusters.base import sigterm_raises
 
+    broken = _broken_dask_config()
+    if broken is not None:
+        sys.stderr.write(f"ERROR gagebench: {broken}\n")
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
@@ -573,6 +580,19 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         log.error("%s", "interrupted" if code == 130 else "terminated (SIGTERM)")
         return code
+
+
+def _broken_dask_config() -> str | None:
+    """What is wrong with a dask config file, which dask reads when it is imported (a
+    ``ValueError`` traceback before any command ran), or None."""
+    try:
+        import dask.config  # noqa: F401
+    except ValueError as exc:
+        if "dask config file" not in str(exc):
+            raise
+        text = " ".join(str(exc).split())
+        return f"{text} (fix or remove that file; $DASK_CONFIG names the dask config folder)"
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,9 @@ keyword/flag overrides. Validation happens once, here, and errors name the key.
 
 from __future__ import annotations
 
+import codecs
 import copy
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -44,7 +46,7 @@ VALID_LOG_FORMATS = ("text", "json")
 #: Run ids and model names: each names a folder of the run (``<output>/<run_id>/<model>/``),
 #: so one safe path segment: letters, digits, '.', '_', '-', not starting with a symbol
 #: (never '.', '..' or a hidden name), at most 128 characters.
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _NAME_RULE = "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)"
 _MODEL_NAMES = f"model names of {_NAME_RULE}, as each names a folder of the run"
 
@@ -69,7 +71,8 @@ def _normalize_keys(value: Any) -> Any:
             if key == _VERBATIM:
                 out[key] = v
             elif key == _NAMED and isinstance(v, Mapping):
-                out[key] = {str(name): _normalize_keys(spec) for name, spec in v.items()}
+                # names kept as parsed: a YAML null, yes/no or 010 key is refused, not renamed
+                out[key] = {name: _normalize_keys(spec) for name, spec in v.items()}
             else:
                 out[key] = _normalize_keys(v)
         return out
@@ -109,6 +112,11 @@ def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
 
 def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
     raw_parts = dotted.split(".")
+    if len(raw_parts) > MAX_NESTING:
+        raise ConfigError(
+            f"the setting {dotted[:80]!r}... has {len(raw_parts)} parts: settings need a "
+            f"few levels (at most {MAX_NESTING})"
+        )
     if raw_parts[0] == "gagebench":
         raw_parts = raw_parts[1:]
     parts: list[str] = []
@@ -139,6 +147,9 @@ MAX_RUN_FILE_BYTES = 256 * 1024
 #: Nodes a run file may hold once its YAML aliases are expanded (an alias bomb, nested
 #: anchors, would otherwise grow without bound when the settings are walked).
 MAX_EXPANDED_NODES = 100_000
+#: Levels of nested mappings and lists a run file may hold (settings need a handful;
+#: hundreds would exhaust Python's recursion limit when the settings are walked).
+MAX_NESTING = 64
 
 
 #: libyaml's safe loader when PyYAML has it (fast, and it caps nesting depth), else PyYAML's.
@@ -158,24 +169,47 @@ class _RunFileLoader(_SafeLoader):
 
 
 def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a YAML document whose aliases expand past :data:`MAX_EXPANDED_NODES` nodes."""
+    _check_size(root, _children)
+
+
+def check_expanded_size(value: Any, what: str) -> None:
+    """ConfigError when a settings tree already built (a dask config file, a value given
+    from Python) holds more than :data:`MAX_EXPANDED_NODES` values once its shared parts
+    (YAML aliases) are counted each time they appear, or contains itself: walking it
+    would otherwise grow memory without bound. Linear in the tree's distinct values."""
+    try:
+        _check_size(value, _value_children)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+
+
+def _check_size(root: Any, children_of: Any) -> None:
     """Count the nodes of ``root`` with every alias expanded, each node once (memoized):
     linear in the file's size however deeply anchors nest."""
     sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
     active: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         key = id(node)
         if key in sizes:
             continue
-        children = _children(node)
+        children = children_of(node)
         if children_done:
             active.discard(key)
             sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            heights[key] = 1 + max((heights[id(child)] for child in children), default=0)
             if sizes[key] > MAX_EXPANDED_NODES:
                 raise yaml.YAMLError(
                     f"its aliases expand to more than {MAX_EXPANDED_NODES} values (nested "
                     "anchors, an alias bomb?)"
+                )
+            if heights[key] > MAX_NESTING:
+                raise yaml.YAMLError(
+                    f"it nests values more than {MAX_NESTING} levels deep: settings need "
+                    "a few levels"
                 )
             continue
         if key in active:
@@ -193,6 +227,14 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def _value_children(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return [part for pair in value.items() for part in pair]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return []
+
+
 def load_yaml(text: str, what: str) -> Any:
     """YAML text of a run file or a ``--set`` value (``what`` names it in errors), with
     alias expansion bounded: refuses alias bombs and self-referring aliases at once."""
@@ -202,6 +244,16 @@ def load_yaml(text: str, what: str) -> Any:
         raise ConfigError(f"{what} is nested too deeply to be a settings file") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} is not valid YAML: {exc}") from exc
+
+
+def _bom_encoding(raw: bytes) -> str:
+    """The encoding a run file's byte-order mark names (YAML allows UTF-16 and UTF-32,
+    and Windows PowerShell 5 writes UTF-16 with ``>``), else UTF-8."""
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8"
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -221,12 +273,13 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{what} is larger than {MAX_RUN_FILE_BYTES // 1024} KiB: a run file holds "
             "settings (give gage lists and crosswalks as URLs of CSV/Parquet tables)"
         )
+    encoding = _bom_encoding(raw)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"{what} is not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r}):"
-            " save it as UTF-8"
+            f"{what} is not {encoding.upper()} text (byte {exc.start} is "
+            f"{raw[exc.start : exc.start + 1]!r}): save it as UTF-8"
         ) from exc
     data = load_yaml(text, what)
     if data is None:
@@ -255,6 +308,11 @@ def _is_relative_path(url: Any) -> bool:
     )
 
 
+#: ``file:`` and ``local:`` URLs, whose path fsspec reads relative to the current folder
+#: when it is relative (``file://x.zarr``, ``file:./x.zarr``).
+_LOCAL_URL = re.compile(r"^(?P<scheme>file|local):(?://)?(?P<path>.*)$", re.IGNORECASE)
+
+
 def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` (a run file's settings) with its relative paths made absolute against
     ``folder``: ``output``, ``gages`` (unless ``builtin``), the ``url`` of ``observed``
@@ -263,6 +321,14 @@ def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
     directory."""
 
     def absolute(url: Any) -> Any:
+        if not isinstance(url, str):
+            return url
+        if "::" in url:  # a chained URL (zip::data/x.zip): its last part names the file
+            head, _, last = url.rpartition("::")
+            return f"{head}::{absolute(last)}"
+        local = _LOCAL_URL.match(url)  # file://x.zarr, file:x.zarr: fsspec reads x.zarr
+        if local and _is_relative_path(local["path"]):
+            return f"{local['scheme']}://{absolute(local['path'])}"
         if not _is_relative_path(url):
             return url
         return os.path.normpath(os.path.join(os.path.abspath(folder), url))
@@ -296,6 +362,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
+    if key.strip().removeprefix("gagebench.") == "run_id" and raw.strip():
+        return key.strip(), raw.strip()  # a name, as typed (YAML would read 010 as 8)
     return key.strip(), load_yaml(raw, f"override {text!r}") if raw.strip() else None
 
 
@@ -303,8 +371,20 @@ _TABLE_KEYS = {"url", "gage", "feature", "storage_options"}
 _VARIABLE_KEYS = {"gage_variable", "feature_variable"}
 
 
-@dataclass(frozen=True)
-class Crosswalk:
+class _MaskedRepr:
+    """A settings dataclass whose repr masks its secrets (a notebook shows it as it
+    shows any value): storage options and headers by key, URLs' passwords and tokens."""
+
+    def __repr__(self) -> str:
+        values = ", ".join(
+            f"{f.name}={redact(getattr(self, f.name), f.name)!r}"
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        )
+        return f"{type(self).__name__}({values})"
+
+
+@dataclass(frozen=True, repr=False)
+class Crosswalk(_MaskedRepr):
     """A gage -> feature crosswalk: a table at ``url`` or two variables of the store.
 
     Read by :mod:`gagebench.sources.crosswalk`, which also says what the layouts mean.
@@ -351,8 +431,8 @@ class Crosswalk:
         return {"gage_variable": self.gage_variable, "feature_variable": self.feature_variable}
 
 
-@dataclass(frozen=True)
-class StoreConfig:
+@dataclass(frozen=True, repr=False)
+class StoreConfig(_MaskedRepr):
     """One zarr store: URL, variable, fsspec options, and how to read it (see gagebench.yaml).
 
     ``consolidated``: as xarray's ``open_zarr`` (None = try consolidated metadata first);
@@ -373,8 +453,8 @@ class StoreConfig:
         return dict(self.storage_options or {})
 
 
-@dataclass(frozen=True)
-class ClusterConfig:
+@dataclass(frozen=True, repr=False)
+class ClusterConfig(_MaskedRepr):
     """Which backend runs the bag, and each backend's own (unvalidated) settings."""
 
     backend: str = "local"
@@ -385,8 +465,8 @@ class ClusterConfig:
         return _thaw(self.options.get(name or self.backend) or {})
 
 
-@dataclass(frozen=True)
-class RunConfig:
+@dataclass(frozen=True, repr=False)
+class RunConfig(_MaskedRepr):
     """Everything a run needs, validated. Build it with :func:`load_config`."""
 
     run_id: str
@@ -736,6 +816,7 @@ def _models(raw: Mapping[str, Any]) -> dict[str, StoreConfig]:
     """The ``models`` section: a store per model name."""
     models: dict[str, StoreConfig] = {}
     for name, spec in _mapping(raw, "models").items():
+        _expect_text(name, "models", "model name")
         _expect(
             bool(NAME.match(str(name))),
             "models",
@@ -811,8 +892,20 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
     return ClusterConfig(backend=backend, options=_freeze(cluster_raw))
 
 
+def _expect_text(value: Any, key: str, what: str) -> None:
+    """ConfigError for a name YAML read as another type (``null``, ``yes``/``no``/``on``,
+    ``010``, a date): its text would not be the name written, so it is refused."""
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"gagebench.{key}: the {what} {value!r} was read as {type(value).__name__}, "
+            "not text (YAML reads null, yes/no/on/off, 010 and dates that way): quote it"
+        )
+
+
 def _run_id(template: Any, cfg: RunConfig) -> str:
     """``run_id`` with ``{hash}`` (of the result settings) and ``{time}`` filled in."""
+    if template is not None:
+        _expect_text(template, "run_id", "run id")
     identity: dict[str, Any] = {
         "gages": cfg.gages,
         "gage_limit": cfg.gage_limit,
@@ -865,7 +958,15 @@ def load_config(
         The validated, frozen settings. An unknown key or a bad value raises
         :class:`~gagebench.ConfigError` naming the key (``gagebench run``: exit 2).
     """
-    merged = _normalize_keys(copy.deepcopy(dask.config.get("gagebench", default={})))
+    from_dask = dask.config.get("gagebench", default={})
+    check_expanded_size(
+        from_dask,
+        "the gagebench section of the dask config (YAML files in $DASK_CONFIG or "
+        "~/.config/dask, DASK_GAGEBENCH__ variables)",
+    )
+    check_expanded_size(dict(overrides or {}), "the overrides")
+    check_expanded_size(keywords, "the keyword settings")
+    merged = _normalize_keys(copy.deepcopy(from_dask))
     for path in files:
         _merge(merged, read_config_file(path))
     for dotted, value in (overrides or {}).items():

@@ -1,8 +1,20 @@
 """Exception types: every message says what went wrong, with which input, and the fix."""
 
+from gagebench.redact import redact_text
+
 
 class GagebenchError(Exception):
-    """Base class of the errors gagebench raises on purpose (logged once at the CLI edge)."""
+    """Base class of the errors gagebench raises on purpose (logged once at the CLI edge).
+
+    Its message is shown with every secret masked (:func:`gagebench.redact.redact_text`),
+    wherever it is printed: the CLI, a notebook, a caller's own logging.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact_text(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return redact_text(super().__str__())  # secrets first known after it was raised
 
 
 class ConfigError(GagebenchError, ValueError):

@@ -22,7 +22,7 @@ from gagebench.storage.tables import read_table
 BUILTIN = "builtin"
 ID_PREFIX = "USGS-"
 # USGS site numbers are 8 to 15 digits; the HyTEST list has 8, 9 and 10 digit ones.
-_SITE_NO = re.compile(r"^[0-9]{8,15}$")
+_SITE_NO = re.compile(r"^[0-9]{8,15}\Z")
 # Columns that look numeric but are codes whose leading zeros matter.
 _TEXT_COLUMNS = {"site_no": str, "huc02": str, "reachcode": str, "gage_id": str}
 _MAX_NAMED = 10

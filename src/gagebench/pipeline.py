@@ -40,7 +40,7 @@ from gagebench.errors import (
 from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress, rate_text
-from gagebench.redact import redact_urls
+from gagebench.redact import redact_text, redact_urls
 from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
 from gagebench.results.writer import RunSink
 
@@ -84,7 +84,7 @@ class RunResult:
             for model, values in medians.items()
         )
         n_gages = self.manifest.get("inputs", {}).get("n_gages", "?")
-        return (
+        return redact_text(
             f"RunResult(run_id={self.manifest.get('run_id')!r}, url={self.run_url!r}, "
             f"gages={n_gages}, rows={len(self.results)}, median {{{per_model}}})"
         )
@@ -139,7 +139,7 @@ class RunResult:
             if not medians.empty
             else "<p>no gage evaluated</p>"
         )
-        return (
+        return redact_text(  # a password or token in the run's URL is not shown
             '<div class="gagebench-run">'
             f"<p><b>gagebench run <code>{esc(self.manifest.get('run_id'))}</code></b>"
             f"{' (already complete)' if self.already_complete else ''}"
@@ -438,17 +438,44 @@ def run(
         The run's results table, manifest, status counts, medians and report URL; in
         Jupyter it shows itself as a card with a link to the report.
     """
-    from gagebench.clusters import check_settings
-    from gagebench.redact import install
-    from gagebench.results.layout import LOCK_FILE
-    from gagebench.results.lock import RunLock
+    from gagebench.redact import install, mask_exception
 
     install()  # secrets masked in every log record and warning of this process
+    try:
+        return _run_checked(config, client, force=force, progress=progress)
+    except BaseException as exc:  # the caller's own handler or Jupyter shows it: masked
+        mask_exception(exc)
+        raise
+
+
+def _run_checked(
+    config: RunConfig,
+    client: distributed.Client | None,
+    *,
+    force: bool,
+    progress: Progress | None,
+) -> RunResult:
+    """:func:`run`'s work, within its masking of secrets in exceptions."""
+    from gagebench.clusters import check_settings
+    from gagebench.results.layout import LOCK_FILE, check_apart, check_model_names
+    from gagebench.results.lock import RunLock
+
     clock = _Clock.start()
     _refuse_unguarded_main()
     config.require_stores()
+    check_model_names(list(config.models))
+    check_apart(config.run_url, _inputs_of(config))
     check_settings(config, cluster=client is None)
     sink = RunSink(config.run_url, config.options_for())
+    foreign = sink.foreign_entries()
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:3])
+        shown += ", ..." if len(foreign) > 3 else ""
+        raise ConfigError(
+            f"the run folder {sink.url} exists and is not a gagebench run folder (it holds "
+            f"{shown}): the run would write into it (and --force delete it): choose another "
+            "gagebench.output or run_id"
+        )
     if not force:
         complete = _complete_run(config, sink)
         if complete is not None:
@@ -470,6 +497,22 @@ def run(
         if progress is None:
             progress = default_progress(config.progress)
         return _run(config, client, sink, progress, inputs, lock, clock)
+
+
+def _inputs_of(config: RunConfig) -> dict[str, str]:
+    """What the run reads, by name: the stores, their crosswalk tables, the gage list."""
+    stores = {"the observed store": config.observed}
+    stores.update({f"the model {name!r} store": store for name, store in config.models.items()})
+    inputs: dict[str, str] = {}
+    for what, store in stores.items():
+        if store is None:
+            continue
+        inputs[what] = store.url
+        if store.crosswalk is not None and store.crosswalk.url is not None:
+            inputs[f"the crosswalk of {what}"] = store.crosswalk.url
+    if config.gages != "builtin":
+        inputs["the gage list"] = config.gages
+    return inputs
 
 
 def _refuse_unguarded_main() -> None:

@@ -39,16 +39,21 @@ MASK = "***"
 # `private_key`, `api_key`, HTTP headers `Authorization`, `Proxy-Authorization`, `Cookie`,
 # `X-Amz-Security-Token`, `X-Api-Key`, query parameters `X-Amz-Signature`, ...
 _SECRET_KEY = re.compile(
-    r"secret|passw|token|credential|private|key|authoriz|cookie|signature", re.IGNORECASE
+    r"secret|passw|passphrase|token|credential|private|key|authoriz|authenticat|cookie|"
+    r"signature|connection_?string",
+    re.IGNORECASE,
 )
 # Name a Kubernetes Secret and its keys, never hold a secret value: shown as they are.
 _NOT_SECRET = frozenset({"secret_env", "secret_name", "keys"})
 #: URL query parameters that carry a credential besides those :data:`_SECRET_KEY` names
 #: (Azure SAS ``sig``, OAuth ``code``, a bare ``auth``).
 _SECRET_PARAMS = frozenset({"sig", "code", "auth", "pwd", "pass"})
-_URL_USERINFO = re.compile(r"(://)[^/@\s'\"<>]+@")
+# up to the last "@" before the path: a password may hold a raw "@" (URL parsers split
+# the host at the last one)
+_URL_USERINFO = re.compile(r"(://)[^/?#\s'\"<>]+@")
 # `?name=value`, `&name=value`, `;name=value` (also HTML-escaped `&amp;name=value`)
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s'\"<>]+)")
+# (a value ends at ";" too: Azure connection strings, "AccountName=a;AccountKey=...")
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&;#\s'\"<>]+)")
 # credential headers written out: `Authorization: Bearer x`, `'Cookie': 'a=b'`, JSON too
 _HEADER = re.compile(
     r"(?P<name>(?<![\w-])(?:proxy-)?authorization|(?<![\w-])(?:set-)?cookie|"
@@ -58,7 +63,9 @@ _HEADER = re.compile(
 )
 #: Environment variables whose values are secrets (names, case-insensitive).
 _SECRET_ENV = re.compile(
-    r"secret|passw|token|credential|private_key|api_?key|access_key", re.IGNORECASE
+    r"secret|passw|token|credential|private_key|api_?key|access_key|"
+    r"account_?key|storage_?key|connection_?string",  # Azure's (adlfs reads them)
+    re.IGNORECASE,
 )
 _NOT_SECRET_ENV = re.compile(r"_(file|path|dir|url|endpoint|region|type|name)$", re.IGNORECASE)
 #: Shorter values are not masked wherever they appear (they would mask ordinary words);
@@ -141,7 +148,7 @@ def _names_a_secret(key: str, options: bool) -> bool:
 
 def _secrets_of_urls(text: str) -> list[str]:
     found = []
-    for match in re.finditer(r"://([^/@\s'\"<>]+)@", text):
+    for match in re.finditer(r"://([^/?#\s'\"<>]+)@", text):
         user, _, password = match[1].partition(":")
         found.append(urllib.parse.unquote(password or user))
     for match in _QUERY_PARAM.finditer(text):
@@ -158,7 +165,9 @@ def remember_settings(settings: Any) -> None:
 def remember_environment(environ: Mapping[str, str] | None = None) -> None:
     """Mask the values of secret-looking environment variables everywhere
     (``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``*_PASSWORD``, ``*_API_KEY``...;
-    not ``*_FILE``/``*_PATH``/``*_URL`` names, nor values that are paths)."""
+    not ``*_FILE``/``*_PATH``/``*_URL`` names, nor the paths of ``*CREDENTIALS`` files such
+    as ``GOOGLE_APPLICATION_CREDENTIALS``). A secret's value is masked even when it starts
+    with ``/``: one AWS secret key in 64 does."""
     global _environment_read
     environ = os.environ if environ is None else environ
     remember(
@@ -167,12 +176,20 @@ def remember_environment(environ: Mapping[str, str] | None = None) -> None:
             for name, value in environ.items()
             if _SECRET_ENV.search(name)
             and not _NOT_SECRET_ENV.search(name)
-            and not value.startswith(("/", "~", "."))
+            and not (_names_a_file(name) and value.startswith(("/", "~", ".")))
             and not value.isdigit()
             and " " not in value.strip()
         )
     )
     _environment_read = True
+
+
+def _names_a_file(name: str) -> bool:
+    """An environment variable that may hold the path of a credentials file (not a secret
+    itself): ``GOOGLE_APPLICATION_CREDENTIALS``, ``AZURE_CREDENTIALS``..."""
+    return "credential" in name.lower() and not re.search(
+        r"secret|passw|token|private_key|api_?key|access_key", name, re.IGNORECASE
+    )
 
 
 def _variants(secret: str) -> set[str]:
@@ -224,6 +241,32 @@ def redact_urls(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def mask_exception(exc: BaseException) -> BaseException:
+    """Mask, in place, the messages of ``exc`` and of the exceptions it was raised from
+    (``__cause__``/``__context__``), so a traceback shown by Jupyter or by the caller's
+    own handler holds no secret (:func:`gagebench.run` raises through this). Only string
+    arguments (and an ``OSError``'s file names) change; the types stay as they are."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        with contextlib.suppress(Exception):  # an exception type that refuses new args
+            args = tuple(redact_text(a) if isinstance(a, str) else a for a in current.args)
+            if args != current.args:
+                current.args = args
+            if isinstance(current, OSError):
+                for name in ("filename", "filename2", "strerror"):
+                    value = getattr(current, name, None)
+                    if isinstance(value, str) and redact_text(value) != value:
+                        setattr(current, name, redact_text(value))
+        pending += [current.__cause__, current.__context__]  # type: ignore[list-item]
+    return exc
 
 
 # --------------------------------------------------------------------------- the edges

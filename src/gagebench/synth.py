@@ -28,6 +28,7 @@ of mean one, so their 05:00-05:00 daily means equal the daily store's values.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time as _time
 import warnings
@@ -441,6 +442,17 @@ class SynthSpec:
                 f"model name(s) {bad!r}: use letters, digits, '.', '_' or '-', not starting "
                 "with a symbol (each names a store and a folder of the run)"
             )
+        # <name>.zarr beside observed.zarr: "observed" would overwrite the observed store
+        # (a model scored against itself), "NWM" and "nwm" are one store on macOS/Windows
+        folded: dict[str, str] = {"observed": "the observed store"}
+        for name in self.models:
+            key = name.casefold().rstrip(".")
+            if key in folded:
+                raise InputError(
+                    f"model name {name!r}: its store {name}.zarr would be the same as that "
+                    f"of {folded[key]} (on case-insensitive file systems too): rename it"
+                )
+            folded[key] = f"model {name!r}"
         if not 0.0 <= self.missing_fraction < 1.0 or not 0.0 <= self.gap_fraction < 1.0:
             raise InputError("missing_fraction and gap_fraction must be in [0, 1)")
         if self.zarr_format not in (2, 3):
@@ -641,6 +653,29 @@ def _plan(spec: SynthSpec, gages: pd.DataFrame | str | None) -> _Plan:
     return _Plan(frame, source, ids, keys, days, hydro, skills, record_days, sample_pos, present)
 
 
+def _refuse_foreign(url: str, storage_options: Mapping[str, Any] | None) -> None:
+    """InputError when ``url`` holds something synth did not write (a real store, a run,
+    any file): writing a store there replaces the whole folder."""
+    import json
+
+    import fsspec
+
+    with translating(url, "check", "the synthetic store"):
+        fs, path = fsspec.core.url_to_fs(url, **(options_for_url(url, storage_options) or {}))
+        if not fs.exists(path):
+            return
+        for name in (".zattrs", "zarr.json"):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError, ValueError):
+                meta = json.loads(fs.cat_file(f"{path.rstrip('/')}/{name}"))
+                attrs = meta.get("attributes", meta) if isinstance(meta, dict) else {}
+                if isinstance(attrs, dict) and attrs.get("source") == "gagebench.synth":
+                    return  # a store synth wrote before: replaced
+    raise InputError(
+        f"{url} already holds data that gagebench synth did not write: synth replaces the "
+        "whole folder there, so choose another OUTPUT_URL (or remove it first)"
+    )
+
+
 def _open_stores(
     output_url: str,
     spec: SynthSpec,
@@ -659,6 +694,8 @@ def _open_stores(
     model_times = plan.hours if hourly else obs_times
     writers: dict[str, _StoreWriter] = {}
     rows: dict[str, np.ndarray] = {}
+    for name in spec.stores:  # all checked before any is replaced
+        _refuse_foreign(_join(output_url, f"{name}.zarr"), storage_options)
     for k, name in enumerate(spec.stores):
         pos = plan.present[name]
         if name != "observed" and spec.model_index == "feature_id":

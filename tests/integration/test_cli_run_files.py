@@ -196,6 +196,38 @@ def test_hostile_model_names_are_refused_and_nothing_is_written(
     assert sorted(tmp_path.rglob("*")) == sorted([*before, run_file.parent, run_file])
 
 
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        (["report.html"], "is the name of a file of the run folder"),
+        (["figures"], "is the name of a file of the run folder"),
+        (["Manifest.JSON"], "is the name of a file of the run folder"),
+        (["results.parquet"], "is the name of a file of the run folder"),
+        (["nwm", "NWM"], "would share one folder on case-insensitive file systems"),
+        (["nwm", "nwm."], "would share one folder on case-insensitive file systems"),
+        (["CON"], "names a device on Windows"),
+        (["nul.v2"], "names a device on Windows"),
+    ],
+    ids=["report", "figures", "manifest", "results", "case", "trailing-dot", "con", "nul"],
+)
+def test_model_names_that_collide_in_the_run_folder_are_refused(
+    stores: Path, tmp_path: Path, models: list[str], message: str
+) -> None:
+    """A model named ``report.html`` or ``results.parquet`` made a folder where the run
+    writes its own file (the commit then wrote into it and the run failed after the
+    compute); ``NWM`` and ``nwm`` are one folder on macOS and Windows."""
+    run_file = _run_file(
+        tmp_path / "cfg",
+        observed=str(stores / "stores" / "observed.zarr"),
+        models={name: str(stores / "stores" / "nhm.zarr") for name in models},
+        output=str(tmp_path / "out"),
+    )
+    refused = gagebench("run", "-c", str(run_file))
+    line = one_clean_error(refused, 2, message)
+    assert repr(models[-1]) in line
+    assert not (tmp_path / "out").exists(), list((tmp_path / "out").rglob("*"))
+
+
 def test_a_refused_gage_list_leaves_no_run_folder(stores: Path, tmp_path: Path) -> None:
     gages = tmp_path / "gages.csv"
     gages.write_text("site_no\n01104200\n01104200\n")
@@ -209,3 +241,115 @@ def test_a_refused_gage_list_leaves_no_run_folder(stores: Path, tmp_path: Path) 
     refused = gagebench("run", "-c", str(run_file))
     one_clean_error(refused, 2, "duplicate site numbers")
     assert not (tmp_path / "out").exists(), list((tmp_path / "out").rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("models", "name"),
+    [("observed", "observed"), ("nwm,Observed", "Observed"), ("nwm,NWM", "NWM"), ("a,a.", "a.")],
+    ids=["observed", "observed-case", "case", "trailing-dot"],
+)
+def test_synth_refuses_model_names_that_share_a_store(
+    tmp_path: Path, models: str, name: str
+) -> None:
+    """``synth --models observed`` wrote the model store over observed.zarr (a model then
+    scored against itself); ``nwm,NWM`` are one store on macOS and Windows."""
+    refused = gagebench(
+        "synth", "--gages", "2", "--start", "2001-01-01", "--end", "2001-03-01",
+        "--models", models, str(tmp_path / "stores"),
+    )  # fmt: skip
+    line = one_clean_error(refused, 2, "would be the same as that of")
+    assert repr(name) in line
+    assert not (tmp_path / "stores").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("gagebench: [unclosed\n", "is malformed"),
+        ("gagebench:\n  storage_options:\n    x: " + "[" * 5000 + "]" * 5000 + "\n", "malformed"),
+        (_alias_bomb().replace("  output: out\n", "  storage_options: {x: *a8}\n"), "alias bomb"),
+    ],
+    ids=["broken", "deep", "alias-bomb"],
+)
+def test_a_hostile_or_broken_dask_config_file_is_one_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    """dask reads the YAML files of $DASK_CONFIG when it is imported: a broken one was a
+    ``ValueError`` traceback before any command ran, an alias bomb grew memory without
+    bound."""
+    import os
+
+    folder = tmp_path / "dask"
+    folder.mkdir()
+    (folder / "gagebench.yaml").write_text(content)
+    t0 = time.perf_counter()
+    result = subprocess.run(
+        [*GAGEBENCH, "run", "--set", f"output={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DASK_CONFIG": str(folder)},
+    )
+    line = one_clean_error(result, 2, message)
+    assert str(folder) in line or "dask config" in line, line
+    assert time.perf_counter() - t0 < 20
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("output", "run_id", "where"),
+    [
+        ("data", "nhm.zarr", "is the model 'nhm' store"),
+        (".", "data", "holds the observed store"),
+        ("data/nhm.zarr", "r1", "is inside the model 'nhm' store"),
+    ],
+    ids=["is-a-store", "holds-the-stores", "inside-a-store"],
+)
+def test_a_run_folder_that_is_or_holds_an_input_store_is_refused(
+    stores: Path, tmp_path: Path, output: str, run_id: str, where: str
+) -> None:
+    """``--force`` deletes the run folder before computing again: with ``output: data``
+    and ``run_id: nhm.zarr`` it deleted the model store itself (and a run folder
+    holding the stores deleted them all). Refused before anything is touched."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(stores / "stores" / "observed.zarr", data / "observed.zarr")
+    shutil.copytree(stores / "stores" / "nhm.zarr", data / "nhm.zarr")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    run_file = _run_file(
+        tmp_path / "cfg",
+        observed=str(data / "observed.zarr"),
+        models={"nhm": str(data / "nhm.zarr")},
+        output=str(tmp_path / output),
+        run_id=run_id,
+    )
+    refused = gagebench("run", "-c", str(run_file), "--force")
+    one_clean_error(refused, 2, where)
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != run_file}
+    assert after == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_run_folder_that_is_not_a_run_is_left_alone(
+    stores: Path, tmp_path: Path, force: bool
+) -> None:
+    """``--set output=$HOME --set run_id=Documents --force`` deleted everything in
+    ~/Documents (``--force`` clears the run folder); without ``--force`` the run wrote
+    its files among them. A folder without ``_parts``, ``_lock.json`` or
+    ``manifest.json`` is refused before anything is touched."""
+    documents = tmp_path / "home" / "Documents"
+    documents.mkdir(parents=True)
+    (documents / "thesis.txt").write_text("precious")
+    run_file = _run_file(
+        tmp_path / "cfg",
+        observed=str(stores / "stores" / "observed.zarr"),
+        models={"nhm": str(stores / "stores" / "nhm.zarr")},
+        output=str(tmp_path / "home"),
+        run_id="Documents",
+    )
+    refused = gagebench("run", "-c", str(run_file), *(["--force"] if force else []))
+    one_clean_error(refused, 2, "exists and is not a gagebench run folder (it holds 'thesis.txt')")
+    assert [p.name for p in documents.iterdir()] == ["thesis.txt"]
+    assert (documents / "thesis.txt").read_text() == "precious"

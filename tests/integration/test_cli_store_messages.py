@@ -139,3 +139,26 @@ def test_consolidated_metadata_cut_short_names_the_store_and_the_key(
     assert "JSONDecodeError" not in result.stderr, result.stderr
     assert "damaged object" in line, line
     nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_a_url_password_beside_an_authorization_header_is_one_clear_line(
+    stores: dict[str, str], tmp_path: Path, closed_port: int, command: str
+) -> None:
+    """aiohttp refuses ``user:pass@`` in the URL with an ``Authorization`` header (a
+    ``ValueError``): it was a traceback; now one line naming the conflict, no secret."""
+    url = f"http://alice:pw-94d1e2@127.0.0.1:{closed_port}/observed.zarr"
+    header = "storage_options.headers={Authorization: Bearer hdr-7c01aa9f}"
+    if command == "run":
+        result = run_cli(tmp_path, url, stores["model"], header)
+    else:
+        result = subprocess.run(
+            [*GAGEBENCH, "report", url.removesuffix("/observed.zarr"),
+             "--storage-option", header.removeprefix("storage_options.")],
+            capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path,
+        )  # fmt: skip
+    line = one_error(result, "give either user:pass@ in the URL or an Authorization header")
+    assert "pw-94d1e2" not in result.stderr + result.stdout
+    assert "hdr-7c01aa9f" not in result.stderr + result.stdout
+    assert "http://***@127.0.0.1" in line, line
+    nothing_written(tmp_path)

@@ -210,6 +210,48 @@ def test_cluster_spec_refuses_to_guess_the_namespace(tmp_path: Path, clean_env: 
     assert run.stdout == ""
 
 
+def test_cluster_spec_masks_env_secrets_and_stays_valid_yaml(tmp_path: Path) -> None:
+    """A token in ``cluster.kubernetes.env`` or a password in the gateway address: the
+    printed manifest holds neither, and still parses (the stream's bare ``***`` in place
+    of a value is a YAML alias: ``kubectl apply`` and ``yaml.safe_load`` refused it)."""
+    import os
+
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(
+        yaml.safe_dump(
+            {
+                "gagebench": {
+                    "output": str(tmp_path / "out"),
+                    "cluster": {
+                        "backend": "kubernetes",
+                        "kubernetes": {
+                            "image": "img:1",
+                            "namespace": "hydro",
+                            "env": {"HUB_API_TOKEN": "tok-5b0e2d91c4", "PLAIN": "visible"},
+                        },
+                    },
+                }
+            }
+        )
+    )
+    env = {**os.environ, "AWS_SESSION_TOKEN": "sess-81f0a3c2e9"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gagebench.cli", "cluster-spec", "--config", str(run_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tok-5b0e2d91c4" not in done.stdout + done.stderr
+    manifest = yaml.safe_load(done.stdout)
+    worker = manifest["spec"]["worker"]["spec"]["containers"][0]
+    values = {item["name"]: item.get("value") for item in worker["env"]}
+    assert values["HUB_API_TOKEN"] == "***"
+    assert values["PLAIN"] == "visible"
+
+
 @pytest.mark.parametrize("name", ["local", "kubernetes", "gateway", "address"])
 def test_examples_load_and_their_backend_accepts_them(name: str) -> None:
     cfg = load_config(EXAMPLES / f"{name}.yaml")

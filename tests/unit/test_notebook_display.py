@@ -142,6 +142,17 @@ def test_run_result_card_without_a_report_or_an_evaluated_gage() -> None:
     assert result.report_url() is None
 
 
+def test_run_result_shows_no_password_or_token_of_its_url() -> None:
+    """A run folder reached with ``user:pass@`` or a signed query: neither its repr nor
+    its notebook card (the report's link included) shows the secret."""
+    url = "https://alice:pw-0d9e8f7a6b@host/runs/x?X-Amz-Signature=sig-1a2b3c4d5e"
+    result = RunResult(url, _manifest(report=True), pd.DataFrame())
+    for shown in (repr(result), result._repr_html_()):
+        assert "pw-0d9e8f7a6b" not in shown
+        assert "sig-1a2b3c4d5e" not in shown
+        assert "host/runs/x" in shown
+
+
 def _card_links(result: RunResult) -> tuple[list[str], str]:
     card = result._repr_html_()
     links = _Links()

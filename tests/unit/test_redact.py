@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ from gagebench.redact import (
     remember,
     remember_environment,
     remember_settings,
+    secrets_in,
 )
 from gagebench.report.html import provenance_table
 
@@ -102,12 +105,42 @@ def test_empty_secrets_still_show_as_not_set() -> None:
         ('{"Cookie": "session=c00kie"}', "c00kie"),
         ("Proxy-Authorization: Basic YWxhZGRpbg==", "YWxhZGRpbg=="),
         ("x-api-key=k3y-value", "k3y-value"),
+        # an Azure connection string: AccountKey after AccountName (was swallowed into it)
+        ("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=azk3y==;E=x", "azk3y=="),
+        ("https://h/x?AWSAccessKeyId=AKIAOLD&Expires=1&Signature=oldsig%3D", "oldsig%3D"),
+        ("https://h/x?AWSAccessKeyId=AKIAOLD&Expires=1&Signature=oldsig%3D", "AKIAOLD"),
+        ("https://h/x?X-Goog-Signature=goog5ig&X-Goog-Credential=gc%40p", "goog5ig"),
+        ("https://ghp_t0kenAsUser@github.com/o/r.zarr", "ghp_t0kenAsUser"),
+        # a raw "@" in the password: URL parsers split the host at the last one
+        ("cannot open http://alice:p@ss-w0rd@host/x.zarr", "ss-w0rd"),
     ],
 )
 def test_secrets_in_text_are_masked(text: str, secret: str) -> None:
     masked = redact_text(text)
     assert secret not in masked, masked
     assert MASK in masked
+
+
+def test_more_credential_option_names_are_masked() -> None:
+    """adlfs' ``connection_string``, an ``Authentication`` header, a key ``passphrase``."""
+    options = {
+        "connection_string": "AccountName=a;AccountKey=k",
+        "headers": {"Authentication": "Basic abc", "Accept": "*/*"},
+        "passphrase": "pp",
+    }
+    assert redact({"storage_options": options}) == {
+        "storage_options": {
+            "connection_string": MASK,
+            "headers": {"Authentication": MASK, "Accept": "*/*"},
+            "passphrase": MASK,
+        }
+    }
+
+
+def test_a_password_with_a_raw_at_sign_is_remembered_whole() -> None:
+    assert secrets_in({"observed": "http://alice:p@ss-w0rd@host/x.zarr"}) == ["p@ss-w0rd"]
+    text = "s3://bucket/path/with@sign/x s3://b/k?x=a@b"
+    assert redact_text(text) == text  # an "@" in a path or a query is no password
 
 
 def test_ordinary_text_and_query_parameters_are_kept() -> None:
@@ -138,6 +171,26 @@ def test_secret_environment_variables_are_masked_but_not_paths() -> None:
             "HOME": "/home/u",
         }
     )
+    assert value not in redact_text(f"boto said {value}")
+    assert path in redact_text(f"read {path}")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_CONNECTION_STRING"],
+)
+def test_azure_storage_keys_in_the_environment_are_masked(name: str) -> None:
+    """adlfs reads the account key and connection string from these variables."""
+    value = f"azure-{uuid.uuid4().hex[:12]}=="
+    remember_environment({name: value})
+    assert value not in redact_text(f"adlfs said {value}")
+
+
+def test_a_secret_key_that_starts_with_a_slash_is_masked() -> None:
+    """AWS secret keys are base64-like: one in 64 starts with "/", and was taken for a path."""
+    value = f"/{uuid.uuid4().hex[:20]}+Xy/Zz"
+    path = f"/home/u/{uuid.uuid4().hex[:8]}/key.json"
+    remember_environment({"AWS_SECRET_ACCESS_KEY": value, "GOOGLE_APPLICATION_CREDENTIALS": path})
     assert value not in redact_text(f"boto said {value}")
     assert path in redact_text(f"read {path}")
 
@@ -216,3 +269,60 @@ def test_a_bare_key_is_a_secret_only_in_storage_options() -> None:
     )
     assert access not in redact_text(f"key {access}")
     assert redact_text("key: dedicated-nodes") == "key: dedicated-nodes"
+
+
+def test_a_run_configs_repr_holds_no_secret() -> None:
+    """A notebook shows a RunConfig by its repr: URL passwords, query tokens, headers and
+    storage options (also short ones, never remembered as known values) are masked."""
+    tag = uuid.uuid4().hex[:10]
+    cfg = load_config(
+        output="/tmp/out",
+        observed=f"http://alice:pw-{tag}@127.0.0.1:1/o.zarr?X-Amz-Signature=sig-{tag}",
+        models={
+            "nwm": {
+                "url": "s3://bucket/nwm.zarr",
+                "storage_options": {"headers": {"Authorization": f"Bearer hdr-{tag}"}},
+                "crosswalk": {
+                    "url": f"https://h/x.csv?sig=sas-{tag}",
+                    "gage": "g",
+                    "feature": "f",
+                    "storage_options": {"token": f"cw-{tag}"},
+                },
+            }
+        },
+        storage_options={"key": "AK", "secret": "s3c"},  # too short to be a known value
+        cluster={"gateway": {"env": {"HUB_API_TOKEN": f"hub-{tag}"}}},
+    )
+    shown = repr(cfg)
+    assert "StoreConfig(" in shown  # the structure still shows
+    assert "Crosswalk(" in shown
+    for secret in (f"pw-{tag}", f"sig-{tag}", f"hdr-{tag}", f"sas-{tag}", f"cw-{tag}",
+                   f"hub-{tag}", "'s3c'", "'AK'"):  # fmt: skip
+        assert secret not in shown, (secret, shown)
+
+
+def test_a_failed_run_raises_no_secret_to_a_python_caller(tmp_path: Path) -> None:
+    """``gagebench.run()`` from a script or notebook: the exception, its repr and the whole
+    chained traceback (fsspec's ``FileNotFoundError(url)`` below it) hold no password or
+    token of the store URL, though no CLI stream masks them."""
+    import traceback
+
+    import gagebench
+
+    tag = uuid.uuid4().hex[:10]
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = load_config(
+        output=str(tmp_path / "out"),
+        gage_limit=2,
+        observed=f"http://alice:pw-{tag}@127.0.0.1:{port}/o.zarr?X-Amz-Signature=sig-{tag}",
+        models={"nwm": f"http://127.0.0.1:{port}/nwm.zarr?access_token=tok-{tag}"},
+    )
+    with pytest.raises(gagebench.StorageError) as caught:
+        gagebench.run(cfg)
+    shown = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+    assert "cannot open the observed store" in shown
+    for secret in (f"pw-{tag}", f"sig-{tag}", f"tok-{tag}"):
+        assert secret not in shown, (secret, shown)
+    assert not (tmp_path / "out").exists()

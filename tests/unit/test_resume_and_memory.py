@@ -47,6 +47,26 @@ def test_one_word_set_values_of_secret_keys_are_masked_however_short() -> None:
     ]  # fmt: skip
 
 
+def test_an_option_and_its_value_in_one_word_are_masked_too() -> None:
+    """``--set=storage_options.secret=abc`` (argparse takes it) kept a short secret in
+    ``started.json``, and ``--set=storage_options={...}`` was mangled past resuming."""
+    words = command_line(
+        ["gagebench", "run", "--set=storage_options.secret=abc",
+         "--set=storage_options={key: AK, token: tk}", "--config=run.yaml"]
+    )  # fmt: skip
+    assert words is not None
+    assert words[2] == "--set=storage_options.secret=***"
+    assert words[3] == '--set=storage_options={"key": "***", "token": "***"}'
+    assert words[4] == "--config=run.yaml"
+
+
+def test_the_resume_command_of_a_forced_run_drops_force() -> None:
+    """A ``--force`` run that stopped said "resume with: gagebench run ... --force ...
+    (it computes only the missing batches)": --force deletes the saved batches."""
+    words = ["gagebench", "run", "-c", "run.yaml", "--force", "-q"]
+    assert resume_command("r1", words) == "gagebench run -c run.yaml -q --set run_id=r1"
+
+
 def test_the_resume_command_sets_the_run_id_once_and_replaces_settings() -> None:
     words = ["gagebench", "run", "-c", "my run.yaml", "--set", "run_id=nightly-{time}",
              "--set", "cluster.local.memory_limit=60MB"]  # fmt: skip

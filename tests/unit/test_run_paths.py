@@ -132,3 +132,19 @@ def test_a_config_built_by_hand_with_a_hostile_name_is_refused_before_running() 
     with pytest.raises(ConfigError, match=r"gagebench\.models: expected model names"):
         run(hostile)
     assert not Path("/tmp/never-written").exists()
+
+
+def test_a_run_folder_apart_from_its_inputs_by_scheme_links_and_slashes(tmp_path: Path) -> None:
+    """The run folder is compared with each input as the file systems see them: s3a:// as
+    s3://, trailing slashes, file:// and symbolic links of local paths."""
+    from gagebench.errors import ConfigError
+    from gagebench.results.layout import check_apart
+
+    check_apart("s3://b/runs/r1", {"the observed store": "s3://b/stores/o.zarr"})
+    check_apart("s3://b/runs/r1", {"the observed store": "s3://b/runs/r10"})  # a sibling
+    with pytest.raises(ConfigError, match="is inside the observed store"):
+        check_apart("s3a://b/o.zarr/r1", {"the observed store": "s3://b/o.zarr/"})
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(ConfigError, match="holds the gage list"):
+        check_apart(f"file://{tmp_path}/link", {"the gage list": str(tmp_path / "real/g.csv")})

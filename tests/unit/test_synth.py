@@ -281,3 +281,21 @@ def test_cli_synth_does_not_echo_credentials(capsys):
     out = capsys.readouterr().out
     assert "synth-t0ken-value" not in out
     assert yaml.safe_load(out)["observed"]["storage_options"]["token"] == "***"
+
+
+def test_synth_does_not_replace_a_store_it_did_not_write(tmp_path):
+    """``synth`` writes ``<output>/observed.zarr`` with mode "w": over a real store of
+    that name it deleted the store. A store synth wrote is replaced as before."""
+    from gagebench.errors import InputError
+
+    real = tmp_path / "observed.zarr"
+    real.mkdir()
+    (real / "data").write_bytes(b"real observations")
+    with pytest.raises(InputError, match="already holds data that gagebench synth did not"):
+        synthesize(str(tmp_path), n_gages=2, models=("nwm",), **SHORT)
+    assert (real / "data").read_bytes() == b"real observations"
+    assert not (tmp_path / "nwm.zarr").exists()  # checked before anything is written
+    again = tmp_path / "again"
+    synthesize(str(again), n_gages=2, models=("nwm",), **SHORT)
+    synthesize(str(again), n_gages=3, models=("nwm",), **SHORT)  # its own: replaced
+    assert xr.open_zarr(f"{again}/observed.zarr").sizes["gage_id"] == 3

@@ -44,7 +44,7 @@ SERVICEACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IMAGE_ENV = "GAGEBENCH_IMAGE"
 JOB_NAME_ENV = "GAGEBENCH_JOB_NAME"
 JOB_UID_ENV = "GAGEBENCH_JOB_UID"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _POLL_S = 1.0
 

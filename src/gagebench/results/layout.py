@@ -76,6 +76,80 @@ def run_path(root: str, *parts: str) -> str:
     return path
 
 
+#: Names the run folder itself uses at its top: a model folder of one of these names
+#: would mix its CSVs with the run's own files (compared case-insensitively, as macOS
+#: and Windows file systems do).
+RESERVED_NAMES = frozenset(
+    name.casefold()
+    for name in (PARTS, MANIFEST_FILE, RESULTS_FILE, REPORT_FILE, LOCK_FILE, FIGURES_DIR)
+)
+
+
+#: Names Windows keeps for devices, with any extension (``nul.txt`` too).
+_WINDOWS_DEVICES = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{port}{i}" for port in ("com", "lpt") for i in range(1, 10)]
+)
+
+
+def check_model_names(names: Sequence[str]) -> None:
+    """ConfigError unless each model name can be a folder of its own in the run folder:
+    not a name the run folder uses for its own files (``report.html``, ``figures``,
+    ``manifest.json``...), not a Windows device (``CON``, ``nul``), and no two names
+    that one folder would hold on a case-insensitive file system (``NWM`` and ``nwm``)
+    or on Windows (``nwm.``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        folded = str(name).casefold().rstrip(".")
+        if folded in RESERVED_NAMES or str(name).casefold() in RESERVED_NAMES:
+            raise ConfigError(
+                f"gagebench.models: the model name {name!r} is the name of a file of the "
+                f"run folder ({', '.join(sorted(RESERVED_NAMES))}): rename the model"
+            )
+        if folded.split(".", 1)[0] in _WINDOWS_DEVICES:
+            raise ConfigError(
+                f"gagebench.models: the model name {name!r} names a device on Windows "
+                "(CON, PRN, AUX, NUL, COM1-9, LPT1-9), not a folder: rename the model"
+            )
+        if folded in seen:
+            raise ConfigError(
+                f"gagebench.models: the model names {seen[folded]!r} and {name!r} would "
+                "share one folder on case-insensitive file systems (macOS, Windows): "
+                "rename one of them"
+            )
+        seen[folded] = str(name)
+
+
+def check_apart(run_url: str, inputs: Mapping[str, str]) -> None:
+    """ConfigError when the run folder is an input (``inputs``: what -> URL), lies inside
+    one, or holds one: the run writes ``_parts``, CSVs and the report there, and
+    ``--force`` deletes the whole folder, an input store with it."""
+    run = _comparable(run_url)
+    for what, url in inputs.items():
+        other = _comparable(url)
+        if run == other or run.startswith(other + "/") or other.startswith(run + "/"):
+            where = "is" if run == other else ("is inside" if len(run) > len(other) else "holds")
+            raise ConfigError(
+                f"the run folder {run_url} {where} {what} {url}: the run writes there (and "
+                "--force deletes it): choose another gagebench.output or run_id"
+            )
+
+
+def _comparable(url: str) -> str:
+    """A URL as a comparable string: local paths absolute with links resolved (also
+    ``file://``), others ``scheme://path`` without a trailing ``/``; a chained URL by
+    its last part."""
+    import os
+
+    url = url.rpartition("::")[2]
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "file", url
+    scheme = {"s3a": "s3", "local": "file", "gcs": "gs", "abfs": "az"}.get(scheme.lower(), scheme)
+    if scheme == "file":
+        return "file://" + os.path.realpath(os.path.expanduser(rest))
+    return f"{scheme}://{rest.rstrip('/')}"
+
+
 def part_name(index: int) -> str:
     """The file name of batch ``index``'s part (under :data:`PARTS`)."""
     return f"batch-{index:05d}.parquet"

@@ -38,7 +38,16 @@ def command_line(argv: Sequence[str] | None = None) -> list[str] | None:
         head = ["python", argv[0]]
     else:
         head = [argv[0]]
-    return head + [_mask(arg) for arg in argv[1:]]
+    return head + [_mask_word(arg) for arg in argv[1:]]
+
+
+def _mask_word(arg: str) -> str:
+    """One word of the command line: ``--set=key=value`` (an option and its value in one
+    word) is masked as its value alone would be."""
+    if arg.startswith("--") and "=" in arg:
+        option, _, value = arg.partition("=")
+        return f"{option}={_mask(value)}"
+    return _mask(arg)
 
 
 def _mask(arg: str) -> str:

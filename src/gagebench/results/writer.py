@@ -158,6 +158,20 @@ class RunSink:
         with self._guard("read", self.url_of(MANIFEST_FILE)):
             return load_manifest(self.fs, self.root)
 
+    def foreign_entries(self) -> list[str]:
+        """The entries of an existing folder at this run's place that is not a gagebench run
+        folder (no ``_parts``, ``_lock.json`` or ``manifest.json``): a run must not write
+        into it, nor ``--force`` delete it. Empty when absent, empty or a run folder."""
+        with self._guard("read", self.url):
+            try:
+                entries = [str(e).rstrip("/") for e in self.fs.ls(self.root, detail=False)]
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        names = [name for name in (e.rsplit("/", 1)[-1] for e in entries) if name]
+        if {PARTS, LOCK_FILE, MANIFEST_FILE} & set(names):
+            return []
+        return sorted(names)
+
     def clear(self) -> None:
         """Remove everything of this run (``--force``): parts, results, manifest.
 

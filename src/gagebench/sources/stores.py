@@ -66,7 +66,7 @@ from gagebench.sources.units import Units, resolve_units
 from gagebench.sources.zarrio import read_gage_rows
 from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url
-from gagebench.storage.retry import is_transient
+from gagebench.storage.retry import is_credential_conflict, is_transient
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -489,8 +489,8 @@ def _info(fs: Any, path: str) -> dict[str, Any] | None:
         return dict(fs.info(path))
     except (FileNotFoundError, NotADirectoryError) as exc:
         cause = exc.__cause__
-        if cause is not None and is_transient(cause):
-            raise cause from exc  # http's "not found" for a refused connection
+        if cause is not None and (is_transient(cause) or is_credential_conflict(cause)):
+            raise cause from exc  # http's "not found" for a refused or refused-to-send request
         return None
 
 

@@ -36,6 +36,11 @@ _ON_THE_COMMAND_LINE = "on the command line: --storage-option endpoint_url=... o
 #: ``{key}``: the setting that holds the URL ("the URL" unless the caller names one).
 _CATEGORIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (
+        ("Cannot combine AUTHORIZATION header",),
+        "two credentials for one request: give either user:pass@ in the URL or an "
+        "Authorization header in storage_options.headers, not both",
+    ),
+    (
         ("PermissionError", "NoCredentialsError", "InvalidAccessKeyId", "AccessDenied"),
         "access denied or no valid credentials: check key/secret/token, profile or anon "
         "in storage_options",

@@ -241,6 +241,16 @@ STORAGE_PACKAGES = frozenset(
 )
 
 
+#: aiohttp's refusal of an ``Authorization`` header beside ``user:pass@`` in the URL.
+_TWO_CREDENTIALS = "Cannot combine AUTHORIZATION header"
+
+
+def is_credential_conflict(exc: BaseException) -> bool:
+    """aiohttp's ``ValueError`` for ``user:pass@`` in a URL beside an ``Authorization``
+    header (a request refused before it is sent: a setting to fix, not a missing file)."""
+    return isinstance(exc, ValueError) and _TWO_CREDENTIALS in str(exc)
+
+
 def is_storage_failure(exc: BaseException) -> bool:
     """True for an error of reading or opening storage, as opposed to a bug in gagebench.
 
@@ -251,6 +261,8 @@ def is_storage_failure(exc: BaseException) -> bool:
     if isinstance(exc, StorageError | OSError | TimeoutError) or is_transient(exc):
         return True
     if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
+        return True
+    if is_credential_conflict(exc):
         return True
     return type(exc).__module__.split(".")[0] in STORAGE_PACKAGES
 
