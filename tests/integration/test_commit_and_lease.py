@@ -38,6 +38,7 @@ from gagebench.errors import CommitError, StorageError
 from gagebench.pipeline import run
 from gagebench.results.layout import LOCK_FILE
 from gagebench.results.lock import LeaseLostError, RunLock, RunLockedError
+from lease_race import race
 
 pytestmark = pytest.mark.integration
 
@@ -98,24 +99,9 @@ def test_the_s3_lease_is_a_conditional_write(s3, bucket_url) -> None:
     stale = {"token": "dead", "host": "gone", "pid": 1, "heartbeat": time.time() - 600}
     fs.pipe_file(path, json.dumps({**stale, "ttl_s": 60}).encode())
     locks = [RunLock(fs, path, bucket_url) for _ in range(4)]
-    outcome: dict[int, str] = {}
-    barrier = threading.Barrier(len(locks))
-
-    def take(i: int) -> None:
-        barrier.wait()
-        try:
-            locks[i].acquire()
-            outcome[i] = "held"
-        except RunLockedError:
-            outcome[i] = "refused"
-
-    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(locks))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    outcome, winner = race(locks, 60)
     assert sorted(outcome.values()) == ["held", "refused", "refused", "refused"], outcome
-    winner = next(i for i, o in outcome.items() if o == "held")
+    assert winner is not None
     assert json.loads(fs.cat_file(path))["token"] == locks[winner].token
     locks[winner].release()
     assert not fs.exists(path)

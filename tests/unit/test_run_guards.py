@@ -158,27 +158,12 @@ def test_a_retry_pod_waits_out_a_fresh_lease_of_a_killed_attempt(tmp_path: Path)
 
 def test_local_lease_racers_exactly_one_wins(tmp_path: Path) -> None:
     """Eight processes' worth of locks race for one folder: the exclusive link lets one in."""
-    import threading
+    from lease_race import race
 
     locks = [_lock(tmp_path) for _ in range(8)]
-    outcome: dict[int, str] = {}
-    barrier = threading.Barrier(len(locks))
-
-    def take(i: int) -> None:
-        barrier.wait()
-        try:
-            locks[i].acquire()
-            outcome[i] = "held"
-        except RunLockedError:
-            outcome[i] = "refused"
-
-    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(locks))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    outcome, winner = race(locks, 30)
     assert sorted(outcome.values()).count("held") == 1, outcome
-    winner = next(i for i, o in outcome.items() if o == "held")
+    assert winner is not None
     assert json.loads((tmp_path / LOCK_FILE).read_text())["token"] == locks[winner].token
     locks[winner].release()
     assert not (tmp_path / LOCK_FILE).exists()
