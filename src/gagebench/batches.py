@@ -237,7 +237,15 @@ def _take(items: Iterator[Any], n: int) -> list[Any]:
 
 
 def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
-    """Run one batch on a worker; a failure is returned as a BatchFailure, not raised."""
+    """Run one batch on a worker; a failure is returned as a BatchFailure, not raised.
+
+    The worker process masks its own log records and warnings first
+    (:func:`gagebench.redact.install`, once per process): they reach a terminal through
+    its own stderr, not through the client's masker.
+    """
+    from gagebench.redact import install
+
+    install()
     try:
         return run(element)
     except Exception as exc:

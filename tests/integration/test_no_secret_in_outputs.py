@@ -289,3 +289,49 @@ def test_no_secret_when_a_run_fails_at_any_stage(
         assert env["HUB_AUTHORIZATION"] == "***"
         assert env["HUB_COOKIE"] == "***"
         assert "report.html" not in manifest["outputs"]
+
+
+_WORKER_SCRIPT = """
+import logging
+import sys
+import warnings
+
+from distributed import Client, LocalCluster
+
+from gagebench.batches import run_guarded
+
+
+def batch(element):
+    # what a store library on the worker may say about a URL it reads
+    url = "http://reader:{pw}@127.0.0.1:9/obs.zarr?X-Amz-Signature={sig}"
+    logging.getLogger("fsspec.demo").warning("retrying %s", url)
+    warnings.warn(f"slow read of {{url}}", stacklevel=1)
+    return element[0], "done"
+
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        print(client.submit(run_guarded, batch, (0, ("01104200",))).result())
+"""
+
+
+def test_no_secret_in_what_a_worker_process_logs(tmp_path: Path) -> None:
+    """A batch's worker process masks its own log records and warnings: they reach the
+    terminal through the worker's inherited stderr, not through the client's masker."""
+    password, signature = "W0rkerPassw0rd", "WorkerSig0123456789abcdef"
+    script = tmp_path / "worker_logs.py"
+    script.write_text(_WORKER_SCRIPT.format(pw=password, sig=signature))
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(0, 'done')" in done.stdout
+    assert "retrying http://" in done.stderr, done.stderr[-3000:]  # the line is there...
+    for secret in (password, signature):
+        assert secret not in done.stdout + done.stderr  # ...masked
