@@ -34,6 +34,10 @@ _LAZY = {
     "StorageError": "gagebench.errors",
     "ClusterError": "gagebench.errors",
     "RunError": "gagebench.errors",
+    "CommitError": "gagebench.errors",
+    "NoSpaceError": "gagebench.errors",
+    "RunLockedError": "gagebench.errors",
+    "LeaseLostError": "gagebench.errors",
     # report: figures, comparison, HTML report
     "plot_cdf": "gagebench.report.plots",
     "plot_map": "gagebench.report.plots",

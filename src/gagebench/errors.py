@@ -47,3 +47,11 @@ class CommitError(RunError, StorageError):
     A :class:`StorageError` too, for callers that catch storage failures; the exit
     status is a failed run's (1), not bad input's.
     """
+
+
+class RunLockedError(GagebenchError):
+    """Another live process holds the run folder's lease (exit 1): wait for it or stop it."""
+
+
+class LeaseLostError(GagebenchError):
+    """This run no longer holds its run folder's lease: it stops without committing (exit 1)."""

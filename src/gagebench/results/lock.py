@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from gagebench.errors import GagebenchError
+from gagebench.errors import LeaseLostError, RunLockedError
 from gagebench.results.layout import LOCK_FILE
 from gagebench.storage.errors import translating
 from gagebench.storage.retry import exception_chain
@@ -61,14 +61,6 @@ log = logging.getLogger(__name__)
 TTL_S = 60.0
 #: Seconds a lease is left to settle before it is read back (stores without conditional writes).
 SETTLE_S = 1.0
-
-
-class RunLockedError(GagebenchError):
-    """Another live process holds the run folder's lease."""
-
-
-class LeaseLostError(GagebenchError):
-    """This run no longer holds its run folder's lease: it stops without committing."""
 
 
 def _pid_alive(pid: int) -> bool:
