@@ -4,7 +4,8 @@ Flows are scaled by drainage area with a seasonal cycle, storm events, some inte
 (zero-flow) gages and NaN gaps; each model adds its own per-gage bias, noise and timing
 error, so NSE/KGE spread across gages roughly as in HyTEST's published results. The
 metrics are computed by the real engine (``gagebench.evaluate``), and the run folder is
-written in the layout of DESIGN.md (results.parquet, HyTEST CSVs, manifest.json).
+written in the layout of docs/user-guide/outputs.md (results.parquet, HyTEST CSVs,
+manifest.json).
 ``check_report`` parses a written report and checks that it is self-contained.
 """
 
@@ -77,7 +78,7 @@ def synthetic_results(
 
 
 def write_run(folder: Path, results: pd.DataFrame, manifest: dict | None = None) -> Path:
-    """Write ``results`` as a run folder (DESIGN.md Outputs) and return it."""
+    """Write ``results`` as a run folder (docs/user-guide/outputs.md) and return it."""
     folder.mkdir(parents=True, exist_ok=True)
     results.to_parquet(folder / "results.parquet", index=False)
     for model, part in results.groupby("model", sort=False):

@@ -13,7 +13,7 @@ Scopes (all session: each is minutes from scratch):
 - ``s3``: a moto server (``ThreadedMotoServer``) on 127.0.0.1, with a bucket.
 
 These machines need ``--runtime runc`` and explicit ulimits for podman, and the host's CA
-bundle mounted for pip to reach the package index through the TLS proxy (DESIGN.md).
+bundle mounted for pip to reach the package index through the TLS proxy.
 """
 
 from __future__ import annotations

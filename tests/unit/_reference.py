@@ -1,6 +1,6 @@
 """An independent per-gage reference for the metrics engine: plain pandas/scipy, one gage at a time.
 
-Written from the definitions (DESIGN.md "Metrics", HyTEST's ``Metrics_StdSuite_v1.ipynb`` and
+Written from the definitions (docs/metrics.md, HyTEST's ``Metrics_StdSuite_v1.ipynb`` and
 ``Metrics_DScore_Suite_v1.ipynb`` in hytest-org/hytest), never from the numba kernels: no
 shared helper, no radix sort, no hand-rolled quantile. ``hytest`` mode repeats the notebooks'
 NumPy/pandas/scipy calls, so their quirks (ln 0 = -inf, x/0 = +/-inf, the 0.1 floor of the
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-# Column names and order as DESIGN.md lists them (HyTEST's tables), spelled out here so the
+# Column names and order as docs/metrics.md lists them (HyTEST's tables), spelled out here so the
 # reference does not lean on the engine's registry.
 STANDARD = (
     "NSE",

@@ -1,7 +1,8 @@
 """The report, the model comparison and the notebook figures.
 
 Results are computed by the real metrics engine on synthetic flows at real gage locations
-(``tests/report_fixtures.py``); run folders are written in the layout of DESIGN.md and
+(``tests/report_fixtures.py``); run folders are written in the layout of
+docs/user-guide/outputs.md and
 read back through fsspec (local paths and ``memory://``).
 """
 

@@ -2,7 +2,7 @@
 
 The one place that names a run folder's files: the writer, the reader (report, compare,
 resume), the lease and the settings check all use these names. Layout under
-``<output>/<run_id>/`` (DESIGN.md, Outputs)::
+``<output>/<run_id>/`` (docs/user-guide/outputs.md)::
 
     _parts/plan.json              the batch plan (batch -> gage ids), written at start
     _parts/settings.json          the settings that decide the results (refuses a changed rerun)
