@@ -97,6 +97,23 @@ def test_a_slot_for_a_metric_the_registry_lacks_is_refused() -> None:
         registry.slot("nope")
 
 
+def test_entries_that_would_derive_wrong_columns_are_refused() -> None:
+    nse = METRICS[0]
+    bad = (
+        *METRICS,
+        MetricInfo("NSE", "standard", 1.0, 0.0, 1.0, "x", "y"),  # a second NSE column
+        MetricInfo("n2", "weekly", 1.0, 0.0, 1.0, "x", "y", function=nse.function, title="t"),
+        MetricInfo("n3", "dscore", 1.0, 0.0, 1.0, "x", "y", function="n3"),
+    )
+    with pytest.raises(ValueError, match=r"name used twice: \['NSE'\]") as caught:
+        registry.check_metrics(bad)
+    message = str(caught.value)
+    assert "function used twice: ['nse']" in message
+    assert "n2: suite 'weekly' is not one of ['standard', 'dscore']" in message
+    assert "n3: a function needs a title" in message
+    registry.check_metrics(METRICS)
+
+
 def test_kernels_compiled_for_another_layout_are_refused() -> None:
     check_kernel_layout(kernels.compiled_layout(), kernels.LAYOUT)
     with pytest.raises(

@@ -190,6 +190,34 @@ METRICS: tuple[MetricInfo, ...] = (
     ),
 )  # fmt: skip
 
+
+#: The suites the per-day kernels compute (``ENGINE_SUITES``).
+_KERNEL_SUITES = ("standard", "dscore")
+
+
+def check_metrics(metrics: tuple[MetricInfo, ...]) -> None:
+    """Raise ``ValueError`` naming each entry that would derive a wrong column or function:
+    a name or function name used twice, a suite the kernels lack, a function without a
+    title for its docstring. Run on ``METRICS`` at import."""
+    problems = []
+    for field in ("name", "function"):
+        values = [getattr(m, field) for m in metrics if getattr(m, field) is not None]
+        if twice := sorted({v for v in values if values.count(v) > 1}):
+            problems.append(f"{field} used twice: {twice}")
+    problems += [
+        f"{m.name}: suite {m.suite!r} is not one of {list(_KERNEL_SUITES)}"
+        for m in metrics
+        if m.suite not in _KERNEL_SUITES
+    ]
+    problems += [
+        f"{m.name}: a function needs a title" for m in metrics if m.function and not m.title
+    ]
+    if problems:
+        raise ValueError("gagebench.metrics.registry.METRICS: " + "; ".join(problems))
+
+
+check_metrics(METRICS)
+
 METRIC_BY_NAME: dict[str, MetricInfo] = {m.name: m for m in METRICS}
 #: Each metric's slot in the kernels' output row: its position in ``METRICS``.
 SLOTS: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
@@ -217,7 +245,7 @@ SUITES: dict[str, tuple[str, ...]] = {
 }
 #: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
 #: over all models of a batch at once by ``gagebench.uncertainty``.
-ENGINE_SUITES = ("standard", "dscore")
+ENGINE_SUITES = _KERNEL_SUITES
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
 MODES = ("standard", "hytest")
