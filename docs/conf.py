@@ -34,6 +34,7 @@ extensions = [
     "sphinx_copybutton",
     "sphinxarg.ext",  # sphinx-argparse: the command-line reference from cli.build_parser
     "gagebench_docs",  # _ext/: the configuration reference, tutorial notebooks, offline intersphinx
+    "gagebench_metrics",  # _ext/: the metric tables and metric functions' API list, from the registry
 ]
 
 # Sources: MyST markdown (.md; a page with a ``{code-cell}`` is executed as a notebook),

@@ -5,6 +5,8 @@ per metric (``nse``, ``kge``, ... and ``dscore``) scores a single pair of series
 same kernels (:mod:`gagebench.metrics.functions`).
 """
 
+from typing import TYPE_CHECKING
+
 from gagebench.metrics.engine import (
     NOT_IN_MODEL,
     NOT_IN_OBSERVED,
@@ -15,23 +17,7 @@ from gagebench.metrics.engine import (
     evaluate_arrays,
     season_index,
 )
-from gagebench.metrics.functions import (
-    dscore,
-    e_bias,
-    e_dist,
-    e_seq,
-    kge,
-    log_nse,
-    mse,
-    nse,
-    pbias,
-    pbias_fhv,
-    pbias_flv,
-    pbias_fms,
-    pearson,
-    rsd,
-    spearman,
-)
+from gagebench.metrics.functions import FUNCTIONS, MetricFunction, dscore
 from gagebench.metrics.registry import (
     DSCORE_COLUMNS,
     ENGINE_SUITES,
@@ -43,6 +29,9 @@ from gagebench.metrics.registry import (
     UNCERTAINTY_COLUMNS,
     MetricInfo,
 )
+
+# The one-series functions (made from the registry at import) are this package's too.
+globals().update(FUNCTIONS)
 
 __all__ = [
     "DSCORE_COLUMNS",
@@ -60,21 +49,12 @@ __all__ = [
     "BatchResult",
     "MetricInfo",
     "check_names",
-    "dscore",
-    "e_bias",
-    "e_dist",
-    "e_seq",
     "evaluate_arrays",
-    "kge",
-    "log_nse",
-    "mse",
-    "nse",
-    "pbias",
-    "pbias_fhv",
-    "pbias_flv",
-    "pbias_fms",
-    "pearson",
-    "rsd",
     "season_index",
-    "spearman",
+    *FUNCTIONS,
+    "dscore",
 ]
+
+if TYPE_CHECKING:
+    # As in gagebench.metrics.functions: the generated names are typed as metric functions.
+    def __getattr__(name: str) -> MetricFunction: ...

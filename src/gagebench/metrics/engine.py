@@ -8,8 +8,10 @@ simulated logNSE floor is HyTEST's 0.1 in ``hytest`` mode).
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -20,39 +22,27 @@ from gagebench.metrics import kernels
 from gagebench.metrics.registry import METRICS, MODES, SUITES
 
 
-def check_kernel_slots(names: tuple[str, ...], slots: dict[str, int], n_slots: int) -> None:
-    """Raise ``RuntimeError`` unless slot i of the kernels' output row holds ``names[i]``.
+def check_kernel_layout(compiled: int, expected: int) -> None:
+    """Raise ``RuntimeError`` unless the compiled kernels use the registry's slot layout.
 
-    ``names`` are the registry's metric names in column order, ``slots`` the kernels'
-    name -> slot map, ``n_slots`` the width of their output row. Run at import, so a
-    metric added to (or moved in) the registry but not the kernels, or the reverse, fails
-    at once instead of filling a column with another metric's values.
+    The kernels' slots come from the registry (``registry.slot``), frozen into the code
+    numba compiles; numba refreshes its on-disk cache when ``kernels.py`` changes, not when
+    ``registry.py`` does. ``compiled`` is the layout fingerprint the loaded kernels were
+    compiled with (``kernels.compiled_layout()``), ``expected`` today's (``kernels.LAYOUT``):
+    a registry edited without touching the kernels fails here, at import, instead of
+    filling a column with another metric's values.
     """
-    problems = []
-    if n_slots != len(names):
-        problems.append(f"the kernels write {n_slots} slots, the registry has {len(names)}")
-    missing = [n for n in names if n not in slots]
-    if missing:
-        problems.append(f"registry metrics without a kernel slot: {missing}")
-    extra = sorted(set(slots) - set(names))
-    if extra:
-        problems.append(f"kernel slots not in the registry: {extra}")
-    moved = [
-        f"{n} is column {i} but kernel slot {slots[n]}"
-        for i, n in enumerate(names)
-        if n in slots and slots[n] != i
-    ]
-    if moved:
-        problems.append("; ".join(moved))
-    if problems:
+    if compiled != expected:
+        where = os.environ.get("NUMBA_CACHE_DIR") or Path(kernels.__file__).parent / "__pycache__"
         raise RuntimeError(
-            "gagebench.metrics.kernels and gagebench.metrics.registry disagree: "
-            + "; ".join(problems)
-            + " (kernels.SLOT_NAMES and its slot constants must follow registry.METRICS)"
+            "numba's cache of gagebench.metrics.kernels was compiled for another metric "
+            "registry (registry.METRICS changed since, kernels.py did not): delete the "
+            f"kernels' cache files (kernels.*.nbi and kernels.*.nbc under {where}), then "
+            "import gagebench again"
         )
 
 
-check_kernel_slots(tuple(m.name for m in METRICS), kernels.SLOT_NAMES, kernels.N_METRICS)
+check_kernel_layout(kernels.compiled_layout(), kernels.LAYOUT)
 
 STATUS_NAMES: dict[int, str] = {
     kernels.OK: "ok",

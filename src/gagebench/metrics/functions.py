@@ -20,32 +20,26 @@ differ (docs: Metric definitions).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 import numpy as np
 import numpy.typing as npt
 
 from gagebench.errors import InputError
 from gagebench.metrics.engine import evaluate_arrays
-from gagebench.metrics.registry import DSCORE_COLUMNS
+from gagebench.metrics.registry import DSCORE_COLUMNS, METRICS, MetricInfo
 
-#: The function of each registry metric that needs no dates (the seasonal D-score
-#: components come from :func:`dscore`).
-__all__ = [
-    "dscore",
-    "e_bias",
-    "e_dist",
-    "e_seq",
-    "kge",
-    "log_nse",
-    "mse",
-    "nse",
-    "pbias",
-    "pbias_fhv",
-    "pbias_flv",
-    "pbias_fms",
-    "pearson",
-    "rsd",
-    "spearman",
-]
+
+class MetricFunction(Protocol):
+    """A one-series metric function: ``nse(observed, simulated, *, mode="standard")``."""
+
+    __name__: str
+    __qualname__: str
+
+    def __call__(
+        self, observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
+    ) -> float: ...
+
 
 # Dates for the D-score metrics that do not depend on the season (mse, e_bias, e_dist,
 # e_seq): the engine wants dates whenever it computes the D-score suite.
@@ -82,139 +76,6 @@ def _scores(
     return {name: float(v) for name, v in zip(result.columns, result.values[0], strict=True)}
 
 
-def nse(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Nash-Sutcliffe efficiency: ``1 - mean((s - o)^2) / var(o)``; optimal 1, range (-inf, 1].
-
-    Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6.
-    """
-    return _scores(observed, simulated, "standard", mode)["NSE"]
-
-
-def kge(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Kling-Gupta efficiency: ``1 - sqrt((r - 1)^2 + (sd_s/sd_o - 1)^2 + (sum s/sum o - 1)^2)``
-    with ``r`` Pearson's correlation; optimal 1, range (-inf, 1].
-
-    Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003.
-    """
-    return _scores(observed, simulated, "standard", mode)["KGE"]
-
-
-def log_nse(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """NSE of the logs: NSE of ``ln max(o, 0.01)`` and ``ln max(s, c)``, ``c`` 0.01 (standard)
-    or 0.1 (hytest); optimal 1, range (-inf, 1].
-
-    Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6.
-    """
-    return _scores(observed, simulated, "standard", mode)["logNSE"]
-
-
-def pbias(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Percent bias: ``100 * sum(s - o) / sum(o)`` (positive: the model over-predicts);
-    optimal 0, range [-100, inf).
-
-    Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003.
-    """
-    return _scores(observed, simulated, "standard", mode)["pbias"]
-
-
-def rsd(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Ratio of standard deviations: ``sd(s) / sd(o)`` (population, ddof=0); optimal 1.
-
-    The variability term of KGE: Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003.
-    """
-    return _scores(observed, simulated, "standard", mode)["rSD"]
-
-
-def pearson(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Pearson correlation ``cov(o, s) / (sd(o) sd(s))``; optimal 1, range [-1, 1].
-
-    The correlation term of KGE: Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003.
-    """
-    return _scores(observed, simulated, "standard", mode)["pearson"]
-
-
-def spearman(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Spearman rank correlation: Pearson correlation of the average ranks of ``o`` and
-    ``s`` (ties averaged, as ``scipy.stats.rankdata``); optimal 1, range [-1, 1].
-
-    As in HyTEST's standard suite, after Gupta et al. (2009),
-    doi:10.1016/j.jhydrol.2009.08.003.
-    """
-    return _scores(observed, simulated, "standard", mode)["spearman"]
-
-
-def pbias_fms(
-    observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
-) -> float:
-    """Percent bias of the flow-duration curve's mid-segment slope: ``100 (m - o') / o'``,
-    ``m`` the difference of ``ln s`` between exceedance 0.2 and 0.7 on the simulated
-    curve and ``o'`` likewise for ``o`` (how each mode reads the curve is in the docs'
-    Metric definitions); optimal 0.
-
-    Yilmaz et al. (2008), doi:10.1029/2007WR006716.
-    """
-    return _scores(observed, simulated, "standard", mode)["pBiasFMS"]
-
-
-def pbias_flv(
-    observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
-) -> float:
-    """Percent bias of the flow-duration curve's low-flow segment volume:
-    ``-100 (m - o') / o'`` with ``m = sum(ln s_(j) - ln s_min)`` over the low segment
-    and ``o'`` likewise; optimal 0.
-
-    Yilmaz et al. (2008), doi:10.1029/2007WR006716.
-    """
-    return _scores(observed, simulated, "standard", mode)["pBiasFLV"]
-
-
-def pbias_fhv(
-    observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
-) -> float:
-    """Percent bias of the flow-duration curve's high-flow segment volume (top 2 %):
-    ``100 * sum(s_(j) - o_(j)) / sum(o_(j))``; optimal 0, range [-100, inf).
-
-    Yilmaz et al. (2008), doi:10.1029/2007WR006716.
-    """
-    return _scores(observed, simulated, "standard", mode)["pBiasFHV"]
-
-
-def mse(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Mean squared log error: ``mean(e^2)``, ``e = ln max(s, 0.01) - ln max(o, 0.01)``;
-    optimal 0. The D-score's total: ``mse = e_bias + e_dist + e_seq``.
-
-    Hodson et al. (2021), doi:10.1029/2021MS002681.
-    """
-    return _scores(observed, simulated, "dscore", mode)["mse"]
-
-
-def e_bias(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Bias component of the D-score: ``mean(e)^2``, ``e = ln max(s, 0.01) - ln max(o, 0.01)``;
-    optimal 0.
-
-    Hodson et al. (2021), doi:10.1029/2021MS002681.
-    """
-    return _scores(observed, simulated, "dscore", mode)["e_bias"]
-
-
-def e_dist(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Distribution component of the D-score: ``var(sort(ln s) - sort(ln o))`` (logs floored
-    at 0.01); optimal 0.
-
-    Hodson et al. (2021), doi:10.1029/2021MS002681.
-    """
-    return _scores(observed, simulated, "dscore", mode)["e_dist"]
-
-
-def e_seq(observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard") -> float:
-    """Sequence component of the D-score: ``var(e) - e_dist``,
-    ``e = ln max(s, 0.01) - ln max(o, 0.01)``; optimal 0.
-
-    Hodson et al. (2021), doi:10.1029/2021MS002681.
-    """
-    return _scores(observed, simulated, "dscore", mode)["e_seq"]
-
-
 def dscore(
     observed: npt.ArrayLike,
     simulated: npt.ArrayLike,
@@ -232,3 +93,65 @@ def dscore(
     """
     scores = _scores(observed, simulated, "dscore", mode, time)
     return {name: scores[name] for name in DSCORE_COLUMNS}
+
+
+def _interval(info: MetricInfo) -> str:
+    low = "(-inf" if info.lower == -np.inf else f"[{info.lower:g}"
+    high = "inf)" if info.upper == np.inf else f"{info.upper:g}]"
+    return f"{low}, {high}"
+
+
+def _docstring(info: MetricInfo) -> str:
+    """A metric function's docstring, from its registry entry (numpydoc, for the API page)."""
+    note = f"\n\n{info.note}" if info.note else ""
+    return f"""{info.title} (``{info.name}``): ``{info.formula}``; optimal {info.optimal:g},
+range {_interval(info)}.{note}
+
+{info.reference}.
+
+Parameters
+----------
+observed : array_like
+    Daily observed flows of one gage (1-D).
+simulated : array_like
+    Daily simulated flows on the same days, paired with ``observed`` by position.
+mode : {{"standard", "hytest"}}
+    ``"hytest"`` reproduces HyTEST's notebooks, quirks included (docs: Metric definitions).
+
+Returns
+-------
+float
+    The ``{info.name}`` column of :func:`gagebench.evaluate` for this series; NaN when
+    fewer than 2 days pair or the metric is undefined for the data.
+"""
+
+
+def metric_function(info: MetricInfo) -> MetricFunction:
+    """The one-series function of a registry metric (named ``info.function``)."""
+    if info.function is None:
+        raise ValueError(f"the registry gives {info.name} no function name")
+    suite, name = info.suite, info.name
+
+    def function(
+        observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
+    ) -> float:
+        return _scores(observed, simulated, suite, mode)[name]
+
+    function.__name__ = function.__qualname__ = info.function
+    function.__doc__ = _docstring(info)
+    return function
+
+
+#: The function of each registry metric that names one (``MetricInfo.function``), in
+#: registry order; the seasonal D-score components come from :func:`dscore`.
+FUNCTIONS: dict[str, MetricFunction] = {
+    m.function: metric_function(m) for m in METRICS if m.function is not None
+}
+globals().update(FUNCTIONS)
+__all__ = [*FUNCTIONS, "dscore"]
+
+if TYPE_CHECKING:
+    # The functions above are made at import, so a type checker cannot see their names:
+    # it types this module's other attributes as metric functions (PEP 562). test_metrics_
+    # registry.py checks that each registry function is here, typed and documented.
+    def __getattr__(name: str) -> MetricFunction: ...

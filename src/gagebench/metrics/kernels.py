@@ -19,62 +19,51 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 
 import numba as nb
 import numpy as np
 
-# Metric slots in the output row; the order is METRICS' order in registry.py.
-(
-    NSE,
-    KGE,
-    LOGNSE,
-    PBIAS,
-    RSD,
-    PEARSON,
-    SPEARMAN,
-    FMS,
-    FLV,
-    FHV,
-    MSE,
-    E_BIAS,
-    E_DIST,
-    E_SEQ,
-    WINTER,
-    SPRING,
-    SUMMER,
-    FALL,
-    Q_LOW,
-    Q_BELOW,
-    Q_ABOVE,
-    Q_HIGH,
-) = range(22)
-N_METRICS = 22
-#: The registry name (``registry.METRICS``) of the metric each slot above holds; the engine
-#: checks at import that slot i holds METRICS[i] (``engine.check_kernel_slots``).
-SLOT_NAMES: dict[str, int] = {
-    "NSE": NSE,
-    "KGE": KGE,
-    "logNSE": LOGNSE,
-    "pbias": PBIAS,
-    "rSD": RSD,
-    "pearson": PEARSON,
-    "spearman": SPEARMAN,
-    "pBiasFMS": FMS,
-    "pBiasFLV": FLV,
-    "pBiasFHV": FHV,
-    "mse": MSE,
-    "e_bias": E_BIAS,
-    "e_dist": E_DIST,
-    "e_seq": E_SEQ,
-    "winter": WINTER,
-    "spring": SPRING,
-    "summer": SUMMER,
-    "fall": FALL,
-    "low": Q_LOW,
-    "below_avg": Q_BELOW,
-    "above_avg": Q_ABOVE,
-    "high": Q_HIGH,
-}
+from gagebench.metrics.registry import METRICS, slot
+
+# Each metric's slot in the output row is its position in registry.METRICS (slot()): plain
+# module-level ints, which numba compiles in as constants. A kernel writes its metric with
+# ``out[NAME] = ...``; the row is len(METRICS) wide (the engine allocates it).
+NSE = slot("NSE")
+KGE = slot("KGE")
+LOGNSE = slot("logNSE")
+PBIAS = slot("pbias")
+RSD = slot("rSD")
+PEARSON = slot("pearson")
+SPEARMAN = slot("spearman")
+FMS = slot("pBiasFMS")
+FLV = slot("pBiasFLV")
+FHV = slot("pBiasFHV")
+MSE = slot("mse")
+E_BIAS = slot("e_bias")
+E_DIST = slot("e_dist")
+E_SEQ = slot("e_seq")
+WINTER = slot("winter")
+SPRING = slot("spring")
+SUMMER = slot("summer")
+FALL = slot("fall")
+Q_LOW = slot("low")
+Q_BELOW = slot("below_avg")
+Q_ABOVE = slot("above_avg")
+Q_HIGH = slot("high")
+
+#: A fingerprint of the slot layout (the registry's names in order). numba's on-disk cache
+#: keeps the constants a kernel was compiled with and is refreshed only when this file's
+#: text changes, not when registry.py's does: ``compiled_layout()`` returns the fingerprint the
+#: cached kernels were compiled with, and the engine refuses to run when they differ.
+LAYOUT = zlib.crc32("\0".join(m.name for m in METRICS).encode())
+
+
+@nb.njit(cache=True, nogil=True)
+def compiled_layout() -> int:
+    """``LAYOUT`` as compiled (or loaded from numba's cache) with these kernels."""
+    return LAYOUT
+
 
 # Row status codes; names in engine.STATUS_NAMES.
 OK, NO_OBSERVATIONS, NO_SIMULATION, TOO_FEW_DAYS, CONSTANT_OBSERVATIONS = range(5)

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """What a metric is: its suite, optimal value, range, formula and reference."""
+    """What a metric is, and everything derived from it.
+
+    The registry is the one place a built-in metric is declared: its position in
+    ``METRICS`` is its column in the results and its slot in the kernels' output row
+    (:func:`slot`); ``function`` names its one-series function in :mod:`gagebench.metrics`
+    (``None``: given by :func:`gagebench.metrics.dscore` only), whose docstring is made
+    from ``title``, ``formula``, ``note`` and ``reference``; ``definition`` is its row in
+    the docs' suite tables (MyST markdown, ``$...$`` math).
+    """
 
     name: str
     suite: str
@@ -22,6 +30,10 @@ class MetricInfo:
     upper: float
     formula: str
     reference: str
+    function: str | None = None
+    title: str = ""
+    definition: str = ""
+    note: str = ""
 
 
 _NASH = "Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6"
@@ -29,114 +41,186 @@ _GUPTA = "Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003"
 _YILMAZ = "Yilmaz et al. (2008), doi:10.1029/2007WR006716"
 _HODSON = "Hodson et al. (2021), doi:10.1029/2021MS002681 (D-score)"
 _INF = float("inf")
+_E = "``e = ln max(s, 0.01) - ln max(o, 0.01)``"
+_SEASON = r"$\sum e_t^2$ over the {} days ({}) divided by $n$"
+_QUARTER = "the same sum over the {} quarter of the observed flows (ranked as below)"
 
 METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("NSE", "standard", 1.0, -_INF, 1.0, "1 - mean((s-o)^2) / var(o)", _NASH),
     MetricInfo(
-        "KGE",
-        "standard",
-        1.0,
-        -_INF,
-        1.0,
-        "1 - sqrt((r-1)^2 + (sd_s/sd_o - 1)^2 + (sum s/sum o - 1)^2)",
-        _GUPTA,
+        "NSE", "standard", 1.0, -_INF, 1.0, "1 - mean((s-o)^2) / var(o)", _NASH,
+        function="nse",
+        title="Nash-Sutcliffe efficiency",
+        definition=r"$1 - \dfrac{\overline{(s-o)^2}}{\operatorname{var}(o)}$",
     ),
     MetricInfo(
-        "logNSE",
-        "standard",
-        1.0,
-        -_INF,
-        1.0,
-        "NSE of ln(max(o, 0.01)), ln(max(s, c)); c = 0.1 (hytest) or 0.01 (standard)",
-        _NASH,
-    ),
-    MetricInfo("pbias", "standard", 0.0, -100.0, _INF, "100 * sum(s - o) / sum(o)", _GUPTA),
-    MetricInfo("rSD", "standard", 1.0, 0.0, _INF, "sd(s) / sd(o)", _GUPTA),
-    MetricInfo("pearson", "standard", 1.0, -1.0, 1.0, "Pearson correlation of o and s", _GUPTA),
-    MetricInfo(
-        "spearman",
-        "standard",
-        1.0,
-        -1.0,
-        1.0,
-        "Pearson correlation of the average ranks of o and s",
-        _GUPTA,
+        "KGE", "standard", 1.0, -_INF, 1.0,
+        "1 - sqrt((r-1)^2 + (sd_s/sd_o - 1)^2 + (sum s/sum o - 1)^2)", _GUPTA,
+        function="kge",
+        title="Kling-Gupta efficiency",
+        definition=r"$1 - \sqrt{(r-1)^2 + (\alpha-1)^2 + (\beta-1)^2}$, $r$ Pearson, "
+        r"$\alpha = \sigma_s/\sigma_o$, $\beta = \sum s / \sum o$",
+        note="``r`` is Pearson's correlation of ``o`` and ``s``.",
     ),
     MetricInfo(
-        "pBiasFMS",
-        "standard",
-        0.0,
-        -_INF,
-        _INF,
+        "logNSE", "standard", 1.0, -_INF, 1.0,
+        "NSE of ln(max(o, 0.01)), ln(max(s, c)); c = 0.1 (hytest) or 0.01 (standard)", _NASH,
+        function="log_nse",
+        title="NSE of the logs",
+        definition=r"NSE of $\ln\max(o, 0.01)$ and $\ln\max(s, c)$; $c = 0.01$ "
+        "(standard) or $0.1$ (hytest)",
+    ),
+    MetricInfo(
+        "pbias", "standard", 0.0, -100.0, _INF, "100 * sum(s - o) / sum(o)", _GUPTA,
+        function="pbias",
+        title="Percent bias",
+        definition=r"$100 \sum (s-o) / \sum o$ (positive: the model over-predicts)",
+        note="Positive: the model over-predicts.",
+    ),
+    MetricInfo(
+        "rSD", "standard", 1.0, 0.0, _INF, "sd(s) / sd(o)", _GUPTA,
+        function="rsd",
+        title="Ratio of standard deviations",
+        definition=r"$\sigma_s / \sigma_o$",
+        note="Population standard deviations (ddof=0); the variability term of KGE.",
+    ),
+    MetricInfo(
+        "pearson", "standard", 1.0, -1.0, 1.0, "Pearson correlation of o and s", _GUPTA,
+        function="pearson",
+        title="Pearson correlation",
+        definition="Pearson correlation of $o$ and $s$",
+        note="``cov(o, s) / (sd(o) sd(s))``; the correlation term of KGE.",
+    ),
+    MetricInfo(
+        "spearman", "standard", 1.0, -1.0, 1.0,
+        "Pearson correlation of the average ranks of o and s", _GUPTA,
+        function="spearman",
+        title="Spearman rank correlation",
+        definition="Pearson correlation of the average ranks (ties averaged, as scipy)",
+        note="Ties get their average rank, as ``scipy.stats.rankdata``.",
+    ),
+    MetricInfo(
+        "pBiasFMS", "standard", 0.0, -_INF, _INF,
         "100 * (m - o') / o', m = the slope of ln s's FDC from exceedance 0.2 to 0.7, o' "
-        "likewise (hytest: the .8 and .3 quantiles)",
-        _YILMAZ,
+        "likewise (hytest: the .8 and .3 quantiles)", _YILMAZ,
+        function="pbias_fms",
+        title="Percent bias of the flow-duration curve's mid-segment slope",
+        definition="bias of the slope of the flow-duration curve's middle segment",
+        note="How each mode reads the curve is in the docs' Metric definitions.",
     ),
     MetricInfo(
-        "pBiasFLV",
-        "standard",
-        0.0,
-        -_INF,
-        _INF,
-        "-100 * (m - o') / o' over the low-flow segment of the FDC",
-        _YILMAZ,
+        "pBiasFLV", "standard", 0.0, -_INF, _INF,
+        "-100 * (m - o') / o' over the low-flow segment of the FDC", _YILMAZ,
+        function="pbias_flv",
+        title="Percent bias of the flow-duration curve's low-flow segment volume",
+        definition="bias of the low-flow segment's volume",
+        note="``m = sum(ln s_(j) - ln s_min)`` over the low segment, ``o'`` likewise.",
     ),
     MetricInfo(
-        "pBiasFHV",
-        "standard",
-        0.0,
-        -100.0,
-        _INF,
-        "100 * sum(s - o) / sum(o) over the high-flow segment (top 2 %)",
-        _YILMAZ,
-    ),
-    MetricInfo("mse", "dscore", 0.0, 0.0, _INF, "mean(e^2), e = ln s - ln o", _HODSON),
-    MetricInfo("e_bias", "dscore", 0.0, 0.0, _INF, "mean(e)^2", _HODSON),
-    MetricInfo("e_dist", "dscore", 0.0, 0.0, _INF, "var(sort(ln s) - sort(ln o))", _HODSON),
-    MetricInfo("e_seq", "dscore", 0.0, -_INF, _INF, "var(e) - e_dist", _HODSON),
-    MetricInfo("winter", "dscore", 0.0, 0.0, _INF, "sum of e^2 over DJF days / n", _HODSON),
-    MetricInfo("spring", "dscore", 0.0, 0.0, _INF, "sum of e^2 over MAM days / n", _HODSON),
-    MetricInfo("summer", "dscore", 0.0, 0.0, _INF, "sum of e^2 over JJA days / n", _HODSON),
-    MetricInfo("fall", "dscore", 0.0, 0.0, _INF, "sum of e^2 over SON days / n", _HODSON),
-    MetricInfo(
-        "low",
-        "dscore",
-        0.0,
-        0.0,
-        _INF,
-        "sum of e^2 over days in the lowest quarter of ranked o / n",
-        _HODSON,
+        "pBiasFHV", "standard", 0.0, -100.0, _INF,
+        "100 * sum(s - o) / sum(o) over the high-flow segment (top 2 %)", _YILMAZ,
+        function="pbias_fhv",
+        title="Percent bias of the flow-duration curve's high-flow segment volume",
+        definition="bias of the high-flow segment's volume",
     ),
     MetricInfo(
-        "below_avg",
-        "dscore",
-        0.0,
-        0.0,
-        _INF,
-        "sum of e^2 over days in the second quarter of ranked o / n",
-        _HODSON,
+        "mse", "dscore", 0.0, 0.0, _INF, "mean(e^2), e = ln s - ln o", _HODSON,
+        function="mse",
+        title="Mean squared log error",
+        definition=r"$\overline{e^2}$",
+        note=f"{_E}. The D-score's total: ``mse = e_bias + e_dist + e_seq``.",
     ),
     MetricInfo(
-        "above_avg",
-        "dscore",
-        0.0,
-        0.0,
-        _INF,
-        "sum of e^2 over days in the third quarter of ranked o / n",
-        _HODSON,
+        "e_bias", "dscore", 0.0, 0.0, _INF, "mean(e)^2", _HODSON,
+        function="e_bias",
+        title="Bias component of the D-score",
+        definition=r"$\bar e^{\,2}$",
+        note=f"{_E}.",
     ),
     MetricInfo(
-        "high",
-        "dscore",
-        0.0,
-        0.0,
-        _INF,
-        "sum of e^2 over days in the highest quarter of ranked o / n",
-        _HODSON,
+        "e_dist", "dscore", 0.0, 0.0, _INF, "var(sort(ln s) - sort(ln o))", _HODSON,
+        function="e_dist",
+        title="Distribution component of the D-score",
+        definition=r"$\operatorname{var}(\operatorname{sort}(\ln s) - "
+        r"\operatorname{sort}(\ln o))$",
+        note="Logs floored at 0.01.",
     ),
-)
+    MetricInfo(
+        "e_seq", "dscore", 0.0, -_INF, _INF, "var(e) - e_dist", _HODSON,
+        function="e_seq",
+        title="Sequence component of the D-score",
+        definition=r"$\operatorname{var}(e) - e_\mathrm{dist}$ "
+        "(so `e_bias + e_dist + e_seq = mse`)",
+        note=f"{_E}.",
+    ),
+    MetricInfo(
+        "winter", "dscore", 0.0, 0.0, _INF, "sum of e^2 over DJF days / n", _HODSON,
+        definition=_SEASON.format("winter", "DJF"),
+    ),
+    MetricInfo(
+        "spring", "dscore", 0.0, 0.0, _INF, "sum of e^2 over MAM days / n", _HODSON,
+        definition=_SEASON.format("spring", "MAM"),
+    ),
+    MetricInfo(
+        "summer", "dscore", 0.0, 0.0, _INF, "sum of e^2 over JJA days / n", _HODSON,
+        definition=_SEASON.format("summer", "JJA"),
+    ),
+    MetricInfo(
+        "fall", "dscore", 0.0, 0.0, _INF, "sum of e^2 over SON days / n", _HODSON,
+        definition=_SEASON.format("fall", "SON"),
+    ),
+    MetricInfo(
+        "low", "dscore", 0.0, 0.0, _INF,
+        "sum of e^2 over days in the lowest quarter of ranked o / n", _HODSON,
+        definition=_QUARTER.format("lowest"),
+    ),
+    MetricInfo(
+        "below_avg", "dscore", 0.0, 0.0, _INF,
+        "sum of e^2 over days in the second quarter of ranked o / n", _HODSON,
+        definition=_QUARTER.format("second"),
+    ),
+    MetricInfo(
+        "above_avg", "dscore", 0.0, 0.0, _INF,
+        "sum of e^2 over days in the third quarter of ranked o / n", _HODSON,
+        definition=_QUARTER.format("third"),
+    ),
+    MetricInfo(
+        "high", "dscore", 0.0, 0.0, _INF,
+        "sum of e^2 over days in the highest quarter of ranked o / n", _HODSON,
+        definition=_QUARTER.format("highest"),
+    ),
+)  # fmt: skip
+
+
+#: The suites the per-day kernels compute (``ENGINE_SUITES``).
+_KERNEL_SUITES = ("standard", "dscore")
+
+
+def check_metrics(metrics: tuple[MetricInfo, ...]) -> None:
+    """Raise ``ValueError`` naming each entry that would derive a wrong column or function:
+    a name or function name used twice, a suite the kernels lack, a function without a
+    title for its docstring. Run on ``METRICS`` at import."""
+    problems = []
+    for field in ("name", "function"):
+        values = [getattr(m, field) for m in metrics if getattr(m, field) is not None]
+        if twice := sorted({v for v in values if values.count(v) > 1}):
+            problems.append(f"{field} used twice: {twice}")
+    problems += [
+        f"{m.name}: suite {m.suite!r} is not one of {list(_KERNEL_SUITES)}"
+        for m in metrics
+        if m.suite not in _KERNEL_SUITES
+    ]
+    problems += [
+        f"{m.name}: a function needs a title" for m in metrics if m.function and not m.title
+    ]
+    if problems:
+        raise ValueError("gagebench.metrics.registry.METRICS: " + "; ".join(problems))
+
+
+check_metrics(METRICS)
 
 METRIC_BY_NAME: dict[str, MetricInfo] = {m.name: m for m in METRICS}
+#: Each metric's slot in the kernels' output row: its position in ``METRICS``.
+SLOTS: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
 #: The sampling-uncertainty suite (gumboot's bootjack(): Clark et al. 2021,
 #: doi:10.1029/2020WR029001): for S in NSE, KGE the score, jackknife and bootstrap standard
 #: errors, bootstrap 5/50/95 % values, biases and the jackknife-after-bootstrap standard
@@ -161,7 +245,22 @@ SUITES: dict[str, tuple[str, ...]] = {
 }
 #: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
 #: over all models of a batch at once by ``gagebench.uncertainty``.
-ENGINE_SUITES = ("standard", "dscore")
+ENGINE_SUITES = _KERNEL_SUITES
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
 MODES = ("standard", "hytest")
+
+
+def slot(name: str) -> int:
+    """The kernels' output slot of the metric ``name``: its position in ``METRICS``.
+
+    The kernels bind one module-level constant per metric (``NSE = slot("NSE")``), an
+    ``int`` numba compiles in as a constant, so the row layout follows the registry.
+    """
+    try:
+        return SLOTS[name]
+    except KeyError:
+        raise KeyError(
+            f"no metric {name!r} in gagebench.metrics.registry.METRICS: add its MetricInfo "
+            "there before the kernels write its slot"
+        ) from None

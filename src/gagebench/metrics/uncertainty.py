@@ -35,7 +35,6 @@ import numpy as np
 N_STATS = 6
 ZERO_FLOW = -1e-10
 GOF_STATS = ("NSE", "KGE")
-OUT_FIELDS = ("score", "seJack", "seBoot", "p05", "p50", "p95", "biasJack", "biasBoot", "seJab")
 N_FIELDS = 9
 MODE_STANDARD, MODE_HYTEST = 0, 1
 #: Gage status codes of the suite.
@@ -508,8 +507,9 @@ def gage_block(
     has days on the time axis; ``cal_index`` (D) index of each day's calendar year in
     ``cal_years`` (the axis' distinct calendar years, ascending); ``year0`` the water year
     of slot 0. ``keys`` (G) each gage's stream key; ``plan`` (rows, S) water years that
-    replace the draws (an empty array: draw). Fills ``out`` (G, 2, 9) in ``OUT_FIELDS``
-    order, ``samples`` (G, 2, S) the bootstrap values, ``n_valid_out`` and ``code``.
+    replace the draws (an empty array: draw). Fills ``out`` (G, 2, 9) in the order of
+    ``registry.UNCERTAINTY_COLUMNS`` (score, seJack, ..., seJab), ``samples`` (G, 2, S)
+    the bootstrap values, ``n_valid_out`` and ``code``.
     """
     n_slots = stats.shape[1]
     use_plan = plan.shape[0] > 0
