@@ -20,7 +20,9 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from gagebench.clusters._kubeerrors import diagnose_pods, translate
 from gagebench.clusters._kubespec import (
@@ -31,8 +33,8 @@ from gagebench.clusters._kubespec import (
     owner_reference,
 )
 from gagebench.clusters.base import ClusterBackend
-from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
+from gagebench.schema import Expect, Section, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -61,13 +63,103 @@ def _pod_name() -> str | None:
     return name.strip() if name and name.strip() else None
 
 
+_StrMap = Annotated[dict[str, str | int | float], Expect("a mapping of names to strings")]
+_Text = Annotated[str | None, Field(pattern=r"\S"), Expect("null or a non-empty string")]
+
+
+class KubeAdapt(Section):
+    """Adaptive scaling (a DaskAutoscaler): both bounds, or neither."""
+
+    minimum: int | None = setting("cluster.kubernetes.adapt.minimum", ge=0)
+    maximum: int | None = setting("cluster.kubernetes.adapt.maximum", ge=1)
+
+
+class KubeResources(Section):
+    """A pod's resource requests and limits (Kubernetes quantities)."""
+
+    requests: _StrMap | None = Field(default_factory=dict, description="Resource requests.")
+    limits: _StrMap | None = Field(default_factory=dict, description="Resource limits.")
+
+
+class KubeSecretEnv(Section):
+    """Environment variables from the keys of an existing Secret."""
+
+    secret_name: str | None = setting("cluster.kubernetes.secret_env.secret_name")
+    keys: _StrMap = setting("cluster.kubernetes.secret_env.keys")
+
+
+class KubeSecurityContext(Section):
+    """The non-root user and group the pods run as."""
+
+    run_as_user: int = setting("cluster.kubernetes.security_context.run_as_user", ge=1)
+    run_as_group: int = setting("cluster.kubernetes.security_context.run_as_group", ge=1)
+    fs_group: int = setting("cluster.kubernetes.security_context.fs_group", ge=1)
+
+
+class KubeOwnerJob(Section):
+    """The Job that owns the DaskCluster."""
+
+    name: str = Field(min_length=1, description="The Job's name.")
+    uid: str = Field(min_length=1, description="The Job's uid.")
+
+
+class KubernetesSettings(Section):
+    """``cluster.kubernetes``: a DaskCluster of the dask-kubernetes operator. The rules
+    between keys (DNS names, adapt's bounds, a Secret for secret_env) are checked by the
+    backend when it is built."""
+
+    name: Annotated[str | None, Expect("a lowercase DNS name of at most 53 characters")] = setting(
+        "cluster.kubernetes.name"
+    )
+    namespace: Annotated[str | None, Expect("a Kubernetes namespace name")] = setting(
+        "cluster.kubernetes.namespace", pattern=_DNS_LABEL.pattern.replace("\\Z", "$")
+    )
+    image: _Text = setting("cluster.kubernetes.image")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = setting(
+        "cluster.kubernetes.image_pull_policy"
+    )
+    service_account: _Text = setting("cluster.kubernetes.service_account")
+    n_workers: int = setting("cluster.kubernetes.n_workers", ge=0)
+    adapt: KubeAdapt = setting("cluster.kubernetes.adapt")
+    scheduler_resources: Annotated[
+        KubeResources, Expect("a mapping with only 'requests' and 'limits'")
+    ] = setting("cluster.kubernetes.scheduler_resources")
+    worker_resources: Annotated[
+        KubeResources, Expect("a mapping with only 'requests' and 'limits'")
+    ] = setting("cluster.kubernetes.worker_resources")
+    worker_threads: int = setting("cluster.kubernetes.worker_threads", ge=1)
+    env: _StrMap = setting("cluster.kubernetes.env")
+    secret_env: Annotated[KubeSecretEnv, Expect("{secret_name: NAME, keys: {ENV: key}}")] = setting(
+        "cluster.kubernetes.secret_env"
+    )
+    node_selector: _StrMap = setting("cluster.kubernetes.node_selector")
+    tolerations: Annotated[list[dict[str, Any]], Expect("a list of toleration mappings")] = setting(
+        "cluster.kubernetes.tolerations"
+    )
+    affinity: Annotated[dict[str, Any], Expect("a Kubernetes affinity mapping")] = setting(
+        "cluster.kubernetes.affinity"
+    )
+    labels: _StrMap = setting("cluster.kubernetes.labels")
+    annotations: _StrMap = setting("cluster.kubernetes.annotations")
+    security_context: Annotated[
+        KubeSecurityContext, Expect("{run_as_user: N, run_as_group: N, fs_group: N}")
+    ] = setting("cluster.kubernetes.security_context")
+    idle_timeout: int = setting("cluster.kubernetes.idle_timeout", ge=0)
+    wait_timeout: Annotated[float, Expect("seconds > 0")] = setting(
+        "cluster.kubernetes.wait_timeout", gt=0
+    )
+    owner_job: Annotated[
+        Literal["auto"] | KubeOwnerJob | None, Expect("'auto', null or {name: JOB, uid: UID}")
+    ] = setting("cluster.kubernetes.owner_job")
+
+
 class KubernetesBackend(ClusterBackend):
     """A DaskCluster created through the dask-kubernetes operator; deleted on exit."""
 
     name = "kubernetes"
     started_here = True  # the DaskCluster (and its workers) is created and deleted per run
     memory_key = "worker_resources.limits.memory"
-    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("kubernetes")  # gagebench.yaml
+    Settings = KubernetesSettings
 
     def __init__(self, cfg: Any) -> None:
         try:
