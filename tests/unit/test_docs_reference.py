@@ -69,7 +69,11 @@ def test_every_key_has_a_meaning_and_a_type() -> None:
     assert [k.path for k in keys if not k.meaning.strip()] == []
     assert [k.path for k in keys if not k.type] == []
     rows = {k.path: k for k in keys}
-    assert rows["gage_limit"].type == "integer or null"
+    # types and bounds come from the settings schema
+    assert rows["gage_limit"].type == "integer ≥ 1 or null"
+    assert rows["batch_size"].type == "integer ≥ 1 ≤ 100000"
+    assert rows["mode"].type == "one of standard, hytest"
+    assert rows["cluster.local.memory_limit"].type == "string or integer or number"
     assert rows["cluster.backend"].default == "local"
     assert "local | kubernetes | gateway | address | auto" in rows["cluster.backend"].meaning
     # an inline comment and its continuation lines belong to their key, not to the next
