@@ -26,6 +26,7 @@ import yaml
 
 from gagebench import schema
 from gagebench.clusters import BACKENDS
+from gagebench.defaults import PACKAGED_DEFAULTS as PACKAGED_DEFAULTS  # re-exported
 from gagebench.defaults import UNCERTAINTY_DEFAULTS, default
 from gagebench.errors import ConfigError
 from gagebench.redact import redact, remember_settings

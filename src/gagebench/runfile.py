@@ -122,6 +122,10 @@ def chart_config_schema() -> dict[str, Any]:
     cluster["additionalProperties"] = False
     cluster["required"] = ["backend"]
     inlined["required"] = list(CHART_REQUIRED)
+    inlined["description"] = (
+        "The run configuration (gagebench.yaml's keys), GENERATED from gagebench's settings "
+        "schema by `gagebench config-schema --write-chart-schema`: do not edit by hand"
+    )
     return inlined
 
 
