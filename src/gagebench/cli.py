@@ -609,12 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from gagebench.clusters.base import sigterm_raises
-
-    broken = _broken_dask_config()
+    broken = _broken_dask_config()  # first: importing gagebench's modules reads dask's config
     if broken is not None:
         sys.stderr.write(f"ERROR gagebench: {broken}\n")
         return 2
+    from gagebench.clusters.base import sigterm_raises
+
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)

@@ -159,6 +159,7 @@ def _crosswalk_shape(raw: Any) -> Any:
         raise fail(f"expected {_CROSSWALK_EXAMPLE}, got {raw!r}")
     keys = set(raw)
     table = set(CrosswalkTable.model_fields)
+    names: tuple[str, ...]
     if keys <= table and {"url", "gage", "feature"} <= keys:
         names = ("url", "gage", "feature")
         opts = raw.get("storage_options") or {}
