@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gagebench.clusters._kubeerrors import diagnose_pods, translate
 from gagebench.clusters._kubespec import (
@@ -34,7 +34,7 @@ from gagebench.clusters._kubespec import (
 )
 from gagebench.clusters.base import ClusterBackend
 from gagebench.errors import ClusterError, ConfigError
-from gagebench.schema import Expect, Section, setting
+from gagebench.schema import Expect, Section, fail, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -47,7 +47,7 @@ IMAGE_ENV = "GAGEBENCH_IMAGE"
 JOB_NAME_ENV = "GAGEBENCH_JOB_NAME"
 JOB_UID_ENV = "GAGEBENCH_JOB_UID"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
-_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 _POLL_S = 1.0
 
 
@@ -152,6 +152,29 @@ class KubernetesSettings(Section):
         Literal["auto"] | KubeOwnerJob | None, Expect("'auto', null or {name: JOB, uid: UID}")
     ] = setting("cluster.kubernetes.owner_job")
 
+    @model_validator(mode="after")
+    def _between_keys(self) -> KubernetesSettings:
+        """Adaptive scaling or a fixed size; env names; a Secret for secret_env.keys."""
+        lo, hi = self.adapt.minimum, self.adapt.maximum
+        if (lo is None) != (hi is None):
+            given = self.adapt.model_dump()
+            raise fail(f"expected both minimum and maximum set, or both null, got {given}", "adapt")
+        if lo is not None and hi is not None and hi < max(1, lo):
+            raise fail(f"expected an integer >= {max(1, lo)}, got {hi!r}", "adapt.maximum")
+        if lo is None and self.n_workers < 1:
+            raise fail(f"expected an integer >= 1, got {self.n_workers!r}", "n_workers")
+        for env_name in self.env:
+            if not _ENV_NAME.match(env_name):
+                raise fail(f"expected environment variable names, got {env_name!r}", "env")
+        secret = self.secret_env
+        if secret.keys and not (secret.secret_name and _DNS_LABEL.match(secret.secret_name)):
+            raise fail(
+                "expected the name of an existing Secret when secret_env.keys is set, "
+                f"got {secret.secret_name!r}",
+                "secret_env.secret_name",
+            )
+        return self
+
 
 class KubernetesBackend(ClusterBackend):
     """A DaskCluster created through the dask-kubernetes operator; deleted on exit."""
@@ -174,106 +197,22 @@ class KubernetesBackend(ClusterBackend):
         self._validate()
 
     # -- settings ---------------------------------------------------------------------------
-    def _fail(self, key: str, expected: str, got: Any) -> ConfigError:
-        return ConfigError(f"{self.key(key)}: expected {expected}, got {got!r}")
-
-    def _int(self, key: str, value: Any, minimum: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise self._fail(key, f"an integer >= {minimum}", value)
-
-    def _str_map(self, key: str, value: Any) -> None:
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
-            for k, v in value.items()
-        ):
-            raise self._fail(key, "a mapping of names to strings", value)
-
     def _validate(self) -> None:
-        o = self.options
+        """The rule that needs dask-kubernetes (its cluster-name pattern); the schema
+        (:class:`KubernetesSettings`) checked everything else."""
         from dask_kubernetes.constants import VALID_CLUSTER_NAME
 
-        if o["name"] is not None and not (
-            isinstance(o["name"], str) and VALID_CLUSTER_NAME.match(o["name"])
-        ):
-            raise self._fail("name", "a lowercase DNS name of at most 53 characters", o["name"])
-        if o["namespace"] is not None and not (
-            isinstance(o["namespace"], str) and _DNS_LABEL.match(o["namespace"])
-        ):
-            raise self._fail("namespace", "a Kubernetes namespace name", o["namespace"])
-        for key in ("image", "service_account"):
-            if o[key] is not None and not (isinstance(o[key], str) and o[key].strip()):
-                raise self._fail(key, "null or a non-empty string", o[key])
-        if o["image_pull_policy"] not in _PULL_POLICIES:
-            raise self._fail(
-                "image_pull_policy", f"one of {list(_PULL_POLICIES)}", o["image_pull_policy"]
+        name = self.options["name"]
+        if name is not None and not VALID_CLUSTER_NAME.match(name):
+            raise ConfigError(
+                f"{self.key('name')}: expected a lowercase DNS name of at most 53 "
+                f"characters, got {name!r}"
             )
-        adapt = o["adapt"]
-        if not isinstance(adapt, Mapping) or set(adapt) - {"minimum", "maximum"}:
-            raise self._fail("adapt", "{minimum: N, maximum: M}", adapt)
-        lo, hi = adapt.get("minimum"), adapt.get("maximum")
-        if (lo is None) != (hi is None):
-            raise self._fail("adapt", "both minimum and maximum set, or both null", adapt)
-        if lo is not None:
-            self._int("adapt.minimum", lo, 0)
-            self._int("adapt.maximum", hi, max(1, lo))
-        else:
-            self._int("n_workers", o["n_workers"], 1)
-        self._int("worker_threads", o["worker_threads"], 1)
-        self._int("idle_timeout", o["idle_timeout"], 0)
-        wait = o["wait_timeout"]
-        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait <= 0:
-            raise self._fail("wait_timeout", "seconds > 0", wait)
-        for key in ("scheduler_resources", "worker_resources"):
-            res = o[key]
-            if not isinstance(res, Mapping) or set(res) - {"requests", "limits"}:
-                raise self._fail(key, "a mapping with only 'requests' and 'limits'", res)
-            for part in ("requests", "limits"):
-                self._str_map(f"{key}.{part}", res.get(part) or {})
-        for key in ("env", "node_selector", "labels", "annotations"):
-            self._str_map(key, o[key])
-        for env_name in o["env"]:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", env_name):
-                raise self._fail("env", "environment variable names", env_name)
-        secret = o["secret_env"]
-        if not isinstance(secret, Mapping) or set(secret) - {"secret_name", "keys"}:
-            raise self._fail("secret_env", "{secret_name: NAME, keys: {ENV: key}}", secret)
-        secret = o["secret_env"] = {
+        secret = self.options["secret_env"]
+        self.options["secret_env"] = {
             "secret_name": secret.get("secret_name"),
             "keys": dict(secret.get("keys") or {}),
         }
-        self._str_map("secret_env.keys", secret["keys"])
-        if secret["keys"] and not (
-            isinstance(secret["secret_name"], str) and _DNS_LABEL.match(secret["secret_name"])
-        ):
-            raise self._fail(
-                "secret_env.secret_name",
-                "the name of an existing Secret when secret_env.keys is set",
-                secret["secret_name"],
-            )
-        if not isinstance(o["tolerations"], list) or not all(
-            isinstance(t, Mapping) for t in o["tolerations"]
-        ):
-            raise self._fail("tolerations", "a list of toleration mappings", o["tolerations"])
-        if not isinstance(o["affinity"], Mapping):
-            raise self._fail("affinity", "a Kubernetes affinity mapping", o["affinity"])
-        sc = o["security_context"]
-        if not isinstance(sc, Mapping) or set(sc) != {"run_as_user", "run_as_group", "fs_group"}:
-            raise self._fail(
-                "security_context", "{run_as_user: N, run_as_group: N, fs_group: N}", sc
-            )
-        for key in ("run_as_user", "run_as_group", "fs_group"):
-            self._int(f"security_context.{key}", sc[key], 1)
-        owner = o["owner_job"]
-        if not (
-            owner is None
-            or owner == "auto"
-            or (
-                isinstance(owner, Mapping)
-                and set(owner) == {"name", "uid"}
-                and all(isinstance(v, str) and v for v in owner.values())
-            )
-        ):
-            raise self._fail("owner_job", "'auto', null or {name: JOB, uid: UID}", owner)
 
     # -- where we run ------------------------------------------------------------------------
     @property
