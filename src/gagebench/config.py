@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import dask.config
 import yaml
+from pydantic import BaseModel
 
 from gagebench import schema
 from gagebench.clusters import BACKENDS
@@ -649,29 +650,28 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     settings = schema.validated(schema.RunSettings, raw, "")
     _check_bucket(settings.output, "output")
     _check_bucket(settings.gages, "gages")
-    observed = _store_config(settings.observed, "observed")
     models = {name: _store_config(m, f"models.{name}") for name, m in settings.models.items()}
-    cfg = RunConfig(
-        run_id="",
-        output=settings.output,
-        gages=settings.gages,
-        gage_limit=settings.gage_limit,
-        observed=observed,
-        models=MappingProxyType({k: v for k, v in models.items() if v is not None}),
-        storage_options=_freeze(settings.storage_options),
-        suites=tuple(s for s in VALID_SUITES if s in settings.suites),
-        mode=settings.mode,
-        batch_size=settings.batch_size,
-        min_paired_days=settings.min_paired_days,
-        report=settings.report,
-        progress=settings.progress,
-        log_format=settings.log_format,
-        retries=_freeze(settings.retries.model_dump()),
-        integrity=_freeze(settings.integrity.model_dump()),
-        cluster=_cluster(settings.cluster),
-        uncertainty=_freeze(settings.uncertainty.model_dump()),
-    )
+    special: dict[str, Any] = {
+        "run_id": "",  # filled in below, from the other settings
+        "observed": _store_config(settings.observed, "observed"),
+        "models": MappingProxyType({k: v for k, v in models.items() if v is not None}),
+        "suites": tuple(s for s in VALID_SUITES if s in settings.suites),
+        "cluster": _cluster(settings.cluster),
+    }
+    values = {
+        name: special[name] if name in special else _frozen(settings, name)
+        for name in schema.RunSettings.model_fields
+    }
+    cfg = RunConfig(**values)
     return replace(cfg, run_id=_run_id(settings.run_id, cfg))
+
+
+def _frozen(model: BaseModel, name: str) -> Any:
+    """A validated setting as the frozen config holds it: a section or mapping read-only."""
+    value = getattr(model, name)
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    return _freeze(value) if isinstance(value, dict) else value
 
 
 def _store_config(store: schema.StoreSettings | None, key: str) -> StoreConfig | None:
@@ -684,15 +684,8 @@ def _store_config(store: schema.StoreSettings | None, key: str) -> StoreConfig |
         plain = store.crosswalk.model_dump()
         plain["storage_options"] = _freeze(dict(plain.get("storage_options") or {}))
         crosswalk = Crosswalk(**plain)
-    return StoreConfig(
-        url=store.url,
-        variable=store.variable,
-        storage_options=_freeze(store.storage_options),
-        consolidated=store.consolidated,
-        units=store.units,
-        crosswalk=crosswalk,
-        engine=store.engine,
-    )
+    values = {name: _frozen(store, name) for name in schema.StoreSettings.model_fields}
+    return StoreConfig(**{**values, "crosswalk": crosswalk})
 
 
 def _cluster(settings: schema.ClusterSettings) -> ClusterConfig:

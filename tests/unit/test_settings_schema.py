@@ -207,8 +207,17 @@ def test_every_key_of_gagebench_yaml_is_declared_with_its_default_and_help(
 
 
 def test_run_config_holds_exactly_the_declared_settings() -> None:
+    """RunConfig and StoreConfig are built from the validated models field by field."""
+    from gagebench.config import Crosswalk, StoreConfig
+
     fields = [f.name for f in dataclasses.fields(RunConfig)]
     assert fields == list(schema.RunSettings.model_fields)
+    store_fields = {f.name for f in dataclasses.fields(StoreConfig)}
+    assert store_fields == set(schema.StoreSettings.model_fields)
+    crosswalk_fields = {f.name for f in dataclasses.fields(Crosswalk)}
+    assert crosswalk_fields == set(schema.CrosswalkTable.model_fields) | set(
+        schema.CrosswalkVariables.model_fields
+    )
     for f in dataclasses.fields(RunConfig):
         if f.default is not dataclasses.MISSING and f.name not in ("run_id", "observed"):
             assert f.default == PACKAGED_DEFAULTS[f.name] or (
