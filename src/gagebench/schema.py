@@ -105,7 +105,7 @@ def _list_of(value: Any) -> Any:
 #: A free-form mapping (fsspec storage options...): kept exactly as written; null is {}.
 FreeMapping = Annotated[dict[Any, Any], BeforeValidator(_mapping_or_empty), Expect("a mapping")]
 #: A free-form mapping that must be given as one (a backend's ``env``, ``cluster_options``).
-Mapping_ = Annotated[dict[Any, Any], Expect("a mapping")]
+GivenMapping = Annotated[dict[Any, Any], Expect("a mapping")]
 
 
 def not_text(value: Any, what: str) -> str:
@@ -479,10 +479,7 @@ def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
         inner = _inner_models(info.annotation)
         if not inner:
             return None
-        mapping = get_origin(info.annotation) is dict or any(
-            get_origin(a) is dict for a in get_args(info.annotation)
-        )
-        i += 2 if mapping else 1  # models.<name>: skip the name
+        i += 2 if _is_mapping_of_models(info.annotation) else 1  # models.<name>: the name
         current = inner[0]
     return current
 
@@ -492,37 +489,36 @@ def expected_of(info: FieldInfo) -> str:
     for meta in info.metadata:
         if isinstance(meta, Expect):
             return meta.text
-    lo = hi = None
+    bounds: dict[str, Any] = {}
     for meta in info.metadata:
-        lo = getattr(meta, "ge", lo)
-        hi = getattr(meta, "le", hi)
-    return _words(info.annotation, lo, hi)
+        for name in ("ge", "gt", "le"):
+            if getattr(meta, name, None) is not None:
+                bounds[name] = getattr(meta, name)
+    return _words(info.annotation, bounds)
 
 
-def _words(annotation: Any, lo: Any, hi: Any) -> str:
+def _words(annotation: Any, bounds: dict[str, Any]) -> str:
     args = get_args(annotation)
     if get_origin(annotation) is Literal:
         return f"one of {list(args)}"
     if type(None) in args:
         rest = [a for a in args if a is not type(None)]
-        inner = _words(rest[0], lo, hi) if len(rest) == 1 else "a value"
+        inner = _words(rest[0], bounds) if len(rest) == 1 else "a value"
         return f"null or {inner}"
     if annotation is bool:
         return "true or false"
     if annotation in (int, float):
         noun = "an integer" if annotation is int else "a number"
+        lo, hi = bounds.get("ge"), bounds.get("le")
         if lo is not None and hi is not None:
             return f"{noun} between {lo} and {hi}"
         if lo is not None:
             return f"{noun} >= {lo}"
+        if "gt" in bounds:
+            return f"{noun} > {bounds['gt']}"
         return noun
     if annotation is str:
         return "a string"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "a mapping"
     return "a value of another type"
-
-
-def help_of(model: type[BaseModel], name: str) -> str:
-    """The description of one field (its ``gagebench.yaml`` comment)."""
-    return model.model_fields[name].description or ""

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from gagebench.clusters.base import ClusterBackend
 from gagebench.errors import ClusterError, ConfigError
-from gagebench.schema import Expect, Mapping_, Section, fail, setting
+from gagebench.schema import Expect, GivenMapping, Section, fail, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -104,10 +104,10 @@ class GatewaySettings(Section):
     public_address: _Text = setting("cluster.gateway.public_address")
     auth: _Text = setting("cluster.gateway.auth")
     image: _Text = setting("cluster.gateway.image")
-    env: Mapping_ = setting("cluster.gateway.env")
+    env: GivenMapping = setting("cluster.gateway.env")
     worker_cores: float | None = setting("cluster.gateway.worker_cores", gt=0)
     worker_memory: float | None = setting("cluster.gateway.worker_memory", gt=0)
-    cluster_options: Mapping_ = setting("cluster.gateway.cluster_options")
+    cluster_options: GivenMapping = setting("cluster.gateway.cluster_options")
     n_workers: int = setting("cluster.gateway.n_workers", ge=0)
     adapt: GatewayAdapt = setting("cluster.gateway.adapt")
     wait_timeout: Annotated[float, Expect("seconds > 0")] = setting(
