@@ -323,3 +323,18 @@ def _plain(cfg: RunConfig) -> dict[str, Any]:
         "observed": cfg.observed.url if cfg.observed else None,
         "models": {n: s.url for n, s in cfg.models.items()},
     }
+
+
+def test_settings_recorded_by_an_older_version_still_match() -> None:
+    """``_parts/settings.json`` and manifests written before the one definition held the
+    suites sorted and no store engine: the same settings, so the run resumes."""
+    from gagebench.results.settings import differences
+
+    cfg = load_config(output="/o", observed="/s/o.zarr", models={"nwm": "/s/n.zarr"})
+    now = result_settings(cfg)
+    older = {**now, "suites": sorted(now["suites"])}
+    assert older["suites"] != now["suites"]
+    assert differences(older, now) == []
+    engine = {**now, "observed": {**now["observed"], "engine": "zarr"}}
+    assert differences(engine, now) == []
+    assert differences({**now, "batch_size": 8}, now) == ["batch_size (8 before, 64 now)"]

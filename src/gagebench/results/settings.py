@@ -21,7 +21,12 @@ __all__ = ["differences", "refusal", "result_settings"]
 
 
 def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """``key (before -> now)`` for each setting that differs (keys absent before: skipped)."""
+    """``key (before -> now)`` for each setting that differs (keys absent before: skipped).
+
+    Both sides are put in :func:`result_settings`' canonical form first, so what an older
+    version recorded (suites sorted, no store engine) compares equal to the same settings.
+    """
+    saved, now = result_settings(saved), result_settings(now)
     diffs = []
     for key in RESULT_KEYS:
         if key in saved and key in now and saved[key] != now[key]:
