@@ -296,3 +296,22 @@ def test_a_spaced_double_dash_outside_code_is_an_en_dash() -> None:
     assert option.astext() == "override one setting, e.g. --set batch_size=128"
     assert code.astext() == "a -- b"
     assert block.astext() == "x = 1 -- 2"
+
+
+def test_the_docs_build_publishes_the_run_file_schema_where_the_examples_point(
+    tmp_path: Path,
+) -> None:
+    """The examples' ``# yaml-language-server: $schema=<URL>`` lines name the site's copy:
+    the build writes it there (``schema/run-file.json`` under the site root)."""
+    import json
+    from types import SimpleNamespace
+
+    from gagebench.runfile import SCHEMA_URL, run_file_schema
+
+    ext = _load_extension()
+    app = SimpleNamespace(builder=SimpleNamespace(format="html"), outdir=str(tmp_path))
+    ext.write_run_file_schema(app, None)
+    assert SCHEMA_URL == "https://gagebench.github.io/gagebench/schema/run-file.json"
+    written = tmp_path / "schema" / "run-file.json"
+    assert json.loads(written.read_text()) == run_file_schema()
+    ext.write_run_file_schema(SimpleNamespace(builder=SimpleNamespace(format="latex")), None)
