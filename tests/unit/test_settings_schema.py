@@ -338,3 +338,22 @@ def test_settings_recorded_by_an_older_version_still_match() -> None:
     engine = {**now, "observed": {**now["observed"], "engine": "zarr"}}
     assert differences(engine, now) == []
     assert differences({**now, "batch_size": 8}, now) == ["batch_size (8 before, 64 now)"]
+
+
+def test_gagebench_run_names_a_typo_and_its_fix_in_one_line(tmp_path: Path) -> None:
+    """Through the real entry point: exit 2, one line naming the key and the closest one,
+    no traceback, nothing written."""
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(
+        "# yaml-language-server: $schema=gagebench.schema.json\n"
+        "gagebench:\n  output: out\n  observed: o.zarr\n  models: {nwm: n.zarr}\n"
+        "  bach_size: 3\n"
+    )
+    result = _cli("run", "--config", str(run_file), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "unknown setting(s) gagebench.bach_size" in lines[0]
+    assert "(did you mean gagebench.batch_size?)" in lines[0]
+    assert not (tmp_path / "out").exists()
