@@ -139,9 +139,16 @@ def config_keys(path: Path) -> tuple[list[str], list[ConfigKey]]:
 
     lines = path.read_text().splitlines()
     header, entries = commented_keys(path)
-    types = _schema_types() if path.resolve() == _packaged().resolve() else {}
+    packaged = path.resolve() == _packaged().resolve()
+    types = _schema_types() if packaged else {}
+    from gagebench.config import RESULT_KEYS
+
+    deciding = set(RESULT_KEYS) if packaged else set()
     keys: list[ConfigKey] = []
     for dotted, value, meaning in entries:
+        if dotted in deciding:
+            meaning += " Decides the results: part of the default run id's hash, and a run "
+            meaning += "folder computed with another value is not resumed under it."
         block = isinstance(value, yaml.MappingNode) and not value.flow_style and value.value
         parsed = yaml.safe_load(yaml.serialize(value))
         keys.append(

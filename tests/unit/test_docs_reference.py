@@ -74,6 +74,8 @@ def test_every_key_has_a_meaning_and_a_type() -> None:
     assert rows["batch_size"].type == "integer ≥ 1 ≤ 100000"
     assert rows["mode"].type == "one of standard, hytest"
     assert rows["cluster.local.memory_limit"].type == "string or integer or number"
+    assert "Decides the results" in rows["batch_size"].meaning  # the schema's marker
+    assert "Decides the results" not in rows["report"].meaning
     assert rows["cluster.backend"].default == "local"
     assert "local | kubernetes | gateway | address | auto" in rows["cluster.backend"].meaning
     # an inline comment and its continuation lines belong to their key, not to the next
