@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -48,46 +48,6 @@ class ConfigKey:
     section: bool = False
 
 
-def _comment(line: str) -> str | None:
-    """The text of a comment-only line, else None."""
-    stripped = line.strip()
-    return stripped[1:].strip() if stripped.startswith("#") else None
-
-
-def _comments_above(lines: list[str], row: int, column: int) -> list[str]:
-    """The comment block directly above line ``row``, its ``#`` at ``column``.
-
-    A comment indented deeper belongs to the key above (a continuation), not to this one.
-    """
-    found: list[str] = []
-    i = row - 1
-    while i >= 0 and (text := _comment(lines[i])) is not None:
-        if len(lines[i]) - len(lines[i].lstrip()) != column:
-            break
-        found.insert(0, text)
-        i -= 1
-    return found
-
-
-def _comments_after(lines: list[str], value: yaml.Node, key_column: int) -> list[str]:
-    """The comment after ``value`` (a key: after its colon) on its line, and its continuations.
-
-    A continuation is a comment-only line right below, indented deeper than the key.
-    """
-    line = lines[value.end_mark.line]
-    rest = line[value.end_mark.column :].strip().removeprefix(":").strip()
-    if not rest.startswith("#"):
-        return []
-    found = [rest[1:].strip()]
-    i = value.end_mark.line + 1
-    while i < len(lines) and (text := _comment(lines[i])) is not None:
-        if len(lines[i]) - len(lines[i].lstrip()) <= key_column:
-            break
-        found.append(text)
-        i += 1
-    return found
-
-
 def _source(lines: list[str], node: yaml.Node) -> str:
     """A one-line value as written in the file."""
     if node.start_mark.line != node.end_mark.line:
@@ -95,44 +55,76 @@ def _source(lines: list[str], node: yaml.Node) -> str:
     return lines[node.start_mark.line][node.start_mark.column : node.end_mark.column].strip()
 
 
-def _annotations() -> dict[str, str]:
-    """Dotted key -> annotation, from the configuration dataclasses where they name it."""
-    from gagebench.config import Crosswalk, RunConfig, StoreConfig
+def _schema_types() -> dict[str, str]:
+    """Dotted key -> a reader's type (with bounds), from the run file's JSON Schema."""
+    from gagebench.runfile import settings_schema
 
+    root = settings_schema()
+    defs = root.pop("$defs")
     found: dict[str, str] = {}
-    for prefix, cls in (("", RunConfig), ("observed.", StoreConfig)):
-        for f in dataclasses.fields(cls):
-            found[prefix + f.name] = str(f.type)
-    for f in dataclasses.fields(Crosswalk):
-        found[f"observed.crosswalk.{f.name}"] = str(f.type)
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target = defs[node["$ref"].rsplit("/", 1)[-1]]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return node
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, sub in (resolve(node).get("properties") or {}).items():
+            found[prefix + key] = _type_words(sub, defs)
+            for option in [sub, *sub.get("anyOf", [])]:  # a store: its section's keys
+                if "$ref" in option or "properties" in option:
+                    walk(resolve(option), f"{prefix}{key}.")
+
+    walk(root, "")
     return found
 
 
-_TYPE_WORDS = {
-    "int": "integer",
-    "str": "string",
-    "bool": "boolean",
-    "float": "number",
-    "None": "null",
-    "StoreConfig": "store",
-    "Crosswalk": "crosswalk",
-    "ClusterConfig": "mapping",
-}
-
-
-def _type_of(annotation: str | None, value: Any) -> str:
-    """A reader's type name: from the dataclass annotation when there is one, else the default."""
-    if annotation:
-        if annotation.startswith("Mapping[str, StoreConfig]"):
+def _type_words(node: dict[str, Any], defs: dict[str, Any]) -> str:
+    """``integer ≥ 1``, ``string or null``, ``one of standard, hytest``..."""
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return "store" if name == "StoreSettings" else "mapping"
+    if "anyOf" in node:
+        parts = []
+        for option in node["anyOf"]:
+            words = _type_words(option, defs)
+            if words not in parts:
+                parts.append(words)
+        if "store" in parts:
+            parts = [p for p in parts if p != "string"]  # a URL alone is a store too
+        return " or ".join(parts)
+    if "enum" in node:
+        return "one of " + ", ".join(str(v) for v in node["enum"])
+    if "const" in node:
+        return repr(node["const"]).replace("'", '"')
+    kind = node.get("type")
+    if kind == "array":
+        items = _type_words(node.get("items") or {}, defs) if node.get("items") else "values"
+        return f"list of {items.removeprefix('one of ')}"
+    if kind == "object":
+        values = node.get("additionalProperties")
+        if (
+            isinstance(values, dict)
+            and "anyOf" in values
+            and any("$ref" in o for o in values["anyOf"])
+        ):
             return "mapping of name to store"
-        if annotation.startswith("Mapping"):
-            return "mapping"
-        if annotation.startswith("tuple"):
-            return "list of strings"
-        parts = [p.strip() for p in annotation.split("|")]
-        if value is None and "None" not in parts:
-            parts.append("None")  # validated into a value (e.g. run_id: derived when null)
-        return " or ".join(_TYPE_WORDS.get(p, p) for p in parts)
+        return "mapping"
+    words = str(kind) if kind in ("integer", "number", "string", "boolean", "null") else "value"
+    if "minimum" in node:
+        words += f" ≥ {node['minimum']}"
+    if "exclusiveMinimum" in node:
+        words += f" > {node['exclusiveMinimum']}"
+    if "maximum" in node and node["maximum"] < 2**62:  # not the seed's int64 bound
+        words += f" ≤ {node['maximum']}"
+    return words
+
+
+def _type_of(schema_type: str | None, value: Any) -> str:
+    """A reader's type name: the schema's when it knows the key, else from the default."""
+    if schema_type:
+        return schema_type
     if value is None:
         return "optional (null)"
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list"}.get(
@@ -141,38 +133,40 @@ def _type_of(annotation: str | None, value: Any) -> str:
 
 
 def config_keys(path: Path) -> tuple[list[str], list[ConfigKey]]:
-    """The header comment of ``gagebench.yaml`` and every key under ``gagebench:``."""
-    text = path.read_text()
-    lines = text.splitlines()
-    root = yaml.compose(text)
-    assert isinstance(root, yaml.MappingNode)
-    top_key, top = root.value[0]
-    header = _comments_above(lines, top_key.start_mark.line, top_key.start_mark.column)
-    annotations = _annotations()
+    """The header comment of ``gagebench.yaml`` and every key under ``gagebench:``: its
+    type and bounds from the settings schema, its default and meaning from the file."""
+    from gagebench.defaults import commented_keys
+
+    lines = path.read_text().splitlines()
+    header, entries = commented_keys(path)
+    packaged = path.resolve() == _packaged().resolve()
+    types = _schema_types() if packaged else {}
+    from gagebench.config import RESULT_KEYS
+
+    deciding = set(RESULT_KEYS) if packaged else set()
     keys: list[ConfigKey] = []
-
-    def walk(node: yaml.MappingNode, prefix: str) -> None:
-        for key, value in node.value:
-            dotted = prefix + key.value
-            block = isinstance(value, yaml.MappingNode) and not value.flow_style and value.value
-            meaning = _comments_above(lines, key.start_mark.line, key.start_mark.column)
-            meaning += _comments_after(lines, key if block else value, key.start_mark.column)
-            parsed = yaml.safe_load(yaml.serialize(value))
-            keys.append(
-                ConfigKey(
-                    path=dotted,
-                    type=_type_of(annotations.get(dotted), parsed) if not block else "section",
-                    default="" if block else _source(lines, value),
-                    meaning=" ".join(meaning),
-                    section=bool(block),
-                )
+    for dotted, value, meaning in entries:
+        if dotted in deciding:
+            meaning += " Decides the results: part of the default run id's hash, and a run "
+            meaning += "folder computed with another value is not resumed under it."
+        block = isinstance(value, yaml.MappingNode) and not value.flow_style and value.value
+        parsed = yaml.safe_load(yaml.serialize(value))
+        keys.append(
+            ConfigKey(
+                path=dotted,
+                type="section" if block else _type_of(types.get(dotted), parsed),
+                default="" if block else _source(lines, value),
+                meaning=meaning,
+                section=bool(block),
             )
-            if block:
-                walk(value, dotted + ".")
-
-    assert isinstance(top, yaml.MappingNode)
-    walk(top, "")
+        )
     return header, keys
+
+
+def _packaged() -> Path:
+    from gagebench.defaults import DEFAULTS_FILE
+
+    return DEFAULTS_FILE
 
 
 def _inline(text: str) -> list[nodes.Node]:
@@ -258,6 +252,19 @@ class ConfigReference(SphinxDirective):
         self.env.note_dependency(str(DEFAULTS_FILE))
         header, keys = config_keys(DEFAULTS_FILE)
         return [*_header_nodes(header), _table(keys)]
+
+
+def write_run_file_schema(app: Sphinx, exception: Exception | None) -> None:
+    """Publish the run file's JSON Schema with the site, at ``schema/run-file.json``: the
+    URL the examples' ``# yaml-language-server: $schema=...`` lines point to
+    (:data:`gagebench.runfile.SCHEMA_URL`)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from gagebench.runfile import SCHEMA_URL, run_file_schema
+
+    target = Path(app.outdir) / SCHEMA_URL.split("/gagebench/", 1)[1]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(run_file_schema(), indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,5 +414,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", write_notebooks)
     app.connect("source-read", link_notebook)
     app.connect("build-finished", _fix_backlinks_when_built)
+    app.connect("build-finished", write_run_file_schema)
     logging.getLogger("sphinx.sphinx.ext.intersphinx").addFilter(_OfflineInventories())
     return {"parallel_read_safe": True, "parallel_write_safe": True}

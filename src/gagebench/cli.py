@@ -185,6 +185,53 @@ def _add_cluster_spec(sub: argparse._SubParsersAction) -> None:
 # --- end cluster-spec ----------------------------------------------------------------------
 
 
+# --- config-schema ---------------------------------------------------------------------------
+def _cmd_config_schema(args: argparse.Namespace) -> int:
+    """Print the run file's JSON Schema, or write the Helm chart's section of it."""
+    import json
+    from pathlib import Path
+
+    from gagebench.runfile import run_file_schema, write_chart_schema
+
+    if args.write_chart_schema:
+        path = Path(args.write_chart_schema)
+        try:
+            changed = write_chart_schema(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(
+                f"cannot update the chart's values schema {str(path)!r} ({exc}): give the "
+                "chart's values.schema.json (helm/gagebench/values.schema.json)"
+            ) from exc
+        sys.stdout.write(f"{path}: {'updated' if changed else 'up to date'}\n")
+        return 0
+    sys.stdout.write(json.dumps(run_file_schema(), indent=2) + "\n")
+    return 0
+
+
+def _add_config_schema(sub: argparse._SubParsersAction) -> None:
+    schema = sub.add_parser(
+        "config-schema",
+        help="print the run file's JSON Schema (editors check run files with it)",
+        description=(
+            "Print the JSON Schema of a run file (the settings under `gagebench:`), "
+            "generated from gagebench's settings schema: every key with its type, bounds, "
+            "default and help. Save it (gagebench config-schema > gagebench.schema.json) "
+            "and point a run file to it with a first line "
+            "`# yaml-language-server: $schema=gagebench.schema.json`, or use the published "
+            "copy (see the configuration reference)."
+        ),
+    )
+    schema.add_argument(
+        "--write-chart-schema",
+        metavar="VALUES_SCHEMA_JSON",
+        help="instead, write the `config` section of the Helm chart's values.schema.json",
+    )
+    schema.set_defaults(handler=_cmd_config_schema)
+
+
+# --- end config-schema -----------------------------------------------------------------------
+
+
 # --- report / compare (report helper) -------------------------------------------------------
 def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """Storage options (run file's ``storage_options``, then --storage-option) and the
@@ -394,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub)
     _add_synth(sub)
     _add_cluster_spec(sub)
+    _add_config_schema(sub)
     _add_report_commands(sub)
     _add_boot_years(sub)
     return parser
@@ -401,17 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     """``sample``: the real sample gage, evaluated in this process."""
+    from gagebench.defaults import default
+
+    mode, suites = default("mode"), ",".join(default("suites"))
     sample = sub.add_parser("sample", help="evaluate the real sample gage 01104200 and print it")
     sample.add_argument(
         "--mode",
         choices=["standard", "hytest"],
-        default="standard",
-        help="standard definitions or HyTEST's notebooks' (default standard)",
+        default=mode,
+        help=f"standard definitions or HyTEST's notebooks' (default {mode})",
     )
     sample.add_argument(
         "--suites",
-        default="standard,dscore",
-        help="comma-separated suites: standard, dscore, uncertainty (default standard,dscore)",
+        default=suites,
+        help=f"comma-separated suites: standard, dscore, uncertainty (default {suites})",
     )
     sample.add_argument("--seed", type=int, default=0, help="seed of the uncertainty suite")
     sample.set_defaults(handler=_cmd_sample)
@@ -558,12 +609,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from gagebench.clusters.base import sigterm_raises
-
-    broken = _broken_dask_config()
+    broken = _broken_dask_config()  # first: importing gagebench's modules reads dask's config
     if broken is not None:
         sys.stderr.write(f"ERROR gagebench: {broken}\n")
         return 2
+    from gagebench.clusters.base import sigterm_raises
+
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)

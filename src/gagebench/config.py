@@ -19,36 +19,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import dask.config
 import yaml
+from pydantic import BaseModel
 
+from gagebench import schema
 from gagebench.clusters import BACKENDS
-from gagebench.defaults import PACKAGED_DEFAULTS, UNCERTAINTY_DEFAULTS
+from gagebench.defaults import PACKAGED_DEFAULTS as PACKAGED_DEFAULTS  # re-exported
+from gagebench.defaults import UNCERTAINTY_DEFAULTS, default
 from gagebench.errors import ConfigError
 from gagebench.redact import redact, remember_settings
 
 if TYPE_CHECKING:
     from gagebench.uncertainty import UncertaintySettings
 
-# gagebench.yaml (gagebench.defaults) is the one source of every default below; importing
-# gagebench.defaults registered it as dask's config defaults.
+# gagebench.yaml (gagebench.defaults) is the one source of every default below, and
+# gagebench.schema the one declaration of every setting's type and bounds.
 
-VALID_SUITES = ("standard", "dscore", "uncertainty")
+VALID_SUITES: tuple[str, ...] = get_args(schema.Suite)
 #: The suites a run computes when ``suites`` is not set.
-DEFAULT_SUITES: tuple[str, ...] = tuple(PACKAGED_DEFAULTS["suites"])
-DEFAULT_BATCH_SIZE: int = int(PACKAGED_DEFAULTS["batch_size"])
-VALID_MODES = ("standard", "hytest")
+DEFAULT_SUITES: tuple[str, ...] = tuple(default("suites"))
+DEFAULT_BATCH_SIZE: int = default("batch_size")
+VALID_MODES: tuple[str, ...] = get_args(schema.RunSettings.model_fields["mode"].annotation)
 #: The backends of the cluster registry (:data:`gagebench.clusters.BACKENDS`).
 VALID_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
-VALID_LOG_FORMATS = ("text", "json")
-#: Run ids and model names: each names a folder of the run (``<output>/<run_id>/<model>/``),
-#: so one safe path segment: letters, digits, '.', '_', '-', not starting with a symbol
-#: (never '.', '..' or a hidden name), at most 128 characters.
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-_NAME_RULE = "letters, digits, '.', '_' or '-' (at most 128, not starting with a symbol)"
-_MODEL_NAMES = f"model names of {_NAME_RULE}, as each names a folder of the run"
+VALID_LOG_FORMATS: tuple[str, ...] = get_args(
+    schema.RunSettings.model_fields["log_format"].annotation
+)
+#: Run ids and model names: one safe path segment (see :data:`gagebench.schema.NAME`).
+NAME = schema.NAME
+_NAME_RULE = schema.NAME_RULE
+_MODEL_NAMES = schema.MODEL_NAMES
 
 
 #: Settings whose contents are passed to other libraries as written (never renamed).
@@ -367,10 +370,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), load_yaml(raw, f"override {text!r}") if raw.strip() else None
 
 
-_TABLE_KEYS = {"url", "gage", "feature", "storage_options"}
-_VARIABLE_KEYS = {"gage_variable", "feature_variable"}
-
-
 class _MaskedRepr:
     """A settings dataclass whose repr masks its secrets (a notebook shows it as it
     shows any value): storage options and headers by key, URLs' passwords and tokens."""
@@ -397,33 +396,6 @@ class Crosswalk(_MaskedRepr):
     feature_variable: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def parse(cls, raw: Any, key: str) -> Crosswalk | None:
-        """Validate a ``crosswalk:`` setting (``key`` is its dotted name, for errors)."""
-        if raw is None:
-            return None
-        example = (
-            "{url: <CSV/Parquet>, gage: <column>, feature: <column>} or "
-            "{gage_variable: <variable>, feature_variable: <variable>}"
-        )
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"gagebench.{key}: expected {example}, got {raw!r}")
-        keys = set(raw)
-        if keys <= _TABLE_KEYS and {"url", "gage", "feature"} <= keys:
-            values = {k: raw[k] for k in ("url", "gage", "feature")}
-            opts = raw.get("storage_options") or {}
-            if not isinstance(opts, Mapping):
-                raise ConfigError(f"gagebench.{key}.storage_options: expected a mapping")
-        elif keys == _VARIABLE_KEYS:
-            values = {k: raw[k] for k in _VARIABLE_KEYS}
-            opts = {}
-        else:
-            raise ConfigError(f"gagebench.{key}: expected {example}, got keys {sorted(keys)}")
-        for name, value in values.items():
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"gagebench.{key}.{name}: expected a name, got {value!r}")
-        return cls(**values, storage_options=dict(opts))
-
     def describe(self) -> dict[str, Any]:
         """What the manifest records (no storage options: they may hold secrets)."""
         if self.url is not None:
@@ -442,11 +414,13 @@ class StoreConfig(_MaskedRepr):
     """
 
     url: str
-    variable: str = "streamflow"
+    variable: str = default("observed.variable")
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    consolidated: bool | None = None
-    units: str | None = None
+    consolidated: bool | None = default("observed.consolidated")
+    units: str | None = default("observed.units")
     crosswalk: Crosswalk | None = None
+    #: How the store is read (``gagebench.yaml``: ``observed.engine``).
+    engine: str = default("observed.engine")
 
     def options(self) -> dict[str, Any]:
         """The store's own storage options (a plain copy)."""
@@ -457,7 +431,7 @@ class StoreConfig(_MaskedRepr):
 class ClusterConfig(_MaskedRepr):
     """Which backend runs the bag, and each backend's own (unvalidated) settings."""
 
-    backend: str = "local"
+    backend: str = default("cluster.backend")
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def backend_options(self, name: str | None = None) -> dict[str, Any]:
@@ -471,18 +445,18 @@ class RunConfig(_MaskedRepr):
 
     run_id: str
     output: str
-    gages: str = "builtin"
-    gage_limit: int | None = None
+    gages: str = default("gages")
+    gage_limit: int | None = default("gage_limit")
     observed: StoreConfig | None = None
     models: Mapping[str, StoreConfig] = field(default_factory=dict)
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     suites: tuple[str, ...] = DEFAULT_SUITES
-    mode: str = "standard"
+    mode: str = default("mode")
     batch_size: int = DEFAULT_BATCH_SIZE
-    min_paired_days: int = 365
-    report: bool = True
-    progress: bool = True
-    log_format: str = "text"
+    min_paired_days: int = default("min_paired_days")
+    report: bool = default("report")
+    progress: bool = default("progress")
+    log_format: str = default("log_format")
     retries: Mapping[str, Any] = field(default_factory=dict)
     integrity: Mapping[str, Any] = field(default_factory=dict)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -590,19 +564,53 @@ def new_run_id(now: _dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
-#: Settings that decide a run's results; the default run id is a hash of them, so running
-#: the same command again resumes (or finds complete) the same run.
-RESULT_KEYS = (
-    "gages",
-    "gage_limit",
-    "observed",
-    "models",
-    "suites",
-    "mode",
-    "batch_size",
-    "min_paired_days",
-    "uncertainty",
-)
+#: Settings that decide a run's results (marked in :mod:`gagebench.schema`): the default run
+#: id is a hash of them, so running the same command again resumes (or finds complete)
+#: the same run; a run folder refuses to go on under others; the manifest records them.
+RESULT_KEYS: tuple[str, ...] = schema.result_keys()
+
+
+def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The result-deciding settings of a config (or of a manifest's ``config``), in one
+    canonical form: stores as they are read (no access options), models by name, suites
+    in their canonical order, the uncertainty settings only when that suite runs.
+
+    The one definition behind the default run id (:func:`settings_run_id`), the refusal
+    of a run folder computed with other settings and the manifest's comparison
+    (:mod:`gagebench.results.settings`). A RunConfig is taken as its manifest records it
+    (:meth:`RunConfig.to_dict`, secrets masked); the run id hashes the plain values."""
+    plain = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    out: dict[str, Any] = {}
+    for key in RESULT_KEYS:
+        if key not in plain:
+            continue
+        value = plain[key]
+        if key == "observed":
+            value = store_identity(value)
+        elif key == "models":
+            value = {str(k): store_identity(v) for k, v in sorted((value or {}).items())}
+        elif key == "suites":
+            value = [s for s in VALID_SUITES if s in (value or [])]
+        elif key == "uncertainty":
+            if "uncertainty" not in (plain.get("suites") or []):
+                continue  # its settings decide nothing when the suite does not run
+            value = dict(value or {})
+        out[key] = value
+    return out
+
+
+def store_identity(store: Any) -> Any:
+    """How a store is read (URL, variable, units, crosswalk...), without the options that
+    only say how it is reached (:data:`gagebench.schema.STORE_ACCESS_KEYS`); the default
+    engine is left out too, so ids and manifests from before it existed still match."""
+    if not isinstance(store, Mapping):
+        return store
+    return {
+        k: v
+        for k, v in store.items()
+        if k not in schema.STORE_ACCESS_KEYS
+        and not (k == "engine" and v == default("observed.engine"))
+    }
 
 
 def settings_run_id(settings: Mapping[str, Any]) -> str:
@@ -611,21 +619,9 @@ def settings_run_id(settings: Mapping[str, Any]) -> str:
     Storage options (credentials, endpoints) are left out: the same stores reached another
     way are the same run.
     """
-    # the uncertainty settings count only for runs of that suite (older ids stay the same)
-    chosen = {
-        k: settings.get(k) for k in RESULT_KEYS if k != "uncertainty" or settings.get(k) is not None
-    }
+    chosen = result_settings(settings)
     text = json.dumps(chosen, sort_keys=True, default=str)
     return "run-" + hashlib.sha256(text.encode()).hexdigest()[:10]
-
-
-def _store_identity(store: StoreConfig | None) -> dict[str, Any] | None:
-    """How a store is read (URL, variable, units, crosswalk...), without access options."""
-    if store is None:
-        return None
-    plain = _as_plain(store)
-    plain.pop("storage_options", None)
-    return dict(plain)
 
 
 def _expect(cond: bool, key: str, expected: str, got: Any) -> None:
@@ -642,284 +638,79 @@ def _check_bucket(url: str, key: str) -> None:
         raise ConfigError(f"gagebench.{key}: {problem} (got {url!r})")
 
 
-def _mapping(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key)
-    if value is None:
-        return {}
-    _expect(isinstance(value, Mapping), key, "a mapping", value)
-    return dict(value)
-
-
-def _store(raw: Any, key: str) -> StoreConfig | None:
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        raw = {"url": raw}
-    _expect(isinstance(raw, Mapping), key, "a mapping with 'url' (or a URL string)", raw)
-    unknown = set(raw) - _STORE_KEYS
-    _expect(not unknown, key, f"only the keys {', '.join(sorted(_STORE_KEYS))}", sorted(unknown))
-    url = raw.get("url")
-    if url is None:
-        return None
-    _expect(isinstance(url, str) and url.strip() != "", f"{key}.url", "a URL string", url)
-    _check_bucket(url, f"{key}.url")
-    variable = raw.get("variable") or "streamflow"
-    _expect(isinstance(variable, str), f"{key}.variable", "a variable name", variable)
-    opts = raw.get("storage_options") or {}
-    _expect(isinstance(opts, Mapping), f"{key}.storage_options", "a mapping", opts)
-    consolidated = raw.get("consolidated")
-    _expect(
-        consolidated is None or isinstance(consolidated, bool),
-        f"{key}.consolidated",
-        "true, false or null",
-        consolidated,
-    )
-    units = raw.get("units")
-    _expect(units is None or isinstance(units, str), f"{key}.units", "a units string", units)
-    crosswalk = Crosswalk.parse(raw.get("crosswalk"), f"{key}.crosswalk")
-    if crosswalk is not None:
-        crosswalk = replace(crosswalk, storage_options=_freeze(dict(crosswalk.storage_options)))
-    return StoreConfig(
-        url=url,
-        variable=variable,
-        storage_options=_freeze(dict(opts)),
-        consolidated=consolidated,
-        units=units,
-        crosswalk=crosswalk,
-    )
-
-
-_STORE_KEYS = {"url", "variable", "storage_options", "consolidated", "units", "crosswalk"}
-
-
-_TOP_KEYS = {
-    "run_id",
-    "output",
-    "gages",
-    "gage_limit",
-    "observed",
-    "models",
-    "storage_options",
-    "suites",
-    "mode",
-    "batch_size",
-    "min_paired_days",
-    "report",
-    "progress",
-    "log_format",
-    "retries",
-    "integrity",
-    "cluster",
-    "uncertainty",
-}
-
-
-def _int_setting(value: Any, key: str, low: int, high: int | None = None) -> int:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-    ok = ok and (high is None or value <= high)
-    span = f"between {low} and {high}" if high is not None else f"of at least {low}"
-    _expect(ok, key, f"an integer {span}", value)
-    return int(value)
-
-
-def _uncertainty(raw: Any) -> dict[str, Any]:
-    """The validated ``uncertainty`` section, defaults filled in."""
-    if raw is None:
-        raw = {}
-    _expect(isinstance(raw, Mapping), "uncertainty", "a mapping", raw)
-    unknown = sorted(set(raw) - set(UNCERTAINTY_DEFAULTS))
-    _expect(not unknown, "uncertainty", f"only the keys {', '.join(UNCERTAINTY_DEFAULTS)}", unknown)
-    out = {**UNCERTAINTY_DEFAULTS, **raw}
-    out["n_samples"] = _int_setting(out["n_samples"], "uncertainty.n_samples", 2, 1_000_000)
-    if out["seed"] is not None:
-        out["seed"] = _int_setting(out["seed"], "uncertainty.seed", 0, 2**63 - 1)
-    out["water_year_month"] = _int_setting(
-        out["water_year_month"], "uncertainty.water_year_month", 1, 13
-    )
-    out["min_days"] = _int_setting(out["min_days"], "uncertainty.min_days", 0, 366)
-    out["min_years"] = _int_setting(out["min_years"], "uncertainty.min_years", 2)
-    return out
-
-
 def validate(raw: Mapping[str, Any]) -> RunConfig:
     """Turn a merged settings mapping into a :class:`RunConfig`, or raise ConfigError.
 
-    One step per section, in this order (the first invalid setting is the one named).
+    The schema (:class:`gagebench.schema.RunSettings`) checks every key and value; an
+    unknown key is named first, else the first invalid setting. Then the URLs' buckets,
+    the cluster backend and the run id.
     """
     raw = _normalize_keys(dict(raw))
     remember_settings(raw)  # its secrets are masked in every output from now on
-    _check_top_keys(raw)
-    output, gages, limit = _run_inputs(raw)
-    observed = _store(raw.get("observed"), "observed")
-    models = _models(raw)
-    suites = _suites(raw)
-    mode, batch, min_days, log_format = _run_settings(raw)
-    cluster = _cluster(raw)
-    storage_options = _mapping(raw, "storage_options")
-    from gagebench.storage.retry import RetryPolicy
-
-    retries = RetryPolicy.from_mapping(_mapping(raw, "retries")).to_dict()
-    from gagebench.storage.digests import IntegritySettings
-
-    integrity = IntegritySettings.from_mapping(_mapping(raw, "integrity")).to_dict()
-    cfg = RunConfig(
-        run_id="",
-        output=output,
-        gages=gages,
-        gage_limit=limit,
-        observed=observed,
-        models=MappingProxyType(models),
-        storage_options=_freeze(storage_options),
-        suites=suites,
-        mode=mode,
-        batch_size=batch,
-        min_paired_days=min_days,
-        report=raw.get("report", True),
-        progress=raw.get("progress", True),
-        log_format=log_format,
-        retries=_freeze(retries),
-        integrity=_freeze(integrity),
-        cluster=cluster,
-        uncertainty=_freeze(_uncertainty(raw.get("uncertainty"))),
-    )
-    return replace(cfg, run_id=_run_id(raw.get("run_id"), cfg))
+    settings = schema.validated(schema.RunSettings, raw, "")
+    _check_bucket(settings.output, "output")
+    _check_bucket(settings.gages, "gages")
+    models = {name: _store_config(m, f"models.{name}") for name, m in settings.models.items()}
+    special: dict[str, Any] = {
+        "run_id": "",  # filled in below, from the other settings
+        "observed": _store_config(settings.observed, "observed"),
+        "models": MappingProxyType({k: v for k, v in models.items() if v is not None}),
+        "suites": tuple(s for s in VALID_SUITES if s in settings.suites),
+        "cluster": _cluster(settings.cluster),
+    }
+    values = {
+        name: special[name] if name in special else _frozen(settings, name)
+        for name in schema.RunSettings.model_fields
+    }
+    cfg = RunConfig(**values)
+    return replace(cfg, run_id=_run_id(settings.run_id, cfg))
 
 
-def _check_top_keys(raw: Mapping[str, Any]) -> None:
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s) gagebench.{', gagebench.'.join(unknown)}; "
-            f"valid keys are: {', '.join(sorted(_TOP_KEYS))}"
-        )
+def _frozen(model: BaseModel, name: str) -> Any:
+    """A validated setting as the frozen config holds it: a section or mapping read-only."""
+    value = getattr(model, name)
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    return _freeze(value) if isinstance(value, dict) else value
 
 
-def _run_inputs(raw: Mapping[str, Any]) -> tuple[str, str, int | None]:
-    """``output``, ``gages`` and ``gage_limit``."""
-    output = raw.get("output")
-    _expect(isinstance(output, str) and output.strip() != "", "output", "a URL or path", output)
-    _check_bucket(str(output), "output")
-    gages = raw.get("gages", "builtin")
-    _expect(isinstance(gages, str) and gages != "", "gages", "'builtin' or a URL", gages)
-    _check_bucket(gages, "gages")
-    limit = raw.get("gage_limit")
-    _expect(
-        limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0),
-        "gage_limit",
-        "null or a positive integer",
-        limit,
-    )
-    return str(output), gages, limit
+def _store_config(store: schema.StoreSettings | None, key: str) -> StoreConfig | None:
+    """The validated store as the frozen dataclass the sources read."""
+    if store is None or store.url is None:
+        return None
+    _check_bucket(store.url, f"{key}.url")
+    crosswalk = None
+    if store.crosswalk is not None:
+        plain = store.crosswalk.model_dump()
+        plain["storage_options"] = _freeze(dict(plain.get("storage_options") or {}))
+        crosswalk = Crosswalk(**plain)
+    values = {name: _frozen(store, name) for name in schema.StoreSettings.model_fields}
+    return StoreConfig(**{**values, "crosswalk": crosswalk})
 
 
-def _models(raw: Mapping[str, Any]) -> dict[str, StoreConfig]:
-    """The ``models`` section: a store per model name."""
-    models: dict[str, StoreConfig] = {}
-    for name, spec in _mapping(raw, "models").items():
-        _expect_text(name, "models", "model name")
-        _expect(
-            bool(NAME.match(str(name))),
-            "models",
-            _MODEL_NAMES,
-            name,
-        )
-        store = _store(spec, f"models.{name}")
-        _expect(store is not None, f"models.{name}.url", "a URL string", None)
-        assert store is not None
-        models[str(name)] = store
-    return models
-
-
-def _suites(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    """``suites`` (a list or a comma-separated string), in the order of VALID_SUITES."""
-    suites = raw.get("suites", list(DEFAULT_SUITES))
-    if isinstance(suites, str):
-        suites = [s.strip() for s in suites.split(",") if s.strip()]
-    _expect(
-        isinstance(suites, list | tuple)
-        and len(suites) > 0
-        and all(s in VALID_SUITES for s in suites),
-        "suites",
-        f"a non-empty list of {list(VALID_SUITES)}",
-        suites,
-    )
-    return tuple(s for s in VALID_SUITES if s in suites)
-
-
-def _run_settings(raw: Mapping[str, Any]) -> tuple[str, int, int, str]:
-    """``mode``, ``batch_size``, ``min_paired_days``, the flags and ``log_format``."""
-    mode = raw.get("mode", "standard")
-    _expect(mode in VALID_MODES, "mode", f"one of {list(VALID_MODES)}", mode)
-    batch = _int_setting(raw.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size", 1, 100_000)
-    min_days = raw.get("min_paired_days", 365)
-    _expect(
-        isinstance(min_days, int) and not isinstance(min_days, bool) and min_days >= 2,
-        "min_paired_days",
-        "an integer of at least 2 (days with both observed and simulated flow)",
-        min_days,
-    )
-    for flag in ("report", "progress"):
-        _expect(isinstance(raw.get(flag, True), bool), flag, "true or false", raw.get(flag))
-    log_format = raw.get("log_format", "text")
-    _expect(
-        log_format in VALID_LOG_FORMATS,
-        "log_format",
-        f"one of {list(VALID_LOG_FORMATS)}",
-        log_format,
-    )
-    return mode, batch, min_days, log_format
-
-
-def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
-    """The ``cluster`` section: the backend and one mapping per backend's settings."""
-    cluster_raw = _mapping(raw, "cluster")
-    backend = cluster_raw.pop("backend", "local")
+def _cluster(settings: schema.ClusterSettings) -> ClusterConfig:
+    """The ``cluster`` section: a registered backend, and sections only of backends (each
+    validated by its backend's own schema, :mod:`gagebench.clusters`)."""
+    backend = settings.backend
     _expect(backend in VALID_BACKENDS, "cluster.backend", f"one of {list(VALID_BACKENDS)}", backend)
-    for name, section in cluster_raw.items():
-        _expect(
-            section is None or isinstance(section, Mapping),
-            f"cluster.{name}",
-            "a mapping of that backend's settings",
-            section,
-        )
-    for name in cluster_raw:
+    sections = settings.sections()
+    for name in sections:
         _expect(
             name in VALID_BACKENDS and name != "auto",
             f"cluster.{name}",
             f"a section of one of the backends {[b for b in VALID_BACKENDS if b != 'auto']}",
             name,
         )
-    return ClusterConfig(backend=backend, options=_freeze(cluster_raw))
+    options = {name: (settings.model_extra or {})[name] for name in sections}
+    return ClusterConfig(backend=backend, options=_freeze(options))
 
 
-def _expect_text(value: Any, key: str, what: str) -> None:
-    """ConfigError for a name YAML read as another type (``null``, ``yes``/``no``/``on``,
-    ``010``, a date): its text would not be the name written, so it is refused."""
-    if not isinstance(value, str):
-        raise ConfigError(
-            f"gagebench.{key}: the {what} {value!r} was read as {type(value).__name__}, "
-            "not text (YAML reads null, yes/no/on/off, 010 and dates that way): quote it"
-        )
-
-
-def _run_id(template: Any, cfg: RunConfig) -> str:
+def _run_id(template: str | None, cfg: RunConfig) -> str:
     """``run_id`` with ``{hash}`` (of the result settings) and ``{time}`` filled in."""
-    if template is not None:
-        _expect_text(template, "run_id", "run id")
-    identity: dict[str, Any] = {
-        "gages": cfg.gages,
-        "gage_limit": cfg.gage_limit,
-        "observed": _store_identity(cfg.observed),
-        "models": {name: _store_identity(store) for name, store in sorted(cfg.models.items())},
-        "suites": list(cfg.suites),
-        "mode": cfg.mode,
-        "batch_size": cfg.batch_size,
-        "min_paired_days": cfg.min_paired_days,
-    }
-    if "uncertainty" in cfg.suites:
-        identity["uncertainty"] = dict(cfg.uncertainty)
     run_id = str(template or "{hash}")
-    run_id = run_id.replace("{hash}", settings_run_id(identity)).replace("{time}", new_run_id())
+    if "{hash}" in run_id:
+        run_id = run_id.replace("{hash}", settings_run_id(_as_plain(cfg)))
+    run_id = run_id.replace("{time}", new_run_id())
     _expect(
         bool(NAME.match(run_id)),
         "run_id",

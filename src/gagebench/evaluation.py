@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import METRICS, PARTIAL, BatchResult, check_names, evaluate_arrays
 
@@ -371,10 +372,10 @@ def evaluate(
     *,
     time: Any = None,
     gages: Sequence[Any] | None = None,
-    suites: str | Sequence[str] = ("standard", "dscore"),
-    mode: str = "standard",
-    min_paired_days: int = 365,
-    n_samples: int = 1000,
+    suites: str | Sequence[str] = tuple(default("suites")),
+    mode: str = default("mode"),
+    min_paired_days: int = default("min_paired_days"),
+    n_samples: int = default("uncertainty.n_samples"),
     seed: int | None = None,
     boot_years: Any = None,
     uncertainty: Mapping[str, Any] | None = None,

@@ -27,6 +27,7 @@ import pandas as pd
 
 from gagebench._version import __version__
 from gagebench.batches import BatchesFailed, run_failed
+from gagebench.defaults import default
 from gagebench.errors import (
     ClusterError,
     CommitError,
@@ -168,7 +169,7 @@ def evaluate_batch(
     models: Sequence[str],
     suites: Sequence[str],
     mode: str,
-    min_days: int = 365,
+    min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
 ) -> pd.DataFrame:
     """Read one batch from ``source`` and evaluate every model: one row per gage x model.
@@ -271,7 +272,7 @@ def _evaluate_rows(
     model: str,
     suites: tuple[str, ...],
     mode: str,
-    min_days: int = 365,
+    min_days: int = default("min_paired_days"),
 ) -> pd.DataFrame:
     """The engine on a batch; on an InputError, gage by gage, so one bad gage is one row.
 
@@ -311,7 +312,7 @@ def _run_element(
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
-    min_days: int = 365,
+    min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, pd.DataFrame]:
     """One batch on a worker: ``(index, rows)``; tuned as its worker is (:mod:`.tuning`)."""
@@ -329,7 +330,7 @@ def _run_guarded(
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
-    min_days: int = 365,
+    min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, Any]:
     """:func:`_run_element`; a failure comes back as a BatchFailure (no worker traceback)."""
@@ -349,7 +350,7 @@ def stream_batches(
     mode: str,
     max_in_flight: int | None = None,
     attempts: int = 3,
-    min_days: int = 365,
+    min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.

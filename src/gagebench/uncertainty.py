@@ -549,7 +549,7 @@ _OPTION_KEYS = tuple(k for k in UNCERTAINTY_DEFAULTS if k not in ("n_samples", "
 def settings_from(
     options: Mapping[str, Any] | None = None,
     *,
-    n_samples: int = 1000,
+    n_samples: int = UNCERTAINTY_DEFAULTS["n_samples"],
     seed: int | None = None,
     boot_years: Any = None,
     key: str | None = None,

@@ -69,7 +69,13 @@ def test_every_key_has_a_meaning_and_a_type() -> None:
     assert [k.path for k in keys if not k.meaning.strip()] == []
     assert [k.path for k in keys if not k.type] == []
     rows = {k.path: k for k in keys}
-    assert rows["gage_limit"].type == "integer or null"
+    # types and bounds come from the settings schema
+    assert rows["gage_limit"].type == "integer ≥ 1 or null"
+    assert rows["batch_size"].type == "integer ≥ 1 ≤ 100000"
+    assert rows["mode"].type == "one of standard, hytest"
+    assert rows["cluster.local.memory_limit"].type == "string or integer or number"
+    assert "Decides the results" in rows["batch_size"].meaning  # the schema's marker
+    assert "Decides the results" not in rows["report"].meaning
     assert rows["cluster.backend"].default == "local"
     assert "local | kubernetes | gateway | address | auto" in rows["cluster.backend"].meaning
     # an inline comment and its continuation lines belong to their key, not to the next
@@ -292,3 +298,22 @@ def test_a_spaced_double_dash_outside_code_is_an_en_dash() -> None:
     assert option.astext() == "override one setting, e.g. --set batch_size=128"
     assert code.astext() == "a -- b"
     assert block.astext() == "x = 1 -- 2"
+
+
+def test_the_docs_build_publishes_the_run_file_schema_where_the_examples_point(
+    tmp_path: Path,
+) -> None:
+    """The examples' ``# yaml-language-server: $schema=<URL>`` lines name the site's copy:
+    the build writes it there (``schema/run-file.json`` under the site root)."""
+    import json
+    from types import SimpleNamespace
+
+    from gagebench.runfile import SCHEMA_URL, run_file_schema
+
+    ext = _load_extension()
+    app = SimpleNamespace(builder=SimpleNamespace(format="html"), outdir=str(tmp_path))
+    ext.write_run_file_schema(app, None)
+    assert SCHEMA_URL == "https://gagebench.github.io/gagebench/schema/run-file.json"
+    written = tmp_path / "schema" / "run-file.json"
+    assert json.loads(written.read_text()) == run_file_schema()
+    ext.write_run_file_schema(SimpleNamespace(builder=SimpleNamespace(format="latex")), None)

@@ -207,7 +207,12 @@ def test_retry_policy_validation() -> None:
     assert RetryPolicy.from_mapping({"max_wait_s": 5}).max_wait_s == 5.0
     with pytest.raises(ConfigError, match=r"gagebench\.retries\.max_attempts"):
         RetryPolicy.from_mapping({"max_attempts": 0})
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown setting\(s\) gagebench\.retries\.max_wait; valid keys are: "
+        r"batch_attempts, max_attempts, max_wait_s "
+        r"\(did you mean gagebench\.retries\.max_wait_s\?\)",
+    ):
         RetryPolicy.from_mapping({"max_wait": 5})
     delays = [RetryPolicy(20, 1000).delay(a, 0) for a in range(1, 12)]
     assert all(d is not None and d <= 10 for d in delays)
@@ -258,7 +263,7 @@ def test_integrity_settings_come_from_gagebench_yaml_and_are_validated() -> None
     assert IntegritySettings.from_mapping({"require_verified": True}).require_verified
     with pytest.raises(ConfigError, match=r"integrity\.require_verified: expected true or false"):
         IntegritySettings.from_mapping({"require_verified": "yes"})
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['verify'\]"):
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) gagebench\.integrity\.verify;"):
         IntegritySettings.from_mapping({"verify": True})
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import field_validator
 
 from gagebench.clusters.base import ClusterBackend
-from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
+from gagebench.schema import Expect, Section, fail, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -44,24 +46,29 @@ def _address_ok(address: Any) -> bool:
     return True
 
 
+_ADDRESS = "a scheduler address like tcp://scheduler:8786"
+
+
+class AddressSettings(Section):
+    """``cluster.address``: an existing scheduler."""
+
+    address: Annotated[str | None, Expect(_ADDRESS)] = setting("cluster.address.address")
+    timeout: Annotated[float, Expect("seconds > 0")] = setting("cluster.address.timeout", gt=0)
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _dialable(cls, value: Any) -> Any:
+        if value is not None and not _address_ok(value):
+            raise fail(f"expected {_ADDRESS}, got {value!r}")
+        return value
+
+
 class AddressBackend(ClusterBackend):
     """A client of an existing scheduler; never shuts that scheduler down."""
 
     name = "address"
     started_here = False  # someone else's scheduler and workers: never tuned
-    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("address")  # gagebench.yaml
-
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        address = self.options["address"]
-        if address is not None and not _address_ok(address):
-            raise ConfigError(
-                f"{self.key('address')}: expected a scheduler address like "
-                f"tcp://scheduler:8786, got {address!r}"
-            )
-        timeout = self.options["timeout"]
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-            raise ConfigError(f"{self.key('timeout')}: expected seconds > 0, got {timeout!r}")
+    Settings = AddressSettings
 
     @property
     def address(self) -> str:

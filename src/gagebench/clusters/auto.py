@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import dask.config
 
 from gagebench.clusters.base import ClusterBackend
-from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -97,7 +96,6 @@ class AutoBackend(ClusterBackend):
     """Delegates to the backend :func:`choose` picks; that backend owns teardown."""
 
     name = "auto"
-    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("auto")  # gagebench.yaml
     #: auto starts nothing itself; the chosen backend's own flag decides (see ``opened``).
     started_here = False
 

@@ -13,9 +13,12 @@ import signal
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gagebench.errors import ConfigError
+from pydantic import BaseModel
+
+from gagebench.schema import Section, validated
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -26,12 +29,21 @@ if TYPE_CHECKING:
 class ClusterBackend:
     """Base class of the backends: validated settings in, a client with teardown out.
 
-    Subclasses set :attr:`name` and :attr:`defaults` (every accepted key with its default)
-    and implement :meth:`client`. Unknown keys are rejected by :meth:`settings`.
+    Subclasses set :attr:`name` and :attr:`Settings` and implement :meth:`client`.
+
+    :attr:`Settings` is a pydantic model of the backend's section ``cluster.<name>``
+    (subclass :class:`gagebench.schema.Section`: unknown keys refused, strict types),
+    each field declared with :func:`gagebench.schema.setting` so its default and help
+    come from ``gagebench.yaml``'s ``cluster.<name>`` (a plugin backend, whose keys are
+    not in that file, gives its fields plain defaults and descriptions). :meth:`settings`
+    validates a section through it; the run file's JSON Schema includes it.
     """
 
     name: ClassVar[str] = ""
-    defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The backend's settings: one field per key of ``cluster.<name>``.
+    Settings: ClassVar[type[BaseModel]] = Section
+    #: Every accepted key with its default (derived from :attr:`Settings`).
+    defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     #: True when :meth:`client` starts the workers itself (and stops them on exit), so
     #: they run only this run's tasks and may be tuned (:mod:`gagebench.tuning`). False
     #: for clusters someone else runs or shares: nothing process-wide is changed there.
@@ -44,22 +56,27 @@ class ClusterBackend:
         self.cfg = cfg
         self.options = self.settings(cfg.cluster.backend_options(self.name))
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.defaults = MappingProxyType(
+            {
+                key: info.get_default(call_default_factory=True)
+                for key, info in cls.Settings.model_fields.items()
+            }
+        )
+
     @classmethod
     def settings(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults overlaid by ``raw``; unknown keys raise a ConfigError naming the key."""
-        unknown = sorted(set(raw) - set(cls.defaults))
-        if unknown:
-            raise ConfigError(
-                f"unknown setting(s) gagebench.cluster.{cls.name}."
-                f"{f', gagebench.cluster.{cls.name}.'.join(unknown)}; "
-                f"valid keys are: {', '.join(sorted(cls.defaults))}"
-            )
+        """Defaults overlaid by ``raw`` (a mapping default one level deep: ``adapt:
+        {minimum: 2}`` keeps ``maximum``), checked by :attr:`Settings`: an unknown key or
+        a bad value raises a ConfigError naming ``gagebench.cluster.<name>.<key>``."""
         merged = {k: _copy(v) for k, v in cls.defaults.items()}
         for key, value in raw.items():
             if value is None or not isinstance(merged.get(key), dict):
                 merged[key] = _copy(value)
             else:
                 merged[key] = {**merged[key], **_copy(value)}
+        validated(cls.Settings, merged, f"cluster.{cls.name}")
         return merged
 
     def client(self) -> AbstractContextManager[Client]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field, model_validator
 
 from gagebench.clusters.base import ClusterBackend
-from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
+from gagebench.schema import Expect, GivenMapping, Section, fail, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -78,6 +80,41 @@ def close_gateway(gateway: Any) -> None:
     vars(gateway).pop("_loop_runner", None)
 
 
+_Text = Annotated[str | None, Field(pattern=r"\S"), Expect("null or a string")]
+
+
+class GatewayAdapt(Section):
+    """Adaptive scaling: both bounds, or neither."""
+
+    minimum: int | None = setting("cluster.gateway.adapt.minimum", ge=0)
+    maximum: int | None = setting("cluster.gateway.adapt.maximum", ge=0)
+
+    @model_validator(mode="after")
+    def _both(self) -> GatewayAdapt:
+        if (self.minimum is None) != (self.maximum is None):
+            raise fail("set both minimum and maximum, or neither")
+        return self
+
+
+class GatewaySettings(Section):
+    """``cluster.gateway``: a dask-gateway cluster."""
+
+    address: _Text = setting("cluster.gateway.address")
+    proxy_address: _Text = setting("cluster.gateway.proxy_address")
+    public_address: _Text = setting("cluster.gateway.public_address")
+    auth: _Text = setting("cluster.gateway.auth")
+    image: _Text = setting("cluster.gateway.image")
+    env: GivenMapping = setting("cluster.gateway.env")
+    worker_cores: float | None = setting("cluster.gateway.worker_cores", gt=0)
+    worker_memory: float | None = setting("cluster.gateway.worker_memory", gt=0)
+    cluster_options: GivenMapping = setting("cluster.gateway.cluster_options")
+    n_workers: int = setting("cluster.gateway.n_workers", ge=0)
+    adapt: GatewayAdapt = setting("cluster.gateway.adapt")
+    wait_timeout: Annotated[float, Expect("seconds > 0")] = setting(
+        "cluster.gateway.wait_timeout", gt=0
+    )
+
+
 class GatewayBackend(ClusterBackend):
     """A dask-gateway cluster; shut down when the block exits."""
 
@@ -85,25 +122,7 @@ class GatewayBackend(ClusterBackend):
     # new_cluster(): workers of their own, shut down with the run (never a shared cluster)
     started_here = True
     memory_key = "worker_memory"
-    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("gateway")  # gagebench.yaml
-
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        o = self.options
-        for key in ("address", "proxy_address", "public_address", "auth", "image"):
-            if o[key] is not None and not (isinstance(o[key], str) and o[key].strip()):
-                raise ConfigError(f"{self.key(key)}: expected null or a string, got {o[key]!r}")
-        for key in ("env", "cluster_options"):
-            if not isinstance(o[key], Mapping):
-                raise ConfigError(f"{self.key(key)}: expected a mapping, got {o[key]!r}")
-        adapt = o["adapt"]
-        if not isinstance(adapt, Mapping) or (adapt.get("minimum") is None) != (
-            adapt.get("maximum") is None
-        ):
-            raise ConfigError(f"{self.key('adapt')}: set both minimum and maximum, or neither")
-        n = o["n_workers"]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise ConfigError(f"{self.key('n_workers')}: expected an integer >= 0, got {n!r}")
+    Settings = GatewaySettings
 
     def gateway(self) -> Any:
         """A ``dask_gateway.Gateway`` for the configured (or dask-config/hub) address."""

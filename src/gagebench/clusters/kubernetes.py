@@ -20,7 +20,9 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, model_validator
 
 from gagebench.clusters._kubeerrors import diagnose_pods, translate
 from gagebench.clusters._kubespec import (
@@ -31,8 +33,8 @@ from gagebench.clusters._kubespec import (
     owner_reference,
 )
 from gagebench.clusters.base import ClusterBackend
-from gagebench.defaults import backend_defaults
 from gagebench.errors import ClusterError, ConfigError
+from gagebench.schema import Expect, Section, fail, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -45,7 +47,7 @@ IMAGE_ENV = "GAGEBENCH_IMAGE"
 JOB_NAME_ENV = "GAGEBENCH_JOB_NAME"
 JOB_UID_ENV = "GAGEBENCH_JOB_UID"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
-_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 _POLL_S = 1.0
 
 
@@ -61,13 +63,126 @@ def _pod_name() -> str | None:
     return name.strip() if name and name.strip() else None
 
 
+_StrMap = Annotated[dict[str, str | int | float], Expect("a mapping of names to strings")]
+_Text = Annotated[str | None, Field(pattern=r"\S"), Expect("null or a non-empty string")]
+
+
+class KubeAdapt(Section):
+    """Adaptive scaling (a DaskAutoscaler): both bounds, or neither."""
+
+    minimum: int | None = setting("cluster.kubernetes.adapt.minimum", ge=0)
+    maximum: int | None = setting("cluster.kubernetes.adapt.maximum", ge=1)
+
+
+class KubeResources(Section):
+    """A pod's resource requests and limits (Kubernetes quantities)."""
+
+    requests: _StrMap | None = Field(default_factory=dict, description="Resource requests.")
+    limits: _StrMap | None = Field(default_factory=dict, description="Resource limits.")
+
+
+class KubeSecretEnv(Section):
+    """Environment variables from the keys of an existing Secret."""
+
+    secret_name: str | None = setting("cluster.kubernetes.secret_env.secret_name")
+    keys: _StrMap = setting("cluster.kubernetes.secret_env.keys")
+
+
+class KubeSecurityContext(Section):
+    """The non-root user and group the pods run as."""
+
+    run_as_user: int = setting("cluster.kubernetes.security_context.run_as_user", ge=1)
+    run_as_group: int = setting("cluster.kubernetes.security_context.run_as_group", ge=1)
+    fs_group: int = setting("cluster.kubernetes.security_context.fs_group", ge=1)
+
+
+class KubeOwnerJob(Section):
+    """The Job that owns the DaskCluster."""
+
+    name: str = Field(min_length=1, description="The Job's name.")
+    uid: str = Field(min_length=1, description="The Job's uid.")
+
+
+class KubernetesSettings(Section):
+    """``cluster.kubernetes``: a DaskCluster of the dask-kubernetes operator. The rules
+    between keys (DNS names, adapt's bounds, a Secret for secret_env) are checked by the
+    backend when it is built."""
+
+    name: Annotated[str | None, Expect("a lowercase DNS name of at most 53 characters")] = setting(
+        "cluster.kubernetes.name"
+    )
+    namespace: Annotated[str | None, Expect("a Kubernetes namespace name")] = setting(
+        "cluster.kubernetes.namespace", pattern=_DNS_LABEL.pattern.replace("\\Z", "$")
+    )
+    image: _Text = setting("cluster.kubernetes.image")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = setting(
+        "cluster.kubernetes.image_pull_policy"
+    )
+    service_account: _Text = setting("cluster.kubernetes.service_account")
+    n_workers: int = setting("cluster.kubernetes.n_workers", ge=0)
+    adapt: KubeAdapt = setting("cluster.kubernetes.adapt")
+    scheduler_resources: Annotated[
+        KubeResources, Expect("a mapping with only 'requests' and 'limits'")
+    ] = setting("cluster.kubernetes.scheduler_resources")
+    worker_resources: Annotated[
+        KubeResources, Expect("a mapping with only 'requests' and 'limits'")
+    ] = setting("cluster.kubernetes.worker_resources")
+    worker_threads: int = setting("cluster.kubernetes.worker_threads", ge=1)
+    env: _StrMap = setting("cluster.kubernetes.env")
+    secret_env: Annotated[KubeSecretEnv, Expect("{secret_name: NAME, keys: {ENV: key}}")] = setting(
+        "cluster.kubernetes.secret_env"
+    )
+    node_selector: _StrMap = setting("cluster.kubernetes.node_selector")
+    tolerations: Annotated[list[dict[str, Any]], Expect("a list of toleration mappings")] = setting(
+        "cluster.kubernetes.tolerations"
+    )
+    affinity: Annotated[dict[str, Any], Expect("a Kubernetes affinity mapping")] = setting(
+        "cluster.kubernetes.affinity"
+    )
+    labels: _StrMap = setting("cluster.kubernetes.labels")
+    annotations: _StrMap = setting("cluster.kubernetes.annotations")
+    security_context: Annotated[
+        KubeSecurityContext, Expect("{run_as_user: N, run_as_group: N, fs_group: N}")
+    ] = setting("cluster.kubernetes.security_context")
+    idle_timeout: int = setting("cluster.kubernetes.idle_timeout", ge=0)
+    wait_timeout: Annotated[float, Expect("seconds > 0")] = setting(
+        "cluster.kubernetes.wait_timeout", gt=0
+    )
+    owner_job: Annotated[
+        Literal["auto"] | KubeOwnerJob | None, Expect("'auto', null or {name: JOB, uid: UID}")
+    ] = setting("cluster.kubernetes.owner_job")
+
+    @model_validator(mode="after")
+    def _between_keys(self) -> KubernetesSettings:
+        """Adaptive scaling or a fixed size; env names; a Secret for secret_env.keys."""
+        lo, hi = self.adapt.minimum, self.adapt.maximum
+        if (lo is None) != (hi is None):
+            given = self.adapt.model_dump()
+            raise fail(f"expected both minimum and maximum set, or both null, got {given}", "adapt")
+        if lo is not None and hi is not None and hi < max(1, lo):
+            raise fail(f"expected an integer >= {max(1, lo)}, got {hi!r}", "adapt.maximum")
+        if lo is None and self.n_workers < 1:
+            raise fail(f"expected an integer >= 1, got {self.n_workers!r}", "n_workers")
+        for env_name in self.env:
+            if not _ENV_NAME.match(env_name):
+                raise fail(f"expected environment variable names, got {env_name!r}", "env")
+        secret = self.secret_env
+        if secret.keys and not (secret.secret_name and _DNS_LABEL.match(secret.secret_name)):
+            raise fail(
+                "expected the name of an existing Secret when secret_env.keys is set, "
+                f"got {secret.secret_name!r}",
+                "secret_env.secret_name",
+            )
+        return self
+
+
 class KubernetesBackend(ClusterBackend):
     """A DaskCluster created through the dask-kubernetes operator; deleted on exit."""
 
     name = "kubernetes"
     started_here = True  # the DaskCluster (and its workers) is created and deleted per run
     memory_key = "worker_resources.limits.memory"
-    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("kubernetes")  # gagebench.yaml
+    Settings = KubernetesSettings
 
     def __init__(self, cfg: Any) -> None:
         try:
@@ -82,106 +197,22 @@ class KubernetesBackend(ClusterBackend):
         self._validate()
 
     # -- settings ---------------------------------------------------------------------------
-    def _fail(self, key: str, expected: str, got: Any) -> ConfigError:
-        return ConfigError(f"{self.key(key)}: expected {expected}, got {got!r}")
-
-    def _int(self, key: str, value: Any, minimum: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise self._fail(key, f"an integer >= {minimum}", value)
-
-    def _str_map(self, key: str, value: Any) -> None:
-        if not isinstance(value, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
-            for k, v in value.items()
-        ):
-            raise self._fail(key, "a mapping of names to strings", value)
-
     def _validate(self) -> None:
-        o = self.options
+        """The rule that needs dask-kubernetes (its cluster-name pattern); the schema
+        (:class:`KubernetesSettings`) checked everything else."""
         from dask_kubernetes.constants import VALID_CLUSTER_NAME
 
-        if o["name"] is not None and not (
-            isinstance(o["name"], str) and VALID_CLUSTER_NAME.match(o["name"])
-        ):
-            raise self._fail("name", "a lowercase DNS name of at most 53 characters", o["name"])
-        if o["namespace"] is not None and not (
-            isinstance(o["namespace"], str) and _DNS_LABEL.match(o["namespace"])
-        ):
-            raise self._fail("namespace", "a Kubernetes namespace name", o["namespace"])
-        for key in ("image", "service_account"):
-            if o[key] is not None and not (isinstance(o[key], str) and o[key].strip()):
-                raise self._fail(key, "null or a non-empty string", o[key])
-        if o["image_pull_policy"] not in _PULL_POLICIES:
-            raise self._fail(
-                "image_pull_policy", f"one of {list(_PULL_POLICIES)}", o["image_pull_policy"]
+        name = self.options["name"]
+        if name is not None and not VALID_CLUSTER_NAME.match(name):
+            raise ConfigError(
+                f"{self.key('name')}: expected a lowercase DNS name of at most 53 "
+                f"characters, got {name!r}"
             )
-        adapt = o["adapt"]
-        if not isinstance(adapt, Mapping) or set(adapt) - {"minimum", "maximum"}:
-            raise self._fail("adapt", "{minimum: N, maximum: M}", adapt)
-        lo, hi = adapt.get("minimum"), adapt.get("maximum")
-        if (lo is None) != (hi is None):
-            raise self._fail("adapt", "both minimum and maximum set, or both null", adapt)
-        if lo is not None:
-            self._int("adapt.minimum", lo, 0)
-            self._int("adapt.maximum", hi, max(1, lo))
-        else:
-            self._int("n_workers", o["n_workers"], 1)
-        self._int("worker_threads", o["worker_threads"], 1)
-        self._int("idle_timeout", o["idle_timeout"], 0)
-        wait = o["wait_timeout"]
-        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait <= 0:
-            raise self._fail("wait_timeout", "seconds > 0", wait)
-        for key in ("scheduler_resources", "worker_resources"):
-            res = o[key]
-            if not isinstance(res, Mapping) or set(res) - {"requests", "limits"}:
-                raise self._fail(key, "a mapping with only 'requests' and 'limits'", res)
-            for part in ("requests", "limits"):
-                self._str_map(f"{key}.{part}", res.get(part) or {})
-        for key in ("env", "node_selector", "labels", "annotations"):
-            self._str_map(key, o[key])
-        for env_name in o["env"]:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", env_name):
-                raise self._fail("env", "environment variable names", env_name)
-        secret = o["secret_env"]
-        if not isinstance(secret, Mapping) or set(secret) - {"secret_name", "keys"}:
-            raise self._fail("secret_env", "{secret_name: NAME, keys: {ENV: key}}", secret)
-        secret = o["secret_env"] = {
+        secret = self.options["secret_env"]
+        self.options["secret_env"] = {
             "secret_name": secret.get("secret_name"),
             "keys": dict(secret.get("keys") or {}),
         }
-        self._str_map("secret_env.keys", secret["keys"])
-        if secret["keys"] and not (
-            isinstance(secret["secret_name"], str) and _DNS_LABEL.match(secret["secret_name"])
-        ):
-            raise self._fail(
-                "secret_env.secret_name",
-                "the name of an existing Secret when secret_env.keys is set",
-                secret["secret_name"],
-            )
-        if not isinstance(o["tolerations"], list) or not all(
-            isinstance(t, Mapping) for t in o["tolerations"]
-        ):
-            raise self._fail("tolerations", "a list of toleration mappings", o["tolerations"])
-        if not isinstance(o["affinity"], Mapping):
-            raise self._fail("affinity", "a Kubernetes affinity mapping", o["affinity"])
-        sc = o["security_context"]
-        if not isinstance(sc, Mapping) or set(sc) != {"run_as_user", "run_as_group", "fs_group"}:
-            raise self._fail(
-                "security_context", "{run_as_user: N, run_as_group: N, fs_group: N}", sc
-            )
-        for key in ("run_as_user", "run_as_group", "fs_group"):
-            self._int(f"security_context.{key}", sc[key], 1)
-        owner = o["owner_job"]
-        if not (
-            owner is None
-            or owner == "auto"
-            or (
-                isinstance(owner, Mapping)
-                and set(owner) == {"name", "uid"}
-                and all(isinstance(v, str) and v for v in owner.values())
-            )
-        ):
-            raise self._fail("owner_job", "'auto', null or {name: JOB, uid: UID}", owner)
 
     # -- where we run ------------------------------------------------------------------------
     @property

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import field_validator
 
 from gagebench.clusters.base import ClusterBackend
-from gagebench.defaults import backend_defaults
-from gagebench.errors import ClusterError, ConfigError
+from gagebench.errors import ClusterError
+from gagebench.schema import Expect, Section, fail, setting
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -47,30 +49,37 @@ def _start_failure(exc: BaseException) -> str:
     return f"{text}; the worker errors are logged above"
 
 
+_MEMORY = "'auto', a size like '4GiB' or bytes"
+
+
+class LocalSettings(Section):
+    """``cluster.local``: a LocalCluster of worker processes."""
+
+    n_workers: Annotated[int | None, Expect("a positive integer")] = setting(
+        "cluster.local.n_workers", ge=1
+    )
+    threads_per_worker: Annotated[int, Expect("a positive integer")] = setting(
+        "cluster.local.threads_per_worker", ge=1
+    )
+    memory_limit: Annotated[str | int | float, Expect(_MEMORY)] = setting(
+        "cluster.local.memory_limit"
+    )
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> Any:
+        if not _memory_ok(value):
+            raise fail(f"expected {_MEMORY}, got {value!r}")
+        return value
+
+
 class LocalBackend(ClusterBackend):
     """Worker processes on this machine; closed (processes joined) when the block exits."""
 
     name = "local"
     started_here = True
     memory_key = "memory_limit"
-    defaults: ClassVar[Mapping[str, Any]] = backend_defaults("local")  # gagebench.yaml
-
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
-        for key in ("n_workers", "threads_per_worker"):
-            value = self.options[key]
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                raise ConfigError(f"{self.key(key)}: expected a positive integer, got {value!r}")
-        if self.options["threads_per_worker"] is None:
-            raise ConfigError(f"{self.key('threads_per_worker')}: expected a positive integer")
-        memory = self.options["memory_limit"]
-        if not _memory_ok(memory):
-            raise ConfigError(
-                f"{self.key('memory_limit')}: expected 'auto', a size like '4GiB' or bytes, "
-                f"got {memory!r}"
-            )
+    Settings = LocalSettings
 
     @contextlib.contextmanager
     def client(self) -> Iterator[Client]:

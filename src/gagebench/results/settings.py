@@ -9,45 +9,24 @@ what changed so the run can be refused with a message that says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gagebench.config import RESULT_KEYS
+from gagebench.config import RESULT_KEYS, result_settings
 
-if TYPE_CHECKING:
-    from gagebench.config import RunConfig
+__all__ = ["differences", "refusal", "result_settings"]
 
-
-def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
-    """The result-deciding settings of a config (or of a manifest's ``config``)."""
-    plain = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    out: dict[str, Any] = {}
-    for key in RESULT_KEYS:
-        if key not in plain:
-            continue
-        value = plain[key]
-        if key == "observed":
-            value = _store(value)
-        elif key == "models":
-            value = {str(k): _store(v) for k, v in sorted((value or {}).items())}
-        elif key == "suites":
-            value = sorted(value or [])
-        elif key == "uncertainty":
-            if "uncertainty" not in (plain.get("suites") or []):
-                continue  # its settings decide nothing when the suite does not run
-            value = dict(value or {})
-        out[key] = value
-    return out
-
-
-def _store(value: Any) -> Any:
-    """How a store is read (URL, variable, units, crosswalk...), without access options."""
-    if isinstance(value, Mapping):
-        return {k: v for k, v in value.items() if k != "storage_options"}
-    return value
+# ``result_settings`` is :func:`gagebench.config.result_settings`: the one definition of
+# the settings that decide the results (marked in gagebench.schema), which the default
+# run id hashes too. A RunConfig is compared as its manifest records it (secrets masked).
 
 
 def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """``key (before -> now)`` for each setting that differs (keys absent before: skipped)."""
+    """``key (before -> now)`` for each setting that differs (keys absent before: skipped).
+
+    Both sides are put in :func:`result_settings`' canonical form first, so what an older
+    version recorded (suites sorted, no store engine) compares equal to the same settings.
+    """
+    saved, now = result_settings(saved), result_settings(now)
     diffs = []
     for key in RESULT_KEYS:
         if key in saved and key in now and saved[key] != now[key]:

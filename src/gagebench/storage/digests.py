@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gagebench.errors import ConfigError, StorageError
+from gagebench.errors import StorageError
 
 #: Storage-option key that carries the :class:`IntegritySettings` of a run to a store.
 INTEGRITY_OPTION = "gagebench_integrity"
@@ -35,7 +35,6 @@ ETAG_MD5 = "etag-md5"
 
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 _KMS = ("aws:kms", "aws:kms:dsse")
-_SETTINGS = ("require_verified", "etag_md5")
 
 
 class IntegrityError(StorageError):
@@ -59,20 +58,12 @@ class IntegritySettings:
         import dask.config
 
         from gagebench import defaults as _defaults  # registers gagebench.yaml  # noqa: F401
+        from gagebench.schema import IntegritySettings as Schema
+        from gagebench.schema import validated
 
         raw = dict(raw or {})
-        unknown = sorted(set(raw) - set(_SETTINGS))
-        if unknown:
-            raise ConfigError(
-                f"gagebench.integrity: unknown key(s) {unknown}; valid: {', '.join(_SETTINGS)}"
-            )
         merged = {**dict(dask.config.get("gagebench.integrity", default={}) or {}), **raw}
-        for name in _SETTINGS:
-            if not isinstance(merged.get(name), bool):
-                raise ConfigError(
-                    f"gagebench.integrity.{name}: expected true or false, got {merged.get(name)!r}"
-                )
-        return cls(require_verified=merged["require_verified"], etag_md5=merged["etag_md5"])
+        return cls(**validated(Schema, merged, "integrity").model_dump())
 
     def to_dict(self) -> dict[str, bool]:
         """The settings as plain values (storage options, manifests)."""

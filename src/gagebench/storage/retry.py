@@ -41,7 +41,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gagebench.errors import ConfigError, StorageError
+from gagebench.defaults import default
+from gagebench.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -67,34 +68,18 @@ class RetryPolicy:
     batch-level retry, after the request-level one gave up).
     """
 
-    max_attempts: int = 12
-    max_wait_s: float = 60.0
-    batch_attempts: int = 3
+    max_attempts: int = default("retries.max_attempts")
+    max_wait_s: float = float(default("retries.max_wait_s"))
+    batch_attempts: int = default("retries.batch_attempts")
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None, key: str = "retries") -> RetryPolicy:
-        """A policy from ``{max_attempts, max_wait_s, batch_attempts}`` (errors name ``key``)."""
-        raw = dict(raw or {})
-        unknown = sorted(set(raw) - {"max_attempts", "max_wait_s", "batch_attempts"})
-        if unknown:
-            raise ConfigError(
-                f"gagebench.{key}: unknown key(s) {unknown}; valid: max_attempts, "
-                "max_wait_s, batch_attempts"
-            )
-        default = cls()
-        attempts = raw.get("max_attempts", default.max_attempts)
-        wait = raw.get("max_wait_s", default.max_wait_s)
-        batch = raw.get("batch_attempts", default.batch_attempts)
-        for name, value, low in (("max_attempts", attempts, 1), ("batch_attempts", batch, 1)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(
-                    f"gagebench.{key}.{name}: expected an integer >= {low}, got {value!r}"
-                )
-        if not isinstance(wait, int | float) or isinstance(wait, bool) or wait < 0:
-            raise ConfigError(
-                f"gagebench.{key}.max_wait_s: expected a number of seconds >= 0, got {wait!r}"
-            )
-        return cls(max_attempts=attempts, max_wait_s=float(wait), batch_attempts=batch)
+        """A policy from ``{max_attempts, max_wait_s, batch_attempts}``, missing keys from
+        gagebench.yaml, checked by the schema (:class:`gagebench.schema.RetrySettings`;
+        errors name ``key``)."""
+        from gagebench.schema import RetrySettings, validated
+
+        return cls(**validated(RetrySettings, dict(raw or {}), key).model_dump())
 
     def startup(self) -> RetryPolicy:
         """The policy until an endpoint has answered once: at most 5 s of waiting.
