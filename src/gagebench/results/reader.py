@@ -59,13 +59,8 @@ def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, s
         return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
 
 
-def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """A table (results or a gage list) from a ``.parquet`` or ``.csv`` file at any URL."""
-    with translating(url, "read"):
-        return _read_table(url, storage_options)
-
-
 def _read_table(url: str, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
+    """A results table from a ``.parquet`` or ``.csv`` file at any URL."""
     fs, path = open_fs(url, storage_options)
     if not fs.exists(path):
         raise StorageError(f"no results table at {url!r}: check the URL and credentials")
