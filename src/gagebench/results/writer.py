@@ -35,7 +35,8 @@ import pandas as pd
 
 from gagebench.errors import StorageError
 from gagebench.redact import redact
-from gagebench.results.exporters import EXPORTERS, Exporter, Files
+from gagebench.results import exporters as _exporters
+from gagebench.results.exporters import Exporter, Files
 from gagebench.results.folder import RunFolderIO
 from gagebench.results.layout import (
     MANIFEST_FILE,
@@ -121,9 +122,10 @@ class RunSink(RunFolderIO):
     ):
         super().__init__(run_url, storage_options)
         self.parts = Parts(self)
-        #: The outputs a commit writes (default :data:`~gagebench.results.exporters.EXPORTERS`).
+        #: The outputs a commit writes (default: :data:`~gagebench.results.exporters.EXPORTERS`
+        #: as it is when the sink is made).
         self.exporters: tuple[type[Exporter], ...] = tuple(
-            EXPORTERS if exporters is None else exporters
+            _exporters.EXPORTERS if exporters is None else exporters
         )
 
     def missing_outputs(self, manifest: Mapping[str, Any]) -> list[str]:
