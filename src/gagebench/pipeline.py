@@ -960,13 +960,15 @@ def _manifest(
     plan = planned.plan
     outputs = list(facts.outputs)
     failed: dict[str, Any] = {}
-    if report is not None and report.error is None:
-        outputs.append(REPORT_FILE)
-    elif report is not None:
-        failed = {"report": {"status": "failed", "error": report.error}}
-    commit_warnings = [f"the report could not be written: {report.error}"] if failed else []
-    if report is not None and report.seconds is not None:
-        timings = {**timings, "report_s": round(report.seconds, 3)}
+    commit_warnings: list[str] = []
+    if report is not None:
+        if report.error is None:
+            outputs.append(REPORT_FILE)
+        else:
+            failed = {"report": {"status": "failed", "error": report.error}}
+            commit_warnings.append(f"the report could not be written: {report.error}")
+        if report.seconds is not None:
+            timings = {**timings, "report_s": round(report.seconds, 3)}
     return as_written(
         redact_urls(
             {

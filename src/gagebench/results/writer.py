@@ -28,7 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -232,10 +232,10 @@ class RunSink(RunFolderIO):
         with contextlib.ExitStack() as stack:
             opened: list[tuple[Exporter, Files]] = []
             for exporter, rels in active:
-                files = {rel: stack.enter_context(self.open_atomic(self.path(rel))) for rel in rels}
-                exporter.begin(plan, files)
-                stack.callback(exporter.end, files)
-                opened.append((exporter, files))
+                handles = {rel: stack.enter_context(self._open(rel)) for rel in rels}
+                exporter.begin(plan, handles)
+                stack.callback(exporter.end, handles)
+                opened.append((exporter, handles))
             for index in range(len(plan.batches)):
                 part = self.parts.load(plan, index, schema)
                 for exporter, files in opened:
@@ -246,6 +246,10 @@ class RunSink(RunFolderIO):
             for m, cols in scores.items()
         }
         return CommitFacts(counts, medians, tuple(_manifest_order(plan, outputs)))
+
+    def _open(self, rel: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """An output file, published when its block ends whole (never before)."""
+        return self.open_atomic(self.path(rel))
 
     def _manifest_state(self, written: bytes | None) -> str:
         """After a failed commit: ``ours`` (the manifest landed after all: the bytes this
