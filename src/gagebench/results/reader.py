@@ -1,8 +1,8 @@
 """Reading a run back from any fsspec URL: its results table and its manifest.
 
 A run folder (:mod:`gagebench.results.layout`) holds ``results.parquet``, the per-model
-HyTEST CSVs and ``manifest.json``. The report, ``gagebench compare`` and resume (the
-writer's :meth:`~gagebench.results.writer.RunSink.read_manifest`) read it through here, so
+HyTEST CSVs and ``manifest.json``. The report, ``gagebench compare`` and resume
+(:meth:`~gagebench.results.folder.RunFolderIO.read_manifest`) read it through here, so
 they work the same on ``s3://``, ``file://``, ``memory://`` or a path.
 A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results table.
 """
