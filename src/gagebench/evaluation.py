@@ -16,24 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gagebench.columns import ROW_TAIL, result_columns
 from gagebench.defaults import default
 from gagebench.errors import InputError
-from gagebench.metrics import METRICS, PARTIAL, BatchResult, check_names, evaluate_arrays
-
-ROW_TAIL = ("n_days", "first_day", "last_day", "status", "note")
-
-
-def result_columns(suites: str | Sequence[str]) -> list[str]:
-    """Column order of a results table for the given suites.
-
-    The uncertainty suite adds its columns and the paired-comparison columns (NaN on the
-    first model's rows and in one-model runs), so a table's schema depends on suites only.
-    """
-    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
-
-    suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
-    extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()
-    return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *extra, *ROW_TAIL]
+from gagebench.metrics import PARTIAL, BatchResult, check_names, evaluate_arrays
 
 
 def merge_uncertainty(

@@ -18,7 +18,7 @@ import datetime as _dt
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +43,13 @@ from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress, rate_text
 from gagebench.redact import redact_text, redact_urls
 from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
-from gagebench.results.writer import RunSink
+from gagebench.results.writer import Commit, CommitFacts, RunSink, as_written
 
 if TYPE_CHECKING:
     import distributed
 
     from gagebench.config import RunConfig
+    from gagebench.report.html import DrawnReport
     from gagebench.results.lock import RunLock
     from gagebench.uncertainty import UncertaintySettings
     from gagebench.workermemory import BatchNeed
@@ -684,7 +685,7 @@ def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs, clock: _Clock) 
     )
     _check_started(config, sink)
     unc_settings = config.uncertainty_settings() if "uncertainty" in config.suites else None
-    done = sink.start(plan)
+    done = sink.parts.start(plan)
     sink.write_bytes(sink.path(PARTS, STARTED_FILE), started_record(config.run_id))
     todo = [(i, plan.batches[i]) for i in range(len(plan.batches)) if i not in done]
     t_setup = time.perf_counter()
@@ -737,7 +738,7 @@ def _compute(
                 uncertainty=planned.uncertainty,
             ):
                 lock.check()  # a run that lost its lease stops before writing more
-                sink.write_part(index, frame, config.suites)
+                sink.parts.write(index, frame, config.suites)
                 saved += 1
                 progress.update(len(plan.batches[index]))
         except BatchesFailed as exc:
@@ -840,19 +841,24 @@ def _commit(
 ) -> RunResult:
     """Gather the parts into the outputs, draw the report, write ``manifest.json`` last.
 
-    A storage failure is a :class:`~gagebench.errors.CommitError` (exit 1) that names the
-    run folder and how to resume; a lost lease stops it before anything is published.
+    Publishing gives the facts; the manifest is built from them once, after the report is
+    drawn (it records how long that took), and the page shows it as ``manifest.json``
+    holds it. A storage failure is a :class:`~gagebench.errors.CommitError` (exit 1) that
+    names the run folder and how to resume; a lost lease stops it before anything is
+    published.
     """
     t_commit0 = time.perf_counter()
-    timings = _Timings(planned, compute_s, t_commit0)
-    manifest_of = functools.partial(_manifest, config, sink, planned, timings)
-    report = (
-        functools.partial(_write_report, config, sink, manifest_of, timings)
-        if config.report
-        else None
-    )
     try:
-        manifest = sink.commit(planned.plan, manifest_of, report, lease=lock.verify)
+        with sink.commit(planned.plan, lease=lock.verify) as commit:
+            timings = _timings(planned, compute_s, t_commit0)  # the run's clock stops here
+            report = _Report(config, sink, commit) if config.report else None
+            if report is not None:
+                report.draw()
+            manifest = _manifest(config, sink, planned, commit.facts, timings, report)
+            if report is not None and report.write(manifest):
+                manifest = _manifest(config, sink, planned, commit.facts, timings, report)
+            commit.finish(manifest)
+        final = commit.manifest
     except NoSpaceError as exc:
         raise NoSpaceError(f"{exc}. {_resume_hint(config, sink)}") from exc
     except StorageError as exc:
@@ -860,99 +866,134 @@ def _commit(
             f"run {config.run_id}: the commit to {sink.url} failed: {exc}. "
             f"{_resume_hint(config, sink)}, then committed"
         ) from exc
+    assert final is not None  # the commit ended with its manifest, or raised
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
-    return RunResult(sink.url, manifest, sink.read_results())
+    return RunResult(sink.url, final, sink.read_results())
 
 
-def _write_report(
-    config: RunConfig,
-    sink: RunSink,
-    manifest_of: Callable[[dict[str, Any]], dict[str, Any]],
-    timings: _Timings,
-    facts: dict[str, Any],
-) -> str | None:
-    """Draw ``report.html``: after the CSVs, before manifest.json, given the manifest to be."""
-    from gagebench.report.html import write_report  # matplotlib only when needed
+class _Report:
+    """The run's ``report.html``: drawn after the outputs, written with the manifest. A
+    report that fails is a warning in the manifest, not a failed run."""
 
-    manifest = manifest_of(facts)  # the run's timings stop here, before the drawing
-    t_report0 = time.perf_counter()
-    try:
-        url = write_report(
-            sink.url, storage_options=config.options_for(), gages=config.gages, manifest=manifest
+    def __init__(self, config: RunConfig, sink: RunSink, commit: Commit) -> None:
+        self.config, self.sink, self.commit = config, sink, commit
+        self.drawn: DrawnReport | None = None
+        self.seconds: float | None = None
+        self.error: str | None = None
+
+    def draw(self) -> None:
+        """Draw the figures (the slow part), timed; a failure is recorded in ``error``."""
+        from gagebench.report.html import draw_report  # matplotlib only when needed
+
+        self.commit.publishes(REPORT_FILE)
+        t0 = time.perf_counter()
+        try:
+            # the manifest is written after the report: none to read yet
+            self.drawn = draw_report(
+                self.sink.url,
+                storage_options=self.config.options_for(),
+                gages=self.config.gages,
+                manifest={},
+            )
+        except Exception as exc:
+            self._failed(exc)
+        finally:
+            self.seconds = time.perf_counter() - t0
+
+    def write(self, manifest: dict[str, Any]) -> bool:
+        """Write the page showing ``manifest``; True when that failed (the manifest must
+        then say so)."""
+        if self.drawn is None:
+            return False
+        try:
+            self.drawn.write(manifest)
+        except Exception as exc:
+            self._failed(exc)
+            return True
+        return False
+
+    def _failed(self, exc: Exception) -> None:
+        from gagebench.batches import is_bug
+        from gagebench.storage.retry import describe
+
+        self.drawn = None
+        self.error = describe(exc)
+        # a bug in the report shows its traceback; a storage error is one line
+        log.warning(
+            "the report of %s could not be written (%s); the results and manifest.json "
+            "are written without it (make it later with: gagebench report %s)",
+            self.sink.url,
+            self.error,
+            self.sink.url,
+            exc_info=is_bug(exc),
         )
-        return str(url)
-    finally:
-        timings.report_s = time.perf_counter() - t_report0
+        self.commit.discard(REPORT_FILE)
 
 
-class _Timings:
-    """The run's timings, taken once on the run's clock when its outputs are assembled:
-    ``report.html``, ``manifest.json`` and the summary show the same numbers. Only
-    ``report_s`` (drawing the report, which cannot time itself) is added to the manifest.
-    """
-
-    def __init__(self, planned: _Planned, compute_s: float, t_commit0: float) -> None:
-        self.planned = planned
-        self.compute_s = compute_s
-        self.t_commit0 = t_commit0
-        self.report_s: float | None = None
-        self._taken: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``timings`` of the manifest (taken at the first call)."""
-        planned, compute_s = self.planned, self.compute_s
-        if self._taken is None:
-            now = time.perf_counter()
-            total_s = now - planned.t0
-            self._taken = {
-                "started": planned.started.isoformat(),
-                "finished": (planned.started + _dt.timedelta(seconds=total_s)).isoformat(),
-                "setup_s": round(planned.t_setup - planned.t0, 3),
-                "compute_s": round(compute_s, 3),
-                "commit_s": round(now - self.t_commit0, 3),
-                "total_s": round(total_s, 3),
-                "computed_gages": planned.computed_gages,
-                "gages_per_s": (
-                    round(planned.computed_gages / compute_s, 4) if compute_s > 0 else None
-                ),
-            }
-        taken = dict(self._taken)
-        if self.report_s is not None:
-            taken["report_s"] = round(self.report_s, 3)
-        return taken
+def _timings(planned: _Planned, compute_s: float, t_commit0: float) -> dict[str, Any]:
+    """The run's timings, taken once on the run's clock when its outputs are published
+    (before the report): ``report.html``, ``manifest.json`` and the summary show the same
+    numbers. Drawing the report is timed apart (``report_s``)."""
+    now = time.perf_counter()
+    total_s = now - planned.t0
+    return {
+        "started": planned.started.isoformat(),
+        "finished": (planned.started + _dt.timedelta(seconds=total_s)).isoformat(),
+        "setup_s": round(planned.t_setup - planned.t0, 3),
+        "compute_s": round(compute_s, 3),
+        "commit_s": round(now - t_commit0, 3),
+        "total_s": round(total_s, 3),
+        "computed_gages": planned.computed_gages,
+        "gages_per_s": (round(planned.computed_gages / compute_s, 4) if compute_s > 0 else None),
+    }
 
 
 def _manifest(
     config: RunConfig,
     sink: RunSink,
     planned: _Planned,
-    timings: _Timings,
-    facts: dict[str, Any],
+    facts: CommitFacts,
+    timings: dict[str, Any],
+    report: _Report | None,
 ) -> dict[str, Any]:
-    """The run's ``manifest.json`` from the commit's ``facts`` (counts, medians, outputs)."""
+    """The run's ``manifest.json`` (as written: masked, through JSON) from the commit's
+    facts, the timings and the report's outcome."""
     plan = planned.plan
-    return redact_urls(
-        {
-            "run_id": config.run_id,
-            "status": "complete",
-            "gagebench_version": __version__,
-            "run_url": sink.url,
-            "config": config.to_dict(),
-            "inputs": _manifest_inputs(config, plan, planned.uncertainty),
-            "batches": {
-                "total": len(plan.batches),
-                "batch_size": plan.batch_size,
-                "reused": len(planned.done),
-                "computed": len(planned.todo),
-            },
-            "stores": planned.source.describe(),
-            "counts": facts["counts"],
-            "medians": facts["medians"],
-            "outputs": facts["outputs"],
-            **({"report": facts["report"]} if "report" in facts else {}),
-            **_warnings(planned.warnings, facts.get("warnings", [])),
-            "timings": timings.as_dict(),
-        }
+    outputs = list(facts.outputs)
+    failed: dict[str, Any] = {}
+    commit_warnings: list[str] = []
+    if report is not None:
+        if report.error is None:
+            outputs.append(REPORT_FILE)
+        else:
+            failed = {"report": {"status": "failed", "error": report.error}}
+            commit_warnings.append(f"the report could not be written: {report.error}")
+        if report.seconds is not None:
+            timings = {**timings, "report_s": round(report.seconds, 3)}
+    return as_written(
+        redact_urls(
+            {
+                "run_id": config.run_id,
+                "status": "complete",
+                "gagebench_version": __version__,
+                "run_url": sink.url,
+                "config": config.to_dict(),
+                "inputs": _manifest_inputs(config, plan, planned.uncertainty),
+                "batches": {
+                    "total": len(plan.batches),
+                    "batch_size": plan.batch_size,
+                    "reused": len(planned.done),
+                    "computed": len(planned.todo),
+                },
+                "stores": planned.source.describe(),
+                "counts": facts.counts,
+                "medians": facts.medians,
+                "outputs": outputs,
+                **failed,
+                **_warnings(planned.warnings, commit_warnings),
+                "timings": timings,
+            }
+        )
     )
 
 

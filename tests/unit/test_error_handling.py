@@ -229,7 +229,7 @@ def test_a_failed_report_still_writes_the_manifest(
     import gagebench.report.html
 
     failing = _raise(ValueError("no figure for 'dKGE'"))
-    monkeypatch.setattr(gagebench.report.html, "write_report", failing)
+    monkeypatch.setattr(gagebench.report.html, "draw_report", failing)
     with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c:
         result = pipeline.run(cfg, client=c)
     manifest = json.loads((tmp_path / "rep" / "manifest.json").read_text())
@@ -241,3 +241,48 @@ def test_a_failed_report_still_writes_the_manifest(
     assert "report.html" not in manifest["outputs"]
     assert result.manifest == manifest
     assert len(result.results) == 2 * 6
+
+
+@pytest.mark.parametrize(
+    ("error", "traceback_logged"),
+    [(KeyError("figure 'nse_map'"), True), (StorageError("cannot write report.html"), False)],
+)
+def test_a_report_cut_short_is_a_warning_in_the_manifest(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stores: dict,
+    tmp_path: Path,
+    error: Exception,
+    traceback_logged: bool,
+) -> None:
+    """Writing the page fails after half of it landed (a bug in the page, a failing
+    store): no half page is left, the manifest says why, and only a bug logs its
+    traceback."""
+    import json
+
+    from gagebench.report.html import DrawnReport
+    from gagebench.storage.retry import describe
+
+    def half_then_fail(self: DrawnReport, manifest: Any = None) -> str:
+        (tmp_path / "rep" / "report.html").write_bytes(b"<html>half a page")
+        raise error
+
+    monkeypatch.setattr(DrawnReport, "write", half_then_fail)
+    cfg = load_config(
+        overrides={**stores, "output": str(tmp_path), "progress": False, "run_id": "rep"}
+    )
+    with (
+        Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c,
+        caplog.at_level("WARNING", logger="gagebench"),
+    ):
+        result = pipeline.run(cfg, client=c)
+    written = json.loads((tmp_path / "rep" / "manifest.json").read_text())
+    assert written == result.manifest
+    assert written["report"] == {"status": "failed", "error": describe(error)}
+    assert written["warnings"] == [f"the report could not be written: {describe(error)}"]
+    assert "report.html" not in written["outputs"]
+    assert written["timings"]["report_s"] > 0  # drawing the figures took that long
+    assert not (tmp_path / "rep" / "report.html").exists()  # no half page left behind
+    [record] = [r for r in caplog.records if "could not be written" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert bool(record.exc_info) is traceback_logged

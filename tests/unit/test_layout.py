@@ -137,6 +137,10 @@ BACKWARD = [
     ("gagebench.sources", "gagebench.pipeline"),
     ("gagebench.results", "gagebench.report"),
     ("gagebench.results", "gagebench.pipeline"),
+    # the run folder sits below the batch runner and the in-memory API: what both need
+    # (the results' columns) lives in gagebench.columns, under both
+    ("gagebench.results", "gagebench.batches"),
+    ("gagebench.results", "gagebench.evaluation"),
     ("gagebench.report.comparison", "gagebench.report.plots"),
     ("gagebench.gages", "gagebench.report"),
     ("gagebench.metrics", "gagebench.sources"),

@@ -97,10 +97,13 @@ def test_a_tampered_plan_cannot_write_outside_the_run_folder(tmp_path: Path, mod
     rng = np.random.default_rng(0)
     obs = rng.gamma(2.0, 5.0, (2, DATES.size))
     frame = rows_frame(evaluate_arrays(obs, obs * 1.1, DATES, suites=SUITES), ids, model, DATES)
-    sink.start(plan)
-    sink.write_part(0, frame, SUITES)
-    with pytest.raises(ConfigError, match="is not a file name inside the run folder"):
-        sink.commit(plan, lambda facts: {"run_id": "r1", **facts})
+    sink.parts.start(plan)
+    sink.parts.write(0, frame, SUITES)
+    with (
+        pytest.raises(ConfigError, match="is not a file name inside the run folder"),
+        sink.commit(plan) as commit,
+    ):
+        commit.finish({"run_id": "r1"})
     for path, data in planted.items():
         assert path.read_bytes() == data, path
     inside = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
@@ -114,10 +117,11 @@ def test_results_keep_hyphenated_model_names(tmp_path: Path) -> None:
     ids = ["USGS-01104200"]
     plan = Plan("r1", (tuple(ids),), ("nwm-v3",), SUITES, "standard")
     obs = np.random.default_rng(1).gamma(2.0, 5.0, (1, DATES.size))
-    sink.start(plan)
+    sink.parts.start(plan)
     frame = rows_frame(evaluate_arrays(obs, obs * 0.9, DATES, suites=SUITES), ids, "nwm-v3", DATES)
-    sink.write_part(0, frame, SUITES)
-    sink.commit(plan, lambda facts: {"run_id": "r1", **facts})
+    sink.parts.write(0, frame, SUITES)
+    with sink.commit(plan) as commit:
+        commit.finish({"run_id": "r1", "outputs": list(commit.facts.outputs)})
     assert (tmp_path / "r1" / "nwm-v3" / "standard_suite.csv").exists()
     assert set(pd.read_parquet(tmp_path / "r1" / "results.parquet")["model"]) == {"nwm-v3"}
 

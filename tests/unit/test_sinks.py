@@ -12,7 +12,6 @@ from gagebench.errors import ConfigError, StorageError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import evaluate_arrays
 from gagebench.results.writer import MANIFEST_FILE, Plan, RunSink, suite_csv_columns
-from gagebench.storage.retry import describe
 
 SUITES = ("standard", "dscore")
 DATES = np.arange("2000-01-01", "2000-03-01", dtype="datetime64[D]")
@@ -40,6 +39,16 @@ def _part(plan: Plan, index: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _commit(sink: RunSink, plan: Plan, seen: dict | None = None) -> dict:
+    """Commit with a manifest of the facts (what the pipeline adds is left out)."""
+    with sink.commit(plan) as commit:
+        if seen is not None:
+            seen["exists"] = sink.exists(sink.path(MANIFEST_FILE))
+        facts = commit.facts
+        manifest = {"run_id": "r1", "counts": facts.counts, "outputs": list(facts.outputs)}
+        return commit.finish(manifest)
+
+
 @pytest.fixture(params=["local", "memory"])
 def sink(request: pytest.FixtureRequest, tmp_path) -> RunSink:
     if request.param == "local":
@@ -49,16 +58,11 @@ def sink(request: pytest.FixtureRequest, tmp_path) -> RunSink:
 
 def test_commit_writes_layout_and_manifest_last(sink: RunSink) -> None:
     plan = _plan()
-    assert sink.start(plan) == set()
+    assert sink.parts.start(plan) == set()
     for i in range(len(plan.batches)):
-        sink.write_part(i, _part(plan, i), SUITES)
-    seen_before_manifest = {}
-
-    def manifest(facts):
-        seen_before_manifest["exists"] = sink.exists(sink.path(MANIFEST_FILE))
-        return {"run_id": "r1", **facts}
-
-    final = sink.commit(plan, manifest)
+        sink.parts.write(i, _part(plan, i), SUITES)
+    seen_before_manifest: dict = {}
+    final = _commit(sink, plan, seen_before_manifest)
     assert seen_before_manifest["exists"] is False
     assert json.loads(sink.read_bytes(sink.path(MANIFEST_FILE))) == json.loads(json.dumps(final))
     results = sink.read_results()
@@ -90,36 +94,36 @@ def test_commit_writes_layout_and_manifest_last(sink: RunSink) -> None:
 
 def test_resume_lists_finished_parts_and_rejects_another_plan(sink: RunSink) -> None:
     plan = _plan()
-    sink.start(plan)
-    sink.write_part(1, _part(plan, 1), SUITES)
-    assert sink.start(plan) == {1}
+    sink.parts.start(plan)
+    sink.parts.write(1, _part(plan, 1), SUITES)
+    assert sink.parts.start(plan) == {1}
     with pytest.raises(ConfigError, match="batch_size"):
-        sink.start(_plan(batch_size=3))
+        sink.parts.start(_plan(batch_size=3))
     with pytest.raises(ConfigError, match="gage list"):
-        sink.start(_plan(n=6))
+        sink.parts.start(_plan(n=6))
     with pytest.raises(StorageError, match="missing"):
-        sink.commit(plan, lambda facts: facts)
+        _commit(sink, plan)
 
 
 def test_part_with_wrong_rows_is_refused(sink: RunSink) -> None:
     plan = _plan()
-    sink.start(plan)
+    sink.parts.start(plan)
     for i in range(len(plan.batches)):
         part = _part(plan, i)
         if i == 0:
             part = pd.concat([part, part.iloc[:1]], ignore_index=True)
-        sink.write_part(i, part, SUITES)
+        sink.parts.write(i, part, SUITES)
     with pytest.raises(StorageError, match="part 0"):
-        sink.commit(plan, lambda facts: facts)
+        _commit(sink, plan)
 
 
 def test_local_writes_leave_no_temporary_files(tmp_path) -> None:
     sink = RunSink(str(tmp_path / "r1"))
     plan = _plan()
-    sink.start(plan)
+    sink.parts.start(plan)
     for i in range(len(plan.batches)):
-        sink.write_part(i, _part(plan, i), SUITES)
-    sink.commit(plan, lambda facts: facts)
+        sink.parts.write(i, _part(plan, i), SUITES)
+    _commit(sink, plan)
     names = [p.name for p in (tmp_path / "r1").rglob("*")]
     assert not [n for n in names if ".tmp-" in n]
     sink.clear()
@@ -131,38 +135,4 @@ def test_unwritable_output_names_the_url(tmp_path) -> None:
     blocker.write_text("not a folder")
     sink = RunSink(str(blocker / "r1"))
     with pytest.raises(StorageError, match=str(blocker)):
-        sink.start(_plan())
-
-
-@pytest.mark.parametrize(
-    ("error", "traceback_logged"),
-    [(KeyError("figure 'nse_map'"), True), (StorageError("cannot write report.html"), False)],
-)
-def test_a_failed_report_is_a_warning_in_the_manifest(
-    sink: RunSink,
-    caplog: pytest.LogCaptureFixture,
-    error: Exception,
-    traceback_logged: bool,
-) -> None:
-    plan = _plan()
-    sink.start(plan)
-    for i in range(len(plan.batches)):
-        sink.write_part(i, _part(plan, i), SUITES)
-
-    def report(facts):
-        sink.write_bytes(sink.path("report.html"), b"<html>half a page")
-        raise error
-
-    with caplog.at_level("WARNING", logger="gagebench"):
-        final = sink.commit(plan, lambda facts: {"run_id": "r1", **facts}, report)
-    written = json.loads(sink.read_bytes(sink.path(MANIFEST_FILE)))
-    assert written == json.loads(json.dumps(final))
-    assert written["report"]["status"] == "failed"
-    assert written["report"]["error"] == describe(error)
-    assert written["warnings"] == [f"the report could not be written: {written['report']['error']}"]
-    assert "report.html" not in written["outputs"]
-    assert not sink.exists(sink.path("report.html"))  # no half page left behind
-    assert len(sink.read_results()) == plan.n_gages * 2
-    [record] = [r for r in caplog.records if "could not be written" in r.getMessage()]
-    assert record.levelname == "WARNING"
-    assert bool(record.exc_info) is traceback_logged
+        sink.parts.start(_plan())

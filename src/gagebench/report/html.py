@@ -19,7 +19,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache, partial
 from typing import Any
@@ -495,6 +495,14 @@ def build_sections(
     run: RunFolder, gages: pd.DataFrame | None = None
 ) -> tuple[list[Section], pd.DataFrame]:
     """Every section of the report for a run (figures rendered), and the joined results."""
+    sections, results = _drawn_sections(run, gages)
+    return [*sections, _provenance_section(run)], results
+
+
+def _drawn_sections(
+    run: RunFolder, gages: pd.DataFrame | None
+) -> tuple[list[Section], pd.DataFrame]:
+    """The sections drawn from the results: all but the provenance (the manifest's)."""
     results = with_gages(run.results, gages)
     models = models_of(results)
     sections = [_summary_section(run, results), *_figure_sections(results, gages)]
@@ -503,12 +511,16 @@ def build_sections(
     if len(models) > 1:
         sections.append(_comparison_section(results, gages, models))
     sections.append(_gages_section(results))
+    return sections, results
+
+
+def _provenance_section(run: RunFolder) -> Section:
+    """The run's manifest, as a table (the report's last section)."""
     provenance = Section("provenance", "Provenance", "From the run's manifest.json.")
     provenance.tables.append(
         make_table("Manifest", provenance_table(run.manifest, run.url), kind="kv")
     )
-    sections.append(provenance)
-    return sections, results
+    return provenance
 
 
 # --------------------------------------------------------------------------- HTML
@@ -601,6 +613,54 @@ def _write_page(
         fs.pipe_file(path, page.encode("utf-8"))
 
 
+@dataclass
+class DrawnReport:
+    """A run's report with its figures drawn (the slow part), not written yet:
+    :meth:`write` adds the manifest and writes the page and its figures."""
+
+    run: RunFolder
+    sections: list[Section]
+    results: pd.DataFrame
+    run_url: str
+    output: str | None
+    storage_options: Mapping[str, Any] | None
+
+    def write(self, manifest: Mapping[str, Any] | None = None) -> str:
+        """Write ``report.html`` and ``figures/<name>.png``; return the report's URL.
+
+        ``manifest``: the provenance to show (default: the one the run was read with).
+        """
+        run = self.run if manifest is None else replace(self.run, manifest=dict(manifest))
+        sections = [*self.sections, _provenance_section(run)]
+        title = f"gagebench report: {run.label}"
+        page = render_html(title, _subtitle(run, self.results), sections)
+        fs, path, shown = _target(self.run_url, self.output, self.storage_options)
+        _write_page(fs, path, shown, page, sections)
+        log.debug("report written to %s", shown)
+        return shown
+
+
+def draw_report(
+    run_url: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    output: str | None = None,
+    gages: pd.DataFrame | str | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> DrawnReport:
+    """Read a run and draw its report's figures; :meth:`DrawnReport.write` writes it.
+
+    The parameters are :func:`write_report`'s. The pipeline draws the report before it
+    builds the manifest (which records how long drawing took), then writes the page with
+    that manifest: the page shows ``manifest.json`` as it is written.
+    """
+    run = read_run(run_url, storage_options, manifest)
+    if isinstance(gages, str):
+        gages = None if gages == BUILTIN else load_gages(gages, storage_options=storage_options)
+    sections, results = _drawn_sections(run, gages)
+    return DrawnReport(run, sections, results, run_url, output, storage_options)
+
+
 def write_report(
     run_url: str,
     *,
@@ -625,24 +685,18 @@ def write_report(
         built-in 5390-gage list; ``"builtin"`` says the same): locations, classes and
         ecoregions of the maps and groups.
     manifest
-        Provenance to show instead of ``manifest.json`` (the pipeline writes the report
-        just before the manifest).
+        Provenance to show instead of ``manifest.json`` (a run's report written before
+        its manifest, which goes last).
 
     Returns
     -------
     str
         The URL of the report written.
     """
-    run = read_run(run_url, storage_options, manifest)
-    if isinstance(gages, str):
-        gages = None if gages == BUILTIN else load_gages(gages, storage_options=storage_options)
-    sections, results = build_sections(run, gages)
-    title = f"gagebench report: {run.label}"
-    page = render_html(title, _subtitle(run, results), sections)
-    fs, path, shown = _target(run_url, output, storage_options)
-    _write_page(fs, path, shown, page, sections)
-    log.debug("report written to %s", shown)
-    return shown
+    drawn = draw_report(
+        run_url, storage_options=storage_options, output=output, gages=gages, manifest=manifest
+    )
+    return drawn.write()
 
 
 def write_comparison(

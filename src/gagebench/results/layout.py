@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from gagebench.columns import result_columns
 from gagebench.errors import ConfigError
-from gagebench.evaluation import result_columns
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
 from gagebench.redact import redact_text
 

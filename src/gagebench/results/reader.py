@@ -1,8 +1,8 @@
 """Reading a run back from any fsspec URL: its results table and its manifest.
 
 A run folder (:mod:`gagebench.results.layout`) holds ``results.parquet``, the per-model
-HyTEST CSVs and ``manifest.json``. The report, ``gagebench compare`` and resume (the
-writer's :meth:`~gagebench.results.writer.RunSink.read_manifest`) read it through here, so
+HyTEST CSVs and ``manifest.json``. The report, ``gagebench compare`` and resume
+(:meth:`~gagebench.results.folder.RunFolderIO.read_manifest`) read it through here, so
 they work the same on ``s3://``, ``file://``, ``memory://`` or a path.
 A URL that names a ``.parquet`` or ``.csv`` file directly is read as a results table.
 """
@@ -59,13 +59,8 @@ def open_fs(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, s
         return fsspec.core.url_to_fs(url, **dict(storage_options or {}))
 
 
-def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """A table (results or a gage list) from a ``.parquet`` or ``.csv`` file at any URL."""
-    with translating(url, "read"):
-        return _read_table(url, storage_options)
-
-
 def _read_table(url: str, storage_options: Mapping[str, Any] | None) -> pd.DataFrame:
+    """A results table from a ``.parquet`` or ``.csv`` file at any URL."""
     fs, path = open_fs(url, storage_options)
     if not fs.exists(path):
         raise StorageError(f"no results table at {url!r}: check the URL and credentials")

@@ -1,0 +1,29 @@
+"""The columns of a results table: one row per gage and model, the same everywhere.
+
+``site_no, model, <suite columns>, n_days, first_day, last_day, status, note``: the
+in-memory API (:mod:`gagebench.evaluation`), the pipeline's rows and the run folder's
+schemas (:mod:`gagebench.results.layout`) all take their column order from here, below
+both of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gagebench.metrics import METRICS, check_names
+
+#: The columns every row ends with, whatever the suites.
+ROW_TAIL = ("n_days", "first_day", "last_day", "status", "note")
+
+
+def result_columns(suites: str | Sequence[str]) -> list[str]:
+    """Column order of a results table for the given suites.
+
+    The uncertainty suite adds its columns and the paired-comparison columns (NaN on the
+    first model's rows and in one-model runs), so a table's schema depends on suites only.
+    """
+    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+
+    suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
+    extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()
+    return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *extra, *ROW_TAIL]
