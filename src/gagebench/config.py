@@ -441,16 +441,24 @@ class StoreConfig(_MaskedRepr):
     is; :meth:`RunConfig.resolved` gives it the run's options, picklable for workers.
     """
 
-    url: str
+    url: str | tuple[str, ...]
     variable: str = "streamflow"
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     consolidated: bool | None = None
     units: str | None = None
     crosswalk: Crosswalk | None = None
+    #: Which store engine reads it: zarr, reference, netcdf or an entry point's name
+    #: (gagebench.sources.engines); a tuple of URLs is a list of NetCDF files.
+    engine: str = "zarr"
 
     def options(self) -> dict[str, Any]:
         """The store's own storage options (a plain copy)."""
         return dict(self.storage_options or {})
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The store's URL, or its list of file URLs, as a tuple."""
+        return (self.url,) if isinstance(self.url, str) else tuple(self.url)
 
 
 @dataclass(frozen=True, repr=False)
@@ -512,7 +520,7 @@ class RunConfig(_MaskedRepr):
         and its integrity settings as ``gagebench_integrity`` (:mod:`gagebench.storage.digests`).
         """
         merged = merge_options(self.storage_options, store.storage_options if store else {})
-        url = store.url if store is not None else self.output
+        url = store.urls[0] if store is not None else self.output
         if url.split("://", 1)[0] in ("s3", "s3a"):
             merged.setdefault("gagebench_retries", dict(self.retries))
             merged.setdefault("gagebench_integrity", dict(self.integrity))
@@ -661,8 +669,23 @@ def _store(raw: Any, key: str) -> StoreConfig | None:
     url = raw.get("url")
     if url is None:
         return None
-    _expect(isinstance(url, str) and url.strip() != "", f"{key}.url", "a URL string", url)
-    _check_bucket(url, f"{key}.url")
+    engine = raw.get("engine") or "zarr"
+    _expect_text(engine, f"{key}.engine", "an engine name (zarr, reference, netcdf, ...)")
+    if isinstance(url, list) and engine == "netcdf":
+        _expect(
+            bool(url) and all(isinstance(u, str) and u.strip() for u in url),
+            f"{key}.url",
+            "a list of URL strings",
+            url,
+        )
+        url = tuple(url)
+    else:
+        listed = " (a list of NetCDF files needs engine: netcdf)" if isinstance(url, list) else ""
+        _expect(
+            isinstance(url, str) and url.strip() != "", f"{key}.url", "a URL string" + listed, url
+        )
+    for one in (url,) if isinstance(url, str) else url:
+        _check_bucket(one, f"{key}.url")
     variable = raw.get("variable") or "streamflow"
     _expect(isinstance(variable, str), f"{key}.variable", "a variable name", variable)
     opts = raw.get("storage_options") or {}
@@ -686,10 +709,11 @@ def _store(raw: Any, key: str) -> StoreConfig | None:
         consolidated=consolidated,
         units=units,
         crosswalk=crosswalk,
+        engine=str(engine),
     )
 
 
-_STORE_KEYS = {"url", "variable", "storage_options", "consolidated", "units", "crosswalk"}
+_STORE_KEYS = {"url", "variable", "storage_options", "consolidated", "units", "crosswalk", "engine"}
 
 
 _TOP_KEYS = {

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     from gagebench.config import RunConfig
     from gagebench.results.lock import RunLock
+    from gagebench.sources.sourceset import Batch, SourceSet
     from gagebench.uncertainty import UncertaintySettings
     from gagebench.workermemory import BatchNeed
 
@@ -163,7 +164,7 @@ def _fmt(value: Any) -> str:
 
 
 def evaluate_batch(
-    source: Any,
+    source: SourceSet,
     gage_ids: Sequence[str],
     models: Sequence[str],
     suites: Sequence[str],
@@ -221,7 +222,7 @@ def evaluate_batch(
 
 
 def _uncertainty_frames(
-    batch: Any,
+    batch: Batch,
     models: Sequence[str],
     suites: tuple[str, ...],
     mode: str,
@@ -307,7 +308,7 @@ def _evaluate_rows(
 
 def _run_element(
     element: tuple[int, tuple[str, ...]],
-    source: Any,
+    source: SourceSet,
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
@@ -325,7 +326,7 @@ def _run_element(
 
 def _run_guarded(
     element: tuple[int, tuple[str, ...]],
-    source: Any,
+    source: SourceSet,
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
@@ -342,7 +343,7 @@ def _run_guarded(
 
 def stream_batches(
     client: distributed.Client,
-    source: Any,
+    source: SourceSet,
     batches: Sequence[tuple[int, Sequence[str]]],
     models: Sequence[str],
     suites: Sequence[str],
@@ -613,7 +614,7 @@ class _Planned:
     """What the plan step hands on: the plan, the batches left and when the run began."""
 
     plan: Plan
-    source: Any
+    source: SourceSet
     done: set[int]
     todo: list[tuple[int, tuple[str, ...]]]
     uncertainty: UncertaintySettings | None
@@ -650,14 +651,14 @@ class _Inputs:
     anything is written."""
 
     ids: list[str]
-    source: Any
+    source: SourceSet
     store_warnings: tuple[str, ...]
 
 
 def _check_inputs(config: RunConfig) -> _Inputs:
     """Load the gage list and open and check the stores (nothing is written yet)."""
     from gagebench.gages import load_gages
-    from gagebench.sources.stores import SourceSet
+    from gagebench.sources.sourceset import SourceSet
 
     gages = load_gages(config.gages, storage_options=config.options_for(), limit=config.gage_limit)
     ids = [str(g) for g in gages["gage_id"]]
@@ -795,7 +796,7 @@ def _memory_check(
     planned: _Planned,
 ) -> BatchNeed:
     """What a worker needs for the batches left; a warning when workers have less."""
-    from gagebench.sources.stores import OBSERVED
+    from gagebench.sources.sourceset import OBSERVED
     from gagebench.workermemory import batch_need, memory_warning, smallest_worker
 
     source = planned.source

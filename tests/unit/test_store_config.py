@@ -7,7 +7,8 @@ import pickle
 from pathlib import Path
 
 from gagebench.config import RunConfig, StoreConfig, load_config
-from gagebench.sources.stores import SourceSet, _cache_key
+from gagebench.sources.cache import _cache_key
+from gagebench.sources.stores import SourceSet
 
 
 def _config(tmp_path: Path) -> RunConfig:
