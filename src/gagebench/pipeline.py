@@ -508,7 +508,8 @@ def _inputs_of(config: RunConfig) -> dict[str, str]:
     for what, store in stores.items():
         if store is None:
             continue
-        inputs[what] = store.url
+        for i, url in enumerate(store.urls):  # a list of NetCDF files: each one
+            inputs[what if i == 0 else f"{what} (file {i + 1})"] = url
         if store.crosswalk is not None and store.crosswalk.url is not None:
             inputs[f"the crosswalk of {what}"] = store.crosswalk.url
     if config.gages != "builtin":

@@ -166,12 +166,14 @@ def _fresh_source(stores: dict, tmp_path: Path) -> SourceSet:
 def test_a_bug_while_opening_a_store_is_not_a_url_problem(
     monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
 ) -> None:
-    import zarr
+    from xarray.backends.zarr import ZarrStore  # what opens the store's zarr group
 
-    monkeypatch.setattr(zarr, "open_group", _raise(AttributeError("'NoneType' has no 'attrs'")))
+    monkeypatch.setattr(
+        ZarrStore, "open_group", _raise(AttributeError("'NoneType' has no 'attrs'"))
+    )
     with pytest.raises(AttributeError, match="has no 'attrs'"):
         _fresh_source(stores, tmp_path).observed_ids()
-    monkeypatch.setattr(zarr, "open_group", _raise(FileNotFoundError("zarr.json")))
+    monkeypatch.setattr(ZarrStore, "open_group", _raise(FileNotFoundError("zarr.json")))
     with pytest.raises(StorageError, match=r"cannot open the observed store .*check the URL"):
         _fresh_source(stores, tmp_path).observed_ids()
 

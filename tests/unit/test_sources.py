@@ -281,7 +281,7 @@ def test_a_store_rewritten_in_place_is_reopened_without_clear_cache(
     second = stores.open_store("observed", StoreConfig(url))
     assert second is not first
     assert second.n_time == 60
-    assert len(second.index) == 5
+    assert len(second.gage_ids()) == 5
     batch = SourceSet(StoreConfig(url), {"m": StoreConfig(url)}).read_batch(IDS)
     assert batch.observed.shape[0] == 5
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +388,24 @@ def test_integer_flows_without_cf_coding_warn_naming_store_and_variable(tmp_path
     batch = source.read_batch(["USGS-01011000"])
     assert np.isnan(batch.modeled["m"][0][3])  # the coded store decodes its fill value
     assert batch.modeled["m"][0][0] == pytest.approx(1.0)
+
+
+def test_a_zarr_store_is_opened_once(tmp_path):
+    """Its metadata is read once: xarray's view and the zarr array come from one open (the
+    store used to be opened twice, by xarray and by zarr)."""
+    register_counting()
+    sites = ["01011000", "01013500", "01015800"]
+    obs = write_daily_observed(tmp_path / "obs.zarr", sites, "2000-01-01", 10, seed=1)
+    log = tmp_path / "fetches.log"
+    spec = StoreConfig(f"counting://{obs}", storage_options={"log": str(log)})
+    source = SourceSet(spec, {"nwm": spec})
+    source.check()  # opens the store (one cache entry for both)
+    fetched = Counter(log.read_text().split())
+    metadata = {k.rsplit("obs.zarr", 1)[1]: n for k, n in fetched.items() if k.endswith(_METADATA)}
+    assert {"/.zmetadata", "/.zgroup", "/zarr.json"} <= set(metadata), metadata
+    assert set(metadata.values()) == {1}, metadata
+    batch = source.read_batch([f"USGS-{s}" for s in sites])
+    assert not batch.missing_observed
+
+
+_METADATA = (".zmetadata", ".zgroup", ".zattrs", "zarr.json", ".zarray")

@@ -61,11 +61,7 @@ class ArrayStore(ABC):
         self.url = url
         self.url_record: str | list[str] = spec.url if isinstance(spec.url, str) else [*spec.url]
         self.variable = variable
-        if variable not in ds.data_vars and variable not in ds.variables:
-            raise StorageError(
-                f"the {label} store {url!r} has no variable {variable!r} (it has: "
-                f"{', '.join(map(str, ds.data_vars)) or 'none'}); set the store's 'variable'"
-            )
+        check_variable(label, url, ds, variable)
         da = ds[variable]
         if da.ndim != 2 or "time" not in da.dims:
             raise StorageError(
@@ -192,6 +188,15 @@ class ArrayStore(ABC):
                 "attributes to the store's variable"
             )
         return lines
+
+
+def check_variable(label: str, url: str, ds: xr.Dataset, variable: str) -> None:
+    """Raise naming the store and its variables when it has no ``variable``."""
+    if variable not in ds.data_vars and variable not in ds.variables:
+        raise StorageError(
+            f"the {label} store {url!r} has no variable {variable!r} (it has: "
+            f"{', '.join(map(str, ds.data_vars)) or 'none'}); set the store's 'variable'"
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gagebench.errors import StorageError
-from gagebench.sources.arraystore import ArrayStore
+from gagebench.sources.arraystore import ArrayStore, check_variable
 from gagebench.sources.interface import StoreEngine
 from gagebench.sources.zarrio import read_gage_rows
 from gagebench.storage.errors import translating
@@ -48,17 +48,10 @@ class ZarrStore(ArrayStore):
                 "files only; set engine: netcdf, or give the URL of one zarr store"
             )
         group, ds = _open_group(label, spec.url, spec.options(), spec.consolidated)
-        variable = spec.variable
-        self.array = group[variable] if variable in ds.variables else None
+        check_variable(label, spec.url, ds, spec.variable)
+        self.array = group[spec.variable]
         array = self.array
-        super().__init__(
-            label,
-            spec,
-            ds,
-            shape=array.shape if array is not None else (),
-            chunks=array.chunks if array is not None else (),
-            dtype=array.dtype if array is not None else np.dtype(np.float64),
-        )
+        super().__init__(label, spec, ds, array.shape, array.chunks, np.dtype(array.dtype))
 
     def _read_rows(self, positions: np.ndarray) -> np.ndarray:
         return read_gage_rows(self.array, positions, self.gage_axis)
@@ -99,8 +92,8 @@ def as_reference(spec: StoreConfig) -> StoreConfig:
     Options other than fsspec's reference file system's own go to the JSON's file system
     (``target_options``) when none are given, so one set of credentials reads both.
     """
-    if spec.url.startswith(REFERENCE):
-        return spec
+    if not isinstance(spec.url, str) or spec.url.startswith(REFERENCE):
+        return spec  # (a list of URLs: the zarr store refuses it, naming engine: netcdf)
     options = spec.options()
     own = {"remote_protocol", "remote_options", "target_protocol", "target_options", "fo"}
     target = {k: v for k, v in options.items() if k not in own and not k.startswith("gagebench_")}
@@ -200,7 +193,7 @@ def _probe(label: str, url: str, options: Mapping[str, Any]) -> None:
         raise StorageError(
             f"cannot open the {label} store {url!r}: nothing there; check the URL{glob}"
         )
-    if kind is not None and "NetCDF" in kind:
+    if kind is not None and "HDF5" in kind:
         raise StorageError(
             f"cannot open the {label} store {url!r} as zarr: it is {kind}; set engine: netcdf "
             "on this store to read it as it is"
@@ -259,11 +252,12 @@ def store_version(label: str, spec: StoreConfig) -> tuple[str, ...] | None:
     """
     import fsspec
 
-    if spec.url.startswith("reference://"):
+    url = spec.url
+    if not isinstance(url, str) or url.startswith(REFERENCE):
         return None  # building the reference file system would load every reference again
-    options = options_for_url(spec.url, spec.options()) or {}
-    with _opening(label, spec.url):
-        fs, path = fsspec.core.url_to_fs(spec.url, **options)
+    options = options_for_url(url, spec.options()) or {}
+    with _opening(label, url):
+        fs, path = fsspec.core.url_to_fs(url, **options)
         for name in (".zmetadata", "zarr.json", ".zgroup", ".zarray"):
             try:
                 info = fs.info(f"{path.rstrip('/')}/{name}" if path else name)
