@@ -633,6 +633,8 @@ def _store_identity(store: StoreConfig | None) -> dict[str, Any] | None:
         return None
     plain = _as_plain(store)
     plain.pop("storage_options", None)
+    if plain.get("engine") == "zarr":
+        del plain["engine"]  # the default: run ids stay those of runs made before engines
     return dict(plain)
 
 

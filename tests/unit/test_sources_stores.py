@@ -195,6 +195,39 @@ def test_nhm_kerchunk_store_with_poi_crosswalk_in_m3s(tmp_path):
     assert facts["to_m3_per_s"] == pytest.approx(0.028316846592)
 
 
+def test_engine_reference_reads_the_json_url_as_reference_urls_do(tmp_path):
+    """``engine: reference`` with the JSON's URL as ``url`` (and the remote's options) is
+    the same store as ``url: reference://`` with ``fo`` (found without the key)."""
+    nhm = write_nhm_reference(tmp_path)
+    obs = write_daily_observed(tmp_path / "obs.zarr", nhm.poi_sites, "2000-01-01", 80, seed=2)
+    crosswalk = {"gage_variable": "poi_gage_id", "feature_variable": "poi_gage_segment"}
+    old = SourceSet.from_config(_nhm_config(tmp_path, nhm, obs, crosswalk=crosswalk))
+    cfg = load_config(
+        output=str(tmp_path / "out"),
+        observed={"url": obs},
+        models={
+            "nhm": {
+                "url": nhm.reference,
+                "engine": "reference",
+                "variable": "seg_outflow",
+                "storage_options": {"remote_protocol": "file"},
+                "crosswalk": crosswalk,
+            }
+        },
+    )
+    assert cfg.models["nhm"].engine == "reference"
+    new = SourceSet.from_config(cfg)
+    assert new.check() == []
+    ids = [f"USGS-{s}" for s in nhm.poi_sites]
+    np.testing.assert_array_equal(
+        new.read_batch(ids).modeled["nhm"], old.read_batch(ids).modeled["nhm"]
+    )
+    for i, segment in enumerate(nhm.poi_segments):
+        expected = nhm.flow_cfs[:, segment - 1].astype(np.float64) * FT3_TO_M3
+        np.testing.assert_allclose(new.read_batch(ids).modeled["nhm"][i], expected, rtol=1e-12)
+    assert new.describe()["models"]["nhm"]["url"] == nhm.reference
+
+
 def test_integer_segment_dim_without_crosswalk_is_refused(tmp_path):
     nhm = write_nhm_reference(tmp_path)
     obs = write_daily_observed(tmp_path / "obs.zarr", nhm.poi_sites, "2000-01-01", 80, seed=2)

@@ -40,9 +40,18 @@ def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _store(value: Any) -> Any:
-    """How a store is read (URL, variable, units, crosswalk...), without access options."""
+    """How a store is read (URL, variable, units, crosswalk...), without access options.
+
+    The default engine (``zarr``) is left out, so runs recorded before stores had an
+    ``engine`` compare equal to the same run now; a list of URLs compares as a list.
+    """
     if isinstance(value, Mapping):
-        return {k: v for k, v in value.items() if k != "storage_options"}
+        out = {k: v for k, v in value.items() if k != "storage_options"}
+        if out.get("engine") == "zarr":
+            del out["engine"]
+        if isinstance(out.get("url"), tuple):
+            out["url"] = list(out["url"])
+        return out
     return value
 
 

@@ -41,14 +41,16 @@ REFERENCE = "reference://"
 class ZarrStore(ArrayStore):
     """An opened zarr store: xarray's view for the metadata, the zarr array for reads."""
 
-    def __init__(self, label: str, spec: StoreConfig):
-        if not isinstance(spec.url, str):
+    def __init__(self, label: str, spec: StoreConfig, read: StoreConfig | None = None):
+        """Open ``read`` (by default ``spec``); ``spec`` is the store as the user gave it."""
+        read = read or spec
+        if not isinstance(read.url, str):
             raise StorageError(
-                f"the {label} store: a list of URLs ({', '.join(spec.url)}) is read as NetCDF "
+                f"the {label} store: a list of URLs ({', '.join(read.url)}) is read as NetCDF "
                 "files only; set engine: netcdf, or give the URL of one zarr store"
             )
-        group, ds = _open_group(label, spec.url, spec.options(), spec.consolidated)
-        check_variable(label, spec.url, ds, spec.variable)
+        group, ds = _open_group(label, read.url, read.options(), read.consolidated)
+        check_variable(label, read.url, ds, spec.variable)
         self.array = group[spec.variable]
         array = self.array
         super().__init__(label, spec, ds, array.shape, array.chunks, np.dtype(array.dtype))
@@ -80,7 +82,7 @@ class ReferenceEngine(ZarrEngine):
     description = "a kerchunk reference store: url is the JSON's URL (or reference:// with fo)"
 
     def open(self, label: str, spec: StoreConfig) -> ZarrStore:
-        return ZarrStore(label, as_reference(spec))
+        return ZarrStore(label, spec, read=as_reference(spec))
 
     def version(self, label: str, spec: StoreConfig) -> tuple[str, ...] | None:
         return None  # building the reference file system would load every reference again
