@@ -267,9 +267,7 @@ def _store_index(
     """Gage id -> store position (first occurrence) and the gages listed twice."""
     labels: list[Any]
     if crosswalk is not None:
-        gages, positions, labels = crosswalk_pairs(
-            crosswalk, ds, gage_dim, label, url, canonical_id
-        )
+        gages, positions, labels = crosswalk_pairs(crosswalk, ds, gage_dim, label, url)
         return build_index(gages, positions, labels)
     if "gage_id" in ds.variables and ds["gage_id"].dims == (gage_dim,):
         raw = ds["gage_id"].to_numpy()
