@@ -5,6 +5,21 @@ gage index, the time axis, units and the CF encoding) and a raw reader; everythi
 else a :class:`~gagebench.sources.interface.Store` does is here, the same for every
 engine: positions, CF decoding (fill values to NaN, scale_factor, add_offset, as xarray
 would), units to m3/s, daily alignment, the manifest's description and the warnings.
+
+Layouts read (as HyTEST's):
+
+- observed: dims ``(time, gage_id)``, daily (stamped 05:00 UTC in HyTEST's store);
+- modeled: daily or hourly, with a ``gage_id`` dimension, or a ``feature_id`` dimension
+  carrying a ``gage_id`` coordinate of space-padded bytes (``b'       01011000'``), as the
+  raw NWM retrospective store.
+
+Gage ids are matched on their canonical form (:mod:`gagebench.ids`). Blank ids are
+ignored; when a store holds the same gage twice, the first occurrence is read (the run
+warns and records it). Stores indexed by features (segments, reaches) take a per-store
+crosswalk (:mod:`gagebench.sources.crosswalk`); an integer feature dimension without
+``gage_id`` coordinate or crosswalk is refused. Values are converted to m3/s from the
+variable's ``units`` attribute or the store's ``units`` setting
+(:mod:`gagebench.sources.units`).
 """
 
 from __future__ import annotations

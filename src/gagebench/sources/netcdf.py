@@ -9,8 +9,9 @@ block of one time range, so HDF5 fetches each chunk it touches once.
 
 Several files are one store joined along ``time`` (e.g. one file per year): ordered by
 their first time step, they must hold the same gages in the same order and the same
-chunking along the gage axis. NetCDF classic files (``CDF\\x01``...) are not HDF5 and
-are refused with what to do.
+chunking along the gage axis (a chunk-aware unit reads each chunk once when every file
+but the last holds whole time chunks, as yearly files of one chunk each do). NetCDF
+classic files (``CDF\\x01``...) are not HDF5 and are refused with what to do.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gagebench.errors import StorageError
-from gagebench.sources.arraystore import ArrayStore
+from gagebench.sources.arraystore import ArrayStore, check_variable
 from gagebench.sources.interface import StoreEngine
 from gagebench.sources.zarrstore import _file_kind, _info, has_magic
 from gagebench.storage.errors import translating
@@ -53,33 +54,22 @@ class NetCDFStore(ArrayStore):
     def __init__(self, label: str, spec: StoreConfig):
         self.files = _open_files(label, spec)
         first = self.files[0]
-        variable = spec.variable
-        raw = first.variable if first.variable is not None else None
-        gage_axis = 1
-        if raw is not None and "time" in raw.dimensions:
-            gage_axis = 1 - list(raw.dimensions).index("time")
-        _check_same_gages(label, self.files, variable, gage_axis)
+        check_variable(label, first.url, first.ds, spec.variable)
+        raw = first.variable
+        dims = list(raw.dimensions)
+        gage_axis = 1 - dims.index("time") if "time" in dims and len(dims) == 2 else 1
+        _check_same_gages(label, self.files, spec.variable, gage_axis)
         start = 0
         for f in self.files:
             f.start = start
             start += f.times.size
-        times = np.concatenate([f.times for f in self.files]) if self.files else np.empty(0)
-        shape: list[int] = list(raw.shape) if raw is not None else []
-        chunks: list[int] = []
-        if raw is not None:
+        times = np.concatenate([f.times for f in self.files])
+        shape = list(raw.shape)
+        if len(shape) == 2:
             shape[1 - gage_axis] = int(times.size)
-            # a contiguous variable has no chunk to share: read gage by gage
-            stored = raw.chunks
-            chunks = list(stored) if stored else [int(times.size), 1][:: 1 if gage_axis else -1]
-        super().__init__(
-            label,
-            spec,
-            first.ds,
-            shape=shape,
-            chunks=chunks,
-            dtype=np.dtype(raw.dtype) if raw is not None else np.dtype(np.float64),
-            times=times,
-        )
+        # a contiguous variable has no chunk that gages share: read it gage by gage
+        chunks = list(raw.chunks) if raw.chunks else [int(times.size), 1][:: 1 if gage_axis else -1]
+        super().__init__(label, spec, first.ds, shape, chunks, np.dtype(raw.dtype), times=times)
 
     def _parts(self, t0: int, t1: int) -> Iterator[tuple[_File, int, int, int]]:
         """``(file, local start, local end, offset in the range)`` of time steps [t0, t1)."""
