@@ -40,7 +40,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from gagebench.evaluation import evaluate
-    from gagebench.gages import ID_PREFIX
+    from gagebench.ids import ID_PREFIX
     from gagebench.sample import SAMPLE_SITE, load_sample
 
     frame = load_sample()

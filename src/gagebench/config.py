@@ -413,18 +413,25 @@ class StoreConfig(_MaskedRepr):
     is; :meth:`RunConfig.resolved` gives it the run's options, picklable for workers.
     """
 
-    url: str
+    url: str | tuple[str, ...]
     variable: str = default("observed.variable")
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     consolidated: bool | None = default("observed.consolidated")
     units: str | None = default("observed.units")
     crosswalk: Crosswalk | None = None
-    #: How the store is read (``gagebench.yaml``: ``observed.engine``).
+    #: Which store engine reads it (``gagebench.yaml``: ``observed.engine``): zarr,
+    #: reference, netcdf or an entry point's name (gagebench.sources.engines); a tuple of
+    #: URLs is a list of NetCDF files.
     engine: str = default("observed.engine")
 
     def options(self) -> dict[str, Any]:
         """The store's own storage options (a plain copy)."""
         return dict(self.storage_options or {})
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The store's URL, or its list of file URLs, as a tuple."""
+        return (self.url,) if isinstance(self.url, str) else tuple(self.url)
 
 
 @dataclass(frozen=True, repr=False)
@@ -486,7 +493,7 @@ class RunConfig(_MaskedRepr):
         and its integrity settings as ``gagebench_integrity`` (:mod:`gagebench.storage.digests`).
         """
         merged = merge_options(self.storage_options, store.storage_options if store else {})
-        url = store.url if store is not None else self.output
+        url = store.urls[0] if store is not None else self.output
         if url.split("://", 1)[0] in ("s3", "s3a"):
             merged.setdefault("gagebench_retries", dict(self.retries))
             merged.setdefault("gagebench_integrity", dict(self.integrity))
@@ -678,13 +685,16 @@ def _store_config(store: schema.StoreSettings | None, key: str) -> StoreConfig |
     """The validated store as the frozen dataclass the sources read."""
     if store is None or store.url is None:
         return None
-    _check_bucket(store.url, f"{key}.url")
+    for url in (store.url,) if isinstance(store.url, str) else store.url:
+        _check_bucket(url, f"{key}.url")
     crosswalk = None
     if store.crosswalk is not None:
         plain = store.crosswalk.model_dump()
         plain["storage_options"] = _freeze(dict(plain.get("storage_options") or {}))
         crosswalk = Crosswalk(**plain)
     values = {name: _frozen(store, name) for name in schema.StoreSettings.model_fields}
+    if isinstance(store.url, list):
+        values["url"] = tuple(store.url)  # NetCDF files, in order (frozen, hashable)
     return StoreConfig(**{**values, "crosswalk": crosswalk})
 
 

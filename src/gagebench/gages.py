@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from gagebench.errors import InputError
+from gagebench.ids import canonical_id, site_no
 from gagebench.storage.tables import read_table
 
 BUILTIN = "builtin"
-ID_PREFIX = "USGS-"
 # USGS site numbers are 8 to 15 digits; the HyTEST list has 8, 9 and 10 digit ones.
 _SITE_NO = re.compile(r"^[0-9]{8,15}\Z")
 # Columns that look numeric but are codes whose leading zeros matter.
@@ -109,8 +109,7 @@ def _site_numbers(frame: pd.DataFrame, what: str) -> pd.Series:
     missing = raw.isna().to_numpy()
     if missing.any():
         raise InputError(f"{what}: empty {raw.name!r} in {_rows(missing, raw)}")
-    text = raw.astype(str).str.strip()
-    return text.str.removeprefix(ID_PREFIX)
+    return raw.astype(str).map(site_no)
 
 
 def _finish(frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -130,14 +129,14 @@ def _finish(frame: pd.DataFrame, what: str) -> pd.DataFrame:
         raise InputError(f"{what}: duplicate site numbers in {_rows(duplicated, sites)}")
     out = frame.drop(columns=[c for c in ("gage_id", "site_no") if c in frame.columns])
     out.insert(0, "site_no", sites.to_numpy(dtype=object))
-    out.insert(0, "gage_id", [ID_PREFIX + s for s in sites])
+    out.insert(0, "gage_id", [canonical_id(s) for s in sites])
     return out
 
 
 def check_site_no(text: str, what: str) -> str:
     """``text`` (a site number, or ``USGS-`` and one) checked as gage lists are; returned
     stripped. Raises :class:`InputError` naming ``what`` for anything else."""
-    site = str(text).strip().removeprefix(ID_PREFIX)
+    site = site_no(text)
     if not _SITE_NO.fullmatch(site):
         raise InputError(
             f"{what}: malformed site number {text!r}; a USGS site number is 8 to 15 digits, "
@@ -186,9 +185,7 @@ def normalize_gages(gages: pd.DataFrame) -> pd.DataFrame:
         raise InputError(
             f"gage list has no 'gage_id' or 'site_no' column (columns: {list(frame.columns)})"
         )
-    ids = ids.str.strip()
-    ids = ids.where(ids.str.contains("-"), "USGS-" + ids)
-    out = pd.DataFrame({"site_no": ids})
+    out = pd.DataFrame({"site_no": [canonical_id(g) for g in ids]})
     for target, candidates in (
         ("lat", ("lat", "latitude", "dec_lat_va")),
         ("lon", ("lon", "longitude", "dec_long_va")),

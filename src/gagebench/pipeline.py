@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from gagebench.config import RunConfig
     from gagebench.report.html import DrawnReport
     from gagebench.results.lock import RunLock
+    from gagebench.sources.sourceset import Batch, SourceSet
     from gagebench.uncertainty import UncertaintySettings
     from gagebench.workermemory import BatchNeed
 
@@ -165,7 +166,7 @@ def _fmt(value: Any) -> str:
 
 
 def evaluate_batch(
-    source: Any,
+    source: SourceSet,
     gage_ids: Sequence[str],
     models: Sequence[str],
     suites: Sequence[str],
@@ -223,7 +224,7 @@ def evaluate_batch(
 
 
 def _uncertainty_frames(
-    batch: Any,
+    batch: Batch,
     models: Sequence[str],
     suites: tuple[str, ...],
     mode: str,
@@ -309,7 +310,7 @@ def _evaluate_rows(
 
 def _run_element(
     element: tuple[int, tuple[str, ...]],
-    source: Any,
+    source: SourceSet,
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
@@ -327,7 +328,7 @@ def _run_element(
 
 def _run_guarded(
     element: tuple[int, tuple[str, ...]],
-    source: Any,
+    source: SourceSet,
     models: tuple[str, ...],
     suites: tuple[str, ...],
     mode: str,
@@ -344,7 +345,7 @@ def _run_guarded(
 
 def stream_batches(
     client: distributed.Client,
-    source: Any,
+    source: SourceSet,
     batches: Sequence[tuple[int, Sequence[str]]],
     models: Sequence[str],
     suites: Sequence[str],
@@ -509,7 +510,8 @@ def _inputs_of(config: RunConfig) -> dict[str, str]:
     for what, store in stores.items():
         if store is None:
             continue
-        inputs[what] = store.url
+        for i, url in enumerate(store.urls):  # a list of NetCDF files: each one
+            inputs[what if i == 0 else f"{what} (file {i + 1})"] = url
         if store.crosswalk is not None and store.crosswalk.url is not None:
             inputs[f"the crosswalk of {what}"] = store.crosswalk.url
     if config.gages != "builtin":
@@ -615,7 +617,7 @@ class _Planned:
     """What the plan step hands on: the plan, the batches left and when the run began."""
 
     plan: Plan
-    source: Any
+    source: SourceSet
     done: set[int]
     todo: list[tuple[int, tuple[str, ...]]]
     uncertainty: UncertaintySettings | None
@@ -652,14 +654,14 @@ class _Inputs:
     anything is written."""
 
     ids: list[str]
-    source: Any
+    source: SourceSet
     store_warnings: tuple[str, ...]
 
 
 def _check_inputs(config: RunConfig) -> _Inputs:
     """Load the gage list and open and check the stores (nothing is written yet)."""
     from gagebench.gages import load_gages
-    from gagebench.sources.stores import SourceSet
+    from gagebench.sources.sourceset import SourceSet
 
     gages = load_gages(config.gages, storage_options=config.options_for(), limit=config.gage_limit)
     ids = [str(g) for g in gages["gage_id"]]
@@ -797,7 +799,7 @@ def _memory_check(
     planned: _Planned,
 ) -> BatchNeed:
     """What a worker needs for the batches left; a warning when workers have less."""
-    from gagebench.sources.stores import OBSERVED
+    from gagebench.sources.sourceset import OBSERVED
     from gagebench.workermemory import batch_need, memory_warning, smallest_worker
 
     source = planned.source

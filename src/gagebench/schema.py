@@ -180,9 +180,10 @@ def _crosswalk_shape(raw: Any) -> Any:
 class StoreSettings(Section):
     """One store: where it is, which variable, and how to read it."""
 
-    url: Annotated[str | None, Field(pattern=r"\S"), Expect("a URL string")] = setting(
-        "observed.url"
-    )
+    url: Annotated[
+        Annotated[str, Field(pattern=r"\S")] | list[Annotated[str, Field(pattern=r"\S")]] | None,
+        Expect("a URL string (a list of URLs with engine: netcdf)"),
+    ] = setting("observed.url")
     engine: Annotated[str, Field(min_length=1), Expect("the name of a store engine")] = setting(
         "observed.engine"
     )
@@ -203,6 +204,20 @@ class StoreSettings(Section):
         if not isinstance(raw, Mapping):
             raise fail(f"expected a mapping with 'url' (or a URL string), got {raw!r}")
         return dict(raw)
+
+    @model_validator(mode="after")
+    def _list_only_for_netcdf(self) -> StoreSettings:
+        """A list of URLs is a list of NetCDF files: only ``engine: netcdf`` reads one."""
+        if isinstance(self.url, list):
+            if self.engine != "netcdf":
+                raise fail(
+                    f"expected a URL string (a list of NetCDF files needs engine: netcdf), "
+                    f"got {self.url!r}",
+                    "url",
+                )
+            if not self.url:
+                raise fail("expected a non-empty list of URL strings, got []", "url")
+        return self
 
     @field_validator("variable", mode="before")
     @classmethod

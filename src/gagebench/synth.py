@@ -42,9 +42,10 @@ import numpy as np
 import pandas as pd
 
 from gagebench.errors import InputError
-from gagebench.gages import ID_PREFIX, builtin_gages, load_gages
+from gagebench.gages import builtin_gages, load_gages
+from gagebench.ids import ID_PREFIX
 from gagebench.sample import SAMPLE_SITE
-from gagebench.sources.stores import clear_cache
+from gagebench.sources.cache import clear_cache
 from gagebench.sources.zarrio import write_gage_rows
 from gagebench.storage.errors import translating
 from gagebench.storage.fs import options_for_url

@@ -82,8 +82,9 @@ def test_a_netcdf_file_is_not_a_zarr_store(stores: dict[str, str], tmp_path: Pat
     xr.Dataset({"streamflow": (("time", "gage_id"), np.zeros((3, 2)))}).to_netcdf(
         nc, engine="h5netcdf"
     )
-    line = one_error(run_cli(tmp_path, str(nc), stores["model"]), str(nc), "is not a zarr store")
-    assert "NetCDF" in line, line
+    line = one_error(run_cli(tmp_path, str(nc), stores["model"]), str(nc), "as zarr")
+    assert "NetCDF-4 / HDF5 file" in line, line
+    assert "set engine: netcdf" in line, line
     assert "check the URL, the credentials" not in line, line
     nothing_written(tmp_path)
 

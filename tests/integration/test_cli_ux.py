@@ -142,11 +142,11 @@ def test_no_time_overlap_is_a_warning(stores: dict[str, Any], tmp_path: Path) ->
             records.append(record.getMessage())
 
     handler = Grab(logging.WARNING)
-    logging.getLogger("gagebench.sources.stores").addHandler(handler)
+    logging.getLogger("gagebench.sources.sourceset").addHandler(handler)
     try:
         source.check(365)
     finally:
-        logging.getLogger("gagebench.sources.stores").removeHandler(handler)
+        logging.getLogger("gagebench.sources.sourceset").removeHandler(handler)
     assert any("no day in common, so every gage will be no_simulation" in r for r in records)
     batch = source.read_batch(["USGS-01011000"])
     assert np.isnan(batch.modeled["late"]).all()

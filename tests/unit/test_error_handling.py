@@ -166,12 +166,14 @@ def _fresh_source(stores: dict, tmp_path: Path) -> SourceSet:
 def test_a_bug_while_opening_a_store_is_not_a_url_problem(
     monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
 ) -> None:
-    import zarr
+    from xarray.backends.zarr import ZarrStore  # what opens the store's zarr group
 
-    monkeypatch.setattr(zarr, "open_group", _raise(AttributeError("'NoneType' has no 'attrs'")))
+    monkeypatch.setattr(
+        ZarrStore, "open_group", _raise(AttributeError("'NoneType' has no 'attrs'"))
+    )
     with pytest.raises(AttributeError, match="has no 'attrs'"):
         _fresh_source(stores, tmp_path).observed_ids()
-    monkeypatch.setattr(zarr, "open_group", _raise(FileNotFoundError("zarr.json")))
+    monkeypatch.setattr(ZarrStore, "open_group", _raise(FileNotFoundError("zarr.json")))
     with pytest.raises(StorageError, match=r"cannot open the observed store .*check the URL"):
         _fresh_source(stores, tmp_path).observed_ids()
 
@@ -179,15 +181,15 @@ def test_a_bug_while_opening_a_store_is_not_a_url_problem(
 def test_a_bug_while_reading_gages_is_not_a_store_failure(
     monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
 ) -> None:
-    import gagebench.sources.stores
+    import gagebench.sources.zarrstore
 
     source = _fresh_source(stores, tmp_path)
     ids = source.observed_ids()[:2]
-    monkeypatch.setattr(gagebench.sources.stores, "read_gage_rows", _raise(IndexError("row 7")))
+    monkeypatch.setattr(gagebench.sources.zarrstore, "read_gage_rows", _raise(IndexError("row 7")))
     with pytest.raises(IndexError, match="row 7"):
         source.read_batch(ids)
     monkeypatch.setattr(
-        gagebench.sources.stores, "read_gage_rows", _raise(StoreUnavailable("down"))
+        gagebench.sources.zarrstore, "read_gage_rows", _raise(StoreUnavailable("down"))
     )
     with pytest.raises(StorageError, match="cannot read 2 gages from the observed store"):
         source.read_batch(ids)

@@ -308,13 +308,13 @@ def test_metadata_cut_short_is_retried_then_names_the_store_and_the_key(tmp_path
 def test_a_zarray_cut_short_on_a_worker_names_the_store_and_the_key(tmp_path) -> None:
     # The store opens from its consolidated metadata; the chunk reader reads .zarray later.
     from gagebench.config import StoreConfig
-    from gagebench.sources.stores import _Store
+    from gagebench.sources.zarrstore import ZarrStore
 
     path = _consolidated_store(tmp_path)
     zarray = tmp_path / "obs.zarr" / "q" / ".zarray"
     zarray.write_bytes(zarray.read_bytes()[:-10])
     options = {"gagebench_retries": {"max_attempts": 2, "max_wait_s": 0.2}}  # the run's
-    store = _Store("observed", StoreConfig(url=path, variable="q", storage_options=options))
+    store = ZarrStore("observed", StoreConfig(url=path, variable="q", storage_options=options))
     assert store.array.store.policy == RetryPolicy(max_attempts=2, max_wait_s=0.2)
     with pytest.raises(StorageError) as failed:
         store.read(np.array([0, 1]))

@@ -12,10 +12,10 @@ import xarray as xr
 
 from gagebench.config import StoreConfig, load_config
 from gagebench.errors import InputError, StorageError
+from gagebench.ids import canonical_id
 from gagebench.sources.stores import (
     SourceSet,
     clear_cache,
-    normalize_id,
     subdaily_to_daily,
 )
 
@@ -75,15 +75,15 @@ def write_hourly_feature(
     return str(path)
 
 
-def test_normalize_id_matches_bare_prefixed_padded_and_integer_ids():
-    assert normalize_id(b"       01011000") == "USGS-01011000"
-    assert normalize_id("01011000") == "USGS-01011000"
-    assert normalize_id("USGS-01011000") == "USGS-01011000"
-    assert normalize_id(np.bytes_(b"  0208111310")) == "USGS-0208111310"
-    assert normalize_id(1011000) == "USGS-01011000"  # integers lost the zero; pad to 8
-    assert normalize_id(b"               ") is None
-    assert normalize_id("  ") is None
-    assert normalize_id("CDEC-ABC") == "CDEC-ABC"
+def test_canonical_id_matches_bare_prefixed_padded_and_integer_ids():
+    assert canonical_id(b"       01011000") == "USGS-01011000"
+    assert canonical_id("01011000") == "USGS-01011000"
+    assert canonical_id("USGS-01011000") == "USGS-01011000"
+    assert canonical_id(np.bytes_(b"  0208111310")) == "USGS-0208111310"
+    assert canonical_id(1011000) == "USGS-01011000"  # integers lost the zero; pad to 8
+    assert canonical_id(b"               ") is None
+    assert canonical_id("  ") is None
+    assert canonical_id("CDEC-ABC") == "CDEC-ABC"
 
 
 def test_batch_reads_values_on_the_observed_days_in_request_order(tmp_path):
@@ -270,7 +270,7 @@ def test_a_store_rewritten_in_place_is_reopened_without_clear_cache(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Long-lived workers must not read a rewritten store through stale cached metadata."""
-    import gagebench.sources.stores as stores
+    import gagebench.sources.cache as stores
 
     monkeypatch.setattr(stores, "REVALIDATE_S", 0.0)
     url = str(tmp_path / "obs.zarr") if where == "local" else f"memory://rewrite-{tmp_path.name}"
@@ -281,13 +281,13 @@ def test_a_store_rewritten_in_place_is_reopened_without_clear_cache(
     second = stores.open_store("observed", StoreConfig(url))
     assert second is not first
     assert second.n_time == 60
-    assert len(second.index) == 5
+    assert len(second.gage_ids()) == 5
     batch = SourceSet(StoreConfig(url), {"m": StoreConfig(url)}).read_batch(IDS)
     assert batch.observed.shape[0] == 5
 
 
 def test_the_store_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gagebench.sources.stores as stores
+    import gagebench.sources.cache as stores
 
     monkeypatch.setattr(stores, "MAX_OPEN_STORES", 2)
     urls = [write_daily(tmp_path / f"s{i}.zarr", IDS[:2], _values(2, 30, seed=i)) for i in range(4)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,39 @@ def test_nhm_kerchunk_store_with_poi_crosswalk_in_m3s(tmp_path):
     assert facts["units"] == "ft3 s-1"
     assert facts["converted"] is True
     assert facts["to_m3_per_s"] == pytest.approx(0.028316846592)
+
+
+def test_engine_reference_reads_the_json_url_as_reference_urls_do(tmp_path):
+    """``engine: reference`` with the JSON's URL as ``url`` (and the remote's options) is
+    the same store as ``url: reference://`` with ``fo`` (found without the key)."""
+    nhm = write_nhm_reference(tmp_path)
+    obs = write_daily_observed(tmp_path / "obs.zarr", nhm.poi_sites, "2000-01-01", 80, seed=2)
+    crosswalk = {"gage_variable": "poi_gage_id", "feature_variable": "poi_gage_segment"}
+    old = SourceSet.from_config(_nhm_config(tmp_path, nhm, obs, crosswalk=crosswalk))
+    cfg = load_config(
+        output=str(tmp_path / "out"),
+        observed={"url": obs},
+        models={
+            "nhm": {
+                "url": nhm.reference,
+                "engine": "reference",
+                "variable": "seg_outflow",
+                "storage_options": {"remote_protocol": "file"},
+                "crosswalk": crosswalk,
+            }
+        },
+    )
+    assert cfg.models["nhm"].engine == "reference"
+    new = SourceSet.from_config(cfg)
+    assert new.check() == []
+    ids = [f"USGS-{s}" for s in nhm.poi_sites]
+    np.testing.assert_array_equal(
+        new.read_batch(ids).modeled["nhm"], old.read_batch(ids).modeled["nhm"]
+    )
+    for i, segment in enumerate(nhm.poi_segments):
+        expected = nhm.flow_cfs[:, segment - 1].astype(np.float64) * FT3_TO_M3
+        np.testing.assert_allclose(new.read_batch(ids).modeled["nhm"][i], expected, rtol=1e-12)
+    assert new.describe()["models"]["nhm"]["url"] == nhm.reference
 
 
 def test_integer_segment_dim_without_crosswalk_is_refused(tmp_path):
@@ -387,3 +421,24 @@ def test_integer_flows_without_cf_coding_warn_naming_store_and_variable(tmp_path
     batch = source.read_batch(["USGS-01011000"])
     assert np.isnan(batch.modeled["m"][0][3])  # the coded store decodes its fill value
     assert batch.modeled["m"][0][0] == pytest.approx(1.0)
+
+
+def test_a_zarr_store_is_opened_once(tmp_path):
+    """Its metadata is read once: xarray's view and the zarr array come from one open (the
+    store used to be opened twice, by xarray and by zarr)."""
+    register_counting()
+    sites = ["01011000", "01013500", "01015800"]
+    obs = write_daily_observed(tmp_path / "obs.zarr", sites, "2000-01-01", 10, seed=1)
+    log = tmp_path / "fetches.log"
+    spec = StoreConfig(f"counting://{obs}", storage_options={"log": str(log)})
+    source = SourceSet(spec, {"nwm": spec})
+    source.check()  # opens the store (one cache entry for both)
+    fetched = Counter(log.read_text().split())
+    metadata = {k.rsplit("obs.zarr", 1)[1]: n for k, n in fetched.items() if k.endswith(_METADATA)}
+    assert {"/.zmetadata", "/.zgroup", "/zarr.json"} <= set(metadata), metadata
+    assert set(metadata.values()) == {1}, metadata
+    batch = source.read_batch([f"USGS-{s}" for s in sites])
+    assert not batch.missing_observed
+
+
+_METADATA = (".zmetadata", ".zgroup", ".zattrs", "zarr.json", ".zarray")

@@ -7,7 +7,8 @@ import pickle
 from pathlib import Path
 
 from gagebench.config import RunConfig, StoreConfig, load_config
-from gagebench.sources.stores import SourceSet, _cache_key
+from gagebench.sources.cache import _cache_key
+from gagebench.sources.stores import SourceSet
 
 
 def _config(tmp_path: Path) -> RunConfig:
@@ -62,3 +63,26 @@ def test_the_cache_key_is_the_url_options_and_how_it_is_read() -> None:
     assert _cache_key(plain) != _cache_key(StoreConfig("s3://b/a.zarr", storage_options={"a": 1}))
     assert _cache_key(plain) != _cache_key(StoreConfig("s3://b/a.zarr", units="cfs"))
     assert _cache_key(plain) != _cache_key(StoreConfig("s3://b/b.zarr"))
+
+
+def test_the_default_engine_keeps_earlier_runs_ids_and_settings(tmp_path: Path) -> None:
+    """Runs recorded before stores had an ``engine`` are the same runs now: same default
+    run id (pinned: computed by gagebench before engines), no settings difference."""
+    from gagebench.results.settings import differences, result_settings
+
+    cfg = load_config(output=str(tmp_path), observed="o.zarr", models={"nwm": "m.zarr"})
+    assert cfg.observed is not None
+    assert cfg.observed.engine == "zarr"
+    assert cfg.run_id == "run-0ffa2d9b87"
+    before = cfg.to_dict()  # a manifest's config written before engines: no engine key
+    for store in [before["observed"], *before["models"].values()]:
+        del store["engine"]
+    assert differences(result_settings(before), result_settings(cfg)) == []
+    netcdf = load_config(
+        output=str(tmp_path),
+        observed={"url": "o.zarr", "engine": "netcdf"},
+        models={"nwm": "m.zarr"},
+    )
+    assert netcdf.run_id != cfg.run_id
+    diffs = differences(result_settings(cfg), result_settings(netcdf))
+    assert diffs == ["observed (o.zarr before, o.zarr {engine: 'netcdf'} now)"]

@@ -26,30 +26,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from dask.delayed import Delayed
+
+    from gagebench.sources.interface import Store
+    from gagebench.sources.sourceset import SourceSet
+
 #: Time chunks per read task: 24 CHRTOUT chunks are ~1.8 years, ~0.8 GB compressed.
 TIME_CHUNKS_PER_TASK = 24
-
-
-class ChunkedStore(Protocol):
-    """What the chunk-aware reader needs from an opened store (see ``sources._Store``)."""
-
-    array: Any
-    gage_axis: int
-    gage_chunk: int
-    time_chunk: int
-    n_time: int
-
-    def positions(self, gage_ids: Sequence[str]) -> np.ndarray: ...
-
-    def decode_values(self, raw: np.ndarray) -> np.ndarray: ...
-
-    def day_layout(self) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def daily_dtype(self) -> np.dtype[Any]: ...
+#: Which store of a SourceSet: ("observed",) or ("model", name).
+StoreKey = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -62,13 +52,13 @@ class RangePart:
     counts: np.ndarray  # (gage, day) int32
 
 
-def is_multi_gage(store: ChunkedStore) -> bool:
+def is_multi_gage(store: Store) -> bool:
     """True when one chunk of the store holds several gages (chunk-aware reading pays)."""
     return int(store.gage_chunk) > 1
 
 
 def plan_units(
-    stores: Sequence[ChunkedStore], batches: Sequence[Sequence[str]], batch_size: int
+    stores: Sequence[Store], batches: Sequence[Sequence[str]], batch_size: int
 ) -> tuple[tuple[str, ...], ...]:
     """Work units: gages grouped by their chunk column in every multi-gage store.
 
@@ -111,7 +101,7 @@ def plan_units(
 
 
 def range_reads(
-    store: ChunkedStore, positions: np.ndarray, time_chunks_per_task: int
+    store: Store, positions: np.ndarray, time_chunks_per_task: int
 ) -> list[tuple[tuple[int, ...], int, int]]:
     """``(positions, t0, t1)`` read tasks of a unit: one per chunk column and time range."""
     found = np.unique(positions[positions >= 0])
@@ -127,11 +117,12 @@ def range_reads(
     return reads
 
 
-def read_range(store: ChunkedStore, positions: Sequence[int], t0: int, t1: int) -> RangePart:
+def read_range(store: Store, positions: Sequence[int], t0: int, t1: int) -> RangePart:
     """Sums and counts per day of ``positions`` over time steps ``[t0, t1)``.
 
-    Reads one time chunk at a time (zarr fetches and decodes each chunk once and keeps
-    only the selected gages), so memory is one decoded chunk whatever ``t1 - t0``.
+    Reads one time chunk at a time (:meth:`Store.read_unit`: the store fetches and decodes
+    each chunk once and keeps only the selected gages), so memory is one decoded chunk
+    whatever ``t1 - t0``.
     """
     day_index, _ = store.day_layout()
     pos = np.asarray(positions, dtype=np.int64)
@@ -143,10 +134,7 @@ def read_range(store: ChunkedStore, positions: Sequence[int], t0: int, t1: int) 
     first = (t0 // step) * step
     for a in range(first, t1, step):
         lo, hi = max(a, t0), min(a + step, t1)
-        sel = (slice(lo, hi), pos) if store.gage_axis == 1 else (pos, slice(lo, hi))
-        raw = np.asarray(store.array.get_orthogonal_selection(sel))
-        values = store.decode_values(raw if store.gage_axis == 1 else raw.T)
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(store.read_unit(pos, lo, hi), dtype=np.float64)
         days = day_index[lo:hi] - d0
         starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
         valid = ~np.isnan(values)
@@ -155,9 +143,7 @@ def read_range(store: ChunkedStore, positions: Sequence[int], t0: int, t1: int) 
     return RangePart(pos, d0, np.ascontiguousarray(sums.T), np.ascontiguousarray(counts.T))
 
 
-def assemble(
-    store: ChunkedStore, parts: Sequence[RangePart]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def assemble(store: Store, parts: Sequence[RangePart]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(positions, days, daily)``: the daily means of every position read by ``parts``.
 
     Sums and counts of all parts are added per day before dividing, so days split across
@@ -181,26 +167,30 @@ def assemble(
 # -- the Dask graph of a unit -------------------------------------------------------------
 
 
-def _read_task(source: Any, key: Any, positions: tuple[int, ...], t0: int, t1: int) -> RangePart:
+def _read_task(
+    source: SourceSet, key: StoreKey, positions: tuple[int, ...], t0: int, t1: int
+) -> RangePart:
     return read_range(source.store_of(key), positions, t0, t1)
 
 
-def _with_parts(source: Any, parts: Mapping[Any, Sequence[RangePart]]) -> Any:
+def _with_parts(source: SourceSet, parts: Mapping[StoreKey, Sequence[RangePart]]) -> SourceSet:
     return source.with_daily(
         {key: assemble(source.store_of(key), list(chunks)) for key, chunks in parts.items()}
     )
 
 
-def _as_list(run: Callable[..., Any], element: Any, source: Any, *args: Any) -> list[Any]:
+def _as_list(
+    run: Callable[..., Any], element: tuple[int, tuple[str, ...]], source: SourceSet, *args: Any
+) -> list[Any]:
     return [run(element, source, *args)]
 
 
 def unit_graphs(
-    source: Any,
+    source: SourceSet,
     elements: Sequence[tuple[int, tuple[str, ...]]],
     run: Callable[..., Any],
     args: tuple[Any, ...],
-) -> list[Any] | None:
+) -> list[Delayed] | None:
     """One Dask delayed per work unit: its range reads, then ``run(element, source, *args)``.
 
     Each returns ``[run(...)]`` (a bag partition's shape). None when ``source`` has no
@@ -208,14 +198,14 @@ def unit_graphs(
     """
     from dask import delayed
 
-    stores = source.chunked_stores() if hasattr(source, "chunked_stores") else {}
+    stores = source.chunked_stores()
     if not stores:
         return None
-    per_task = getattr(source, "time_chunks_per_task", TIME_CHUNKS_PER_TASK)
+    per_task = source.time_chunks_per_task
     graphs = []
     for element in elements:
         ids = list(element[1])
-        parts: dict[Any, list[Any]] = {}
+        parts: dict[StoreKey, list[Delayed]] = {}
         for key, store in stores.items():
             reads = range_reads(store, store.positions(ids), per_task)
             parts[key] = [delayed(_read_task)(source, key, *read) for read in reads]

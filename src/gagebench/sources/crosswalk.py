@@ -27,6 +27,7 @@ import numpy as np
 
 from gagebench.config import Crosswalk
 from gagebench.errors import InputError
+from gagebench.ids import canonical_id
 from gagebench.storage.tables import read_table
 
 if TYPE_CHECKING:
@@ -91,12 +92,11 @@ def crosswalk_pairs(
     gage_dim: str,
     label: str,
     url: str,
-    normalize: Any,
 ) -> tuple[list[str | None], list[int], list[Any]]:
     """``(gage ids, store positions, feature labels)`` of a crosswalk, one per entry.
 
-    Positions are -1 for features the store does not have. ``normalize`` turns a gage
-    column's value into a canonical gage id.
+    Positions are -1 for features the store does not have; gage ids are canonical
+    (:func:`gagebench.ids.canonical_id`).
     """
     if crosswalk.url is not None:
         gages_raw, features_raw = _table(crosswalk, label)
@@ -109,7 +109,7 @@ def crosswalk_pairs(
         where = {i: i for i in range(ds.sizes[gage_dim])}
     features = [feature_key(f) for f in features_raw]
     positions = [where.get(f, -1) for f in features]
-    gages = [normalize(g) for g in gages_raw]
+    gages = [canonical_id(g) for g in gages_raw]
     if gages and all(p < 0 for p in positions):
         raise InputError(
             f"the {label} store {url!r}: none of the crosswalk's {len(features)} features "
