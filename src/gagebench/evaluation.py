@@ -28,7 +28,7 @@ def result_columns(suites: str | Sequence[str]) -> list[str]:
     The uncertainty suite adds its columns and the paired-comparison columns (NaN on the
     first model's rows and in one-model runs), so a table's schema depends on suites only.
     """
-    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+    from gagebench.uncertainty_suite import COLUMNS, PAIRED_COLUMNS
 
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
     extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()
@@ -44,7 +44,7 @@ def merge_uncertainty(
     an evaluated row whose uncertainty is undefined (e.g. too few valid water years) gets
     that status when uncertainty is the only suite, else ``partial``; the note says why.
     """
-    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+    from gagebench.uncertainty_suite import COLUMNS, PAIRED_COLUMNS
 
     out = rows.copy()
     tail = [c for c in ROW_TAIL if c in out.columns]
@@ -490,7 +490,7 @@ def evaluate(
             stacklevel=2,
         )
     if "uncertainty" in suites:
-        from gagebench.uncertainty import evaluate_models, settings_from
+        from gagebench.uncertainty_suite import evaluate_models, settings_from
 
         settings = settings_from(uncertainty, n_samples=n_samples, seed=seed, boot_years=boot_years)
         extra = evaluate_models(obs, aligned, dates, ids, settings, mode)

@@ -62,12 +62,14 @@ def test_a_known_input_error_is_still_an_error_row(monkeypatch: pytest.MonkeyPat
 def test_a_bug_in_the_uncertainty_suite_propagates(
     monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
 ) -> None:
-    import gagebench.uncertainty
+    import gagebench.uncertainty_suite
 
     cfg = load_config(overrides={**stores, "output": str(tmp_path)})
     source = SourceSet.from_config(cfg)
     batch = source.read_batch(source.observed_ids()[:2])
-    monkeypatch.setattr(gagebench.uncertainty, "evaluate_models", _raise(IndexError("slot 9")))
+    monkeypatch.setattr(
+        gagebench.uncertainty_suite, "evaluate_models", _raise(IndexError("slot 9"))
+    )
     with pytest.raises(IndexError, match="slot 9"):
         _uncertainty_frames(batch, ("nwm",), ("uncertainty",), "standard", None)
 

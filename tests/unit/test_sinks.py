@@ -12,7 +12,7 @@ from gagebench.errors import ConfigError, StorageError
 from gagebench.evaluation import missing_rows, rows_frame
 from gagebench.metrics import evaluate_arrays
 from gagebench.results.writer import MANIFEST_FILE, Plan, RunSink, suite_csv_columns
-from gagebench.storage.retry import describe
+from gagebench.storage.retry import error_summary
 
 SUITES = ("standard", "dscore")
 DATES = np.arange("2000-01-01", "2000-03-01", dtype="datetime64[D]")
@@ -158,7 +158,7 @@ def test_a_failed_report_is_a_warning_in_the_manifest(
     written = json.loads(sink.read_bytes(sink.path(MANIFEST_FILE)))
     assert written == json.loads(json.dumps(final))
     assert written["report"]["status"] == "failed"
-    assert written["report"]["error"] == describe(error)
+    assert written["report"]["error"] == error_summary(error)
     assert written["warnings"] == [f"the report could not be written: {written['report']['error']}"]
     assert "report.html" not in written["outputs"]
     assert not sink.exists(sink.path("report.html"))  # no half page left behind

@@ -11,7 +11,7 @@ import pytest
 from _bootjack_reference import bootjack, valid_years
 
 import gagebench
-from gagebench import uncertainty as unc
+from gagebench import uncertainty_suite as unc
 from gagebench.errors import InputError
 
 FLOWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "flows_1030500.csv"
@@ -292,7 +292,7 @@ def test_kernels_need_no_scipy(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['scipy'] = None\n"
         "import numpy as np, pandas as pd\n"
-        "from gagebench.uncertainty import UncertaintySettings, evaluate_models\n"
+        "from gagebench.uncertainty_suite import UncertaintySettings, evaluate_models\n"
         "d = pd.date_range('1990-10-01', periods=365 * 12, freq='D').to_numpy()\n"
         "o = np.random.default_rng(0).gamma(2.0, 5.0, (1, d.size))\n"
         "r = evaluate_models(o, {'a': o * 1.1, 'b': o}, d, ['1'], UncertaintySettings(seed=1,"

@@ -429,12 +429,12 @@ class RunSink:
     ) -> None:
         """Write the report; if it fails, record why in ``facts`` (the results stand)."""
         from gagebench.batches import is_bug
-        from gagebench.storage.retry import describe
+        from gagebench.storage.retry import error_summary
 
         try:
             report_url = report(facts)
         except Exception as exc:
-            error = describe(exc)
+            error = error_summary(exc)
             # a bug in the report shows its traceback; a storage error is one line
             log.warning(
                 "the report of %s could not be written (%s); the results and manifest.json "
@@ -476,7 +476,7 @@ class RunSink:
 def _suite_rows(rows: pd.DataFrame, suite: str) -> pd.DataFrame:
     """One model's rows in the shape of a suite's CSV."""
     if suite == "uncertainty":
-        from gagebench.uncertainty import long_table
+        from gagebench.uncertainty_suite import long_table
 
         return long_table(rows)
     return rows[suite_csv_columns(suite)]

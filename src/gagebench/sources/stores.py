@@ -305,13 +305,13 @@ class _Store:
             self._layout = (index, first + np.arange(n_days) * _DAY)
         return self._layout
 
-    def describe(self) -> dict[str, Any]:
+    def manifest_entry(self) -> dict[str, Any]:
         """What the manifest records of this store: units, conversion, crosswalk, duplicates."""
         return {
             "url": self.url,
             "variable": self.variable,
-            **self.units.describe(),
-            "crosswalk": None if self.crosswalk is None else self.crosswalk.describe(),
+            **self.units.manifest_entry(),
+            "crosswalk": None if self.crosswalk is None else self.crosswalk.manifest_entry(),
             "chunks": {"time": self.time_chunk, "gage": self.gage_chunk},
             "duplicate_gages": {
                 d.gage: {"used": _plain(d.used), "ignored": [_plain(x) for x in d.ignored]}
@@ -731,11 +731,11 @@ class SourceSet:
             log.warning("%s", line)
         return lines
 
-    def describe(self) -> dict[str, Any]:
+    def manifest_entry(self) -> dict[str, Any]:
         """Per store: URL, units and conversion, crosswalk, chunks, duplicate gages."""
         return {
-            "observed": self._observed().describe(),
-            "models": {name: self._model(name).describe() for name in self.models},
+            "observed": self._observed().manifest_entry(),
+            "models": {name: self._model(name).manifest_entry() for name in self.models},
         }
 
     def chunked_stores(self) -> dict[tuple[str, ...], _Store]:
