@@ -41,7 +41,7 @@ def measure(gages: int, days: int, n_samples: int, rounds: int, threads: int) ->
     import numba
 
     from gagebench.metrics import evaluate_arrays
-    from gagebench.uncertainty import UncertaintySettings, evaluate_models
+    from gagebench.uncertainty_suite import UncertaintySettings, evaluate_models
 
     obs, sim, dates = make_data(gages, days, 0.05, 1)
     ids = [f"{i:08d}" for i in range(gages)]

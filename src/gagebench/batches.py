@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gagebench.errors import ConfigError, GagebenchError, InputError, RunError
-from gagebench.storage.retry import EVENT_TOPIC, describe, is_storage_failure, is_transient
+from gagebench.storage.retry import EVENT_TOPIC, error_summary, is_storage_failure, is_transient
 from gagebench.workermemory import MEMORY_TOPIC, MemoryWatch, WorkersOutOfMemory
 
 if TYPE_CHECKING:
@@ -106,7 +106,10 @@ def failure_of(exc: BaseException, with_traceback: bool = False) -> BatchFailure
     if with_traceback and is_bug(exc):
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return BatchFailure(
-        describe(exc), retryable=not deterministic, transient=is_transient(exc), traceback=trace
+        error_summary(exc),
+        retryable=not deterministic,
+        transient=is_transient(exc),
+        traceback=trace,
     )
 
 
@@ -236,8 +239,9 @@ def _take(items: Iterator[Any], n: int) -> list[Any]:
     return out
 
 
-def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
-    """Run one batch on a worker; a failure is returned as a BatchFailure, not raised.
+def batch_or_failure(evaluate: Any, element: tuple[int, tuple[str, ...]]) -> Any:
+    """``evaluate(element)`` for one batch on a worker: its result, or its failure as a
+    ``(index, BatchFailure)`` returned, not raised.
 
     The worker process masks its own log records and warnings first
     (:func:`gagebench.redact.install`, once per process): they reach a terminal through
@@ -247,13 +251,13 @@ def run_guarded(run: Any, element: tuple[int, tuple[str, ...]]) -> Any:
 
     install()
     try:
-        return run(element)
+        return evaluate(element)
     except Exception as exc:
         log.debug("batch %d failed", element[0], exc_info=True)
         return element[0], failure_of(exc, with_traceback=True)
 
 
-def run_failed(
+def batches_failed_error(
     run_id: str,
     parts_url: str,
     exc: BatchesFailed,

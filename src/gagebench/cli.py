@@ -63,7 +63,7 @@ def _cmd_boot_years(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from gagebench.gages import check_site_no
-    from gagebench.uncertainty import UncertaintySettings, boot_year_table, write_boot_years
+    from gagebench.uncertainty_suite import UncertaintySettings, boot_year_table, write_boot_years
 
     site = check_site_no(args.site, "--site")
     try:

@@ -22,7 +22,7 @@ def result_columns(suites: str | Sequence[str]) -> list[str]:
     The uncertainty suite adds its columns and the paired-comparison columns (NaN on the
     first model's rows and in one-model runs), so a table's schema depends on suites only.
     """
-    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+    from gagebench.uncertainty_suite import COLUMNS, PAIRED_COLUMNS
 
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
     extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()

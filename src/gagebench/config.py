@@ -33,7 +33,7 @@ from gagebench.errors import ConfigError
 from gagebench.redact import redact, remember_settings
 
 if TYPE_CHECKING:
-    from gagebench.uncertainty import UncertaintySettings
+    from gagebench.uncertainty_suite import UncertaintySettings
 
 # gagebench.yaml (gagebench.defaults) is the one source of every default below, and
 # gagebench.schema the one declaration of every setting's type and bounds.
@@ -396,7 +396,7 @@ class Crosswalk(_MaskedRepr):
     feature_variable: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> dict[str, Any]:
+    def manifest_entry(self) -> dict[str, Any]:
         """What the manifest records (no storage options: they may hold secrets)."""
         if self.url is not None:
             return {"url": self.url, "gage": self.gage, "feature": self.feature}
@@ -472,7 +472,7 @@ class RunConfig(_MaskedRepr):
     def uncertainty_settings(self) -> UncertaintySettings:
         """The uncertainty suite's settings; a null seed is derived from the run id, so a
         resumed run draws the same years as the batches it keeps."""
-        from gagebench.uncertainty import settings_from
+        from gagebench.uncertainty_suite import settings_from
 
         opts = dict(self.uncertainty)
         n_samples = int(opts.pop("n_samples"))

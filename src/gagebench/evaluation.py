@@ -31,7 +31,7 @@ def merge_uncertainty(
     an evaluated row whose uncertainty is undefined (e.g. too few valid water years) gets
     that status when uncertainty is the only suite, else ``partial``; the note says why.
     """
-    from gagebench.uncertainty import COLUMNS, PAIRED_COLUMNS
+    from gagebench.uncertainty_suite import COLUMNS, PAIRED_COLUMNS
 
     out = rows.copy()
     tail = [c for c in ROW_TAIL if c in out.columns]
@@ -477,7 +477,7 @@ def evaluate(
             stacklevel=2,
         )
     if "uncertainty" in suites:
-        from gagebench.uncertainty import evaluate_models, settings_from
+        from gagebench.uncertainty_suite import evaluate_models, settings_from
 
         settings = settings_from(uncertainty, n_samples=n_samples, seed=seed, boot_years=boot_years)
         extra = evaluate_models(obs, aligned, dates, ids, settings, mode)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gagebench._version import __version__
-from gagebench.batches import BatchesFailed, run_failed
+from gagebench.batches import BatchesFailed, batches_failed_error
 from gagebench.defaults import default
 from gagebench.errors import (
     ClusterError,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from gagebench.report.html import DrawnReport
     from gagebench.results.lock import RunLock
     from gagebench.sources.sourceset import Batch, SourceSet
-    from gagebench.uncertainty import UncertaintySettings
+    from gagebench.uncertainty_suite import UncertaintySettings
     from gagebench.workermemory import BatchNeed
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def _uncertainty_frames(
     names), gage by gage; a gage that still raises it gets NaN and an ``error`` note (one
     bad gage is one row). Any other exception is a bug: it propagates and fails the batch.
     """
-    from gagebench.uncertainty import UncertaintySettings, evaluate_models
+    from gagebench.uncertainty_suite import UncertaintySettings, evaluate_models
 
     settings = settings or UncertaintySettings(seed=0)
     ids = [str(g) for g in batch.gage_ids]
@@ -308,7 +308,7 @@ def _evaluate_rows(
 # -- the Dask side -----------------------------------------------------------------------
 
 
-def _run_element(
+def _evaluate_on_worker(
     element: tuple[int, tuple[str, ...]],
     source: SourceSet,
     models: tuple[str, ...],
@@ -326,7 +326,7 @@ def _run_element(
     return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty)
 
 
-def _run_guarded(
+def _evaluate_or_failure(
     element: tuple[int, tuple[str, ...]],
     source: SourceSet,
     models: tuple[str, ...],
@@ -335,11 +335,12 @@ def _run_guarded(
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
 ) -> tuple[int, Any]:
-    """:func:`_run_element`; a failure comes back as a BatchFailure (no worker traceback)."""
-    from gagebench.batches import run_guarded
+    """:func:`_evaluate_on_worker`; a failure comes back as a BatchFailure (no worker traceback)."""
+    from gagebench.batches import batch_or_failure
 
-    return run_guarded(
-        lambda e: _run_element(e, source, models, suites, mode, min_days, uncertainty), element
+    return batch_or_failure(
+        lambda e: _evaluate_on_worker(e, source, models, suites, mode, min_days, uncertainty),
+        element,
     )
 
 
@@ -371,15 +372,15 @@ def stream_batches(
 
     if not batches:
         return
-    chunked = unit_graphs(source, [], _run_guarded, ()) is not None
+    chunked = unit_graphs(source, [], _evaluate_or_failure, ()) is not None
 
     def submit(element: tuple[int, tuple[str, ...]]) -> Any:
         args = (tuple(models), tuple(suites), mode, min_days, uncertainty)
         if chunked:  # several gages per chunk: the unit's chunk reads are tasks of their own
-            graphs = unit_graphs(source, [element], _run_guarded, args)
+            graphs = unit_graphs(source, [element], _evaluate_or_failure, args)
             assert graphs is not None
             return client.compute(graphs[0])
-        bag = db.from_sequence([element], npartitions=1).map(_run_guarded, source, *args)
+        bag = db.from_sequence([element], npartitions=1).map(_evaluate_or_failure, source, *args)
         return client.compute(bag.to_delayed()[0])
 
     if max_in_flight is None:
@@ -445,13 +446,13 @@ def run(
 
     install()  # secrets masked in every log record and warning of this process
     try:
-        return _run_checked(config, client, force=force, progress=progress)
+        return _check_and_lock_run(config, client, force=force, progress=progress)
     except BaseException as exc:  # the caller's own handler or Jupyter shows it: masked
         mask_exception(exc)
         raise
 
 
-def _run_checked(
+def _check_and_lock_run(
     config: RunConfig,
     client: distributed.Client | None,
     *,
@@ -499,7 +500,7 @@ def _run_checked(
             _drop_manifest_without_outputs(config, sink)
         if progress is None:
             progress = default_progress(config.progress)
-        return _run(config, client, sink, progress, inputs, lock, clock)
+        return _plan_compute_commit(config, client, sink, progress, inputs, lock, clock)
 
 
 def _inputs_of(config: RunConfig) -> dict[str, str]:
@@ -633,7 +634,7 @@ class _Planned:
         return sum(len(ids) for _, ids in self.todo)
 
 
-def _run(
+def _plan_compute_commit(
     config: RunConfig,
     client: distributed.Client | None,
     sink: RunSink,
@@ -744,7 +745,7 @@ def _compute(
                 saved += 1
                 progress.update(len(plan.batches[index]))
         except BatchesFailed as exc:
-            raise run_failed(
+            raise batches_failed_error(
                 config.run_id, sink.url_of("_parts"), exc, saved, plan, _resume(config.run_id, {})
             ) from exc
         except WorkersOutOfMemory as exc:
@@ -916,10 +917,10 @@ class _Report:
 
     def _failed(self, exc: Exception) -> None:
         from gagebench.batches import is_bug
-        from gagebench.storage.retry import describe
+        from gagebench.storage.retry import error_summary
 
         self.drawn = None
-        self.error = describe(exc)
+        self.error = error_summary(exc)
         # a bug in the report shows its traceback; a storage error is one line
         log.warning(
             "the report of %s could not be written (%s); the results and manifest.json "
@@ -987,7 +988,7 @@ def _manifest(
                     "reused": len(planned.done),
                     "computed": len(planned.todo),
                 },
-                "stores": planned.source.describe(),
+                "stores": planned.source.manifest_entry(),
                 "counts": facts.counts,
                 "medians": facts.medians,
                 "outputs": outputs,

@@ -298,7 +298,7 @@ import warnings
 
 from distributed import Client, LocalCluster
 
-from gagebench.batches import run_guarded
+from gagebench.batches import batch_or_failure
 
 
 def batch(element):
@@ -312,7 +312,7 @@ def batch(element):
 if __name__ == "__main__":
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        print(client.submit(run_guarded, batch, (0, ("01104200",))).result())
+        print(client.submit(batch_or_failure, batch, (0, ("01104200",))).result())
 """
 
 

@@ -250,7 +250,7 @@ class NpzStore:
     def daily_dtype(self):
         return self.values.dtype
 
-    def describe(self):
+    def manifest_entry(self):
         return {"url": self.url, "engine": "npz", "gages": len(self.ids)}
 
     def warnings(self):

@@ -73,7 +73,7 @@ def test_defaults_have_one_source_the_packaged_yaml() -> None:
 
     import gagebench.config as config_module
     from gagebench.clusters import BACKENDS, backend_class
-    from gagebench.uncertainty import UncertaintySettings
+    from gagebench.uncertainty_suite import UncertaintySettings
 
     packaged = yaml.safe_load(Path(config_module.__file__).with_name("gagebench.yaml").read_text())
     section = packaged["gagebench"]

@@ -62,12 +62,14 @@ def test_a_known_input_error_is_still_an_error_row(monkeypatch: pytest.MonkeyPat
 def test_a_bug_in_the_uncertainty_suite_propagates(
     monkeypatch: pytest.MonkeyPatch, stores: dict, tmp_path: Path
 ) -> None:
-    import gagebench.uncertainty
+    import gagebench.uncertainty_suite
 
     cfg = load_config(overrides={**stores, "output": str(tmp_path)})
     source = SourceSet.from_config(cfg)
     batch = source.read_batch(source.observed_ids()[:2])
-    monkeypatch.setattr(gagebench.uncertainty, "evaluate_models", _raise(IndexError("slot 9")))
+    monkeypatch.setattr(
+        gagebench.uncertainty_suite, "evaluate_models", _raise(IndexError("slot 9"))
+    )
     with pytest.raises(IndexError, match="slot 9"):
         _uncertainty_frames(batch, ("nwm",), ("uncertainty",), "standard", None)
 
@@ -263,7 +265,7 @@ def test_a_report_cut_short_is_a_warning_in_the_manifest(
     import json
 
     from gagebench.report.html import DrawnReport
-    from gagebench.storage.retry import describe
+    from gagebench.storage.retry import error_summary
 
     def half_then_fail(self: DrawnReport, manifest: Any = None) -> str:
         (tmp_path / "rep" / "report.html").write_bytes(b"<html>half a page")
@@ -280,8 +282,8 @@ def test_a_report_cut_short_is_a_warning_in_the_manifest(
         result = pipeline.run(cfg, client=c)
     written = json.loads((tmp_path / "rep" / "manifest.json").read_text())
     assert written == result.manifest
-    assert written["report"] == {"status": "failed", "error": describe(error)}
-    assert written["warnings"] == [f"the report could not be written: {describe(error)}"]
+    assert written["report"] == {"status": "failed", "error": error_summary(error)}
+    assert written["warnings"] == [f"the report could not be written: {error_summary(error)}"]
     assert "report.html" not in written["outputs"]
     assert written["timings"]["report_s"] > 0  # drawing the figures took that long
     assert not (tmp_path / "rep" / "report.html").exists()  # no half page left behind

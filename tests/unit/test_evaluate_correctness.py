@@ -14,7 +14,7 @@ from _bootjack_reference import bootjack, valid_years
 from _reference import reference_gage
 
 import gagebench
-from gagebench import uncertainty as unc
+from gagebench import uncertainty_suite as unc
 from gagebench.errors import InputError
 
 

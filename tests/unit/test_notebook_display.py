@@ -294,7 +294,7 @@ def test_run_without_a_renderer_uses_the_notebook_bar(monkeypatch: pytest.Monkey
         seen.append(progress)
         return "ran"
 
-    monkeypatch.setattr(pipeline, "_run", fake_run)
+    monkeypatch.setattr(pipeline, "_plan_compute_commit", fake_run)
     monkeypatch.setattr(pipeline, "_complete_run", lambda config, sink: None)
     monkeypatch.setattr(pipeline, "_check_inputs", lambda config: None)
     config = gagebench.load_config(

@@ -130,10 +130,18 @@ def test_batch_touches_only_its_gages_chunks(tmp_path):
     # Corrupt every chunk except those of gages 1 and 3: reading them must not notice.
     for j in (0, 2, 4):
         (tmp_path / "obs.zarr" / "streamflow" / f"0.{j}").write_bytes(b"not a blosc chunk")
-    sources = SourceSet(StoreConfig(url), {"m": StoreConfig(url)})
+    # A damaged chunk is fetched again, then is an error: a small retry budget through the
+    # run's own `retries` setting, so the real retry loop runs (3 attempts, < 0.5 s asleep).
+    cfg = load_config(
+        output=str(tmp_path / "out"),
+        observed={"url": url},
+        models={"m": {"url": url}},
+        retries={"max_attempts": 3, "max_wait_s": 0.5},
+    )
+    sources = SourceSet.from_config(cfg)
     batch = sources.read_batch([IDS[3], IDS[1]])
     np.testing.assert_array_equal(batch.observed, obs[:, [3, 1]].T)
-    with pytest.raises(StorageError, match=r"obs\.zarr"):
+    with pytest.raises(StorageError, match=r"obs\.zarr.* and 3 attempts"):
         sources.read_batch([IDS[0]])
 
 

@@ -74,7 +74,7 @@ def test_synthetic_stores_as_netcdf_read_as_the_zarr_stores(synth, tmp_path, chu
     assert nc_source.observed_ids() == ids
     ids = [*ids[::-1], "USGS-99999999"]  # another order, and a gage in no store
     _same_batches(zarr_source, nc_source, ids)
-    facts = nc_source.describe()["observed"]
+    facts = nc_source.manifest_entry()["observed"]
     assert facts["engine"] == "netcdf"
     assert facts["files"] == 1
     assert facts["chunks"]["gage"] == (chunks[1] if chunks else 1)
@@ -109,7 +109,7 @@ def test_a_list_and_a_glob_of_yearly_files_are_one_store(synth, tmp_path) -> Non
         clear_cache()
         nc_source = SourceSet(observed, {"nwm": _netcdf(model)})
         _same_batches(zarr_source, nc_source, ids)
-        assert nc_source.describe()["observed"]["files"] == 3
+        assert nc_source.manifest_entry()["observed"]["files"] == 3
 
 
 def test_a_list_of_files_in_the_run_file(synth, tmp_path) -> None:

@@ -189,7 +189,7 @@ def test_nhm_kerchunk_store_with_poi_crosswalk_in_m3s(tmp_path):
     for i, segment in enumerate(nhm.poi_segments):  # gages 2 and 3 share segment 7
         expected = nhm.flow_cfs[:, segment - 1].astype(np.float64) * FT3_TO_M3
         np.testing.assert_allclose(batch.modeled["nhm"][i], expected, rtol=1e-12)
-    facts = source.describe()["models"]["nhm"]
+    facts = source.manifest_entry()["models"]["nhm"]
     assert facts["units"] == "ft3 s-1"
     assert facts["converted"] is True
     assert facts["to_m3_per_s"] == pytest.approx(0.028316846592)
@@ -225,7 +225,7 @@ def test_engine_reference_reads_the_json_url_as_reference_urls_do(tmp_path):
     for i, segment in enumerate(nhm.poi_segments):
         expected = nhm.flow_cfs[:, segment - 1].astype(np.float64) * FT3_TO_M3
         np.testing.assert_allclose(new.read_batch(ids).modeled["nhm"][i], expected, rtol=1e-12)
-    assert new.describe()["models"]["nhm"]["url"] == nhm.reference
+    assert new.manifest_entry()["models"]["nhm"]["url"] == nhm.reference
 
 
 def test_integer_segment_dim_without_crosswalk_is_refused(tmp_path):
@@ -309,7 +309,7 @@ def test_duplicate_gage_warns_names_the_feature_and_is_recorded(tmp_path, caplog
     assert "feature_id=1011000" in lines[0]
     assert "ignoring feature_id=7" in lines[0]
     assert lines[0] in caplog.text
-    dup = source.describe()["models"]["m"]["duplicate_gages"]
+    dup = source.manifest_entry()["models"]["m"]["duplicate_gages"]
     assert dup == {"USGS-01011000": {"used": "feature_id=1011000", "ignored": ["feature_id=7"]}}
     first = np.arange(20 * 4, dtype=np.float32).reshape(20, 4)[:, 0] + 1
     np.testing.assert_array_equal(source.read_batch(["USGS-01011000"]).modeled["m"][0], first)
@@ -335,7 +335,7 @@ def test_units_setting_overrides_attribute_and_unknown_units_are_refused(tmp_pat
     got = source.read_batch(["USGS-01011000"]).modeled["m"][0]
     expected = (np.arange(20 * 4).reshape(20, 4)[:, 0] + 1.0) * FT3_TO_M3
     np.testing.assert_allclose(got, expected, rtol=1e-12)
-    assert source.describe()["models"]["m"]["units_from"] == "setting"
+    assert source.manifest_entry()["models"]["m"]["units_from"] == "setting"
     clear_cache()
     bad = _reach_store(tmp_path / "b.zarr", units="acre-ft/day", gage_id=[b"01011000"] + [b""] * 3)
     with pytest.raises(InputError, match=r"unknown streamflow units 'acre-ft/day'.*'units'"):
@@ -349,7 +349,7 @@ def test_missing_units_warn_once_and_mean_m3s(tmp_path):
     lines = source.check()
     assert len(lines) == 1
     assert "no units attribute; taking m3/s" in lines[0]
-    assert source.describe()["models"]["m"]["units"] is None
+    assert source.manifest_entry()["models"]["m"]["units"] is None
 
 
 # -- configuration -----------------------------------------------------------------------

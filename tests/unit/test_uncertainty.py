@@ -11,20 +11,20 @@ import pytest
 from _bootjack_reference import bootjack, valid_years
 
 import gagebench
-from gagebench import uncertainty as unc
+from gagebench import uncertainty_suite as unc
 from gagebench.errors import InputError
 
-FLOWS = Path(__file__).resolve().parents[3] / "shared" / "data" / "flows_1030500.csv"
-if not FLOWS.exists():  # the worktree may sit elsewhere: fall back to the shared folder
-    FLOWS = Path("/work/shared/data/flows_1030500.csv")
+#: gumboot's sample data, kept in the repository (tests/data/README.md: source, license).
+FLOWS = Path(__file__).resolve().parents[1] / "data" / "flows_1030500.csv"
 
 
 @pytest.fixture(scope="module")
 def flows() -> pd.DataFrame:
-    """gumboot's sample data: gage 1030500, 1989-10-01..2008-09-30."""
-    if not FLOWS.exists():
-        pytest.skip("gumboot's sample data flows_1030500.csv is not available")
-    return pd.read_csv(FLOWS, parse_dates=["date"])
+    """gumboot's sample data: gage 1030500, 1989-10-01..2008-09-30 (6940 days)."""
+    frame = pd.read_csv(FLOWS, parse_dates=["date"])
+    assert len(frame) == 6940
+    assert list(frame.columns) == ["date", "obs", "sim"]
+    return frame
 
 
 def _engine(frame: pd.DataFrame, settings: unc.UncertaintySettings, mode: str) -> pd.DataFrame:
@@ -292,7 +292,7 @@ def test_kernels_need_no_scipy(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['scipy'] = None\n"
         "import numpy as np, pandas as pd\n"
-        "from gagebench.uncertainty import UncertaintySettings, evaluate_models\n"
+        "from gagebench.uncertainty_suite import UncertaintySettings, evaluate_models\n"
         "d = pd.date_range('1990-10-01', periods=365 * 12, freq='D').to_numpy()\n"
         "o = np.random.default_rng(0).gamma(2.0, 5.0, (1, d.size))\n"
         "r = evaluate_models(o, {'a': o * 1.1, 'b': o}, d, ['1'], UncertaintySettings(seed=1,"

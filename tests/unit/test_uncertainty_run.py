@@ -15,7 +15,7 @@ from gagebench.pipeline import evaluate_batch
 from gagebench.results.settings import differences, result_settings
 from gagebench.sources.stores import SourceSet
 from gagebench.synth import synthesize
-from gagebench.uncertainty import COLUMNS, LONG_COLUMNS, PAIRED_COLUMNS, evaluate_models
+from gagebench.uncertainty_suite import COLUMNS, LONG_COLUMNS, PAIRED_COLUMNS, evaluate_models
 
 STORE = "memory://gagebench-uncertainty-unit"
 

@@ -225,7 +225,7 @@ SLOTS: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
 #: doi:10.1029/2020WR029001): for S in NSE, KGE the score, jackknife and bootstrap standard
 #: errors, bootstrap 5/50/95 % values, biases and the jackknife-after-bootstrap standard
 #: error of the 90 % interval width, plus the count of valid water years. Computed by
-#: ``gagebench.uncertainty`` (not the per-day kernels), so not in ``METRICS``.
+#: ``gagebench.uncertainty_suite`` (not the per-day kernels), so not in ``METRICS``.
 UNCERTAINTY_COLUMNS: tuple[str, ...] = (
     *(
         f"{stat}_{name}"
@@ -244,7 +244,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "uncertainty": UNCERTAINTY_COLUMNS,
 }
 #: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
-#: over all models of a batch at once by ``gagebench.uncertainty``.
+#: over all models of a batch at once by ``gagebench.uncertainty_suite``.
 ENGINE_SUITES = _KERNEL_SUITES
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]

@@ -127,7 +127,7 @@ class UncertaintyCsv(Exporter):
 
     def write(self, part: Part, files: Files) -> None:
         """Each model's rows in the long shape."""
-        from gagebench.uncertainty import long_table
+        from gagebench.uncertainty_suite import long_table
 
         for model, rows in part.by_model:
             files[f"{model}/{SUITE_FILES['uncertainty']}"].write(_csv(long_table(rows)))

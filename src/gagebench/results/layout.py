@@ -167,7 +167,7 @@ def suite_csv_columns(suite: str) -> list[str]:
     ``uncertainty.csv`` is gumboot's long shape (one row per gage and statistic).
     """
     if suite == "uncertainty":
-        from gagebench.uncertainty import LONG_COLUMNS
+        from gagebench.uncertainty_suite import LONG_COLUMNS
 
         return list(LONG_COLUMNS)
     cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS

@@ -168,15 +168,15 @@ class ArrayStore(ABC):
             self._layout = day_layout(self.times, self.daily, what)
         return self._layout
 
-    def describe(self) -> dict[str, Any]:
+    def manifest_entry(self) -> dict[str, Any]:
         """What the manifest records of this store: units, conversion, crosswalk, duplicates."""
         engine = {} if self.engine == "zarr" else {"engine": self.engine}
         return {
             "url": self.url_record,
             "variable": self.variable,
             **engine,
-            **self.units.describe(),
-            "crosswalk": None if self.crosswalk is None else self.crosswalk.describe(),
+            **self.units.manifest_entry(),
+            "crosswalk": None if self.crosswalk is None else self.crosswalk.manifest_entry(),
             "chunks": {"time": self.time_chunk, "gage": self.gage_chunk},
             **self._describe_more(),
             "duplicate_gages": {

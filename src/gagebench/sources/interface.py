@@ -76,7 +76,7 @@ class Store(Protocol):
         """The dtype of daily values, as :meth:`daily_values` gives them."""
         ...
 
-    def describe(self) -> dict[str, Any]:
+    def manifest_entry(self) -> dict[str, Any]:
         """What the manifest records of the store (URL, engine, units, chunks...)."""
         ...
 

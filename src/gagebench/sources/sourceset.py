@@ -135,11 +135,11 @@ class SourceSet:
             log.warning("%s", line)
         return lines
 
-    def describe(self) -> dict[str, Any]:
+    def manifest_entry(self) -> dict[str, Any]:
         """Per store: URL, units and conversion, crosswalk, chunks, duplicate gages."""
         return {
-            "observed": self._observed().describe(),
-            "models": {name: self._model(name).describe() for name in self.models},
+            "observed": self._observed().manifest_entry(),
+            "models": {name: self._model(name).manifest_entry() for name in self.models},
         }
 
     def chunked_stores(self) -> dict[tuple[str, ...], Store]:

@@ -52,7 +52,7 @@ class Units:
     source: str  # "attribute", "setting" or "missing"
     factor: float
 
-    def describe(self) -> dict[str, object]:
+    def manifest_entry(self) -> dict[str, object]:
         """What the manifest records for a store."""
         return {
             "units": self.units,

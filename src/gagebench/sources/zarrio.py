@@ -39,7 +39,7 @@ def _native_dtype(array: Any) -> np.dtype[Any]:
     return np.dtype(array.metadata.dtype.to_native_dtype())
 
 
-def _run(coro: Any) -> Any:
+def _sync(coro: Any) -> Any:
     from zarr.core.sync import sync
 
     return sync(coro)
@@ -61,7 +61,7 @@ def read_gage_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndar
         async def gather() -> list[Any]:
             return await asyncio.gather(*(async_array.getitem(key(int(p))) for p in positions))
 
-        return np.stack([np.asarray(row) for row in _run(gather())])
+        return np.stack([np.asarray(row) for row in _sync(gather())])
     order = np.argsort(positions, kind="stable")
     sel: tuple[Any, ...] = (
         (slice(None), positions[order]) if gage_axis == 1 else (positions[order], slice(None))
@@ -126,7 +126,7 @@ def _read_v2_rows(array: Any, positions: np.ndarray, gage_axis: int) -> np.ndarr
 
             failed: list[int] = []
             error: IntegrityError | None = None
-            for i, buffer in zip(pending, _run(fetch()), strict=True):
+            for i, buffer in zip(pending, _sync(fetch()), strict=True):
                 if buffer is None:  # a chunk never written holds the fill value
                     out[i] = metadata.fill_value if metadata.fill_value is not None else 0
                     continue
@@ -169,7 +169,7 @@ def write_gage_rows(array: Any, rows: np.ndarray, values: np.ndarray) -> None:
             )
         )
 
-    _run(put())
+    _sync(put())
 
 
 def _write_v2_rows(array: Any, rows: np.ndarray, data: np.ndarray) -> None:
@@ -191,4 +191,4 @@ def _write_v2_rows(array: Any, rows: np.ndarray, data: np.ndarray) -> None:
     async def put() -> None:
         await asyncio.gather(*(store.set(key, buffer) for key, buffer in payloads))
 
-    _run(put())
+    _sync(put())

@@ -22,7 +22,7 @@ from gagebench.errors import GagebenchError, NoSpaceError, StorageError
 from gagebench.storage.fs import missing_bucket
 from gagebench.storage.retry import (
     StoreUnavailable,
-    describe,
+    error_summary,
     exception_chain,
     is_storage_failure,
     is_transient,
@@ -165,11 +165,11 @@ def storage_error(
     target = f"{what} {url!r}" if what else url
     if _disk_errno(exc) in _NO_SPACE:
         return NoSpaceError(
-            f"no space left on device at {target} ({describe(exc)}): free some space (or "
+            f"no space left on device at {target} ({error_summary(exc)}): free some space (or "
             f"raise the disk quota) there"
         )
     if isinstance(exc, StoreUnavailable):
-        return StorageError(f"cannot {action} {target}: {describe(exc)}")
+        return StorageError(f"cannot {action} {target}: {error_summary(exc)}")
     package = missing_package(exc)
     if package is not None:
         scheme = url.split("::")[-1].split("://")[0] if "://" in url else "this"
@@ -180,7 +180,7 @@ def storage_error(
     said = hint(exc, key)
     if said.startswith("the endpoint cannot be reached") and url.startswith(("http:", "https:")):
         said = _UNREACHABLE_HTTP  # the host is in the URL, not in endpoint_url
-    return StorageError(f"cannot {action} {target}: {said} ({describe(exc)})")
+    return StorageError(f"cannot {action} {target}: {said} ({error_summary(exc)})")
 
 
 @contextlib.contextmanager

@@ -252,7 +252,7 @@ def is_storage_failure(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in STORAGE_PACKAGES
 
 
-def describe(exc: BaseException) -> str:
+def error_summary(exc: BaseException) -> str:
     """``Type: first line`` of an error, for one-line messages (gagebench's: the line only)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if text and isinstance(exc, StorageError):
@@ -271,12 +271,12 @@ def given_up(
     if answered:
         text = (
             f"the object store {where} kept failing for {waited:.1f} s and {attempts} "
-            f"attempts ({describe(exc)}): an outage or a damaged object; raise "
+            f"attempts ({error_summary(exc)}): an outage or a damaged object; raise "
             "gagebench.retries.max_wait_s to wait longer"
         )
     else:
         text = (
-            f"the object store {where} cannot be reached ({describe(exc)}, {attempts} "
+            f"the object store {where} cannot be reached ({error_summary(exc)}, {attempts} "
             "attempts): check endpoint_url in storage_options and the network (on the "
             "command line: --storage-option endpoint_url=... or --config run.yaml)"
         )
@@ -313,7 +313,7 @@ class _Outage:
             if first:
                 self.failing += 1
             self.retries += 1
-            self.last = describe(exc)
+            self.last = error_summary(exc)
 
     def settled(self, where: str, ok: bool) -> None:
         """A request that had failed succeeded (``ok``) or gave up."""
@@ -407,7 +407,9 @@ async def retrying(
                         raise
                     raise given_up(where, exc, attempt, waited, answered) from exc
                 OUTAGE.failed(exc, first=attempt == 1)
-                log.debug("transient error on %s (attempt %d): %s", where, attempt, describe(exc))
+                log.debug(
+                    "transient error on %s (attempt %d): %s", where, attempt, error_summary(exc)
+                )
                 await asyncio.sleep(pause)
                 waited += pause
             else:

@@ -3,7 +3,7 @@
 gumboot's ``bootjack()`` (Clark et al. 2021, doi:10.1029/2020WR029001; CRAN gumboot
 1.0.2) resamples water years: a jackknife that leaves out each valid year and a bootstrap
 of ``n_samples`` draws of the valid years with replacement. The kernels are in
-:mod:`gagebench.metrics.uncertainty`; this module decides which years each sample holds.
+:mod:`gagebench.metrics.uncertainty_kernels`; this module decides which years each sample holds.
 
 Resampling plan: a gage's draws come from a generator seeded with (seed, site number)
 only, so they never depend on batching, workers or resume; they are indices into the
@@ -28,7 +28,7 @@ import pandas as pd
 
 from gagebench.defaults import UNCERTAINTY_DEFAULTS
 from gagebench.errors import InputError
-from gagebench.metrics import uncertainty as kern
+from gagebench.metrics import uncertainty_kernels as kern
 
 #: Result columns of the suite, per statistic, in gumboot's order.
 FIELDS = ("score", "seJack", "seBoot", "p05", "p50", "p95", "biasJack", "biasBoot", "seJab")
@@ -225,7 +225,7 @@ class GageSamples:
 BLOCK_GAGES = 16
 
 
-def _run(
+def _kernels_on_threads(
     obs: np.ndarray,
     sim: np.ndarray,
     axis: _Axis,
@@ -296,7 +296,9 @@ def evaluate_model(
     seed = 0 if settings.seed is None else settings.seed
     keys = np.array([stream_key(seed, site) for site in site_ids], np.uint64)
     mode_code = kern.MODE_HYTEST if mode == "hytest" else kern.MODE_STANDARD
-    stats, span, out, samples, n_valid, code = _run(obs, sim, axis, settings, keys, mode_code)
+    stats, span, out, samples, n_valid, code = _kernels_on_threads(
+        obs, sim, axis, settings, keys, mode_code
+    )
     n_gages = obs.shape[0]
     values = np.empty((n_gages, len(COLUMNS)))
     values[:, : len(FIELDS)] = out[:, 0, :]
