@@ -25,6 +25,9 @@ import dask.config
 import yaml
 
 from gagebench.clusters import BACKENDS
+from gagebench.clusters.registry import check_name as check_backend_name
+from gagebench.clusters.registry import is_target as is_backend_target
+from gagebench.clusters.registry import registered as registered_backends
 from gagebench.defaults import PACKAGED_DEFAULTS, UNCERTAINTY_DEFAULTS
 from gagebench.errors import ConfigError
 from gagebench.redact import redact, remember_settings
@@ -40,7 +43,7 @@ VALID_SUITES = ("standard", "dscore", "uncertainty")
 DEFAULT_SUITES: tuple[str, ...] = tuple(PACKAGED_DEFAULTS["suites"])
 DEFAULT_BATCH_SIZE: int = int(PACKAGED_DEFAULTS["batch_size"])
 VALID_MODES = ("standard", "hytest")
-#: The backends of the cluster registry (:data:`gagebench.clusters.BACKENDS`).
+#: The built-in backends (:data:`gagebench.clusters.BACKENDS`; plugins: clusters.registry).
 VALID_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
 VALID_LOG_FORMATS = ("text", "json")
 #: Run ids and model names: each names a folder of the run (``<output>/<run_id>/<model>/``),
@@ -874,7 +877,7 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
     """The ``cluster`` section: the backend and one mapping per backend's settings."""
     cluster_raw = _mapping(raw, "cluster")
     backend = cluster_raw.pop("backend", "local")
-    _expect(backend in VALID_BACKENDS, "cluster.backend", f"one of {list(VALID_BACKENDS)}", backend)
+    check_backend_name(backend)  # built-in, entry point (gagebench.backends) or module:Class
     for name, section in cluster_raw.items():
         _expect(
             section is None or isinstance(section, Mapping),
@@ -882,11 +885,14 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
             "a mapping of that backend's settings",
             section,
         )
+    # a module:Class backend's section is named by its class: checked when it is imported
+    # (gagebench.clusters.check_settings)
+    names = [b for b in registered_backends() if b != "auto"]
     for name in cluster_raw:
         _expect(
-            name in VALID_BACKENDS and name != "auto",
+            name in names or is_backend_target(backend),
             f"cluster.{name}",
-            f"a section of one of the backends {[b for b in VALID_BACKENDS if b != 'auto']}",
+            f"a section of one of the backends {names}",
             name,
         )
     return ClusterConfig(backend=backend, options=_freeze(cluster_raw))

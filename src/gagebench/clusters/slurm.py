@@ -1,0 +1,238 @@
+"""``slurm`` backend: workers as SLURM batch jobs (dask-jobqueue's ``SLURMCluster``).
+
+gagebench runs on a login node (or in a job of its own); the scheduler runs in its
+process and ``jobs`` worker jobs are submitted with ``sbatch``. The jobs are cancelled
+(``scancel``) when the block exits, however it exits - success, exception, Ctrl-C,
+SIGTERM (``scancel`` of the controlling job) - and the job ids are cancelled once more
+after dask-jobqueue's own close, so a worker job never outlives the run. ``walltime`` is
+the backstop when the controller dies without running any code (SIGKILL, node loss).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gagebench.clusters.base import ClusterBackend
+from gagebench.defaults import backend_defaults
+from gagebench.errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger("gagebench.clusters.slurm")
+
+_DEFAULTS = backend_defaults("slurm")  # gagebench.yaml, cluster.slurm
+_WALLTIME = re.compile(r"^(\d+-)?\d{1,3}(:\d{2}){0,2}$")
+
+
+class SlurmSettings(BaseModel):
+    """``cluster.slurm``: every key, its type and bounds; the defaults are gagebench.yaml's."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    queue: str | None = Field(_DEFAULTS["queue"], min_length=1)
+    account: str | None = Field(_DEFAULTS["account"], min_length=1)
+    walltime: str = _DEFAULTS["walltime"]
+    jobs: int = Field(_DEFAULTS["jobs"], ge=1)
+    cores: int = Field(_DEFAULTS["cores"], ge=1)
+    processes: int = Field(_DEFAULTS["processes"], ge=1)
+    memory: str = _DEFAULTS["memory"]
+    # pydantic copies mutable defaults for each model
+    job_extra_directives: list[str] = list(_DEFAULTS["job_extra_directives"])
+    job_script_prologue: list[str] = list(_DEFAULTS["job_script_prologue"])
+    python: str | None = Field(_DEFAULTS["python"], min_length=1)
+    interface: str | None = Field(_DEFAULTS["interface"], min_length=1)
+    local_directory: str | None = Field(_DEFAULTS["local_directory"], min_length=1)
+    log_directory: str | None = Field(_DEFAULTS["log_directory"], min_length=1)
+    scheduler_options: dict[str, Any] = dict(_DEFAULTS["scheduler_options"])
+    wait_timeout: float = Field(_DEFAULTS["wait_timeout"], gt=0, strict=False)
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, value: str) -> str:
+        if not _WALLTIME.match(value):
+            raise ValueError("expected a time limit like '01:00:00', '90' or '1-00:00:00'")
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        try:
+            ok = parse_bytes(value) > 0
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise ValueError("expected a size like '4GiB' or '16GB'")
+        return value
+
+    @model_validator(mode="after")
+    def _threads(self) -> SlurmSettings:
+        if self.cores % self.processes:
+            raise ValueError(
+                f"cores ({self.cores}) must be a multiple of processes ({self.processes}): "
+                "each worker process gets cores / processes threads"
+            )
+        return self
+
+
+def _config_error(exc: ValidationError, section: str, valid: list[str]) -> ConfigError:
+    """One ConfigError for a ValidationError: each problem by its dotted key."""
+    unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden")
+    if unknown:
+        prefix = f"gagebench.cluster.{section}."
+        return ConfigError(
+            f"unknown setting(s) {prefix}{f', {prefix}'.join(unknown)}; "
+            f"valid keys are: {', '.join(sorted(valid))}"
+        )
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in (f"gagebench.cluster.{section}", *error["loc"]))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{key}: {message}, got {error['input']!r}")
+    return ConfigError("; ".join(lines))
+
+
+def _job_name(run_id: str) -> str:
+    """``gagebench-<run id>`` as a SLURM job name (what ``squeue -n`` finds)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", f"gagebench-{run_id}")[:64]
+
+
+class SlurmBackend(ClusterBackend):
+    """Worker jobs through ``sbatch``; every job cancelled when the block exits."""
+
+    name = "slurm"
+    started_here = True  # its own worker jobs, cancelled with the run
+    memory_key = "memory"
+    defaults: ClassVar[Mapping[str, Any]] = _DEFAULTS
+    Settings: ClassVar[type[BaseModel]] = SlurmSettings
+
+    @classmethod
+    def settings(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """``raw`` validated by :attr:`Settings` (defaults filled in), as a plain dict."""
+        try:
+            return cls.Settings.model_validate(dict(raw)).model_dump()
+        except ValidationError as exc:
+            raise _config_error(exc, cls.name, list(cls.Settings.model_fields)) from None
+
+    def cluster_kwargs(self) -> dict[str, Any]:
+        """The keywords of ``SLURMCluster`` for these settings."""
+        o = self.options
+        return {
+            "queue": o["queue"],
+            "account": o["account"],
+            "walltime": o["walltime"],
+            "cores": o["cores"],
+            "processes": o["processes"],
+            "memory": o["memory"],
+            "job_extra_directives": list(o["job_extra_directives"]),
+            "job_script_prologue": list(o["job_script_prologue"]),
+            "python": o["python"] or sys.executable,
+            "interface": o["interface"],
+            "local_directory": o["local_directory"],
+            "log_directory": o["log_directory"],
+            "job_name": _job_name(self.cfg.run_id),
+            "scheduler_options": {"dashboard_address": ":0", **o["scheduler_options"]},
+        }
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[Client]:
+        from distributed import Client
+
+        from gagebench.shutdown import quiet_worker_logs
+
+        cluster_type = _slurm_cluster_type()
+        cluster = cluster_type(**self.cluster_kwargs())
+        submitted: set[str] = set()
+        try:
+            cluster.scale(jobs=self.options["jobs"])
+            with Client(cluster, set_as_default=False) as client:
+                timeout = float(self.options["wait_timeout"])
+                try:
+                    client.wait_for_workers(1, timeout=timeout)
+                except TimeoutError as exc:
+                    submitted |= _job_ids(cluster)
+                    raise ClusterError(
+                        f"no SLURM worker job started within {timeout:g} s "
+                        f"({_queue_state(submitted)}): the partition may be busy or the "
+                        f"job refused; raise {self.key('wait_timeout')}, or check "
+                        f"{self.key('queue')}/{self.key('account')} and the jobs' logs "
+                        f"({self.key('log_directory')})"
+                    ) from exc
+                client.run(quiet_worker_logs)
+                log.info(
+                    "SLURM cluster ready: %d worker(s) in jobs %s",
+                    len(client.scheduler_info()["workers"]),
+                    ", ".join(sorted(_job_ids(cluster))) or "-",
+                )
+                yield client
+        finally:
+            submitted |= _job_ids(cluster)
+            try:
+                cluster.close()
+            finally:
+                _cancel(submitted)
+
+
+def _slurm_cluster_type() -> Any:
+    """dask-jobqueue's SLURMCluster, or a ClusterError saying what is missing."""
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:
+        raise ClusterError(
+            f"the slurm backend needs dask-jobqueue ({exc}): pip install 'gagebench[slurm]'"
+        ) from exc
+    if shutil.which("sbatch") is None:
+        raise ClusterError(
+            "the slurm backend submits worker jobs with sbatch, which is not on PATH here: "
+            "run gagebench on a SLURM login node (or add SLURM's bin folder to PATH)"
+        )
+    return SLURMCluster
+
+
+def _job_ids(cluster: Any) -> set[str]:
+    """The ids of the jobs the cluster has submitted so far."""
+    jobs = [*getattr(cluster, "workers", {}).values()]
+    return {str(job.job_id) for job in jobs if getattr(job, "job_id", None)}
+
+
+def _queue_state(job_ids: set[str]) -> str:
+    """``squeue``'s state and reason of ``job_ids``, for an error message."""
+    if not job_ids:
+        return "no job was submitted"
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", ",".join(sorted(job_ids)), "-o", "%i %T %r"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"squeue failed: {exc}"
+    return "squeue: " + ("; ".join(out.splitlines()) if out else "the jobs are gone")
+
+
+def _cancel(job_ids: set[str]) -> None:
+    """``scancel`` the jobs once more after the cluster's close (gone ones are no error)."""
+    if not job_ids:
+        return
+    try:
+        subprocess.run(["scancel", *sorted(job_ids)], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.error(
+            "could not cancel the SLURM worker jobs %s (%s): cancel them by hand (scancel %s)",
+            ", ".join(sorted(job_ids)),
+            exc,
+            " ".join(sorted(job_ids)),
+        )
