@@ -137,3 +137,14 @@ def test_without_sbatch_the_error_says_where_to_run(
         cluster_client(_cfg(tmp_path)),
     ):
         pass
+
+
+def test_a_missing_extra_names_the_pip_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # what `import` sees when absent
+    with (
+        pytest.raises(ClusterError, match=r"pip install 'gagebench\[slurm\]'"),
+        cluster_client(_cfg(tmp_path)),
+    ):
+        pass
