@@ -106,6 +106,7 @@ def test_the_job_script_dask_jobqueue_writes_from_the_settings(tmp_path: Path) -
         "cluster.slurm.log_directory": str(tmp_path / "logs"),
     }
     backend = get_backend(_cfg(tmp_path, **settings))
+    assert isinstance(backend, SlurmBackend)
     with SLURMCluster(**backend.cluster_kwargs()) as cluster:
         script = cluster.job_script()
     lines = script.splitlines()
