@@ -887,10 +887,13 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterConfig:
         )
     # a module:Class backend's section is named by its class: checked when it is imported
     # (gagebench.clusters.check_settings)
-    names = [b for b in registered_backends() if b != "auto"]
+    builtin = [b for b in BACKENDS if b != "auto"]
     for name in cluster_raw:
+        if name in builtin or is_backend_target(backend):
+            continue
+        names = [b for b in registered_backends() if b != "auto"]
         _expect(
-            name in names or is_backend_target(backend),
+            name in names,
             f"cluster.{name}",
             f"a section of one of the backends {names}",
             name,

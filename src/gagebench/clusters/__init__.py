@@ -61,12 +61,13 @@ def check_settings(cfg: RunConfig, cluster: bool = True) -> None:
     before a run writes anything.
     """
     chosen = backend_class(cfg.cluster.backend)
-    names = registered()
     for name in cfg.cluster.options:
         if name == chosen.name:
             continue
-        if name not in names or name == "auto":
-            backends = sorted(set(names) - {"auto"})
+        # built-ins first: reading the entry points scans every installed distribution
+        owned = name in BUILTIN or name in registered()
+        if name == "auto" or not owned:
+            backends = sorted(set(registered()) - {"auto"})
             if is_target(cfg.cluster.backend):
                 backends.append(f"{chosen.name} ({cfg.cluster.backend})")
             raise ConfigError(

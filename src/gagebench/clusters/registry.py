@@ -58,7 +58,9 @@ def available() -> str:
 
 def check_name(name: object) -> None:
     """ConfigError unless ``name`` is a registered backend or looks like ``module:Class``."""
-    if isinstance(name, str) and (name in registered() or _well_formed(name)):
+    # built-ins and module:Class first: reading the entry points scans every installed
+    # distribution (~20 ms)
+    if isinstance(name, str) and (name in BUILTIN or _well_formed(name) or name in registered()):
         return
     raise ConfigError(
         f"{_KEY}: unknown backend {name!r}; choose one of {available()}, or name a backend "
