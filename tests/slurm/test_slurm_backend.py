@@ -202,3 +202,30 @@ def test_jobs_that_cannot_start_are_an_error_and_cancelled(
         proc.stderr,
     ), proc.stderr
     assert _no_jobs_left("gagebench-slurm-pending") == []
+
+
+def test_a_job_slurm_refuses_is_one_error_at_once(
+    slurm_conf: str, synth_stores: Path, tmp_path: Path
+) -> None:
+    """A partition that does not exist, or more memory than a node has: sbatch --test-only
+    says so before any job is submitted (no wait, no tracebacks of failed submissions)."""
+    for setting, said in (
+        ({"queue": "nosuch"}, "invalid partition specified: nosuch"),
+        ({"memory": "900GiB"}, "Requested node configuration is not available"),
+    ):
+        run_file = _run_file(tmp_path, synth_stores, "slurm-refused", **setting)
+        started = time.monotonic()
+        proc = subprocess.run(
+            [*GAGEBENCH, "run", "--config", str(run_file), "--set", "gage_limit=20"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert time.monotonic() - started < 60  # wait_timeout is 120 s: it was not waited
+        assert "Traceback" not in proc.stderr
+        assert "ERROR gagebench: SLURM refuses the worker job (" in proc.stderr
+        assert said in proc.stderr
+        assert "check gagebench.cluster.slurm.queue" in proc.stderr
+        assert _jobs_named("gagebench-slurm-refused") == []

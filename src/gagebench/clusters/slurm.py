@@ -16,7 +16,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -152,9 +154,16 @@ class SlurmBackend(ClusterBackend):
         from gagebench.shutdown import quiet_worker_logs
 
         cluster_type = _slurm_cluster_type()
-        cluster = cluster_type(**self.cluster_kwargs())
+        try:
+            cluster = cluster_type(**self.cluster_kwargs())
+        except (ValueError, OSError, RuntimeError) as exc:  # e.g. no such interface
+            raise ClusterError(
+                f"the SLURM cluster's scheduler did not start ({type(exc).__name__}: {exc}); "
+                f"check {self.key('interface')} and {self.key('scheduler_options')}"
+            ) from exc
         submitted: set[str] = set()
         try:
+            self._check_submission(cluster.job_script())
             cluster.scale(jobs=self.options["jobs"])
             with Client(cluster, set_as_default=False) as client:
                 timeout = float(self.options["wait_timeout"])
@@ -180,8 +189,36 @@ class SlurmBackend(ClusterBackend):
             submitted |= _job_ids(cluster)
             try:
                 cluster.close()
+            except Exception as exc:  # never hides the error that ended the run
+                log.warning("closing the SLURM cluster: %s: %s", type(exc).__name__, exc)
             finally:
                 _cancel(submitted)
+
+    def _check_submission(self, script: str) -> None:
+        """``sbatch --test-only`` of the worker job: a partition, account or size SLURM
+        refuses is one error now, not failed submissions until ``wait_timeout``."""
+        with tempfile.TemporaryDirectory(prefix="gagebench-slurm-") as folder:
+            path = Path(folder) / "worker-job.sh"
+            path.write_text(script)
+            try:
+                done = subprocess.run(
+                    ["sbatch", "--test-only", str(path)],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise ClusterError(f"sbatch --test-only of the worker job failed: {exc}") from exc
+        if done.returncode != 0:
+            lines = [s.strip().removeprefix("sbatch: error: ") for s in done.stderr.splitlines()]
+            said = "; ".join(filter(None, lines))
+            raise ClusterError(
+                f"SLURM refuses the worker job ({said or f'sbatch exit {done.returncode}'}): "
+                f"check {self.key('queue')}, {self.key('account')}, {self.key('cores')}, "
+                f"{self.key('memory')}, {self.key('walltime')} and "
+                f"{self.key('job_extra_directives')}"
+            )
 
 
 def _slurm_cluster_type() -> Any:
