@@ -4,6 +4,7 @@ good run, after SIGTERM, and when the jobs cannot start."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -229,3 +230,26 @@ def test_a_job_slurm_refuses_is_one_error_at_once(
         assert said in proc.stderr
         assert "check gagebench.cluster.slurm.queue" in proc.stderr
         assert _jobs_named("gagebench-slurm-refused") == []
+
+
+def test_without_a_reachable_controller_the_error_says_so(
+    slurm_conf: str, synth_stores: Path, tmp_path: Path
+) -> None:
+    """sbatch whose controller does not answer (not a login node, slurmctld down): one
+    line that says so, not a hint at the settings."""
+    run_file = _run_file(tmp_path, synth_stores, "slurm-nocontroller")
+    conf = Path(slurm_conf).read_text().replace("SlurmctldPort=6817", "SlurmctldPort=6899")
+    (tmp_path / "elsewhere.conf").write_text(conf)  # a port nothing listens on
+    proc = subprocess.run(
+        [*GAGEBENCH, "run", "--config", str(run_file), "--set", "gage_limit=20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "SLURM_CONF": str(tmp_path / "elsewhere.conf")},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "ERROR gagebench: sbatch cannot reach a SLURM controller (" in proc.stderr
+    assert "Unable to contact slurm controller" in proc.stderr
+    assert "run gagebench on a login node" in proc.stderr

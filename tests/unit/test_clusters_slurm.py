@@ -42,6 +42,8 @@ def test_the_schema_is_the_yaml_section() -> None:
         ("cores", True, r"gagebench\.cluster\.slurm\.cores: Input should be a valid integer"),
         ("memory", "lots", r"gagebench\.cluster\.slurm\.memory: expected a size like '4GiB'"),
         ("walltime", "1h", r"gagebench\.cluster\.slurm\.walltime: expected a time limit"),
+        # what YAML makes of an unquoted walltime: 01:00:00
+        ("walltime", 3600, r"walltime: YAML reads an unquoted time .* quote it.*, got 3600"),
         ("queue", "", r"gagebench\.cluster\.slurm\.queue: String should have at least 1"),
         ("job_extra_directives", "--qos=x", r"job_extra_directives: Input should be a valid list"),
         ("wait_timeout", 0, r"gagebench\.cluster\.slurm\.wait_timeout: Input should be greater"),

@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("gagebench.clusters.slurm")
 
 _DEFAULTS = backend_defaults("slurm")  # gagebench.yaml, cluster.slurm
+#: What sbatch says when it has no configuration or cannot reach slurmctld.
+_NO_CONTROLLER = (
+    "Unable to contact slurm controller",
+    "Could not establish a configuration source",
+    "Unable to process configuration file",
+)
 _WALLTIME = re.compile(r"^(\d+-)?\d{1,3}(:\d{2}){0,2}$")
 
 
@@ -57,6 +63,16 @@ class SlurmSettings(BaseModel):
     log_directory: str | None = Field(_DEFAULTS["log_directory"], min_length=1)
     scheduler_options: dict[str, Any] = dict(_DEFAULTS["scheduler_options"])
     wait_timeout: float = Field(_DEFAULTS["wait_timeout"], gt=0, strict=False)
+
+    @field_validator("walltime", mode="before")
+    @classmethod
+    def _walltime_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                "YAML reads an unquoted time like 1:00:00 as a number (of seconds): quote it, "
+                'e.g. walltime: "1:00:00"'
+            )
+        return value
 
     @field_validator("walltime")
     @classmethod
@@ -213,6 +229,12 @@ class SlurmBackend(ClusterBackend):
         if done.returncode != 0:
             lines = [s.strip().removeprefix("sbatch: error: ") for s in done.stderr.splitlines()]
             said = "; ".join(filter(None, lines))
+            if any(sign in said for sign in _NO_CONTROLLER):
+                raise ClusterError(
+                    f"sbatch cannot reach a SLURM controller ({said}): run gagebench on a "
+                    "login node of the cluster (its slurm.conf, or SLURM_CONF, names the "
+                    "controller), and check that the controller is up (sinfo)"
+                )
             raise ClusterError(
                 f"SLURM refuses the worker job ({said or f'sbatch exit {done.returncode}'}): "
                 f"check {self.key('queue')}, {self.key('account')}, {self.key('cores')}, "
