@@ -65,6 +65,7 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             [gagebench.backends]
             tiny = tinyplug:TinyBackend
             broken = tinyplug_missing.sub:Gone
+            misnamed = tinyplug:TinyBackend
             """
         )
     )
@@ -147,6 +148,8 @@ def test_a_broken_entry_point_names_its_distribution(plugin_dir: Path) -> None:
     assert "entry point gagebench.backends:broken of tinyplug" in message
     assert "'tinyplug_missing.sub'" in message
     assert "reinstall tinyplug" in message
+    with pytest.raises(ClusterError, match=r"its class tinyplug:TinyBackend is named 'tiny'"):
+        backend_class("misnamed")  # its section would be cluster.tiny, not cluster.misnamed
 
 
 def test_a_section_no_backend_owns_is_refused(plugin_dir: Path, tmp_path: Path) -> None:

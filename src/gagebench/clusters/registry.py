@@ -94,6 +94,12 @@ def backend_class(name: str) -> type[ClusterBackend]:
             origin=f"cluster backend {name!r} (entry point {ENTRY_POINT_GROUP}:{name} of {dist})",
             fix=f"reinstall {dist} or choose another backend",
         )
+        if cls.name != name:  # its section is cluster.<name>: the two names must agree
+            raise ClusterError(
+                f"cluster backend {name!r} (entry point {ENTRY_POINT_GROUP}:{name} of {dist}): "
+                f"its class {ep.value} is named {cls.name!r}; the entry point must have the "
+                "class's name (its settings section): fix the package's entry point"
+            )
     if not cls.name:
         raise ConfigError(
             f"{_KEY}: {name!r} ({cls.__module__}.{cls.__qualname__}) sets no `name`: a backend "
