@@ -27,6 +27,9 @@ from pydantic import BaseModel
 
 from gagebench import schema
 from gagebench.clusters import BACKENDS
+from gagebench.clusters.registry import check_name as check_backend_name
+from gagebench.clusters.registry import is_target as is_backend_target
+from gagebench.clusters.registry import registered as registered_backends
 from gagebench.defaults import PACKAGED_DEFAULTS as PACKAGED_DEFAULTS  # re-exported
 from gagebench.defaults import UNCERTAINTY_DEFAULTS, default
 from gagebench.errors import ConfigError
@@ -43,7 +46,7 @@ VALID_SUITES: tuple[str, ...] = get_args(schema.Suite)
 DEFAULT_SUITES: tuple[str, ...] = tuple(default("suites"))
 DEFAULT_BATCH_SIZE: int = default("batch_size")
 VALID_MODES: tuple[str, ...] = get_args(schema.RunSettings.model_fields["mode"].annotation)
-#: The backends of the cluster registry (:data:`gagebench.clusters.BACKENDS`).
+#: The built-in backends (:data:`gagebench.clusters.BACKENDS`; plugins: clusters.registry).
 VALID_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
 VALID_LOG_FORMATS: tuple[str, ...] = get_args(
     schema.RunSettings.model_fields["log_format"].annotation
@@ -699,18 +702,20 @@ def _store_config(store: schema.StoreSettings | None, key: str) -> StoreConfig |
 
 
 def _cluster(settings: schema.ClusterSettings) -> ClusterConfig:
-    """The ``cluster`` section: a registered backend, and sections only of backends (each
-    validated by its backend's own schema, :mod:`gagebench.clusters`)."""
+    """The ``cluster`` section: a backend (a built-in name, an entry point of the group
+    ``gagebench.backends`` or ``module:Class``), and sections only of backends (each
+    validated by its backend's own ``Settings`` model, :mod:`gagebench.clusters`)."""
     backend = settings.backend
-    _expect(backend in VALID_BACKENDS, "cluster.backend", f"one of {list(VALID_BACKENDS)}", backend)
+    check_backend_name(backend)
     sections = settings.sections()
+    # a module:Class backend's section is named by its class: checked when it is imported
+    # (gagebench.clusters.check_settings)
+    builtin = [b for b in VALID_BACKENDS if b != "auto"]
     for name in sections:
-        _expect(
-            name in VALID_BACKENDS and name != "auto",
-            f"cluster.{name}",
-            f"a section of one of the backends {[b for b in VALID_BACKENDS if b != 'auto']}",
-            name,
-        )
+        if name in builtin or is_backend_target(backend):
+            continue
+        names = [b for b in registered_backends() if b != "auto"]
+        _expect(name in names, f"cluster.{name}", f"a section of one of the backends {names}", name)
     options = {name: (settings.model_extra or {})[name] for name in sections}
     return ClusterConfig(backend=backend, options=_freeze(options))
 

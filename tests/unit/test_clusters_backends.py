@@ -252,7 +252,7 @@ def test_cluster_spec_masks_env_secrets_and_stays_valid_yaml(tmp_path: Path) -> 
     assert values["PLAIN"] == "visible"
 
 
-@pytest.mark.parametrize("name", ["local", "kubernetes", "gateway", "address"])
+@pytest.mark.parametrize("name", ["local", "kubernetes", "gateway", "slurm", "address"])
 def test_examples_load_and_their_backend_accepts_them(name: str) -> None:
     cfg = load_config(EXAMPLES / f"{name}.yaml")
     cfg.require_stores()

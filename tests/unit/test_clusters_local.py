@@ -59,7 +59,7 @@ def _not_zombie(pid: int) -> bool:
 
 
 def test_registry_names_every_backend() -> None:
-    assert set(BACKENDS) == {"local", "kubernetes", "gateway", "address", "auto"}
+    assert set(BACKENDS) == {"local", "kubernetes", "gateway", "slurm", "address", "auto"}
     assert backend_class("local") is LocalBackend
 
 

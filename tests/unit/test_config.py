@@ -49,7 +49,7 @@ def test_env_var_reaches_config(monkeypatch) -> None:
         ("batch_size", "many", "gagebench.batch_size"),
         ("mode", "fast", "gagebench.mode"),
         ("suites", ["nse"], "gagebench.suites"),
-        ("cluster.backend", "slurm", "gagebench.cluster.backend"),
+        ("cluster.backend", "pbs", "gagebench.cluster.backend"),
         ("run_id", "../etc", "gagebench.run_id"),
         ("colour", "red", "gagebench.colour"),
     ],

@@ -77,7 +77,8 @@ def test_every_key_has_a_meaning_and_a_type() -> None:
     assert "Decides the results" in rows["batch_size"].meaning  # the schema's marker
     assert "Decides the results" not in rows["report"].meaning
     assert rows["cluster.backend"].default == "local"
-    assert "local | kubernetes | gateway | address | auto" in rows["cluster.backend"].meaning
+    backends = "local | kubernetes | gateway | slurm | address | auto"
+    assert backends in rows["cluster.backend"].meaning
     # an inline comment and its continuation lines belong to their key, not to the next
     assert "GAGEBENCH_JOB_NAME" in rows["cluster.kubernetes.owner_job"].meaning
     assert "GAGEBENCH_JOB_NAME" not in rows["cluster.gateway"].meaning

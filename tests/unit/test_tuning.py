@@ -17,7 +17,7 @@ def test_only_backends_that_start_their_workers_opt_in() -> None:
     started = {name for name in BACKENDS if backend_class(name).started_here}
     # auto delegates: the backend it picks decides, through its own flag; address only
     # reaches a scheduler someone else runs
-    assert started == {"local", "kubernetes", "gateway"}
+    assert started == {"local", "kubernetes", "gateway", "slurm"}
 
 
 def test_outside_a_worker_a_task_keeps_numba_threads() -> None:

@@ -1,4 +1,4 @@
-"""Dask cluster backends, chosen by name from one registry.
+"""Dask cluster backends, chosen by name (built-in, entry point or ``module:Class``).
 
 ``cluster_client(cfg)`` opens the backend named by ``cfg.cluster.backend`` and yields a
 :class:`distributed.Client`; the cluster it started is gone when the block exits, however
@@ -9,29 +9,32 @@ it exits (success, exception, Ctrl-C, SIGTERM). Backends import their heavy libr
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from gagebench.clusters.base import ClusterBackend, Terminated, opened, sigterm_raises
-from gagebench.errors import ClusterError, ConfigError
+from gagebench.clusters.registry import (
+    BUILTIN,
+    ENTRY_POINT_GROUP,
+    backend_class,
+    is_target,
+    registered,
+)
+from gagebench.errors import ConfigError
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from gagebench.config import RunConfig
 
-#: backend name -> "module:Class". One registry; an unknown name fails loudly.
-BACKENDS: dict[str, str] = {
-    "local": "gagebench.clusters.local:LocalBackend",
-    "address": "gagebench.clusters.address:AddressBackend",
-    "gateway": "gagebench.clusters.gateway:GatewayBackend",
-    "kubernetes": "gagebench.clusters.kubernetes:KubernetesBackend",
-    "auto": "gagebench.clusters.auto:AutoBackend",
-}
+#: The built-in backends, name -> "module:Class" (:data:`registry.BUILTIN`). Other
+#: backends come from the entry-point group ``gagebench.backends`` or a ``module:Class``
+#: setting (:mod:`gagebench.clusters.registry`).
+BACKENDS: dict[str, str] = BUILTIN
 
 __all__ = [
     "BACKENDS",
+    "ENTRY_POINT_GROUP",
     "ClusterBackend",
     "Terminated",
     "backend_class",
@@ -39,29 +42,9 @@ __all__ = [
     "cluster_client",
     "get_backend",
     "opened",
+    "registered",
     "sigterm_raises",
 ]
-
-
-def backend_class(name: str) -> type[ClusterBackend]:
-    """The backend class registered under ``name``; raise if unknown or not importable."""
-    target = BACKENDS.get(name)
-    if target is None:
-        raise ConfigError(
-            f"gagebench.cluster.backend: unknown backend {name!r}; "
-            f"choose one of {', '.join(sorted(BACKENDS))}"
-        )
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ClusterError(
-            f"cluster backend {name!r} cannot be imported ({exc}); reinstall gagebench"
-        ) from exc
-    cls = getattr(module, attr, None)
-    if not (isinstance(cls, type) and issubclass(cls, ClusterBackend)):
-        raise ClusterError(f"cluster backend {name!r}: {target} is not a ClusterBackend")
-    return cls
 
 
 def get_backend(cfg: RunConfig, name: str | None = None) -> ClusterBackend:
@@ -72,17 +55,30 @@ def get_backend(cfg: RunConfig, name: str | None = None) -> ClusterBackend:
 def check_settings(cfg: RunConfig, cluster: bool = True) -> None:
     """Validate every backend section of ``cfg`` (unknown keys, bad values) up front.
 
-    Sections of backends not in use are checked for unknown keys; with ``cluster``, the
-    chosen backend is built, so its own checks (sizes, addresses) run before a run writes
-    anything.
+    Sections of backends not in use are checked for unknown keys (a plugin's section by
+    its own class); a section that no backend owns is refused, listing the backends. With
+    ``cluster``, the chosen backend is built, so its own checks (sizes, addresses) run
+    before a run writes anything.
     """
+    chosen = backend_class(cfg.cluster.backend)
     for name in cfg.cluster.options:
-        if name in BACKENDS and name != cfg.cluster.backend:
-            backend_class(name).settings(cfg.cluster.backend_options(name))
+        if name == chosen.name:
+            continue
+        # built-ins first: reading the entry points scans every installed distribution
+        owned = name in BUILTIN or name in registered()
+        if name == "auto" or not owned:
+            backends = sorted(set(registered()) - {"auto"})
+            if is_target(cfg.cluster.backend):
+                backends.append(f"{chosen.name} ({cfg.cluster.backend})")
+            raise ConfigError(
+                f"gagebench.cluster.{name}: no backend has a section {name!r}; the backends' "
+                f"sections are {', '.join(backends)}"
+            )
+        backend_class(name).settings(cfg.cluster.backend_options(name))
     if cluster:
-        get_backend(cfg)
-    elif cfg.cluster.backend in cfg.cluster.options:
-        backend_class(cfg.cluster.backend).settings(cfg.cluster.backend_options())
+        chosen(cfg)
+    else:
+        chosen.settings(cfg.cluster.backend_options(chosen.name))
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from gagebench.schema import Section, validated
 
@@ -35,7 +35,8 @@ class ClusterBackend:
     (subclass :class:`gagebench.schema.Section`: unknown keys refused, strict types),
     each field declared with :func:`gagebench.schema.setting` so its default and help
     come from ``gagebench.yaml``'s ``cluster.<name>`` (a plugin backend, whose keys are
-    not in that file, gives its fields plain defaults and descriptions). :meth:`settings`
+    not in that file, gives its fields plain defaults and descriptions; a plugin that
+    writes only ``defaults`` gets a model of those keys, of any type). :meth:`settings`
     validates a section through it; the run file's JSON Schema includes it.
     """
 
@@ -58,6 +59,12 @@ class ClusterBackend:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "defaults" in own and "Settings" not in own:
+            # a plugin's shortcut: only ``defaults`` (key -> default) written, so its keys
+            # are known (unknown ones refused) but their types are the backend's to check
+            fields: dict[str, Any] = {key: (Any, value) for key, value in own["defaults"].items()}
+            cls.Settings = create_model(f"{cls.__name__}Settings", __base__=Section, **fields)
         cls.defaults = MappingProxyType(
             {
                 key: info.get_default(call_default_factory=True)
