@@ -292,7 +292,9 @@ def test_adding_a_metric_is_a_registry_entry_and_its_kernel_code(tmp_path: Path)
     values = np.load(tmp_path / "values.npy")
 
     before = gm.evaluate_arrays(obs, sim, time)
-    at = list(before.columns).index("pBiasFHV") + 1
+    # inserted before the D-score's first entry: after every standard metric, built-in
+    # ones added after HyTEST's pBiasFHV included (docs/architecture.md, "Adding a metric")
+    at = list(before.columns).index(SUITES["dscore"][0])
     assert got["columns"] == [*before.columns[:at], "beta", *before.columns[at:]]
     others = np.delete(values, at, axis=1)
     assert others.tobytes() == before.values.tobytes()  # every other column, bit for bit

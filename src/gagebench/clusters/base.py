@@ -37,7 +37,8 @@ class ClusterBackend:
     come from ``gagebench.yaml``'s ``cluster.<name>`` (a plugin backend, whose keys are
     not in that file, gives its fields plain defaults and descriptions; a plugin that
     writes only ``defaults`` gets a model of those keys, of any type). :meth:`settings`
-    validates a section through it; the run file's JSON Schema includes it.
+    validates a section through it; the run file's JSON Schema includes it for a built-in
+    backend (a plugin's section is let through there, and checked here when it loads).
     """
 
     name: ClassVar[str] = ""
