@@ -177,6 +177,10 @@ def _crosswalk_shape(raw: Any) -> Any:
     return dict(raw)
 
 
+#: The built-in engines that read one store URL (a list of URLs is refused for them).
+ONE_URL_ENGINES = ("zarr", "reference")
+
+
 class StoreSettings(Section):
     """One store: where it is, which variable, and how to read it."""
 
@@ -206,13 +210,14 @@ class StoreSettings(Section):
         return dict(raw)
 
     @model_validator(mode="after")
-    def _list_only_for_netcdf(self) -> StoreSettings:
-        """A list of URLs is a list of NetCDF files: only ``engine: netcdf`` reads one."""
+    def _lists_for_engines_of_files(self) -> StoreSettings:
+        """A list of URLs is a list of files: ``zarr`` and ``reference`` read one store
+        each, so they refuse it; ``netcdf`` (and a plugin engine) gets the list."""
         if isinstance(self.url, list):
-            if self.engine != "netcdf":
+            if self.engine in ONE_URL_ENGINES:
                 raise fail(
-                    f"expected a URL string (a list of NetCDF files needs engine: netcdf), "
-                    f"got {self.url!r}",
+                    f"expected a URL string (engine: {self.engine} reads one store; a list "
+                    f"of NetCDF files needs engine: netcdf), got {self.url!r}",
                     "url",
                 )
             if not self.url:

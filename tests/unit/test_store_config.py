@@ -6,7 +6,10 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pytest
+
 from gagebench.config import RunConfig, StoreConfig, load_config
+from gagebench.errors import ConfigError
 from gagebench.sources.cache import _cache_key
 from gagebench.sources.stores import SourceSet
 
@@ -86,3 +89,23 @@ def test_the_default_engine_keeps_earlier_runs_ids_and_settings(tmp_path: Path) 
     assert netcdf.run_id != cfg.run_id
     diffs = differences(result_settings(cfg), result_settings(netcdf))
     assert diffs == ["observed (o.zarr before, o.zarr {engine: 'netcdf'} now)"]
+
+
+@pytest.mark.parametrize("engine", ["netcdf", "my_files_engine"])
+def test_a_list_of_urls_goes_to_engines_that_read_files(engine: str, tmp_path) -> None:
+    """netcdf and plugin engines get a list of files as a tuple, in order; the built-in
+    one-store engines (zarr, reference) refuse it, naming the engine that reads lists."""
+    cfg = load_config(
+        output=str(tmp_path),
+        observed={"url": ["s3://b/2.nc", "s3://b/1.nc"], "engine": engine},
+        models={"m": str(tmp_path / "m.zarr")},
+    )
+    assert cfg.observed is not None
+    assert cfg.observed.url == ("s3://b/2.nc", "s3://b/1.nc")
+    for one_store in ("zarr", "reference"):
+        with pytest.raises(ConfigError, match=rf"engine: {one_store} reads one store.*netcdf"):
+            load_config(
+                output=str(tmp_path),
+                observed={"url": ["a.nc", "b.nc"], "engine": one_store},
+                models={"m": str(tmp_path / "m.zarr")},
+            )
