@@ -79,13 +79,17 @@ def setting(
         kwargs["default_factory"] = lambda: default(dotted)
     else:
         kwargs["default"] = value
-    return Field(json_schema_extra=extra or None, **kwargs)
+    if extra:  # given as None, it would drop the type's own (a FreeMapping's null)
+        kwargs["json_schema_extra"] = extra
+    return Field(**kwargs)
 
 
-def fail(text: str, sub: str = "") -> PydanticCustomError:
+def fail(text: str, sub: str = "", closest: tuple[str, ...] = ()) -> PydanticCustomError:
     """A validation error whose message is ``text`` as written (``sub``: a key below the
-    field, added to the dotted name)."""
-    return PydanticCustomError("gagebench", "{text}", {"text": text, "sub": sub})
+    field, added to the dotted name; ``closest``: keys below it the input likely meant,
+    suggested by their dotted names)."""
+    ctx = {"text": text, "sub": sub, "closest": ",".join(closest)}
+    return PydanticCustomError("gagebench", "{text}", ctx)
 
 
 def _mapping_or_empty(value: Any) -> Any:
@@ -102,8 +106,16 @@ def _list_of(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+#: The JSON Schema of a mapping that may be given as null (read as {}): the schema accepts
+#: what validation accepts (an empty ``storage_options:`` in YAML is null).
+NULL_IS_EMPTY: dict[str, Any] = {"type": ["object", "null"]}
 #: A free-form mapping (fsspec storage options...): kept exactly as written; null is {}.
-FreeMapping = Annotated[dict[Any, Any], BeforeValidator(_mapping_or_empty), Expect("a mapping")]
+FreeMapping = Annotated[
+    dict[Any, Any],
+    BeforeValidator(_mapping_or_empty),
+    Expect("a mapping"),
+    Field(json_schema_extra=NULL_IS_EMPTY),
+]
 #: A free-form mapping that must be given as one (a backend's ``env``, ``cluster_options``).
 GivenMapping = Annotated[dict[Any, Any], Expect("a mapping")]
 
@@ -169,7 +181,7 @@ def _crosswalk_shape(raw: Any) -> Any:
     elif keys == set(CrosswalkVariables.model_fields):
         names = ("gage_variable", "feature_variable")
     else:
-        raise fail(f"expected {_CROSSWALK_EXAMPLE}, got keys {sorted(keys)}")
+        raise fail(f"expected {_CROSSWALK_EXAMPLE}, got keys {sorted(keys)}", "", _closest(keys))
     for name in names:
         value = raw[name]
         if not isinstance(value, str) or not value.strip():
@@ -177,8 +189,30 @@ def _crosswalk_shape(raw: Any) -> Any:
     return dict(raw)
 
 
+def _closest(keys: set[Any]) -> tuple[str, ...]:
+    """The crosswalk keys meant by those neither layout has (typos)."""
+    valid = sorted({*CrosswalkTable.model_fields, *CrosswalkVariables.model_fields})
+    return tuple(
+        match
+        for key in sorted(map(str, keys))
+        if key not in valid
+        for match in difflib.get_close_matches(key, valid, n=1)
+    )
+
+
 class StoreSettings(Section):
     """One store: where it is, which variable, and how to read it."""
+
+    # the JSON Schema of the rule _list_only_for_netcdf checks (editors flag it too)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"url": {"type": "array"}}, "required": ["url"]},
+            "then": {
+                "properties": {"url": {"minItems": 1}, "engine": {"const": "netcdf"}},
+                "required": ["engine"],
+            },
+        }
+    )
 
     url: Annotated[
         Annotated[str, Field(pattern=r"\S")] | list[Annotated[str, Field(pattern=r"\S")]] | None,
@@ -187,7 +221,9 @@ class StoreSettings(Section):
     engine: Annotated[str, Field(min_length=1), Expect("the name of a store engine")] = setting(
         "observed.engine"
     )
-    variable: Annotated[str, Expect("a variable name")] = setting("observed.variable")
+    variable: Annotated[str, Expect("a variable name")] = setting(
+        "observed.variable", json_schema_extra={"type": ["string", "null"]}
+    )
     storage_options: FreeMapping = setting("observed.storage_options")
     consolidated: Annotated[bool | None, Expect("true, false or null")] = setting(
         "observed.consolidated"
@@ -222,7 +258,9 @@ class StoreSettings(Section):
     @field_validator("variable", mode="before")
     @classmethod
     def _variable_default(cls, value: Any) -> Any:
-        return value or default("observed.variable")
+        """null or "": the default variable; anything else must be a name (``false``
+        or ``0`` is a mistake, not the default)."""
+        return default("observed.variable") if value is None or value == "" else value
 
     @field_validator("crosswalk", mode="before")
     @classmethod
@@ -318,7 +356,10 @@ class RunSettings(Section):
         default=None, description=help_text("observed"), json_schema_extra={DECIDES_RESULTS: True}
     )
     models: Annotated[
-        dict[str, StoreSettings], BeforeValidator(_mapping_or_empty), Expect("a mapping")
+        dict[str, StoreSettings],
+        BeforeValidator(_mapping_or_empty),
+        Expect("a mapping"),
+        Field(json_schema_extra=NULL_IS_EMPTY),
     ] = setting("models", decides_results=True)
     storage_options: FreeMapping = setting("storage_options")
     suites: Annotated[
@@ -420,7 +461,9 @@ def message(model: type[BaseModel], exc: ValidationError, key: str) -> str:
     ctx = error.get("ctx") or {}
     if error["type"] == "gagebench":
         where = _dotted(key, *loc, *([ctx["sub"]] if ctx.get("sub") else []))
-        return f"gagebench.{where}: {ctx['text']}"
+        closest = [f"gagebench.{where}.{c}" for c in ctx.get("closest", "").split(",") if c]
+        hint = f" (did you mean {', '.join(closest)}?)" if closest else ""
+        return f"gagebench.{where}: {ctx['text']}{hint}"
     expected = expected_of(info) if info is not None else error["msg"].lower()
     return f"gagebench.{_dotted(key, *loc)}: expected {expected}, got {error['input']!r}"
 

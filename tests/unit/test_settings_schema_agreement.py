@@ -1,0 +1,126 @@
+"""The run file's JSON Schema and gagebench's own validation accept the same files
+(an independent check of ``gagebench.schema``/``gagebench.runfile``): many run files,
+valid and not, through both, each disagreement either fixed or one of the documented
+checks only gagebench can make. Also the messages of settings a user mistypes at depth."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+
+import jsonschema
+import pytest
+
+from gagebench.clusters import check_settings
+from gagebench.config import load_config, validate
+from gagebench.errors import ConfigError
+from gagebench.runfile import run_file_schema
+
+BASE: dict[str, Any] = {
+    "output": "/out",
+    "observed": {"url": "/s/o.zarr"},
+    "models": {"nwm": {"url": "/s/n.zarr"}},
+}
+
+
+def _schema_accepts(settings: dict[str, Any]) -> bool:
+    validator = jsonschema.Draft202012Validator(run_file_schema())
+    return not list(validator.iter_errors({"gagebench": settings}))
+
+
+def _gagebench_accepts(settings: dict[str, Any]) -> bool:
+    """True when gagebench accepts ``settings``; a refusal must name the key."""
+    refusal = ""
+    try:
+        check_settings(validate(copy.deepcopy(settings)), cluster=False)
+    except ConfigError as exc:
+        refusal = str(exc)
+    assert refusal == "" or refusal.startswith(("gagebench.", "unknown setting(s) gagebench."))
+    return refusal == ""
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    settings = copy.deepcopy(BASE)
+    node = settings
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return settings
+
+
+#: Values a YAML run file gives (``yes`` and ``on`` are booleans, ``010`` an int, a bare
+#: date a date, an empty value null).
+VALUES: list[Any] = [None, True, 0, 1, 2.5, "3", "yes", "", " ", "x", [], ["x"], {}, {"x": 1}]
+VALUES.append(datetime.date(2020, 1, 1))
+
+#: Settings (dotted) probed with every value above.
+PATHS = [
+    "models",
+    "storage_options",
+    "cluster",
+    "cluster.local",
+    "observed",
+    "observed.url",
+    "observed.variable",
+    "observed.storage_options",
+    "models.nwm",
+    "models.nwm.variable",
+    "models.nwm.url",
+    "models.nwm.engine",
+    "retries.max_attempts",
+    "uncertainty.seed",
+    "cluster.kubernetes.adapt",
+    "cluster.gateway.adapt",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_schema_and_gagebench_accept_the_same_values(path: str) -> None:
+    disagree = []
+    for value in VALUES:
+        settings = _with(path, value)
+        schema_ok, ours = _schema_accepts(settings), _gagebench_accepts(settings)
+        if schema_ok != ours:
+            disagree.append(f"{value!r}: schema {schema_ok}, gagebench {ours}")
+    assert disagree == []
+
+
+def test_a_model_without_a_url_is_refused_by_both() -> None:
+    settings = {**BASE, "models": {"nwm": {"variable": "q"}}}
+    assert not _gagebench_accepts(settings)
+    assert not _schema_accepts(settings)
+
+
+@pytest.mark.parametrize("value", [False, 0, [], {}])
+def test_a_variable_that_is_not_text_is_refused_not_replaced(value: Any) -> None:
+    """``variable: false`` was quietly read as ``streamflow``."""
+    with pytest.raises(ConfigError, match=r"gagebench\.observed\.variable: expected"):
+        load_config(output="/o", observed={"url": "/o.zarr", "variable": value})
+
+
+@pytest.mark.parametrize("backend", ["kubernetes", "gateway"])
+@pytest.mark.parametrize("value", [True, 3, "2-5"])
+def test_adapt_given_as_a_scalar_is_a_config_error(backend: str, value: Any) -> None:
+    """``adapt: true`` crashed with TypeError ('bool' object is not a mapping)."""
+    cfg = load_config(output="/o", cluster={"backend": "local", backend: {"adapt": value}})
+    with pytest.raises(ConfigError, match=rf"gagebench\.cluster\.{backend}\.adapt: expected"):
+        check_settings(cfg, cluster=False)
+
+
+@pytest.mark.parametrize(
+    ("crosswalk", "closest"),
+    [
+        ({"url": "/c.csv", "gage": "g", "featur": "f"}, "crosswalk.feature?"),
+        ({"gage_variabl": "g", "feature_variable": "f"}, "crosswalk.gage_variable?"),
+        (
+            {"url": "/c.csv", "gage": "g", "feature": "f", "storage_option": {}},
+            "crosswalk.storage_options?",
+        ),
+    ],
+)
+def test_a_crosswalk_typo_names_the_closest_key(crosswalk: dict[str, Any], closest: str) -> None:
+    with pytest.raises(ConfigError, match=r"gagebench\.models\.nwm\.crosswalk") as refused:
+        load_config(output="/o", models={"nwm": {"url": "/m.zarr", "crosswalk": crosswalk}})
+    assert f"did you mean gagebench.models.nwm.{closest}" in str(refused.value)
