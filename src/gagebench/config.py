@@ -107,10 +107,25 @@ def merge_options(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+def _is_store(path: tuple[str, ...]) -> bool:
+    """``observed`` or ``models.<name>``: a store, which may be given as its URL alone."""
+    return path == ("observed",) or (len(path) == 2 and path[0] == _NAMED)
+
+
+def _store_node(value: Any, path: tuple[str, ...]) -> Any:
+    """A store given as its URL string, as the mapping a later setting adds to."""
+    return {"url": value} if isinstance(value, str) and _is_store(path) else value
+
+
+def _merge(
+    base: dict[str, Any], new: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
     for key, value in new.items():
+        here = (*path, str(key))
+        if isinstance(value, Mapping):
+            base[key] = _store_node(base.get(key), here)  # observed: URL, then {variable}
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            _merge(base[key], value, here)
         else:
             base[key] = copy.deepcopy(value)
     return base
@@ -139,10 +154,10 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
         for part in parts:
             value = value[part]
     node = target
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
+    for i, part in enumerate(parts[:-1]):
+        # a store given as its URL keeps it when one of its settings is set
+        child = _store_node(node.get(part), tuple(parts[: i + 1]))
+        node[part] = child = child if isinstance(child, dict) else {}
         node = child
     node[parts[-1]] = value
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 import datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
 from gagebench.clusters import check_settings
-from gagebench.config import load_config, validate
+from gagebench.config import load_config, parse_override, validate
 from gagebench.errors import ConfigError
 from gagebench.runfile import run_file_schema
 
@@ -124,3 +125,30 @@ def test_a_crosswalk_typo_names_the_closest_key(crosswalk: dict[str, Any], close
     with pytest.raises(ConfigError, match=r"gagebench\.models\.nwm\.crosswalk") as refused:
         load_config(output="/o", models={"nwm": {"url": "/m.zarr", "crosswalk": crosswalk}})
     assert f"did you mean gagebench.models.nwm.{closest}" in str(refused.value)
+
+
+# -- a store given as its URL, then one of its settings --------------------------------------
+
+
+def test_set_a_store_setting_keeps_the_url_given_as_a_string(tmp_path: Path) -> None:
+    """``models: {nwm: s3://b/n.zarr}`` in the run file and ``--set models.nwm.units=cfs``
+    lost the URL ("models.nwm.url: expected a URL string, got None"); ``--set
+    observed.variable=q`` quietly dropped the observed store."""
+    run = tmp_path / "run.yaml"
+    run.write_text("gagebench:\n  observed: s3://b/o.zarr\n  models: {nwm: s3://b/n.zarr}\n")
+    sets = dict(map(parse_override, ["models.nwm.units=cfs", "observed.variable=q"]))
+    cfg = load_config(run, overrides=sets, output="/o")
+    assert cfg.models["nwm"].url == "s3://b/n.zarr"
+    assert cfg.models["nwm"].units == "cfs"
+    assert cfg.observed is not None
+    assert (cfg.observed.url, cfg.observed.variable) == ("s3://b/o.zarr", "q")
+
+
+def test_a_later_run_file_adds_to_a_store_given_as_a_string(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("observed: s3://b/o.zarr\nmodels: {nwm: s3://b/n.zarr}\n")
+    second.write_text("observed: {variable: q}\nmodels: {nwm: {units: cfs}}\n")
+    cfg = load_config(first, second, output="/o")
+    assert cfg.observed is not None
+    assert (cfg.observed.url, cfg.observed.variable) == ("s3://b/o.zarr", "q")
+    assert (cfg.models["nwm"].url, cfg.models["nwm"].units) == ("s3://b/n.zarr", "cfs")
