@@ -5,6 +5,7 @@ checks only gagebench can make. Also the messages of settings a user mistypes at
 
 from __future__ import annotations
 
+import ast
 import copy
 import datetime
 from pathlib import Path
@@ -13,11 +14,14 @@ from typing import Any
 import jsonschema
 import pytest
 
+import gagebench
 from gagebench.clusters import check_settings
 from gagebench.config import load_config, parse_override, validate
+from gagebench.defaults import default
 from gagebench.errors import ConfigError
 from gagebench.runfile import run_file_schema
 
+SRC = Path(gagebench.__file__).parent
 BASE: dict[str, Any] = {
     "output": "/out",
     "observed": {"url": "/s/o.zarr"},
@@ -152,3 +156,117 @@ def test_a_later_run_file_adds_to_a_store_given_as_a_string(tmp_path: Path) -> N
     assert cfg.observed is not None
     assert (cfg.observed.url, cfg.observed.variable) == ("s3://b/o.zarr", "q")
     assert (cfg.models["nwm"].url, cfg.models["nwm"].units) == ("s3://b/n.zarr", "cfs")
+
+
+# -- no default of gagebench.yaml written again in a signature -------------------------------
+
+#: Parameter names that carry a setting, and the setting (dotted) whose default they take.
+PARAMETERS = {
+    "min_paired_days": "min_paired_days",
+    "min_days": "min_paired_days",
+    "mode": "mode",
+    "suites": "suites",
+    "batch_size": "batch_size",
+    "log_format": "log_format",
+    "attempts": "retries.batch_attempts",
+    "batch_attempts": "retries.batch_attempts",
+    "max_attempts": "retries.max_attempts",
+    "max_wait_s": "retries.max_wait_s",
+    "month": "uncertainty.water_year_month",
+    "water_year_month": "uncertainty.water_year_month",
+    "n_samples": "uncertainty.n_samples",
+    "min_years": "uncertainty.min_years",
+}
+
+
+def _literal(node: ast.expr) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
+
+
+def test_no_signature_restates_a_default_of_gagebench_yaml() -> None:
+    """A function's default equal to gagebench.yaml's, written as a literal (``attempts:
+    int = 3``, ``month: int = 10``, ``log_format="text"``, ``mode="standard"``), drifts
+    when the file changes: it must read the file (``default("...")``)."""
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(
+                zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+            )
+            pairs += [
+                (a, d)
+                for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                if d is not None
+            ]
+            for arg, value in pairs:
+                setting = PARAMETERS.get(arg.arg)
+                literal = _literal(value)
+                if setting is None or literal is _NOT_LITERAL:
+                    continue
+                wanted = default(setting)
+                if literal == wanted or (isinstance(literal, tuple) and list(literal) == wanted):
+                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} {arg.arg}")
+    assert offenders == []
+
+
+# -- the default run id: the same as before the one definition ------------------------------
+
+#: Default run ids computed by gagebench before the settings schema (commit ff283e4, run
+#: in a separate checkout): a run folder started then is found again (resumed, or
+#: reported complete) under the same id. Each result-deciding setting changes the id;
+#: settings that only say how the run is done or reached do not.
+PINNED_IDS: list[tuple[str, dict[str, Any], str]] = [
+    ("base", {}, "run-c3fdfd4e28"),
+    ("suites", {"suites": ["uncertainty", "dscore", "standard"]}, "run-7e65faabf5"),
+    ("uncertainty", {"suites": ["uncertainty"], "uncertainty": {"seed": 5}}, "run-f5bbf85784"),
+    ("mode", {"mode": "hytest"}, "run-d508544f4e"),
+    ("batch_size", {"batch_size": 8}, "run-38996b9bb7"),
+    ("min_paired_days", {"min_paired_days": 30}, "run-e8ed214e64"),
+    ("gages", {"gages": "/g.csv"}, "run-6079077ce2"),
+    ("gage_limit", {"gage_limit": 5}, "run-1678c02a78"),
+    ("variable", {"observed": {"url": "/s/o.zarr", "variable": "q"}}, "run-9446bda079"),
+    ("units", {"models": {"nwm": {"url": "/s/n.zarr", "units": "cfs"}}}, "run-82c3d76db9"),
+    (
+        "crosswalk",
+        {
+            "models": {
+                "nwm": {
+                    "url": "/s/n.zarr",
+                    "crosswalk": {"gage_variable": "g", "feature_variable": "f"},
+                }
+            }
+        },
+        "run-7f617866ce",
+    ),
+    ("two models", {"models": {"b": "/s/b.zarr", "a": "/s/a.zarr"}}, "run-44c8a1e122"),
+    ("uncertainty without its suite", {"uncertainty": {"seed": 5}}, "run-c3fdfd4e28"),
+    ("storage options", {"storage_options": {"anon": True}}, "run-c3fdfd4e28"),
+    ("outputs", {"report": False, "progress": False, "log_format": "json"}, "run-c3fdfd4e28"),
+    (
+        "retries",
+        {"retries": {"max_attempts": 2}, "integrity": {"etag_md5": False}},
+        "run-c3fdfd4e28",
+    ),
+    ("cluster", {"cluster": {"backend": "local", "local": {"n_workers": 2}}}, "run-c3fdfd4e28"),
+    ("template", {"run_id": "x-{hash}"}, "x-run-c3fdfd4e28"),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "run_id"), [p[1:] for p in PINNED_IDS], ids=[p[0] for p in PINNED_IDS]
+)
+def test_the_default_run_id_is_the_one_earlier_versions_gave(
+    settings: dict[str, Any], run_id: str
+) -> None:
+    base = {"output": "/out", "observed": "/s/o.zarr", "models": {"nwm": "/s/n.zarr"}}
+    assert load_config(**{**base, **settings}).run_id == run_id
