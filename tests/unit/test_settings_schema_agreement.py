@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import copy
 import datetime
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +272,20 @@ def test_the_default_run_id_is_the_one_earlier_versions_gave(
 ) -> None:
     base = {"output": "/out", "observed": "/s/o.zarr", "models": {"nwm": "/s/n.zarr"}}
     assert load_config(**{**base, **settings}).run_id == run_id
+
+
+def test_the_configuration_reference_says_which_sections_may_be_null() -> None:
+    """The docs' types come from the schema: a section that may be left empty reads
+    ``mapping or null`` (not ``value``, which a schema type list would otherwise give)."""
+    path = Path(gagebench.__file__).parents[2] / "docs" / "_ext" / "gagebench_docs.py"
+    spec = importlib.util.spec_from_file_location("gagebench_docs_types", path)
+    assert spec is not None
+    assert spec.loader is not None
+    ext = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = ext  # its dataclasses look their module up
+    spec.loader.exec_module(ext)
+    types = ext._schema_types()
+    assert types["storage_options"] == "mapping or null"
+    assert types["models"] == "mapping of name to store or null"
+    assert types["observed.variable"] == "string or null"
+    assert types["cluster.local"] == "mapping or null"
