@@ -81,7 +81,17 @@ def settings_schema() -> dict[str, Any]:
     models["additionalProperties"] = {"anyOf": [{"allOf": [{"$ref": _STORE}, with_url]}, url_alone]}
     observed = body["properties"]["observed"]
     observed["anyOf"] = [{"$ref": _STORE}, url_alone, {"type": "null"}]
+    _suites_as_text(body["properties"]["suites"])
     return body
+
+
+def _suites_as_text(suites: dict[str, Any]) -> None:
+    """``suites`` may also be one comma-separated string (``standard,dscore``), as
+    ``--set`` and ``DASK_GAGEBENCH__SUITES`` give it; validation reads it as a list."""
+    names = "|".join(suites["items"]["enum"])
+    # items and minItems judge a list, pattern a string: each error keeps its place
+    suites["type"] = ["array", "string"]
+    suites["pattern"] = rf"^\s*({names})\s*(,\s*({names})\s*)*,?\s*$"
 
 
 def run_file_schema() -> dict[str, Any]:

@@ -77,6 +77,7 @@ def setting(
     kwargs: dict[str, Any] = {"description": help_text(dotted) or None, **constraints}
     if isinstance(value, dict | list):
         kwargs["default_factory"] = lambda: default(dotted)
+        extra.setdefault("default", value)  # pydantic leaves a factory's value out
     else:
         kwargs["default"] = value
     if extra:  # given as None, it would drop the type's own (a FreeMapping's null)
@@ -367,7 +368,7 @@ class RunSettings(Section):
         BeforeValidator(_suites),
         Field(min_length=1),
         Expect("a non-empty list of ['standard', 'dscore', 'uncertainty']"),
-    ] = setting("suites", decides_results=True, json_schema_extra={"uniqueItems": True})
+    ] = setting("suites", decides_results=True)  # a suite named twice runs once
     mode: Literal["standard", "hytest"] = setting("mode", decides_results=True)
     batch_size: int = setting("batch_size", decides_results=True, ge=1, le=100_000)
     min_paired_days: Annotated[

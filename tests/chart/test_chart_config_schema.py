@@ -27,6 +27,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("variable null", {"observed": {"url": "s3://b/o.zarr", "variable": None}}),
     ("local backend", {"cluster": {"backend": "local", "local": {"n_workers": 2}}}),
     ("uncertainty", {"suites": ["standard", "uncertainty"], "uncertainty": {"seed": 3}}),
+    ("suites as text", {"suites": "standard,dscore"}),
+    ("a suite twice", {"suites": ["standard", "standard"]}),
 ]
 
 

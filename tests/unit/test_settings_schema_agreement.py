@@ -83,10 +83,16 @@ PATHS = [
 ]
 
 
-@pytest.mark.parametrize("path", PATHS)
+#: Values of one setting probed beside the common ones.
+OWN_VALUES: dict[str, list[Any]] = {
+    "suites": [["standard", "standard"], ["dscore", "standard"], "standard,dscore", ["nse"]],
+}
+
+
+@pytest.mark.parametrize("path", [*PATHS, *OWN_VALUES])
 def test_the_schema_and_gagebench_accept_the_same_values(path: str) -> None:
     disagree = []
-    for value in VALUES:
+    for value in VALUES + OWN_VALUES.get(path, []):
         settings = _with(path, value)
         schema_ok, ours = _schema_accepts(settings), _gagebench_accepts(settings)
         if schema_ok != ours:
