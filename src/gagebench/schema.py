@@ -344,7 +344,10 @@ class RunSettings(Section):
 
     run_id: Annotated[str | None, Expect("a run id")] = setting(
         "run_id",
-        json_schema_extra={"pattern": r"^([A-Za-z0-9._-]|\{hash\}|\{time\})+$"},
+        # "" is unset (the hash); a name does not start with a symbol once filled in
+        json_schema_extra={
+            "pattern": r"^(([A-Za-z0-9]|\{hash\}|\{time\})([A-Za-z0-9._-]|\{hash\}|\{time\})*)?$"
+        },
     )
     output: Annotated[str, Field(pattern=r"\S"), Expect("a URL or path")] = setting("output")
     gages: Annotated[str, Field(min_length=1), Expect("'builtin' or a URL")] = setting(

@@ -86,6 +86,11 @@ PATHS = [
 #: Values of one setting probed beside the common ones.
 OWN_VALUES: dict[str, list[Any]] = {
     "suites": [["standard", "standard"], ["dscore", "standard"], "standard,dscore", ["nse"]],
+    "run_id": ["", "x-{hash}", "{time}", "a b", "../up", ".hidden", "nightly"],
+    "gage_limit": [0, 5, -3],
+    "batch_size": [100_000, 100_001],
+    "uncertainty.water_year_month": [12, 13, 14],
+    "uncertainty.min_days": [366, 367],
 }
 
 
