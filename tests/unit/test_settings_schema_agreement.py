@@ -80,6 +80,9 @@ PATHS = [
     "uncertainty.seed",
     "cluster.kubernetes.adapt",
     "cluster.gateway.adapt",
+    "cluster.slurm.wait_timeout",
+    "cluster.address.timeout",
+    "cluster.kubernetes.wait_timeout",
 ]
 
 
