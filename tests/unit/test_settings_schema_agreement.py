@@ -10,6 +10,8 @@ import copy
 import datetime
 import functools
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -361,3 +363,27 @@ def test_every_key_of_gagebench_yaml_is_judged_alike_by_the_schema_and_gagebench
                 continue
             disagree.append(f"{path}={value!r}: schema {schema_ok}, gagebench {ours}")
     assert disagree == []
+
+
+def test_gagebench_run_names_a_scalar_adapt_without_a_traceback(tmp_path: Path) -> None:
+    """Through the real entry point: ``adapt: true`` was a TypeError traceback (exit 1)."""
+    run = tmp_path / "run.yaml"
+    run.write_text(
+        "gagebench:\n  output: out\n  observed: o.zarr\n  models: {nwm: n.zarr}\n"
+        "  cluster: {backend: local, kubernetes: {adapt: true}}\n"
+    )
+    script = Path(sys.executable).with_name("gagebench")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "gagebench.cli"]
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    done = subprocess.run(
+        [*command, "run", "--config", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "gagebench.cluster.kubernetes.adapt: expected a mapping, got True" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
