@@ -388,9 +388,36 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), load_yaml(raw, f"override {text!r}") if raw.strip() else None
 
 
+class _ReadOnly(dict[Any, Any]):
+    """A read-only mapping (``MappingProxyType``, which pickle refuses) while pickled."""
+
+
+def _to_state(value: Any) -> Any:
+    """``value`` with each read-only mapping as a :class:`_ReadOnly` dict (picklable)."""
+    if isinstance(value, MappingProxyType):
+        return _ReadOnly({k: _to_state(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: _to_state(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_state(v) for v in value)
+    return value
+
+
+def _from_state(value: Any) -> Any:
+    """The inverse of :func:`_to_state`: each :class:`_ReadOnly` read-only again."""
+    if isinstance(value, _ReadOnly):
+        return MappingProxyType({k: _from_state(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: _from_state(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_from_state(v) for v in value)
+    return value
+
+
 class _MaskedRepr:
     """A settings dataclass whose repr masks its secrets (a notebook shows it as it
-    shows any value): storage options and headers by key, URLs' passwords and tokens."""
+    shows any value): storage options and headers by key, URLs' passwords and tokens.
+    Its read-only mappings pickle and deep-copy (a process pool, ``copy.deepcopy``)."""
 
     def __repr__(self) -> str:
         values = ", ".join(
@@ -398,6 +425,12 @@ class _MaskedRepr:
             for f in dataclasses.fields(self)  # type: ignore[arg-type]
         )
         return f"{type(self).__name__}({values})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: _to_state(value) for name, value in self.__dict__.items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({name: _from_state(value) for name, value in state.items()})
 
 
 @dataclass(frozen=True, repr=False)

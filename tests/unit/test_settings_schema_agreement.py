@@ -21,7 +21,7 @@ import pytest
 
 import gagebench
 from gagebench.clusters import check_settings
-from gagebench.config import load_config, parse_override, validate
+from gagebench.config import RunConfig, load_config, parse_override, validate
 from gagebench.defaults import PACKAGED_DEFAULTS, default
 from gagebench.errors import ConfigError
 from gagebench.runfile import run_file_schema
@@ -387,3 +387,30 @@ def test_gagebench_run_names_a_scalar_adapt_without_a_traceback(tmp_path: Path) 
     assert "gagebench.cluster.kubernetes.adapt: expected a mapping, got True" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- the typed RunConfig as a Python value ----------------------------------------------------
+
+
+def test_a_run_config_pickles_and_copies_as_it_is() -> None:
+    """``pickle`` (multiprocessing, a process pool) and ``copy.deepcopy`` failed with
+    "cannot pickle 'mappingproxy' object"; the copy is equal and still read-only."""
+    import pickle
+    from types import MappingProxyType
+
+    cfg = load_config(
+        output="s3://b/out",
+        observed={"url": "s3://b/o.zarr", "storage_options": {"secret": "SECRET1"}},
+        models={"nwm": {"url": ["/a.nc", "/b.nc"], "engine": "netcdf"}},
+        storage_options={"client_kwargs": {"headers": {"x": "y"}}},
+        cluster={"backend": "local", "local": {"n_workers": 2}},
+    )
+    for copied in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg)):
+        assert copied == cfg
+        assert copied.run_id == cfg.run_id
+        assert isinstance(copied.storage_options, MappingProxyType)
+        assert isinstance(copied.models, MappingProxyType)
+        assert copied.models["nwm"].url == ("/a.nc", "/b.nc")
+        assert "SECRET1" not in repr(copied)
+    built = RunConfig(run_id="r", output="/o", storage_options={"a": [1]})
+    assert pickle.loads(pickle.dumps(built)) == built
