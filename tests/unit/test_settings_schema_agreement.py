@@ -414,3 +414,19 @@ def test_a_run_config_pickles_and_copies_as_it_is() -> None:
         assert "SECRET1" not in repr(copied)
     built = RunConfig(run_id="r", output="/o", storage_options={"a": [1]})
     assert pickle.loads(pickle.dumps(built)) == built
+
+
+def test_the_run_id_help_names_the_settings_that_decide_the_results() -> None:
+    """gagebench.yaml's run_id comment (the schema's and the docs' help) lists in words
+    what the one marker decides: it named neither the uncertainty settings nor what is
+    left out."""
+    from gagebench.config import RESULT_KEYS
+    from gagebench.defaults import help_text
+
+    words = help_text("run_id")
+    for key in RESULT_KEYS:
+        assert ("stores" if key in ("observed", "models") else key) in words, key
+    deciding = set(RESULT_KEYS)
+    for key in ("report", "progress", "log_format", "retries", "integrity", "cluster"):
+        assert key not in deciding
+        assert key in words.split("not ", 1)[1], key
