@@ -13,6 +13,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -430,3 +431,42 @@ def test_the_run_id_help_names_the_settings_that_decide_the_results() -> None:
     for key in ("report", "progress", "log_format", "retries", "integrity", "cluster"):
         assert key not in deciding
         assert key in words.split("not ", 1)[1], key
+
+
+#: ``_parts/settings.json`` exactly as gagebench wrote it before the settings schema
+#: (commit ff283e4, run in a separate checkout; stores under /s): suites sorted, no
+#: engine. A run folder of that version resumes under the same id, with no difference.
+OLD_SETTINGS_JSON = (
+    '{"gages": "builtin", "gage_limit": 12, "observed": {"url": "/s/observed.zarr", '
+    '"variable": "streamflow", "consolidated": null, "units": null, "crosswalk": null}, '
+    '"models": {"nwm": {"url": "/s/nwm.zarr", "variable": "streamflow", "consolidated": '
+    'null, "units": null, "crosswalk": null}}, "suites": ["dscore", "standard", '
+    '"uncertainty"], "mode": "standard", "batch_size": 4, "min_paired_days": 365, '
+    '"uncertainty": {"n_samples": 50, "seed": null, "water_year_month": 10, "min_days": '
+    '100, "min_years": 10}}'
+)
+
+
+def test_a_run_folder_of_the_version_before_the_schema_resumes() -> None:
+    import json
+
+    from gagebench.config import result_settings
+    from gagebench.results.settings import differences
+
+    cfg = load_config(
+        output="/runs",
+        observed="/s/observed.zarr",
+        models={"nwm": "/s/nwm.zarr"},
+        gage_limit=12,
+        batch_size=4,
+        suites=["standard", "dscore", "uncertainty"],
+        uncertainty={"n_samples": 50},
+        progress=False,
+        report=False,
+    )
+    assert cfg.run_id == "run-03e2ab8dd2"  # the id that version gave the folder
+    saved = json.loads(OLD_SETTINGS_JSON)
+    assert differences(saved, result_settings(cfg)) == []
+    assert differences(saved, result_settings(replace(cfg, batch_size=8))) == [
+        "batch_size (4 before, 8 now)"
+    ]
