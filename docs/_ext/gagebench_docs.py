@@ -99,6 +99,8 @@ def _type_words(node: dict[str, Any], defs: dict[str, Any]) -> str:
     if "const" in node:
         return repr(node["const"]).replace("'", '"')
     kind = node.get("type")
+    if isinstance(kind, list):  # ["object", "null"]: a section that may be left empty
+        return " or ".join(_type_words({**node, "type": k}, defs) for k in kind)
     if kind == "array":
         items = _type_words(node.get("items") or {}, defs) if node.get("items") else "values"
         return f"list of {items.removeprefix('one of ')}"
@@ -107,7 +109,7 @@ def _type_words(node: dict[str, Any], defs: dict[str, Any]) -> str:
         if (
             isinstance(values, dict)
             and "anyOf" in values
-            and any("$ref" in o for o in values["anyOf"])
+            and any("$ref" in o or "$ref" in str(o.get("allOf")) for o in values["anyOf"])
         ):
             return "mapping of name to store"
         return "mapping"

@@ -107,10 +107,25 @@ def merge_options(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str,
     return merged
 
 
-def _merge(base: dict[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+def _is_store(path: tuple[str, ...]) -> bool:
+    """``observed`` or ``models.<name>``: a store, which may be given as its URL alone."""
+    return path == ("observed",) or (len(path) == 2 and path[0] == _NAMED)
+
+
+def _store_node(value: Any, path: tuple[str, ...]) -> Any:
+    """A store given as its URL string, as the mapping a later setting adds to."""
+    return {"url": value} if isinstance(value, str) and _is_store(path) else value
+
+
+def _merge(
+    base: dict[str, Any], new: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
     for key, value in new.items():
+        here = (*path, str(key))
+        if isinstance(value, Mapping):
+            base[key] = _store_node(base.get(key), here)  # observed: URL, then {variable}
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            _merge(base[key], value, here)
         else:
             base[key] = copy.deepcopy(value)
     return base
@@ -139,10 +154,10 @@ def _set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
         for part in parts:
             value = value[part]
     node = target
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
+    for i, part in enumerate(parts[:-1]):
+        # a store given as its URL keeps it when one of its settings is set
+        child = _store_node(node.get(part), tuple(parts[: i + 1]))
+        node[part] = child = child if isinstance(child, dict) else {}
         node = child
     node[parts[-1]] = value
 
@@ -373,9 +388,36 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), load_yaml(raw, f"override {text!r}") if raw.strip() else None
 
 
+class _ReadOnly(dict[Any, Any]):
+    """A read-only mapping (``MappingProxyType``, which pickle refuses) while pickled."""
+
+
+def _to_state(value: Any) -> Any:
+    """``value`` with each read-only mapping as a :class:`_ReadOnly` dict (picklable)."""
+    if isinstance(value, MappingProxyType):
+        return _ReadOnly({k: _to_state(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: _to_state(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_state(v) for v in value)
+    return value
+
+
+def _from_state(value: Any) -> Any:
+    """The inverse of :func:`_to_state`: each :class:`_ReadOnly` read-only again."""
+    if isinstance(value, _ReadOnly):
+        return MappingProxyType({k: _from_state(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: _from_state(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_from_state(v) for v in value)
+    return value
+
+
 class _MaskedRepr:
     """A settings dataclass whose repr masks its secrets (a notebook shows it as it
-    shows any value): storage options and headers by key, URLs' passwords and tokens."""
+    shows any value): storage options and headers by key, URLs' passwords and tokens.
+    Its read-only mappings pickle and deep-copy (a process pool, ``copy.deepcopy``)."""
 
     def __repr__(self) -> str:
         values = ", ".join(
@@ -383,6 +425,12 @@ class _MaskedRepr:
             for f in dataclasses.fields(self)  # type: ignore[arg-type]
         )
         return f"{type(self).__name__}({values})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: _to_state(value) for name, value in self.__dict__.items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({name: _from_state(value) for name, value in state.items()})
 
 
 @dataclass(frozen=True, repr=False)

@@ -12,6 +12,8 @@ import logging
 import sys
 from typing import Any
 
+from gagebench.defaults import default
+
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
@@ -38,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-def setup_logging(log_format: str = "text", quiet: bool = False) -> None:
+def setup_logging(log_format: str = default("log_format"), quiet: bool = False) -> None:
     """Configure the root logger once for the CLI: text for people, JSON for collectors.
 
     Every log record and warning of the process is masked (:func:`gagebench.redact.install`).

@@ -352,7 +352,7 @@ def stream_batches(
     suites: Sequence[str],
     mode: str,
     max_in_flight: int | None = None,
-    attempts: int = 3,
+    attempts: int = default("retries.batch_attempts"),
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:

@@ -59,6 +59,7 @@ def settings_schema() -> dict[str, Any]:
         section = cls.Settings.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(section.pop("$defs", {}))
         section["description"] = help_text(f"cluster.{name}") or section.get("description")
+        section["type"] = ["object", "null"]  # an empty section (null) is its defaults
         sections[name] = section
     cluster_def["properties"]["backend"]["examples"] = list(BACKENDS)
     cluster_def["properties"].update(sections)
@@ -68,16 +69,29 @@ def settings_schema() -> dict[str, Any]:
     }
     cluster.pop("$ref")
     cluster.update({k: v for k, v in cluster_def.items() if k != "description"})
+    cluster["type"] = ["object", "null"]  # null: the defaults, as validation reads it
     body["$defs"] = defs
     models = body["properties"]["models"]
     models["propertyNames"] = {"pattern": schema.NAME.pattern.replace("\\Z", "$")}
     _walk(body, _tidy)
     # a store may be given as its URL alone (observed: s3://...)
-    url_alone = {"type": "string", "minLength": 1}
-    models["additionalProperties"] = {"anyOf": [{"$ref": _STORE}, url_alone]}
+    url_alone = {"type": "string", "minLength": 1, "pattern": r"\S"}
+    # a model's store needs its URL (observed may leave it for the command line)
+    with_url = {"required": ["url"], "properties": {"url": {"not": {"type": "null"}}}}
+    models["additionalProperties"] = {"anyOf": [{"allOf": [{"$ref": _STORE}, with_url]}, url_alone]}
     observed = body["properties"]["observed"]
     observed["anyOf"] = [{"$ref": _STORE}, url_alone, {"type": "null"}]
+    _suites_as_text(body["properties"]["suites"])
     return body
+
+
+def _suites_as_text(suites: dict[str, Any]) -> None:
+    """``suites`` may also be one comma-separated string (``standard,dscore``), as
+    ``--set`` and ``DASK_GAGEBENCH__SUITES`` give it; validation reads it as a list."""
+    names = "|".join(suites["items"]["enum"])
+    # items and minItems judge a list, pattern a string: each error keeps its place
+    suites["type"] = ["array", "string"]
+    suites["pattern"] = rf"^\s*({names})\s*(,\s*({names})\s*)*,?\s*$"
 
 
 def run_file_schema() -> dict[str, Any]:
@@ -121,6 +135,7 @@ def chart_config_schema() -> dict[str, Any]:
     }
     cluster["additionalProperties"] = False
     cluster["required"] = ["backend"]
+    cluster["type"] = "object"
     inlined["required"] = list(CHART_REQUIRED)
     inlined["description"] = (
         "The run configuration (gagebench.yaml's keys), GENERATED from gagebench's settings "

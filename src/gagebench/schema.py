@@ -77,15 +77,20 @@ def setting(
     kwargs: dict[str, Any] = {"description": help_text(dotted) or None, **constraints}
     if isinstance(value, dict | list):
         kwargs["default_factory"] = lambda: default(dotted)
+        extra.setdefault("default", value)  # pydantic leaves a factory's value out
     else:
         kwargs["default"] = value
-    return Field(json_schema_extra=extra or None, **kwargs)
+    if extra:  # given as None, it would drop the type's own (a FreeMapping's null)
+        kwargs["json_schema_extra"] = extra
+    return Field(**kwargs)
 
 
-def fail(text: str, sub: str = "") -> PydanticCustomError:
+def fail(text: str, sub: str = "", closest: tuple[str, ...] = ()) -> PydanticCustomError:
     """A validation error whose message is ``text`` as written (``sub``: a key below the
-    field, added to the dotted name)."""
-    return PydanticCustomError("gagebench", "{text}", {"text": text, "sub": sub})
+    field, added to the dotted name; ``closest``: keys below it the input likely meant,
+    suggested by their dotted names)."""
+    ctx = {"text": text, "sub": sub, "closest": ",".join(closest)}
+    return PydanticCustomError("gagebench", "{text}", ctx)
 
 
 def _mapping_or_empty(value: Any) -> Any:
@@ -102,8 +107,16 @@ def _list_of(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+#: The JSON Schema of a mapping that may be given as null (read as {}): the schema accepts
+#: what validation accepts (an empty ``storage_options:`` in YAML is null).
+NULL_IS_EMPTY: dict[str, Any] = {"type": ["object", "null"]}
 #: A free-form mapping (fsspec storage options...): kept exactly as written; null is {}.
-FreeMapping = Annotated[dict[Any, Any], BeforeValidator(_mapping_or_empty), Expect("a mapping")]
+FreeMapping = Annotated[
+    dict[Any, Any],
+    BeforeValidator(_mapping_or_empty),
+    Expect("a mapping"),
+    Field(json_schema_extra=NULL_IS_EMPTY),
+]
 #: A free-form mapping that must be given as one (a backend's ``env``, ``cluster_options``).
 GivenMapping = Annotated[dict[Any, Any], Expect("a mapping")]
 
@@ -169,12 +182,23 @@ def _crosswalk_shape(raw: Any) -> Any:
     elif keys == set(CrosswalkVariables.model_fields):
         names = ("gage_variable", "feature_variable")
     else:
-        raise fail(f"expected {_CROSSWALK_EXAMPLE}, got keys {sorted(keys)}")
+        raise fail(f"expected {_CROSSWALK_EXAMPLE}, got keys {sorted(keys)}", "", _closest(keys))
     for name in names:
         value = raw[name]
         if not isinstance(value, str) or not value.strip():
             raise fail(f"expected a name, got {value!r}", name)
     return dict(raw)
+
+
+def _closest(keys: set[Any]) -> tuple[str, ...]:
+    """The crosswalk keys meant by those neither layout has (typos)."""
+    valid = sorted({*CrosswalkTable.model_fields, *CrosswalkVariables.model_fields})
+    return tuple(
+        match
+        for key in sorted(map(str, keys))
+        if key not in valid
+        for match in difflib.get_close_matches(key, valid, n=1)
+    )
 
 
 #: The built-in engines that read one store URL (a list of URLs is refused for them).
@@ -184,6 +208,20 @@ ONE_URL_ENGINES = ("zarr", "reference")
 class StoreSettings(Section):
     """One store: where it is, which variable, and how to read it."""
 
+    # the JSON Schema of the rule _lists_for_engines_of_files checks (editors flag it too)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"url": {"type": "array"}}, "required": ["url"]},
+            "then": {
+                "properties": {
+                    "url": {"minItems": 1},
+                    "engine": {"not": {"enum": list(ONE_URL_ENGINES)}},
+                },
+                "required": ["engine"],
+            },
+        }
+    )
+
     url: Annotated[
         Annotated[str, Field(pattern=r"\S")] | list[Annotated[str, Field(pattern=r"\S")]] | None,
         Expect("a URL string (a list of URLs with engine: netcdf)"),
@@ -191,7 +229,9 @@ class StoreSettings(Section):
     engine: Annotated[str, Field(min_length=1), Expect("the name of a store engine")] = setting(
         "observed.engine"
     )
-    variable: Annotated[str, Expect("a variable name")] = setting("observed.variable")
+    variable: Annotated[str, Expect("a variable name")] = setting(
+        "observed.variable", json_schema_extra={"type": ["string", "null"]}
+    )
     storage_options: FreeMapping = setting("observed.storage_options")
     consolidated: Annotated[bool | None, Expect("true, false or null")] = setting(
         "observed.consolidated"
@@ -227,7 +267,9 @@ class StoreSettings(Section):
     @field_validator("variable", mode="before")
     @classmethod
     def _variable_default(cls, value: Any) -> Any:
-        return value or default("observed.variable")
+        """null or "": the default variable; anything else must be a name (``false``
+        or ``0`` is a mistake, not the default)."""
+        return default("observed.variable") if value is None or value == "" else value
 
     @field_validator("crosswalk", mode="before")
     @classmethod
@@ -310,7 +352,10 @@ class RunSettings(Section):
 
     run_id: Annotated[str | None, Expect("a run id")] = setting(
         "run_id",
-        json_schema_extra={"pattern": r"^([A-Za-z0-9._-]|\{hash\}|\{time\})+$"},
+        # "" is unset (the hash); a name does not start with a symbol once filled in
+        json_schema_extra={
+            "pattern": r"^(([A-Za-z0-9]|\{hash\}|\{time\})([A-Za-z0-9._-]|\{hash\}|\{time\})*)?$"
+        },
     )
     output: Annotated[str, Field(pattern=r"\S"), Expect("a URL or path")] = setting("output")
     gages: Annotated[str, Field(min_length=1), Expect("'builtin' or a URL")] = setting(
@@ -323,7 +368,10 @@ class RunSettings(Section):
         default=None, description=help_text("observed"), json_schema_extra={DECIDES_RESULTS: True}
     )
     models: Annotated[
-        dict[str, StoreSettings], BeforeValidator(_mapping_or_empty), Expect("a mapping")
+        dict[str, StoreSettings],
+        BeforeValidator(_mapping_or_empty),
+        Expect("a mapping"),
+        Field(json_schema_extra=NULL_IS_EMPTY),
     ] = setting("models", decides_results=True)
     storage_options: FreeMapping = setting("storage_options")
     suites: Annotated[
@@ -331,7 +379,7 @@ class RunSettings(Section):
         BeforeValidator(_suites),
         Field(min_length=1),
         Expect("a non-empty list of ['standard', 'dscore', 'uncertainty']"),
-    ] = setting("suites", decides_results=True, json_schema_extra={"uniqueItems": True})
+    ] = setting("suites", decides_results=True)  # a suite named twice runs once
     mode: Literal["standard", "hytest"] = setting("mode", decides_results=True)
     batch_size: int = setting("batch_size", decides_results=True, ge=1, le=100_000)
     min_paired_days: Annotated[
@@ -425,7 +473,9 @@ def message(model: type[BaseModel], exc: ValidationError, key: str) -> str:
     ctx = error.get("ctx") or {}
     if error["type"] == "gagebench":
         where = _dotted(key, *loc, *([ctx["sub"]] if ctx.get("sub") else []))
-        return f"gagebench.{where}: {ctx['text']}"
+        closest = [f"gagebench.{where}.{c}" for c in ctx.get("closest", "").split(",") if c]
+        hint = f" (did you mean {', '.join(closest)}?)" if closest else ""
+        return f"gagebench.{where}: {ctx['text']}{hint}"
     expected = expected_of(info) if info is not None else error["msg"].lower()
     return f"gagebench.{_dotted(key, *loc)}: expected {expected}, got {error['input']!r}"
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gagebench.defaults import UNCERTAINTY_DEFAULTS
+from gagebench.defaults import UNCERTAINTY_DEFAULTS, default
 from gagebench.errors import InputError
 from gagebench.metrics import uncertainty_kernels as kern
 
@@ -171,7 +171,9 @@ def draw_indices(seed: int, site_no: Any, n_valid: int, n_samples: int) -> np.nd
     return kern.draw_slots(stream_key(seed, site_no), int(n_valid), int(n_samples))
 
 
-def water_years(dates: npt.ArrayLike, month: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def water_years(
+    dates: npt.ArrayLike, month: int = default("uncertainty.water_year_month")
+) -> tuple[np.ndarray, np.ndarray]:
     """(water year, calendar year) of each day: water year = year + 1 from ``month`` on."""
     days = np.asarray(dates, dtype="datetime64[D]")
     months = days.astype("datetime64[M]").astype(np.int64)

@@ -80,7 +80,8 @@ class ClusterBackend:
         a bad value raises a ConfigError naming ``gagebench.cluster.<name>.<key>``."""
         merged = {k: _copy(v) for k, v in cls.defaults.items()}
         for key, value in raw.items():
-            if value is None or not isinstance(merged.get(key), dict):
+            if not isinstance(value, Mapping) or not isinstance(merged.get(key), dict):
+                # null, or not a mapping (adapt: true): as given, for Settings to judge
                 merged[key] = _copy(value)
             else:
                 merged[key] = {**merged[key], **_copy(value)}

@@ -95,8 +95,8 @@ class SlurmSettings(Section):
     scheduler_options: Annotated[dict[str, Any], Expect("a mapping")] = setting(
         "cluster.slurm.scheduler_options"
     )
-    wait_timeout: Annotated[float, Field(strict=False), Expect("a number of seconds > 0")] = (
-        setting("cluster.slurm.wait_timeout", gt=0)
+    wait_timeout: Annotated[float, Expect("a number of seconds > 0")] = setting(
+        "cluster.slurm.wait_timeout", gt=0
     )
 
     _walltime = field_validator("walltime", mode="before")(_walltime_ok)

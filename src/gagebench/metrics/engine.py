@@ -17,6 +17,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import kernels
 from gagebench.metrics.registry import METRICS, MODES, SUITES
@@ -119,8 +120,8 @@ def evaluate_arrays(
     simulated: npt.ArrayLike,
     dates: npt.ArrayLike | None = None,
     *,
-    suites: str | tuple[str, ...] = ("standard", "dscore"),
-    mode: str = "standard",
+    suites: str | tuple[str, ...] = tuple(default("suites")),
+    mode: str = default("mode"),
     min_days: int = 2,
 ) -> BatchResult:
     """Evaluate one model for a batch: ``observed`` and ``simulated`` are (gage, day).

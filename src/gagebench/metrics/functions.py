@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics.engine import evaluate_arrays
 from gagebench.metrics.registry import DSCORE_COLUMNS, METRICS, MetricInfo
@@ -37,7 +38,7 @@ class MetricFunction(Protocol):
     __qualname__: str
 
     def __call__(
-        self, observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
+        self, observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = default("mode")
     ) -> float: ...
 
 
@@ -81,7 +82,7 @@ def dscore(
     simulated: npt.ArrayLike,
     time: npt.ArrayLike,
     *,
-    mode: str = "standard",
+    mode: str = default("mode"),
 ) -> dict[str, float]:
     """Every D-score component (``mse``, ``e_bias``, ``e_dist``, ``e_seq``, the seasons
     ``winter`` .. ``fall`` and the flow quarters ``low`` .. ``high``) of one series.
@@ -133,7 +134,7 @@ def metric_function(info: MetricInfo) -> MetricFunction:
     suite, name = info.suite, info.name
 
     def function(
-        observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = "standard"
+        observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = default("mode")
     ) -> float:
         return _scores(observed, simulated, suite, mode)[name]
 
