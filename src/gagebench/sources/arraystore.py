@@ -25,7 +25,7 @@ variable's ``units`` attribute or the store's ``units`` setting
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,9 @@ class ArrayStore(ABC):
         self.index, self.duplicates = _store_index(ds, self.gage_dim, label, url, spec.crosswalk)
         times = np.asarray(ds["time"].to_numpy()) if times is None else times
         if not np.issubdtype(times.dtype, np.datetime64):
+            calendar = _calendar(ds)
+            if calendar is not None:
+                raise calendar_error(label, url, calendar)
             raise StorageError(
                 f"the {label} store {url!r}: time is not decoded as dates (dtype {times.dtype})"
             )
@@ -212,6 +215,44 @@ def check_variable(label: str, url: str, ds: xr.Dataset, variable: str) -> None:
             f"the {label} store {url!r} has no variable {variable!r} (it has: "
             f"{', '.join(map(str, ds.data_vars)) or 'none'}); set the store's 'variable'"
         )
+
+
+#: CF calendars whose dates are the standard (Gregorian) ones that observations use.
+_STANDARD_CALENDARS = frozenset({"standard", "gregorian", "proleptic_gregorian"})
+
+
+def open_view(label: str, url: str, open_: Callable[[bool], xr.Dataset]) -> xr.Dataset:
+    """xarray's view of a store, ``open_(decode_times)``; a time axis on a calendar other
+    than the standard one (a model's ``noleap``, ``360_day``...) is refused naming it,
+    where xarray would raise a ValueError that says nothing of the store."""
+    try:
+        return open_(True)
+    except ValueError:
+        calendar = _calendar(open_(False))
+        if calendar is None:
+            raise
+        raise calendar_error(label, url, calendar) from None
+
+
+def _calendar(ds: xr.Dataset) -> str | None:
+    """The CF calendar of ``ds``'s time when it is not the standard one, else None."""
+    if "time" not in ds.variables:
+        return None
+    time = ds.variables["time"]
+    calendar = time.attrs.get("calendar", time.encoding.get("calendar"))
+    if calendar is None or str(calendar).strip().lower() in _STANDARD_CALENDARS:
+        return None
+    return str(calendar)
+
+
+def calendar_error(label: str, url: str, calendar: str) -> InputError:
+    """The error of a store whose time axis is on a non-standard CF calendar."""
+    return InputError(
+        f"the {label} store {url!r}: its time axis uses the {calendar!r} calendar, whose "
+        "days are not the observations' calendar days; write the store again on the "
+        "standard calendar, e.g. ds.convert_calendar('standard', align_on='date') in "
+        "xarray (with cftime installed; days the calendar lacks become missing)"
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gagebench.errors import StorageError
-from gagebench.sources.arraystore import ArrayStore, check_variable
+from gagebench.errors import InputError, StorageError
+from gagebench.sources.arraystore import ArrayStore, check_variable, open_view
 from gagebench.sources.interface import StoreEngine
 from gagebench.sources.zarrstore import _file_kind, _info, has_magic
 from gagebench.storage.errors import translating
@@ -57,7 +58,8 @@ class NetCDFStore(ArrayStore):
         check_variable(label, first.url, first.ds, spec.variable)
         raw = first.variable
         dims = list(raw.dimensions)
-        gage_axis = 1 - dims.index("time") if "time" in dims and len(dims) == 2 else 1
+        _check_dims(label, first, spec.variable)
+        gage_axis = 1 - dims.index("time")
         _check_same_gages(label, self.files, spec.variable, gage_axis)
         start = 0
         for f in self.files:
@@ -145,7 +147,17 @@ def _locate(label: str, spec: StoreConfig) -> list[tuple[str, Any, str]]:
 def _open_files(label: str, spec: StoreConfig) -> list[_File]:
     """Every file of the store opened, ordered by first time step."""
     files = [_open_file(label, spec.variable, *where) for where in _locate(label, spec)]
-    return sorted(files, key=lambda f: f.times[0] if f.times.size else np.datetime64("NaT"))
+    files = sorted(files, key=lambda f: f.times[0] if f.times.size else np.datetime64("NaT"))
+    timed = [f for f in files if f.times.size]
+    for before, after in pairwise(timed):
+        if after.times[0] <= before.times[-1]:
+            raise InputError(
+                f"the {label} store: its files overlap in time: {before.url!r} holds "
+                f"{before.times[0]}..{before.times[-1]} and {after.url!r} "
+                f"{after.times[0]}..{after.times[-1]}; give each time step in one file only "
+                "(a file listed twice, or a glob matching two copies?)"
+            )
+    return files
 
 
 def _open_file(label: str, variable: str, url: str, fs: Any, path: str) -> _File:
@@ -173,12 +185,35 @@ def _open_file(label: str, variable: str, url: str, fs: Any, path: str) -> _File
             )
         local = "file" in _protocols(fs)
         handle = h5netcdf.File(path if local else fs.open(path, "rb"), "r")
-        ds = xr.open_dataset(H5NetCDFStore(handle), chunks=None)
+        ds = open_view(
+            label,
+            url,
+            lambda decode: xr.open_dataset(H5NetCDFStore(handle), chunks=None, decode_times=decode),
+        )
     times = np.asarray(ds["time"].to_numpy()) if "time" in ds.variables else np.empty(0)
     if times.size and np.issubdtype(times.dtype, np.datetime64):
         times = times.astype("datetime64[ns]")
     raw = handle.variables.get(variable) if variable in ds.variables else None
     return _File(url, ds, raw, times)
+
+
+def _check_dims(label: str, f: _File, variable: str) -> None:
+    """Refuse a variable that is not ``(time, gage)``, saying what to do with files of one
+    time step each (NWM's CHRTOUT files hold ``streamflow(feature_id)``)."""
+    dims = tuple(f.variable.dimensions)
+    if len(dims) == 2 and "time" in dims:
+        return
+    hint = ""
+    if "time" not in dims and f.times.size == 1:
+        hint = (
+            "; files of one time step each cannot be joined as they are: combine them "
+            "along time first, e.g. xr.open_mfdataset(files, combine='nested', "
+            "concat_dim='time', data_vars='all').to_zarr(...)"
+        )
+    raise StorageError(
+        f"the {label} store {f.url!r}: variable {variable!r} must have dims (time, gage), "
+        f"got {dims}{hint}"
+    )
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
