@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from gagebench.config import StoreConfig
 
 
+#: Bytes a remote file is read ahead by, unless the store's storage options say
+#: (``default_block_size``, ``default_cache_type``): HDF5 reads its metadata and chunks in
+#: small pieces, and s3fs's default 50 MiB blocks fetched a whole file (several times
+#: over for big ones) to open it, and 50 MiB per gage read.
+BLOCK_SIZE = 2**18
+
+
 @dataclass
 class _File:
     """One opened file: its URL, xarray's view, the raw variable, its time steps."""
@@ -146,7 +153,10 @@ def _locate(label: str, spec: StoreConfig) -> list[tuple[str, Any, str]]:
 
 def _open_files(label: str, spec: StoreConfig) -> list[_File]:
     """Every file of the store opened, ordered by first time step."""
-    files = [_open_file(label, spec.variable, *where) for where in _locate(label, spec)]
+    options = spec.options()
+    tuned = any(k in options for k in ("block_size", "default_block_size", "default_cache_type"))
+    block = None if tuned else BLOCK_SIZE
+    files = [_open_file(label, spec.variable, *where, block) for where in _locate(label, spec)]
     files = sorted(files, key=lambda f: f.times[0] if f.times.size else np.datetime64("NaT"))
     timed = [f for f in files if f.times.size]
     for before, after in pairwise(timed):
@@ -160,7 +170,9 @@ def _open_files(label: str, spec: StoreConfig) -> list[_File]:
     return files
 
 
-def _open_file(label: str, variable: str, url: str, fs: Any, path: str) -> _File:
+def _open_file(
+    label: str, variable: str, url: str, fs: Any, path: str, block: int | None = None
+) -> _File:
     import h5netcdf
     import xarray as xr
     from xarray.backends import H5NetCDFStore
@@ -184,7 +196,8 @@ def _open_file(label: str, variable: str, url: str, fs: Any, path: str) -> _File
                 "give a NetCDF-4 file"
             )
         local = "file" in _protocols(fs)
-        handle = h5netcdf.File(path if local else fs.open(path, "rb"), "r")
+        sized = {} if block is None else {"block_size": block}
+        handle = h5netcdf.File(path if local else fs.open(path, "rb", **sized), "r")
         ds = open_view(
             label,
             url,
