@@ -311,3 +311,30 @@ def test_an_engine_typo_suggests_the_engine(synth) -> None:
     expected = r"unknown store engine 'netcfd' \(did you mean 'netcdf'\?\)"
     with pytest.raises(ConfigError, match=expected):
         SourceSet(StoreConfig(synth.observed_url), {"nwm": spec})
+
+
+@pytest.mark.parametrize("engine", ["zarr", "netcdf"])
+def test_unsigned_integers_stored_as_signed_are_read_as_unsigned(tmp_path, engine) -> None:
+    """CF ``_Unsigned = "true"`` (NetCDF-3's way to keep unsigned shorts): raw int16 values
+    above 32767 wrapped negative; decoded, they are the flows written (600 m3/s was read
+    as -55.36)."""
+    flows = np.linspace(1.0, 600.0, 20)[:, None] * np.ones((1, 3))  # m3/s, up to 600
+    coded = np.round(flows / 0.01).astype(np.uint16)
+    coded[4, 1] = 65535  # the fill value, as unsigned
+    ds = _daily_dataset()
+    raw = coded.view(np.int16)
+    attrs = {"units": "m3 s-1", "scale_factor": 0.01, "_Unsigned": "true", "_FillValue": -1}
+    ds["streamflow"] = (("time", "gage_id"), raw, attrs)
+    if engine == "zarr":
+        url = str(tmp_path / "model.zarr")
+        ds.to_zarr(url, mode="w", zarr_format=2)
+    else:
+        url = str(tmp_path / "model.nc")
+        ds.to_netcdf(url, engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    _daily_dataset().to_zarr(obs, mode="w", zarr_format=2)
+    source = SourceSet(StoreConfig(obs), {"m": StoreConfig(url, engine=engine)})
+    batch = source.read_batch(["USGS-01011000", "USGS-01013500"])
+    expected = coded[:, :2].T * 0.01
+    expected[1, 4] = np.nan
+    np.testing.assert_allclose(batch.modeled["m"], expected, rtol=1e-12)

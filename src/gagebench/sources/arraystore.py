@@ -267,6 +267,8 @@ class _Decoding:
     scale: float | None = None
     offset: float | None = None
     factor: float = 1.0
+    #: CF ``_Unsigned = "true"``: signed integers hold unsigned ones (NetCDF-3's way).
+    unsigned: bool = False
 
     @classmethod
     def of(cls, encoding: Mapping[str, Any], factor: float = 1.0) -> _Decoding:
@@ -283,6 +285,7 @@ class _Decoding:
             scale=None if scale is None else float(scale),
             offset=None if offset is None else float(offset),
             factor=float(factor),
+            unsigned=str(encoding.get("_Unsigned", "")).strip().lower() == "true",
         )
 
     def keeps(self, dtype: np.dtype[Any]) -> bool:
@@ -303,9 +306,17 @@ class _Decoding:
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """Raw values as floats with fills as NaN (float32 stays float32 when unscaled)."""
+        fills = self.fills
+        if self.unsigned and raw.dtype.kind == "i":
+            as_unsigned = np.dtype(f"u{raw.dtype.itemsize}")
+            fills = tuple(
+                float(np.array(f).astype(raw.dtype).view(as_unsigned)) if f < 0 else f
+                for f in fills
+            )
+            raw = raw.view(as_unsigned)
         values = raw if np.issubdtype(raw.dtype, np.floating) else raw.astype(np.float64)
-        if self.fills:
-            mask = np.isin(raw, self.fills)
+        if fills:
+            mask = np.isin(raw, fills)
             if mask.any():
                 values = values.copy() if values is raw else values
                 values[mask] = np.nan
