@@ -338,3 +338,24 @@ def test_unsigned_integers_stored_as_signed_are_read_as_unsigned(tmp_path, engin
     expected = coded[:, :2].T * 0.01
     expected[1, 4] = np.nan
     np.testing.assert_allclose(batch.modeled["m"], expected, rtol=1e-12)
+
+
+def test_a_list_of_files_in_a_run_file_is_read_against_its_folder(tmp_path, monkeypatch) -> None:
+    """Relative paths of a run file are read against its folder: each file of a list too
+    (they stayed relative to the current folder, the one a single URL is not read from)."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "run.yaml").write_text(
+        "gagebench:\n"
+        "  output: out\n"
+        "  observed: {url: data/obs.zarr}\n"
+        "  models:\n"
+        "    m: {url: [data/a.nc, data/b.nc], engine: netcdf}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(str(folder / "run.yaml"))
+    assert cfg.observed is not None
+    assert cfg.observed.url == str(folder / "data" / "obs.zarr")
+    assert cfg.models["m"].url == (str(folder / "data" / "a.nc"), str(folder / "data" / "b.nc"))
