@@ -265,6 +265,21 @@ def test_a_non_standard_calendar_is_an_input_error_naming_it(tmp_path, calendar,
     assert "convert_calendar" in text
 
 
+@pytest.mark.parametrize("engine", ["zarr", "netcdf"])
+def test_times_that_are_not_dates_are_an_input_error(tmp_path, engine) -> None:
+    ds = _daily_dataset().assign_coords(time=np.arange(20.0))
+    ds["time"].attrs.update(units="days since the flood")
+    url = str(tmp_path / ("model.zarr" if engine == "zarr" else "model.nc"))
+    if engine == "zarr":
+        ds.to_zarr(url, mode="w", zarr_format=2)
+    else:
+        ds.to_netcdf(url, engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    _daily_dataset().to_zarr(obs, mode="w", zarr_format=2)
+    with pytest.raises(InputError, match=r"model\.\w+'?: its times cannot be read as dates"):
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(url, engine=engine)}).check()
+
+
 def test_netcdf_files_of_one_time_step_each_say_so(tmp_path) -> None:
     """NWM CHRTOUT-style files: streamflow(feature_id) with time a separate length-1
     dimension; a glob of them is refused with what to do, not an IndexError."""

@@ -223,15 +223,19 @@ _STANDARD_CALENDARS = frozenset({"standard", "gregorian", "proleptic_gregorian"}
 
 def open_view(label: str, url: str, open_: Callable[[bool], xr.Dataset]) -> xr.Dataset:
     """xarray's view of a store, ``open_(decode_times)``; a time axis on a calendar other
-    than the standard one (a model's ``noleap``, ``360_day``...) is refused naming it,
-    where xarray would raise a ValueError that says nothing of the store."""
+    than the standard one (a model's ``noleap``, ``360_day``...) or times that cannot be
+    decoded are refused naming the store, where xarray raises a ValueError."""
     try:
         return open_(True)
-    except ValueError:
-        calendar = _calendar(open_(False))
-        if calendar is None:
-            raise
-        raise calendar_error(label, url, calendar) from None
+    except ValueError as exc:
+        calendar = _calendar(open_(False))  # opens: it was the times that failed
+        if calendar is not None:
+            raise calendar_error(label, url, calendar) from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"the {label} store {url!r}: its times cannot be read as dates ({reason}); "
+            "give its time variable CF units, e.g. 'hours since 1979-02-01 00:00:00'"
+        ) from exc
 
 
 def _calendar(ds: xr.Dataset) -> str | None:
