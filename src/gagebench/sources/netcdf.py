@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 #: small pieces, and s3fs's default 50 MiB blocks fetched a whole file (several times
 #: over for big ones) to open it, and 50 MiB per gage read.
 BLOCK_SIZE = 2**18
+#: ... and a file whose variable is contiguous (no HDF5 chunks), as s3fs reads files.
+CONTIGUOUS_BLOCK_SIZE = 50 * 2**20
 
 
 @dataclass
@@ -197,7 +199,8 @@ def _open_file(
             )
         local = "file" in _protocols(fs)
         sized = {} if block is None else {"block_size": block}
-        handle = h5netcdf.File(path if local else fs.open(path, "rb", **sized), "r")
+        remote = None if local else fs.open(path, "rb", **sized)
+        handle = h5netcdf.File(path if remote is None else remote, "r")
         ds = open_view(
             label,
             url,
@@ -207,7 +210,22 @@ def _open_file(
     if times.size and np.issubdtype(times.dtype, np.datetime64):
         times = times.astype("datetime64[ns]")
     raw = handle.variables.get(variable) if variable in ds.variables else None
+    if remote is not None and block is not None and raw is not None and raw.chunks is None:
+        _read_ahead(remote, CONTIGUOUS_BLOCK_SIZE)
     return _File(url, ds, raw, times)
+
+
+def _read_ahead(remote: Any, size: int) -> None:
+    """Read the fsspec file ``remote`` ahead by ``size`` bytes from now on.
+
+    A contiguous ``(time, gage)`` variable (``to_netcdf``'s default) has no chunks: a
+    gage's values are spread over the whole variable, which HDF5 reads in 64 KiB
+    pieces; small blocks would make each piece a request (530 for a 70 MB file).
+    """
+    from fsspec.caching import ReadAheadCache
+
+    remote.blocksize = size
+    remote.cache = ReadAheadCache(size, remote._fetch_range, remote.size)
 
 
 def _check_dims(label: str, f: _File, variable: str) -> None:
