@@ -360,7 +360,9 @@ def _relative_to(folder: Path, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(spec, Mapping):
             return spec
         spec = dict(spec)
-        if "url" in spec:
+        if isinstance(spec.get("url"), list | tuple):  # NetCDF files: each one
+            spec["url"] = [absolute(url) for url in spec["url"]]
+        elif "url" in spec:
             spec["url"] = absolute(spec["url"])
         crosswalk = spec.get("crosswalk")
         if isinstance(crosswalk, Mapping) and "url" in crosswalk:

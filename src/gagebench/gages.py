@@ -218,8 +218,8 @@ def with_gages(results: pd.DataFrame, gages: pd.DataFrame | None = None) -> pd.D
     meta = [c for c in table.columns if c != "site_no" and c not in frame.columns]
     if not meta:
         return frame
-    keys = frame["site_no"].astype(str)
-    joined = table.set_index("site_no")[meta].reindex(keys.to_numpy())
+    keys = [canonical_id(k) for k in frame["site_no"].astype(str)]  # as the table's
+    joined = table.set_index("site_no")[meta].reindex(keys)
     for column in meta:
         frame[column] = joined[column].to_numpy()
     return frame

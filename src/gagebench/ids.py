@@ -2,9 +2,11 @@
 
 A gage id is ``USGS-<site number>``: bytes are decoded and stripped (space or NUL padded,
 as the raw NWM store holds them), a bare site number ``01011000`` gets the ``USGS-``
-prefix, integers (which cannot hold leading zeros) are zero-padded to 8 digits first,
-and other text (``gage_a``, ``USGS-01011000``) is kept as it is. Matching is on the exact
-string, so leading zeros matter. A blank entry has no id (None).
+prefix, integers (which cannot hold leading zeros) and numbers of fewer than 8 digits
+(an integer written back as text: ``1011000``; USGS site numbers have 8 to 15) are
+zero-padded to 8 digits first, and other text (``gage_a``, ``USGS-01011000``) is kept as
+it is. Matching is on the exact string, so leading zeros matter. A blank entry has no id
+(None).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 
 #: The prefix of a USGS gage id: ``USGS-`` + site number.
 ID_PREFIX = "USGS-"
+#: The fewest digits of a USGS site number: shorter numbers lost their leading zeros.
+SITE_DIGITS = 8
 
 
 def canonical_id(value: Any) -> str | None:
@@ -22,12 +26,12 @@ def canonical_id(value: Any) -> str | None:
     if isinstance(value, bytes | np.bytes_):
         text = bytes(value).decode("utf-8", errors="replace").strip().strip("\x00")
     elif isinstance(value, int | np.integer) and not isinstance(value, bool):
-        text = f"{int(value):08d}"
+        text = str(int(value))
     else:
         text = str(value).strip()
     if not text:
         return None
-    return ID_PREFIX + text if text.isdigit() else text
+    return ID_PREFIX + text.zfill(SITE_DIGITS) if text.isdigit() else text
 
 
 def canonical_ids(values: Any) -> list[str | None]:

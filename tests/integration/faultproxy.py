@@ -75,6 +75,8 @@ class FaultProxy:
         self.upstream = (host, int(port))
         self.rule: Rule = lambda method, path, count: PASS
         self.counts: dict[tuple[str, str], int] = {}
+        #: Body bytes sent back per path, GET requests only.
+        self.sent: dict[str, int] = {}
         self.injected: dict[str, int] = {}
         self.lock = threading.Lock()
         self.down = False
@@ -201,7 +203,8 @@ class FaultProxy:
             self._note("lose")
             req.close_connection = True
             return
-        length = len(data)
+        # a HEAD answer has no body: its Content-Length is the object's size
+        length = int(resp.getheader("Content-Length") or 0) if req.command == "HEAD" else len(data)
         if isinstance(action, Short) and req.command == "GET" and len(data) > action.n:
             self._note("short-keep-length" if action.keep_length else "short")
             data = data[: len(data) - action.n]
@@ -229,6 +232,9 @@ class FaultProxy:
         req.end_headers()
         if req.command != "HEAD":
             req.wfile.write(data)
+        if req.command == "GET":
+            with self.lock:
+                self.sent[path] = self.sent.get(path, 0) + len(data)
 
 
 def _without_digests(

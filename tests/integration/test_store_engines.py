@@ -340,3 +340,61 @@ def test_a_netcdf_file_on_s3_given_to_the_zarr_engine_says_set_engine_netcdf(
     assert "set engine: netcdf" in errors[0], errors[0]
     assert "check the URL, the credentials" not in errors[0], errors[0]
     assert s3.secret not in done.stderr
+
+
+@pytest.mark.parametrize("contiguous", [False, True])
+def test_a_netcdf_file_on_s3_is_read_in_small_pieces(s3, bucket_url, tmp_path, contiguous) -> None:
+    """HDF5 reads its metadata and chunks in small pieces: opening a NetCDF file on S3 and
+    reading 5 of its 600 gages fetches a small part of it (s3fs's default 50 MiB blocks
+    fetched the whole file several times to open it, and again for every batch). A
+    contiguous variable (``to_netcdf``'s default: a gage's values spread over all of it)
+    is read in big pieces: small ones were a request per 256 KiB."""
+    from faultproxy import FaultProxy
+
+    from gagebench.config import StoreConfig
+    from gagebench.sources.stores import SourceSet, clear_cache
+
+    n_time, n_gage = 5000, 600
+    times = np.datetime64("2000-01-01T05", "ns") + np.arange(n_time) * np.timedelta64(1, "D")
+    sites = [f"{10000000 + i:08d}" for i in range(n_gage)]
+    values = np.random.default_rng(0).random((n_time, n_gage), dtype=np.float32)
+    ds = xr.Dataset(
+        {"streamflow": (("time", "gage_id"), values, {"units": "m3 s-1"})},
+        coords={"time": times, "gage_id": sites},
+    )
+    local = tmp_path / "flows.nc"
+    layout = {"contiguous": True} if contiguous else {"chunksizes": (n_time, 1)}
+    ds.to_netcdf(local, engine="h5netcdf", encoding={"streamflow": layout})
+    size = local.stat().st_size
+    assert size > 10e6
+    fsspec.filesystem("s3", **s3.storage_options).put(str(local), f"{bucket_url}/flows.nc")
+    obs = daily_observed_zarr(tmp_path / "obs.zarr", ds)
+    with FaultProxy(s3.endpoint) as proxy:
+        opts = {**s3.storage_options, "endpoint_url": proxy.url}
+        spec = StoreConfig(f"{bucket_url}/flows.nc", engine="netcdf", storage_options=opts)
+        clear_cache()
+        source = SourceSet(StoreConfig(obs), {"m": spec})
+
+        def fetched() -> int:
+            return sum(n for path, n in proxy.sent.items() if path.endswith("/flows.nc"))
+
+        batch = source.read_batch([f"USGS-{s}" for s in sites[300:305]])
+        opened = fetched()
+        again = source.read_batch([f"USGS-{s}" for s in sites[100:105]])
+        more = fetched() - opened
+        gets = sum(n for (m, p), n in proxy.counts.items() if m == "GET" and p.endswith(".nc"))
+    clear_cache()
+    np.testing.assert_array_equal(batch.modeled["m"], values[:, 300:305].T)
+    np.testing.assert_array_equal(again.modeled["m"], values[:, 100:105].T)
+    if contiguous:  # each batch reads the whole variable: in a few requests
+        assert gets <= 12, gets
+        return
+    # the metadata, time, gage ids and 5 gages (5 x 20 kB), in 256 KiB pieces
+    assert opened < size / 5, (opened, size)
+    assert more < 1_000_000, more  # another batch: about its own chunks
+
+
+def daily_observed_zarr(path: Path, ds: xr.Dataset) -> str:
+    """``ds`` as a local zarr store (the observed side of a source set)."""
+    ds.to_zarr(path, mode="w", zarr_format=2)
+    return str(path)

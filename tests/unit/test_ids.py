@@ -48,3 +48,53 @@ def test_gage_lists_and_the_results_join_use_the_canonical_id(tmp_path) -> None:
     joined = with_gages(results, table).set_index("site_no")
     assert joined.loc["gageA", "lat"] == 40.0
     assert joined.loc["USGS-01011000", "lat"] == 41.0
+
+
+def test_a_site_number_that_lost_its_leading_zero_is_the_same_gage_as_text() -> None:
+    """A site number read as an integer somewhere upstream (Excel, pandas) and written back
+    as text ('1011000') is the gage the integer 1011000 is: USGS site numbers have at
+    least 8 digits, so a shorter number lost its leading zeros."""
+    assert canonical_id("1011000") == canonical_id(1011000) == "USGS-01011000"
+    assert canonical_ids(np.array(["1011000", "394220106431500"])) == [
+        "USGS-01011000",
+        "USGS-394220106431500",
+    ]
+
+
+def test_a_crosswalk_as_csv_or_parquet_matches_the_same_gages(tmp_path) -> None:
+    """The same crosswalk table as CSV (site numbers read back as text, '1011000') and as
+    Parquet (integers) gives the same gage -> feature pairs; the CSV one matched only the
+    gages whose site number starts with a non-zero digit."""
+    import xarray as xr
+
+    from gagebench.config import Crosswalk
+    from gagebench.sources.crosswalk import crosswalk_pairs
+
+    sites = ["01011000", "10017300", "02015800"]
+    table = pd.DataFrame({"site_no": [int(s) for s in sites], "comid": [7, 8, 9]})
+    table.to_csv(tmp_path / "xw.csv", index=False)
+    table.to_parquet(tmp_path / "xw.parquet")
+    ds = xr.Dataset(coords={"feature_id": [9, 8, 7]})
+    pairs = [
+        crosswalk_pairs(
+            Crosswalk(url=str(tmp_path / name), gage="site_no", feature="comid"),
+            ds,
+            "feature_id",
+            "model 'm'",
+            "m.nc",
+        )
+        for name in ("xw.csv", "xw.parquet")
+    ]
+    assert pairs[0][:2] == pairs[1][:2]
+    assert pairs[0][0] == [f"USGS-{s}" for s in sites]
+    assert pairs[0][1] == [2, 1, 0]
+
+
+def test_results_labelled_by_bare_site_numbers_get_their_gage_metadata() -> None:
+    """evaluate() keeps labels as given: results rows labelled '01011000' join the gage
+    table's USGS-01011000 (both sides canonical), and keep their label."""
+    results = pd.DataFrame({"site_no": ["01011000", "USGS-01013500"], "model": ["m", "m"]})
+    table = pd.DataFrame({"site_no": ["01011000", "01013500"], "lat": [40.0, 41.0]})
+    joined = with_gages(results, table)
+    assert joined["lat"].tolist() == [40.0, 41.0]
+    assert joined["site_no"].tolist() == ["01011000", "USGS-01013500"]

@@ -18,7 +18,7 @@ from _netcdf import chunk_reads, register_ranges, split_by_time, zarr_to_netcdf
 from _replicas import write_chrtout, write_daily_observed
 
 from gagebench.config import StoreConfig, load_config
-from gagebench.errors import ConfigError, StorageError
+from gagebench.errors import ConfigError, InputError, StorageError
 from gagebench.gages import plan_batches
 from gagebench.sources.chunked import unit_graphs
 from gagebench.sources.stores import SourceSet, clear_cache
@@ -224,3 +224,153 @@ def test_netcdf_values_are_xarrays(synth, tmp_path) -> None:
         if gage in batch.missing_model["nwm"]:
             continue
         np.testing.assert_array_equal(batch.modeled["nwm"][i], expected.sel(gage_id=gage).values)
+
+
+# -- files as users have them (reviewed independently) -----------------------------------
+
+
+def _daily_dataset(days: int = 20) -> xr.Dataset:
+    """A small HyTEST-like daily observed dataset (time, gage_id) in m3/s."""
+    rng = np.random.default_rng(3)
+    times = np.datetime64("2001-01-01T05", "ns") + np.arange(days) * np.timedelta64(1, "D")
+    values = rng.gamma(2.0, 10.0, (days, 3)).astype(np.float32)
+    return xr.Dataset(
+        {"streamflow": (("time", "gage_id"), values, {"units": "m3 s-1"})},
+        coords={"time": times, "gage_id": ["01011000", "01013500", "02015800"]},
+    )
+
+
+@pytest.mark.parametrize("calendar", ["noleap", "360_day"])
+@pytest.mark.parametrize("engine", ["zarr", "netcdf"])
+def test_a_non_standard_calendar_is_an_input_error_naming_it(tmp_path, calendar, engine) -> None:
+    """CF time on a model calendar (climate models write noleap / 360_day) cannot be paired
+    with observed calendar days: one InputError naming the store, its calendar and the fix,
+    not xarray's ValueError (a traceback at the CLI)."""
+    ds = _daily_dataset()
+    ds = ds.assign_coords(time=np.arange(20.0) + 5 / 24)
+    ds["time"].attrs.update(units="days since 2001-01-01", calendar=calendar)
+    if engine == "zarr":
+        url = str(tmp_path / "model.zarr")
+        ds.to_zarr(url, mode="w", zarr_format=2)
+    else:
+        url = str(tmp_path / "model.nc")
+        ds.to_netcdf(url, engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    _daily_dataset().to_zarr(obs, mode="w", zarr_format=2)
+    with pytest.raises(InputError) as info:
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(url, engine=engine)}).check()
+    text = str(info.value)
+    assert url in text
+    assert f"{calendar!r} calendar" in text
+    assert "convert_calendar" in text
+
+
+@pytest.mark.parametrize("engine", ["zarr", "netcdf"])
+def test_times_that_are_not_dates_are_an_input_error(tmp_path, engine) -> None:
+    ds = _daily_dataset().assign_coords(time=np.arange(20.0))
+    ds["time"].attrs.update(units="days since the flood")
+    url = str(tmp_path / ("model.zarr" if engine == "zarr" else "model.nc"))
+    if engine == "zarr":
+        ds.to_zarr(url, mode="w", zarr_format=2)
+    else:
+        ds.to_netcdf(url, engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    _daily_dataset().to_zarr(obs, mode="w", zarr_format=2)
+    with pytest.raises(InputError, match=r"model\.\w+'?: its times cannot be read as dates"):
+        SourceSet(StoreConfig(obs), {"m": StoreConfig(url, engine=engine)}).check()
+
+
+def test_netcdf_files_of_one_time_step_each_say_so(tmp_path) -> None:
+    """NWM CHRTOUT-style files: streamflow(feature_id) with time a separate length-1
+    dimension; a glob of them is refused with what to do, not an IndexError."""
+    ds = _daily_dataset(3)
+    for k in range(3):
+        one = ds.isel(time=k).expand_dims("time").isel(time=0)  # streamflow(gage_id)
+        one = one.assign_coords(time=("time", [ds.time.values[k]]))
+        one.to_netcdf(tmp_path / f"chrtout_{k}.nc", engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    ds.to_zarr(obs, mode="w", zarr_format=2)
+    spec = _netcdf(str(tmp_path / "chrtout_*.nc"))
+    with pytest.raises(StorageError) as info:
+        SourceSet(StoreConfig(obs), {"m": spec}).check()
+    text = str(info.value)
+    assert "chrtout_0.nc" in text
+    assert "('gage_id',)" in text
+    assert "one time step" in text
+    assert "open_mfdataset" in text
+
+
+def test_files_overlapping_in_time_name_both_files(tmp_path) -> None:
+    """Two files of a list holding the same days (a file listed twice, or overlapping
+    years): the message names both files, not 'write the store with time sorted'."""
+    ds = _daily_dataset()
+    a = str(tmp_path / "a.nc")
+    b = str(tmp_path / "b.nc")
+    ds.isel(time=slice(0, 12)).to_netcdf(a, engine="h5netcdf")
+    ds.isel(time=slice(10, 20)).to_netcdf(b, engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    ds.to_zarr(obs, mode="w", zarr_format=2)
+    for files in ((b, a), (a, a)):
+        clear_cache()
+        with pytest.raises(InputError) as info:
+            SourceSet(StoreConfig(obs), {"m": _netcdf(files)}).check()
+        text = str(info.value)
+        assert "overlap" in text
+        assert a in text
+        assert files[-1] in text
+        assert "sortby" not in text
+
+
+def test_an_engine_typo_suggests_the_engine(synth) -> None:
+    spec = StoreConfig(synth.model_urls["nwm"], engine="netcfd")
+    expected = r"unknown store engine 'netcfd' \(did you mean 'netcdf'\?\)"
+    with pytest.raises(ConfigError, match=expected):
+        SourceSet(StoreConfig(synth.observed_url), {"nwm": spec})
+
+
+@pytest.mark.parametrize("engine", ["zarr", "netcdf"])
+def test_unsigned_integers_stored_as_signed_are_read_as_unsigned(tmp_path, engine) -> None:
+    """CF ``_Unsigned = "true"`` (NetCDF-3's way to keep unsigned shorts): raw int16 values
+    above 32767 wrapped negative; decoded, they are the flows written (600 m3/s was read
+    as -55.36)."""
+    flows = np.linspace(1.0, 600.0, 20)[:, None] * np.ones((1, 3))  # m3/s, up to 600
+    coded = np.round(flows / 0.01).astype(np.uint16)
+    coded[4, 1] = 65535  # the fill value, as unsigned
+    ds = _daily_dataset()
+    raw = coded.view(np.int16)
+    attrs = {"units": "m3 s-1", "scale_factor": 0.01, "_Unsigned": "true", "_FillValue": -1}
+    ds["streamflow"] = (("time", "gage_id"), raw, attrs)
+    if engine == "zarr":
+        url = str(tmp_path / "model.zarr")
+        ds.to_zarr(url, mode="w", zarr_format=2)
+    else:
+        url = str(tmp_path / "model.nc")
+        ds.to_netcdf(url, engine="h5netcdf")
+    obs = str(tmp_path / "obs.zarr")
+    _daily_dataset().to_zarr(obs, mode="w", zarr_format=2)
+    source = SourceSet(StoreConfig(obs), {"m": StoreConfig(url, engine=engine)})
+    batch = source.read_batch(["USGS-01011000", "USGS-01013500"])
+    expected = coded[:, :2].T * 0.01
+    expected[1, 4] = np.nan
+    np.testing.assert_allclose(batch.modeled["m"], expected, rtol=1e-12)
+
+
+def test_a_list_of_files_in_a_run_file_is_read_against_its_folder(tmp_path, monkeypatch) -> None:
+    """Relative paths of a run file are read against its folder: each file of a list too
+    (they stayed relative to the current folder, the one a single URL is not read from)."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "run.yaml").write_text(
+        "gagebench:\n"
+        "  output: out\n"
+        "  observed: {url: data/obs.zarr}\n"
+        "  models:\n"
+        "    m: {url: [data/a.nc, data/b.nc], engine: netcdf}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(str(folder / "run.yaml"))
+    assert cfg.observed is not None
+    assert cfg.observed.url == str(folder / "data" / "obs.zarr")
+    assert cfg.models["m"].url == (str(folder / "data" / "a.nc"), str(folder / "data" / "b.nc"))

@@ -25,7 +25,7 @@ variable's ``units`` attribute or the store's ``units`` setting
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,9 @@ class ArrayStore(ABC):
         self.index, self.duplicates = _store_index(ds, self.gage_dim, label, url, spec.crosswalk)
         times = np.asarray(ds["time"].to_numpy()) if times is None else times
         if not np.issubdtype(times.dtype, np.datetime64):
+            calendar = _calendar(ds)
+            if calendar is not None:
+                raise calendar_error(label, url, calendar)
             raise StorageError(
                 f"the {label} store {url!r}: time is not decoded as dates (dtype {times.dtype})"
             )
@@ -214,6 +217,48 @@ def check_variable(label: str, url: str, ds: xr.Dataset, variable: str) -> None:
         )
 
 
+#: CF calendars whose dates are the standard (Gregorian) ones that observations use.
+_STANDARD_CALENDARS = frozenset({"standard", "gregorian", "proleptic_gregorian"})
+
+
+def open_view(label: str, url: str, open_: Callable[[bool], xr.Dataset]) -> xr.Dataset:
+    """xarray's view of a store, ``open_(decode_times)``; a time axis on a calendar other
+    than the standard one (a model's ``noleap``, ``360_day``...) or times that cannot be
+    decoded are refused naming the store, where xarray raises a ValueError."""
+    try:
+        return open_(True)
+    except ValueError as exc:
+        calendar = _calendar(open_(False))  # opens: it was the times that failed
+        if calendar is not None:
+            raise calendar_error(label, url, calendar) from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"the {label} store {url!r}: its times cannot be read as dates ({reason}); "
+            "give its time variable CF units, e.g. 'hours since 1979-02-01 00:00:00'"
+        ) from exc
+
+
+def _calendar(ds: xr.Dataset) -> str | None:
+    """The CF calendar of ``ds``'s time when it is not the standard one, else None."""
+    if "time" not in ds.variables:
+        return None
+    time = ds.variables["time"]
+    calendar = time.attrs.get("calendar", time.encoding.get("calendar"))
+    if calendar is None or str(calendar).strip().lower() in _STANDARD_CALENDARS:
+        return None
+    return str(calendar)
+
+
+def calendar_error(label: str, url: str, calendar: str) -> InputError:
+    """The error of a store whose time axis is on a non-standard CF calendar."""
+    return InputError(
+        f"the {label} store {url!r}: its time axis uses the {calendar!r} calendar, whose "
+        "days are not the observations' calendar days; write the store again on the "
+        "standard calendar, e.g. ds.convert_calendar('standard', align_on='date') in "
+        "xarray (with cftime installed; days the calendar lacks become missing)"
+    )
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -226,6 +271,8 @@ class _Decoding:
     scale: float | None = None
     offset: float | None = None
     factor: float = 1.0
+    #: CF ``_Unsigned = "true"``: signed integers hold unsigned ones (NetCDF-3's way).
+    unsigned: bool = False
 
     @classmethod
     def of(cls, encoding: Mapping[str, Any], factor: float = 1.0) -> _Decoding:
@@ -242,6 +289,7 @@ class _Decoding:
             scale=None if scale is None else float(scale),
             offset=None if offset is None else float(offset),
             factor=float(factor),
+            unsigned=str(encoding.get("_Unsigned", "")).strip().lower() == "true",
         )
 
     def keeps(self, dtype: np.dtype[Any]) -> bool:
@@ -262,9 +310,17 @@ class _Decoding:
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """Raw values as floats with fills as NaN (float32 stays float32 when unscaled)."""
+        fills = self.fills
+        if self.unsigned and raw.dtype.kind == "i":
+            as_unsigned = np.dtype(f"u{raw.dtype.itemsize}")
+            fills = tuple(
+                float(np.array(f).astype(raw.dtype).view(as_unsigned)) if f < 0 else f
+                for f in fills
+            )
+            raw = raw.view(as_unsigned)
         values = raw if np.issubdtype(raw.dtype, np.floating) else raw.astype(np.float64)
-        if self.fills:
-            mask = np.isin(raw, self.fills)
+        if fills:
+            mask = np.isin(raw, fills)
             if mask.any():
                 values = values.copy() if values is raw else values
                 values[mask] = np.nan

@@ -14,6 +14,7 @@ before engines existed.
 
 from __future__ import annotations
 
+import difflib
 import threading
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
@@ -63,9 +64,12 @@ def engine(name: str, key: str = "engine") -> StoreEngine:
     else:
         point = _entry_points().get(name)
         if point is None:
+            names = available()
+            close = difflib.get_close_matches(name, names, n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"gagebench.{key}: unknown store engine {name!r}; available: "
-                f"{', '.join(available())} (more through packages that register a "
+                f"gagebench.{key}: unknown store engine {name!r}{guess}; available: "
+                f"{', '.join(names)} (more through packages that register a "
                 f"{GROUP!r} entry point)"
             )
         try:

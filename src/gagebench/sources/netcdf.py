@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gagebench.errors import StorageError
-from gagebench.sources.arraystore import ArrayStore, check_variable
+from gagebench.errors import InputError, StorageError
+from gagebench.sources.arraystore import ArrayStore, check_variable, open_view
 from gagebench.sources.interface import StoreEngine
 from gagebench.sources.zarrstore import _file_kind, _info, has_magic
 from gagebench.storage.errors import translating
@@ -33,6 +34,15 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from gagebench.config import StoreConfig
+
+
+#: Bytes a remote file is read ahead by, unless the store's storage options say
+#: (``default_block_size``, ``default_cache_type``): HDF5 reads its metadata and chunks in
+#: small pieces, and s3fs's default 50 MiB blocks fetched a whole file (several times
+#: over for big ones) to open it, and 50 MiB per gage read.
+BLOCK_SIZE = 2**18
+#: ... and a file whose variable is contiguous (no HDF5 chunks), as s3fs reads files.
+CONTIGUOUS_BLOCK_SIZE = 50 * 2**20
 
 
 @dataclass
@@ -57,7 +67,8 @@ class NetCDFStore(ArrayStore):
         check_variable(label, first.url, first.ds, spec.variable)
         raw = first.variable
         dims = list(raw.dimensions)
-        gage_axis = 1 - dims.index("time") if "time" in dims and len(dims) == 2 else 1
+        _check_dims(label, first, spec.variable)
+        gage_axis = 1 - dims.index("time")
         _check_same_gages(label, self.files, spec.variable, gage_axis)
         start = 0
         for f in self.files:
@@ -144,11 +155,26 @@ def _locate(label: str, spec: StoreConfig) -> list[tuple[str, Any, str]]:
 
 def _open_files(label: str, spec: StoreConfig) -> list[_File]:
     """Every file of the store opened, ordered by first time step."""
-    files = [_open_file(label, spec.variable, *where) for where in _locate(label, spec)]
-    return sorted(files, key=lambda f: f.times[0] if f.times.size else np.datetime64("NaT"))
+    options = spec.options()
+    tuned = any(k in options for k in ("block_size", "default_block_size", "default_cache_type"))
+    block = None if tuned else BLOCK_SIZE
+    files = [_open_file(label, spec.variable, *where, block) for where in _locate(label, spec)]
+    files = sorted(files, key=lambda f: f.times[0] if f.times.size else np.datetime64("NaT"))
+    timed = [f for f in files if f.times.size]
+    for before, after in pairwise(timed):
+        if after.times[0] <= before.times[-1]:
+            raise InputError(
+                f"the {label} store: its files overlap in time: {before.url!r} holds "
+                f"{before.times[0]}..{before.times[-1]} and {after.url!r} "
+                f"{after.times[0]}..{after.times[-1]}; give each time step in one file only "
+                "(a file listed twice, or a glob matching two copies?)"
+            )
+    return files
 
 
-def _open_file(label: str, variable: str, url: str, fs: Any, path: str) -> _File:
+def _open_file(
+    label: str, variable: str, url: str, fs: Any, path: str, block: int | None = None
+) -> _File:
     import h5netcdf
     import xarray as xr
     from xarray.backends import H5NetCDFStore
@@ -172,13 +198,53 @@ def _open_file(label: str, variable: str, url: str, fs: Any, path: str) -> _File
                 "give a NetCDF-4 file"
             )
         local = "file" in _protocols(fs)
-        handle = h5netcdf.File(path if local else fs.open(path, "rb"), "r")
-        ds = xr.open_dataset(H5NetCDFStore(handle), chunks=None)
+        sized = {} if block is None else {"block_size": block}
+        remote = None if local else fs.open(path, "rb", **sized)
+        handle = h5netcdf.File(path if remote is None else remote, "r")
+        ds = open_view(
+            label,
+            url,
+            lambda decode: xr.open_dataset(H5NetCDFStore(handle), chunks=None, decode_times=decode),
+        )
     times = np.asarray(ds["time"].to_numpy()) if "time" in ds.variables else np.empty(0)
     if times.size and np.issubdtype(times.dtype, np.datetime64):
         times = times.astype("datetime64[ns]")
     raw = handle.variables.get(variable) if variable in ds.variables else None
+    if remote is not None and block is not None and raw is not None and raw.chunks is None:
+        _read_ahead(remote, CONTIGUOUS_BLOCK_SIZE)
     return _File(url, ds, raw, times)
+
+
+def _read_ahead(remote: Any, size: int) -> None:
+    """Read the fsspec file ``remote`` ahead by ``size`` bytes from now on.
+
+    A contiguous ``(time, gage)`` variable (``to_netcdf``'s default) has no chunks: a
+    gage's values are spread over the whole variable, which HDF5 reads in 64 KiB
+    pieces; small blocks would make each piece a request (530 for a 70 MB file).
+    """
+    from fsspec.caching import ReadAheadCache
+
+    remote.blocksize = size
+    remote.cache = ReadAheadCache(size, remote._fetch_range, remote.size)
+
+
+def _check_dims(label: str, f: _File, variable: str) -> None:
+    """Refuse a variable that is not ``(time, gage)``, saying what to do with files of one
+    time step each (NWM's CHRTOUT files hold ``streamflow(feature_id)``)."""
+    dims = tuple(f.variable.dimensions)
+    if len(dims) == 2 and "time" in dims:
+        return
+    hint = ""
+    if "time" not in dims and f.times.size == 1:
+        hint = (
+            "; files of one time step each cannot be joined as they are: combine them "
+            "along time first, e.g. xr.open_mfdataset(files, combine='nested', "
+            "concat_dim='time', data_vars='all').to_zarr(...)"
+        )
+    raise StorageError(
+        f"the {label} store {f.url!r}: variable {variable!r} must have dims (time, gage), "
+        f"got {dims}{hint}"
+    )
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gagebench.errors import StorageError
-from gagebench.sources.arraystore import ArrayStore, check_variable
+from gagebench.sources.arraystore import ArrayStore, check_variable, open_view
 from gagebench.sources.interface import StoreEngine
 from gagebench.sources.zarrio import read_gage_rows
 from gagebench.storage.errors import translating
@@ -134,7 +134,13 @@ def _open_group(
             mode="r",
             consolidated=consolidated,
         )
-        ds = xr.open_dataset(store, engine="zarr", store=store, chunks=None)
+        ds = open_view(
+            label,
+            url,
+            lambda decode: xr.open_dataset(
+                store, engine="zarr", store=store, chunks=None, decode_times=decode
+            ),
+        )
         return store.zarr_group, ds
 
 
