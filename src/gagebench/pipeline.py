@@ -858,6 +858,8 @@ def _commit(
             if report is not None:
                 report.draw()
             manifest = _manifest(config, sink, planned, commit.facts, timings, report)
+            if report is not None:
+                commit.verify_lease()  # the page goes into the folder: still this run's?
             if report is not None and report.write(manifest):
                 manifest = _manifest(config, sink, planned, commit.facts, timings, report)
             commit.finish(manifest)
