@@ -10,13 +10,21 @@ read back right before the outputs are published.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import fsspec
 import pytest
-from faultproxy import PASS, FaultProxy
-from test_object_store_faults import config, listing
+import yaml
+from faultproxy import PASS, Delay, FaultProxy
+from test_object_store_faults import config, listing, run_settings
 
 from gagebench.pipeline import run
 from gagebench.results.layout import LOCK_FILE
@@ -56,3 +64,81 @@ def test_a_lease_taken_while_the_commit_streams_publishes_nothing(
     assert published == set(), published  # nothing over the other run's folder
     fs.invalidate_cache()
     assert json.loads(fs.cat_file(lease))["token"] == "thief"
+
+
+# -- a run killed while it publishes ---------------------------------------------------------
+
+_SCRIPT = Path(sys.executable).with_name("gagebench")
+GAGEBENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "gagebench.cli"]
+OUTPUTS = ("results.parquet", "nwm/standard_suite.csv", "nwm/dscore.csv", "report.html")
+
+
+def _gagebench_run(settings: dict[str, Any], path: Path) -> subprocess.Popen[str]:
+    path.write_text(yaml.safe_dump({"gagebench": settings}, sort_keys=False))
+    return subprocess.Popen(
+        [*GAGEBENCH, "run", "-c", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.timeout(400)
+def test_a_run_killed_while_it_publishes_is_finished_whole_by_the_rerun(
+    daily_stores: Any, bucket_url: str, s3: Any, proxy: Any, tmp_path: Path
+) -> None:
+    """A real ``gagebench run`` is SIGKILLed while its results.parquet is on the wire
+    (the CSVs are published, the manifest is not): nothing looks finished, and the same
+    command then commits from the saved parts, computing nothing, with outputs byte for
+    byte those of a run never interrupted."""
+    fs = fsspec.filesystem("s3", **s3.storage_options)
+    whole = run_settings(daily_stores, f"{bucket_url}-whole", s3, s3.endpoint, report=True)
+    done = _gagebench_run(whole, tmp_path / "whole.yaml")
+    assert done.wait(timeout=240) == 0, done.communicate()[1]
+
+    uploading = threading.Event()
+
+    def rule(method: str, path: str, count: int) -> Any:
+        if method == "PUT" and path.endswith("/faults/results.parquet"):
+            uploading.set()
+            return Delay(20.0)
+        return PASS
+
+    proxy.rule = rule
+    settings = run_settings(daily_stores, bucket_url, s3, proxy.url, report=True)
+    killed = _gagebench_run(settings, tmp_path / "run.yaml")
+    try:
+        assert uploading.wait(timeout=240), "the run never published results.parquet"
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=30)
+    proxy.rule = lambda method, path, count: PASS
+    fs.invalidate_cache()
+    assert "manifest.json" not in listing(f"{bucket_url}/faults", s3)
+    report = subprocess.run(
+        [*GAGEBENCH, "report", f"{bucket_url}/faults", "-c", str(tmp_path / "run.yaml")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert report.returncode == 2, report.stderr  # unfinished: nothing to report yet
+    assert "unfinished" in report.stderr
+    assert "Traceback" not in report.stderr
+
+    again = _gagebench_run(settings, tmp_path / "run.yaml")
+    _, err = again.communicate(timeout=240)
+    assert again.returncode == 0, err
+    assert "Traceback" not in err
+    fs.invalidate_cache()
+    root = f"{bucket_url.removeprefix('s3://')}/faults"
+    whole_root = f"{bucket_url.removeprefix('s3://')}-whole/faults"
+    manifest = json.loads(fs.cat_file(f"{root}/manifest.json"))
+    assert manifest["batches"]["computed"] == 0
+    first = json.loads(fs.cat_file(f"{whole_root}/manifest.json"))
+    assert manifest["outputs"] == first["outputs"]
+    assert set(OUTPUTS) <= set(manifest["outputs"])
+    for rel in manifest["outputs"]:
+        if rel == "report.html":
+            continue  # (it shows the date it was written)
+        assert fs.cat_file(f"{root}/{rel}") == fs.cat_file(f"{whole_root}/{rel}"), rel
+    staged = [p for p in Path(tempfile.gettempdir()).glob(f"gagebench-stage-{killed.pid}-*")]
+    assert not staged  # the killed run's staging folder is gone
