@@ -1,4 +1,5 @@
-"""A lease lost while the commit streams the parts (S3, through the fault proxy).
+"""The commit on S3 through the fault proxy: a lease lost while the parts stream, a run
+killed while it publishes, an upload that fails after others landed.
 
 The commit read the lease back before it began streaming the parts and again before the
 manifest, but the outputs are published when the stream ends: a run whose lease was taken
@@ -23,7 +24,7 @@ from typing import Any
 import fsspec
 import pytest
 import yaml
-from faultproxy import PASS, Delay, FaultProxy
+from faultproxy import PASS, Delay, FaultProxy, Status
 from test_object_store_faults import config, listing, run_settings
 
 from gagebench.pipeline import run
@@ -142,3 +143,37 @@ def test_a_run_killed_while_it_publishes_is_finished_whole_by_the_rerun(
         assert fs.cat_file(f"{root}/{rel}") == fs.cat_file(f"{whole_root}/{rel}"), rel
     staged = [p for p in Path(tempfile.gettempdir()).glob(f"gagebench-stage-{killed.pid}-*")]
     assert not staged  # the killed run's staging folder is gone
+
+
+@pytest.mark.timeout(300)
+def test_an_output_whose_upload_fails_unpublishes_the_ones_before_it(
+    daily_stores: Any, bucket_url: str, s3: Any, dask_client: Any, proxy: Any
+) -> None:
+    """The outputs are uploaded one after the other when the parts are streamed: the
+    upload of one CSV fails past the retry budget (500s) after others landed. Nothing of
+    the commit stays (no results without a manifest); the rerun commits, computing nothing."""
+    from gagebench.errors import CommitError
+
+    landed: list[str] = []
+
+    def rule(method: str, path: str, count: int) -> Any:
+        if method == "PUT" and path.endswith("/faults/nhm/standard_suite.csv"):
+            return Status(500)
+        if method == "PUT" and "/faults/" in path and "/_" not in path:
+            landed.append(path.rsplit("/faults/", 1)[-1])
+        return PASS
+
+    proxy.rule = rule
+    cfg = config(
+        daily_stores, bucket_url, s3, proxy.url, retries={"max_attempts": 2, "max_wait_s": 0.3}
+    )
+    with pytest.raises(CommitError, match=r"nhm/standard_suite\.csv"):
+        run(cfg, client=dask_client)
+    assert landed  # some outputs were published before the failing one
+    names = listing(f"{bucket_url}/faults", s3)
+    assert {n for n in names if not n.startswith("_")} == set(), names
+
+    proxy.rule = lambda method, path, count: PASS
+    again = run(cfg, client=dask_client)
+    assert again.manifest["batches"]["computed"] == 0
+    assert set(again.manifest["outputs"]) <= listing(f"{bucket_url}/faults", s3)
