@@ -177,3 +177,25 @@ def test_an_output_whose_upload_fails_unpublishes_the_ones_before_it(
     again = run(cfg, client=dask_client)
     assert again.manifest["batches"]["computed"] == 0
     assert set(again.manifest["outputs"]) <= listing(f"{bucket_url}/faults", s3)
+
+
+@pytest.mark.timeout(300)
+def test_an_s3_commit_made_again_without_the_report_removes_the_earlier_page(
+    daily_stores: Any, bucket_url: str, s3: Any, dask_client: Any
+) -> None:
+    """As on a local disk (tests/unit/test_report_provenance.py), on S3: the page and its
+    figures of the first commit go when the commit is made again with ``report: false``."""
+    first = run(config(daily_stores, bucket_url, s3, s3.endpoint, report=True), client=dask_client)
+    assert "report.html" in first.manifest["outputs"]
+    names = listing(f"{bucket_url}/faults", s3)
+    assert "report.html" in names
+    assert any(n.startswith("figures/") for n in names)
+    fs = fsspec.filesystem("s3", **s3.storage_options)
+    fs.rm_file(f"{bucket_url.removeprefix('s3://')}/faults/results.parquet")
+
+    again = run(config(daily_stores, bucket_url, s3, s3.endpoint), client=dask_client)
+    assert again.manifest["batches"]["computed"] == 0
+    names = listing(f"{bucket_url}/faults", s3)
+    assert "report.html" not in names
+    assert not any(n.startswith("figures/") for n in names), names
+    assert set(again.manifest["outputs"]) <= names
