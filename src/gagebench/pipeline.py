@@ -42,7 +42,14 @@ from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress, rate_text
 from gagebench.redact import redact_text, redact_urls
-from gagebench.results.layout import MANIFEST_FILE, PARTS, REPORT_FILE, SETTINGS_FILE, Plan
+from gagebench.results.layout import (
+    FIGURES_DIR,
+    MANIFEST_FILE,
+    PARTS,
+    REPORT_FILE,
+    SETTINGS_FILE,
+    Plan,
+)
 from gagebench.results.writer import Commit, CommitFacts, RunSink, as_written
 
 if TYPE_CHECKING:
@@ -858,6 +865,10 @@ def _commit(
             if report is not None:
                 report.draw()
             manifest = _manifest(config, sink, planned, commit.facts, timings, report)
+            if report is None:
+                _drop_earlier_report(sink, commit)
+            else:
+                commit.verify_lease()  # the page goes into the folder: still this run's?
             if report is not None and report.write(manifest):
                 manifest = _manifest(config, sink, planned, commit.facts, timings, report)
             commit.finish(manifest)
@@ -872,6 +883,15 @@ def _commit(
     assert final is not None  # the commit ended with its manifest, or raised
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, final, sink.read_results())
+
+
+def _drop_earlier_report(sink: RunSink, commit: Commit) -> None:
+    """A commit without the report removes the page (and its figures) an earlier commit
+    of this run left (one cut short, or whose outputs went missing): it shows a manifest
+    that is not ``manifest.json``. ``gagebench report`` writes this run's page."""
+    commit.verify_lease()
+    for rel in (REPORT_FILE, FIGURES_DIR):
+        sink.remove_tree(rel)
 
 
 class _Report:

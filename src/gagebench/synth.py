@@ -37,13 +37,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba as nb
 import numpy as np
 import pandas as pd
 
 from gagebench.errors import InputError
 from gagebench.gages import builtin_gages, load_gages
 from gagebench.ids import ID_PREFIX
+from gagebench.jit import njit
 from gagebench.sample import SAMPLE_SITE
 from gagebench.sources.cache import clear_cache
 from gagebench.sources.zarrio import write_gage_rows
@@ -114,7 +114,7 @@ class SynthStores:
 # --- hydrology ----------------------------------------------------------------------------
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _generate(
     doy: np.ndarray,
     hydro: np.ndarray,

@@ -34,13 +34,23 @@ def check_kernel_layout(compiled: int, expected: int) -> None:
     filling a column with another metric's values.
     """
     if compiled != expected:
-        where = os.environ.get("NUMBA_CACHE_DIR") or Path(kernels.__file__).parent / "__pycache__"
+        where = _kernel_cache_dir()
         raise RuntimeError(
             "numba's cache of gagebench.metrics.kernels was compiled for another metric "
             "registry (registry.METRICS changed since, kernels.py did not): delete the "
             f"kernels' cache files (kernels.*.nbi and kernels.*.nbc under {where}), then "
             "import gagebench again"
         )
+
+
+def _kernel_cache_dir() -> str:
+    """The folder numba caches the kernels in: ``NUMBA_CACHE_DIR``, beside ``kernels.py``
+    or, where the package cannot be written to, the user's cache (``~/.cache/numba/...``)."""
+    cache = getattr(kernels.compiled_layout, "_cache", None)
+    path = getattr(cache, "_cache_path", None)  # numba's locator, as it chose
+    if path:
+        return str(path)
+    return os.environ.get("NUMBA_CACHE_DIR") or str(Path(kernels.__file__).parent / "__pycache__")
 
 
 check_kernel_layout(kernels.compiled_layout(), kernels.LAYOUT)

@@ -21,9 +21,9 @@ import math
 import struct
 import zlib
 
-import numba as nb
 import numpy as np
 
+from gagebench.jit import njit
 from gagebench.metrics.registry import METRICS, slot
 
 # Each metric's slot in the output row is its position in registry.METRICS (slot()): plain
@@ -59,7 +59,7 @@ Q_HIGH = slot("high")
 LAYOUT = zlib.crc32("\0".join(m.name for m in METRICS).encode())
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def compiled_layout() -> int:
     """``LAYOUT`` as compiled (or loaded from numba's cache) with these kernels."""
     return LAYOUT
@@ -95,7 +95,7 @@ _RADIX_MAX_PASSES = (64 + _RADIX_BITS - 1) // _RADIX_BITS
 _TIE_BLOCK = 256
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _to_offsets(row: np.ndarray, n: int, size: int = _RADIX_SIZE) -> bool:
     """Turn one digit's ``size`` counts into start offsets in place; True if one bucket
     holds all n."""
@@ -109,7 +109,7 @@ def _to_offsets(row: np.ndarray, n: int, size: int = _RADIX_SIZE) -> bool:
     return False
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _scatter_by_digit(
     src: np.ndarray, dst: np.ndarray, row: np.ndarray, shift: np.uint64, mask: np.uint64, n: int
 ) -> None:
@@ -123,7 +123,7 @@ def _scatter_by_digit(
         dst[pos] = k
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _argsort_into(
     values: np.ndarray,
     keys: np.ndarray,
@@ -210,7 +210,7 @@ def _argsort_into(
 _SIGN32 = np.uint32(1 << 31)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _pack_keys32(
     values: np.ndarray, n: int, key_floats: np.ndarray, packed: np.ndarray
 ) -> tuple[np.uint64, np.uint64]:
@@ -236,7 +236,7 @@ def _pack_keys32(
     return key_min, key_max
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _radix_passes32(
     packed: np.ndarray,
     packed_tmp: np.ndarray,
@@ -292,7 +292,7 @@ def _radix_passes32(
         sorted_bits[i] = (k ^ _SIGN32) if (k & _SIGN32) else ~k  # the key's inverse
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def floored_logs(
     values: np.ndarray,
     n: int,
@@ -337,7 +337,7 @@ def floored_logs(
             out[i] = math.log(max(values[i], LOG_FLOOR))
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _lerp(a: float, b: float, t: float) -> float:
     """NumPy's linear interpolation (numpy.lib._function_base_impl._lerp)."""
     diff = b - a
@@ -346,7 +346,7 @@ def _lerp(a: float, b: float, t: float) -> float:
     return a + diff * t
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
     """``numpy.quantile(x, q)`` (method "linear") of an ascending array, in float64 (also
     for a float32 array)."""
@@ -358,7 +358,7 @@ def quantile_sorted(sorted_values: np.ndarray, q: float) -> float:
     return _lerp(np.float64(sorted_values[lo]), np.float64(sorted_values[lo + 1]), virtual - lo)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _average_ranks(
     sorted_values: np.ndarray, order: np.ndarray, ranks: np.ndarray, in_day_order: bool = True
 ) -> None:
@@ -400,7 +400,7 @@ def _average_ranks(
         j0 = max(j1, j)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _paired_moments(
     o: np.ndarray, s: np.ndarray, lo: np.ndarray, ls: np.ndarray, hytest: bool
 ) -> tuple[float, float, float, float, float, float, float, float, float]:
@@ -456,7 +456,7 @@ def _paired_moments(
     return sum_o, sum_s, diff, sxx, syy, sxy, sse, lxx, lsse
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _spearman(sorted_rank_o: np.ndarray, order_o: np.ndarray, rank_s: np.ndarray) -> float:
     """Pearson correlation of the average ranks: ``sorted_rank_o`` are the observed ranks in
     the observed order ``order_o``, ``rank_s`` the simulated ones in day order (one scatter
@@ -477,7 +477,7 @@ def _spearman(sorted_rank_o: np.ndarray, order_o: np.ndarray, rank_s: np.ndarray
     return rxy / math.sqrt(rxx * ryy)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _div(num: float, den: float, safe: bool) -> float:
     """num/den; in standard mode (safe) an undefined ratio is NaN, never +/-inf."""
     if den == 0.0:
@@ -487,7 +487,7 @@ def _div(num: float, den: float, safe: bool) -> float:
     return num / den
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _log(x: float) -> float:
     """ln x with NumPy's conventions: ln 0 = -inf, ln of a negative = NaN."""
     if x > 0.0:
@@ -497,7 +497,7 @@ def _log(x: float) -> float:
     return np.nan
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _standard_suite(
     o: np.ndarray,
     s: np.ndarray,
@@ -603,7 +603,7 @@ def _standard_suite(
         out[FHV] = 100.0 * _div(num, den, True)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _log_errors(
     lo: np.ndarray, ls: np.ndarray, season: np.ndarray, e: np.ndarray
 ) -> tuple[float, float, float, float, float, float, float]:
@@ -633,7 +633,7 @@ def _log_errors(
     return sum_e, shifted_e, sse, s0, s1, s2, s3
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _sorted_differences(
     lo: np.ndarray, ls: np.ndarray, order_o: np.ndarray, order_s: np.ndarray, dsort: np.ndarray
 ) -> float:
@@ -649,7 +649,7 @@ def _sorted_differences(
     return total
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _centred_sse(x: np.ndarray, shifted_mean: float) -> float:
     """sum ((x - x[0]) - shifted_mean)^2: the variance numerator of x shifted by x[0]."""
     x0 = x[0]
@@ -660,7 +660,7 @@ def _centred_sse(x: np.ndarray, shifted_mean: float) -> float:
     return total
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _gathered_sse(e: np.ndarray, order: np.ndarray, start: int, stop: int) -> float:
     """sum of e[order[j]]^2 for j in start:stop."""
     total = 0.0
@@ -670,7 +670,7 @@ def _gathered_sse(e: np.ndarray, order: np.ndarray, start: int, stop: int) -> fl
     return total
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _dscore_suite(
     o: np.ndarray,
     lo: np.ndarray,
@@ -725,7 +725,7 @@ def _dscore_suite(
     out[Q_HIGH] = _gathered_sse(e, order_q, end2, n) / n
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _pair_days(
     obs_row: np.ndarray,
     sim_row: np.ndarray,
@@ -762,7 +762,7 @@ def _pair_days(
     return n_obs, n_sim, n, first, last
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _evaluate_gage(
     obs_row: np.ndarray,
     sim_row: np.ndarray,
@@ -849,7 +849,7 @@ def _evaluate_gage(
         )  # fmt: skip
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _logs_and_suites(
     o: np.ndarray,
     s: np.ndarray,
@@ -884,7 +884,7 @@ def _logs_and_suites(
         _dscore_suite(o, lo, ls, order_o, order_s, season, fbuf[6, :n], fbuf[7, :n], order_q, out)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def evaluate_rows(
     obs: np.ndarray,
     sim: np.ndarray,

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
+
+from gagebench.jit import njit
 
 #: Columns of a year-statistics row: count, sum o, sum s, sum o², sum s², sum o·s.
 N_STATS = 6
@@ -48,7 +49,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def splitmix64(x: np.uint64) -> np.uint64:
     """SplitMix64's output function of state ``x`` (the state advances by the golden ratio)."""
     z = x + _GOLDEN
@@ -60,7 +61,7 @@ def splitmix64(x: np.uint64) -> np.uint64:
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _fill_draws(key: np.uint64, n_valid: int, count: int, out: np.ndarray) -> None:
     """Draws 0..count-1 (sample-major) into ``out``: draw i is floor(u · n_valid), u the
     high (i even) or low (i odd) 32 bits of SplitMix64(key + i // 2), over 2^32."""
@@ -75,7 +76,7 @@ def _fill_draws(key: np.uint64, n_valid: int, count: int, out: np.ndarray) -> No
         out[count - 1] = np.int64(((z >> thirty_two) * n) >> thirty_two)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _sample_sums(member: np.ndarray, rows_t: np.ndarray, sums: np.ndarray) -> None:
     """sums[s, c] = Σ_y member[s, y] · rows_t[c, y]: each sample's year counts times the
     year rows, the six statistics in one pass over the years (SIMD partial sums; no BLAS,
@@ -101,7 +102,7 @@ def _sample_sums(member: np.ndarray, rows_t: np.ndarray, sums: np.ndarray) -> No
         sums[s, 5] = t5
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _draw_sums(
     key: np.uint64, n_valid: int, rows: np.ndarray, member: np.ndarray, sums: np.ndarray
 ) -> None:
@@ -148,7 +149,7 @@ def _draw_sums(
         sums[s, 5] = a5 + b5
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def draw_slots(key: np.uint64, n_valid: int, n_samples: int) -> np.ndarray:
     """(sample, slot) indices into a gage's valid years, as the suite draws them."""
     flat = np.empty(n_samples * n_valid, np.int64)
@@ -160,7 +161,7 @@ _SIGN = np.uint64(1 << 63)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def argsort_floats(vals: np.ndarray, order: np.ndarray, scratch: np.ndarray) -> None:
     """Stable ascending order of float64 ``vals`` into ``order`` (NaN last, as R's order()).
 
@@ -215,7 +216,7 @@ def argsort_floats(vals: np.ndarray, order: np.ndarray, scratch: np.ndarray) -> 
             order[i] = src_i[i]
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def year_sums(
     obs: np.ndarray,
     sim: np.ndarray,
@@ -320,7 +321,7 @@ def year_sums(
             st[k, 2] = y1 + c * b
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _scores(acc: np.ndarray, mode: int) -> tuple[float, float]:
     """(NSE, KGE) of a sample from its sums ``acc`` (6,) centred on a common (mo, ms).
 
@@ -356,7 +357,7 @@ def _scores(acc: np.ndarray, mode: int) -> tuple[float, float]:
     return (nse if math.isfinite(nse) else np.nan, kge if math.isfinite(kge) else np.nan)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _jackknife(vals: np.ndarray, n: int, score: float, out: np.ndarray) -> None:
     """seJack and biasJack over the non-NaN jackknife values (gumboot's na.rm)."""
     total = 0.0
@@ -378,7 +379,7 @@ def _jackknife(vals: np.ndarray, n: int, score: float, out: np.ndarray) -> None:
     out[6] = (count - 1.0) * (mean - score)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def _bootstrap(
     vals: np.ndarray,
     score: float,
@@ -477,7 +478,7 @@ def _bootstrap(
     out[8] = math.sqrt((n_targets - 1.0) * wsq / n_targets)
 
 
-@nb.njit(cache=True, nogil=True, error_model="numpy")
+@njit(nogil=True, error_model="numpy")
 def gage_block(
     stats: np.ndarray,
     span: np.ndarray,

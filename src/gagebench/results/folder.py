@@ -126,6 +126,15 @@ class RunFolderIO:
                 self.fs.rm_file(self.path(rel))
             self.fs.invalidate_cache()
 
+    def remove_tree(self, rel: str) -> None:
+        """Delete a file or a folder of the run folder, whatever it holds (absent is fine)."""
+        path = self.path(rel)
+        with self._guard("delete", self.url_of(rel)):
+            self.fs.invalidate_cache()
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=True)
+            self.fs.invalidate_cache()
+
     def unpublish(self, rels: Sequence[str]) -> None:
         """Best effort: remove files of the run folder after a failed commit (the
         commit's own error is the one to report, not a failure to remove)."""

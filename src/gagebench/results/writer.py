@@ -9,7 +9,8 @@ for every exporter:
 
 - each file is published only when whole (a temporary or staged file until then);
 - the parts are read once, in batch order; every planned gage appears once per model;
-- the lease is read back before anything is published and before the manifest;
+- the lease is read back before the parts are streamed, again right before the streamed
+  files are published, and before the manifest;
 - a commit that fails removes the outputs it had published, so no results.parquet or CSV
   without manifest.json looks finished - unless the manifest may have landed (its write
   failed as far as this process can tell): it is read back first, and the outputs are left
@@ -89,6 +90,12 @@ class Commit:
         self._written: bytes | None = None
         self._landed = False
 
+    def verify_lease(self) -> None:
+        """Read the lease back (``LeaseLostError`` when another run holds the folder):
+        before anything of this commit is published."""
+        if self._lease is not None:
+            self._lease()
+
     def publishes(self, rel: str) -> None:
         """Say that the caller publishes ``rel`` in this commit (the report): removed with
         the outputs when the commit fails before its manifest."""
@@ -104,8 +111,7 @@ class Commit:
         written = manifest_bytes(manifest)
         self.manifest = json.loads(written)
         self._written = written
-        if self._lease is not None:
-            self._lease()
+        self.verify_lease()
         self._folder.write_bytes(self._folder.path(MANIFEST_FILE), written)
         self._landed = True
         return self.manifest
@@ -154,10 +160,11 @@ class RunSink(RunFolderIO):
         part by part: memory stays flat) and gives ``commit.facts``; the block builds the
         manifest from them, may publish more (:meth:`Commit.publishes`) and ends with
         :meth:`Commit.finish`. ``lease`` (optional) raises when this run no longer holds
-        the run folder: it is called before anything is published and again before the
-        manifest. A failed commit never deletes anything when the lease is lost or when
-        the manifest may have landed (:meth:`_manifest_state`); when it did land, the
-        error is a warning and ``commit.manifest`` is the run's manifest.
+        the run folder: it is called before the parts are streamed, right before their
+        files are published (:meth:`Commit.verify_lease`) and again before the manifest.
+        A failed commit never deletes anything when the lease is lost or when the
+        manifest may have landed (:meth:`_manifest_state`); when it did land, the error
+        is a warning and ``commit.manifest`` is the run's manifest.
         """
         from gagebench.results.lock import LeaseLostError
 
@@ -241,6 +248,9 @@ class RunSink(RunFolderIO):
                 for exporter, files in opened:
                     exporter.write(part, files)
                 _tally(part, counts, scores)
+            # the files are published as the block closes: the folder must still be ours
+            # (the lease may have been taken while the parts streamed)
+            commit.verify_lease()
         medians = {
             m: {c: (float(np.median(v)) if v else None) for c, v in cols.items()}
             for m, cols in scores.items()

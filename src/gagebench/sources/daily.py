@@ -8,10 +8,10 @@ its available (non-NaN) hours, NaN when it has none, exactly as pandas gives.
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 
 from gagebench.errors import InputError
+from gagebench.jit import njit
 
 DAY_OFFSET = np.timedelta64(5, "h")
 _HOUR = np.timedelta64(1, "h")
@@ -67,7 +67,7 @@ def subdaily_to_daily(values: np.ndarray, times: np.ndarray) -> tuple[np.ndarray
     return days, daily
 
 
-@nb.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _hourly_means(values: np.ndarray, lead: int, n_days: int) -> np.ndarray:
     """Means of non-NaN hours per day: hour ``k`` of a row falls in day ``(k + lead) // 24``.
 
