@@ -177,6 +177,61 @@ def test_sigterm_cancels_the_worker_jobs(
     assert _no_jobs_left("gagebench-slurm-sigterm") == []
 
 
+def test_ctrl_c_cancels_the_worker_jobs_and_the_printed_resume_command_finishes_the_run(
+    slurm_conf: str, synth_stores: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) mid-run: exit 130 with
+    the resume command, every worker job cancelled; that command finishes the run. (With
+    dask-jobqueue 0.9.0's own SIGINT handler the run ended with exit 0 and no message.)"""
+    run_file = _run_file(tmp_path, synth_stores, "slurm-sigint")
+    proc = subprocess.Popen(
+        [*GAGEBENCH, "run", "--config", str(run_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=tmp_path,
+    )
+    try:
+        fs = fsspec.filesystem("file")
+        parts = wait_for_parts(
+            proc, fs, str(tmp_path / "out" / "slurm-sigint" / "_parts"), timeout=300
+        )
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert len(parts) >= 2, "no parts appeared within 300 s"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    said = re.search(r"ERROR gagebench: interrupted: .* resume with: gagebench (run .*)", stderr)
+    assert said, stderr
+    assert _no_jobs_left("gagebench-slurm-sigint") == []
+
+    resumed = subprocess.run(
+        [*GAGEBENCH, *said.group(1).split()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    plan = re.search(
+        r"(\d+) gages x 1 model\(s\) in (\d+) batches of 5; (\d+) batches to", resumed.stderr
+    )
+    assert plan, resumed.stderr
+    gages, batches, to_compute = map(int, plan.groups())
+    assert 0 < to_compute <= batches - len(parts)  # the saved batches are not computed again
+    got = pd.read_parquet(tmp_path / "out" / "slurm-sigint" / "results.parquet")
+    assert len(got) == gages
+    assert not got.duplicated(["model", "site_no"]).any()
+    assert _no_jobs_left("gagebench-slurm-sigint") == []
+
+
 def test_jobs_that_cannot_start_are_an_error_and_cancelled(
     slurm_conf: str, synth_stores: Path, tmp_path: Path
 ) -> None:

@@ -14,9 +14,11 @@ import contextlib
 import logging
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
@@ -234,12 +236,26 @@ def _slurm_cluster_type() -> Any:
         raise ClusterError(
             f"the slurm backend needs dask-jobqueue ({exc}): pip install 'gagebench[slurm]'"
         ) from exc
+    _keep_ctrl_c()
     if shutil.which("sbatch") is None:
         raise ClusterError(
             "the slurm backend submits worker jobs with sbatch, which is not on PATH here: "
             "run gagebench on a SLURM login node (or add SLURM's bin folder to PATH)"
         )
     return SLURMCluster
+
+
+def _keep_ctrl_c() -> None:
+    """Undo dask-jobqueue's SIGINT handler, so Ctrl-C stays a KeyboardInterrupt.
+
+    dask-jobqueue 0.9.0 installs ``lambda *_: sys.exit()`` for SIGINT when it is imported
+    (dask/dask-jobqueue#696, fixed after 0.9.0): Ctrl-C would end a run with exit code 0,
+    no message and no resume command. Python's own handler is put back.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    ours = threading.current_thread() is threading.main_thread()
+    if ours and getattr(handler, "__module__", None) == "dask_jobqueue.runner":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _job_ids(cluster: Any) -> set[str]:
