@@ -56,6 +56,22 @@ def quiet_close() -> Iterator[None]:
         logger.removeFilter(noise)
 
 
+class _DropAllExit(logging.Filter):
+    """Drop asyncio's "Task exception was never retrieved" of distributed's ``AllExit``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return type(error).__name__ != "AllExit"
+
+
+def quiet_abandoned_gathers() -> None:
+    """For a run that stops while its main thread waits in ``future.result()``: the
+    gather it leaves ends, when the client closes, with distributed's internal ``AllExit``,
+    which asyncio logs with a traceback ("Task exception was never retrieved"), maybe
+    only at exit. Not news: the run's own error says why it stopped."""
+    logging.getLogger("asyncio").addFilter(_DropAllExit())
+
+
 def quiet_worker_logs() -> None:
     """Run on each local worker: tasks cancelled because the run stopped are not news."""
     logging.getLogger("distributed.worker.state_machine").addFilter(

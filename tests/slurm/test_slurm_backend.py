@@ -177,6 +177,102 @@ def test_sigterm_cancels_the_worker_jobs(
     assert _no_jobs_left("gagebench-slurm-sigterm") == []
 
 
+def test_ctrl_c_cancels_the_worker_jobs_and_the_printed_resume_command_finishes_the_run(
+    slurm_conf: str, synth_stores: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) mid-run: exit 130 with
+    the resume command, every worker job cancelled; that command finishes the run. (With
+    dask-jobqueue 0.9.0's own SIGINT handler the run ended with exit 0 and no message.)"""
+    run_file = _run_file(tmp_path, synth_stores, "slurm-sigint")
+    proc = subprocess.Popen(
+        [*GAGEBENCH, "run", "--config", str(run_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=tmp_path,
+    )
+    try:
+        fs = fsspec.filesystem("file")
+        parts = wait_for_parts(
+            proc, fs, str(tmp_path / "out" / "slurm-sigint" / "_parts"), timeout=300
+        )
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert len(parts) >= 2, "no parts appeared within 300 s"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    said = re.search(r"ERROR gagebench: interrupted: .* resume with: gagebench (run .*)", stderr)
+    assert said, stderr
+    assert _no_jobs_left("gagebench-slurm-sigint") == []
+
+    resumed = subprocess.run(
+        [*GAGEBENCH, *said.group(1).split()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    plan = re.search(
+        r"(\d+) gages x 1 model\(s\) in (\d+) batches of 5; (\d+) batches to", resumed.stderr
+    )
+    assert plan, resumed.stderr
+    gages, batches, to_compute = map(int, plan.groups())
+    assert 0 < to_compute <= batches - len(parts)  # the saved batches are not computed again
+    got = pd.read_parquet(tmp_path / "out" / "slurm-sigint" / "results.parquet")
+    assert len(got) == gages
+    assert not got.duplicated(["model", "site_no"]).any()
+    assert _no_jobs_left("gagebench-slurm-sigint") == []
+
+
+def test_worker_jobs_that_all_end_mid_run_stop_the_run_with_the_reason(
+    slurm_conf: str, synth_stores: Path, tmp_path: Path
+) -> None:
+    """Every worker job ends mid-run (scancel here; a walltime shorter than the run or a
+    preemption alike): dask-jobqueue submits no new ones, so the run used to wait for
+    workers for ever. It stops (exit 1) saying so, with the resume command."""
+    run_file = _run_file(tmp_path, synth_stores, "slurm-lost")
+    proc = subprocess.Popen(
+        [*GAGEBENCH, "run", "--config", str(run_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=tmp_path,
+    )
+    try:
+        fs = fsspec.filesystem("file")
+        parts = wait_for_parts(
+            proc, fs, str(tmp_path / "out" / "slurm-lost" / "_parts"), timeout=300
+        )
+        assert proc.poll() is None, "the run ended before its jobs could be cancelled"
+        assert len(parts) >= 2, "no parts appeared within 300 s"
+        jobs = [line.split()[0] for line in _jobs_named("gagebench-slurm-lost")]
+        assert len(jobs) == 2, jobs
+        subprocess.run(["scancel", *jobs], check=True, timeout=30)
+        _, stderr = proc.communicate(timeout=120)  # it waited for ever before
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    assert (
+        f"ERROR gagebench: every SLURM worker job ended while the run was computing (jobs "
+        f"{', '.join(sorted(jobs))} are no longer in the queue): their walltime "
+        "(gagebench.cluster.slurm.walltime = 00:15:00) may be shorter than the run" in stderr
+    )
+    assert f"resume with: gagebench run --config {run_file} --set run_id=slurm-lost" in stderr
+    assert _no_jobs_left("gagebench-slurm-lost") == []
+
+
 def test_jobs_that_cannot_start_are_an_error_and_cancelled(
     slurm_conf: str, synth_stores: Path, tmp_path: Path
 ) -> None:

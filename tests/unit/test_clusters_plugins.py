@@ -22,6 +22,7 @@ PLUGIN = """
 import contextlib
 from pydantic import Field
 from gagebench.clusters import ClusterBackend
+from gagebench.clusters.local import LocalBackend
 from gagebench.schema import Section
 
 
@@ -58,6 +59,15 @@ class NotABackend:
 
 
 class Nameless(ClusterBackend):
+    pass
+
+
+class Clashing(TinyBackend):
+    name = "local"  # a built-in's section, with settings of its own
+
+
+class MyLocal(LocalBackend):
+    # the built-in local backend, its client() changed: its settings are cluster.local
     pass
 """
 
@@ -165,6 +175,25 @@ def test_a_class_that_is_not_a_backend_is_refused(plugin_dir: Path) -> None:
         backend_class("tinyplug:NotABackend")
     with pytest.raises(ConfigError, match=r"sets no `name`"):
         backend_class("tinyplug:Nameless")
+
+
+def test_a_module_class_named_like_a_built_in_with_other_settings_is_refused(
+    plugin_dir: Path, tmp_path: Path
+) -> None:
+    """A class named ``local`` would get gagebench.yaml's cluster.local (n_workers, ...),
+    which its settings refuse: say that its name is taken, not that the user wrote keys
+    they never wrote. A subclass of the built-in (its settings) keeps the name."""
+    cfg = _cfg(tmp_path, **{"cluster.backend": "tinyplug:Clashing"})
+    with pytest.raises(ConfigError) as info:
+        check_settings(cfg)
+    message = str(info.value)
+    assert message.startswith("gagebench.cluster.backend: 'tinyplug:Clashing' is named 'local'")
+    assert "built-in backend" in message
+    assert "give the class another `name`" in message
+    assert "unknown setting" not in message
+    mine = _cfg(tmp_path, **{"cluster.backend": "tinyplug:MyLocal", "cluster.local.n_workers": 1})
+    check_settings(mine)
+    assert get_backend(mine).options["n_workers"] == 1
 
 
 def test_a_broken_entry_point_names_its_distribution(plugin_dir: Path) -> None:

@@ -163,3 +163,28 @@ def test_a_missing_extra_names_the_pip_install(
         cluster_client(_cfg(tmp_path)),
     ):
         pass
+
+
+def test_ctrl_c_stays_a_keyboard_interrupt_once_dask_jobqueue_is_imported() -> None:
+    """dask-jobqueue 0.9.0 replaces SIGINT's handler with ``sys.exit()`` on import: a Ctrl-C
+    would end the run with exit code 0 and no resume command. The backend puts Python's
+    handler back (whether or not sbatch is on PATH)."""
+    code = (
+        "import os, signal, time\n"
+        "from gagebench.clusters.slurm import _slurm_cluster_type\n"
+        "from gagebench.errors import ClusterError\n"
+        "try:\n"
+        "    _slurm_cluster_type()\n"
+        "except ClusterError:\n"
+        "    pass\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(10)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "KeyboardInterrupt", (proc.stdout, proc.stderr)

@@ -105,7 +105,24 @@ def backend_class(name: str) -> type[ClusterBackend]:
             f"{_KEY}: {name!r} ({cls.__module__}.{cls.__qualname__}) sets no `name`: a backend "
             "class names its settings section cluster.<name> with the class attribute `name`"
         )
+    if is_target(name) and cls.name in BUILTIN:
+        _check_builtin_section(name, cls)
     return cls
+
+
+def _check_builtin_section(name: str, cls: type[ClusterBackend]) -> None:
+    """A ``module:Class`` named like a built-in gets that built-in's section (with its
+    defaults from gagebench.yaml): only a class whose settings accept them may."""
+    builtin = _load(
+        BUILTIN[cls.name], origin=f"cluster backend {cls.name!r}", fix="reinstall gagebench"
+    )
+    if not issubclass(cls.Settings, builtin.Settings):
+        raise ConfigError(
+            f"{_KEY}: {name!r} is named {cls.name!r}, the built-in backend whose section "
+            f"cluster.{cls.name} has other settings ({', '.join(builtin.defaults)}): give the "
+            "class another `name` (its own section cluster.<name>), or derive its Settings from "
+            f"{builtin.Settings.__module__}.{builtin.Settings.__qualname__}"
+        )
 
 
 def _plugin_fix(target: str) -> str:

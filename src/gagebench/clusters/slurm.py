@@ -10,13 +10,16 @@ the backstop when the controller dies without running any code (SIGKILL, node lo
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
@@ -150,7 +153,7 @@ class SlurmBackend(ClusterBackend):
     def client(self) -> Iterator[Client]:
         from distributed import Client
 
-        from gagebench.shutdown import quiet_worker_logs
+        from gagebench.shutdown import quiet_abandoned_gathers, quiet_worker_logs
 
         cluster_type = _slurm_cluster_type()
         try:
@@ -183,7 +186,16 @@ class SlurmBackend(ClusterBackend):
                     len(client.scheduler_info()["workers"]),
                     ", ".join(sorted(_job_ids(cluster))) or "-",
                 )
-                yield client
+                watch = _JobsWatch(cluster)
+                try:
+                    yield client
+                except KeyboardInterrupt:
+                    if watch.lost is None:
+                        raise
+                    quiet_abandoned_gathers()
+                    raise ClusterError(self._jobs_lost(watch.lost)) from None
+                finally:
+                    watch.stop()
         finally:
             submitted |= _job_ids(cluster)
             try:
@@ -192,6 +204,18 @@ class SlurmBackend(ClusterBackend):
                 log.warning("closing the SLURM cluster: %s: %s", type(exc).__name__, exc)
             finally:
                 _cancel(submitted)
+
+    def _jobs_lost(self, jobs: set[str]) -> str:
+        from gagebench.results.resume import command_line, resume_command
+
+        return (
+            f"every SLURM worker job ended while the run was computing (jobs "
+            f"{', '.join(sorted(jobs)) or '-'} are no longer in the queue): their walltime "
+            f"({self.key('walltime')} = {self.options['walltime']}) may be shorter than the "
+            "run, or they were cancelled or preempted (the jobs' logs: "
+            f"{self.key('log_directory')}); finished batches are saved in {self.cfg.run_url}; "
+            f"resume with: {resume_command(self.cfg.run_id, command_line())}"
+        )
 
     def _check_submission(self, script: str) -> None:
         """``sbatch --test-only`` of the worker job: a partition, account or size SLURM
@@ -234,12 +258,84 @@ def _slurm_cluster_type() -> Any:
         raise ClusterError(
             f"the slurm backend needs dask-jobqueue ({exc}): pip install 'gagebench[slurm]'"
         ) from exc
+    _keep_ctrl_c()
     if shutil.which("sbatch") is None:
         raise ClusterError(
             "the slurm backend submits worker jobs with sbatch, which is not on PATH here: "
             "run gagebench on a SLURM login node (or add SLURM's bin folder to PATH)"
         )
     return SLURMCluster
+
+
+def _keep_ctrl_c() -> None:
+    """Undo dask-jobqueue's SIGINT handler, so Ctrl-C stays a KeyboardInterrupt.
+
+    dask-jobqueue 0.9.0 installs ``lambda *_: sys.exit()`` for SIGINT when it is imported
+    (dask/dask-jobqueue#696, fixed after 0.9.0): Ctrl-C would end a run with exit code 0,
+    no message and no resume command. Python's own handler is put back.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    ours = threading.current_thread() is threading.main_thread()
+    if ours and getattr(handler, "__module__", None) == "dask_jobqueue.runner":
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class _JobsWatch:
+    """Stops a run whose worker jobs are all gone (walltime, scancel, preemption).
+
+    dask-jobqueue does not submit new jobs for ended ones, so the run would wait for
+    workers for ever. A thread checks every ``interval`` s; when the scheduler (in this
+    process) has tasks but no worker and none of the jobs is in ``squeue`` on ``checks``
+    checks in a row, it records the jobs in :attr:`lost` and interrupts the main thread,
+    whose KeyboardInterrupt the backend turns into a ClusterError saying so.
+    """
+
+    def __init__(self, cluster: Any, interval: float = 5.0, checks: int = 3) -> None:
+        self.lost: set[str] | None = None
+        self._cluster = cluster
+        self._interval = interval
+        self._checks = checks
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="gagebench-slurm-jobs")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _watch(self) -> None:
+        gone = 0
+        jobs: set[str] = set()
+        while not self._stop.wait(self._interval):
+            scheduler = self._cluster.scheduler
+            jobs |= _job_ids(self._cluster)  # an ended job leaves the cluster's list
+            stalled = bool(scheduler.tasks) and not scheduler.workers
+            gone = gone + 1 if stalled and not _queued(jobs) else 0
+            if gone >= self._checks and not self._stop.is_set():
+                self.lost = jobs
+                _thread.interrupt_main()
+                return
+
+
+def _queued(job_ids: set[str]) -> bool:
+    """Whether any of ``job_ids`` is still in the queue (True when squeue fails: unknown)."""
+    if not job_ids:
+        return False
+    try:
+        done = subprocess.run(
+            ["squeue", "-h", "-j", ",".join(sorted(job_ids)), "-o", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return True
+    # squeue exits 1 ("Invalid job id specified") once every job has left its memory
+    return bool(done.stdout.strip()) or (
+        done.returncode != 0 and "Invalid job id" not in done.stderr
+    )
 
 
 def _job_ids(cluster: Any) -> set[str]:
