@@ -209,9 +209,12 @@ def _header_nodes(header: list[str]) -> Iterator[nodes.Node]:
         yield bullets
 
 
-def _table(keys: list[ConfigKey]) -> nodes.table:
-    columns = (("key", 27), ("type", 11), ("default", 20), ("meaning", 42))
-    table = nodes.table(classes=["gagebench-config", "colwidths-given"])
+def headed_table(
+    columns: tuple[tuple[str, int], ...], css_class: str
+) -> tuple[nodes.table, nodes.tbody]:
+    """An empty docutils table with a header row of ``columns`` (title, relative width)
+    and the body its rows go in (the configuration reference and the metric tables)."""
+    table = nodes.table(classes=[css_class, "colwidths-given"])
     group = nodes.tgroup(cols=len(columns))
     table += group
     for _, width in columns:
@@ -224,6 +227,12 @@ def _table(keys: list[ConfigKey]) -> nodes.table:
     head += row
     body = nodes.tbody()
     group += body
+    return table, body
+
+
+def _table(keys: list[ConfigKey]) -> nodes.table:
+    columns = (("key", 27), ("type", 11), ("default", 20), ("meaning", 42))
+    table, body = headed_table(columns, "gagebench-config")
     for key in keys:
         row = nodes.row(ids=[f"config-{key.path.replace('.', '-').replace('_', '-')}"])
         key_para = nodes.paragraph("", "", nodes.literal(key.path, key.path))

@@ -19,6 +19,7 @@ from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from gagebench_docs import headed_table
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
@@ -66,19 +67,7 @@ def suite_rows(suite: str, metrics: Sequence[Any] | None = None) -> list[tuple[s
 def suite_table(rows: list[tuple[str, ...]]) -> nodes.table:
     """A docutils table of ``suite_rows``."""
     columns = (("column", 14), ("definition", 60), ("optimal", 8), ("reference", 18))
-    table = nodes.table(classes=["gagebench-metrics", "colwidths-given"])
-    group = nodes.tgroup(cols=len(columns))
-    table += group
-    for _, width in columns:
-        group += nodes.colspec(colwidth=width)
-    head = nodes.thead()
-    group += head
-    row = nodes.row()
-    for title, _ in columns:
-        row += nodes.entry("", nodes.paragraph(text=title))
-    head += row
-    body = nodes.tbody()
-    group += body
+    table, body = headed_table(columns, "gagebench-metrics")
     for name, definition, optimal, reference in rows:
         row = nodes.row()
         cells = [

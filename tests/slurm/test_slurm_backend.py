@@ -4,12 +4,14 @@ good run, after SIGTERM, and when the jobs cannot start."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,32 @@ def test_sigterm_cancels_the_worker_jobs(
     assert _no_jobs_left("gagebench-slurm-sigterm") == []
 
 
+@contextlib.contextmanager
+def _run_with_parts(
+    run_file: Path, cwd: Path, run_id: str
+) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """``gagebench run`` in its own process group, yielded once it has saved two batches
+    (so it is mid-run); killed if still running when the block ends."""
+    proc = subprocess.Popen(
+        [*GAGEBENCH, "run", "--config", str(run_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=cwd,
+    )
+    try:
+        fs = fsspec.filesystem("file")
+        parts = wait_for_parts(proc, fs, str(cwd / "out" / run_id / "_parts"), timeout=300)
+        assert proc.poll() is None, "the run ended before it could be stopped mid-run"
+        assert len(parts) >= 2, "no parts appeared within 300 s"
+        yield proc, parts
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_ctrl_c_cancels_the_worker_jobs_and_the_printed_resume_command_finishes_the_run(
     slurm_conf: str, synth_stores: Path, tmp_path: Path
 ) -> None:
@@ -184,27 +212,9 @@ def test_ctrl_c_cancels_the_worker_jobs_and_the_printed_resume_command_finishes_
     the resume command, every worker job cancelled; that command finishes the run. (With
     dask-jobqueue 0.9.0's own SIGINT handler the run ended with exit 0 and no message.)"""
     run_file = _run_file(tmp_path, synth_stores, "slurm-sigint")
-    proc = subprocess.Popen(
-        [*GAGEBENCH, "run", "--config", str(run_file)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=tmp_path,
-    )
-    try:
-        fs = fsspec.filesystem("file")
-        parts = wait_for_parts(
-            proc, fs, str(tmp_path / "out" / "slurm-sigint" / "_parts"), timeout=300
-        )
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        assert len(parts) >= 2, "no parts appeared within 300 s"
+    with _run_with_parts(run_file, tmp_path, "slurm-sigint") as (proc, parts):
         os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     said = re.search(r"ERROR gagebench: interrupted: .* resume with: gagebench (run .*)", stderr)
@@ -239,29 +249,11 @@ def test_worker_jobs_that_all_end_mid_run_stop_the_run_with_the_reason(
     preemption alike): dask-jobqueue submits no new ones, so the run used to wait for
     workers for ever. It stops (exit 1) saying so, with the resume command."""
     run_file = _run_file(tmp_path, synth_stores, "slurm-lost")
-    proc = subprocess.Popen(
-        [*GAGEBENCH, "run", "--config", str(run_file)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        cwd=tmp_path,
-    )
-    try:
-        fs = fsspec.filesystem("file")
-        parts = wait_for_parts(
-            proc, fs, str(tmp_path / "out" / "slurm-lost" / "_parts"), timeout=300
-        )
-        assert proc.poll() is None, "the run ended before its jobs could be cancelled"
-        assert len(parts) >= 2, "no parts appeared within 300 s"
+    with _run_with_parts(run_file, tmp_path, "slurm-lost") as (proc, _parts):
         jobs = [line.split()[0] for line in _jobs_named("gagebench-slurm-lost")]
         assert len(jobs) == 2, jobs
         subprocess.run(["scancel", *jobs], check=True, timeout=30)
         _, stderr = proc.communicate(timeout=120)  # it waited for ever before
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr, stderr
     assert (

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import xarray as xr
-from fsspec.implementations.local import LocalFileSystem
+from _replicas import LoggedLocalFileSystem
 
 _CF_KEYS = ("dtype", "scale_factor", "add_offset", "_FillValue", "missing_value", "units")
 
@@ -64,25 +64,14 @@ def split_by_time(
     ]
 
 
-class RangeLoggingFileSystem(LocalFileSystem):
+class RangeLoggingFileSystem(LoggedLocalFileSystem):
     """Local files under ``ranges://``; each read's ``path offset size`` appended to ``log``.
 
     Test-only: a fake of an object store's ranged-GET log (no real object store here
-    logs byte ranges). ``log`` is a file, so reads in worker processes are counted too.
+    logs byte ranges).
     """
 
     protocol = ("ranges",)
-
-    def __init__(self, log: str = "", **kwargs: Any):
-        super().__init__(**kwargs)
-        self.log = log
-
-    @classmethod
-    def _strip_protocol(cls, path: Any) -> str:
-        text = str(path)
-        if text.startswith("ranges://"):
-            text = text[len("ranges://") :]
-        return super()._strip_protocol(text)
 
     def _open(self, path: Any, mode: str = "rb", **kwargs: Any) -> Any:
         handle = super()._open(path, mode, **kwargs)

@@ -263,14 +263,11 @@ def write_nhm_reference(
     )
 
 
-class CountingFileSystem(LocalFileSystem):
-    """Local files under ``counting://``; each whole-file read is appended to ``log``.
+class LoggedLocalFileSystem(LocalFileSystem):
+    """Local files under the subclass's own protocol, with ``log``: a file the subclass
+    appends its reads to (a file, so reads in worker processes are counted too)."""
 
-    Test-only: a fake of an object store's GET counter (no real object store here counts
-    requests per key). ``log`` is a file, so reads in worker processes are counted too.
-    """
-
-    protocol = ("counting",)
+    protocol: Any = ("logged",)
 
     def __init__(self, log: str = "", **kwargs: Any):
         super().__init__(**kwargs)
@@ -279,9 +276,20 @@ class CountingFileSystem(LocalFileSystem):
     @classmethod
     def _strip_protocol(cls, path: Any) -> str:
         text = str(path)
-        if text.startswith("counting://"):
-            text = text[len("counting://") :]
+        prefix = f"{cls.protocol[0]}://"
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
         return super()._strip_protocol(text)
+
+
+class CountingFileSystem(LoggedLocalFileSystem):
+    """Local files under ``counting://``; each whole-file read is appended to ``log``.
+
+    Test-only: a fake of an object store's GET counter (no real object store here counts
+    requests per key).
+    """
+
+    protocol = ("counting",)
 
     def cat_file(self, path: Any, start: Any = None, end: Any = None, **kwargs: Any) -> bytes:
         if self.log:

@@ -45,6 +45,7 @@ def _load(path: Path, name: str) -> ModuleType:
 
 
 def _docs_extension() -> ModuleType:
+    _load(ROOT / "docs" / "_ext" / "gagebench_docs.py", "gagebench_docs")  # its table helper
     return _load(ROOT / "docs" / "_ext" / "gagebench_metrics.py", "gagebench_metrics")
 
 

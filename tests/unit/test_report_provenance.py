@@ -14,31 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_exporters
 from test_exporters import _ManifestTable, _run
 
 from gagebench.results.layout import FIGURES_DIR, MANIFEST_FILE, REPORT_FILE
 
-
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from gagebench.synth import synthesize
-
-    root = tmp_path_factory.mktemp("stores")
-    made = synthesize(str(root), n_gages=6, seed=7, start="2001-01-01", end="2003-12-31")
-    return dict(made.to_config_dict())
-
-
-@pytest.fixture(scope="module")
-def client() -> Any:
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+# the exporter tests' module fixtures: 6 synthetic gages and a 1-worker cluster
+stores = test_exporters.stores
+client = test_exporters.client
 
 
 def _shown_batches(page: str) -> dict[str, str]:
