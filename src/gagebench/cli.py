@@ -344,7 +344,7 @@ def _run_and_summarize(config: RunConfig, args: argparse.Namespace) -> int:
         code = _interrupt_code(exc)
         if code is None:
             raise
-        from gagebench.results.resume import command_line, resume_command
+        from gagebench.commandline import command_line, resume_command
 
         log.error(
             "%s: finished batches of run %s are saved in %s; resume with: %s",

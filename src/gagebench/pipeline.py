@@ -788,7 +788,7 @@ def _compute(
 
 def _resume(run_id: str, sets: dict[str, str]) -> str:
     """The command that resumes ``run_id`` from this process's command line."""
-    from gagebench.results.resume import command_line, resume_command
+    from gagebench.commandline import command_line, resume_command
 
     return resume_command(run_id, command_line(), sets=sets)
 

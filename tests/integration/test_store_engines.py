@@ -286,7 +286,8 @@ def test_a_store_engine_from_an_entry_point_runs(local_stores, zarr_outputs, tmp
         gage_ids=np.array([str(g) for g in ds["gage_id"].to_numpy()]),
         times=ds["time"].to_numpy(),
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ["PYTHONPATH"]])}
+    before = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(site), before) if p)}
     done = run_cli(
         tmp_path,
         "npz",
@@ -300,7 +301,9 @@ def test_a_store_engine_from_an_entry_point_runs(local_stores, zarr_outputs, tmp
     _same_outputs(got, zarr_outputs, same_plan=True)
 
     # without the distribution on the path the engine is unknown: exit 2, one clear line
-    env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env.pop("PYTHONPATH")
+    if before:
+        env["PYTHONPATH"] = before
     done = run_cli(
         tmp_path,
         "npz2",

@@ -10,13 +10,16 @@ not beside ``kernels.py``:
   ``NUMBA_CACHE_DIR``), ``import gagebench`` failed ("cannot cache function ...: no
   locator available"): the kernels are now compiled without the cache, with a warning.
 
-The user here is a real unprivileged one (``setpriv``), on a real read-only package copy.
+Read-only is real: each run is a process in its own mount namespace (``unshare -m``)
+where the package copy (and, for the second test, the home and cache folders) are
+read-only bind mounts, so even root cannot write there (EROFS), wherever the checkout is.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,15 +30,29 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "gagebench"
-SETPRIV = shutil.which("setpriv")
-NOBODY = 65534
+UNSHARE = shutil.which("unshare")
 
 
-def _as_nobody(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    assert SETPRIV is not None
-    user = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+def _can_mount_read_only() -> bool:
+    if UNSHARE is None or os.geteuid() != 0:
+        return False
+    probe = subprocess.run([UNSHARE, "-m", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def _with_read_only(
+    code: str, env: dict[str, str], read_only: list[Path]
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a new mount namespace where ``read_only`` are read-only."""
+    assert UNSHARE is not None
+    mounts = " && ".join(
+        f"mount --bind {shlex.quote(str(p))} {shlex.quote(str(p))} && "
+        f"mount -o remount,bind,ro {shlex.quote(str(p))}"
+        for p in read_only
+    )
+    script = f'{mounts} && exec "$0" -c "$1"'
     return subprocess.run(
-        [*user, sys.executable, "-c", code],
+        [UNSHARE, "-m", "sh", "-c", script, sys.executable, code],
         env=env,
         capture_output=True,
         text=True,
@@ -44,20 +61,18 @@ def _as_nobody(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 pytestmark = pytest.mark.skipif(
-    SETPRIV is None or os.geteuid() != 0, reason="needs root and setpriv to become a user"
+    not _can_mount_read_only(),
+    reason="needs root and unshare -m (a mount namespace) for read-only bind mounts",
 )
 
 
 @pytest.fixture
 def install() -> Iterator[Path]:
-    """A root-owned copy of the package the user can read but not write (in a folder the
-    user can reach: pytest's own tmp_path is root's alone)."""
+    """A copy of the package (mounted read-only by each run)."""
     root = Path(tempfile.mkdtemp(prefix="gagebench-ro-", dir="/tmp"))
     try:
         src = root / "site"
         shutil.copytree(PACKAGE, src / "gagebench", ignore=shutil.ignore_patterns("__pycache__"))
-        for path in [root, src, *src.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
         yield src
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -75,11 +90,10 @@ def test_the_stale_cache_message_names_the_user_cache_of_a_read_only_install(
 ) -> None:
     src = install
     home = src.parent / "home"
-    home.mkdir()
-    os.chown(home, NOBODY, NOBODY)
+    home.mkdir()  # writable: numba caches there, the package being read-only
     env = _env(src, home)
     code = "import gagebench.metrics.engine"
-    first = _as_nobody(code, env)
+    first = _with_read_only(code, env, [src])
     assert first.returncode == 0, first.stderr
     assert not list(src.rglob("*.nbi"))  # cached in the user's folder, not the package's
     assert list(home.rglob("kernels.*.nbi"))
@@ -87,7 +101,7 @@ def test_the_stale_cache_message_names_the_user_cache_of_a_read_only_install(
     registry = src / "gagebench" / "metrics" / "registry.py"
     swap = "\nMETRICS = (METRICS[1], METRICS[0], *METRICS[2:])\nMETRIC_BY_NAME"
     registry.write_text(registry.read_text().replace("\nMETRIC_BY_NAME", swap, 1))
-    stale = _as_nobody(code, env)
+    stale = _with_read_only(code, env, [src])
     assert stale.returncode == 1
     found = re.search(r"kernels\.\*\.nbc under (.+?)\), then", stale.stderr)
     assert found, stale.stderr
@@ -96,7 +110,7 @@ def test_the_stale_cache_message_names_the_user_cache_of_a_read_only_install(
     assert cached, f"no cache file under {named}: {stale.stderr}"
     for path in cached:
         path.unlink()  # what the message says to do
-    fixed = _as_nobody(code, env)
+    fixed = _with_read_only(code, env, [src])
     assert fixed.returncode == 0, fixed.stderr
 
 
@@ -115,11 +129,11 @@ def test_gagebench_imports_and_scores_where_numba_can_cache_nowhere(
     install: Path, cache_dir: str
 ) -> None:
     home = install.parent / "home"
-    home.mkdir(mode=0o755)  # root's: the user cannot write its cache there either
+    home.mkdir()  # read-only below: numba can cache neither there nor in the package
     extra = {} if cache_dir == "unset" else {"NUMBA_CACHE_DIR": str(install.parent / "nc")}
     if extra:
-        (install.parent / "nc").mkdir(mode=0o755)
-    done = _as_nobody(SCORE, _env(install, home, **extra))
+        (install.parent / "nc").mkdir()
+    done = _with_read_only(SCORE, _env(install, home, **extra), [install.parent])
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0.8", "1.0"]
     assert "NUMBA_CACHE_DIR to a writable folder" in done.stderr

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gagebench.results.resume import command_line, recorded_resume, resume_command
+from gagebench.commandline import command_line, resume_command
+from gagebench.results.resume import recorded_resume
 from gagebench.workermemory import (
     WORKER_BASELINE_BYTES,
     MemoryWatch,

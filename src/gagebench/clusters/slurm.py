@@ -206,7 +206,7 @@ class SlurmBackend(ClusterBackend):
                 _cancel(submitted)
 
     def _jobs_lost(self, jobs: set[str]) -> str:
-        from gagebench.results.resume import command_line, resume_command
+        from gagebench.commandline import command_line, resume_command
 
         return (
             f"every SLURM worker job ended while the run was computing (jobs "
