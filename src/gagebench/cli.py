@@ -265,6 +265,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from gagebench.report.html import write_comparison
 
     options, _ = _read_options(args)
+    if args.baseline or args.baseline_uncertainty:
+        return _compare_with_baselines(args, options)
+    if args.models is not None and len(args.models) != 2:
+        raise InputError(f"--models names two models (A B), got {args.models}")
     result = compare(
         args.results_url, args.results_url_b, models=args.models, storage_options=options
     )
@@ -274,6 +278,62 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(describe_columns(result))
     if args.output:
         print(write_comparison(result, args.output))
+    return 0
+
+
+def _compare_with_baselines(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """``compare RUN --baseline NAME=URL ...``: the run's model against each baseline."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from gagebench.baselines import BaselineSource, parse_pairs
+    from gagebench.report.comparison import compare_baselines, describe_columns
+    from gagebench.report.html import write_comparison
+
+    if args.results_url_b:
+        raise InputError("give either a second run (RESULTS_URL_B) or --baseline, not both")
+    if args.models is not None and len(args.models) != 1:
+        raise InputError(
+            f"with --baseline, --models names the run's one model (A), got {args.models}"
+        )
+    baselines = parse_pairs(args.baseline, "--baseline")
+    uncertainty = parse_pairs(args.baseline_uncertainty, "--baseline-uncertainty")
+    if not baselines:
+        raise InputError("--baseline-uncertainty NAME=URL needs --baseline NAME=URL too")
+    extra = {k: v for k, v in uncertainty.items() if len(v) > 1}
+    if extra:
+        raise InputError(f"--baseline-uncertainty: give one table per baseline, got {extra}")
+    base_options = _overrides(args.baseline_option)
+    results = compare_baselines(
+        args.results_url,
+        {n: [BaselineSource(u, base_options) for u in urls] for n, urls in baselines.items()},
+        model=args.models[0] if args.models else None,
+        storage_options=options,
+        uncertainty={n: BaselineSource(u[0], base_options) for n, u in uncertainty.items()},
+    )
+    for name, result in results.items():
+        urls = ", ".join(result.baseline_sources)
+        print(f"== {result.model_a} (run) against {name} (published: {urls})")
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(result.summary.to_string(index=False))
+        for label, ids in (
+            ("only in the run", result.only_a),
+            ("only in the baseline", result.only_b),
+        ):
+            shown = ", ".join(ids[:20]) + (
+                f" ... (all {len(ids)} in --output)" if len(ids) > 20 else ""
+            )
+            print(f"gages {label} (not compared): {len(ids)}{': ' + shown if ids else ''}")
+        for verdict in dict.fromkeys(result.summary.get("verdict", pd.Series(dtype=str))):
+            print(f"verdict (beyond sampling noise): {verdict}")
+        print()
+        print(describe_columns(result))
+        if args.output:
+            out = Path(args.output)
+            if len(results) > 1:
+                out = out.with_name(f"{out.stem}-{name}{out.suffix}")
+            print(write_comparison(result, str(out)))
     return 0
 
 
@@ -313,7 +373,36 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     comp.add_argument(
         "results_url_b", metavar="RESULTS_URL_B", nargs="?", help="a second run (model B)"
     )
-    comp.add_argument("--models", nargs=2, metavar=("A", "B"), help="the two model names")
+    comp.add_argument(
+        "--models",
+        nargs="+",
+        metavar="A [B]",
+        help="the two model names; with --baseline the run's one model (A, default its first)",
+    )
+    comp.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="published scores as model B: a CSV/Parquet table in HyTEST's layout (site_no + "
+        "metric columns) or CATALOG_URL#ENTRY of an intake catalog; repeatable (a NAME given "
+        "again adds a table of that model, e.g. its D-score)",
+    )
+    comp.add_argument(
+        "--baseline-uncertainty",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="the baseline NAME's KGE-uncertainty table (gumboot's bootjack() columns)",
+    )
+    comp.add_argument(
+        "--baseline-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the baseline URLs, merged over a catalog entry's "
+        "(repeatable; values read as YAML); the run's --storage-option is not used for them",
+    )
     comp.add_argument(
         "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
     )

@@ -12,14 +12,16 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gagebench.baselines import Baseline, BaselineSource, read_baseline, read_uncertainty
 from gagebench.errors import InputError
 from gagebench.gages import with_gages
+from gagebench.ids import canonical_id
 
 COMPARE_METRICS = ("NSE", "KGE")
 
@@ -52,6 +54,21 @@ SUMMARY_COLUMNS: dict[str, str] = {
 }
 
 
+#: The summary's columns of a comparison with a published baseline (B).
+BASELINE_COLUMNS: dict[str, str] = {
+    "gages_only_in_run": "gages of the run (A) the baseline has no row for (not compared)",
+    "gages_only_in_baseline": "gages of the baseline (B) the run has no row for (not compared)",
+    "with_interval_90": "gages where the verdict's 90 % interval(s) are known",
+    "a_better_beyond_90": "gages where A is better beyond sampling noise (see verdict)",
+    "b_better_beyond_90": "gages where B is better beyond sampling noise (see verdict)",
+    "verdict": (
+        "which 90 % intervals decide 'beyond sampling noise': the run's (the published "
+        "score outside the run's p05..p95), the baseline's (the run's score outside the "
+        "baseline's p05..p95), or both (the two intervals do not overlap)"
+    ),
+}
+
+
 def scipy_available() -> bool:
     """Whether scipy (for the Wilcoxon test) can be imported."""
     return importlib.util.find_spec("scipy") is not None
@@ -73,6 +90,9 @@ def describe_columns(result: ComparisonResult | None = None) -> str:
         The text ``gagebench compare`` prints under its summary.
     """
     lines = [f"  {name}: {text}" for name, text in SUMMARY_COLUMNS.items()]
+    if result is not None and result.baseline_sources:
+        lines = [f"  {n}: {t}" for n, t in SUMMARY_COLUMNS.items() if n not in BASELINE_COLUMNS]
+        lines += [f"  {name}: {text}" for name, text in BASELINE_COLUMNS.items()]
     if not scipy_available():
         lines.append(
             "  note: wilcoxon_p is empty because scipy is not installed (pip install scipy); "
@@ -96,6 +116,13 @@ class ComparisonResult:
     ``<m>_share_a_better`` (share of samples where A is better; ties count for the model
     that is not the run's first) and ``<m>_beyond`` (A or B where the 90 % interval
     excludes 0, "within" where it does not).
+
+    Against a published baseline (``baseline=``, see :func:`compare`) B is the baseline:
+    ``per_gage`` also has ``found_in`` ("both", "run", "baseline"), the D-score
+    components both tables have as ``<c>_a/_b/_diff`` (``mse_winner``: lower wins), and,
+    where a 90 % interval is known, ``<m>_a_p05/_a_p95`` (the run's uncertainty suite),
+    ``<m>_b_p05/_b_p95`` (the baseline's uncertainty table) and ``<m>_beyond``;
+    ``only_a``/``only_b`` name the gages of one side only.
     """
 
     model_a: str
@@ -103,6 +130,11 @@ class ComparisonResult:
     metrics: tuple[str, ...]
     per_gage: pd.DataFrame
     summary: pd.DataFrame
+    #: Against a baseline: the gages only in the run (A) and only in the baseline (B).
+    only_a: tuple[str, ...] = ()
+    only_b: tuple[str, ...] = ()
+    #: Against a baseline: the URLs it was read from (empty for model-to-model).
+    baseline_sources: tuple[str, ...] = ()
 
     def wins_by(
         self, gages: pd.DataFrame | None = None, by: str = "ecoregion", metric: str | None = None
@@ -209,6 +241,54 @@ def _as_table(results: Any, storage_options: Mapping[str, Any] | None) -> pd.Dat
     return table
 
 
+def _column(rows: pd.DataFrame, name: str, sites: pd.Index) -> np.ndarray:
+    """Column ``name`` of ``rows`` (indexed by site) as floats, in the order of ``sites``."""
+    return pd.to_numeric(rows[name], errors="coerce").reindex(sites).to_numpy(dtype=float)
+
+
+def _pair(
+    per_gage: pd.DataFrame,
+    sites: pd.Index,
+    rows_a: pd.DataFrame,
+    rows_b: pd.DataFrame,
+    metric: str,
+    name_a: str,
+    name_b: str,
+    lower_is_better: bool = False,
+) -> dict[str, Any]:
+    """Add ``<metric>_a/_b/_diff/_winner`` to ``per_gage``; the metric's summary row."""
+    a = _column(rows_a, metric, sites)
+    b = _column(rows_b, metric, sites)
+    diff = np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
+    better = -diff if lower_is_better else diff
+    winner = np.full(len(sites), None, dtype=object)
+    winner[better > 0] = name_a
+    winner[better < 0] = name_b
+    winner[better == 0] = "tie"
+    per_gage[f"{metric}_a"] = a
+    per_gage[f"{metric}_b"] = b
+    per_gage[f"{metric}_diff"] = diff
+    per_gage[f"{metric}_winner"] = winner
+    paired = diff[np.isfinite(diff)]
+    wins = better[np.isfinite(better)]
+    wins_a, wins_b = int((wins > 0).sum()), int((wins < 0).sum())
+    n = int(paired.size)
+    return {
+        "metric": metric,
+        "model_a": name_a,
+        "model_b": name_b,
+        "n_paired": n,
+        "median_a": float(np.median(a[np.isfinite(diff)])) if n else np.nan,
+        "median_b": float(np.median(b[np.isfinite(diff)])) if n else np.nan,
+        "median_diff": float(np.median(paired)) if n else np.nan,
+        "share_a_better": wins_a / n if n else np.nan,
+        "share_b_better": wins_b / n if n else np.nan,
+        "ties": n - wins_a - wins_b,
+        "sign_test_p": sign_test(wins_a, wins_b),
+        "wilcoxon_p": wilcoxon_p(paired),
+    }
+
+
 def compare(
     results_a: pd.DataFrame | str,
     results_b: pd.DataFrame | str | None = None,
@@ -216,8 +296,18 @@ def compare(
     models: Sequence[str | None] | None = None,
     metrics: Sequence[str] = COMPARE_METRICS,
     storage_options: Mapping[str, Any] | None = None,
+    baseline: Baseline | Mapping[str, Any] | None = None,
+    baseline_uncertainty: str | BaselineSource | None = None,
 ) -> ComparisonResult:
     """Compare model A with model B gage by gage.
+
+    Against published scores: ``compare(run, baseline={"nwm": URL})`` (one baseline; for
+    several use :func:`compare_baselines`) compares the run's model A (``models=[A]``,
+    default its first) with the baseline as model B. URL is a CSV/Parquet table in
+    HyTEST's layout or ``CATALOG_URL#ENTRY``, or a list of them (standard suite and
+    D-score of one model), or a :class:`~gagebench.baselines.BaselineSource` with its own
+    storage options; a read :class:`~gagebench.baselines.Baseline` is taken as it is.
+    ``baseline_uncertainty``: the baseline's KGE-uncertainty table (gumboot layout).
 
     One table (``results_b`` None): ``models`` names A and B (default: its first two
     models). Two tables (two runs): ``models`` names A in the first and B in the second
@@ -237,7 +327,13 @@ def compare(
         The metrics compared; only skill scores where larger is better (``NSE``, ``KGE``,
         ``logNSE``, ``pearson``, ``spearman``), else :class:`~gagebench.InputError`.
     storage_options
-        fsspec options for reading run URLs (credentials, ``endpoint_url``).
+        fsspec options for reading run URLs (credentials, ``endpoint_url``); not used
+        for the baseline (give a :class:`~gagebench.baselines.BaselineSource`).
+    baseline
+        ``{NAME: URL}`` or a :class:`~gagebench.baselines.Baseline`: compare with
+        published scores (see above; ``results_b`` must then be None).
+    baseline_uncertainty
+        The baseline's KGE-uncertainty table (URL or ``CATALOG_URL#ENTRY``).
 
     Returns
     -------
@@ -248,6 +344,17 @@ def compare(
         ``model_a``, ``model_b`` and ``metrics``.
     """
     table_a = _as_table(results_a, storage_options)
+    if baseline is not None:
+        if results_b is not None:
+            raise InputError("give either a second results table or a baseline, not both")
+        if len(list(models or [])) > 1:
+            raise InputError(
+                "against a baseline, models names only the run's model (A), got "
+                f"{list(models or [])}"
+            )
+        base = _one_baseline(baseline, baseline_uncertainty)
+        model = next(iter(models), None) if models else None
+        return _compare_baseline(table_a, _source(results_a), base, model, metrics)
     chosen: list[str | None] = list(models) if models is not None else [None, None]
     if len(chosen) != 2:
         raise InputError(f"models must name exactly two models (A B), got {chosen}")
@@ -281,36 +388,7 @@ def compare(
     per_gage = pd.DataFrame({"site_no": sites.astype(str)})
     summary_rows = []
     for metric in usable:
-        a = pd.to_numeric(rows_a[metric], errors="coerce").reindex(sites).to_numpy(dtype=float)
-        b = pd.to_numeric(rows_b[metric], errors="coerce").reindex(sites).to_numpy(dtype=float)
-        diff = np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
-        winner = np.full(len(sites), None, dtype=object)
-        winner[diff > 0] = name_a
-        winner[diff < 0] = name_b
-        winner[diff == 0] = "tie"
-        per_gage[f"{metric}_a"] = a
-        per_gage[f"{metric}_b"] = b
-        per_gage[f"{metric}_diff"] = diff
-        per_gage[f"{metric}_winner"] = winner
-        paired = diff[np.isfinite(diff)]
-        wins_a, wins_b = int((paired > 0).sum()), int((paired < 0).sum())
-        n = int(paired.size)
-        summary_rows.append(
-            {
-                "metric": metric,
-                "model_a": name_a,
-                "model_b": name_b,
-                "n_paired": n,
-                "median_a": float(np.median(a[np.isfinite(diff)])) if n else np.nan,
-                "median_b": float(np.median(b[np.isfinite(diff)])) if n else np.nan,
-                "median_diff": float(np.median(paired)) if n else np.nan,
-                "share_a_better": wins_a / n if n else np.nan,
-                "share_b_better": wins_b / n if n else np.nan,
-                "ties": n - wins_a - wins_b,
-                "sign_test_p": sign_test(wins_a, wins_b),
-                "wilcoxon_p": wilcoxon_p(paired),
-            }
-        )
+        summary_rows.append(_pair(per_gage, sites, rows_a, rows_b, metric, name_a, name_b))
     if results_b is None:
         first = next(iter(dict.fromkeys(table_a["model"].astype(str))))
         _add_paired_uncertainty(per_gage, summary_rows, rows_a, rows_b, name_a, name_b, first)
@@ -368,3 +446,180 @@ def _add_paired_uncertainty(
         row["with_interval_90"] = int(known.sum())
         row["a_better_beyond_90"] = int((known & (lo > 0)).sum())
         row["b_better_beyond_90"] = int((known & (hi < 0)).sum())
+
+
+# --- against published baselines ----------------------------------------------------------
+
+
+def _one_baseline(
+    baseline: Baseline | Mapping[str, Any], uncertainty: str | BaselineSource | None
+) -> Baseline:
+    """The one baseline of ``compare(..., baseline=...)``, read when given as URLs."""
+    if isinstance(baseline, Baseline):
+        if uncertainty is None:
+            return baseline
+        src = (
+            uncertainty if isinstance(uncertainty, BaselineSource) else BaselineSource(uncertainty)
+        )
+        unc = read_uncertainty(src.url, src.storage_options, name=baseline.name)
+        return replace(baseline, uncertainty=unc, sources=(*baseline.sources, src.url))
+    if len(baseline) != 1:
+        raise InputError(
+            f"compare takes one baseline, got {len(baseline)} ({', '.join(map(str, baseline))}): "
+            "use gagebench.report.comparison.compare_baselines for several"
+        )
+    ((name, sources),) = baseline.items()
+    return read_baseline(str(name), sources, uncertainty=uncertainty)
+
+
+def compare_baselines(
+    results: pd.DataFrame | str,
+    baselines: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    metrics: Sequence[str] = COMPARE_METRICS,
+    storage_options: Mapping[str, Any] | None = None,
+    uncertainty: Mapping[str, str | BaselineSource] | None = None,
+) -> dict[str, ComparisonResult]:
+    """The run's ``model`` (default: its first) against each published baseline.
+
+    ``baselines``: ``{NAME: URL | [URL, ...] | BaselineSource | Baseline}`` (URLs as in
+    :func:`compare`); ``uncertainty``: ``{NAME: URL}`` of KGE-uncertainty tables.
+    ``storage_options`` are the run's. Returns one :class:`ComparisonResult` per NAME.
+    """
+    unknown = sorted(set(uncertainty or {}) - set(baselines))
+    if unknown:
+        raise InputError(
+            f"uncertainty table(s) for {unknown} but no baseline of that name; the baselines "
+            f"are {sorted(baselines)} (give --baseline NAME=URL with the same NAME)"
+        )
+    table = _as_table(results, storage_options)
+    out = {}
+    for name, spec in baselines.items():
+        base = _one_baseline(
+            {name: spec} if not isinstance(spec, Baseline) else spec, (uncertainty or {}).get(name)
+        )
+        out[str(name)] = _compare_baseline(table, _source(results), base, model, metrics)
+    return out
+
+
+def _interval(
+    rows: pd.DataFrame | None, metric: str, sites: pd.Index
+) -> tuple[np.ndarray, ...] | None:
+    """``<metric>_p05`` and ``_p95`` of ``rows`` in the order of ``sites``; None without them."""
+    if rows is None or f"{metric}_p05" not in rows.columns or f"{metric}_p95" not in rows.columns:
+        return None
+    lo, hi = _column(rows, f"{metric}_p05", sites), _column(rows, f"{metric}_p95", sites)
+    if not np.isfinite(lo).any():
+        return None  # the suite's columns are there but were not computed
+    return lo, hi
+
+
+#: The verdict of each combination of known intervals (run's, baseline's).
+VERDICTS = {
+    (True, False): "run's 90 % interval: the published score lies outside the run's p05..p95",
+    (False, True): "baseline's 90 % interval: the run's score lies outside the baseline's p05..p95",
+    (True, True): "both 90 % intervals: the run's and the baseline's p05..p95 do not overlap",
+    (False, False): (
+        "none: no 90 % interval (compute the uncertainty suite in the run, or give "
+        "--baseline-uncertainty)"
+    ),
+}
+
+
+def _verdicts(
+    per_gage: pd.DataFrame,
+    row: dict[str, Any],
+    sites: pd.Index,
+    rows_a: pd.DataFrame,
+    unc_b: pd.DataFrame | None,
+    name_a: str,
+    name_b: str,
+) -> None:
+    """Better or worse beyond sampling noise, from the 90 % intervals that are known."""
+    metric = row["metric"]
+    a, b = per_gage[f"{metric}_a"].to_numpy(), per_gage[f"{metric}_b"].to_numpy()
+    run_iv = _interval(rows_a, metric, sites)
+    base_iv = _interval(unc_b, metric, sites)
+    row["verdict"] = VERDICTS[(run_iv is not None, base_iv is not None)]
+    if run_iv is None and base_iv is None:
+        return
+    # a point is its own interval: one rule covers the three cases
+    a_lo, a_hi = run_iv if run_iv is not None else (a, a)
+    b_lo, b_hi = base_iv if base_iv is not None else (b, b)
+    if run_iv is not None:
+        per_gage[f"{metric}_a_p05"], per_gage[f"{metric}_a_p95"] = a_lo, a_hi
+    if base_iv is not None:
+        per_gage[f"{metric}_b_p05"], per_gage[f"{metric}_b_p95"] = b_lo, b_hi
+    known = np.isfinite(a_lo) & np.isfinite(a_hi) & np.isfinite(b_lo) & np.isfinite(b_hi)
+    known &= np.isfinite(a) & np.isfinite(b)
+    a_better = known & (a_lo > b_hi)
+    b_better = known & (b_lo > a_hi)
+    beyond = np.full(len(sites), None, dtype=object)
+    beyond[known] = "within"
+    beyond[a_better] = name_a
+    beyond[b_better] = name_b
+    per_gage[f"{metric}_beyond"] = beyond
+    row["with_interval_90"] = int(known.sum())
+    row["a_better_beyond_90"] = int(a_better.sum())
+    row["b_better_beyond_90"] = int(b_better.sum())
+
+
+def _compare_baseline(
+    table: pd.DataFrame,
+    source: str,
+    base: Baseline,
+    model: str | None,
+    metrics: Sequence[str],
+) -> ComparisonResult:
+    """The run's model (A) against the published baseline (B), matched on canonical ids."""
+    from gagebench.metrics import SUITES
+
+    _check_higher_is_better(metrics)
+    name_a, rows_a = _pick(table, model, "A", source)
+    rows_a = rows_a.copy()
+    rows_a.index = pd.Index([canonical_id(s) for s in rows_a.index], name="site_no")
+    rows_a = rows_a[rows_a.index.notna() & ~rows_a.index.duplicated()]
+    name_b = base.name if base.name != name_a else f"{base.name} (published)"
+    rows_b = base.table.set_index("site_no")
+    usable = [m for m in metrics if m in rows_a.columns and m in rows_b.columns]
+    dscore = [c for c in SUITES["dscore"] if c in rows_a.columns and c in rows_b.columns]
+    if not usable and not dscore:
+        raise InputError(
+            f"the run's model {name_a!r} and the baseline {base.name!r} share none of "
+            f"{list(metrics)} nor a D-score component: the baseline has the columns "
+            f"{', '.join(map(str, rows_b.columns))}; compute that suite in the run "
+            "(suites: [standard] or [dscore])"
+        )
+    sites = rows_a.index.union(rows_b.index)
+    in_a, in_b = sites.isin(rows_a.index), sites.isin(rows_b.index)
+    found = np.where(in_a & in_b, "both", np.where(in_a, "run", "baseline"))
+    per_gage = pd.DataFrame({"site_no": sites.astype(str), "found_in": found})
+    only_a = tuple(str(s) for s in sites[in_a & ~in_b])
+    only_b = tuple(str(s) for s in sites[in_b & ~in_a])
+    unc_b = None if base.uncertainty is None else base.uncertainty.set_index("site_no")
+    summary_rows = []
+    for metric in usable:
+        row = _pair(per_gage, sites, rows_a, rows_b, metric, name_a, name_b)
+        _verdicts(per_gage, row, sites, rows_a, unc_b, name_a, name_b)
+        summary_rows.append(row)
+    for comp in dscore:
+        if comp == "mse":
+            summary_rows.append(_pair(per_gage, sites, rows_a, rows_b, comp, name_a, name_b, True))
+            continue
+        a, b = _column(rows_a, comp, sites), _column(rows_b, comp, sites)
+        per_gage[f"{comp}_a"], per_gage[f"{comp}_b"] = a, b
+        per_gage[f"{comp}_diff"] = np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
+    summary = pd.DataFrame(summary_rows)
+    summary["gages_only_in_run"] = len(only_a)
+    summary["gages_only_in_baseline"] = len(only_b)
+    return ComparisonResult(
+        model_a=name_a,
+        model_b=name_b,
+        metrics=tuple(usable) + (("mse",) if "mse" in dscore else ()),
+        per_gage=per_gage,
+        summary=summary,
+        only_a=only_a,
+        only_b=only_b,
+        baseline_sources=base.sources,
+    )

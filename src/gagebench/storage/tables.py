@@ -24,11 +24,13 @@ def read_table(
     what: str,
     key: str,
     dtype: Mapping[str, Any] | None = None,
+    csv_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The table at ``url``: Parquet for ``.parquet``/``.pq``, else CSV (``dtype`` per column).
 
     ``what``: the table with its article (``"the gage list"``); ``key``: the setting that
-    holds the URL, named in the messages.
+    holds the URL, named in the messages. ``csv_options``: more keywords of
+    :func:`pandas.read_csv`.
     """
     options = options_for_url(url, dict(storage_options or {}))
     parquet = url.lower().split("?", 1)[0].endswith((".parquet", ".pq"))
@@ -36,7 +38,7 @@ def read_table(
         with translating(url, "read", what, key):
             if parquet:
                 return pd.read_parquet(url, storage_options=options)
-            return pd.read_csv(url, dtype=dtype, storage_options=options)
+            return pd.read_csv(url, dtype=dtype, storage_options=options, **dict(csv_options or {}))
     except ValueError as exc:  # pandas/pyarrow parse errors, bad encodings
         if isinstance(exc, GagebenchError):
             raise
