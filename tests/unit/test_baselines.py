@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import gagebench
+from baseline_fixtures import sample_run
 from gagebench.baselines import (
     _merge_options,
     read_baseline,
@@ -63,23 +63,6 @@ def test_published_values_are_read_exactly_empty_cells_and_inf_kept() -> None:
                 assert same(cell, table.at[site, col]), (site, col)
     assert n_empty > 1000
     assert n_inf > 200
-
-
-def sample_run(n_baseline: int = 12) -> tuple[pd.DataFrame, list[str]]:
-    """A run's results for real site numbers (bare, without USGS-) plus two gages HyTEST
-    does not have; standard, D-score and uncertainty suites."""
-    pub = pd.read_csv(NWM, dtype={"site_no": str})
-    sites = [s.removeprefix("USGS-") for s in pub["site_no"][:n_baseline]]
-    sites += ["99999990", "99999991"]
-    time = pd.date_range("2001-10-01", "2013-09-30", freq="D")
-    rng = np.random.default_rng(7)
-    obs = pd.DataFrame(rng.gamma(2.0, 5.0, (len(time), len(sites))), index=time, columns=sites)
-    noise = rng.uniform(0.05, 1.2, len(sites))
-    model = obs * (1 + noise * rng.standard_normal(obs.shape)).clip(0.05)
-    results = gagebench.evaluate(
-        obs, {"mine": model}, suites=["standard", "dscore", "uncertainty"], n_samples=60, seed=3
-    )
-    return results, sites
 
 
 @pytest.fixture(scope="module")
