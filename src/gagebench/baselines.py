@@ -106,8 +106,19 @@ def resolve(
 ) -> tuple[str, dict[str, Any]]:
     """The table URL and storage options of ``url`` (a table, or ``CATALOG_URL#ENTRY``).
 
-    A catalog entry gives its ``args.urlpath`` and ``args.storage_options``, with
-    ``storage_options`` merged over the latter. A plain table URL gets ``storage_options``.
+    Parameters
+    ----------
+    url
+        A CSV/Parquet table's URL, or ``CATALOG_URL#ENTRY`` (an intake catalog's entry).
+    storage_options
+        The caller's fsspec options: used to read the catalog, and merged over the entry's
+        ``args.storage_options`` (the caller's win; a caller's ``endpoint_url`` replaces
+        the entry's ``client_kwargs.endpoint_url``).
+
+    Returns
+    -------
+    tuple[str, dict]
+        The table's URL (the entry's ``args.urlpath``) and the storage options to read it.
     """
     options = dict(storage_options or {})
     if "#" not in url:
@@ -208,8 +219,25 @@ def read_baseline(
     """Read model ``name``'s published scores from one or more tables (joined on ``site_no``).
 
     Several tables of one model (its standard suite and its D-score) are joined into one
-    row per gage; a metric given by two tables is refused. ``storage_options`` apply to
-    every URL that is given as a plain string.
+    row per gage; a metric given by two tables is refused.
+
+    Parameters
+    ----------
+    name
+        The baseline's model name (model B of a comparison).
+    sources
+        A table URL or ``CATALOG_URL#ENTRY``, a :class:`BaselineSource` (with its own
+        storage options), or a list of them.
+    storage_options
+        fsspec options for the sources given as plain strings.
+    uncertainty
+        The model's KGE-uncertainty table (gumboot layout, :func:`read_uncertainty`).
+
+    Returns
+    -------
+    Baseline
+        One row per gage (``site_no`` canonical, values exactly as published), the
+        uncertainty columns when given, and the URLs read.
     """
     items = sources if isinstance(sources, list) else [sources]
     merged: pd.DataFrame | None = None
@@ -288,7 +316,23 @@ def uncertainty_columns(frame: pd.DataFrame, what: str, statistic: str = "KGE") 
 def read_uncertainty(
     url: str, storage_options: Mapping[str, Any] | None = None, *, name: str = "baseline"
 ) -> pd.DataFrame:
-    """A KGE-uncertainty table (gumboot layout, e.g. HyTEST's ``KGE_gumbootStats``)."""
+    """A KGE-uncertainty table (gumboot layout, e.g. HyTEST's ``KGE_gumbootStats``).
+
+    Parameters
+    ----------
+    url
+        The table's URL or ``CATALOG_URL#ENTRY``.
+    storage_options
+        fsspec options (merged over a catalog entry's).
+    name
+        The baseline it belongs to, named in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``site_no`` (canonical) and ``KGE_<field>`` for gumboot's fields the table has
+        (:func:`uncertainty_columns` says which layouts are read).
+    """
     what = f"the uncertainty table of the baseline {name!r} at {url!r}"
     frame, _ = read_table_at(url, storage_options, what)
     return uncertainty_columns(frame, what)

@@ -481,11 +481,30 @@ def compare_baselines(
     storage_options: Mapping[str, Any] | None = None,
     uncertainty: Mapping[str, str | BaselineSource] | None = None,
 ) -> dict[str, ComparisonResult]:
-    """The run's ``model`` (default: its first) against each published baseline.
+    """The run's ``model`` (A) against each published baseline (B).
 
-    ``baselines``: ``{NAME: URL | [URL, ...] | BaselineSource | Baseline}`` (URLs as in
-    :func:`compare`); ``uncertainty``: ``{NAME: URL}`` of KGE-uncertainty tables.
-    ``storage_options`` are the run's. Returns one :class:`ComparisonResult` per NAME.
+    Parameters
+    ----------
+    results
+        A results table, or the URL of a run folder or results file.
+    baselines
+        ``{NAME: URL | [URL, ...] | BaselineSource | Baseline}``: each baseline's tables
+        (URLs as in :func:`compare`: HyTEST-layout CSV/Parquet or ``CATALOG_URL#ENTRY``).
+    model
+        The run's model compared (default: its first).
+    metrics
+        The metrics compared (skill scores where larger is better).
+    storage_options
+        fsspec options for the run's URL (not for the baselines: give
+        :class:`~gagebench.baselines.BaselineSource` for theirs).
+    uncertainty
+        ``{NAME: URL}``: a baseline's KGE-uncertainty table (gumboot layout).
+
+    Returns
+    -------
+    dict[str, ComparisonResult]
+        One comparison per NAME, with ``only_a``/``only_b`` (gages of one side only) and
+        the summary's ``verdict`` (which 90 % intervals decide "beyond sampling noise").
     """
     unknown = sorted(set(uncertainty or {}) - set(baselines))
     if unknown:
