@@ -376,7 +376,7 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     comp.add_argument(
         "--models",
         nargs="+",
-        metavar="A [B]",
+        metavar="MODEL",
         help="the two model names; with --baseline the run's one model (A, default its first)",
     )
     comp.add_argument(
