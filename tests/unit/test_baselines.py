@@ -224,3 +224,11 @@ def test_uncertainty_layouts_are_mapped_by_name_and_unknown_ones_listed() -> Non
     np.testing.assert_array_equal(uncertainty_columns(wide, "t")["KGE_p95"], long["p95"])
     with pytest.raises(InputError, match=r"has the columns site_no, lower, upper; expected"):
         uncertainty_columns(long[["site_no"]].assign(lower=0.1, upper=0.2), "the table")
+
+
+def test_a_parquet_baseline_reads_the_same_values(tmp_path: Path) -> None:
+    path = tmp_path / "nwm.parquet"
+    pd.read_csv(NWM, dtype={"site_no": str}).to_parquet(path)
+    from_csv = read_baseline("nwm", str(NWM)).table
+    from_parquet = read_baseline("nwm", str(path)).table
+    pd.testing.assert_frame_equal(from_parquet, from_csv)
