@@ -232,3 +232,15 @@ def test_a_parquet_baseline_reads_the_same_values(tmp_path: Path) -> None:
     from_csv = read_baseline("nwm", str(NWM)).table
     from_parquet = read_baseline("nwm", str(path)).table
     pd.testing.assert_frame_equal(from_parquet, from_csv)
+
+
+def test_a_baseline_read_once_serves_several_comparisons(
+    run_results: tuple[pd.DataFrame, list[str]],
+) -> None:
+    results, _ = run_results
+    base = read_baseline("nwm", str(NWM))
+    direct = compare(results, baseline=base)
+    mapped = compare(results, baseline={"nwm": base}, baseline_uncertainty=str(KGE_UNC))
+    pd.testing.assert_series_equal(direct.per_gage["KGE_b"], mapped.per_gage["KGE_b"])
+    assert mapped.baseline_sources == (str(NWM), str(KGE_UNC))
+    assert "KGE_b_p05" in mapped.per_gage.columns

@@ -469,6 +469,8 @@ def _one_baseline(
             "use gagebench.report.comparison.compare_baselines for several"
         )
     ((name, sources),) = baseline.items()
+    if isinstance(sources, Baseline):
+        return _one_baseline(sources, uncertainty)
     return read_baseline(str(name), sources, uncertainty=uncertainty)
 
 
@@ -515,9 +517,7 @@ def compare_baselines(
     table = _as_table(results, storage_options)
     out = {}
     for name, spec in baselines.items():
-        base = _one_baseline(
-            {name: spec} if not isinstance(spec, Baseline) else spec, (uncertainty or {}).get(name)
-        )
+        base = _one_baseline({name: spec}, (uncertainty or {}).get(name))
         out[str(name)] = _compare_baseline(table, _source(results), base, model, metrics)
     return out
 
