@@ -253,7 +253,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from gagebench.report.html import write_report
 
     options, gages = _read_options(args)
-    print(write_report(args.results_url, output=args.output, storage_options=options, gages=gages))
+    url = write_report(
+        args.results_url,
+        output=args.output,
+        storage_options=options,
+        gages=gages,
+        report_gages=args.report_gages,
+    )
+    print(url)
     return 0
 
 
@@ -305,6 +312,13 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="write the HTML report of a run and print its path")
     report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
     report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
+    report.add_argument(
+        "--report-gages",
+        nargs="+",
+        metavar="GAGE",
+        help="the gages whose KGE per water year is drawn (runs with a water_year "
+        "breakdown; default: the gages at the 10/50/90 %% percentiles of median KGE)",
+    )
     _add_read_options(report)
     report.set_defaults(handler=_cmd_report)
 
