@@ -233,32 +233,35 @@ def _add_config_schema(sub: argparse._SubParsersAction) -> None:
 
 
 # --- report / compare (report helper) -------------------------------------------------------
-def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Storage options (run file's ``storage_options``, then --storage-option) and the
-    gage list (the run file's, for gage metadata) of ``report`` / ``compare``."""
+def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[str] | None]:
+    """Storage options (run file's ``storage_options``, then --storage-option), the gage
+    list (the run file's, for gage metadata) and the run file's ``report_gages`` of
+    ``report`` / ``compare``."""
     from gagebench.config import load_config
 
     options: dict[str, Any] = {}
     gages = "builtin"
+    report_gages = None
     if args.config:
         cfg = load_config(*args.config, output=".")
         options.update(cfg.storage_options)
         gages = cfg.gages
+        report_gages = list(cfg.report_gages) if cfg.report_gages else None
     options.update(_overrides(args.storage_option))
-    return options, gages
+    return options, gages, report_gages
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of a run and print where it went."""
     from gagebench.report.html import write_report
 
-    options, gages = _read_options(args)
+    options, gages, report_gages = _read_options(args)
     url = write_report(
         args.results_url,
         output=args.output,
         storage_options=options,
         gages=gages,
-        report_gages=args.report_gages,
+        report_gages=args.report_gages or report_gages,
     )
     print(url)
     return 0
@@ -271,7 +274,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from gagebench.report.comparison import compare, describe_columns
     from gagebench.report.html import write_comparison
 
-    options, _ = _read_options(args)
+    options, _, _ = _read_options(args)
     result = compare(
         args.results_url, args.results_url_b, models=args.models, storage_options=options
     )

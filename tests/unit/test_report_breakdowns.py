@@ -98,7 +98,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     ).to_config_dict()
     over = {**stores, "output": str(root / "runs"), "report": False, "progress": False,
             "run_id": "by", "batch_size": 5}  # fmt: skip
-    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as c:
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
         result = run(load_config(overrides=over), client=c)
     sites = sorted(result.results["site_no"].astype(str).unique())
     return Path(result.run_url), _long_tables(stores, sites)
@@ -244,3 +244,23 @@ def test_without_breakdown_tables_the_report_is_unchanged(
     shutil.rmtree(run_dir / "figures")
     assert page() == before
     assert not (run_dir / "figures" / "by_season_kge.png").exists()
+
+
+def test_a_run_file_names_the_report_gages_and_is_validated(
+    run_folder: tuple[Path, dict], run_dir: Path, tmp_path: Path
+) -> None:
+    _with_tables(run_dir, {"water_year": run_folder[1]["water_year"]})
+    site = sorted(run_folder[1]["water_year"]["site_no"].unique())[4]
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text(f'report_gages: ["{site}"]\n')
+    proc = _cli("report", str(run_dir), "-c", str(run_file))
+    assert proc.returncode == 0, proc.stderr
+    text = Path(proc.stdout.strip().splitlines()[-1]).read_text(encoding="utf-8")
+    assert f"{site} (named)" in _caption(text, "water_year_kge")
+
+    run_file.write_text("report_gages: 01013500\n")  # one id, not a list
+    proc = _cli("report", str(run_dir), "-c", str(run_file))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "gagebench.report_gages" in proc.stderr
+    assert "a list of gage ids" in proc.stderr
