@@ -51,13 +51,11 @@ START = "1979-02-01"
 
 
 def per_day_suites() -> tuple[str, ...]:
-    """Every suite the per-day kernels compute, in the registry's order (``uncertainty``,
-    computed apart over water-year sums, is not one)."""
+    """Every suite of the registry computed from the paired days, in its order: all but
+    ``uncertainty``, which is computed apart, over water-year sums of all models."""
     from gagebench.metrics import registry
 
-    engine = getattr(registry, "ENGINE_SUITES", None)
-    names = tuple(engine) if engine else tuple(registry.SUITES)
-    return tuple(s for s in registry.SUITES if s in names and s != "uncertainty")
+    return tuple(s for s in registry.SUITES if s != "uncertainty")
 
 
 def catalog_suites() -> tuple[str, ...]:
@@ -135,14 +133,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     catalog, every = catalog_suites(), per_day_suites()
     by = supports_by()
 
+    engine: Any = evaluate_arrays  # `by` only where the engine has it (a feature test)
+
     def run(suites: tuple[str, ...], **extra: Any) -> Callable[[], Any]:
-        return lambda: evaluate_arrays(obs, sim, dates, suites=suites, **extra)
+        return lambda: engine(obs, sim, dates, suites=suites, **extra)
 
     warm = min(obs.shape[0], 8)  # compile every kernel on a slice first
     for suites in {("standard",), catalog, every}:
-        evaluate_arrays(obs[:warm], sim[:warm], dates, suites=suites)
+        engine(obs[:warm], sim[:warm], dates, suites=suites)
         if by:
-            evaluate_arrays(obs[:warm], sim[:warm], dates, suites=suites, by="season")
+            engine(obs[:warm], sim[:warm], dates, suites=suites, by="season")
     rows: list[dict[str, Any]] = []
     standard = run(("standard",))
     found = _pair(standard, run(catalog), args.rounds)

@@ -178,7 +178,8 @@ def choose_gages(
     frame = checked_results(table)
     if named:
         held = {canonical_id(s): s for s in frame["site_no"].unique()}
-        chosen, missing = [], []
+        chosen: list[tuple[str, str]] = []
+        missing: list[str] = []
         for name in named:
             site = held.get(canonical_id(name))
             if site is None:
@@ -197,8 +198,8 @@ def choose_gages(
     out: list[tuple[str, str]] = []
     for q in quantiles:
         site, value = ranked[round(q * (len(ranked) - 1))]
-        if site not in [s for s, _ in out]:
-            out.append((site, f"{q:.0%} percentile, median {metric} {value:.2f}"))
+        if str(site) not in [s for s, _ in out]:
+            out.append((str(site), f"{q:.0%} percentile, median {metric} {value:.2f}"))
     return out
 
 
