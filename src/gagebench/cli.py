@@ -233,27 +233,37 @@ def _add_config_schema(sub: argparse._SubParsersAction) -> None:
 
 
 # --- report / compare (report helper) -------------------------------------------------------
-def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Storage options (run file's ``storage_options``, then --storage-option) and the
-    gage list (the run file's, for gage metadata) of ``report`` / ``compare``."""
+def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[str] | None]:
+    """Storage options (run file's ``storage_options``, then --storage-option), the gage
+    list (the run file's, for gage metadata) and the run file's ``report_gages`` of
+    ``report`` / ``compare``."""
     from gagebench.config import load_config
 
     options: dict[str, Any] = {}
     gages = "builtin"
+    report_gages = None
     if args.config:
         cfg = load_config(*args.config, output=".")
         options.update(cfg.storage_options)
         gages = cfg.gages
+        report_gages = list(cfg.report_gages) if cfg.report_gages else None
     options.update(_overrides(args.storage_option))
-    return options, gages
+    return options, gages, report_gages
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of a run and print where it went."""
     from gagebench.report.html import write_report
 
-    options, gages = _read_options(args)
-    print(write_report(args.results_url, output=args.output, storage_options=options, gages=gages))
+    options, gages, report_gages = _read_options(args)
+    url = write_report(
+        args.results_url,
+        output=args.output,
+        storage_options=options,
+        gages=gages,
+        report_gages=args.report_gages or report_gages,
+    )
+    print(url)
     return 0
 
 
@@ -264,7 +274,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from gagebench.report.comparison import compare, describe_columns
     from gagebench.report.html import write_comparison
 
-    options, _ = _read_options(args)
+    options, _, _ = _read_options(args)
     if args.baseline or args.baseline_uncertainty:
         return _compare_with_baselines(args, options)
     if args.models is not None and len(args.models) != 2:
@@ -365,6 +375,13 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
     report = sub.add_parser("report", help="write the HTML report of a run and print its path")
     report.add_argument("results_url", metavar="RESULTS_URL", help="run folder (any fsspec URL)")
     report.add_argument("--output", metavar="FILE", help="report file (default: in the run)")
+    report.add_argument(
+        "--report-gages",
+        nargs="+",
+        metavar="GAGE",
+        help="the gages whose KGE per water year is drawn (runs with a water_year "
+        "breakdown; default: the gages at the 10/50/90 %% percentiles of median KGE)",
+    )
     _add_read_options(report)
     report.set_defaults(handler=_cmd_report)
 

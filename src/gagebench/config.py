@@ -515,6 +515,7 @@ class RunConfig(_MaskedRepr):
     batch_size: int = DEFAULT_BATCH_SIZE
     min_paired_days: int = default("min_paired_days")
     report: bool = default("report")
+    report_gages: tuple[str, ...] | None = default("report_gages")
     progress: bool = default("progress")
     log_format: str = default("log_format")
     retries: Mapping[str, Any] = field(default_factory=dict)

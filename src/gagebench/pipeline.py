@@ -917,6 +917,7 @@ class _Report:
                 storage_options=self.config.options_for(),
                 gages=self.config.gages,
                 manifest={},
+                report_gages=self.config.report_gages,
             )
         except Exception as exc:
             self._failed(exc)

@@ -386,6 +386,10 @@ class RunSettings(Section):
         int, Expect("an integer of at least 2 (days with both observed and simulated flow)")
     ] = setting("min_paired_days", decides_results=True, ge=2)
     report: bool = setting("report")
+    report_gages: Annotated[
+        list[Annotated[str, Field(pattern=r"\S")]] | None,
+        Expect("null or a list of gage ids, e.g. ['01013500']"),
+    ] = setting("report_gages")
     progress: bool = setting("progress")
     log_format: Literal["text", "json"] = setting("log_format")
     retries: RetrySettings = Field(default_factory=RetrySettings, description=help_text("retries"))

@@ -18,7 +18,7 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache, partial
@@ -475,6 +475,82 @@ def _figure_sections(results: pd.DataFrame, gages: pd.DataFrame | None) -> list[
     return [skill, where, groups, card]
 
 
+def _breakdown_section(
+    breakdowns: Mapping[str, pd.DataFrame],
+    gages: pd.DataFrame | None,
+    report_gages: Sequence[str] | None,
+) -> Section:
+    """KGE by season (maps), per water year (a few gages) and by month (a table), from the
+    run's breakdown tables; only their ``ok``/``partial`` rows."""
+    from gagebench.report.plots_breakdown import (
+        QUANTILES,
+        choose_gages,
+        month_table,
+        plot_by_season,
+        plot_water_years,
+    )
+
+    section = Section(
+        "breakdowns",
+        "By season, water year and month",
+        "The suites computed again on the days of each group (results_by_<group>.parquet). "
+        "Only groups with status ok or partial are shown: a group with fewer paired days "
+        "than min_paired_days is left out.",
+    )
+    if "season" in breakdowns:
+        section.figures.append(
+            _draw(
+                "by_season_kge",
+                "KGE by season",
+                "Gages coloured by their KGE on the days of each season (columns: DJF "
+                "winter, MAM spring, JJA summer, SON fall), one row per model; panel "
+                "titles give the median across gages.",
+                lambda: plot_by_season(breakdowns["season"], "KGE", gages=gages),
+            )
+        )
+    if "water_year" in breakdowns:
+        table = breakdowns["water_year"]
+        try:
+            chosen = choose_gages(table, "KGE", named=report_gages)
+        except NothingToPlot as exc:
+            section.notes.append(f"KGE per water year cannot be drawn: {exc}")
+        else:
+            if report_gages:
+                why = "the gages named in the report options"
+            else:
+                shares = ", ".join(f"{q:.0%}" for q in QUANTILES)
+                why = (
+                    f"the gages at the {shares} percentiles of the gages' median KGE over "
+                    "their water years (first model)"
+                )
+            shown = "; ".join(f"{site} ({reason})" for site, reason in chosen)
+            section.figures.append(
+                _draw(
+                    "water_year_kge",
+                    "KGE per water year",
+                    f"KGE of each water year (October-September) at {why}: {shown}. "
+                    "Dashed: the mean-flow benchmark (KGE −0.41); a gap is a year not scored.",
+                    partial(plot_water_years, table, "KGE", sites=[s for s, _ in chosen]),
+                )
+            )
+    if "month" in breakdowns:
+        try:
+            months = month_table(breakdowns["month"], "KGE")
+        except NothingToPlot as exc:
+            section.notes.append(f"KGE by month cannot be listed: {exc}")
+        else:
+            counts = {c: ".0f" for c in months.columns if c.endswith(": gages")}
+            section.tables.append(
+                make_table(
+                    "KGE by month: median across gages (ok/partial months)",
+                    months,
+                    index=True,
+                    formats=counts,
+                )
+            )
+    return section
+
+
 def _gages_section(results: pd.DataFrame) -> Section:
     """The best and worst gages of each model, and the count of gages by status."""
     section = Section("gages", "Best and worst gages, and status")
@@ -500,12 +576,14 @@ def build_sections(
 
 
 def _drawn_sections(
-    run: RunFolder, gages: pd.DataFrame | None
+    run: RunFolder, gages: pd.DataFrame | None, report_gages: Sequence[str] | None = None
 ) -> tuple[list[Section], pd.DataFrame]:
     """The sections drawn from the results: all but the provenance (the manifest's)."""
     results = with_gages(run.results, gages)
     models = models_of(results)
     sections = [_summary_section(run, results), *_figure_sections(results, gages)]
+    if run.breakdowns:
+        sections.append(_breakdown_section(run.breakdowns, gages, report_gages))
     if "KGE_p05" in results.columns:
         sections.append(_uncertainty_section(results, gages, models))
     if len(models) > 1:
@@ -640,6 +718,19 @@ class DrawnReport:
         return shown
 
 
+def _checked_gages(report_gages: Sequence[str] | None) -> list[str] | None:
+    """``report_gages`` as a list of gage ids; InputError for anything else."""
+    if report_gages is None:
+        return None
+    if isinstance(report_gages, str) or not all(
+        isinstance(g, str) and g.strip() for g in report_gages
+    ):
+        raise InputError(
+            f"report_gages must be a list of gage ids such as ['01013500'], got {report_gages!r}"
+        )
+    return list(report_gages) or None
+
+
 def draw_report(
     run_url: str,
     *,
@@ -647,6 +738,7 @@ def draw_report(
     output: str | None = None,
     gages: pd.DataFrame | str | None = None,
     manifest: Mapping[str, Any] | None = None,
+    report_gages: Sequence[str] | None = None,
 ) -> DrawnReport:
     """Read a run and draw its report's figures; :meth:`DrawnReport.write` writes it.
 
@@ -657,7 +749,7 @@ def draw_report(
     run = read_run(run_url, storage_options, manifest)
     if isinstance(gages, str):
         gages = None if gages == BUILTIN else load_gages(gages, storage_options=storage_options)
-    sections, results = _drawn_sections(run, gages)
+    sections, results = _drawn_sections(run, gages, _checked_gages(report_gages))
     return DrawnReport(run, sections, results, run_url, output, storage_options)
 
 
@@ -668,6 +760,7 @@ def write_report(
     output: str | None = None,
     gages: pd.DataFrame | str | None = None,
     manifest: Mapping[str, Any] | None = None,
+    report_gages: Sequence[str] | None = None,
 ) -> str:
     """Write the run's ``report.html`` and ``figures/<name>.png``; return the report's URL.
 
@@ -687,6 +780,11 @@ def write_report(
     manifest
         Provenance to show instead of ``manifest.json`` (a run's report written before
         its manifest, which goes last).
+    report_gages
+        The gages whose KGE per water year is drawn (a run with a water-year breakdown,
+        ``results_by_water_year.parquet``), as ``01013500`` or ``USGS-01013500``; None:
+        the gages at the 10th, 50th and 90th percentiles of the gages' median KGE over
+        their water years.
 
     Returns
     -------
@@ -694,7 +792,12 @@ def write_report(
         The URL of the report written.
     """
     drawn = draw_report(
-        run_url, storage_options=storage_options, output=output, gages=gages, manifest=manifest
+        run_url,
+        storage_options=storage_options,
+        output=output,
+        gages=gages,
+        manifest=manifest,
+        report_gages=report_gages,
     )
     return drawn.write()
 

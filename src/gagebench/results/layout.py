@@ -10,6 +10,7 @@ resume), the lease and the settings check all use these names. Layout under
     _parts/batch-00012.parquet    one file per finished batch, each written atomically
     _lock.json                    the lease of the process running it
     results.parquet               every row (written at commit)
+    results_by_<group>.parquet    breakdowns (season, month, water_year), when asked for
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
@@ -47,6 +48,15 @@ LOCK_FILE = "_lock.json"
 SETTINGS_FILE = "settings.json"
 STARTED_FILE = "started.json"
 FIGURES_DIR = "figures"
+#: The groups of a breakdown (``by=``): each one's table is ``results_by_<group>.parquet``.
+BREAKDOWN_GROUPS = ("season", "month", "water_year")
+
+
+def breakdown_file(group: str) -> str:
+    """The run folder's long table of the breakdown by ``group`` (all models)."""
+    return f"results_by_{group}.parquet"
+
+
 _PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from gagebench.errors import InputError, StorageError
 from gagebench.results.layout import (
+    BREAKDOWN_GROUPS,
     LOCK_FILE,
     MANIFEST_FILE,
     PARTS,
@@ -28,6 +29,7 @@ from gagebench.results.layout import (
     RESULTS_FILE,
     STARTED_FILE,
     SUITE_FILES,
+    breakdown_file,
     part_index,
 )
 from gagebench.results.resume import recorded_resume
@@ -36,12 +38,14 @@ from gagebench.storage.errors import translating
 
 @dataclass(frozen=True)
 class RunFolder:
-    """A run read back: its URL, results table, manifest (``{}`` when absent) and notes."""
+    """A run read back: its URL, results table, manifest (``{}`` when absent), notes and
+    breakdown tables (group -> long table, only those the folder holds)."""
 
     url: str
     results: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    breakdowns: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -116,8 +120,9 @@ def _read_run(
     if results is None:
         results = _from_hytest_csvs(fs, root, url)
         notes.append(f"no {RESULTS_FILE}: rebuilt from the per-model HyTEST CSVs")
+    breakdowns = load_breakdowns(fs, root)
     if manifest is not None:
-        return RunFolder(url, results, dict(manifest), tuple(notes))
+        return RunFolder(url, results, dict(manifest), tuple(notes), breakdowns)
     try:
         found = load_manifest(fs, root)
     except InputError as exc:
@@ -125,7 +130,7 @@ def _read_run(
         found = {}
     if found is None:
         notes.append(f"no {MANIFEST_FILE}: the run may be unfinished or was written elsewhere")
-    return RunFolder(url, results, found or {}, tuple(notes))
+    return RunFolder(url, results, found or {}, tuple(notes), breakdowns)
 
 
 class UnfinishedRunError(InputError):
@@ -206,6 +211,17 @@ def load_results(fs: Any, root: str) -> pd.DataFrame | None:
     # whole-object reads (cat_file): retried and length-checked by the storage layer, and
     # never sized from a listing cached before the file was written
     return pd.read_parquet(io.BytesIO(fs.cat_file(path)))
+
+
+def load_breakdowns(fs: Any, root: str) -> dict[str, pd.DataFrame]:
+    """The breakdown tables (``results_by_<group>.parquet``) of the run folder ``root``:
+    group -> long table, for the groups whose file is there."""
+    found = {}
+    for group in BREAKDOWN_GROUPS:
+        path = posixpath.join(root.rstrip("/"), breakdown_file(group))
+        if fs.exists(path):
+            found[group] = pd.read_parquet(io.BytesIO(fs.cat_file(path)))
+    return found
 
 
 def load_manifest(fs: Any, root: str) -> dict[str, Any] | None:
