@@ -82,7 +82,8 @@ def group_rows_frame(grouped: GroupedResult, gage_ids: Sequence[Any], model: str
     frame.insert(0, "site_no", np.repeat(np.asarray(list(gage_ids), dtype=object), n_seg))
     frame.insert(1, "model", model)
     labels = list(grouped.labels) * len(gage_ids)
-    frame.insert(2, grouped.by, pd.Series(labels, dtype=object if grouped.by == "season" else "int64"))
+    dtype = object if grouped.by == "season" else "int64"
+    frame.insert(2, grouped.by, pd.Series(labels, dtype=dtype))
     frame["n_days"] = result.n_days
     frame["status"] = result.status
     frame["note"] = result.note

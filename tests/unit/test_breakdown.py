@@ -98,7 +98,8 @@ def test_breakdown_labels_and_partial_water_years() -> None:
     assert season["season"].tolist()[:4] == ["DJF", "MAM", "JJA", "SON"]
     # min_paired_days per group: April of gage d has 3 paired days
     april = month[(month["site_no"] == "d") & (month["month"] == 4)].iloc[0]
-    assert april["status"] == "too_few_days" and np.isnan(april["NSE"])
+    assert april["status"] == "too_few_days"
+    assert np.isnan(april["NSE"])
     assert "min_paired_days=365" in april["note"]
 
 
