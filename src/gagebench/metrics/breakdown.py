@@ -19,6 +19,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import kernels
 from gagebench.metrics.engine import (
@@ -90,8 +91,8 @@ def evaluate_groups(
     dates: npt.ArrayLike,
     by: str,
     *,
-    suites: str | tuple[str, ...] = ("standard",),
-    mode: str = "standard",
+    suites: str | tuple[str, ...] = tuple(default("suites")),
+    mode: str = default("mode"),
     min_days: int = 2,
 ) -> GroupedResult:
     """Evaluate one model per gage and group (``by``: season, month or water_year).
