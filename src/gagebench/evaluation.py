@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gagebench.columns import ROW_TAIL, result_columns
+from gagebench.columns import ROW_TAIL, group_columns, result_columns
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import PARTIAL, BatchResult, check_names, evaluate_arrays
@@ -104,6 +104,29 @@ def missing_rows(
     frame["status"] = status
     frame["note"] = note
     return frame.astype({"first_day": "datetime64[ns]", "last_day": "datetime64[ns]"})
+
+
+def missing_group_rows(
+    gage_ids: Sequence[Any],
+    model: str,
+    suites: Sequence[str],
+    by: str,
+    labels: Sequence[Any],
+    status: str,
+    note: str,
+) -> pd.DataFrame:
+    """Breakdown rows (one per group of ``labels``) for gages that could not be evaluated."""
+    columns = group_columns(by, suites)
+    n = len(gage_ids) * len(labels)
+    frame = pd.DataFrame(np.nan, index=range(n), columns=columns)
+    frame["site_no"] = np.repeat(np.asarray(list(gage_ids), dtype=object), len(labels))
+    frame["model"] = model
+    dtype = object if by == "season" else "int64"
+    frame[by] = pd.Series(list(labels) * len(gage_ids), dtype=dtype)
+    frame["n_days"] = 0
+    frame["status"] = status
+    frame["note"] = note
+    return frame
 
 
 def _days(index: np.ndarray, dates: np.ndarray | None) -> pd.Series:

@@ -28,6 +28,7 @@ from gagebench.results.layout import (
     RESULTS_FILE,
     STARTED_FILE,
     SUITE_FILES,
+    breakdown_file,
     part_index,
 )
 from gagebench.results.resume import recorded_resume
@@ -205,6 +206,15 @@ def load_results(fs: Any, root: str) -> pd.DataFrame | None:
         return None
     # whole-object reads (cat_file): retried and length-checked by the storage layer, and
     # never sized from a listing cached before the file was written
+    return pd.read_parquet(io.BytesIO(fs.cat_file(path)))
+
+
+def load_breakdown(fs: Any, root: str, by: str) -> pd.DataFrame | None:
+    """``results_by_<by>.parquet`` (a breakdown: one row per site_no, model and group) of
+    the run folder ``root`` on ``fs``, or None when the run has no such breakdown."""
+    path = posixpath.join(root.rstrip("/"), breakdown_file(by))
+    if not fs.exists(path):
+        return None
     return pd.read_parquet(io.BytesIO(fs.cat_file(path)))
 
 
