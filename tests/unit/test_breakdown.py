@@ -21,7 +21,8 @@ COLUMNS = [m.name for m in METRICS if m.suite in SUITES]
 MIN_DAYS = 40
 
 
-def _pandas_group(index: pd.DatetimeIndex, by: str) -> pd.Index:
+def _pandas_group(index: pd.Index, by: str) -> pd.Index:
+    assert isinstance(index, pd.DatetimeIndex)
     month = index.month
     if by == "season":
         names = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM"}

@@ -88,7 +88,7 @@ def breakdown_suites(suites: str | tuple[str, ...] | list[str], mode: str) -> tu
 def evaluate_groups(
     observed: npt.ArrayLike,
     simulated: npt.ArrayLike,
-    dates: npt.ArrayLike,
+    dates: npt.ArrayLike | None,
     by: str,
     *,
     suites: str | tuple[str, ...] = tuple(default("suites")),
@@ -145,17 +145,19 @@ def _run_segment_blocks(
     """:func:`kernels.evaluate_segments` over blocks of gages on the engine's thread pool
     (as ``engine._run_blocks``: dynamic blocks, ``numba.get_num_threads()`` threads)."""
     n_gages = obs.shape[0]
-    flags = ("standard" in suites, "dscore" in suites, mode_code)
+    std, dsc = "standard" in suites, "dscore" in suites
     threads = min(numba.get_num_threads(), -(-n_gages // BLOCK_GAGES))
     if threads <= 1:
-        kernels.evaluate_segments(obs, sim, season, bounds, *flags, out, info, 0, n_gages)
+        kernels.evaluate_segments(
+            obs, sim, season, bounds, std, dsc, mode_code, out, info, 0, n_gages
+        )
         return
     block = max(BLOCK_GAGES, -(-n_gages // (threads * BLOCKS_PER_THREAD)))
     with ThreadPoolExecutor(threads, thread_name_prefix="gagebench-metrics") as pool:
         futures = [
             pool.submit(
-                kernels.evaluate_segments, obs, sim, season, bounds, *flags, out, info,
-                start, min(start + block, n_gages),
+                kernels.evaluate_segments, obs, sim, season, bounds, std, dsc, mode_code,
+                out, info, start, min(start + block, n_gages),
             )
             for start in range(0, n_gages, block)
         ]  # fmt: skip
