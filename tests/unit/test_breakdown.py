@@ -7,6 +7,10 @@ definitions, never the kernels) and applies ``min_paired_days`` per group.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,3 +124,33 @@ def test_breakdown_refusals() -> None:
     days = pd.date_range("2001-01-01", periods=10)
     with pytest.raises(InputError, match="per-day suites"):
         gagebench.evaluate(obs, obs, time=days, by="season", suites="uncertainty")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("by=[week]", "gagebench.by: expected a list of ['season', 'month', 'water_year']"),
+        ("by=season", "gagebench.by: expected a list of"),
+    ],
+)
+def test_gagebench_run_refuses_a_bad_by(value: str, message: str, tmp_path: Path) -> None:
+    """Through the real entry point: a config error (exit 2), one line, no traceback."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gagebench.cli",
+            "run",
+            "--set",
+            f"output={tmp_path}",
+            "--set",
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
