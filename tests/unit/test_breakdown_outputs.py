@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,10 @@ from gagebench.results.writer import RunSink
 SUITES = ("standard", "dscore")
 DATES = np.arange("1999-08-01", "2002-03-01", dtype="datetime64[D]")
 BY = ("season", "water_year")
-LABELS = {"season": ["DJF", "MAM", "JJA", "SON"], "water_year": [1999, 2000, 2001, 2002]}
+LABELS: dict[str, list[Any]] = {
+    "season": ["DJF", "MAM", "JJA", "SON"],
+    "water_year": [1999, 2000, 2001, 2002],
+}
 
 
 def _plan(by: tuple[str, ...] = BY) -> Plan:
@@ -34,7 +38,8 @@ def _part(plan: Plan, index: int) -> pd.DataFrame:
     """The rows a batch sends back: results rows, then each breakdown's rows."""
     ids = list(plan.batches[index])
     rng = np.random.default_rng(index)
-    frames, groups = [], {by: [] for by in plan.by}
+    frames: list[pd.DataFrame] = []
+    groups: dict[str, list[pd.DataFrame]] = {by: [] for by in plan.by}
     for model in plan.models:
         obs = rng.gamma(2.0, 5.0, (len(ids) - 1, DATES.size))
         sim = obs * rng.uniform(0.5, 1.5, (len(ids) - 1, 1))
