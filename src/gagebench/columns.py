@@ -27,3 +27,16 @@ def result_columns(suites: str | Sequence[str]) -> list[str]:
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
     extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()
     return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *extra, *ROW_TAIL]
+
+
+#: The columns a breakdown's rows end with (no first/last day: a group is not one span).
+GROUP_TAIL = ("n_days", "status", "note")
+
+
+def group_columns(by: str, suites: str | Sequence[str]) -> list[str]:
+    """Column order of a breakdown's long table (``results_by_<by>``): ``site_no, model,
+    <by>``, the per-day suites' columns, ``n_days, status, note``."""
+    from gagebench.metrics.breakdown import breakdown_suites
+
+    chosen = breakdown_suites(suites if isinstance(suites, str) else tuple(suites), "standard")
+    return ["site_no", "model", by, *(m.name for m in METRICS if m.suite in chosen), *GROUP_TAIL]

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 # gagebench.schema the one declaration of every setting's type and bounds.
 
 VALID_SUITES: tuple[str, ...] = get_args(schema.Suite)
+#: The breakdowns a run may write (``by``), in their canonical order.
+GROUPINGS: tuple[str, ...] = get_args(schema.Grouping)
 #: The suites a run computes when ``suites`` is not set.
 DEFAULT_SUITES: tuple[str, ...] = tuple(default("suites"))
 DEFAULT_BATCH_SIZE: int = default("batch_size")
@@ -514,6 +516,7 @@ class RunConfig(_MaskedRepr):
     mode: str = default("mode")
     batch_size: int = DEFAULT_BATCH_SIZE
     min_paired_days: int = default("min_paired_days")
+    by: tuple[str, ...] = tuple(default("by"))
     report: bool = default("report")
     report_gages: tuple[str, ...] | None = default("report_gages")
     progress: bool = default("progress")
@@ -652,6 +655,10 @@ def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
             value = {str(k): store_identity(v) for k, v in sorted((value or {}).items())}
         elif key == "suites":
             value = [s for s in VALID_SUITES if s in (value or [])]
+        elif key == "by":
+            if not value:
+                continue  # no breakdown: the run ids from before ``by`` existed stay
+            value = [g for g in GROUPINGS if g in value]
         elif key == "uncertainty":
             if "uncertainty" not in (plain.get("suites") or []):
                 continue  # its settings decide nothing when the suite does not run
@@ -717,6 +724,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "observed": _store_config(settings.observed, "observed"),
         "models": MappingProxyType({k: v for k, v in models.items() if v is not None}),
         "suites": tuple(s for s in VALID_SUITES if s in settings.suites),
+        "by": tuple(g for g in GROUPINGS if g in settings.by),
         "cluster": _cluster(settings.cluster),
     }
     values = {
@@ -724,6 +732,11 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         for name in schema.RunSettings.model_fields
     }
     cfg = RunConfig(**values)
+    if cfg.by and cfg.suites == ("uncertainty",):
+        raise ConfigError(
+            f"gagebench.by: {list(cfg.by)} breaks down the per-day suites (standard, dscore) "
+            "and gagebench.suites has none: add 'standard' to suites, or remove by"
+        )
     return replace(cfg, run_id=_run_id(settings.run_id, cfg))
 
 

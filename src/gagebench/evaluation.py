@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gagebench.columns import ROW_TAIL, result_columns
+from gagebench.columns import ROW_TAIL, group_columns, result_columns
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import PARTIAL, BatchResult, check_names, evaluate_arrays
+from gagebench.metrics.breakdown import GroupedResult, check_by, evaluate_groups
 
 
 def merge_uncertainty(
@@ -73,6 +74,22 @@ def rows_frame(
     return frame
 
 
+def group_rows_frame(grouped: GroupedResult, gage_ids: Sequence[Any], model: str) -> pd.DataFrame:
+    """One model's breakdown as long-table rows: one per (gage, group), groups in order."""
+    result = grouped.result
+    n_seg = len(grouped.labels)
+    frame = pd.DataFrame(result.values, columns=list(result.columns))
+    frame.insert(0, "site_no", np.repeat(np.asarray(list(gage_ids), dtype=object), n_seg))
+    frame.insert(1, "model", model)
+    labels = list(grouped.labels) * len(gage_ids)
+    dtype = object if grouped.by == "season" else "int64"
+    frame.insert(2, grouped.by, pd.Series(labels, dtype=dtype))
+    frame["n_days"] = result.n_days
+    frame["status"] = result.status
+    frame["note"] = result.note
+    return frame
+
+
 def missing_rows(
     gage_ids: Sequence[Any], model: str, suites: Sequence[str], status: str, note: str
 ) -> pd.DataFrame:
@@ -87,6 +104,29 @@ def missing_rows(
     frame["status"] = status
     frame["note"] = note
     return frame.astype({"first_day": "datetime64[ns]", "last_day": "datetime64[ns]"})
+
+
+def missing_group_rows(
+    gage_ids: Sequence[Any],
+    model: str,
+    suites: Sequence[str],
+    by: str,
+    labels: Sequence[Any],
+    status: str,
+    note: str,
+) -> pd.DataFrame:
+    """Breakdown rows (one per group of ``labels``) for gages that could not be evaluated."""
+    columns = group_columns(by, suites)
+    n = len(gage_ids) * len(labels)
+    frame = pd.DataFrame(np.nan, index=range(n), columns=columns)
+    frame["site_no"] = np.repeat(np.asarray(list(gage_ids), dtype=object), len(labels))
+    frame["model"] = model
+    dtype = object if by == "season" else "int64"
+    frame[by] = pd.Series(list(labels) * len(gage_ids), dtype=dtype)
+    frame["n_days"] = 0
+    frame["status"] = status
+    frame["note"] = note
+    return frame
 
 
 def _days(index: np.ndarray, dates: np.ndarray | None) -> pd.Series:
@@ -366,6 +406,7 @@ def evaluate(
     boot_years: Any = None,
     uncertainty: Mapping[str, Any] | None = None,
     variable: str | None = None,
+    by: str | None = None,
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
 
@@ -418,12 +459,21 @@ def evaluate(
         ``min_years`` (10).
     variable
         The data variable holding the flows when inputs are xarray Datasets with several.
+    by
+        A breakdown instead of one row per gage: ``"season"`` (DJF, MAM, JJA, SON),
+        ``"month"`` (1-12) or ``"water_year"`` (October-September, the year it ends in).
+        The per-day suites are computed per group, in one pass; ``min_paired_days``
+        applies per group (fewer paired days: a ``too_few_days`` row); a group without
+        any calendar day in the period has no row. The uncertainty suite has no
+        breakdown. Needs dates.
 
     Returns
     -------
     pandas.DataFrame
         One row per (gage, model), gages in observed's order: ``site_no, model``, the
-        suites' columns, ``n_days, first_day, last_day, status, note``. With two or more
+        suites' columns, ``n_days, first_day, last_day, status, note``. With ``by``, one
+        row per (gage, model, group): ``site_no, model, <by>``, the per-day suites'
+        columns, ``n_days, status, note``. With two or more
         models and the uncertainty suite, each model's rows carry the paired bootstrap
         differences from the first model (``dKGE_p05``...).
 
@@ -436,6 +486,8 @@ def evaluate(
     0  1.0  1.0     ok
     """
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), mode)
+    if by is not None:
+        check_by(by)
     models = dict(modeled) if isinstance(modeled, Mapping) else {"model": modeled}
     if not models:
         raise InputError("modeled is an empty dict: give at least one {name: array}")
@@ -463,11 +515,17 @@ def evaluate(
             raise InputError(
                 f"{label} has shape {sim.shape} (gages x days) but observed has {obs.shape}"
             )
+        aligned[str(model_name)] = sim
+        if by is not None:
+            grouped = evaluate_groups(
+                obs, sim, dates, by, suites=suites, mode=mode, min_days=min_paired_days
+            )
+            frames.append(group_rows_frame(grouped, ids, str(model_name)))
+            continue
         result = evaluate_arrays(
             obs, sim, dates, suites=suites, mode=mode, min_days=min_paired_days
         )
         frames.append(rows_frame(result, ids, str(model_name), dates))
-        aligned[str(model_name)] = sim
     if renamed and gages is None:
         warnings.warn(
             f"observed is named {ids[0]!r} but {', '.join(renamed)}: a Series is "
@@ -476,7 +534,7 @@ def evaluate(
             UserWarning,
             stacklevel=2,
         )
-    if "uncertainty" in suites:
+    if "uncertainty" in suites and by is None:
         from gagebench.uncertainty_suite import evaluate_models, settings_from
 
         settings = settings_from(uncertainty, n_samples=n_samples, seed=seed, boot_years=boot_years)

@@ -38,7 +38,13 @@ from gagebench.errors import (
     RunError,
     StorageError,
 )
-from gagebench.evaluation import merge_uncertainty, missing_rows, rows_frame
+from gagebench.evaluation import (
+    group_rows_frame,
+    merge_uncertainty,
+    missing_group_rows,
+    missing_rows,
+    rows_frame,
+)
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
 from gagebench.progress import Progress, default_progress, rate_text
 from gagebench.redact import redact_text, redact_urls
@@ -180,8 +186,12 @@ def evaluate_batch(
     mode: str,
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
+    by: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read one batch from ``source`` and evaluate every model: one row per gage x model.
+
+    With breakdowns (``by``), the rows of each grouping follow, one per gage, model and
+    group, marked in the column ``breakdown`` (:func:`gagebench.results.layout.with_groups`).
 
     Gages absent from the observed store get ``not_in_observed`` rows, gages absent from
     a model store ``not_in_model`` rows; rows follow ``models`` then ``gage_ids`` order.
@@ -199,6 +209,8 @@ def evaluate_batch(
         else {}
     )
     frames = []
+    grouped: dict[str, list[pd.DataFrame]] = {g: [] for g in by}
+    labels = {g: _labels(batch.dates, g) for g in by}
     for model in models:
         no_model = {str(g) for g in batch.missing_model.get(model, ())} - no_obs
         ready = [g for g in gage_ids if g not in no_obs and g not in no_model]
@@ -216,6 +228,11 @@ def evaluate_batch(
                 picked = extra[model].iloc[rows].reset_index(drop=True)
                 rows_of_model = merge_uncertainty(rows_of_model, picked, suites)
             frames.append(rows_of_model)
+            for g in by:
+                grouped[g].append(
+                    _evaluate_group_rows(obs, sim, batch.dates, ready, model, suites, mode,
+                                         min_days, g, labels[g])
+                )  # fmt: skip
         for status, gone, note in (
             (NOT_IN_OBSERVED, no_obs, "gage not found in the observed store"),
             (NOT_IN_MODEL, no_model, f"gage not found in the {model} store"),
@@ -223,11 +240,37 @@ def evaluate_batch(
             ids = [g for g in gage_ids if g in gone]
             if ids:
                 frames.append(missing_rows(ids, model, suites, status, note))
-    frame = pd.concat(frames, ignore_index=True)
+                for g in by:
+                    grouped[g].append(
+                        missing_group_rows(ids, model, suites, g, labels[g], status, note)
+                    )
+    frame = _in_batch_order(pd.concat(frames, ignore_index=True), gage_ids, models)
+    if not by:
+        return frame
+    from gagebench.results.layout import with_groups
+
+    tables = {
+        g: _in_batch_order(pd.concat(grouped[g], ignore_index=True), gage_ids, models, g)
+        for g in by
+    }
+    return with_groups(frame, tables)
+
+
+def _in_batch_order(
+    frame: pd.DataFrame, gage_ids: Sequence[str], models: Sequence[str], by: str | None = None
+) -> pd.DataFrame:
+    """Rows ordered by model, then gage (as in the batch), then group (a stable sort)."""
     order = {g: i for i, g in enumerate(gage_ids)}
     model_order = {m: i for i, m in enumerate(models)}
     key = frame["model"].map(model_order) * len(order) + frame["site_no"].map(order)
     return frame.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _labels(dates: np.ndarray, by: str) -> list[Any]:
+    """The groups of ``by`` that the batch's days fall in, in order."""
+    from gagebench.metrics.breakdown import group_keys, group_label
+
+    return [group_label(by, int(k)) for k in np.unique(group_keys(dates, by))]
 
 
 def _uncertainty_frames(
@@ -312,6 +355,43 @@ def _evaluate_rows(
     return pd.concat(frames, ignore_index=True)
 
 
+def _evaluate_group_rows(
+    obs: np.ndarray,
+    sim: np.ndarray,
+    dates: np.ndarray,
+    ids: list[str],
+    model: str,
+    suites: tuple[str, ...],
+    mode: str,
+    min_days: int,
+    by: str,
+    labels: list[Any],
+) -> pd.DataFrame:
+    """A breakdown of the batch (:func:`_evaluate_rows`' rules: on an InputError, gage by
+    gage; a gage that still raises it gets an ``error`` row per group)."""
+    from gagebench.metrics.breakdown import evaluate_groups
+
+    try:
+        grouped = evaluate_groups(obs, sim, dates, by, suites=suites, mode=mode, min_days=min_days)
+        return group_rows_frame(grouped, ids, model)
+    except InputError as batch_exc:
+        log.warning(
+            "breakdown by %s of %d gages failed (%s); gage by gage", by, len(ids), batch_exc
+        )
+    frames = []
+    for i, gage in enumerate(ids):
+        try:
+            one = evaluate_groups(
+                obs[i : i + 1], sim[i : i + 1], dates, by, suites=suites, mode=mode,
+                min_days=min_days,
+            )  # fmt: skip
+            frames.append(group_rows_frame(one, [gage], model))
+        except InputError as exc:
+            note = f"{type(exc).__name__}: {exc}"
+            frames.append(missing_group_rows([gage], model, suites, by, labels, ERROR, note))
+    return pd.concat(frames, ignore_index=True)
+
+
 # -- the Dask side -----------------------------------------------------------------------
 
 
@@ -323,6 +403,7 @@ def _evaluate_on_worker(
     mode: str,
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
+    by: tuple[str, ...] = (),
 ) -> tuple[int, pd.DataFrame]:
     """One batch on a worker: ``(index, rows)``; tuned as its worker is (:mod:`.tuning`)."""
     from gagebench.tuning import tune_task
@@ -330,7 +411,7 @@ def _evaluate_on_worker(
     # one numba thread for this task, only on workers gagebench started and tuned
     tune_task()
     index, ids = element
-    return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty)
+    return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty, by)
 
 
 def _evaluate_or_failure(
@@ -341,12 +422,13 @@ def _evaluate_or_failure(
     mode: str,
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
+    by: tuple[str, ...] = (),
 ) -> tuple[int, Any]:
     """:func:`_evaluate_on_worker`; a failure comes back as a BatchFailure (no worker traceback)."""
     from gagebench.batches import batch_or_failure
 
     return batch_or_failure(
-        lambda e: _evaluate_on_worker(e, source, models, suites, mode, min_days, uncertainty),
+        lambda e: _evaluate_on_worker(e, source, models, suites, mode, min_days, uncertainty, by),
         element,
     )
 
@@ -362,6 +444,7 @@ def stream_batches(
     attempts: int = default("retries.batch_attempts"),
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
+    by: Sequence[str] = (),
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
@@ -382,7 +465,7 @@ def stream_batches(
     chunked = unit_graphs(source, [], _evaluate_or_failure, ()) is not None
 
     def submit(element: tuple[int, tuple[str, ...]]) -> Any:
-        args = (tuple(models), tuple(suites), mode, min_days, uncertainty)
+        args = (tuple(models), tuple(suites), mode, min_days, uncertainty, tuple(by))
         if chunked:  # several gages per chunk: the unit's chunk reads are tasks of their own
             graphs = unit_graphs(source, [element], _evaluate_or_failure, args)
             assert graphs is not None
@@ -692,6 +775,7 @@ def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs, clock: _Clock) 
         models=tuple(config.models),
         suites=config.suites,
         mode=config.mode,
+        by=config.by,
     )
     _check_started(config, sink)
     unc_settings = config.uncertainty_settings() if "uncertainty" in config.suites else None
@@ -746,9 +830,10 @@ def _compute(
                 attempts=int(config.retries.get("batch_attempts", 3)),
                 min_days=config.min_paired_days,
                 uncertainty=planned.uncertainty,
+                by=config.by,
             ):
                 lock.check()  # a run that lost its lease stops before writing more
-                sink.parts.write(index, frame, config.suites)
+                sink.parts.write(index, frame, config.suites, config.by)
                 saved += 1
                 progress.update(len(plan.batches[index]))
         except BatchesFailed as exc:

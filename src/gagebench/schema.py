@@ -338,6 +338,8 @@ class ClusterSettings(BaseModel):
 # -- the run file --------------------------------------------------------------------------
 
 Suite = Literal["standard", "dscore", "uncertainty"]
+#: The breakdowns of ``by`` (``gagebench.metrics.breakdown.GROUPINGS``).
+Grouping = Literal["season", "month", "water_year"]
 
 
 def _suites(value: Any) -> Any:
@@ -385,6 +387,11 @@ class RunSettings(Section):
     min_paired_days: Annotated[
         int, Expect("an integer of at least 2 (days with both observed and simulated flow)")
     ] = setting("min_paired_days", decides_results=True, ge=2)
+    by: Annotated[
+        list[Grouping],
+        BeforeValidator(_list_of),
+        Expect("a list of ['season', 'month', 'water_year'] (or [])"),
+    ] = setting("by", decides_results=True)  # a grouping named twice is computed once
     report: bool = setting("report")
     report_gages: Annotated[
         list[Annotated[str, Field(pattern=r"\S")]] | None,

@@ -221,8 +221,8 @@ def test_run_config_holds_exactly_the_declared_settings() -> None:
     for f in dataclasses.fields(RunConfig):
         if f.default is not dataclasses.MISSING and f.name not in ("run_id", "observed"):
             assert f.default == PACKAGED_DEFAULTS[f.name] or (
-                f.name == "suites" and list(f.default) == PACKAGED_DEFAULTS["suites"]
-            ), f.name
+                isinstance(f.default, tuple) and list(f.default) == PACKAGED_DEFAULTS[f.name]
+            ), f.name  # suites, by: a list in the file, a tuple in the frozen config
 
 
 def test_no_literal_default_outside_gagebench_yaml() -> None:
@@ -301,11 +301,16 @@ def test_the_settings_that_decide_the_results_are_one_marker_in_the_schema() -> 
     ]
     assert list(RESULT_KEYS) == marked
     cfg = load_config(
-        output="/out", observed="/s/o.zarr", models={"nwm": "/s/n.zarr"}, suites="uncertainty"
+        output="/out",
+        observed="/s/o.zarr",
+        models={"nwm": "/s/n.zarr"},
+        suites="standard,uncertainty",
+        by=["season"],
     )
     assert list(result_settings(cfg)) == list(RESULT_KEYS)
     base = load_config(output="/out", observed="/s/o.zarr", models={"nwm": "/s/n.zarr"})
-    for key, value in (("batch_size", 8), ("mode", "hytest"), ("min_paired_days", 30)):
+    changed = (("batch_size", 8), ("mode", "hytest"), ("min_paired_days", 30), ("by", ["month"]))
+    for key, value in changed:
         assert load_config(**{**_plain(base), key: value}).run_id != base.run_id, key
     unmarked: list[tuple[str, Any]] = [
         ("report", False),

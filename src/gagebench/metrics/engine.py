@@ -142,6 +142,24 @@ def evaluate_arrays(
     flows are treated as missing days; they and negative flows are named in ``note``.
     """
     suites = check_names(suites, mode)
+    obs, sim, season, suspect = _checked_inputs(observed, simulated, dates, suites, min_days)
+    columns = tuple(m.name for m in METRICS if m.suite in suites)
+    full = np.full((obs.shape[0], len(METRICS)), np.nan)
+    info = np.zeros((obs.shape[0], 4), np.int64)
+    mode_code = kernels.MODE_HYTEST if mode == "hytest" else kernels.MODE_STANDARD
+    _run_blocks(obs, sim, season, "standard" in suites, "dscore" in suites, mode_code, full, info)
+    return _batch_result(columns, suites, full, info, min_days, suspect)
+
+
+def _checked_inputs(
+    observed: npt.ArrayLike,
+    simulated: npt.ArrayLike,
+    dates: npt.ArrayLike | None,
+    suites: tuple[str, ...],
+    min_days: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The checked (gage, day) arrays (infinite flows as NaN), the season of each day and
+    each gage's suspect values (negative, infinite) by series, or an InputError."""
     if isinstance(min_days, bool) or not isinstance(min_days, int) or min_days < 2:
         raise InputError(f"min_days must be an integer of at least 2, got {min_days!r}")
     obs = _as_float_2d("observed", observed)
@@ -154,9 +172,8 @@ def evaluate_arrays(
     if sim.dtype != obs.dtype:
         sim = sim.astype(np.result_type(obs.dtype, sim.dtype))
         obs = obs.astype(sim.dtype)
-    do_dscore = "dscore" in suites
     if dates is None:
-        if do_dscore:
+        if "dscore" in suites:
             raise InputError(
                 "the dscore suite needs the dates of the days (seasonal components): pass "
                 "time=... (or a time-indexed pandas/xarray input), or suites=('standard',)"
@@ -171,11 +188,20 @@ def evaluate_arrays(
     suspect = {"observed": _suspect_rows(obs), "modeled": _suspect_rows(sim)}
     obs = _without_inf(obs, suspect["observed"][1])
     sim = _without_inf(sim, suspect["modeled"][1])
-    columns = tuple(m.name for m in METRICS if m.suite in suites)
-    full = np.full((obs.shape[0], len(METRICS)), np.nan)
-    info = np.zeros((obs.shape[0], 4), np.int64)
-    mode_code = kernels.MODE_HYTEST if mode == "hytest" else kernels.MODE_STANDARD
-    _run_blocks(obs, sim, season, "standard" in suites, do_dscore, mode_code, full, info)
+    return obs, sim, season, suspect
+
+
+def _batch_result(
+    columns: tuple[str, ...],
+    suites: tuple[str, ...],
+    full: np.ndarray,
+    info: np.ndarray,
+    min_days: int,
+    suspect: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> BatchResult:
+    """The kernels' output rows (all registry slots) as a BatchResult: the suites'
+    columns, statuses (``partial``, ``too_few_days`` under ``min_days``) and notes.
+    ``suspect`` is per row (a gage's flags repeated on each of its group rows)."""
     keep = [i for i, m in enumerate(METRICS) if m.suite in suites]
     values = full[:, keep]
     codes = info[:, 0]

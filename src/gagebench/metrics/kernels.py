@@ -920,3 +920,52 @@ def evaluate_rows(
             for k in range(out.shape[1]):
                 if math.isinf(out[g, k]):
                     out[g, k] = np.nan
+
+
+@njit(nogil=True, error_model="numpy")
+def evaluate_segments(
+    obs: np.ndarray,
+    sim: np.ndarray,
+    season: np.ndarray,
+    bounds: np.ndarray,
+    do_standard: bool,
+    do_dscore: bool,
+    mode: int,
+    out: np.ndarray,
+    info: np.ndarray,
+    start: int,
+    stop: int,
+) -> None:
+    """Evaluate each (gage, segment) of rows ``start:stop``: the breakdowns' one pass.
+
+    The days of ``obs``/``sim`` (gage, day) are ordered so that each group's days are
+    contiguous: segment ``k`` is days ``bounds[k]:bounds[k + 1]`` (``season`` reordered
+    with them). Row ``g * n_segments + k`` of ``out``/``info`` gets gage ``g``'s metrics
+    on segment ``k``, from the same per-gage kernel as :func:`evaluate_rows` on that
+    slice (first/last index within the segment). Scratch is allocated once, as there.
+    """
+    t = obs.shape[1]
+    n_seg = bounds.size - 1
+    fbuf = np.empty((8, t))
+    ibuf = np.empty((5, t), np.int32)
+    sea_all = np.empty(t, season.dtype)
+    keys = np.empty(t, np.uint64)
+    key_floats = keys.view(np.float64)
+    keys_tmp = np.empty(t, np.uint64)
+    counts = np.empty((_RADIX_MAX_PASSES, _RADIX_SIZE), np.int64)
+    float32_keys = np.empty((3, t if obs.itemsize == 4 else 0), np.float32)
+    for g in range(start, stop):
+        for k in range(n_seg):
+            a = bounds[k]
+            b = bounds[k + 1]
+            r = g * n_seg + k
+            if b <= a:
+                continue
+            _evaluate_gage(
+                obs[g, a:b], sim[g, a:b], season[a:b], do_standard, do_dscore, mode, out[r],
+                info[r], fbuf, ibuf, sea_all, keys, key_floats, keys_tmp, counts, float32_keys,
+            )  # fmt: skip
+            if mode == MODE_STANDARD:
+                for j in range(out.shape[1]):
+                    if math.isinf(out[r, j]):
+                        out[r, j] = np.nan

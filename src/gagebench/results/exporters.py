@@ -23,6 +23,9 @@ from gagebench.results.layout import (
     RESULTS_FILE,
     SUITE_FILES,
     Plan,
+    breakdown_csv,
+    breakdown_file,
+    group_schema,
     results_schema,
     suite_csv_columns,
 )
@@ -133,10 +136,53 @@ class UncertaintyCsv(Exporter):
             files[f"{model}/{SUITE_FILES['uncertainty']}"].write(_csv(long_table(rows)))
 
 
+class Breakdowns(Exporter):
+    """``results_by_<group>.parquet`` (every model) and ``<model>/by_<group>.csv`` for
+    each breakdown of ``by``: one row per (site_no, model, group)."""
+
+    name = "breakdowns"
+
+    def files(self, plan: Plan) -> list[str]:
+        """Per grouping: the Parquet table, then one CSV per model."""
+        return [
+            rel
+            for by in plan.by
+            for rel in (breakdown_file(by), *(breakdown_csv(m, by) for m in plan.models))
+        ]
+
+    def begin(self, plan: Plan, files: Files) -> None:
+        """A Parquet writer per grouping; each CSV's header line."""
+        self._by = plan.by
+        self._schemas = {by: group_schema(by, plan.suites) for by in plan.by}
+        self._writers = {
+            by: pq.ParquetWriter(files[breakdown_file(by)], self._schemas[by]) for by in plan.by
+        }
+        for by in plan.by:
+            header = (",".join(self._schemas[by].names) + "\n").encode()
+            for m in plan.models:
+                files[breakdown_csv(m, by)].write(header)
+
+    def write(self, part: Part, files: Files) -> None:
+        """The part's breakdown rows: all of them to the table, each model's to its CSV."""
+        import pyarrow as pa
+
+        for by in self._by:
+            rows = part.groups[by]
+            table = pa.Table.from_pandas(rows, schema=self._schemas[by], preserve_index=False)
+            self._writers[by].write_table(table)
+            for model, of_model in rows.groupby("model", sort=False):
+                files[breakdown_csv(str(model), by)].write(_csv(of_model))
+
+    def end(self, files: Files) -> None:
+        """Write the Parquet footers."""
+        for writer in getattr(self, "_writers", {}).values():
+            writer.close()
+
+
 def _csv(frame: pd.DataFrame) -> bytes:
     """Rows as CSV lines, no header (the header is written once, by ``begin``)."""
     return frame.to_csv(index=False, header=False, lineterminator="\n").encode()
 
 
 #: The outputs every commit writes, in this order (add a new output's class here).
-EXPORTERS: tuple[type[Exporter], ...] = (ResultsParquet, HytestCsvs, UncertaintyCsv)
+EXPORTERS: tuple[type[Exporter], ...] = (ResultsParquet, HytestCsvs, UncertaintyCsv, Breakdowns)

@@ -14,6 +14,9 @@ resume), the lease and the settings check all use these names. Layout under
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
+    results_by_<group>.parquet    a breakdown (by: season, month, water_year): every
+                                  (site_no, model, <group>) row, when asked for
+    <model>/by_<group>.csv        the same rows of one model
     report.html, figures/         the report, when report is on
     manifest.json                 written last: its presence means the run is complete
 """
@@ -29,9 +32,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from gagebench.columns import result_columns
+from gagebench.columns import group_columns, result_columns
 from gagebench.errors import ConfigError
 from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.metrics.breakdown import GROUPINGS
 from gagebench.redact import redact_text
 
 PARTS = "_parts"
@@ -48,16 +52,20 @@ LOCK_FILE = "_lock.json"
 SETTINGS_FILE = "settings.json"
 STARTED_FILE = "started.json"
 FIGURES_DIR = "figures"
-#: The groups of a breakdown (``by=``): each one's table is ``results_by_<group>.parquet``.
-BREAKDOWN_GROUPS = ("season", "month", "water_year")
-
-
-def breakdown_file(group: str) -> str:
-    """The run folder's long table of the breakdown by ``group`` (all models)."""
-    return f"results_by_{group}.parquet"
-
-
+#: The column of a part file that marks a breakdown's rows with their grouping (null on
+#: the results rows); only in the parts of runs with breakdowns.
+BREAKDOWN = "breakdown"
 _PART_NAME = re.compile(r"batch-(\d{5,})\.parquet$")
+
+
+def breakdown_file(by: str) -> str:
+    """``results_by_<by>.parquet``: a breakdown's rows of every model."""
+    return f"results_by_{by}.parquet"
+
+
+def breakdown_csv(model: str, by: str) -> str:
+    """``<model>/by_<by>.csv``: a breakdown's rows of one model."""
+    return f"{model}/by_{by}.csv"
 
 
 def run_path(root: str, *parts: str) -> str:
@@ -91,7 +99,15 @@ def run_path(root: str, *parts: str) -> str:
 #: and Windows file systems do).
 RESERVED_NAMES = frozenset(
     name.casefold()
-    for name in (PARTS, MANIFEST_FILE, RESULTS_FILE, REPORT_FILE, LOCK_FILE, FIGURES_DIR)
+    for name in (
+        PARTS,
+        MANIFEST_FILE,
+        RESULTS_FILE,
+        REPORT_FILE,
+        LOCK_FILE,
+        FIGURES_DIR,
+        *(breakdown_file(by) for by in GROUPINGS),
+    )
 )
 
 
@@ -199,13 +215,67 @@ def results_schema(suites: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def group_schema(by: str, suites: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of a breakdown's rows (``results_by_<by>.parquet``): the group a
+    string (season) or an integer (month, water year)."""
+    fields = []
+    for name in group_columns(by, suites):
+        if name in ("site_no", "model", "status", "note") or name == by == "season":
+            fields.append(pa.field(name, pa.string()))
+        elif name in ("n_days", by):
+            fields.append(pa.field(name, pa.int64()))
+        else:
+            fields.append(pa.field(name, pa.float64()))
+    return pa.schema(fields)
+
+
+def part_schema(suites: Sequence[str], by: Sequence[str] = ()) -> pa.Schema:
+    """The schema of a part file: the results schema; with breakdowns, the column
+    :data:`BREAKDOWN` and each grouping's column appended (their rows in the same file, so
+    a batch's part holds all of its rows or none, and resume carries the breakdowns)."""
+    schema = results_schema(suites)
+    if not by:
+        return schema
+    extra = [pa.field(BREAKDOWN, pa.string())]
+    extra += [group_schema(g, suites).field(g) for g in by]
+    return pa.schema([*schema, *extra])
+
+
+def with_groups(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """A batch's results rows followed by its breakdown rows (``tables``: grouping ->
+    rows), each marked in :data:`BREAKDOWN` (null on the results rows)."""
+    marked = [frame.assign(**{BREAKDOWN: None})]
+    marked += [rows.assign(**{BREAKDOWN: by}) for by, rows in tables.items()]
+    return pd.concat(marked, ignore_index=True)
+
+
+def split_groups(
+    table: pa.Table, suites: Sequence[str], by: Sequence[str]
+) -> tuple[pa.Table, dict[str, pd.DataFrame]]:
+    """A part's table as its results rows (the results schema) and each grouping's rows
+    (in :func:`group_schema`'s columns and types)."""
+    if not by:
+        return table, {}
+    import pyarrow.compute as pc
+
+    marker = table.column(BREAKDOWN)
+    main = table.filter(pc.is_null(marker)).select(results_schema(suites).names)
+    groups = {}
+    for g in by:
+        schema = group_schema(g, suites)
+        rows = table.filter(pc.equal(marker, g)).select(schema.names).cast(schema)
+        groups[g] = rows.to_pandas()
+    return main, groups
+
+
 def _masked_note(note: Any) -> Any:
     return redact_text(note) if isinstance(note, str) else note
 
 
-def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
-    """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
-    schema = results_schema(suites)
+def to_table(frame: pd.DataFrame, suites: Sequence[str], by: Sequence[str] = ()) -> pa.Table:
+    """Rows as an Arrow table of :func:`results_schema` (column order and types fixed);
+    with breakdowns (``by``), of :func:`part_schema`."""
+    schema = part_schema(suites, by)
     frame = frame[schema.names]
     if frame["note"].notna().any():  # notes quote errors: mask any secret in them
         frame = frame.assign(note=frame["note"].map(_masked_note))
@@ -221,6 +291,7 @@ class Plan:
     models: tuple[str, ...]
     suites: tuple[str, ...]
     mode: str
+    by: tuple[str, ...] = ()
 
     @property
     def n_gages(self) -> int:
@@ -241,6 +312,7 @@ class Plan:
             "models": list(self.models),
             "suites": list(self.suites),
             "mode": self.mode,
+            **({"by": list(self.by)} if self.by else {}),  # plans without it stay the same
             "batches": [list(b) for b in self.batches],
         }
 
@@ -253,6 +325,7 @@ class Plan:
             models=tuple(data["models"]),
             suites=tuple(data["suites"]),
             mode=str(data["mode"]),
+            by=tuple(data.get("by", ())),
         )
 
     def differences(self, other: Plan) -> list[str]:
@@ -263,7 +336,7 @@ class Plan:
                 diffs.append(f"the gage list ({self.n_gages} gages before, {other.n_gages} now)")
             else:
                 diffs.append(f"batch_size ({self.batch_size} before, {other.batch_size} now)")
-        for name in ("models", "suites", "mode"):
+        for name in ("models", "suites", "mode", "by"):
             if getattr(self, name) != getattr(other, name):
                 diffs.append(f"{name} ({getattr(self, name)} before, {getattr(other, name)} now)")
         return diffs

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NoReturn
 
@@ -22,7 +22,15 @@ import pyarrow.parquet as pq
 
 from gagebench.errors import ConfigError, StorageError
 from gagebench.results.folder import RunFolderIO, remove_stale_staging
-from gagebench.results.layout import PARTS, PLAN_FILE, Plan, part_index, part_name, to_table
+from gagebench.results.layout import (
+    PARTS,
+    PLAN_FILE,
+    Plan,
+    part_index,
+    part_name,
+    split_groups,
+    to_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,8 @@ class Part:
     index: int
     table: pa.Table
     frame: pd.DataFrame
+    #: The breakdowns' rows (grouping -> rows in its schema); empty without breakdowns.
+    groups: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     @cached_property
     def by_model(self) -> list[tuple[str, pd.DataFrame]]:
@@ -93,10 +103,12 @@ class Parts:
                 done.add(index)
         return done
 
-    def write(self, index: int, frame: pd.DataFrame, suites: Sequence[str]) -> None:
-        """Write one batch's rows as its part file, atomically."""
+    def write(
+        self, index: int, frame: pd.DataFrame, suites: Sequence[str], by: Sequence[str] = ()
+    ) -> None:
+        """Write one batch's rows (with its breakdowns' rows) as its part file, atomically."""
         buf = io.BytesIO()
-        pq.write_table(to_table(frame, suites), buf)
+        pq.write_table(to_table(frame, suites, by), buf)
         self.folder.write_bytes(self.path(index), buf.getvalue())
 
     def read(self, index: int) -> pa.Table:
@@ -106,12 +118,19 @@ class Parts:
     def load(self, plan: Plan, index: int, schema: pa.Schema) -> Part:
         """Batch ``index`` for the commit: whole, in ``schema``, holding exactly its planned
         gages once per model; a damaged part is removed (:meth:`_drop_damaged`)."""
-        table = self._read_whole(index).cast(schema)
+        whole = self._read_whole(index)
+        try:
+            table, groups = split_groups(whole, plan.suites, plan.by)
+        except (KeyError, pa.ArrowException) as exc:  # a column or a breakdown missing
+            self._drop_damaged(index, f"not in this plan's layout: {type(exc).__name__}: {exc}")
+        table = table.cast(schema)
         frame = table.to_pandas()
         wrong = _check_part(plan.batches[index], plan.models, frame)
+        for by, rows in groups.items():
+            wrong = wrong or _check_groups(plan.batches[index], plan.models, by, rows)
         if wrong:
             self._drop_damaged(index, wrong)
-        return Part(index, table, frame)
+        return Part(index, table, frame, groups)
 
     def _read_whole(self, index: int) -> pa.Table:
         """A part for the commit; one that stays unreadable is removed (computed again).
@@ -155,4 +174,15 @@ def _check_part(batch: Sequence[str], models: Sequence[str], frame: pd.DataFrame
             f"it does not hold exactly the planned gages x models: {len(found)} rows, "
             f"expected {len(expected)}"
         )
+    return None
+
+
+def _check_groups(
+    batch: Sequence[str], models: Sequence[str], by: str, rows: pd.DataFrame
+) -> str | None:
+    """Why a part's breakdown by ``by`` misses a planned gage x model, or None."""
+    expected = {(m, g) for m in models for g in batch}
+    found = set(zip(rows["model"].astype(str), rows["site_no"].astype(str), strict=True))
+    if found != expected:
+        return f"its breakdown by {by} does not hold exactly the planned gages x models"
     return None

@@ -20,8 +20,8 @@ import fsspec
 import pandas as pd
 
 from gagebench.errors import InputError, StorageError
+from gagebench.metrics.breakdown import GROUPINGS
 from gagebench.results.layout import (
-    BREAKDOWN_GROUPS,
     LOCK_FILE,
     MANIFEST_FILE,
     PARTS,
@@ -213,14 +213,23 @@ def load_results(fs: Any, root: str) -> pd.DataFrame | None:
     return pd.read_parquet(io.BytesIO(fs.cat_file(path)))
 
 
+def load_breakdown(fs: Any, root: str, by: str) -> pd.DataFrame | None:
+    """``results_by_<by>.parquet`` (a breakdown: one row per site_no, model and group) of
+    the run folder ``root`` on ``fs``, or None when the run has no such breakdown."""
+    path = posixpath.join(root.rstrip("/"), breakdown_file(by))
+    if not fs.exists(path):
+        return None
+    return pd.read_parquet(io.BytesIO(fs.cat_file(path)))
+
+
 def load_breakdowns(fs: Any, root: str) -> dict[str, pd.DataFrame]:
     """The breakdown tables (``results_by_<group>.parquet``) of the run folder ``root``:
     group -> long table, for the groups whose file is there."""
     found = {}
-    for group in BREAKDOWN_GROUPS:
-        path = posixpath.join(root.rstrip("/"), breakdown_file(group))
-        if fs.exists(path):
-            found[group] = pd.read_parquet(io.BytesIO(fs.cat_file(path)))
+    for group in GROUPINGS:
+        table = load_breakdown(fs, root, group)
+        if table is not None:
+            found[group] = table
     return found
 
 
