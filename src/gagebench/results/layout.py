@@ -12,6 +12,8 @@ resume), the lease and the settings check all use these names. Layout under
     results.parquet               every row (written at commit)
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
+    <model>/kge.csv               the kge and errors suites (site_no + columns), when run
+    <model>/errors.csv
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
     report.html, figures/         the report, when report is on
     manifest.json                 written last: its presence means the run is complete
@@ -30,7 +32,7 @@ import pyarrow as pa
 
 from gagebench.columns import result_columns
 from gagebench.errors import ConfigError
-from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.metrics import SUITES
 from gagebench.redact import redact_text
 
 PARTS = "_parts"
@@ -41,6 +43,8 @@ REPORT_FILE = "report.html"
 SUITE_FILES = {
     "standard": "standard_suite.csv",
     "dscore": "dscore.csv",
+    "kge": "kge.csv",
+    "errors": "errors.csv",
     "uncertainty": "uncertainty.csv",
 }
 LOCK_FILE = "_lock.json"
@@ -162,7 +166,8 @@ def part_index(name: str) -> int | None:
 
 
 def suite_csv_columns(suite: str) -> list[str]:
-    """HyTEST's column names and order of one suite's CSV (``site_no`` first).
+    """HyTEST's column names and order of one suite's CSV (``site_no`` first); a suite
+    HyTEST lacks (``kge``, ``errors``) in the same shape, its registry columns.
 
     ``uncertainty.csv`` is gumboot's long shape (one row per gage and statistic).
     """
@@ -170,7 +175,7 @@ def suite_csv_columns(suite: str) -> list[str]:
         from gagebench.uncertainty_suite import LONG_COLUMNS
 
         return list(LONG_COLUMNS)
-    cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
+    cols = SUITES[suite]
     return ["site_no", *[c for c in cols if c != "site_no"]]
 
 
