@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -727,7 +727,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     return replace(cfg, run_id=_run_id(settings.run_id, cfg))
 
 
-def _check_mode_suites(suites: list[str], mode: str) -> None:
+def _check_mode_suites(suites: Sequence[str], mode: str) -> None:
     """ConfigError when ``mode`` cannot compute ``suites`` (hytest mode computes only the
     suites HyTEST defines: the metric registry says which). The metrics package is
     imported only for hytest mode, so loading a standard run's settings stays light."""

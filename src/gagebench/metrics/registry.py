@@ -8,6 +8,7 @@ this order. Formulas are written for paired daily observed ``o`` and simulated `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -312,7 +313,7 @@ DSCORE_COLUMNS = SUITES["dscore"]
 MODES = ("standard", "hytest")
 
 
-def mode_refusal(suites: tuple[str, ...] | list[str], mode: str) -> str | None:
+def mode_refusal(suites: Sequence[str], mode: str) -> str | None:
     """Why ``mode`` cannot compute ``suites``, or None when it can.
 
     ``hytest`` mode reproduces HyTEST's notebooks, so it computes only the suites HyTEST
