@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -716,6 +716,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     raw = _normalize_keys(dict(raw))
     remember_settings(raw)  # its secrets are masked in every output from now on
     settings = schema.validated(schema.RunSettings, raw, "")
+    _check_mode_suites(settings.suites, settings.mode)
     _check_bucket(settings.output, "output")
     _check_bucket(settings.gages, "gages")
     models = {name: _store_config(m, f"models.{name}") for name, m in settings.models.items()}
@@ -738,6 +739,18 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
             "and gagebench.suites has none: add 'standard' to suites, or remove by"
         )
     return replace(cfg, run_id=_run_id(settings.run_id, cfg))
+
+
+def _check_mode_suites(suites: Sequence[str], mode: str) -> None:
+    """ConfigError when ``mode`` cannot compute ``suites`` (hytest mode computes only the
+    suites HyTEST defines: the metric registry says which). The metrics package is
+    imported only for hytest mode, so loading a standard run's settings stays light."""
+    if mode != "hytest":
+        return
+    from gagebench.metrics.registry import mode_refusal
+
+    if refusal := mode_refusal(suites, mode):
+        raise ConfigError(f"gagebench.suites: {refusal}")
 
 
 def _frozen(model: BaseModel, name: str) -> Any:

@@ -435,14 +435,16 @@ def evaluate(
         observed's Series name (a modeled Series with another name is still scored
         against it, with a warning), else 0, 1, ...
     suites
-        One suite or several, of the three: ``"standard"`` (NSE, KGE, logNSE, pbias, rSD,
+        One suite or several: ``"standard"`` (NSE, KGE, logNSE, pbias, rSD,
         Pearson, Spearman and the flow-duration-curve biases), ``"dscore"`` (the
         decomposition of the mean squared error: bias, distribution, sequence, seasonal
-        and flow-quarter parts) and ``"uncertainty"`` (the sampling uncertainty of NSE and
-        KGE, gumboot's ``bootjack()``). See :doc:`/metrics` and :doc:`/uncertainty`.
+        and flow-quarter parts), ``"uncertainty"`` (the sampling uncertainty of NSE and
+        KGE, gumboot's ``bootjack()``), ``"kge"`` (KGE2012, KGE2021, KGEnp) and
+        ``"errors"`` (RMSE, MAE, R2). See :doc:`/metrics` and :doc:`/uncertainty`.
     mode
         ``"standard"`` (textbook definitions, safe on zero flows) or ``"hytest"``
-        (reproduces the HyTEST notebooks and gumboot exactly).
+        (reproduces the HyTEST notebooks and gumboot exactly; it computes only the suites
+        HyTEST defines: standard, dscore and uncertainty).
     min_paired_days
         A gage with fewer days that have both values gets status ``too_few_days`` and no
         metric values (as in a run).

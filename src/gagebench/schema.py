@@ -337,7 +337,9 @@ class ClusterSettings(BaseModel):
 
 # -- the run file --------------------------------------------------------------------------
 
-Suite = Literal["standard", "dscore", "uncertainty"]
+#: The suite names a run file accepts: ``gagebench.metrics.registry.SUITES`` (kept equal
+#: by test_metrics_registry.py; this module stays a leaf, without the metrics package).
+Suite = Literal["standard", "dscore", "kge", "errors", "uncertainty"]
 #: The breakdowns of ``by`` (``gagebench.metrics.breakdown.GROUPINGS``).
 Grouping = Literal["season", "month", "water_year"]
 
@@ -380,7 +382,7 @@ class RunSettings(Section):
         list[Suite],
         BeforeValidator(_suites),
         Field(min_length=1),
-        Expect("a non-empty list of ['standard', 'dscore', 'uncertainty']"),
+        Expect(f"a non-empty list of {list(get_args(Suite))}"),
     ] = setting("suites", decides_results=True)  # a suite named twice runs once
     mode: Literal["standard", "hytest"] = setting("mode", decides_results=True)
     batch_size: int = setting("batch_size", decides_results=True, ge=1, le=100_000)

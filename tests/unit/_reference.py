@@ -166,6 +166,38 @@ def _dscore(obs: pd.Series, sim: pd.Series) -> dict[str, float]:
     return out
 
 
+def _kge(obs: np.ndarray, sim: np.ndarray) -> dict[str, float]:
+    """The kge suite from the papers' formulas (population moments, NumPy's sums).
+
+    Kling et al. (2012): gamma is the ratio of the coefficients of variation; Tang et al.
+    (2021): the bias term is (mu_s - mu_o) / sd_o; Pool et al. (2018): Spearman's r (ties
+    averaged, scipy), alpha from each flow-duration curve divided by its volume n * mu.
+    """
+    n = obs.size
+    mu_o, mu_s = np.mean(obs), np.mean(sim)
+    sd_o, sd_s = np.sqrt(_var(obs)), np.sqrt(_var(sim))
+    r = stats.pearsonr(obs, sim)[0]
+    beta = mu_s / mu_o
+    gamma = (sd_s / mu_s) / (sd_o / mu_o)
+    kge_2012 = 1 - np.sqrt((r - 1) ** 2 + (gamma - 1) ** 2 + (beta - 1) ** 2)
+    bias = (mu_s - mu_o) / sd_o
+    kge_2021 = 1 - np.sqrt((r - 1) ** 2 + (sd_s / sd_o - 1) ** 2 + bias**2)
+    r_s = stats.spearmanr(obs, sim)[0]
+    fdc = np.sort(sim) / (n * mu_s) - np.sort(obs) / (n * mu_o)
+    alpha_np = 1 - 0.5 * np.sum(np.abs(fdc))
+    kge_np = 1 - np.sqrt((r_s - 1) ** 2 + (alpha_np - 1) ** 2 + (beta - 1) ** 2)
+    return {"KGE2012": float(kge_2012), "KGE2021": float(kge_2021), "KGEnp": float(kge_np)}
+
+
+def _errors(obs: np.ndarray, sim: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R2 (the square of Pearson's r)."""
+    return {
+        "RMSE": float(np.sqrt(np.mean((sim - obs) ** 2))),
+        "MAE": float(np.mean(np.abs(sim - obs))),
+        "R2": float(stats.pearsonr(obs, sim)[0] ** 2),
+    }
+
+
 def reference_gage(
     obs: pd.Series,
     sim: pd.Series,
@@ -206,6 +238,10 @@ def reference_gage(
             values |= _hytest_fdc(a, b) if mode == "hytest" else _standard_fdc(a, b)
         if "dscore" in suites:
             values |= _dscore(o, s)
+        if "kge" in suites:
+            values |= _kge(o.to_numpy(), s.to_numpy())
+        if "errors" in suites:
+            values |= _errors(o.to_numpy(), s.to_numpy())
     if missing := [c for c in columns if c not in values]:
         raise AssertionError(f"the reference does not compute {missing}: add it to _reference.py")
     if mode == "standard":

@@ -110,9 +110,28 @@ def test_entries_that_would_derive_wrong_columns_are_refused() -> None:
         registry.check_metrics(bad)
     message = str(caught.value)
     assert "function used twice: ['nse']" in message
-    assert "n2: suite 'weekly' is not one of ['standard', 'dscore']" in message
+    assert f"n2: suite 'weekly' is not one of {list(registry.ENGINE_SUITES)}" in message
     assert "n3: a function needs a title" in message
     registry.check_metrics(METRICS)
+
+
+def test_the_run_files_suites_are_the_registrys() -> None:
+    """schema.py (a leaf, without the metrics package) spells the suite names a run file
+    accepts: they are the registry's; hytest mode's are the registry's HYTEST_SUITES."""
+    from typing import get_args
+
+    from gagebench import schema
+
+    assert list(get_args(schema.Suite)) == list(SUITES)
+    assert set(registry.HYTEST_SUITES) <= set(SUITES)
+    assert registry.mode_refusal(list(SUITES), "standard") is None
+    assert registry.mode_refusal(list(registry.HYTEST_SUITES), "hytest") is None
+    others = [s for s in SUITES if s not in registry.HYTEST_SUITES]
+    assert others, "every suite is HyTEST's: nothing for hytest mode to refuse"
+    why = registry.mode_refusal(list(SUITES), "hytest")
+    assert why is not None
+    assert str(others) in why
+    assert "mode 'standard'" in why
 
 
 def test_kernels_compiled_for_another_layout_are_refused() -> None:

@@ -146,17 +146,18 @@ def _run_segment_blocks(
     (as ``engine._run_blocks``: dynamic blocks, ``numba.get_num_threads()`` threads)."""
     n_gages = obs.shape[0]
     std, dsc = "standard" in suites, "dscore" in suites
+    kge, err = "kge" in suites, "errors" in suites
     threads = min(numba.get_num_threads(), -(-n_gages // BLOCK_GAGES))
     if threads <= 1:
         kernels.evaluate_segments(
-            obs, sim, season, bounds, std, dsc, mode_code, out, info, 0, n_gages
+            obs, sim, season, bounds, std, dsc, kge, err, mode_code, out, info, 0, n_gages
         )
         return
     block = max(BLOCK_GAGES, -(-n_gages // (threads * BLOCKS_PER_THREAD)))
     with ThreadPoolExecutor(threads, thread_name_prefix="gagebench-metrics") as pool:
         futures = [
             pool.submit(
-                kernels.evaluate_segments, obs, sim, season, bounds, std, dsc, mode_code,
+                kernels.evaluate_segments, obs, sim, season, bounds, std, dsc, kge, err, mode_code,
                 out, info, start, min(start + block, n_gages),
             )
             for start in range(0, n_gages, block)

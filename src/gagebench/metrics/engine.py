@@ -20,7 +20,7 @@ import numpy.typing as npt
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import kernels
-from gagebench.metrics.registry import METRICS, MODES, SUITES
+from gagebench.metrics.registry import METRICS, MODES, SUITES, mode_refusal
 
 
 def check_kernel_layout(compiled: int, expected: int) -> None:
@@ -102,6 +102,8 @@ def check_names(suites: str | tuple[str, ...] | list[str], mode: str) -> tuple[s
         )
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: choose one of {list(MODES)}")
+    if refusal := mode_refusal(suites, mode):
+        raise InputError(refusal)
     return tuple(s for s in SUITES if s in suites)
 
 
@@ -147,7 +149,10 @@ def evaluate_arrays(
     full = np.full((obs.shape[0], len(METRICS)), np.nan)
     info = np.zeros((obs.shape[0], 4), np.int64)
     mode_code = kernels.MODE_HYTEST if mode == "hytest" else kernels.MODE_STANDARD
-    _run_blocks(obs, sim, season, "standard" in suites, "dscore" in suites, mode_code, full, info)
+    _run_blocks(
+        obs, sim, season, "standard" in suites, "dscore" in suites, mode_code, full, info,
+        do_kge="kge" in suites, do_errors="errors" in suites,
+    )  # fmt: skip
     return _batch_result(columns, suites, full, info, min_days, suspect)
 
 
@@ -287,6 +292,9 @@ def _run_blocks(
     mode_code: int,
     out: np.ndarray,
     info: np.ndarray,
+    *,
+    do_kge: bool = False,
+    do_errors: bool = False,
 ) -> None:
     """Run the GIL-free kernel over blocks of gages on ``numba.get_num_threads()`` threads.
 
@@ -299,15 +307,16 @@ def _run_blocks(
     threads = min(numba.get_num_threads(), -(-n_gages // BLOCK_GAGES))
     if threads <= 1:
         kernels.evaluate_rows(
-            obs, sim, season, do_standard, do_dscore, mode_code, out, info, 0, n_gages
-        )
+            obs, sim, season, do_standard, do_dscore, do_kge, do_errors, mode_code, out, info,
+            0, n_gages,
+        )  # fmt: skip
         return
     block = max(BLOCK_GAGES, -(-n_gages // (threads * BLOCKS_PER_THREAD)))
     with ThreadPoolExecutor(threads, thread_name_prefix="gagebench-metrics") as pool:
         blocks = [
             pool.submit(
-                kernels.evaluate_rows, obs, sim, season, do_standard, do_dscore, mode_code,
-                out, info, start, min(start + block, n_gages),
+                kernels.evaluate_rows, obs, sim, season, do_standard, do_dscore, do_kge,
+                do_errors, mode_code, out, info, start, min(start + block, n_gages),
             )
             for start in range(0, n_gages, block)
         ]  # fmt: skip

@@ -51,6 +51,12 @@ Q_LOW = slot("low")
 Q_BELOW = slot("below_avg")
 Q_ABOVE = slot("above_avg")
 Q_HIGH = slot("high")
+KGE2012 = slot("KGE2012")
+KGE2021 = slot("KGE2021")
+KGE_NP = slot("KGEnp")
+RMSE = slot("RMSE")
+MAE = slot("MAE")
+R2 = slot("R2")
 
 #: A fingerprint of the slot layout (the registry's names in order). numba's on-disk cache
 #: keeps the constants a kernel was compiled with and is refreshed only when this file's
@@ -511,15 +517,15 @@ def _standard_suite(
     rank_s: np.ndarray,
     mode: int,
     out: np.ndarray,
+    moments: tuple[float, float, float, float, float, float, float, float, float],
 ) -> None:
     """The standard suite of one gage from its paired series, their floored logs ``lo``/``ls``
     (ln max(x, 0.01)), sorted values ``so``/``ss`` (float64, or float32 when the data are)
-    and orders; ``rank_*`` are scratch."""
+    and orders; ``rank_*`` are scratch. ``moments``: ``_paired_moments`` of the series
+    (computed once, shared with the kge and errors suites)."""
     n = o.size
     safe = mode == MODE_STANDARD
-    sum_o, sum_s, diff, sxx, syy, sxy, sse, lxx, lsse = _paired_moments(
-        o, s, lo, ls, mode == MODE_HYTEST
-    )
+    sum_o, sum_s, diff, sxx, syy, sxy, sse, lxx, lsse = moments
     var_o = sxx / n
     var_s = syy / n
     out[NSE] = 1.0 - (sse / n) / var_o
@@ -601,6 +607,90 @@ def _standard_suite(
             num += np.float64(ss[j]) - high_o
             den += high_o
         out[FHV] = 100.0 * _div(num, den, True)
+
+
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _fdc_distance(so: np.ndarray, ss: np.ndarray, total_o: float, total_s: float) -> float:
+    """sum_j |ss[j]/total_s - so[j]/total_o| over the sorted series (float64 even for
+    float32 ``so``/``ss``): the flow-duration-curve term of KGEnp, each curve divided by
+    its volume (n times its mean). Multiplied by the reciprocals (a vectorized multiply,
+    not a divide per day): each term within 1 ulp of the quotients."""
+    inv_o = 1.0 / total_o
+    inv_s = 1.0 / total_s
+    total = 0.0
+    for j in range(so.size):
+        total += abs(np.float64(ss[j]) * inv_s - np.float64(so[j]) * inv_o)
+    return total
+
+
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _abs_error_sum(o: np.ndarray, s: np.ndarray) -> float:
+    """sum |s - o| (reassoc: SIMD partial sums)."""
+    total = 0.0
+    for i in range(o.size):
+        total += abs(s[i] - o[i])
+    return total
+
+
+@njit(nogil=True, error_model="numpy")
+def _kge_suite(
+    so: np.ndarray,
+    ss: np.ndarray,
+    order_o: np.ndarray,
+    order_s: np.ndarray,
+    rank_o: np.ndarray,
+    rank_s: np.ndarray,
+    moments: tuple[float, float, float, float, float, float, float, float, float],
+    have_spearman: bool,
+    out: np.ndarray,
+) -> None:
+    """KGE2012 (Kling et al. 2012), KGE2021 (Tang et al. 2021) and KGEnp (Pool et al.
+    2018) of one gage from the shared ``moments``, the sorted values and orders.
+
+    ``have_spearman``: the standard suite already wrote ``out[SPEARMAN]`` (its ranks are
+    reused); else the average ranks are computed here into the scratch ``rank_*``.
+    Undefined ratios are NaN (standard mode; hytest mode refuses this suite).
+    """
+    n = so.size
+    sum_o, sum_s, _, sxx, syy, sxy, _, _, _ = moments
+    mu_o = sum_o / n
+    mu_s = sum_s / n
+    sd_o = math.sqrt(sxx / n)
+    sd_s = math.sqrt(syy / n)
+    r = sxy / math.sqrt(sxx * syy)
+    beta = _div(sum_s, sum_o, True)
+    gamma = _div(_div(sd_s, mu_s, True), _div(sd_o, mu_o, True), True)
+    out[KGE2012] = 1.0 - math.sqrt((r - 1.0) ** 2 + (gamma - 1.0) ** 2 + (beta - 1.0) ** 2)
+    alpha = sd_s / sd_o
+    bias = (mu_s - mu_o) / sd_o
+    out[KGE2021] = 1.0 - math.sqrt((r - 1.0) ** 2 + (alpha - 1.0) ** 2 + bias**2)
+    if have_spearman:
+        r_s = out[SPEARMAN]
+    else:
+        _average_ranks(so, order_o, rank_o, False)
+        _average_ranks(ss, order_s, rank_s)
+        r_s = _spearman(rank_o, order_o, rank_s)
+    if sum_o == 0.0 or sum_s == 0.0:
+        alpha_np = np.nan
+    else:
+        alpha_np = 1.0 - 0.5 * _fdc_distance(so, ss, sum_o, sum_s)
+    out[KGE_NP] = 1.0 - math.sqrt((r_s - 1.0) ** 2 + (alpha_np - 1.0) ** 2 + (beta - 1.0) ** 2)
+
+
+@njit(nogil=True, error_model="numpy")
+def _errors_suite(
+    o: np.ndarray,
+    s: np.ndarray,
+    moments: tuple[float, float, float, float, float, float, float, float, float],
+    out: np.ndarray,
+) -> None:
+    """RMSE, MAE and R2 (Pearson r squared) of one gage from the shared ``moments``."""
+    n = o.size
+    _, _, _, sxx, syy, sxy, sse, _, _ = moments
+    out[RMSE] = math.sqrt(sse / n)
+    out[MAE] = _abs_error_sum(o, s) / n
+    r = sxy / math.sqrt(sxx * syy)
+    out[R2] = r * r
 
 
 @njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
@@ -769,6 +859,8 @@ def _evaluate_gage(
     season: np.ndarray,
     do_standard: bool,
     do_dscore: bool,
+    do_kge: bool,
+    do_errors: bool,
     mode: int,
     out: np.ndarray,
     info: np.ndarray,
@@ -831,7 +923,8 @@ def _evaluate_gage(
         lo_key, hi_key = _pack_keys32(s, n, float32_keys[0], keys)
         _radix_passes32(keys, keys_tmp, counts, lo_key, hi_key, n, order_s, ss.view(np.uint32))
         _logs_and_suites(
-            o, s, so, ss, order_o, order_s, sea_all[:n], do_standard, do_dscore, mode, out,
+            o, s, so, ss, order_o, order_s, sea_all[:n], do_standard, do_dscore, do_kge, do_errors,
+            mode, out,
             fbuf, ibuf[4, :n], keys, key_floats, keys_tmp,
         )  # fmt: skip
     else:
@@ -844,7 +937,8 @@ def _evaluate_gage(
             so[j] = o[order_o[j]]
             ss[j] = s[order_s[j]]
         _logs_and_suites(
-            o, s, so, ss, order_o, order_s, sea_all[:n], do_standard, do_dscore, mode, out,
+            o, s, so, ss, order_o, order_s, sea_all[:n], do_standard, do_dscore, do_kge, do_errors,
+            mode, out,
             fbuf, ibuf[4, :n], keys, key_floats, keys_tmp,
         )  # fmt: skip
 
@@ -860,6 +954,8 @@ def _logs_and_suites(
     season: np.ndarray,
     do_standard: bool,
     do_dscore: bool,
+    do_kge: bool,
+    do_errors: bool,
     mode: int,
     out: np.ndarray,
     fbuf: np.ndarray,
@@ -876,10 +972,21 @@ def _logs_and_suites(
     floored_logs(fbuf[1], n, keys, key_floats, exponents, fbuf[3])
     lo = fbuf[2, :n]
     ls = fbuf[3, :n]
-    if do_standard:
-        _standard_suite(
-            o, s, lo, ls, so, ss, order_o, order_s, fbuf[6, :n], fbuf[7, :n], mode, out,
-        )  # fmt: skip
+    if do_standard or do_kge or do_errors:
+        # One pass of moments shared by the suites; kge reuses standard's Spearman and
+        # the sorted flows, and runs before the D-score reuses the rank scratch.
+        moments = _paired_moments(o, s, lo, ls, mode == MODE_HYTEST)
+        if do_standard:
+            _standard_suite(
+                o, s, lo, ls, so, ss, order_o, order_s, fbuf[6, :n], fbuf[7, :n], mode, out,
+                moments,
+            )  # fmt: skip
+        if do_kge:
+            _kge_suite(
+                so, ss, order_o, order_s, fbuf[6, :n], fbuf[7, :n], moments, do_standard, out
+            )
+        if do_errors:
+            _errors_suite(o, s, moments, out)
     if do_dscore:
         _dscore_suite(o, lo, ls, order_o, order_s, season, fbuf[6, :n], fbuf[7, :n], order_q, out)
 
@@ -891,6 +998,8 @@ def evaluate_rows(
     season: np.ndarray,
     do_standard: bool,
     do_dscore: bool,
+    do_kge: bool,
+    do_errors: bool,
     mode: int,
     out: np.ndarray,
     info: np.ndarray,
@@ -913,7 +1022,8 @@ def evaluate_rows(
     float32_keys = np.empty((3, t if obs.itemsize == 4 else 0), np.float32)
     for g in range(start, stop):
         _evaluate_gage(
-            obs[g], sim[g], season, do_standard, do_dscore, mode, out[g], info[g],
+            obs[g], sim[g], season, do_standard, do_dscore, do_kge, do_errors, mode, out[g],
+            info[g],
             fbuf, ibuf, sea_all, keys, key_floats, keys_tmp, counts, float32_keys,
         )  # fmt: skip
         if mode == MODE_STANDARD:
@@ -930,6 +1040,8 @@ def evaluate_segments(
     bounds: np.ndarray,
     do_standard: bool,
     do_dscore: bool,
+    do_kge: bool,
+    do_errors: bool,
     mode: int,
     out: np.ndarray,
     info: np.ndarray,
@@ -962,7 +1074,8 @@ def evaluate_segments(
             if b <= a:
                 continue
             _evaluate_gage(
-                obs[g, a:b], sim[g, a:b], season[a:b], do_standard, do_dscore, mode, out[r],
+                obs[g, a:b], sim[g, a:b], season[a:b], do_standard, do_dscore, do_kge, do_errors,
+                mode, out[r],
                 info[r], fbuf, ibuf, sea_all, keys, key_floats, keys_tmp, counts, float32_keys,
             )  # fmt: skip
             if mode == MODE_STANDARD:

@@ -8,6 +8,7 @@ this order. Formulas are written for paired daily observed ``o`` and simulated `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -40,6 +41,10 @@ _NASH = "Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6"
 _GUPTA = "Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003"
 _YILMAZ = "Yilmaz et al. (2008), doi:10.1029/2007WR006716"
 _HODSON = "Hodson et al. (2021), doi:10.1029/2021MS002681 (D-score)"
+_KLING = "Kling et al. (2012), doi:10.1016/j.jhydrol.2012.01.011"
+_TANG = "Tang et al. (2021), doi:10.1175/JCLI-D-21-0067.1"
+_POOL = "Pool et al. (2018), doi:10.1080/02626667.2018.1552002"
+_LEGATES = "Legates & McCabe (1999), doi:10.1029/1998WR900018"
 _INF = float("inf")
 _E = "``e = ln max(s, 0.01) - ln max(o, 0.01)``"
 _SEASON = r"$\sum e_t^2$ over the {} days ({}) divided by $n$"
@@ -188,11 +193,71 @@ METRICS: tuple[MetricInfo, ...] = (
         "sum of e^2 over days in the highest quarter of ranked o / n", _HODSON,
         definition=_QUARTER.format("highest"),
     ),
+    MetricInfo(
+        "KGE2012", "kge", 1.0, -_INF, 1.0,
+        "1 - sqrt((r-1)^2 + (gamma-1)^2 + (beta-1)^2), gamma = (sd_s/mu_s) / (sd_o/mu_o), "
+        "beta = mu_s/mu_o", _KLING,
+        function="kge_2012",
+        title="Modified Kling-Gupta efficiency (KGE')",
+        definition=r"$1 - \sqrt{(r-1)^2 + (\gamma-1)^2 + (\beta-1)^2}$, $r$ Pearson, "
+        r"$\gamma = \dfrac{\sigma_s/\mu_s}{\sigma_o/\mu_o}$, $\beta = \mu_s/\mu_o$",
+        note="The variability term is the ratio of the coefficients of variation, so it "
+        "does not move with the bias; as HydroErr's ``kge_2012`` and hydroeval's "
+        "``kgeprime``.",
+    ),
+    MetricInfo(
+        "KGE2021", "kge", 1.0, -_INF, 1.0,
+        "1 - sqrt((r-1)^2 + (alpha-1)^2 + ((mu_s - mu_o)/sd_o)^2), alpha = sd_s/sd_o", _TANG,
+        function="kge_2021",
+        title="Kling-Gupta efficiency of Tang et al. (KGE'')",
+        definition=r"$1 - \sqrt{(r-1)^2 + (\alpha-1)^2 + \beta_n^2}$, $r$ Pearson, "
+        r"$\alpha = \sigma_s/\sigma_o$, $\beta_n = (\mu_s - \mu_o)/\sigma_o$",
+        note="The bias term is the mean error in units of the observed standard deviation "
+        "(defined when the mean observed flow is near zero), as hydroGOF's KGE of 2021.",
+    ),
+    MetricInfo(
+        "KGEnp", "kge", 1.0, -_INF, 1.0,
+        "1 - sqrt((r_s-1)^2 + (alpha_np-1)^2 + (beta-1)^2), r_s Spearman, alpha_np = 1 - "
+        "0.5 sum_k |s_(k)/(n mu_s) - o_(k)/(n mu_o)|, beta = mu_s/mu_o", _POOL,
+        function="kge_np",
+        title="Non-parametric Kling-Gupta efficiency",
+        definition=r"$1 - \sqrt{(r_s-1)^2 + (\alpha_{np}-1)^2 + (\beta-1)^2}$, $r_s$ "
+        r"Spearman, $\alpha_{np} = 1 - \tfrac12 \sum_k \left|\dfrac{s_{(k)}}{n\mu_s} - "
+        r"\dfrac{o_{(k)}}{n\mu_o}\right|$ (each series sorted), $\beta = \mu_s/\mu_o$",
+        note="As hydroeval's ``kgenp``: the same flow-duration-curve term (each series "
+        "sorted and divided by n times its mean) and beta; ``r_s`` is Spearman's with tied "
+        "flows given their average rank (the ``spearman`` column), where hydroeval ranks "
+        "ties in an arbitrary order (the same value on series without ties).",
+    ),
+    MetricInfo(
+        "RMSE", "errors", 0.0, 0.0, _INF, "sqrt(mean((s-o)^2))", _LEGATES,
+        function="rmse",
+        title="Root mean squared error",
+        definition=r"$\sqrt{\overline{(s-o)^2}}$ (flow units)",
+        note="In the flows' units (m3/s).",
+    ),
+    MetricInfo(
+        "MAE", "errors", 0.0, 0.0, _INF, "mean(|s-o|)", _LEGATES,
+        function="mae",
+        title="Mean absolute error",
+        definition=r"$\overline{|s-o|}$ (flow units)",
+        note="In the flows' units (m3/s).",
+    ),
+    MetricInfo(
+        "R2", "errors", 1.0, 0.0, 1.0, "r^2, r = Pearson correlation of o and s", _LEGATES,
+        function="r2",
+        title="Coefficient of determination (squared Pearson correlation)",
+        definition=r"$r^2$, $r$ Pearson (the square of the `pearson` column)",
+        note="The square of Pearson's correlation, not ``1 - SSE/SST`` (that is NSE).",
+    ),
 )  # fmt: skip
 
 
 #: The suites the per-day kernels compute (``ENGINE_SUITES``).
-_KERNEL_SUITES = ("standard", "dscore")
+_KERNEL_SUITES = ("standard", "dscore", "kge", "errors")
+#: The suites HyTEST defines (its notebooks and gumboot): the only ones ``hytest`` mode,
+#: which reproduces them, computes (:func:`mode_refusal`).
+HYTEST_SUITES = ("standard", "dscore", "uncertainty")
 
 
 def check_metrics(metrics: tuple[MetricInfo, ...]) -> None:
@@ -237,10 +302,7 @@ UNCERTAINTY_COLUMNS: tuple[str, ...] = (
     "n_years_valid",
 )  # fmt: skip
 SUITES: dict[str, tuple[str, ...]] = {
-    **{
-        suite: tuple(m.name for m in METRICS if m.suite == suite)
-        for suite in ("standard", "dscore")
-    },
+    **{suite: tuple(m.name for m in METRICS if m.suite == suite) for suite in _KERNEL_SUITES},
     "uncertainty": UNCERTAINTY_COLUMNS,
 }
 #: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
@@ -249,6 +311,25 @@ ENGINE_SUITES = _KERNEL_SUITES
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
 MODES = ("standard", "hytest")
+
+
+def mode_refusal(suites: Sequence[str], mode: str) -> str | None:
+    """Why ``mode`` cannot compute ``suites``, or None when it can.
+
+    ``hytest`` mode reproduces HyTEST's notebooks, so it computes only the suites HyTEST
+    defines (:data:`HYTEST_SUITES`); any other is refused (the engine's ``check_names``
+    and the run file's validation both ask here).
+    """
+    if mode != "hytest":
+        return None
+    others = [s for s in suites if s not in HYTEST_SUITES]
+    if not others:
+        return None
+    return (
+        f"mode 'hytest' reproduces HyTEST, which defines none of the suites {others} (it "
+        f"defines {list(HYTEST_SUITES)}): use mode 'standard' to compute them, or drop "
+        f"{', '.join(others)} from the suites"
+    )
 
 
 def slot(name: str) -> int:

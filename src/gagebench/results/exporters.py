@@ -83,11 +83,12 @@ class ResultsParquet(Exporter):
 
 
 class HytestCsvs(Exporter):
-    """``<model>/standard_suite.csv`` and ``<model>/dscore.csv``: HyTEST's columns and
-    order, for the suites that ran."""
+    """``<model>/standard_suite.csv``, ``<model>/dscore.csv`` and the like of every suite
+    of per-gage columns (``kge.csv``, ``errors.csv``): HyTEST's shape (``site_no``, then
+    the suite's columns in order), for the suites that ran."""
 
     name = "hytest-csv"
-    suites: ClassVar[tuple[str, ...]] = ("standard", "dscore")
+    suites: ClassVar[tuple[str, ...]] = tuple(s for s in SUITE_FILES if s != "uncertainty")
 
     def _files(self, plan: Plan) -> dict[tuple[str, str], str]:
         wanted = [s for s in plan.suites if s in self.suites]

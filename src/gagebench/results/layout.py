@@ -10,9 +10,10 @@ resume), the lease and the settings check all use these names. Layout under
     _parts/batch-00012.parquet    one file per finished batch, each written atomically
     _lock.json                    the lease of the process running it
     results.parquet               every row (written at commit)
-    results_by_<group>.parquet    breakdowns (season, month, water_year), when asked for
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
+    <model>/kge.csv               the kge and errors suites (site_no + columns), when run
+    <model>/errors.csv
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
     results_by_<group>.parquet    a breakdown (by: season, month, water_year): every
                                   (site_no, model, <group>) row, when asked for
@@ -34,7 +35,7 @@ import pyarrow as pa
 
 from gagebench.columns import group_columns, result_columns
 from gagebench.errors import ConfigError
-from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.metrics import SUITES
 from gagebench.metrics.breakdown import GROUPINGS
 from gagebench.redact import redact_text
 
@@ -46,6 +47,8 @@ REPORT_FILE = "report.html"
 SUITE_FILES = {
     "standard": "standard_suite.csv",
     "dscore": "dscore.csv",
+    "kge": "kge.csv",
+    "errors": "errors.csv",
     "uncertainty": "uncertainty.csv",
 }
 LOCK_FILE = "_lock.json"
@@ -188,7 +191,8 @@ def part_index(name: str) -> int | None:
 
 
 def suite_csv_columns(suite: str) -> list[str]:
-    """HyTEST's column names and order of one suite's CSV (``site_no`` first).
+    """HyTEST's column names and order of one suite's CSV (``site_no`` first); a suite
+    HyTEST lacks (``kge``, ``errors``) in the same shape, its registry columns.
 
     ``uncertainty.csv`` is gumboot's long shape (one row per gage and statistic).
     """
@@ -196,7 +200,7 @@ def suite_csv_columns(suite: str) -> list[str]:
         from gagebench.uncertainty_suite import LONG_COLUMNS
 
         return list(LONG_COLUMNS)
-    cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
+    cols = SUITES[suite]
     return ["site_no", *[c for c in cols if c != "site_no"]]
 
 
