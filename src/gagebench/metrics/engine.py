@@ -19,8 +19,8 @@ import numpy.typing as npt
 
 from gagebench.defaults import default
 from gagebench.errors import InputError
-from gagebench.metrics import kernels
-from gagebench.metrics.registry import METRICS, MODES, SUITES
+from gagebench.metrics import benchmark_kernels, kernels
+from gagebench.metrics.registry import METRICS, MODES, SLOTS, SUITES
 
 
 def check_kernel_layout(compiled: int, expected: int) -> None:
@@ -155,6 +155,12 @@ def evaluate_arrays(
         sim = sim.astype(np.result_type(obs.dtype, sim.dtype))
         obs = obs.astype(sim.dtype)
     do_dscore = "dscore" in suites
+    if dates is None and "benchmark" in suites:
+        raise InputError(
+            "the benchmark suite needs the dates of the days (its day-of-year climatology): "
+            "pass time=... (or a time-indexed pandas/xarray input), or leave 'benchmark' "
+            "out of suites"
+        )
     if dates is None:
         if do_dscore:
             raise InputError(
@@ -176,6 +182,8 @@ def evaluate_arrays(
     info = np.zeros((obs.shape[0], 4), np.int64)
     mode_code = kernels.MODE_HYTEST if mode == "hytest" else kernels.MODE_STANDARD
     _run_blocks(obs, sim, season, "standard" in suites, do_dscore, mode_code, full, info)
+    if "benchmark" in suites:
+        _benchmark(obs, sim, dates, full)
     keep = [i for i, m in enumerate(METRICS) if m.suite in suites]
     values = full[:, keep]
     codes = info[:, 0]
@@ -186,6 +194,8 @@ def evaluate_arrays(
     for g in np.flatnonzero(undefined.any(axis=1)):
         status[g] = PARTIAL
         note[g] = "undefined: " + ", ".join(columns[k] for k in np.flatnonzero(undefined[g]))
+        if "benchmark" in suites and full[g, SLOTS["KGE_bench"]] == 1.0:
+            note[g] += "; " + benchmark_kernels.PERFECT_NOTE
     n_days = info[:, 1]
     short = np.flatnonzero(
         (n_days < min_days) & ((codes == kernels.OK) | (codes == kernels.TOO_FEW_DAYS))
@@ -214,6 +224,16 @@ def evaluate_arrays(
         status=status,
         note=note,
     )
+
+
+def _benchmark(obs: np.ndarray, sim: np.ndarray, dates: npt.ArrayLike, out: np.ndarray) -> None:
+    """The benchmark suite's columns of ``out`` (the registry's slots), from the paired
+    days the kernels saw (infinite flows already missing)."""
+    doy = benchmark_kernels.calendar_day_index(dates)
+    scores = benchmark_kernels.score_groups(obs, sim, doy)[:, 0, :]
+    for k, name in enumerate(benchmark_kernels.SCORES):
+        if name in SLOTS and METRICS[SLOTS[name]].suite == "benchmark":
+            out[:, SLOTS[name]] = scores[:, k]
 
 
 def _suspect_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,12 +34,25 @@ class MetricInfo:
     title: str = ""
     definition: str = ""
     note: str = ""
+    #: Whether HyTEST defines it (``hytest`` mode refuses a suite whose metrics it lacks).
+    hytest: bool = True
+    #: Whether its one-series function needs the dates (``time``) of the days.
+    dated: bool = False
 
 
 _NASH = "Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6"
 _GUPTA = "Gupta et al. (2009), doi:10.1016/j.jhydrol.2009.08.003"
 _YILMAZ = "Yilmaz et al. (2008), doi:10.1029/2007WR006716"
 _HODSON = "Hodson et al. (2021), doi:10.1029/2021MS002681 (D-score)"
+_KNOBEN = "Knoben et al. (2020), doi:10.5194/hess-24-2967-2020; USGS HyMETT's benchmark_KGE_DOY"
+_BENCH = (
+    "``b`` is the day-of-year benchmark: the mean observed flow of each calendar day "
+    "(month-day, Feb 29 its own day) over the gage's paired days."
+)
+_SKILL = (
+    "NaN when the benchmark is perfect ({0}_bench = 1: each calendar day observed in one "
+    "year only); the row's note says so."
+)
 _INF = float("inf")
 _E = "``e = ln max(s, 0.01) - ln max(o, 0.01)``"
 _SEASON = r"$\sum e_t^2$ over the {} days ({}) divided by $n$"
@@ -188,11 +201,51 @@ METRICS: tuple[MetricInfo, ...] = (
         "sum of e^2 over days in the highest quarter of ranked o / n", _HODSON,
         definition=_QUARTER.format("highest"),
     ),
+    MetricInfo(
+        "KGE_bench", "benchmark", 1.0, -_INF, 1.0,
+        "KGE of b against o, b = mean o of each calendar day over the paired days", _KNOBEN,
+        function="kge_bench",
+        title="KGE of the day-of-year benchmark",
+        definition=r"KGE of $b$ against $o$; $b_t = \overline{o_d}$, the mean observed "
+        r"flow of $t$'s calendar day $d$ (Feb 29 its own) over the paired days",
+        note=_BENCH, hytest=False, dated=True,
+    ),
+    MetricInfo(
+        "NSE_bench", "benchmark", 1.0, -_INF, 1.0,
+        "NSE of b against o, b = mean o of each calendar day over the paired days", _KNOBEN,
+        function="nse_bench",
+        title="NSE of the day-of-year benchmark",
+        definition=r"NSE of $b$ against $o$ (as `KGE_bench`)",
+        note=_BENCH, hytest=False, dated=True,
+    ),
+    MetricInfo(
+        "KGE_skill", "benchmark", 1.0, -_INF, 1.0,
+        "(KGE - KGE_bench) / (1 - KGE_bench)", _KNOBEN,
+        function="kge_skill",
+        title="KGE skill score against the day-of-year benchmark",
+        definition=r"$\dfrac{\mathrm{KGE} - \mathrm{KGE_{bench}}}{1 - \mathrm{KGE_{bench}}}$"
+        " (> 0: the model beats its benchmark)",
+        note="Above 0 the model beats its benchmark. " + _SKILL.format("KGE"),
+        hytest=False, dated=True,
+    ),
+    MetricInfo(
+        "NSE_skill", "benchmark", 1.0, -_INF, 1.0,
+        "(NSE - NSE_bench) / (1 - NSE_bench)", _KNOBEN,
+        function="nse_skill",
+        title="NSE skill score against the day-of-year benchmark",
+        definition=r"$\dfrac{\mathrm{NSE} - \mathrm{NSE_{bench}}}{1 - \mathrm{NSE_{bench}}}$"
+        " (> 0: the model beats its benchmark)",
+        note="Above 0 the model beats its benchmark. " + _SKILL.format("NSE"),
+        hytest=False, dated=True,
+    ),
 )  # fmt: skip
 
 
-#: The suites the per-day kernels compute (``ENGINE_SUITES``).
-_KERNEL_SUITES = ("standard", "dscore")
+#: The suites the per-day kernels of ``kernels.py`` compute (one slot constant per metric).
+KERNEL_SUITES = ("standard", "dscore")
+#: The suites ``evaluate_arrays`` computes (``ENGINE_SUITES``): the kernels' and the
+#: benchmark suite (``benchmark_kernels.py``, which fills its metrics' slots after them).
+_KERNEL_SUITES = (*KERNEL_SUITES, "benchmark")
 
 
 def check_metrics(metrics: tuple[MetricInfo, ...]) -> None:
@@ -237,10 +290,7 @@ UNCERTAINTY_COLUMNS: tuple[str, ...] = (
     "n_years_valid",
 )  # fmt: skip
 SUITES: dict[str, tuple[str, ...]] = {
-    **{
-        suite: tuple(m.name for m in METRICS if m.suite == suite)
-        for suite in ("standard", "dscore")
-    },
+    **{suite: tuple(m.name for m in METRICS if m.suite == suite) for suite in _KERNEL_SUITES},
     "uncertainty": UNCERTAINTY_COLUMNS,
 }
 #: The suites the per-day kernels compute (``evaluate_arrays``); ``uncertainty`` is computed
@@ -248,6 +298,7 @@ SUITES: dict[str, tuple[str, ...]] = {
 ENGINE_SUITES = _KERNEL_SUITES
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
+BENCHMARK_COLUMNS = SUITES["benchmark"]
 MODES = ("standard", "hytest")
 
 

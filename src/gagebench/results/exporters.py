@@ -81,10 +81,10 @@ class ResultsParquet(Exporter):
 
 class HytestCsvs(Exporter):
     """``<model>/standard_suite.csv`` and ``<model>/dscore.csv``: HyTEST's columns and
-    order, for the suites that ran."""
+    order, for the suites that ran (and ``<model>/benchmark.csv`` in the same shape)."""
 
     name = "hytest-csv"
-    suites: ClassVar[tuple[str, ...]] = ("standard", "dscore")
+    suites: ClassVar[tuple[str, ...]] = ("standard", "dscore", "benchmark")
 
     def _files(self, plan: Plan) -> dict[tuple[str, str], str]:
         wanted = [s for s in plan.suites if s in self.suites]

@@ -12,6 +12,7 @@ resume), the lease and the settings check all use these names. Layout under
     results.parquet               every row (written at commit)
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
+    <model>/benchmark.csv         KGE_bench, NSE_bench, KGE_skill, NSE_skill
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
     report.html, figures/         the report, when report is on
     manifest.json                 written last: its presence means the run is complete
@@ -30,7 +31,7 @@ import pyarrow as pa
 
 from gagebench.columns import result_columns
 from gagebench.errors import ConfigError
-from gagebench.metrics import DSCORE_COLUMNS, STANDARD_COLUMNS
+from gagebench.metrics import SUITES
 from gagebench.redact import redact_text
 
 PARTS = "_parts"
@@ -41,6 +42,7 @@ REPORT_FILE = "report.html"
 SUITE_FILES = {
     "standard": "standard_suite.csv",
     "dscore": "dscore.csv",
+    "benchmark": "benchmark.csv",
     "uncertainty": "uncertainty.csv",
 }
 LOCK_FILE = "_lock.json"
@@ -170,7 +172,7 @@ def suite_csv_columns(suite: str) -> list[str]:
         from gagebench.uncertainty_suite import LONG_COLUMNS
 
         return list(LONG_COLUMNS)
-    cols = STANDARD_COLUMNS if suite == "standard" else DSCORE_COLUMNS
+    cols = SUITES[suite]
     return ["site_no", *[c for c in cols if c != "site_no"]]
 
 
