@@ -337,7 +337,7 @@ class ClusterSettings(BaseModel):
 
 # -- the run file --------------------------------------------------------------------------
 
-Suite = Literal["standard", "dscore", "uncertainty"]
+Suite = Literal["standard", "dscore", "benchmark", "uncertainty"]
 
 
 def _suites(value: Any) -> Any:
@@ -378,7 +378,7 @@ class RunSettings(Section):
         list[Suite],
         BeforeValidator(_suites),
         Field(min_length=1),
-        Expect("a non-empty list of ['standard', 'dscore', 'uncertainty']"),
+        Expect("a non-empty list of ['standard', 'dscore', 'benchmark', 'uncertainty']"),
     ] = setting("suites", decides_results=True)  # a suite named twice runs once
     mode: Literal["standard", "hytest"] = setting("mode", decides_results=True)
     batch_size: int = setting("batch_size", decides_results=True, ge=1, le=100_000)
