@@ -218,3 +218,41 @@ def test_the_registry_marks_the_suite_as_not_hytest() -> None:
         assert not info.hytest
         assert info.dated
         assert "10.5194/hess-24-2967-2020" in info.reference
+
+
+def test_the_share_beating_the_benchmark_counts_gages_with_a_skill() -> None:
+    """Per model, KGE_skill > 0 over gages with a skill (NaN left out); nothing without the
+    suite, so the report and the summary of other runs stay as they were."""
+    from gagebench.report.html import BEATS_BENCHMARK, overview_table
+    from gagebench.summary import beats_benchmark
+
+    results = pd.DataFrame({
+        "site_no": ["1", "2", "3", "4", "1", "2"],
+        "model": ["a", "a", "a", "a", "b", "b"],
+        "KGE": [0.5, 0.2, 0.1, np.nan, 0.3, 0.4],
+        "KGE_skill": [0.3, -0.1, 0.2, np.nan, np.nan, np.nan],
+    })  # fmt: skip
+    shares = beats_benchmark(results)
+    assert shares["a"] == (2 / 3, 3)
+    assert np.isnan(shares["b"][0])
+    assert shares["b"][1] == 0
+    table = overview_table(results).set_index("model")
+    assert table.loc["a", BEATS_BENCHMARK] == "67%"
+    assert table.loc["b", BEATS_BENCHMARK] == "–"
+    assert beats_benchmark(results.drop(columns="KGE_skill")) == {}
+    assert BEATS_BENCHMARK not in overview_table(results.drop(columns="KGE_skill")).columns
+
+
+def test_a_run_folder_of_csvs_reads_the_benchmark_csv(tmp_path) -> None:
+    """Without results.parquet the reader joins each model's CSVs, benchmark.csv too."""
+    from gagebench.results.reader import read_run
+
+    for model in ("nwm", "nhm"):
+        (tmp_path / model).mkdir()
+        (tmp_path / model / "standard_suite.csv").write_text("site_no,NSE,KGE\n01,0.5,0.6\n")
+        (tmp_path / model / "benchmark.csv").write_text(
+            "site_no,KGE_bench,NSE_bench,KGE_skill,NSE_skill\n01,0.2,0.1,0.5,0.44\n"
+        )
+    results = read_run(str(tmp_path)).results.set_index("model")
+    assert results.loc["nwm", "KGE_skill"] == 0.5
+    assert results.loc["nhm", "KGE"] == 0.6

@@ -17,7 +17,9 @@ GIL-free numba kernels on a thread pool, as the engine does.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numba
@@ -199,7 +201,7 @@ def _score_rows(
         _score_gage(obs[g], sim[g], doy, group, means, acc, out[g])
 
 
-def _run_blocks(kernel: Any, n_gages: int, *args: Any) -> None:
+def _run_blocks(kernel: Callable[..., None], n_gages: int, *args: Any) -> None:
     """``kernel(*args, start, stop)`` over blocks of gages on ``numba.get_num_threads()``
     threads (the kernels release the GIL); 1 thread runs inline."""
     threads = min(numba.get_num_threads(), -(-n_gages // _BLOCK_GAGES))
@@ -209,7 +211,7 @@ def _run_blocks(kernel: Any, n_gages: int, *args: Any) -> None:
     block = max(_BLOCK_GAGES, -(-n_gages // (threads * 8)))
     with ThreadPoolExecutor(threads, thread_name_prefix="gagebench-benchmark") as pool:
         futures = [
-            pool.submit(kernel, *args, start, min(start + block, n_gages))
+            pool.submit(partial(kernel, *args), start, min(start + block, n_gages))
             for start in range(0, n_gages, block)
         ]
         for future in futures:

@@ -182,7 +182,7 @@ def evaluate_arrays(
     info = np.zeros((obs.shape[0], 4), np.int64)
     mode_code = kernels.MODE_HYTEST if mode == "hytest" else kernels.MODE_STANDARD
     _run_blocks(obs, sim, season, "standard" in suites, do_dscore, mode_code, full, info)
-    if "benchmark" in suites:
+    if "benchmark" in suites and dates is not None:  # (refused above without dates)
         _benchmark(obs, sim, dates, full)
     keep = [i for i, m in enumerate(METRICS) if m.suite in suites]
     values = full[:, keep]
