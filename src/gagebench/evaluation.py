@@ -394,11 +394,13 @@ def evaluate(
         observed's Series name (a modeled Series with another name is still scored
         against it, with a warning), else 0, 1, ...
     suites
-        One suite or several, of the three: ``"standard"`` (NSE, KGE, logNSE, pbias, rSD,
+        One suite or several of: ``"standard"`` (NSE, KGE, logNSE, pbias, rSD,
         Pearson, Spearman and the flow-duration-curve biases), ``"dscore"`` (the
         decomposition of the mean squared error: bias, distribution, sequence, seasonal
-        and flow-quarter parts) and ``"uncertainty"`` (the sampling uncertainty of NSE and
-        KGE, gumboot's ``bootjack()``). See :doc:`/metrics` and :doc:`/uncertainty`.
+        and flow-quarter parts), ``"benchmark"`` (KGE and NSE of each gage's day-of-year
+        climatology and the model's skill against it, Knoben et al. 2020; needs dates)
+        and ``"uncertainty"`` (the sampling uncertainty of NSE and KGE, gumboot's
+        ``bootjack()``). See :doc:`/metrics` and :doc:`/uncertainty`.
     mode
         ``"standard"`` (textbook definitions, safe on zero flows) or ``"hytest"``
         (reproduces the HyTEST notebooks and gumboot exactly).

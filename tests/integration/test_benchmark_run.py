@@ -69,11 +69,12 @@ def test_run_writes_benchmark_csv_report_and_summary(
         np.testing.assert_allclose(skill, (kge - bench) / (1 - bench), rtol=1e-12, atol=1e-12)
     # the summary printed at the end and the report give each model's share
     shares = {
-        m: float((part["KGE_skill"].dropna() > 0).mean()) for m, part in results.groupby("model")
+        str(m): float((part["KGE_skill"].dropna() > 0).mean())
+        for m, part in results.groupby("model")
     }
     assert "beats its day-of-year benchmark (KGE_skill > 0):" in result.stdout
-    for model, share in shares.items():
-        assert f"{model}: {share:.0%} of " in result.stdout
+    for name, share in shares.items():
+        assert f"{name}: {share:.0%} of " in result.stdout
     with fsspec.open(f"{run}/report.html", "rt", **options) as fh:
         page = fh.read()
     # the header may break after its underscore (<wbr>)

@@ -171,7 +171,7 @@ def _benchmark(o: pd.Series, s: pd.Series) -> dict[str, float]:
     observed flows (a pandas groupby by month-day, Feb 29 its own group), scored with the
     published KGE (Gupta et al. 2009) and NSE; the skills against the model's. A benchmark
     equal to the observations on every day scores exactly 1, and its skills are undefined."""
-    b = o.groupby(o.index.strftime("%m-%d")).transform("mean")
+    b = o.groupby(pd.DatetimeIndex(o.index).strftime("%m-%d")).transform("mean")
 
     def kge(x: pd.Series) -> float:
         r = np.corrcoef(o.to_numpy(), x.to_numpy())[0, 1]
