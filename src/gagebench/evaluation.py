@@ -439,8 +439,10 @@ def evaluate(
         Pearson, Spearman and the flow-duration-curve biases), ``"dscore"`` (the
         decomposition of the mean squared error: bias, distribution, sequence, seasonal
         and flow-quarter parts), ``"uncertainty"`` (the sampling uncertainty of NSE and
-        KGE, gumboot's ``bootjack()``), ``"kge"`` (KGE2012, KGE2021, KGEnp) and
-        ``"errors"`` (RMSE, MAE, R2). See :doc:`/metrics` and :doc:`/uncertainty`.
+        KGE, gumboot's ``bootjack()``), ``"kge"`` (KGE2012, KGE2021, KGEnp) ,
+        ``"errors"`` (RMSE, MAE, R2) and ``"benchmark"`` (KGE and NSE of each gage's
+        day-of-year climatology and the model's skill against it, Knoben et al. 2020;
+        needs dates). See :doc:`/metrics` and :doc:`/uncertainty`.
     mode
         ``"standard"`` (textbook definitions, safe on zero flows) or ``"hytest"``
         (reproduces the HyTEST notebooks and gumboot exactly; it computes only the suites

@@ -339,7 +339,7 @@ class ClusterSettings(BaseModel):
 
 #: The suite names a run file accepts: ``gagebench.metrics.registry.SUITES`` (kept equal
 #: by test_metrics_registry.py; this module stays a leaf, without the metrics package).
-Suite = Literal["standard", "dscore", "kge", "errors", "uncertainty"]
+Suite = Literal["standard", "dscore", "kge", "errors", "benchmark", "uncertainty"]
 #: The breakdowns of ``by`` (``gagebench.metrics.breakdown.GROUPINGS``).
 Grouping = Literal["season", "month", "water_year"]
 

@@ -22,6 +22,21 @@ if TYPE_CHECKING:
 EVALUATED = ("ok", "partial")
 
 
+def beats_benchmark(results: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    """Per model, the share of gages whose model beats its day-of-year benchmark
+    (``KGE_skill > 0``, the benchmark suite) and the number of gages with a skill; empty
+    when the suite did not run. Shown by the end-of-run summary and the report."""
+    import pandas as pd
+
+    if "KGE_skill" not in results.columns:
+        return {}
+    shares = {}
+    for model, part in results.groupby("model", sort=False):
+        skill = pd.to_numeric(part["KGE_skill"], errors="coerce").dropna()
+        shares[str(model)] = (float((skill > 0).mean()) if len(skill) else float("nan"), len(skill))
+    return shares
+
+
 def format_summary(result: RunResult) -> str:
     """The end-of-run table: gages by status and median NSE/KGE per model, and where."""
     import pandas as pd
@@ -40,6 +55,12 @@ def format_summary(result: RunResult) -> str:
         with pd.option_context("display.float_format", "{:.3f}".format):
             lines += ["median over evaluated gages:", shown.to_string(na_rep="n/a")]
     lines += [f"{model}: {why}" for model, why in idle.items()]
+    if beats := beats_benchmark(result.results):
+        lines += ["beats its day-of-year benchmark (KGE_skill > 0):"]
+        lines += [
+            f"  {model}: {share:.0%} of {n} gages" if n else f"  {model}: no gage with a skill"
+            for model, (share, n) in beats.items()
+        ]
     lines.append("")
     timings = manifest.get("timings", {})
     if timings.get("computed_gages") and timings.get("compute_s"):

@@ -198,6 +198,30 @@ def _errors(obs: np.ndarray, sim: np.ndarray) -> dict[str, float]:
     }
 
 
+def _benchmark(o: pd.Series, s: pd.Series) -> dict[str, float]:
+    """The benchmark suite (Knoben et al. 2020): the day-of-year climatology of the paired
+    observed flows (a pandas groupby by month-day, Feb 29 its own group), scored with the
+    published KGE (Gupta et al. 2009) and NSE; the skills against the model's. A benchmark
+    equal to the observations on every day scores exactly 1, and its skills are undefined."""
+    b = o.groupby(pd.DatetimeIndex(o.index).strftime("%m-%d")).transform("mean")
+
+    def kge(x: pd.Series) -> float:
+        r = np.corrcoef(o.to_numpy(), x.to_numpy())[0, 1]
+        alpha = x.std(ddof=0) / o.std(ddof=0)
+        beta = x.sum() / o.sum()
+        return float(1 - np.sqrt((r - 1) ** 2 + (alpha - 1) ** 2 + (beta - 1) ** 2))
+
+    def nse(x: pd.Series) -> float:
+        return float(1 - ((x - o) ** 2).mean() / _var(o.to_numpy()))
+
+    perfect = bool((b == o).all())
+    out = {"KGE_bench": 1.0 if perfect else kge(b), "NSE_bench": 1.0 if perfect else nse(b)}
+    for name, model in (("KGE", kge(s)), ("NSE", nse(s))):
+        bench = out[f"{name}_bench"]
+        out[f"{name}_skill"] = np.nan if perfect else (model - bench) / (1 - bench)
+    return out
+
+
 def reference_gage(
     obs: pd.Series,
     sim: pd.Series,
@@ -242,6 +266,8 @@ def reference_gage(
             values |= _kge(o.to_numpy(), s.to_numpy())
         if "errors" in suites:
             values |= _errors(o.to_numpy(), s.to_numpy())
+        if "benchmark" in suites:
+            values |= _benchmark(o, s)
     if missing := [c for c in columns if c not in values]:
         raise AssertionError(f"the reference does not compute {missing}: add it to _reference.py")
     if mode == "standard":

@@ -241,9 +241,10 @@ def test_hytest_mode_refuses_the_suites_hytest_lacks_in_the_api(suite: str) -> N
         gagebench.evaluate(o, o * 1.1, suites=("standard", suite), mode="hytest")
     with pytest.raises(InputError, match=pattern):
         evaluate_arrays(o[None, :], o[None, :], suites=(suite,), mode="hytest")
-    function = next(m.function for m in gm.METRICS if m.suite == suite and m.function)
+    info = next(m for m in gm.METRICS if m.suite == suite and m.function)
+    dated = (np.datetime64("2001-01-01") + np.arange(o.size),) if info.dated else ()
     with pytest.raises(InputError, match=pattern):
-        getattr(gm, function)(o, o, mode="hytest")
+        getattr(gm, str(info.function))(o, o, *dated, mode="hytest")
     # HyTEST's own suites still run in hytest mode
     table = gagebench.evaluate(o, o * 1.1, suites=("standard",), mode="hytest")
     assert table["status"].tolist() == ["ok"]

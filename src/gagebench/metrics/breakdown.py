@@ -27,6 +27,7 @@ from gagebench.metrics.engine import (
     BLOCKS_PER_THREAD,
     BatchResult,
     _batch_result,
+    _benchmark,
     _checked_inputs,
     check_names,
 )
@@ -107,21 +108,22 @@ def evaluate_groups(
         raise InputError(f"by={by!r} needs the dates of the days: pass time=... or dated inputs")
     obs, sim, season, suspect = _checked_inputs(observed, simulated, dates, suites, min_days)
     keys = group_keys(dates, by)
+    present, segment = np.unique(keys, return_inverse=True)
+    n_seg = present.size
+    rows = obs.shape[0] * n_seg
+    full = np.full((rows, len(METRICS)), np.nan)
+    if "benchmark" in suites:
+        # The day-of-year climatology of each gage's FULL paired record, scored per group.
+        _benchmark(obs, sim, dates, full, segment.astype(np.int32), n_seg)
     order = np.argsort(keys, kind="stable")
     if np.any(order != np.arange(order.size)):
         # One copy of the batch, each group's days contiguous, in date order inside it.
-        # (Hook for the benchmark suite: its day-of-year climatology is computed from each
-        # gage's FULL paired record before this point, as a (gage, day) array reordered
-        # with the same ``order``, then scored per segment with the flows.)
         obs = np.ascontiguousarray(obs[:, order])
         sim = np.ascontiguousarray(sim[:, order])
         season = np.ascontiguousarray(season[order])
         keys = keys[order]
-    present, starts = np.unique(keys, return_index=True)
+    _, starts = np.unique(keys, return_index=True)
     bounds = np.append(starts, keys.size).astype(np.int64)
-    n_seg = present.size
-    rows = obs.shape[0] * n_seg
-    full = np.full((rows, len(METRICS)), np.nan)
     info = np.zeros((rows, 4), np.int64)
     mode_code = kernels.MODE_HYTEST if mode == "hytest" else kernels.MODE_STANDARD
     _run_segment_blocks(obs, sim, season, bounds, suites, mode_code, full, info)

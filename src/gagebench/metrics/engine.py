@@ -19,8 +19,8 @@ import numpy.typing as npt
 
 from gagebench.defaults import default
 from gagebench.errors import InputError
-from gagebench.metrics import kernels
-from gagebench.metrics.registry import METRICS, MODES, SUITES, mode_refusal
+from gagebench.metrics import benchmark_kernels, kernels
+from gagebench.metrics.registry import METRICS, MODES, SLOTS, SUITES, mode_refusal
 
 
 def check_kernel_layout(compiled: int, expected: int) -> None:
@@ -153,6 +153,8 @@ def evaluate_arrays(
         obs, sim, season, "standard" in suites, "dscore" in suites, mode_code, full, info,
         do_kge="kge" in suites, do_errors="errors" in suites,
     )  # fmt: skip
+    if "benchmark" in suites and dates is not None:  # (refused earlier without dates)
+        _benchmark(obs, sim, dates, full)
     return _batch_result(columns, suites, full, info, min_days, suspect)
 
 
@@ -177,6 +179,12 @@ def _checked_inputs(
     if sim.dtype != obs.dtype:
         sim = sim.astype(np.result_type(obs.dtype, sim.dtype))
         obs = obs.astype(sim.dtype)
+    if dates is None and "benchmark" in suites:
+        raise InputError(
+            "the benchmark suite needs the dates of the days (its day-of-year climatology): "
+            "pass time=... (or a time-indexed pandas/xarray input), or leave 'benchmark' "
+            "out of suites"
+        )
     if dates is None:
         if "dscore" in suites:
             raise InputError(
@@ -217,6 +225,8 @@ def _batch_result(
     for g in np.flatnonzero(undefined.any(axis=1)):
         status[g] = PARTIAL
         note[g] = "undefined: " + ", ".join(columns[k] for k in np.flatnonzero(undefined[g]))
+        if "benchmark" in suites and full[g, SLOTS["KGE_bench"]] == 1.0:
+            note[g] += "; " + benchmark_kernels.PERFECT_NOTE
     n_days = info[:, 1]
     short = np.flatnonzero(
         (n_days < min_days) & ((codes == kernels.OK) | (codes == kernels.TOO_FEW_DAYS))
@@ -245,6 +255,26 @@ def _batch_result(
         status=status,
         note=note,
     )
+
+
+def _benchmark(
+    obs: np.ndarray,
+    sim: np.ndarray,
+    dates: npt.ArrayLike,
+    out: np.ndarray,
+    group: np.ndarray | None = None,
+    n_groups: int = 1,
+) -> None:
+    """The benchmark suite's columns of ``out`` (the registry's slots), from the paired
+    days the kernels saw (infinite flows already missing). With ``group`` (each day's
+    group, 0..n_groups-1), row ``g * n_groups + k`` of ``out`` gets gage ``g``'s scores
+    over group ``k``'s days, against the climatology of its FULL paired record."""
+    doy = benchmark_kernels.calendar_day_index(dates)
+    scores = benchmark_kernels.score_groups(obs, sim, doy, group, n_groups)
+    scores = scores.reshape(obs.shape[0] * n_groups, len(benchmark_kernels.SCORES))
+    for k, name in enumerate(benchmark_kernels.SCORES):
+        if name in SLOTS and METRICS[SLOTS[name]].suite == "benchmark":
+            out[:, SLOTS[name]] = scores[:, k]
 
 
 def _suspect_rows(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

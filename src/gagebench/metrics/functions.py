@@ -105,6 +105,11 @@ def _interval(info: MetricInfo) -> str:
 def _docstring(info: MetricInfo) -> str:
     """A metric function's docstring, from its registry entry (numpydoc, for the API page)."""
     note = f"\n\n{info.note}" if info.note else ""
+    time = (
+        "\ntime : array_like\n    The daily dates of the days (the calendar days of the benchmark)."
+        if info.dated
+        else ""
+    )
     return f"""{info.title} (``{info.name}``): ``{info.formula}``; optimal {info.optimal:g},
 range {_interval(info)}.{note}
 
@@ -115,7 +120,7 @@ Parameters
 observed : array_like
     Daily observed flows of one gage (1-D).
 simulated : array_like
-    Daily simulated flows on the same days, paired with ``observed`` by position.
+    Daily simulated flows on the same days, paired with ``observed`` by position.{time}
 mode : {{"standard", "hytest"}}
     ``"hytest"`` reproduces HyTEST's notebooks, quirks included (docs: Metric definitions).
 
@@ -132,6 +137,20 @@ def metric_function(info: MetricInfo) -> MetricFunction:
     if info.function is None:
         raise ValueError(f"the registry gives {info.name} no function name")
     suite, name = info.suite, info.name
+    if info.dated:
+
+        def dated(
+            observed: npt.ArrayLike,
+            simulated: npt.ArrayLike,
+            time: npt.ArrayLike,
+            *,
+            mode: str = default("mode"),
+        ) -> float:
+            return _scores(observed, simulated, suite, mode, time)[name]
+
+        dated.__name__ = dated.__qualname__ = info.function
+        dated.__doc__ = _docstring(info)
+        return dated  # type: ignore[return-value]
 
     def function(
         observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = default("mode")

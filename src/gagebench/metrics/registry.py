@@ -35,6 +35,8 @@ class MetricInfo:
     title: str = ""
     definition: str = ""
     note: str = ""
+    #: Whether its one-series function needs the dates (``time``) of the days.
+    dated: bool = False
 
 
 _NASH = "Nash & Sutcliffe (1970), doi:10.1016/0022-1694(70)90255-6"
@@ -45,6 +47,15 @@ _KLING = "Kling et al. (2012), doi:10.1016/j.jhydrol.2012.01.011"
 _TANG = "Tang et al. (2021), doi:10.1175/JCLI-D-21-0067.1"
 _POOL = "Pool et al. (2018), doi:10.1080/02626667.2018.1552002"
 _LEGATES = "Legates & McCabe (1999), doi:10.1029/1998WR900018"
+_KNOBEN = "Knoben et al. (2020), doi:10.5194/hess-24-2967-2020; USGS HyMETT's benchmark_KGE_DOY"
+_BENCH = (
+    "``b`` is the day-of-year benchmark: the mean observed flow of each calendar day "
+    "(month-day, Feb 29 its own day) over the gage's paired days."
+)
+_SKILL = (
+    "NaN when the benchmark is perfect ({0}_bench = 1: each calendar day observed in one "
+    "year only); the row's note says so."
+)
 _INF = float("inf")
 _E = "``e = ln max(s, 0.01) - ln max(o, 0.01)``"
 _SEASON = r"$\sum e_t^2$ over the {} days ({}) divided by $n$"
@@ -250,11 +261,51 @@ METRICS: tuple[MetricInfo, ...] = (
         definition=r"$r^2$, $r$ Pearson (the square of the `pearson` column)",
         note="The square of Pearson's correlation, not ``1 - SSE/SST`` (that is NSE).",
     ),
+    MetricInfo(
+        "KGE_bench", "benchmark", 1.0, -_INF, 1.0,
+        "KGE of b against o, b = mean o of each calendar day over the paired days", _KNOBEN,
+        function="kge_bench",
+        title="KGE of the day-of-year benchmark",
+        definition=r"KGE of $b$ against $o$; $b_t = \overline{o_d}$, the mean observed "
+        r"flow of $t$'s calendar day $d$ (Feb 29 its own) over the paired days",
+        note=_BENCH, dated=True,
+    ),
+    MetricInfo(
+        "NSE_bench", "benchmark", 1.0, -_INF, 1.0,
+        "NSE of b against o, b = mean o of each calendar day over the paired days", _KNOBEN,
+        function="nse_bench",
+        title="NSE of the day-of-year benchmark",
+        definition=r"NSE of $b$ against $o$ (as `KGE_bench`)",
+        note=_BENCH, dated=True,
+    ),
+    MetricInfo(
+        "KGE_skill", "benchmark", 1.0, -_INF, 1.0,
+        "(KGE - KGE_bench) / (1 - KGE_bench)", _KNOBEN,
+        function="kge_skill",
+        title="KGE skill score against the day-of-year benchmark",
+        definition=r"$\dfrac{\mathrm{KGE} - \mathrm{KGE_{bench}}}{1 - \mathrm{KGE_{bench}}}$"
+        " (> 0: the model beats its benchmark)",
+        note="Above 0 the model beats its benchmark. " + _SKILL.format("KGE"),
+        dated=True,
+    ),
+    MetricInfo(
+        "NSE_skill", "benchmark", 1.0, -_INF, 1.0,
+        "(NSE - NSE_bench) / (1 - NSE_bench)", _KNOBEN,
+        function="nse_skill",
+        title="NSE skill score against the day-of-year benchmark",
+        definition=r"$\dfrac{\mathrm{NSE} - \mathrm{NSE_{bench}}}{1 - \mathrm{NSE_{bench}}}$"
+        " (> 0: the model beats its benchmark)",
+        note="Above 0 the model beats its benchmark. " + _SKILL.format("NSE"),
+        dated=True,
+    ),
 )  # fmt: skip
 
 
-#: The suites the per-day kernels compute (``ENGINE_SUITES``).
-_KERNEL_SUITES = ("standard", "dscore", "kge", "errors")
+#: The suites the per-day kernels of ``kernels.py`` compute (one slot constant per metric).
+KERNEL_SUITES = ("standard", "dscore", "kge", "errors")
+#: The suites ``evaluate_arrays`` computes (``ENGINE_SUITES``): the kernels' and the
+#: benchmark suite (``benchmark_kernels.py``, which fills its metrics' slots after them).
+_KERNEL_SUITES = (*KERNEL_SUITES, "benchmark")
 #: The suites HyTEST defines (its notebooks and gumboot): the only ones ``hytest`` mode,
 #: which reproduces them, computes (:func:`mode_refusal`).
 HYTEST_SUITES = ("standard", "dscore", "uncertainty")
@@ -310,6 +361,7 @@ SUITES: dict[str, tuple[str, ...]] = {
 ENGINE_SUITES = _KERNEL_SUITES
 STANDARD_COLUMNS = SUITES["standard"]
 DSCORE_COLUMNS = SUITES["dscore"]
+BENCHMARK_COLUMNS = SUITES["benchmark"]
 MODES = ("standard", "hytest")
 
 

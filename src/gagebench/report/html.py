@@ -48,11 +48,14 @@ from gagebench.report.plots import (
 from gagebench.results.layout import FIGURES_DIR, REPORT_FILE, run_path
 from gagebench.results.reader import RunFolder, open_fs, read_run
 from gagebench.storage.errors import translating
+from gagebench.summary import beats_benchmark
 
 log = logging.getLogger(__name__)
 
 TOP_N = 5
 MAX_COMPARISONS = 3
+#: The summary column of the benchmark suite: the share of gages with KGE_skill > 0.
+BEATS_BENCHMARK = "KGE_skill > 0 (beats its day-of-year benchmark)"
 KGE_MEAN_FLOW = 1 - 2**0.5  # KGE of the mean-flow benchmark (Knoben et al. 2019)
 
 
@@ -174,6 +177,9 @@ def overview_table(results: pd.DataFrame) -> pd.DataFrame:
             row["KGE > −0.41 (beats mean flow)"] = (
                 f"{(kge > KGE_MEAN_FLOW).mean():.0%}" if len(kge) else "–"
             )
+        if beats := beats_benchmark(part):
+            share, n = beats[model]
+            row[BEATS_BENCHMARK] = f"{share:.0%}" if n else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -440,6 +446,17 @@ def _figure_sections(results: pd.DataFrame, gages: pd.DataFrame | None) -> list[
             lambda: plot_map(results, "KGE", gages=gages),
         )
     )
+    if "KGE_skill" in results.columns:
+        where.figures.append(
+            _draw(
+                "map_kge_skill",
+                "Map of KGE skill against the day-of-year benchmark",
+                "KGE_skill = (KGE − KGE_bench) / (1 − KGE_bench), the benchmark being each "
+                "gage's mean observed flow of each calendar day (Knoben et al. 2020): above "
+                "0 the model beats its benchmark. One panel per model.",
+                lambda: plot_map(results, "KGE_skill", gages=gages),
+            )
+        )
     groups = Section("groups", "By gage class and ecoregion")
     groups.figures.append(
         _draw(

@@ -14,6 +14,7 @@ resume), the lease and the settings check all use these names. Layout under
     <model>/dscore.csv
     <model>/kge.csv               the kge and errors suites (site_no + columns), when run
     <model>/errors.csv
+    <model>/benchmark.csv         KGE_bench, NSE_bench, KGE_skill, NSE_skill
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
     results_by_<group>.parquet    a breakdown (by: season, month, water_year): every
                                   (site_no, model, <group>) row, when asked for
@@ -49,6 +50,7 @@ SUITE_FILES = {
     "dscore": "dscore.csv",
     "kge": "kge.csv",
     "errors": "errors.csv",
+    "benchmark": "benchmark.csv",
     "uncertainty": "uncertainty.csv",
 }
 LOCK_FILE = "_lock.json"

@@ -250,7 +250,7 @@ def load_manifest(fs: Any, root: str) -> dict[str, Any] | None:
 
 def _from_hytest_csvs(fs: Any, root: str, url: str) -> pd.DataFrame:
     frames = []
-    for suite_file in (SUITE_FILES["standard"], SUITE_FILES["dscore"]):
+    for suite_file in (SUITE_FILES["standard"], SUITE_FILES["dscore"], SUITE_FILES["benchmark"]):
         for path in sorted(fs.glob(posixpath.join(root, "*", suite_file))):
             model = posixpath.basename(posixpath.dirname(path))
             with fs.open(path, "rb") as handle:
