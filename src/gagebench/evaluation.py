@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gagebench.columns import ROW_TAIL, result_columns
+from gagebench.columns import ROW_TAIL, builtin_columns, result_columns
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import PARTIAL, BatchResult, check_names, evaluate_arrays
+from gagebench.metrics.user import UserMetric, compute, resolve
 
 
 def merge_uncertainty(
@@ -58,6 +59,33 @@ def merge_uncertainty(
     return merged
 
 
+def add_user_metrics(
+    rows: pd.DataFrame, obs: np.ndarray, sim: np.ndarray, metrics: Sequence[UserMetric]
+) -> pd.DataFrame:
+    """Rows of one model (gages in ``obs``'s order) with the user metrics' columns added
+    before the row's tail; computed for the scored rows (``ok``, ``partial``) only.
+
+    A metric that fails for a gage leaves it NaN: the row becomes ``partial`` and its
+    note names the metric and the exception.
+    """
+    if not metrics:
+        return rows
+    status = rows["status"].astype(object).to_numpy().copy()
+    note = rows["note"].astype(object).to_numpy().copy()
+    scored = np.flatnonzero(np.isin(status, ["ok", PARTIAL]))
+    values, notes = compute(metrics, obs, sim, scored)
+    for g in scored:
+        if notes[g]:
+            status[g] = PARTIAL
+            note[g] = "; ".join(x for x in (note[g], *notes[g]) if x)
+    tail = [c for c in ROW_TAIL if c in rows.columns]
+    added = pd.DataFrame(values, columns=[m.name for m in metrics], index=rows.index)
+    out = pd.concat([rows.drop(columns=tail), added, rows[tail]], axis=1)
+    out["status"] = status
+    out["note"] = note
+    return out
+
+
 def rows_frame(
     result: BatchResult, gage_ids: Sequence[Any], model: str, dates: np.ndarray | None
 ) -> pd.DataFrame:
@@ -74,10 +102,16 @@ def rows_frame(
 
 
 def missing_rows(
-    gage_ids: Sequence[Any], model: str, suites: Sequence[str], status: str, note: str
+    gage_ids: Sequence[Any],
+    model: str,
+    suites: Sequence[str],
+    status: str,
+    note: str,
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Rows for gages that could not be evaluated at all (e.g. absent from a store)."""
-    columns = result_columns(suites)
+    """Rows for gages that could not be evaluated at all (e.g. absent from a store);
+    ``metrics``: the user metrics' columns (NaN too)."""
+    columns = result_columns(suites, metrics)
     frame = pd.DataFrame(np.nan, index=range(len(gage_ids)), columns=columns)
     frame["site_no"] = list(gage_ids)
     frame["model"] = model
@@ -366,6 +400,7 @@ def evaluate(
     boot_years: Any = None,
     uncertainty: Mapping[str, Any] | None = None,
     variable: str | None = None,
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
 
@@ -418,6 +453,10 @@ def evaluate(
         ``min_years`` (10).
     variable
         The data variable holding the flows when inputs are xarray Datasets with several.
+    metrics
+        User metrics, each a name registered with :func:`gagebench.metric` or an import
+        path ``package.module:function``; their columns follow the suites' columns
+        (see :doc:`/user-metrics`).
 
     Returns
     -------
@@ -436,6 +475,9 @@ def evaluate(
     0  1.0  1.0     ok
     """
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), mode)
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    user = resolve(metrics, builtin_columns())
     models = dict(modeled) if isinstance(modeled, Mapping) else {"model": modeled}
     if not models:
         raise InputError("modeled is an empty dict: give at least one {name: array}")
@@ -484,6 +526,11 @@ def evaluate(
         frames = [
             merge_uncertainty(frame, extra[name], suites)
             for frame, name in zip(frames, aligned, strict=True)
+        ]
+    if user:
+        frames = [
+            add_user_metrics(frame, obs, sim, user)
+            for frame, sim in zip(frames, aligned.values(), strict=True)
         ]
     return pd.concat(frames, ignore_index=True)
 

@@ -221,7 +221,7 @@ def test_run_config_holds_exactly_the_declared_settings() -> None:
     for f in dataclasses.fields(RunConfig):
         if f.default is not dataclasses.MISSING and f.name not in ("run_id", "observed"):
             assert f.default == PACKAGED_DEFAULTS[f.name] or (
-                f.name == "suites" and list(f.default) == PACKAGED_DEFAULTS["suites"]
+                f.name in ("suites", "metrics") and list(f.default) == PACKAGED_DEFAULTS[f.name]
             ), f.name
 
 
@@ -301,7 +301,11 @@ def test_the_settings_that_decide_the_results_are_one_marker_in_the_schema() -> 
     ]
     assert list(RESULT_KEYS) == marked
     cfg = load_config(
-        output="/out", observed="/s/o.zarr", models={"nwm": "/s/n.zarr"}, suites="uncertainty"
+        output="/out",
+        observed="/s/o.zarr",
+        models={"nwm": "/s/n.zarr"},
+        suites="uncertainty",
+        metrics=["pkg.mod:fn"],  # like uncertainty's settings: a result setting only when set
     )
     assert list(result_settings(cfg)) == list(RESULT_KEYS)
     base = load_config(output="/out", observed="/s/o.zarr", models={"nwm": "/s/n.zarr"})

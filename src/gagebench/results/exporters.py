@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from gagebench.results.layout import (
     RESULTS_FILE,
     SUITE_FILES,
+    USER_METRICS_FILE,
     Plan,
     results_schema,
     suite_csv_columns,
@@ -68,7 +69,9 @@ class ResultsParquet(Exporter):
 
     def begin(self, plan: Plan, files: Files) -> None:
         """Open one Parquet writer for the whole run."""
-        self._writer = pq.ParquetWriter(files[RESULTS_FILE], results_schema(plan.suites))
+        self._writer = pq.ParquetWriter(
+            files[RESULTS_FILE], results_schema(plan.suites, plan.metrics)
+        )
 
     def write(self, part: Part, files: Files) -> None:
         """The part's table as it is (one row group per part)."""
@@ -133,10 +136,32 @@ class UncertaintyCsv(Exporter):
             files[f"{model}/{SUITE_FILES['uncertainty']}"].write(_csv(long_table(rows)))
 
 
+class UserMetricsCsv(Exporter):
+    """``<model>/user_metrics.csv``: ``site_no`` and the user metrics' columns, when the
+    run has user metrics (``metrics:``)."""
+
+    name = "user-metrics-csv"
+
+    def files(self, plan: Plan) -> list[str]:
+        """One file per model."""
+        return [f"{m}/{USER_METRICS_FILE}" for m in plan.models] if plan.metrics else []
+
+    def begin(self, plan: Plan, files: Files) -> None:
+        """Each file's header line."""
+        self._columns = ["site_no", *plan.metrics]
+        for rel in self.files(plan):
+            files[rel].write((",".join(self._columns) + "\n").encode())
+
+    def write(self, part: Part, files: Files) -> None:
+        """Each model's rows, in the user metrics' columns."""
+        for model, rows in part.by_model:
+            files[f"{model}/{USER_METRICS_FILE}"].write(_csv(rows[self._columns]))
+
+
 def _csv(frame: pd.DataFrame) -> bytes:
     """Rows as CSV lines, no header (the header is written once, by ``begin``)."""
     return frame.to_csv(index=False, header=False, lineterminator="\n").encode()
 
 
 #: The outputs every commit writes, in this order (add a new output's class here).
-EXPORTERS: tuple[type[Exporter], ...] = (ResultsParquet, HytestCsvs, UncertaintyCsv)
+EXPORTERS: tuple[type[Exporter], ...] = (ResultsParquet, HytestCsvs, UncertaintyCsv, UserMetricsCsv)

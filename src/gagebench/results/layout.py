@@ -13,6 +13,7 @@ resume), the lease and the settings check all use these names. Layout under
     <model>/standard_suite.csv    HyTEST format, only for suites that ran
     <model>/dscore.csv
     <model>/uncertainty.csv       gumboot's long shape (site_no, GOF_stat, seJack, ...)
+    <model>/user_metrics.csv      site_no and the user metrics' columns, when a run has some
     report.html, figures/         the report, when report is on
     manifest.json                 written last: its presence means the run is complete
 """
@@ -43,6 +44,8 @@ SUITE_FILES = {
     "dscore": "dscore.csv",
     "uncertainty": "uncertainty.csv",
 }
+#: Each model's user metrics (``metrics:`` of the run file): ``site_no`` and their columns.
+USER_METRICS_FILE = "user_metrics.csv"
 LOCK_FILE = "_lock.json"
 SETTINGS_FILE = "settings.json"
 STARTED_FILE = "started.json"
@@ -174,10 +177,11 @@ def suite_csv_columns(suite: str) -> list[str]:
     return ["site_no", *[c for c in cols if c != "site_no"]]
 
 
-def results_schema(suites: Sequence[str]) -> pa.Schema:
-    """The fixed Arrow schema of results (every part and results.parquet share it)."""
+def results_schema(suites: Sequence[str], metrics: Sequence[str] = ()) -> pa.Schema:
+    """The fixed Arrow schema of results (every part and results.parquet share it);
+    ``metrics``: the user metrics' columns (float64, after the suites' columns)."""
     fields = []
-    for name in result_columns(suites):
+    for name in result_columns(suites, metrics):
         if name in ("site_no", "model", "status", "note"):
             fields.append(pa.field(name, pa.string()))
         elif name == "n_days":
@@ -193,9 +197,9 @@ def _masked_note(note: Any) -> Any:
     return redact_text(note) if isinstance(note, str) else note
 
 
-def to_table(frame: pd.DataFrame, suites: Sequence[str]) -> pa.Table:
+def to_table(frame: pd.DataFrame, suites: Sequence[str], metrics: Sequence[str] = ()) -> pa.Table:
     """Rows as an Arrow table of :func:`results_schema` (column order and types fixed)."""
-    schema = results_schema(suites)
+    schema = results_schema(suites, metrics)
     frame = frame[schema.names]
     if frame["note"].notna().any():  # notes quote errors: mask any secret in them
         frame = frame.assign(note=frame["note"].map(_masked_note))
@@ -211,6 +215,8 @@ class Plan:
     models: tuple[str, ...]
     suites: tuple[str, ...]
     mode: str
+    #: The user metrics' columns (``metrics`` of the run file: each function's name).
+    metrics: tuple[str, ...] = ()
 
     @property
     def n_gages(self) -> int:
@@ -232,6 +238,7 @@ class Plan:
             "suites": list(self.suites),
             "mode": self.mode,
             "batches": [list(b) for b in self.batches],
+            **({"metrics": list(self.metrics)} if self.metrics else {}),
         }
 
     @classmethod
@@ -243,6 +250,7 @@ class Plan:
             models=tuple(data["models"]),
             suites=tuple(data["suites"]),
             mode=str(data["mode"]),
+            metrics=tuple(data.get("metrics", ())),
         )
 
     def differences(self, other: Plan) -> list[str]:
@@ -253,7 +261,7 @@ class Plan:
                 diffs.append(f"the gage list ({self.n_gages} gages before, {other.n_gages} now)")
             else:
                 diffs.append(f"batch_size ({self.batch_size} before, {other.batch_size} now)")
-        for name in ("models", "suites", "mode"):
+        for name in ("models", "suites", "mode", "metrics"):
             if getattr(self, name) != getattr(other, name):
                 diffs.append(f"{name} ({getattr(self, name)} before, {getattr(other, name)} now)")
         return diffs

@@ -93,10 +93,12 @@ class Parts:
                 done.add(index)
         return done
 
-    def write(self, index: int, frame: pd.DataFrame, suites: Sequence[str]) -> None:
+    def write(
+        self, index: int, frame: pd.DataFrame, suites: Sequence[str], metrics: Sequence[str] = ()
+    ) -> None:
         """Write one batch's rows as its part file, atomically."""
         buf = io.BytesIO()
-        pq.write_table(to_table(frame, suites), buf)
+        pq.write_table(to_table(frame, suites, metrics), buf)
         self.folder.write_bytes(self.path(index), buf.getvalue())
 
     def read(self, index: int) -> pa.Table:
