@@ -266,7 +266,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     options, _ = _read_options(args)
     result = compare(
-        args.results_url, args.results_url_b, models=args.models, storage_options=options
+        args.results_url,
+        args.results_url_b,
+        models=args.models,
+        storage_options=options,
+        **({"metrics": args.metrics} if args.metrics else {}),
     )
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(result.summary.to_string(index=False))
@@ -314,6 +318,13 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
         "results_url_b", metavar="RESULTS_URL_B", nargs="?", help="a second run (model B)"
     )
     comp.add_argument("--models", nargs=2, metavar=("A", "B"), help="the two model names")
+    comp.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="the metrics compared (default: NSE KGE): skill scores where larger is better, "
+        "or a run's user metrics registered with higher_is_better (docs: user metrics)",
+    )
     comp.add_argument(
         "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"
     )

@@ -136,6 +136,27 @@ def test_a_run_computes_user_metrics_on_worker_processes(
             checked += 1
     assert checked >= 20
 
+    # compare, through the CLI, ranks the user metric as its decorator says (lower is
+    # better); the module is imported from the run's manifest (it is on PYTHONPATH here)
+    models = list(daily_stores.model_urls)
+    opts = [f"--storage-option={k}={v}" for k, v in s3.storage_options.items()]
+    proc = subprocess.run(
+        [sys.executable, "-m", "gagebench.cli", "compare", f"{bucket_url}/um", *opts,
+         "--metrics", "mean_abs_error_it", "KGE"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(x for x in lines if x.split()[:1] == ["metric"]).split()
+    line = next(x for x in lines if x.split()[:1] == ["mean_abs_error_it"]).split()
+    summary = dict(zip(header, line, strict=True))
+    a = got[got["model"] == models[0]].set_index("site_no")["mean_abs_error_it"]
+    b = got[got["model"] == models[1]].set_index("site_no")["mean_abs_error_it"]
+    both = pd.concat([a, b], axis=1, keys=["a", "b"]).dropna()
+    share_a = float((both["a"] < both["b"]).mean())
+    assert float(summary["share_a_better"]) == pytest.approx(share_a, abs=1e-6)
+    assert int(summary["n_paired"]) == len(both)
+
 
 def test_a_module_the_workers_cannot_import_is_one_clear_error(
     daily_stores, bucket_url, s3, tmp_path

@@ -183,3 +183,35 @@ def test_results_schema_and_csv_hold_user_columns() -> None:
     with_metrics = Plan("r", (("a",),), ("nwm",), ("standard",), "standard", ("peak",))
     assert Plan.from_json(with_metrics.to_json()) == with_metrics
     assert with_metrics.differences(plan) == ["metrics (('peak',) before, () now)"]
+
+
+def test_compare_ranks_a_user_metric_by_its_direction() -> None:
+    @gagebench.metric("abs_err_c", higher_is_better=False, optimal=0.0)
+    def abs_err_c(obs, sim):
+        return float(np.mean(np.abs(sim - obs)))
+
+    obs, _ = _flows(n_gages=6)
+    rng = np.random.default_rng(7)
+    close = obs * rng.lognormal(0.0, 0.05, obs.shape)
+    far = obs * rng.lognormal(0.0, 0.6, obs.shape)
+    far[5] = obs[5]  # gage 5: "far" is perfect there
+    results = gagebench.evaluate(
+        obs, {"close": close, "far": far}, suites="standard", metrics=["abs_err_c"],
+        min_paired_days=30,
+    )  # fmt: skip
+    got = gagebench.compare(results, metrics=["abs_err_c"])
+    row = got.summary.iloc[0]
+    a = results[results["model"] == "close"]["abs_err_c"].to_numpy()
+    b = results[results["model"] == "far"]["abs_err_c"].to_numpy()
+    assert row["share_a_better"] == pytest.approx(np.mean(a < b))  # smaller is better
+    assert row["share_a_better"] == pytest.approx(5 / 6)
+    assert row["median_diff"] == pytest.approx(np.median(a - b))
+
+    @gagebench.metric("unranked")
+    def unranked(obs, sim):
+        return 0.0
+
+    ranked = gagebench.evaluate(obs, {"x": close, "y": far}, suites="standard",
+                                metrics=["unranked"], min_paired_days=30)  # fmt: skip
+    with pytest.raises(InputError, match=r"higher_is_better=True or False"):
+        gagebench.compare(ranked, metrics=["unranked"])

@@ -49,6 +49,8 @@ class UserMetric:
 
 #: Metrics registered in this process, by column name.
 REGISTRY: dict[str, UserMetric] = {}
+#: Metrics imported by path in this process (run files), by column name.
+IMPORTED: dict[str, UserMetric] = {}
 
 
 def metric(
@@ -112,8 +114,13 @@ def import_metric(path: str) -> UserMetric:
         )
     known = next((m for m in REGISTRY.values() if m.function is function), None)
     if known is None:
-        return UserMetric(attr, function, path=path)
-    return UserMetric(attr, function, known.higher_is_better, known.optimal, known.vectorized, path)
+        found = UserMetric(attr, function, path=path)
+    else:
+        found = UserMetric(
+            attr, function, known.higher_is_better, known.optimal, known.vectorized, path
+        )
+    IMPORTED[attr] = found
+    return found
 
 
 def resolve(
@@ -149,6 +156,23 @@ def resolve(
         taken.add(found.name)
         out.append(found)
     return tuple(out)
+
+
+def higher_is_better(name: str) -> bool | None:
+    """How a user metric of this process ranks (registered, or imported by path): True
+    or False, None when unknown or not a user metric."""
+    found = REGISTRY.get(name) or IMPORTED.get(name)
+    return None if found is None else found.higher_is_better
+
+
+def import_quietly(paths: Iterable[Any]) -> None:
+    """Import the run-file metrics ``paths`` that this process can (a run's manifest), so
+    their ranking is known; those it cannot are left out."""
+    for path in paths:
+        try:
+            import_metric(str(path))
+        except InputError:
+            continue
 
 
 def names_of(paths: Sequence[str]) -> tuple[str, ...]:

@@ -33,8 +33,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
         "differences can even have the other sign (it says how much A beats B at a typical "
         "gage, not how the two distributions' centers differ)"
     ),
-    "share_a_better": "share of paired gages where A is higher (better)",
-    "share_b_better": "share of paired gages where B is higher (better)",
+    "share_a_better": "share of paired gages where A is better (higher; lower for a user "
+    "metric registered with higher_is_better=False)",
+    "share_b_better": "share of paired gages where B is better (higher; lower for a user "
+    "metric registered with higher_is_better=False)",
     "ties": "paired gages with equal values",
     "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
     "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
@@ -144,17 +146,28 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     return float(wilcoxon(nonzero).pvalue)
 
 
-def _check_higher_is_better(metrics: Sequence[str]) -> None:
-    """Wins are decided by "larger is better": only skill scores with optimum 1 qualify."""
+def _check_higher_is_better(metrics: Sequence[str]) -> dict[str, float]:
+    """Each metric's sign of "better" (+1: larger is better, -1: smaller): built-in skill
+    scores with optimum 1, and user metrics registered with ``higher_is_better``."""
     from gagebench.metrics import METRIC_BY_NAME
+    from gagebench.metrics.user import higher_is_better
 
+    signs = {}
     for name in metrics:
         info = METRIC_BY_NAME.get(name)
+        user = None if info is not None else higher_is_better(name)
+        if user is not None:
+            signs[name] = 1.0 if user else -1.0
+            continue
         if info is None or not (info.optimal == info.upper == 1.0):
             raise InputError(
                 f"cannot compare on {name!r}: choose skill scores where larger is better "
-                "(NSE, KGE, logNSE, pearson, spearman)"
+                "(NSE, KGE, logNSE, pearson, spearman), or a user metric registered with "
+                f"@gagebench.metric({name!r}, higher_is_better=True or False) in a module "
+                "this process imports (a run's metrics are imported from its manifest)"
             )
+        signs[name] = 1.0
+    return signs
 
 
 def _pick(
@@ -196,9 +209,13 @@ def _as_table(results: Any, storage_options: Mapping[str, Any] | None) -> pd.Dat
     if isinstance(results, pd.DataFrame):
         table = results
     elif isinstance(results, str):
+        from gagebench.metrics.user import import_quietly
         from gagebench.results.reader import read_run
 
-        table = read_run(results, storage_options).results
+        folder = read_run(results, storage_options)
+        table = folder.results
+        config = folder.manifest.get("config") if isinstance(folder.manifest, dict) else None
+        import_quietly((config or {}).get("metrics") or ())  # how its user metrics rank
     else:
         raise InputError(f"results must be a DataFrame or a run URL, got {type(results).__name__}")
     missing = [c for c in ("site_no", "model") if c not in table.columns]
@@ -270,7 +287,7 @@ def compare(
         name_b, rows_b = _pick(table_b, chosen[1], "B", _source(results_b))
         if name_a == name_b:
             name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
-    _check_higher_is_better(metrics)
+    signs = _check_higher_is_better(metrics)
     usable = [m for m in metrics if m in rows_a.columns and m in rows_b.columns]
     if not usable:
         raise InputError(
@@ -284,16 +301,18 @@ def compare(
         a = pd.to_numeric(rows_a[metric], errors="coerce").reindex(sites).to_numpy(dtype=float)
         b = pd.to_numeric(rows_b[metric], errors="coerce").reindex(sites).to_numpy(dtype=float)
         diff = np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
+        better = diff * signs[metric]  # > 0: A is better (larger, or smaller for errors)
         winner = np.full(len(sites), None, dtype=object)
-        winner[diff > 0] = name_a
-        winner[diff < 0] = name_b
-        winner[diff == 0] = "tie"
+        winner[better > 0] = name_a
+        winner[better < 0] = name_b
+        winner[better == 0] = "tie"
         per_gage[f"{metric}_a"] = a
         per_gage[f"{metric}_b"] = b
         per_gage[f"{metric}_diff"] = diff
         per_gage[f"{metric}_winner"] = winner
         paired = diff[np.isfinite(diff)]
-        wins_a, wins_b = int((paired > 0).sum()), int((paired < 0).sum())
+        ahead = paired * signs[metric]
+        wins_a, wins_b = int((ahead > 0).sum()), int((ahead < 0).sum())
         n = int(paired.size)
         summary_rows.append(
             {
