@@ -456,7 +456,7 @@ def evaluate(
     metrics
         User metrics, each a name registered with :func:`gagebench.metric` or an import
         path ``package.module:function``; their columns follow the suites' columns
-        (see :doc:`/user-metrics`).
+        (see :doc:`/user-guide/user-metrics`).
 
     Returns
     -------

@@ -215,3 +215,14 @@ def test_compare_ranks_a_user_metric_by_its_direction() -> None:
                                 metrics=["unranked"], min_paired_days=30)  # fmt: skip
     with pytest.raises(InputError, match=r"higher_is_better=True or False"):
         gagebench.compare(ranked, metrics=["unranked"])
+
+
+def test_run_file_metric_names_may_not_collide() -> None:
+    from gagebench.errors import ConfigError
+    from gagebench.pipeline import _check_metric_names
+
+    _check_metric_names(["a.b:peak", "c:spread"])
+    with pytest.raises(ConfigError, match=r"'a\.b:KGE' would be the column 'KGE'"):
+        _check_metric_names(["a.b:KGE"])
+    with pytest.raises(ConfigError, match=r"'c:peak' would be the column 'peak'"):
+        _check_metric_names(["a.b:peak", "c:peak"])
