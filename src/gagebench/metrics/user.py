@@ -62,11 +62,34 @@ def metric(
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``f(obs, sim) -> float`` as the user metric ``name`` (a decorator).
 
-    ``obs`` and ``sim`` are one gage's paired days (1-D float64, no NaN); with
-    ``vectorized=True`` they are the batch, ``(gage, day)`` with NaN where a day is not
-    paired, and ``f`` returns one value per gage. ``higher_is_better``/``optimal`` say
-    how ``gagebench.compare`` and the report rank it. Registering a name again replaces
-    the earlier function (a notebook cell run twice). The function is returned as it is.
+    Registering a name again replaces the earlier function (a notebook cell run twice).
+    See :doc:`/user-guide/user-metrics`.
+
+    Parameters
+    ----------
+    name
+        Its column in the results (letters, digits, ``_``; not a built-in column).
+    higher_is_better
+        True for a skill score, False for an error; how ``gagebench.compare`` ranks it
+        (None: unknown, it cannot be compared).
+    optimal
+        Its best value (e.g. 1.0 or 0.0), recorded for readers of the results.
+    vectorized
+        False: ``f`` gets one gage's paired days (1-D float64, no NaN). True: ``f`` gets
+        the batch, ``(gage, day)`` float64 with NaN where a day is not paired, and returns
+        one value per gage.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the function as it is (numba-jitted ones too).
+
+    Examples
+    --------
+    >>> import numpy as np, gagebench
+    >>> @gagebench.metric("peak_error", higher_is_better=False, optimal=0.0)
+    ... def peak_error(obs, sim):
+    ...     return float(abs(sim.max() - obs.max()))
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise InputError(
