@@ -822,10 +822,26 @@ def _compute(
 def check_workers_import(client: distributed.Client, paths: Sequence[str]) -> None:
     """ConfigError unless every worker imports every user metric (``module:function``):
     checked once, before any batch, so a missing module is one clear error, not one
-    failed batch after another."""
+    failed batch after another.
+
+    One task per worker, pinned to it (in its thread pool: an import that takes a while
+    does not hold up the worker's heartbeats, as ``client.run`` in its event loop would);
+    a cluster without workers yet (adaptive) checks the first worker it starts.
+    """
     from gagebench.metrics.user import check_importable
 
-    found = client.run(check_importable, list(paths))
+    workers = list(client.scheduler_info().get("workers", {}))
+    futures = {
+        worker: client.submit(
+            check_importable,
+            list(paths),
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for worker in workers
+    } or {"(the first worker)": client.submit(check_importable, list(paths), pure=False)}
+    found = {worker: future.result() for worker, future in futures.items()}
     failing = {worker: got for worker, got in found.items() if got}
     if not failing:
         return
