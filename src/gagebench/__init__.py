@@ -3,6 +3,7 @@
 The public API is small and imports lazily, so ``import gagebench`` stays light:
 
 - :func:`evaluate` - metrics for arrays / pandas / xarray objects, as a DataFrame;
+- :func:`metric` - registers a user-defined metric ``f(obs, sim) -> float``;
 - :func:`load_config`, :class:`RunConfig` - the one validated run configuration;
 - :func:`write_report`, :func:`compare`, ``plot_*`` - the HTML report, model comparison
   and notebook figures;
@@ -24,6 +25,7 @@ register_s3()
 
 _LAZY = {
     "evaluate": "gagebench.evaluation",
+    "metric": "gagebench.metrics.user",
     "run": "gagebench.pipeline",
     "RunResult": "gagebench.pipeline",
     "load_config": "gagebench.config",

@@ -280,7 +280,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.models is not None and len(args.models) != 2:
         raise InputError(f"--models names two models (A B), got {args.models}")
     result = compare(
-        args.results_url, args.results_url_b, models=args.models, storage_options=options
+        args.results_url,
+        args.results_url_b,
+        models=args.models,
+        storage_options=options,
+        **({"metrics": args.metrics} if args.metrics else {}),
     )
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(result.summary.to_string(index=False))
@@ -419,6 +423,13 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="fsspec storage option for the baseline URLs, merged over a catalog entry's "
         "(repeatable; values read as YAML); the run's --storage-option is not used for them",
+    )
+    comp.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="NAME",
+        help="the metrics compared (default: NSE KGE): skill scores where larger is better, "
+        "or a run's user metrics registered with higher_is_better (docs: user metrics)",
     )
     comp.add_argument(
         "--output", metavar="FILE", help="per-gage table (.csv/.parquet) or page (.html)"

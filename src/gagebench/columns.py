@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gagebench.metrics import METRICS, check_names
+from gagebench.metrics import METRICS, SUITES, check_names
 
 #: The columns every row ends with, whatever the suites.
 ROW_TAIL = ("n_days", "first_day", "last_day", "status", "note")
 
 
-def result_columns(suites: str | Sequence[str]) -> list[str]:
-    """Column order of a results table for the given suites.
+def result_columns(suites: str | Sequence[str], metrics: Sequence[str] = ()) -> list[str]:
+    """Column order of a results table for the given suites (and user metrics' columns,
+    ``metrics``, after the suites' columns).
 
     The uncertainty suite adds its columns and the paired-comparison columns (NaN on the
     first model's rows and in one-model runs), so a table's schema depends on suites only.
@@ -26,17 +27,27 @@ def result_columns(suites: str | Sequence[str]) -> list[str]:
 
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), "standard")
     extra = (*COLUMNS, *PAIRED_COLUMNS) if "uncertainty" in suites else ()
-    return ["site_no", "model", *(m.name for m in METRICS if m.suite in suites), *extra, *ROW_TAIL]
+    body = [m.name for m in METRICS if m.suite in suites]
+    return ["site_no", "model", *body, *extra, *metrics, *ROW_TAIL]
+
+
+def builtin_columns() -> list[str]:
+    """Every column a built-in suite, a breakdown or the row itself may have (user metrics
+    may not take these names)."""
+    from gagebench.metrics.breakdown import GROUPINGS
+
+    return [*result_columns(tuple(SUITES)), *GROUPINGS]
 
 
 #: The columns a breakdown's rows end with (no first/last day: a group is not one span).
 GROUP_TAIL = ("n_days", "status", "note")
 
 
-def group_columns(by: str, suites: str | Sequence[str]) -> list[str]:
+def group_columns(by: str, suites: str | Sequence[str], metrics: Sequence[str] = ()) -> list[str]:
     """Column order of a breakdown's long table (``results_by_<by>``): ``site_no, model,
-    <by>``, the per-day suites' columns, ``n_days, status, note``."""
+    <by>``, the per-day suites' columns, the user metrics', ``n_days, status, note``."""
     from gagebench.metrics.breakdown import breakdown_suites
 
     chosen = breakdown_suites(suites if isinstance(suites, str) else tuple(suites), "standard")
-    return ["site_no", "model", by, *(m.name for m in METRICS if m.suite in chosen), *GROUP_TAIL]
+    body = [m.name for m in METRICS if m.suite in chosen]
+    return ["site_no", "model", by, *body, *metrics, *GROUP_TAIL]

@@ -513,6 +513,7 @@ class RunConfig(_MaskedRepr):
     models: Mapping[str, StoreConfig] = field(default_factory=dict)
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     suites: tuple[str, ...] = DEFAULT_SUITES
+    metrics: tuple[str, ...] = tuple(default("metrics"))
     mode: str = default("mode")
     batch_size: int = DEFAULT_BATCH_SIZE
     min_paired_days: int = default("min_paired_days")
@@ -659,6 +660,10 @@ def result_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
             if not value:
                 continue  # no breakdown: the run ids from before ``by`` existed stay
             value = [g for g in GROUPINGS if g in value]
+        elif key == "metrics":
+            if not value:
+                continue  # no user metric: run ids from before the setting stay the same
+            value = list(value)
         elif key == "uncertainty":
             if "uncertainty" not in (plain.get("suites") or []):
                 continue  # its settings decide nothing when the suite does not run
@@ -726,6 +731,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "models": MappingProxyType({k: v for k, v in models.items() if v is not None}),
         "suites": tuple(s for s in VALID_SUITES if s in settings.suites),
         "by": tuple(g for g in GROUPINGS if g in settings.by),
+        "metrics": tuple(dict.fromkeys(settings.metrics)),
         "cluster": _cluster(settings.cluster),
     }
     values = {

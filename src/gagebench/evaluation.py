@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gagebench.columns import ROW_TAIL, group_columns, result_columns
+from gagebench.columns import ROW_TAIL, builtin_columns, group_columns, result_columns
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics import PARTIAL, BatchResult, check_names, evaluate_arrays
 from gagebench.metrics.breakdown import GroupedResult, check_by, evaluate_groups
+from gagebench.metrics.user import UserMetric, compute, resolve
 
 
 def merge_uncertainty(
@@ -59,6 +60,79 @@ def merge_uncertainty(
     return merged
 
 
+def add_user_metrics(
+    rows: pd.DataFrame, obs: np.ndarray, sim: np.ndarray, metrics: Sequence[UserMetric]
+) -> pd.DataFrame:
+    """Rows of one model (gages in ``obs``'s order) with the user metrics' columns added
+    before the row's tail; computed for the scored rows (``ok``, ``partial``) only.
+
+    A metric that fails for a gage leaves it NaN: the row becomes ``partial`` and its
+    note names the metric and the exception.
+    """
+    if not metrics:
+        return rows
+    status = rows["status"].astype(object).to_numpy().copy()
+    note = rows["note"].astype(object).to_numpy().copy()
+    scored = np.flatnonzero(np.isin(status, ["ok", PARTIAL]))
+    values, notes = compute(metrics, obs, sim, scored)
+    for g in scored:
+        if notes[g]:
+            status[g] = PARTIAL
+            note[g] = "; ".join(x for x in (note[g], *notes[g]) if x)
+    tail = [c for c in ROW_TAIL if c in rows.columns]
+    added = pd.DataFrame(values, columns=[m.name for m in metrics], index=rows.index)
+    out = pd.concat([rows.drop(columns=tail), added, rows[tail]], axis=1)
+    out["status"] = status
+    out["note"] = note
+    return out
+
+
+def add_group_user_metrics(
+    rows: pd.DataFrame,
+    obs: np.ndarray,
+    sim: np.ndarray,
+    gage_ids: Sequence[Any],
+    dates: np.ndarray,
+    by: str,
+    metrics: Sequence[UserMetric],
+) -> pd.DataFrame:
+    """A breakdown's rows of one model (:func:`group_rows_frame`) with the user metrics'
+    columns added before the tail: each metric over the days of each row's group, for the
+    scored rows (``ok``, ``partial``) only, with :func:`add_user_metrics`' rules."""
+    if not metrics:
+        return rows
+    from gagebench.columns import GROUP_TAIL
+    from gagebench.metrics.breakdown import group_keys, group_label
+
+    status = rows["status"].astype(object).to_numpy().copy()
+    note = rows["note"].astype(object).to_numpy().copy()
+    values = np.full((len(rows), len(metrics)), np.nan)
+    position = {gage: i for i, gage in enumerate(gage_ids)}
+    keys, day_group = np.unique(group_keys(dates, by), return_inverse=True)
+    row_labels = rows[by].to_numpy()
+    for k, key in enumerate(keys):
+        sel = np.flatnonzero(row_labels == group_label(by, int(key)))
+        if not sel.size:
+            continue
+        gages = np.array([position[g] for g in rows["site_no"].iloc[sel]], dtype=np.int64)
+        outside = day_group != k
+        obs_g = np.where(outside, np.nan, obs[gages])
+        sim_g = np.where(outside, np.nan, sim[gages])
+        scored = np.flatnonzero(np.isin(status[sel], ["ok", PARTIAL]))
+        got, notes = compute(metrics, obs_g, sim_g, scored)
+        values[sel] = got
+        for q in scored:
+            if notes[q]:
+                status[sel[q]] = PARTIAL
+                note[sel[q]] = "; ".join(x for x in (note[sel[q]], *notes[q]) if x)
+    tail = [c for c in GROUP_TAIL if c in rows.columns]
+    added = pd.DataFrame(values, columns=[m.name for m in metrics], index=rows.index)
+    out = pd.concat([rows.drop(columns=tail), added, rows[tail]], axis=1)
+    out["status"] = status
+    out["note"] = note
+    return out
+
+
 def rows_frame(
     result: BatchResult, gage_ids: Sequence[Any], model: str, dates: np.ndarray | None
 ) -> pd.DataFrame:
@@ -91,10 +165,16 @@ def group_rows_frame(grouped: GroupedResult, gage_ids: Sequence[Any], model: str
 
 
 def missing_rows(
-    gage_ids: Sequence[Any], model: str, suites: Sequence[str], status: str, note: str
+    gage_ids: Sequence[Any],
+    model: str,
+    suites: Sequence[str],
+    status: str,
+    note: str,
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Rows for gages that could not be evaluated at all (e.g. absent from a store)."""
-    columns = result_columns(suites)
+    """Rows for gages that could not be evaluated at all (e.g. absent from a store);
+    ``metrics``: the user metrics' columns (NaN too)."""
+    columns = result_columns(suites, metrics)
     frame = pd.DataFrame(np.nan, index=range(len(gage_ids)), columns=columns)
     frame["site_no"] = list(gage_ids)
     frame["model"] = model
@@ -114,9 +194,11 @@ def missing_group_rows(
     labels: Sequence[Any],
     status: str,
     note: str,
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Breakdown rows (one per group of ``labels``) for gages that could not be evaluated."""
-    columns = group_columns(by, suites)
+    """Breakdown rows (one per group of ``labels``) for gages that could not be evaluated;
+    ``metrics``: the user metrics' columns (NaN too)."""
+    columns = group_columns(by, suites, metrics)
     n = len(gage_ids) * len(labels)
     frame = pd.DataFrame(np.nan, index=range(n), columns=columns)
     frame["site_no"] = np.repeat(np.asarray(list(gage_ids), dtype=object), len(labels))
@@ -407,6 +489,7 @@ def evaluate(
     uncertainty: Mapping[str, Any] | None = None,
     variable: str | None = None,
     by: str | None = None,
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Benchmark statistics of one or several models against observations.
 
@@ -470,6 +553,10 @@ def evaluate(
         applies per group (fewer paired days: a ``too_few_days`` row); a group without
         any calendar day in the period has no row. The uncertainty suite has no
         breakdown. Needs dates.
+    metrics
+        User metrics, each a name registered with :func:`gagebench.metric` or an import
+        path ``package.module:function``; their columns follow the suites' columns
+        (see :doc:`/user-guide/user-metrics`).
 
     Returns
     -------
@@ -492,6 +579,9 @@ def evaluate(
     suites = check_names(suites if isinstance(suites, str) else tuple(suites), mode)
     if by is not None:
         check_by(by)
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    user = resolve(metrics, builtin_columns())
     models = dict(modeled) if isinstance(modeled, Mapping) else {"model": modeled}
     if not models:
         raise InputError("modeled is an empty dict: give at least one {name: array}")
@@ -546,6 +636,16 @@ def evaluate(
         frames = [
             merge_uncertainty(frame, extra[name], suites)
             for frame, name in zip(frames, aligned, strict=True)
+        ]
+    if user and by is not None:
+        frames = [
+            add_group_user_metrics(frame, obs, sim, ids, dates, by, user)
+            for frame, sim in zip(frames, aligned.values(), strict=True)
+        ]
+    elif user:
+        frames = [
+            add_user_metrics(frame, obs, sim, user)
+            for frame, sim in zip(frames, aligned.values(), strict=True)
         ]
     return pd.concat(frames, ignore_index=True)
 

@@ -39,6 +39,7 @@ from gagebench.errors import (
     StorageError,
 )
 from gagebench.evaluation import (
+    add_group_user_metrics,
     group_rows_frame,
     merge_uncertainty,
     missing_group_rows,
@@ -46,6 +47,7 @@ from gagebench.evaluation import (
     rows_frame,
 )
 from gagebench.metrics import NOT_IN_MODEL, NOT_IN_OBSERVED, evaluate_arrays
+from gagebench.metrics.user import names_of
 from gagebench.progress import Progress, default_progress, rate_text
 from gagebench.redact import redact_text, redact_urls
 from gagebench.results.layout import (
@@ -187,6 +189,7 @@ def evaluate_batch(
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
     by: Sequence[str] = (),
+    metrics: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read one batch from ``source`` and evaluate every model: one row per gage x model.
 
@@ -197,7 +200,14 @@ def evaluate_batch(
     a model store ``not_in_model`` rows; rows follow ``models`` then ``gage_ids`` order.
     The uncertainty suite (``uncertainty``: its settings, seed resolved) runs on every
     model of the batch at once, so models share draws and get paired columns.
+    ``metrics``: the user metrics' import paths (``module:function``), imported here
+    (:mod:`gagebench.metrics.user`); their columns follow the suites'.
     """
+    from gagebench.evaluation import add_user_metrics
+    from gagebench.metrics.user import import_metric
+
+    user = tuple(import_metric(p) for p in metrics)
+    names = [m.name for m in user]
     gage_ids = [str(g) for g in gage_ids]
     batch = source.read_batch(gage_ids)
     position = {str(g): i for i, g in enumerate(batch.gage_ids)}
@@ -227,11 +237,14 @@ def evaluate_batch(
             if model in extra:
                 picked = extra[model].iloc[rows].reset_index(drop=True)
                 rows_of_model = merge_uncertainty(rows_of_model, picked, suites)
-            frames.append(rows_of_model)
+            frames.append(add_user_metrics(rows_of_model, obs, sim, user))
             for g in by:
                 grouped[g].append(
-                    _evaluate_group_rows(obs, sim, batch.dates, ready, model, suites, mode,
-                                         min_days, g, labels[g])
+                    add_group_user_metrics(
+                        _evaluate_group_rows(obs, sim, batch.dates, ready, model, suites,
+                                             mode, min_days, g, labels[g]),
+                        obs, sim, ready, batch.dates, g, user,
+                    )
                 )  # fmt: skip
         for status, gone, note in (
             (NOT_IN_OBSERVED, no_obs, "gage not found in the observed store"),
@@ -239,10 +252,10 @@ def evaluate_batch(
         ):
             ids = [g for g in gage_ids if g in gone]
             if ids:
-                frames.append(missing_rows(ids, model, suites, status, note))
+                frames.append(missing_rows(ids, model, suites, status, note, names))
                 for g in by:
                     grouped[g].append(
-                        missing_group_rows(ids, model, suites, g, labels[g], status, note)
+                        missing_group_rows(ids, model, suites, g, labels[g], status, note, names)
                     )
     frame = _in_batch_order(pd.concat(frames, ignore_index=True), gage_ids, models)
     if not by:
@@ -404,6 +417,7 @@ def _evaluate_on_worker(
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
     by: tuple[str, ...] = (),
+    metrics: tuple[str, ...] = (),
 ) -> tuple[int, pd.DataFrame]:
     """One batch on a worker: ``(index, rows)``; tuned as its worker is (:mod:`.tuning`)."""
     from gagebench.tuning import tune_task
@@ -411,7 +425,9 @@ def _evaluate_on_worker(
     # one numba thread for this task, only on workers gagebench started and tuned
     tune_task()
     index, ids = element
-    return index, evaluate_batch(source, ids, models, suites, mode, min_days, uncertainty, by)
+    return index, evaluate_batch(
+        source, ids, models, suites, mode, min_days, uncertainty, by, metrics
+    )
 
 
 def _evaluate_or_failure(
@@ -423,12 +439,15 @@ def _evaluate_or_failure(
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
     by: tuple[str, ...] = (),
+    metrics: tuple[str, ...] = (),
 ) -> tuple[int, Any]:
     """:func:`_evaluate_on_worker`; a failure comes back as a BatchFailure (no worker traceback)."""
     from gagebench.batches import batch_or_failure
 
     return batch_or_failure(
-        lambda e: _evaluate_on_worker(e, source, models, suites, mode, min_days, uncertainty, by),
+        lambda e: _evaluate_on_worker(
+            e, source, models, suites, mode, min_days, uncertainty, by, metrics
+        ),
         element,
     )
 
@@ -445,6 +464,7 @@ def stream_batches(
     min_days: int = default("min_paired_days"),
     uncertainty: UncertaintySettings | None = None,
     by: Sequence[str] = (),
+    metrics: Sequence[str] = (),
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """Evaluate ``(index, gage ids)`` batches on ``client``; yield results as they finish.
 
@@ -465,7 +485,15 @@ def stream_batches(
     chunked = unit_graphs(source, [], _evaluate_or_failure, ()) is not None
 
     def submit(element: tuple[int, tuple[str, ...]]) -> Any:
-        args = (tuple(models), tuple(suites), mode, min_days, uncertainty, tuple(by))
+        args = (
+            tuple(models),
+            tuple(suites),
+            mode,
+            min_days,
+            uncertainty,
+            tuple(by),
+            tuple(metrics),
+        )
         if chunked:  # several gages per chunk: the unit's chunk reads are tasks of their own
             graphs = unit_graphs(source, [element], _evaluate_or_failure, args)
             assert graphs is not None
@@ -754,6 +782,7 @@ def _check_inputs(config: RunConfig) -> _Inputs:
     from gagebench.gages import load_gages
     from gagebench.sources.sourceset import SourceSet
 
+    _check_metric_names(config.metrics)
     gages = load_gages(config.gages, storage_options=config.options_for(), limit=config.gage_limit)
     ids = [str(g) for g in gages["gage_id"]]
     if not ids:
@@ -761,6 +790,20 @@ def _check_inputs(config: RunConfig) -> _Inputs:
     source = SourceSet.from_config(config)
     store_warnings = tuple(source.check(config.min_paired_days))
     return _Inputs(ids, source, store_warnings)
+
+
+def _check_metric_names(paths: Sequence[str]) -> None:
+    """ConfigError when two user metrics share a column, or one takes a built-in's."""
+    from gagebench.columns import builtin_columns
+
+    taken = set(builtin_columns())
+    for path, name in zip(paths, names_of(paths), strict=True):
+        if name in taken:
+            raise ConfigError(
+                f"gagebench.metrics: the user metric {path!r} would be the column {name!r}, "
+                "a built-in column or another user metric's: rename the function"
+            )
+        taken.add(name)
 
 
 def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs, clock: _Clock) -> _Planned:
@@ -776,6 +819,7 @@ def _plan_run(config: RunConfig, sink: RunSink, inputs: _Inputs, clock: _Clock) 
         suites=config.suites,
         mode=config.mode,
         by=config.by,
+        metrics=names_of(config.metrics),
     )
     _check_started(config, sink)
     unc_settings = config.uncertainty_settings() if "uncertainty" in config.suites else None
@@ -814,6 +858,8 @@ def _compute(
     plan, done = planned.plan, planned.done
     with _client_for(config, client) as dask_client:
         need = _memory_check(config, client, dask_client, planned)
+        if config.metrics:
+            check_workers_import(dask_client, config.metrics)
         progress.start(
             len(plan.batches), plan.n_gages, len(done), sum(len(plan.batches[i]) for i in done)
         )
@@ -831,9 +877,10 @@ def _compute(
                 min_days=config.min_paired_days,
                 uncertainty=planned.uncertainty,
                 by=config.by,
+                metrics=config.metrics,
             ):
                 lock.check()  # a run that lost its lease stops before writing more
-                sink.parts.write(index, frame, config.suites, config.by)
+                sink.parts.write(index, frame, config.suites, config.by, plan.metrics)
                 saved += 1
                 progress.update(len(plan.batches[index]))
         except BatchesFailed as exc:
@@ -869,6 +916,42 @@ def _compute(
         finally:
             progress.close()
         return time.perf_counter() - t_compute0
+
+
+def check_workers_import(client: distributed.Client, paths: Sequence[str]) -> None:
+    """ConfigError unless every worker imports every user metric (``module:function``):
+    checked once, before any batch, so a missing module is one clear error, not one
+    failed batch after another.
+
+    One task per worker, pinned to it (in its thread pool: an import that takes a while
+    does not hold up the worker's heartbeats, as ``client.run`` in its event loop would);
+    a cluster without workers yet (adaptive) checks the first worker it starts.
+    """
+    from gagebench.metrics.user import check_importable
+
+    workers = list(client.scheduler_info().get("workers", {}))
+    futures = {
+        worker: client.submit(
+            check_importable,
+            list(paths),
+            workers=[worker],
+            allow_other_workers=False,
+            pure=False,
+        )
+        for worker in workers
+    } or {"(the first worker)": client.submit(check_importable, list(paths), pure=False)}
+    found = {worker: future.result() for worker, future in futures.items()}
+    failing = {worker: got for worker, got in found.items() if got}
+    if not failing:
+        return
+    worker, problems = next(iter(failing.items()))
+    path, problem = next(iter(problems.items()))
+    raise ConfigError(
+        f"gagebench.metrics: {len(failing)} of {len(found)} worker(s) cannot import the user "
+        f"metric {path!r} (e.g. worker {worker}: {problem}); install its module in the "
+        "workers' image or environment, or put its folder on the workers' PYTHONPATH "
+        "(a local cluster's workers inherit the PYTHONPATH of the process that starts it)"
+    )
 
 
 def _resume(run_id: str, sets: dict[str, str]) -> str:

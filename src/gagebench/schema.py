@@ -344,6 +344,11 @@ Suite = Literal["standard", "dscore", "kge", "errors", "benchmark", "uncertainty
 Grouping = Literal["season", "month", "water_year"]
 
 
+#: A user metric's import path (``gagebench.metrics.user.PATH_PATTERN``; schema imports
+#: nothing of gagebench's stages, so the pattern is written here too).
+USER_METRIC_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+
+
 def _suites(value: Any) -> Any:
     """A comma-separated string or a tuple is a list."""
     if isinstance(value, str):
@@ -384,6 +389,10 @@ class RunSettings(Section):
         Field(min_length=1),
         Expect(f"a non-empty list of {list(get_args(Suite))}"),
     ] = setting("suites", decides_results=True)  # a suite named twice runs once
+    metrics: Annotated[
+        list[Annotated[str, Field(pattern=USER_METRIC_PATH)]],
+        Expect("a list of user metrics as 'package.module:function'"),
+    ] = setting("metrics", decides_results=True)
     mode: Literal["standard", "hytest"] = setting("mode", decides_results=True)
     batch_size: int = setting("batch_size", decides_results=True, ge=1, le=100_000)
     min_paired_days: Annotated[

@@ -306,6 +306,7 @@ def test_the_settings_that_decide_the_results_are_one_marker_in_the_schema() -> 
         models={"nwm": "/s/n.zarr"},
         suites="standard,uncertainty",
         by=["season"],
+        metrics=["pkg.mod:fn"],  # like uncertainty's settings: a result setting only when set
     )
     assert list(result_settings(cfg)) == list(RESULT_KEYS)
     base = load_config(output="/out", observed="/s/o.zarr", models={"nwm": "/s/n.zarr"})

@@ -35,8 +35,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
         "differences can even have the other sign (it says how much A beats B at a typical "
         "gage, not how the two distributions' centers differ)"
     ),
-    "share_a_better": "share of paired gages where A is higher (better)",
-    "share_b_better": "share of paired gages where B is higher (better)",
+    "share_a_better": "share of paired gages where A is better (higher; lower for a user "
+    "metric registered with higher_is_better=False)",
+    "share_b_better": "share of paired gages where B is better (higher; lower for a user "
+    "metric registered with higher_is_better=False)",
     "ties": "paired gages with equal values",
     "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
     "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
@@ -176,17 +178,28 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     return float(wilcoxon(nonzero).pvalue)
 
 
-def _check_higher_is_better(metrics: Sequence[str]) -> None:
-    """Wins are decided by "larger is better": only skill scores with optimum 1 qualify."""
+def _check_higher_is_better(metrics: Sequence[str]) -> dict[str, float]:
+    """Each metric's sign of "better" (+1: larger is better, -1: smaller): built-in skill
+    scores with optimum 1, and user metrics registered with ``higher_is_better``."""
     from gagebench.metrics import METRIC_BY_NAME
+    from gagebench.metrics.user import higher_is_better
 
+    signs = {}
     for name in metrics:
         info = METRIC_BY_NAME.get(name)
+        user = None if info is not None else higher_is_better(name)
+        if user is not None:
+            signs[name] = 1.0 if user else -1.0
+            continue
         if info is None or not (info.optimal == info.upper == 1.0):
             raise InputError(
                 f"cannot compare on {name!r}: choose skill scores where larger is better "
-                "(NSE, KGE, logNSE, pearson, spearman)"
+                "(NSE, KGE, logNSE, pearson, spearman), or a user metric registered with "
+                f"@gagebench.metric({name!r}, higher_is_better=True or False) in a module "
+                "this process imports (a run's metrics are imported from its manifest)"
             )
+        signs[name] = 1.0
+    return signs
 
 
 def _pick(
@@ -228,9 +241,13 @@ def _as_table(results: Any, storage_options: Mapping[str, Any] | None) -> pd.Dat
     if isinstance(results, pd.DataFrame):
         table = results
     elif isinstance(results, str):
+        from gagebench.metrics.user import import_quietly
         from gagebench.results.reader import read_run
 
-        table = read_run(results, storage_options).results
+        folder = read_run(results, storage_options)
+        table = folder.results
+        config = folder.manifest.get("config") if isinstance(folder.manifest, dict) else None
+        import_quietly((config or {}).get("metrics") or ())  # how its user metrics rank
     else:
         raise InputError(f"results must be a DataFrame or a run URL, got {type(results).__name__}")
     missing = [c for c in ("site_no", "model") if c not in table.columns]
@@ -377,7 +394,7 @@ def compare(
         name_b, rows_b = _pick(table_b, chosen[1], "B", _source(results_b))
         if name_a == name_b:
             name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
-    _check_higher_is_better(metrics)
+    signs = _check_higher_is_better(metrics)
     usable = [m for m in metrics if m in rows_a.columns and m in rows_b.columns]
     if not usable:
         raise InputError(
@@ -388,7 +405,9 @@ def compare(
     per_gage = pd.DataFrame({"site_no": sites.astype(str)})
     summary_rows = []
     for metric in usable:
-        summary_rows.append(_pair(per_gage, sites, rows_a, rows_b, metric, name_a, name_b))
+        summary_rows.append(
+            _pair(per_gage, sites, rows_a, rows_b, metric, name_a, name_b, signs[metric] < 0)
+        )
     if results_b is None:
         first = next(iter(dict.fromkeys(table_a["model"].astype(str))))
         _add_paired_uncertainty(per_gage, summary_rows, rows_a, rows_b, name_a, name_b, first)
@@ -594,7 +613,7 @@ def _compare_baseline(
     """The run's model (A) against the published baseline (B), matched on canonical ids."""
     from gagebench.metrics import SUITES
 
-    _check_higher_is_better(metrics)
+    signs = _check_higher_is_better(metrics)
     name_a, rows_a = _pick(table, model, "A", source)
     rows_a = rows_a.copy()
     rows_a.index = pd.Index([canonical_id(s) for s in rows_a.index], name="site_no")
@@ -619,7 +638,7 @@ def _compare_baseline(
     unc_b = None if base.uncertainty is None else base.uncertainty.set_index("site_no")
     summary_rows = []
     for metric in usable:
-        row = _pair(per_gage, sites, rows_a, rows_b, metric, name_a, name_b)
+        row = _pair(per_gage, sites, rows_a, rows_b, metric, name_a, name_b, signs[metric] < 0)
         _verdicts(per_gage, row, sites, rows_a, unc_b, name_a, name_b)
         summary_rows.append(row)
     for comp in dscore:

@@ -161,7 +161,8 @@ def make_table(
 
 
 def overview_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per model: gages, ok gages, medians of NSE/KGE/logNSE, share beating mean flow."""
+    """Per model: gages, ok gages, medians of NSE/KGE/logNSE and of the user metrics,
+    share beating mean flow."""
     rows = []
     for model in models_of(results):
         part = results[results["model"] == model]
@@ -172,6 +173,9 @@ def overview_table(results: pd.DataFrame) -> pd.DataFrame:
             if metric in part.columns:
                 values = pd.to_numeric(part[metric], errors="coerce")
                 row[f"median {metric}"] = float(values.median()) if values.notna().any() else np.nan
+        for metric in user_columns(results):
+            values = pd.to_numeric(part[metric], errors="coerce")
+            row[f"median {metric}"] = float(values.median()) if values.notna().any() else np.nan
         if "KGE" in part.columns:
             kge = pd.to_numeric(part["KGE"], errors="coerce").dropna()
             row["KGE > −0.41 (beats mean flow)"] = (
@@ -182,6 +186,19 @@ def overview_table(results: pd.DataFrame) -> pd.DataFrame:
             row[BEATS_BENCHMARK] = f"{share:.0%}" if n else "–"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def user_columns(results: pd.DataFrame) -> list[str]:
+    """The user metrics' columns of a results table: the float columns no built-in suite
+    or row column has (``metrics:`` of the run file, ``evaluate(metrics=...)``)."""
+    from gagebench.columns import builtin_columns
+
+    builtin = set(builtin_columns())
+    return [
+        str(c)
+        for c in results.columns
+        if c not in builtin and pd.api.types.is_float_dtype(results[c].dtype)
+    ]
 
 
 def status_table(results: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from gagebench.results.layout import (
     RESULTS_FILE,
     SUITE_FILES,
+    USER_METRICS_FILE,
     Plan,
     breakdown_csv,
     breakdown_file,
@@ -71,7 +72,9 @@ class ResultsParquet(Exporter):
 
     def begin(self, plan: Plan, files: Files) -> None:
         """Open one Parquet writer for the whole run."""
-        self._writer = pq.ParquetWriter(files[RESULTS_FILE], results_schema(plan.suites))
+        self._writer = pq.ParquetWriter(
+            files[RESULTS_FILE], results_schema(plan.suites, plan.metrics)
+        )
 
     def write(self, part: Part, files: Files) -> None:
         """The part's table as it is (one row group per part)."""
@@ -154,7 +157,7 @@ class Breakdowns(Exporter):
     def begin(self, plan: Plan, files: Files) -> None:
         """A Parquet writer per grouping; each CSV's header line."""
         self._by = plan.by
-        self._schemas = {by: group_schema(by, plan.suites) for by in plan.by}
+        self._schemas = {by: group_schema(by, plan.suites, plan.metrics) for by in plan.by}
         self._writers = {
             by: pq.ParquetWriter(files[breakdown_file(by)], self._schemas[by]) for by in plan.by
         }
@@ -180,10 +183,38 @@ class Breakdowns(Exporter):
             writer.close()
 
 
+class UserMetricsCsv(Exporter):
+    """``<model>/user_metrics.csv``: ``site_no`` and the user metrics' columns, when the
+    run has user metrics (``metrics:``)."""
+
+    name = "user-metrics-csv"
+
+    def files(self, plan: Plan) -> list[str]:
+        """One file per model."""
+        return [f"{m}/{USER_METRICS_FILE}" for m in plan.models] if plan.metrics else []
+
+    def begin(self, plan: Plan, files: Files) -> None:
+        """Each file's header line."""
+        self._columns = ["site_no", *plan.metrics]
+        for rel in self.files(plan):
+            files[rel].write((",".join(self._columns) + "\n").encode())
+
+    def write(self, part: Part, files: Files) -> None:
+        """Each model's rows, in the user metrics' columns."""
+        for model, rows in part.by_model:
+            files[f"{model}/{USER_METRICS_FILE}"].write(_csv(rows[self._columns]))
+
+
 def _csv(frame: pd.DataFrame) -> bytes:
     """Rows as CSV lines, no header (the header is written once, by ``begin``)."""
     return frame.to_csv(index=False, header=False, lineterminator="\n").encode()
 
 
 #: The outputs every commit writes, in this order (add a new output's class here).
-EXPORTERS: tuple[type[Exporter], ...] = (ResultsParquet, HytestCsvs, UncertaintyCsv, Breakdowns)
+EXPORTERS: tuple[type[Exporter], ...] = (
+    ResultsParquet,
+    HytestCsvs,
+    UncertaintyCsv,
+    Breakdowns,
+    UserMetricsCsv,
+)

@@ -19,6 +19,7 @@ resume), the lease and the settings check all use these names. Layout under
     results_by_<group>.parquet    a breakdown (by: season, month, water_year): every
                                   (site_no, model, <group>) row, when asked for
     <model>/by_<group>.csv        the same rows of one model
+    <model>/user_metrics.csv      site_no and the user metrics' columns, when a run has some
     report.html, figures/         the report, when report is on
     manifest.json                 written last: its presence means the run is complete
 """
@@ -53,6 +54,8 @@ SUITE_FILES = {
     "benchmark": "benchmark.csv",
     "uncertainty": "uncertainty.csv",
 }
+#: Each model's user metrics (``metrics:`` of the run file): ``site_no`` and their columns.
+USER_METRICS_FILE = "user_metrics.csv"
 LOCK_FILE = "_lock.json"
 SETTINGS_FILE = "settings.json"
 STARTED_FILE = "started.json"
@@ -206,10 +209,11 @@ def suite_csv_columns(suite: str) -> list[str]:
     return ["site_no", *[c for c in cols if c != "site_no"]]
 
 
-def results_schema(suites: Sequence[str]) -> pa.Schema:
-    """The fixed Arrow schema of results (every part and results.parquet share it)."""
+def results_schema(suites: Sequence[str], metrics: Sequence[str] = ()) -> pa.Schema:
+    """The fixed Arrow schema of results (every part and results.parquet share it);
+    ``metrics``: the user metrics' columns (float64, after the suites' columns)."""
     fields = []
-    for name in result_columns(suites):
+    for name in result_columns(suites, metrics):
         if name in ("site_no", "model", "status", "note"):
             fields.append(pa.field(name, pa.string()))
         elif name == "n_days":
@@ -221,11 +225,11 @@ def results_schema(suites: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def group_schema(by: str, suites: Sequence[str]) -> pa.Schema:
+def group_schema(by: str, suites: Sequence[str], metrics: Sequence[str] = ()) -> pa.Schema:
     """The Arrow schema of a breakdown's rows (``results_by_<by>.parquet``): the group a
-    string (season) or an integer (month, water year)."""
+    string (season) or an integer (month, water year); ``metrics``: the user metrics'."""
     fields = []
-    for name in group_columns(by, suites):
+    for name in group_columns(by, suites, metrics):
         if name in ("site_no", "model", "status", "note") or name == by == "season":
             fields.append(pa.field(name, pa.string()))
         elif name in ("n_days", by):
@@ -235,15 +239,17 @@ def group_schema(by: str, suites: Sequence[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def part_schema(suites: Sequence[str], by: Sequence[str] = ()) -> pa.Schema:
+def part_schema(
+    suites: Sequence[str], by: Sequence[str] = (), metrics: Sequence[str] = ()
+) -> pa.Schema:
     """The schema of a part file: the results schema; with breakdowns, the column
     :data:`BREAKDOWN` and each grouping's column appended (their rows in the same file, so
     a batch's part holds all of its rows or none, and resume carries the breakdowns)."""
-    schema = results_schema(suites)
+    schema = results_schema(suites, metrics)
     if not by:
         return schema
     extra = [pa.field(BREAKDOWN, pa.string())]
-    extra += [group_schema(g, suites).field(g) for g in by]
+    extra += [group_schema(g, suites, metrics).field(g) for g in by]
     return pa.schema([*schema, *extra])
 
 
@@ -256,7 +262,7 @@ def with_groups(frame: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.D
 
 
 def split_groups(
-    table: pa.Table, suites: Sequence[str], by: Sequence[str]
+    table: pa.Table, suites: Sequence[str], by: Sequence[str], metrics: Sequence[str] = ()
 ) -> tuple[pa.Table, dict[str, pd.DataFrame]]:
     """A part's table as its results rows (the results schema) and each grouping's rows
     (in :func:`group_schema`'s columns and types)."""
@@ -265,10 +271,10 @@ def split_groups(
     import pyarrow.compute as pc
 
     marker = table.column(BREAKDOWN)
-    main = table.filter(pc.is_null(marker)).select(results_schema(suites).names)
+    main = table.filter(pc.is_null(marker)).select(results_schema(suites, metrics).names)
     groups = {}
     for g in by:
-        schema = group_schema(g, suites)
+        schema = group_schema(g, suites, metrics)
         rows = table.filter(pc.equal(marker, g)).select(schema.names).cast(schema)
         groups[g] = rows.to_pandas()
     return main, groups
@@ -278,10 +284,12 @@ def _masked_note(note: Any) -> Any:
     return redact_text(note) if isinstance(note, str) else note
 
 
-def to_table(frame: pd.DataFrame, suites: Sequence[str], by: Sequence[str] = ()) -> pa.Table:
+def to_table(
+    frame: pd.DataFrame, suites: Sequence[str], by: Sequence[str] = (), metrics: Sequence[str] = ()
+) -> pa.Table:
     """Rows as an Arrow table of :func:`results_schema` (column order and types fixed);
     with breakdowns (``by``), of :func:`part_schema`."""
-    schema = part_schema(suites, by)
+    schema = part_schema(suites, by, metrics)
     frame = frame[schema.names]
     if frame["note"].notna().any():  # notes quote errors: mask any secret in them
         frame = frame.assign(note=frame["note"].map(_masked_note))
@@ -298,6 +306,8 @@ class Plan:
     suites: tuple[str, ...]
     mode: str
     by: tuple[str, ...] = ()
+    #: The user metrics' columns (``metrics`` of the run file: each function's name).
+    metrics: tuple[str, ...] = ()
 
     @property
     def n_gages(self) -> int:
@@ -320,6 +330,7 @@ class Plan:
             "mode": self.mode,
             **({"by": list(self.by)} if self.by else {}),  # plans without it stay the same
             "batches": [list(b) for b in self.batches],
+            **({"metrics": list(self.metrics)} if self.metrics else {}),
         }
 
     @classmethod
@@ -332,6 +343,7 @@ class Plan:
             suites=tuple(data["suites"]),
             mode=str(data["mode"]),
             by=tuple(data.get("by", ())),
+            metrics=tuple(data.get("metrics", ())),
         )
 
     def differences(self, other: Plan) -> list[str]:
@@ -342,7 +354,7 @@ class Plan:
                 diffs.append(f"the gage list ({self.n_gages} gages before, {other.n_gages} now)")
             else:
                 diffs.append(f"batch_size ({self.batch_size} before, {other.batch_size} now)")
-        for name in ("models", "suites", "mode", "by"):
+        for name in ("models", "suites", "mode", "by", "metrics"):
             if getattr(self, name) != getattr(other, name):
                 diffs.append(f"{name} ({getattr(self, name)} before, {getattr(other, name)} now)")
         return diffs

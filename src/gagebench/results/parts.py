@@ -104,11 +104,16 @@ class Parts:
         return done
 
     def write(
-        self, index: int, frame: pd.DataFrame, suites: Sequence[str], by: Sequence[str] = ()
+        self,
+        index: int,
+        frame: pd.DataFrame,
+        suites: Sequence[str],
+        by: Sequence[str] = (),
+        metrics: Sequence[str] = (),
     ) -> None:
         """Write one batch's rows (with its breakdowns' rows) as its part file, atomically."""
         buf = io.BytesIO()
-        pq.write_table(to_table(frame, suites, by), buf)
+        pq.write_table(to_table(frame, suites, by, metrics), buf)
         self.folder.write_bytes(self.path(index), buf.getvalue())
 
     def read(self, index: int) -> pa.Table:
@@ -120,7 +125,7 @@ class Parts:
         gages once per model; a damaged part is removed (:meth:`_drop_damaged`)."""
         whole = self._read_whole(index)
         try:
-            table, groups = split_groups(whole, plan.suites, plan.by)
+            table, groups = split_groups(whole, plan.suites, plan.by, plan.metrics)
         except (KeyError, pa.ArrowException) as exc:  # a column or a breakdown missing
             self._drop_damaged(index, f"not in this plan's layout: {type(exc).__name__}: {exc}")
         table = table.cast(schema)

@@ -230,7 +230,7 @@ class RunSink(RunFolderIO):
 
     def _publish(self, plan: Plan, commit: Commit) -> CommitFacts:
         """Stream the parts through every exporter; each file is published when whole."""
-        schema = results_schema(plan.suites)
+        schema = results_schema(plan.suites, plan.metrics)
         active = self._exporters_for(plan)
         outputs = [rel for _, rels in active for rel in rels]
         commit.published.extend(outputs)
