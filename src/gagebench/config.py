@@ -515,6 +515,7 @@ class RunConfig(_MaskedRepr):
     batch_size: int = DEFAULT_BATCH_SIZE
     min_paired_days: int = default("min_paired_days")
     report: bool = default("report")
+    baselines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     progress: bool = default("progress")
     log_format: str = default("log_format")
     retries: Mapping[str, Any] = field(default_factory=dict)
@@ -571,7 +572,10 @@ class RunConfig(_MaskedRepr):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""
-        return redact(_as_plain(self))
+        plain = _as_plain(self)
+        if not plain.get("baselines"):
+            plain.pop("baselines", None)  # runs without baselines record what they did before
+        return redact(plain)
 
     def require_stores(self) -> None:
         """Raise unless observed and at least one model store are configured, and the run
@@ -717,6 +721,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "models": MappingProxyType({k: v for k, v in models.items() if v is not None}),
         "suites": tuple(s for s in VALID_SUITES if s in settings.suites),
         "cluster": _cluster(settings.cluster),
+        "baselines": _freeze({k: v.model_dump() for k, v in settings.baselines.items()}),
     }
     values = {
         name: special[name] if name in special else _frozen(settings, name)
