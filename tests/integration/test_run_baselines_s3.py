@@ -170,3 +170,37 @@ def test_the_run_card_shows_the_median_difference_against_each_baseline(
         assert f"{median:+.3f}" in card
     assert "missing" in card
     assert "no-such-table.csv" in card
+
+
+def test_report_with_a_baseline_adds_the_section_to_any_run(
+    baseline_run: dict[str, Any], s3: Any, tmp_path: Path
+) -> None:
+    run_url, options = baseline_run["run_url"], baseline_run["options"]
+    out = tmp_path / "report.html"
+    read = [f"--storage-option={k}={v}" for k, v in options.items()]
+    base = [f"--baseline-option={k}={v}" for k, v in options.items()]
+    proc = subprocess.run(
+        [
+            *GAGEBENCH,
+            "report",
+            run_url,
+            "--output",
+            str(out),
+            "--baseline",
+            f"nwm_v21={baseline_run['table_url']}",
+            *read,
+            *base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    page = out.read_text()
+    assert "Against published benchmarks" in page
+    results = pd.read_parquet(f"{run_url}/results.parquet", storage_options=options)
+    for model in dict.fromkeys(results["model"].astype(str)):
+        assert f"Paired summary, {model} (A) vs nwm_v21 (B)" in page
+    assert s3.secret not in page + proc.stdout + proc.stderr
