@@ -116,7 +116,7 @@ def test_a_run_with_baselines_reports_the_published_comparison(
             models=[model],
             storage_options=baseline_run["options"],
         )
-        kge = theirs.summary.set_index("metric").loc["KGE"]
+        kge: dict[Any, Any] = theirs.summary.set_index("metric").loc["KGE"].to_dict()
         ours = entry["models"][model]
         assert ours["median_KGE_diff"] == pytest.approx(float(kge["median_diff"]), abs=0)
         assert ours["n_paired_KGE"] == int(kge["n_paired"])
