@@ -190,7 +190,11 @@ class RunResult:
             for c in ("baseline", "model", "median_KGE_diff", "median_NSE_diff", "error")
             if c in table.columns
         ]
-        body = table[shown].to_html(index=False, float_format="{:+.3f}".format, na_rep="")
+        frame = table[shown].copy()
+        for text in ("model", "error"):
+            if text in frame.columns:
+                frame[text] = frame[text].fillna("")
+        body = frame.to_html(index=False, float_format="{:+.3f}".format, na_rep="")
         return (
             f"<div><b>against published baselines</b> "
             f"<small>{html.escape('(median of run − baseline per gage)')}</small>{body}</div>"
