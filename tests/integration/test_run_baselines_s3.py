@@ -128,7 +128,9 @@ def test_a_run_with_baselines_reports_the_published_comparison(
         # the report's figure and paired summary of this pair; the summary's line
         assert f"{model} vs nwm_v21" in page
         assert f"Paired summary, {model} (A) vs nwm_v21 (B)" in page
-        assert f"{int(kge['n_paired'])}" in page
+        # the paired summary's row of KGE, as the report's table writes its cells
+        cells = [f"{kge[c]:.3f}" for c in ("median_a", "median_b", "median_diff")]
+        assert "</td><td>".join(cells) in page.replace("\n", "").replace(" ", "")
         assert f"{model} − nwm_v21 median per-gage difference: KGE {median:+.3f}" in proc.stdout
     assert fs.exists(f"{run_url}/figures/compare_{models[0]}_vs_nwm_v21.png")
     # the gages only the baseline has are counted in the page (5380 published, 24 run)
