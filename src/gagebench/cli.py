@@ -253,17 +253,39 @@ def _read_options(args: argparse.Namespace) -> tuple[dict[str, Any], str, list[s
 
 def _cmd_report(args: argparse.Namespace) -> int:
     """Write the self-contained HTML report of a run and print where it went."""
-    from gagebench.report.html import write_report
+    from gagebench.report.html import draw_report, write_report
 
     options, gages, report_gages = _read_options(args)
-    url = write_report(
+    report_gages = args.report_gages or report_gages
+    if not args.baseline:
+        url = write_report(
+            args.results_url,
+            output=args.output,
+            storage_options=options,
+            gages=gages,
+            report_gages=report_gages,
+        )
+        print(url)
+        return 0
+    from gagebench.baselines import parse_pairs
+    from gagebench.report.against import compare_with_baselines
+    from gagebench.results.reader import read_run
+
+    base_options = _overrides(args.baseline_option)
+    baselines = {
+        name: {"url": urls if len(urls) > 1 else urls[0], "storage_options": base_options}
+        for name, urls in parse_pairs(args.baseline, "--baseline").items()
+    }
+    outcomes = compare_with_baselines(read_run(args.results_url, options).results, baselines)
+    drawn = draw_report(
         args.results_url,
         output=args.output,
         storage_options=options,
         gages=gages,
-        report_gages=args.report_gages or report_gages,
+        report_gages=report_gages,
+        baselines=outcomes,
     )
-    print(url)
+    print(drawn.write())
     return 0
 
 
@@ -385,6 +407,22 @@ def _add_report_commands(sub: argparse._SubParsersAction) -> None:
         metavar="GAGE",
         help="the gages whose KGE per water year is drawn (runs with a water_year "
         "breakdown; default: the gages at the 10/50/90 %% percentiles of median KGE)",
+    )
+    report.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="add the section 'Against published benchmarks': each model of the run against "
+        "these published scores (as for compare --baseline; repeatable). A baseline that "
+        "cannot be read is a note in the page and a warning, not a failed report",
+    )
+    report.add_argument(
+        "--baseline-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the baseline URLs (repeatable; values read as YAML)",
     )
     _add_read_options(report)
     report.set_defaults(handler=_cmd_report)

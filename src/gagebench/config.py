@@ -520,6 +520,7 @@ class RunConfig(_MaskedRepr):
     by: tuple[str, ...] = tuple(default("by"))
     report: bool = default("report")
     report_gages: tuple[str, ...] | None = default("report_gages")
+    baselines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     progress: bool = default("progress")
     log_format: str = default("log_format")
     retries: Mapping[str, Any] = field(default_factory=dict)
@@ -576,7 +577,10 @@ class RunConfig(_MaskedRepr):
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe view, with secrets masked (for manifests and logs)."""
-        return redact(_as_plain(self))
+        plain = _as_plain(self)
+        if not plain.get("baselines"):
+            plain.pop("baselines", None)  # runs without baselines record what they did before
+        return redact(plain)
 
     def require_stores(self) -> None:
         """Raise unless observed and at least one model store are configured, and the run
@@ -733,6 +737,7 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
         "by": tuple(g for g in GROUPINGS if g in settings.by),
         "metrics": tuple(dict.fromkeys(settings.metrics)),
         "cluster": _cluster(settings.cluster),
+        "baselines": _freeze({k: v.model_dump() for k, v in settings.baselines.items()}),
     }
     values = {
         name: special[name] if name in special else _frozen(settings, name)

@@ -18,7 +18,7 @@ import datetime as _dt
 import functools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     import distributed
 
     from gagebench.config import RunConfig
+    from gagebench.report.against import BaselineOutcome
     from gagebench.report.html import DrawnReport
     from gagebench.results.lock import RunLock
     from gagebench.sources.sourceset import Batch, SourceSet
@@ -106,6 +107,19 @@ class RunResult:
             f"RunResult(run_id={self.manifest.get('run_id')!r}, url={self.run_url!r}, "
             f"gages={n_gages}, rows={len(self.results)}, median {{{per_model}}})"
         )
+
+    def baselines(self) -> pd.DataFrame:
+        """Median difference of each run model minus each published baseline (rows:
+        ``baseline``, ``model``; ``median_KGE_diff``, ``median_NSE_diff``, paired gages,
+        gages of one side only; ``error`` for a baseline that could not be compared)."""
+        rows = []
+        for name, entry in (self.manifest.get("baselines") or {}).items():
+            if entry.get("status") != "compared":
+                rows.append({"baseline": name, "model": None, "error": entry.get("error")})
+                continue
+            for model, values in (entry.get("models") or {}).items():
+                rows.append({"baseline": name, "model": model, **values})
+        return pd.DataFrame(rows)
 
     def report_url(self) -> str | None:
         """The URL of the run's ``report.html``, or None when the run has no report."""
@@ -168,7 +182,30 @@ class RunResult:
             '<div style="display:flex; gap:2em; align-items:flex-start">'
             f"<div><b>gages by status</b>{counts.to_html()}</div>"
             f"<div><b>median over evaluated gages</b>{medians_html}</div>"
+            f"{self._baselines_html()}"
             "</div></div>"
+        )
+
+    def _baselines_html(self) -> str:
+        """The card's median KGE (and NSE) difference against each published baseline."""
+        import html
+
+        table = self.baselines()
+        if table.empty:
+            return ""
+        shown = [
+            c
+            for c in ("baseline", "model", "median_KGE_diff", "median_NSE_diff", "error")
+            if c in table.columns
+        ]
+        frame = table[shown].copy()
+        for text in ("model", "error"):
+            if text in frame.columns:
+                frame[text] = frame[text].fillna("")
+        body = frame.to_html(index=False, float_format="{:+.3f}".format, na_rep="")
+        return (
+            f"<div><b>against published baselines</b> "
+            f"<small>{html.escape('(median of run − baseline per gage)')}</small>{body}</div>"
         )
 
 
@@ -1029,16 +1066,17 @@ def _commit(
     try:
         with sink.commit(planned.plan, lease=lock.verify) as commit:
             timings = _timings(planned, compute_s, t_commit0)  # the run's clock stops here
-            report = _Report(config, sink, commit) if config.report else None
+            against = _against_baselines(config, sink)
+            report = _Report(config, sink, commit, against) if config.report else None
             if report is not None:
                 report.draw()
-            manifest = _manifest(config, sink, planned, commit.facts, timings, report)
+            manifest = _manifest(config, sink, planned, commit.facts, timings, report, against)
             if report is None:
                 _drop_earlier_report(sink, commit)
             else:
                 commit.verify_lease()  # the page goes into the folder: still this run's?
             if report is not None and report.write(manifest):
-                manifest = _manifest(config, sink, planned, commit.facts, timings, report)
+                manifest = _manifest(config, sink, planned, commit.facts, timings, report, against)
             commit.finish(manifest)
         final = commit.manifest
     except NoSpaceError as exc:
@@ -1051,6 +1089,28 @@ def _commit(
     assert final is not None  # the commit ended with its manifest, or raised
     log.info("run %s complete: %s", config.run_id, sink.url_of(MANIFEST_FILE))
     return RunResult(sink.url, final, sink.read_results())
+
+
+def _against_baselines(config: RunConfig, sink: RunSink) -> list[BaselineOutcome]:
+    """The run's published baselines compared with its committed results (none: [])."""
+    if not config.baselines:
+        return []
+    from gagebench.report.against import compare_with_baselines
+
+    return compare_with_baselines(sink.read_results(), _thaw_baselines(config))
+
+
+def _thaw_baselines(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """The run file's ``baselines:`` as plain dicts and lists (the config holds them frozen)."""
+
+    def thaw(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: thaw(v) for k, v in value.items()}
+        if isinstance(value, tuple):
+            return [thaw(v) for v in value]
+        return value
+
+    return {str(k): thaw(v) for k, v in config.baselines.items()}
 
 
 def _drop_earlier_report(sink: RunSink, commit: Commit) -> None:
@@ -1066,8 +1126,15 @@ class _Report:
     """The run's ``report.html``: drawn after the outputs, written with the manifest. A
     report that fails is a warning in the manifest, not a failed run."""
 
-    def __init__(self, config: RunConfig, sink: RunSink, commit: Commit) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        sink: RunSink,
+        commit: Commit,
+        baselines: list[BaselineOutcome] | None = None,
+    ) -> None:
         self.config, self.sink, self.commit = config, sink, commit
+        self.baselines = baselines
         self.drawn: DrawnReport | None = None
         self.seconds: float | None = None
         self.error: str | None = None
@@ -1086,6 +1153,7 @@ class _Report:
                 gages=self.config.gages,
                 manifest={},
                 report_gages=self.config.report_gages,
+                baselines=self.baselines,
             )
         except Exception as exc:
             self._failed(exc)
@@ -1147,9 +1215,11 @@ def _manifest(
     facts: CommitFacts,
     timings: dict[str, Any],
     report: _Report | None,
+    against: list[BaselineOutcome] | None = None,
 ) -> dict[str, Any]:
     """The run's ``manifest.json`` (as written: masked, through JSON) from the commit's
-    facts, the timings and the report's outcome."""
+    facts, the timings, the report's outcome and the published baselines' (``baselines``:
+    each one's median differences, or why it failed; no key without baselines)."""
     plan = planned.plan
     outputs = list(facts.outputs)
     failed: dict[str, Any] = {}
@@ -1162,6 +1232,12 @@ def _manifest(
             commit_warnings.append(f"the report could not be written: {report.error}")
         if report.seconds is not None:
             timings = {**timings, "report_s": round(report.seconds, 3)}
+    baselines: dict[str, Any] = {}
+    if against:
+        from gagebench.report.against import manifest_entries, warning_lines
+
+        baselines = {"baselines": manifest_entries(against)}
+        commit_warnings.extend(warning_lines(against))
     return as_written(
         redact_urls(
             {
@@ -1180,6 +1256,7 @@ def _manifest(
                 "stores": planned.source.manifest_entry(),
                 "counts": facts.counts,
                 "medians": facts.medians,
+                **baselines,
                 "outputs": outputs,
                 **failed,
                 **_warnings(planned.warnings, commit_warnings),

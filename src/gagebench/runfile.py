@@ -81,6 +81,10 @@ def settings_schema() -> dict[str, Any]:
     models["additionalProperties"] = {"anyOf": [{"allOf": [{"$ref": _STORE}, with_url]}, url_alone]}
     observed = body["properties"]["observed"]
     observed["anyOf"] = [{"$ref": _STORE}, url_alone, {"type": "null"}]
+    # a baseline may be given as its URL alone too; its name is a model name (model B)
+    baselines = body["properties"]["baselines"]
+    baselines["propertyNames"] = {"pattern": schema.NAME.pattern.replace("\\Z", "$")}
+    baselines["additionalProperties"] = {"anyOf": [{"$ref": "#/$defs/BaselineSettings"}, url_alone]}
     _suites_as_text(body["properties"]["suites"])
     return body
 

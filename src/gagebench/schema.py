@@ -277,6 +277,46 @@ class StoreSettings(Section):
         return _crosswalk_shape(value)
 
 
+# -- published baselines -------------------------------------------------------------------
+
+_URL_FIELD = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+class BaselineSettings(Section):
+    """One published baseline (``baselines.<NAME>``): where its scores are, and which of
+    the run's models it is compared with."""
+
+    url: Annotated[
+        _URL_FIELD | Annotated[list[_URL_FIELD], Field(min_length=1)],
+        Expect("a URL (table or CATALOG_URL#ENTRY) or a non-empty list of them"),
+    ] = Field(
+        description="A CSV/Parquet table in HyTEST's layout, CATALOG_URL#ENTRY of an intake "
+        "catalog, or a list of them (one model's standard suite and D-score)."
+    )
+    storage_options: FreeMapping = Field(
+        default_factory=dict,
+        description="fsspec options of the baseline's URLs (the run's are not used).",
+    )
+    uncertainty: Annotated[str | None, Expect("a URL or null")] = Field(
+        default=None, description="The baseline's KGE-uncertainty table (gumboot layout)."
+    )
+    model: Annotated[str | None, Expect("a model name of the run or null")] = Field(
+        default=None, description="The run's model compared with it (default: each model)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _url_alone(cls, raw: Any) -> Any:
+        """A URL string alone is a baseline of that URL."""
+        if isinstance(raw, str):
+            return {"url": raw}
+        if not isinstance(raw, Mapping):
+            raise fail(f"expected a mapping with 'url' (or a URL string), got {raw!r}")
+        if "url" in raw and raw["url"] is None:
+            raise fail("expected a URL (table or CATALOG_URL#ENTRY), got None", "url")
+        return dict(raw)
+
+
 # -- sections of their own -----------------------------------------------------------------
 
 
@@ -408,6 +448,12 @@ class RunSettings(Section):
         list[Annotated[str, Field(pattern=r"\S")]] | None,
         Expect("null or a list of gage ids, e.g. ['01013500']"),
     ] = setting("report_gages")
+    baselines: Annotated[
+        dict[str, BaselineSettings],
+        BeforeValidator(_mapping_or_empty),
+        Expect("a mapping"),
+        Field(json_schema_extra=NULL_IS_EMPTY),
+    ] = setting("baselines")  # compared after the commit: they decide nothing of the results
     progress: bool = setting("progress")
     log_format: Literal["text", "json"] = setting("log_format")
     retries: RetrySettings = Field(default_factory=RetrySettings, description=help_text("retries"))
@@ -437,6 +483,19 @@ class RunSettings(Section):
                 raise fail(f"expected {MODEL_NAMES}, got {name!r}")
             if spec is None or (isinstance(spec, Mapping) and spec.get("url") is None):
                 raise fail("expected a URL string, got None", f"{name}.url")
+        return value
+
+    @field_validator("baselines", mode="before")
+    @classmethod
+    def _baselines(cls, value: Any) -> Any:
+        """Baseline names are model names (model B of each comparison), kept as written."""
+        value = _mapping_or_empty(value)
+        if isinstance(value, dict):
+            for name in value:
+                if not isinstance(name, str):
+                    raise fail(not_text(name, "baseline name"))
+                if not NAME.match(name):
+                    raise fail(f"expected baseline names of {NAME_RULE}, got {name!r}")
         return value
 
     @field_validator("run_id", mode="before")

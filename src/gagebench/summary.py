@@ -61,6 +61,7 @@ def format_summary(result: RunResult) -> str:
             f"  {model}: {share:.0%} of {n} gages" if n else f"  {model}: no gage with a skill"
             for model, (share, n) in beats.items()
         ]
+    lines += _baseline_lines(manifest)
     lines.append("")
     timings = manifest.get("timings", {})
     if timings.get("computed_gages") and timings.get("compute_s"):
@@ -77,6 +78,28 @@ def format_summary(result: RunResult) -> str:
     if report_url:
         lines.append(f"report:  {report_url}")
     return "\n".join(lines)
+
+
+def _baseline_lines(manifest: dict[str, Any]) -> list[str]:
+    """One line per published baseline: the median differences, or why it failed."""
+    lines = []
+    for name, entry in (manifest.get("baselines") or {}).items():
+        if entry.get("status") != "compared":
+            lines.append(f"baseline {name}: FAILED, not compared: {entry.get('error')}")
+            continue
+        for model, values in (entry.get("models") or {}).items():
+            diffs = ", ".join(
+                f"{m} {values[f'median_{m}_diff']:+.3f}"
+                for m in ("KGE", "NSE")
+                if values.get(f"median_{m}_diff") is not None
+            )
+            lines.append(
+                f"baseline {name}: {model} − {name} median per-gage difference: {diffs or 'n/a'} "
+                f"({values.get('n_paired_KGE', values.get('n_paired_NSE', 0))} gages paired, "
+                f"{values.get('gages_only_in_run', 0)} only in the run, "
+                f"{values.get('gages_only_in_baseline', 0)} only in the baseline)"
+            )
+    return lines
 
 
 def _not_evaluated(result: RunResult, model: str) -> str | None:

@@ -33,6 +33,7 @@ from gagebench._version import __version__
 from gagebench.errors import InputError
 from gagebench.gages import BUILTIN, CLASS_COLUMN, ECOREGION_COLUMN, load_gages, with_gages
 from gagebench.redact import redact, redact_text
+from gagebench.report.against import BaselineOutcome
 from gagebench.report.comparison import ComparisonResult, compare, scipy_available
 from gagebench.report.plots import (
     CDF_METRICS,
@@ -420,6 +421,48 @@ def _uncertainty_section(
     return section
 
 
+def _baselines_section(outcomes: list[BaselineOutcome], gages: pd.DataFrame | None) -> Section:
+    """Against published benchmarks: per baseline and run model, the paired scatter and the
+    difference map, the paired summary (with the gages of one side only and the verdict),
+    and wins by ecoregion; a baseline that failed is one line saying why."""
+    section = Section(
+        "baselines",
+        "Against published benchmarks",
+        "Each model of the run (A) against the published scores of each baseline of the "
+        "run file (B), gage by gage on canonical site ids; only gages both sides score are "
+        "paired, the others are counted (gages_only_in_run, gages_only_in_baseline) and "
+        "named below.",
+    )
+    for outcome in outcomes:
+        if outcome.error is not None:
+            section.notes.append(f"baseline {outcome.name}: failed: {outcome.error}")
+            continue
+        for comparison in outcome.comparisons:
+            part = _one_comparison(comparison, gages)
+            section.figures.extend(part.figures)
+            section.tables.extend(part.tables)
+            section.notes.extend(_one_side_notes(comparison))
+    return section
+
+
+def _one_side_notes(comparison: ComparisonResult, shown: int = 10) -> list[str]:
+    """The gages only one side has (named, the first ``shown``), and the verdict used."""
+    a, b = comparison.model_a, comparison.model_b
+    notes = []
+    sides = ((f"only in the run ({a})", comparison.only_a), (f"only in {b}", comparison.only_b))
+    for side, sites in sides:
+        if sites:
+            more = f" and {len(sites) - shown} more" if len(sites) > shown else ""
+            notes.append(
+                f"{a} vs {b}: {len(sites)} gage(s) {side}, not compared: "
+                f"{', '.join(sites[:shown])}{more}"
+            )
+    if "verdict" in comparison.summary.columns and len(comparison.summary):
+        verdict = comparison.summary["verdict"].iloc[0]
+        notes.append(f"{a} vs {b}: better or worse beyond sampling noise by the {verdict}")
+    return notes
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
 
@@ -610,9 +653,13 @@ def build_sections(
 
 
 def _drawn_sections(
-    run: RunFolder, gages: pd.DataFrame | None, report_gages: Sequence[str] | None = None
+    run: RunFolder,
+    gages: pd.DataFrame | None,
+    report_gages: Sequence[str] | None = None,
+    baselines: list[BaselineOutcome] | None = None,
 ) -> tuple[list[Section], pd.DataFrame]:
-    """The sections drawn from the results: all but the provenance (the manifest's)."""
+    """The sections drawn from the results: all but the provenance (the manifest's); the
+    published baselines' section when ``baselines`` has any."""
     results = with_gages(run.results, gages)
     models = models_of(results)
     sections = [_summary_section(run, results), *_figure_sections(results, gages)]
@@ -622,6 +669,8 @@ def _drawn_sections(
         sections.append(_uncertainty_section(results, gages, models))
     if len(models) > 1:
         sections.append(_comparison_section(results, gages, models))
+    if baselines:
+        sections.append(_baselines_section(baselines, gages))
     sections.append(_gages_section(results))
     return sections, results
 
@@ -773,17 +822,20 @@ def draw_report(
     gages: pd.DataFrame | str | None = None,
     manifest: Mapping[str, Any] | None = None,
     report_gages: Sequence[str] | None = None,
+    baselines: list[BaselineOutcome] | None = None,
 ) -> DrawnReport:
     """Read a run and draw its report's figures; :meth:`DrawnReport.write` writes it.
 
     The parameters are :func:`write_report`'s. The pipeline draws the report before it
     builds the manifest (which records how long drawing took), then writes the page with
-    that manifest: the page shows ``manifest.json`` as it is written.
+    that manifest: the page shows ``manifest.json`` as it is written. ``baselines``: the
+    run's comparisons with published scores (:mod:`gagebench.report.against`), drawn in
+    the section "Against published benchmarks".
     """
     run = read_run(run_url, storage_options, manifest)
     if isinstance(gages, str):
         gages = None if gages == BUILTIN else load_gages(gages, storage_options=storage_options)
-    sections, results = _drawn_sections(run, gages, _checked_gages(report_gages))
+    sections, results = _drawn_sections(run, gages, _checked_gages(report_gages), baselines)
     return DrawnReport(run, sections, results, run_url, output, storage_options)
 
 
