@@ -95,7 +95,9 @@ def test_nothing_points_outside_the_project(needle: str) -> None:
 def test_the_test_data_is_in_the_repository() -> None:
     """gumboot's sample gage is read from tests/data, with its source and license recorded."""
     readme = (ROOT / "tests" / "data" / "README.md").read_text(encoding="utf-8")
-    for name in (p.name for p in (ROOT / "tests" / "data").iterdir() if p.name != "README.md"):
+    data = ROOT / "tests" / "data"
+    files = [p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()]
+    for name in (f for f in files if f != "README.md" and "__pycache__" not in f):
         assert f"`{name}`" in readme, f"tests/data/{name} has no source/license row"
     assert "GPL-3" in readme
     assert "gumboot" in readme
