@@ -637,7 +637,7 @@ def evaluate(
             merge_uncertainty(frame, extra[name], suites)
             for frame, name in zip(frames, aligned, strict=True)
         ]
-    if user and by is not None:
+    if user and by is not None and dates is not None:  # (evaluate_groups needs the dates)
         frames = [
             add_group_user_metrics(frame, obs, sim, ids, dates, by, user)
             for frame, sim in zip(frames, aligned.values(), strict=True)
