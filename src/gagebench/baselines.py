@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gagebench.errors import GagebenchError, InputError
@@ -52,6 +53,8 @@ UNCERTAINTY_FIELDS = (
     "biasBoot",
     "seJab",
 )
+#: A URL ending so is a table even when it holds ``#`` (not ``CATALOG_URL#ENTRY``).
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 #: Columns that may hold the site id in a gumboot table (``bootjack`` callers name it).
 SITE_COLUMNS = ("site_no", "site", "CAMELS_site", "hcdn_site")
 
@@ -121,8 +124,8 @@ def resolve(
         The table's URL (the entry's ``args.urlpath``) and the storage options to read it.
     """
     options = dict(storage_options or {})
-    if "#" not in url:
-        return url, options
+    if "#" not in url or url.lower().split("?", 1)[0].endswith(TABLE_SUFFIXES):
+        return url, options  # a table's own name may hold "#" (``nwm#v2.1.csv``)
     catalog_url, entry = url.rsplit("#", 1)
     if not catalog_url or not entry:
         raise InputError(
@@ -180,10 +183,20 @@ def catalog_entry(
 
 
 def _canonical_sites(frame: pd.DataFrame, what: str, column: str = "site_no") -> pd.DataFrame:
-    """``frame`` with canonical site ids; refuses a table whose ids repeat."""
-    frame = frame.copy()
-    frame[column] = [canonical_id(s) for s in frame[column].astype(str)]
-    frame = frame[frame[column].notna()]
+    """``frame`` with canonical site ids; refuses a table whose ids repeat or are blank."""
+    frame = frame.reset_index(drop=True)
+    values = frame[column]
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if blank.any():
+        rows = [int(i) + 1 for i in np.flatnonzero(blank)]
+        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        raise InputError(
+            f"{what} has {len(rows)} row(s) without a site_no (data row {shown}): each row "
+            "must name its gage; fill in or remove those rows"
+        )
+    if pd.api.types.is_float_dtype(values):  # integers stored as floats: 1011000.0
+        values = values.map(lambda v: int(v) if float(v).is_integer() else v)
+    frame[column] = [canonical_id(s) for s in values]
     repeated = frame[column][frame[column].duplicated()].unique()
     if len(repeated):
         shown = ", ".join(repeated[:10]) + (" ..." if len(repeated) > 10 else "")
@@ -307,7 +320,7 @@ def uncertainty_columns(frame: pd.DataFrame, what: str, statistic: str = "KGE") 
             f"({' or '.join(SITE_COLUMNS)}), optionally GOF_stat, and at least p05 and p95 "
             f"(or {statistic}_p05 and {statistic}_p95)"
         )
-    out = pd.DataFrame({"site_no": rows[site].astype(str).to_numpy()})
+    out = pd.DataFrame({"site_no": rows[site].to_numpy()})
     for col, fieldname in picked.items():
         out[f"{statistic}_{fieldname}"] = pd.to_numeric(rows[col], errors="coerce").to_numpy()
     return _canonical_sites(out, what)

@@ -1,0 +1,109 @@
+"""Published baselines as users meet them, checked independently of the implementation:
+a published ``-inf`` or empty score at a gage both sides have (counted and named, not
+silently left out of the summary), a row without a site id, site ids stored as floats in
+Parquet, and a table whose file name holds ``#``. Reference values come from pandas and
+the csv module here, not from gagebench."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from baseline_fixtures import sample_run
+from gagebench.baselines import read_baseline
+from gagebench.errors import InputError
+from gagebench.report.comparison import compare
+
+DATA = Path(__file__).parents[1] / "data" / "published"
+NWM = DATA / "NWM_v2.1_streamflow_example.csv"
+_SCRIPT = Path(sys.executable).with_name("gagebench")
+GAGEBENCH = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "gagebench.cli"]
+
+
+@pytest.fixture(scope="module")
+def run_results() -> tuple[pd.DataFrame, list[str]]:
+    return sample_run()
+
+
+@pytest.fixture(scope="module")
+def inf_table(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """HyTEST's first 12 gages with a published KGE of -inf at one and empty at another."""
+    pub = pd.read_csv(NWM, dtype={"site_no": str}).head(12)
+    pub.loc[0, "KGE"] = -np.inf
+    pub.loc[1, "KGE"] = np.nan
+    path = tmp_path_factory.mktemp("inf") / "nwm.csv"
+    pub.to_csv(path, index=False)
+    assert ",-inf," in path.read_text()  # as HyTEST writes it
+    return path, [pub.loc[0, "site_no"], pub.loc[1, "site_no"]]
+
+
+def test_a_published_inf_or_empty_score_at_a_shared_gage_is_counted_and_named(
+    run_results: tuple[pd.DataFrame, list[str]], inf_table: tuple[Path, list[str]]
+) -> None:
+    results, _ = run_results
+    path, odd = inf_table
+    result = compare(results, baseline={"nwm": str(path)})
+    pub = pd.read_csv(path, dtype={"site_no": str})
+    both = results.assign(site_no="USGS-" + results["site_no"]).merge(
+        pub, on="site_no", suffixes=("_a", "_b")
+    )
+    finite = np.isfinite(both["KGE_a"]) & np.isfinite(both["KGE_b"])
+    kge = result.summary.set_index("metric").loc["KGE"]
+    assert kge["n_paired"] == finite.sum() == len(both) - 2
+    assert kge["gages_not_paired"] == (~finite).sum() == 2
+    assert result.not_paired("KGE") == tuple(odd)
+    assert result.summary.set_index("metric").loc["NSE", "gages_not_paired"] == 0
+    per_gage = result.per_gage.set_index("site_no")
+    assert per_gage.at[odd[0], "KGE_b"] == -np.inf  # kept as published
+
+
+def test_cli_names_the_gages_whose_published_score_is_not_finite(
+    run_results: tuple[pd.DataFrame, list[str]], inf_table: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    results, _ = run_results
+    path, odd = inf_table
+    run = tmp_path / "results.parquet"
+    results.to_parquet(run)
+    done = subprocess.run(
+        [*GAGEBENCH, "compare", str(run), "--baseline", f"nwm={path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    line = f"KGE: gages in both not paired (a value empty or infinite): 2: {odd[0]}, {odd[1]}"
+    assert line in done.stdout, done.stdout
+
+
+def test_a_row_without_a_site_id_is_refused_not_read_as_a_gage_nan(tmp_path: Path) -> None:
+    lines = NWM.read_text().splitlines()[:4]
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join([*lines, "," + lines[1].split(",", 1)[1]]) + "\n")
+    with pytest.raises(InputError, match=r"1 row\(s\) without a site_no.*row 4"):
+        read_baseline("nwm", str(path))
+
+
+def test_parquet_site_ids_stored_as_floats_match_the_gages(tmp_path: Path) -> None:
+    """A Parquet table whose site_no column became floats (as pandas writes integers
+    beside a missing value) still names gages by their USGS ids."""
+    pub = pd.read_csv(NWM, dtype={"site_no": str}).head(5)
+    floats = pub.assign(site_no=pub["site_no"].str.removeprefix("USGS-").astype(float))
+    path = tmp_path / "floats.parquet"
+    floats.to_parquet(path)
+    table = read_baseline("nwm", str(path)).table
+    assert list(table["site_no"]) == list(pub["site_no"])
+    np.testing.assert_array_equal(table["KGE"], pub["KGE"])
+
+
+def test_a_table_whose_file_name_has_a_hash_is_read_as_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "nwm#v2.1.csv"
+    path.write_text("\n".join(NWM.read_text().splitlines()[:4]) + "\n")
+    table = read_baseline("nwm", str(path)).table
+    assert len(table) == 3
