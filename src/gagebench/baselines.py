@@ -173,10 +173,15 @@ def catalog_entry(
             f"cannot read the catalog {catalog_url!r}: {type(exc).__name__}: {exc}; it must be "
             "an intake YAML catalog (sources: {ENTRY: {driver, args: {urlpath, ...}}})"
         ) from exc
+    if not names:
+        raise InputError(
+            f"the catalog {catalog_url!r} has no entries: check that it exists and is an "
+            "intake YAML catalog (sources: {ENTRY: {driver, args: {urlpath, ...}}})"
+        )
     if entry not in names:
         raise InputError(
             f"the catalog {catalog_url!r} has no entry {entry!r}; its entries are: "
-            f"{', '.join(names) or '(none)'}"
+            f"{', '.join(names)}"
         )
     described = catalog[entry].describe()
     return dict(described.get("args") or {})

@@ -107,3 +107,12 @@ def test_a_table_whose_file_name_has_a_hash_is_read_as_a_table(tmp_path: Path) -
     path.write_text("\n".join(NWM.read_text().splitlines()[:4]) + "\n")
     table = read_baseline("nwm", str(path)).table
     assert len(table) == 3
+
+
+def test_a_catalog_url_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    """intake opens a path without .yml that does not exist as an empty catalog: the
+    message must not read as if the catalog existed without the entry."""
+    missing = tmp_path / "no-such-catalog"
+    with pytest.raises(InputError, match="has no entries: check that it exists") as info:
+        read_baseline("nwm", f"{missing}#nwm2d1-standardsuite-osn")
+    assert "its entries are: (none)" not in str(info.value)
