@@ -170,9 +170,9 @@ def catalog_entry(
         raise
     except Exception as exc:  # intake/yaml parse errors: not a catalog
         raise InputError(
-            f"cannot read the catalog {catalog_url!r}: {type(exc).__name__}: {exc}; it must be "
+            f"cannot read the catalog {catalog_url!r}: {_catalog_problem(exc)}; it must be "
             "an intake YAML catalog (sources: {ENTRY: {driver, args: {urlpath, ...}}})"
-        ) from exc
+        ) from None  # the cause quotes the catalog, whose storage_options may hold keys
     if not names:
         raise InputError(
             f"the catalog {catalog_url!r} has no entries: check that it exists and is an "
@@ -185,6 +185,33 @@ def catalog_entry(
         )
     described = catalog[entry].describe()
     return dict(described.get("args") or {})
+
+
+def _catalog_problem(exc: Exception) -> str:
+    """What is wrong with a catalog, without quoting it: intake's and yaml's messages
+    print the entry (or the line) they stopped at, ``storage_options`` keys included."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"YAML error at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    errors = getattr(exc, "errors", None)  # intake's ValidationError: "(message, data)"
+    if isinstance(errors, list) and errors:
+        return "; ".join(_first_of(e) for e in errors)
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _first_of(error: object) -> str:
+    """The message of one of intake's validation errors, without the data it quotes."""
+    import ast
+
+    try:
+        value = ast.literal_eval(error) if isinstance(error, str) else error
+    except (ValueError, SyntaxError):
+        return "an entry does not validate"
+    if isinstance(value, tuple) and value and isinstance(value[0], str):
+        return value[0]
+    return "an entry does not validate"
 
 
 def _canonical_sites(frame: pd.DataFrame, what: str, column: str = "site_no") -> pd.DataFrame:

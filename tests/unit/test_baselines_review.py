@@ -116,3 +116,50 @@ def test_a_catalog_url_that_does_not_exist_says_so(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="has no entries: check that it exists") as info:
         read_baseline("nwm", f"{missing}#nwm2d1-standardsuite-osn")
     assert "its entries are: (none)" not in str(info.value)
+
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+ENTRY_WITH_KEY = (
+    "sources:\n  nwm:\n{extra}    args:\n      urlpath: s3://hytest/x.csv\n"
+    "      storage_options:\n        key: AKIAEXAMPLEKEY123456\n        secret: {secret}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("catalog", "said"),
+    [
+        # intake's ValidationError prints the whole entry, storage_options included
+        (ENTRY_WITH_KEY.format(extra="", secret=SECRET), "missing required key 'driver'"),
+        # yaml's ScannerError quotes the line it stopped at
+        (
+            ENTRY_WITH_KEY.format(extra="    driver: csv\n", secret='"' + SECRET) + "  x: [\n",
+            "YAML error at line",
+        ),
+    ],
+)
+def test_a_broken_catalog_with_credentials_never_shows_them(
+    run_results: tuple[pd.DataFrame, list[str]], tmp_path: Path, catalog: str, said: str
+) -> None:
+    results, _ = run_results
+    run = tmp_path / "results.parquet"
+    results.to_parquet(run)
+    path = tmp_path / "catalog.yml"
+    path.write_text(catalog)
+    with pytest.raises(InputError) as info:
+        read_baseline("nwm", f"{path}#nwm")
+    assert said in str(info.value)
+    done = subprocess.run(
+        [*GAGEBENCH, "compare", str(run), "--baseline", f"nwm={path}#nwm"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    for part in (SECRET, SECRET[:16], "AKIAEXAMPLEKEY123456"):
+        assert part not in str(info.value)
+        assert part not in done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("ERROR"), done.stderr
