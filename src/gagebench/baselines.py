@@ -149,7 +149,8 @@ def catalog_entry(
 
     Read with intake (2.x reads HyTEST's v1 catalogs, ``driver: csv``, without plugins);
     the entry is described, not opened, so gagebench's own reader reads the table.
-    ``storage_options`` are used to read the catalog file itself.
+    ``storage_options`` are used to read the catalog file itself (over HTTP(S) only
+    their ``headers``: the others are for the table's store).
     """
     try:
         import intake
@@ -162,6 +163,10 @@ def catalog_entry(
     from gagebench.storage.fs import options_for_url
 
     options = options_for_url(catalog_url, dict(storage_options or {}))
+    if catalog_url.lower().startswith(("http://", "https://")) and options:
+        # the caller's options are for the table's store (anon, key, endpoint_url); over
+        # HTTP (HyTEST's catalog is on GitHub) they would reach aiohttp, which refuses them
+        options = {k: v for k, v in options.items() if k == "headers"}
     try:
         with translating(catalog_url, "read", "the catalog", "the baseline's CATALOG_URL"):
             catalog = intake.open_catalog(catalog_url, storage_options=options or None)

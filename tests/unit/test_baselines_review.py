@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,42 @@ def test_a_broken_catalog_with_credentials_never_shows_them(
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(errors) == 1, done.stderr
     assert errors[0].startswith("ERROR"), done.stderr
+
+
+@pytest.fixture
+def http_catalog(tmp_path: Path) -> Iterator[str]:
+    """HyTEST's catalog served over HTTP on 127.0.0.1, as GitHub serves the real one."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    shutil.copy(DATA / "streamflow-benchmarks-catalog.yml", tmp_path / "catalog.yml")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/catalog.yml"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_http_catalog_with_the_tables_s3_options_as_the_docs_show(http_catalog: str) -> None:
+    """compare.md: ``BaselineSource(f"{CAT}#ENTRY", {"anon": True})`` and
+    ``--baseline-option anon=false key=... endpoint_url=...`` with CAT on https: the
+    options are for the table's store, not for reading the catalog over HTTP."""
+    from gagebench.baselines import resolve
+
+    entry = f"{http_catalog}#nwm2d1-standardsuite-osn"
+    table = "s3://hytest/benchmarks/streamflow/nwmv2d1/standard_suite_v1_nwmv2d1_V2.csv"
+    url, options = resolve(entry, {"anon": True})
+    assert url == table
+    assert options["anon"] is True
+    mine = {"anon": False, "key": "AKIAEXAMPLE", "secret": "s3cr3t", "endpoint_url": "http://x"}
+    url, options = resolve(entry, mine)
+    assert url == table
+    assert options["endpoint_url"] == "http://x"
+    assert options["key"] == "AKIAEXAMPLE"
+    assert "endpoint_url" not in options["client_kwargs"]
