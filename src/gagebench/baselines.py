@@ -344,6 +344,12 @@ def uncertainty_columns(frame: pd.DataFrame, what: str, statistic: str = "KGE") 
     wide = {f"{statistic}_{f}": f for f in UNCERTAINTY_FIELDS if f"{statistic}_{f}" in columns}
     if site is not None and "GOF_stat" in columns and {"p05", "p95"} <= set(columns):
         rows = frame[frame["GOF_stat"].astype(str).str.upper() == statistic.upper()]
+        if rows.empty:
+            found = ", ".join(map(str, frame["GOF_stat"].dropna().unique()[:10]))
+            raise InputError(
+                f"{what} has no {statistic} rows: its GOF_stat column has {found or '(none)'}; "
+                f"give the {statistic} uncertainty table (gumboot's bootjack() of {statistic})"
+            )
         picked = {f: f for f in UNCERTAINTY_FIELDS if f in columns}
     elif site is not None and {f"{statistic}_p05", f"{statistic}_p95"} <= set(columns):
         rows, picked = frame, wide

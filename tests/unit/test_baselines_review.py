@@ -203,3 +203,17 @@ def test_an_http_catalog_with_the_tables_s3_options_as_the_docs_show(http_catalo
     assert options["endpoint_url"] == "http://x"
     assert options["key"] == "AKIAEXAMPLE"
     assert "endpoint_url" not in options["client_kwargs"]
+
+
+def test_a_gumboot_table_without_kge_rows_is_refused_naming_its_statistics(
+    tmp_path: Path,
+) -> None:
+    """A gumboot long table of NSE only would leave the baseline's interval unknown and
+    the verdict quietly falling back to the run's: refused, naming what it has."""
+    from gagebench.baselines import read_uncertainty
+
+    text = (DATA / "KGE_gumbootStats_nwmv21_example.csv").read_text().replace(",KGE,", ",NSE,")
+    path = tmp_path / "nse_only.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"no KGE rows.*GOF_stat.*NSE"):
+        read_uncertainty(str(path), name="nwm")
