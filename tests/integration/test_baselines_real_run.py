@@ -84,5 +84,5 @@ def test_verdicts_of_a_real_run_against_a_published_table_equal_pandas(tmp_path:
     published = "nwm (published)" if model == "nwm" else "nwm"  # the run's model is nwm too
     assert int((beyond == published).sum()) == b_better
     assert int((beyond == "within").sum()) == int(known.sum()) - a_better - b_better
-    odd = f"{pub.loc[0, 'site_no']}, {pub.loc[1, 'site_no']}"
+    odd = ", ".join(str(s) for s in pub["site_no"][:2])
     assert f"KGE: gages in both not paired (a value empty or infinite): 2: {odd}" in done.stdout

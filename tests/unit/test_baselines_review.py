@@ -40,7 +40,7 @@ def inf_table(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     path = tmp_path_factory.mktemp("inf") / "nwm.csv"
     pub.to_csv(path, index=False)
     assert ",-inf," in path.read_text()  # as HyTEST writes it
-    return path, [pub.loc[0, "site_no"], pub.loc[1, "site_no"]]
+    return path, [str(pub.loc[0, "site_no"]), str(pub.loc[1, "site_no"])]
 
 
 def test_a_published_inf_or_empty_score_at_a_shared_gage_is_counted_and_named(
