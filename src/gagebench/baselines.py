@@ -188,8 +188,14 @@ def catalog_entry(
             f"the catalog {catalog_url!r} has no entry {entry!r}; its entries are: "
             f"{', '.join(names)}"
         )
-    described = catalog[entry].describe()
-    return dict(described.get("args") or {})
+    source = catalog[entry]
+    args = dict(source.describe().get("args") or {})
+    # describe() gives the args as written; intake renders its templates
+    # ({{ CATALOG_DIR }}, env(...)) into the kwargs it built the source with
+    rendered = getattr(source, "_captured_init_kwargs", None)
+    if isinstance(rendered, Mapping):
+        args.update({k: v for k, v in rendered.items() if k in args})
+    return args
 
 
 def _catalog_problem(exc: Exception) -> str:

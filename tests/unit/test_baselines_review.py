@@ -217,3 +217,16 @@ def test_a_gumboot_table_without_kge_rows_is_refused_naming_its_statistics(
     path.write_text(text)
     with pytest.raises(InputError, match=r"no KGE rows.*GOF_stat.*NSE"):
         read_uncertainty(str(path), name="nwm")
+
+
+def test_a_catalog_copy_beside_its_tables_uses_intakes_catalog_dir(tmp_path: Path) -> None:
+    """intake catalogs name tables beside them as ``{{ CATALOG_DIR }}/table.csv``: the
+    template is rendered as intake renders it, not read as a file name."""
+    import shutil
+
+    shutil.copy(NWM, tmp_path / "nwm.csv")
+    (tmp_path / "catalog.yml").write_text(
+        "sources:\n  nwm:\n    driver: csv\n    args:\n      urlpath: '{{ CATALOG_DIR }}/nwm.csv'\n"
+    )
+    table = read_baseline("nwm", f"{tmp_path / 'catalog.yml'}#nwm").table
+    assert len(table) == 5380
