@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gagebench.errors import GagebenchError, InputError
@@ -52,6 +53,8 @@ UNCERTAINTY_FIELDS = (
     "biasBoot",
     "seJab",
 )
+#: A URL ending so is a table even when it holds ``#`` (not ``CATALOG_URL#ENTRY``).
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 #: Columns that may hold the site id in a gumboot table (``bootjack`` callers name it).
 SITE_COLUMNS = ("site_no", "site", "CAMELS_site", "hcdn_site")
 
@@ -121,8 +124,8 @@ def resolve(
         The table's URL (the entry's ``args.urlpath``) and the storage options to read it.
     """
     options = dict(storage_options or {})
-    if "#" not in url:
-        return url, options
+    if "#" not in url or url.lower().split("?", 1)[0].endswith(TABLE_SUFFIXES):
+        return url, options  # a table's own name may hold "#" (``nwm#v2.1.csv``)
     catalog_url, entry = url.rsplit("#", 1)
     if not catalog_url or not entry:
         raise InputError(
@@ -146,7 +149,8 @@ def catalog_entry(
 
     Read with intake (2.x reads HyTEST's v1 catalogs, ``driver: csv``, without plugins);
     the entry is described, not opened, so gagebench's own reader reads the table.
-    ``storage_options`` are used to read the catalog file itself.
+    ``storage_options`` are used to read the catalog file itself (over HTTP(S) only
+    their ``headers``: the others are for the table's store).
     """
     try:
         import intake
@@ -159,6 +163,10 @@ def catalog_entry(
     from gagebench.storage.fs import options_for_url
 
     options = options_for_url(catalog_url, dict(storage_options or {}))
+    if catalog_url.lower().startswith(("http://", "https://")) and options:
+        # the caller's options are for the table's store (anon, key, endpoint_url); over
+        # HTTP (HyTEST's catalog is on GitHub) they would reach aiohttp, which refuses them
+        options = {k: v for k, v in options.items() if k == "headers"}
     try:
         with translating(catalog_url, "read", "the catalog", "the baseline's CATALOG_URL"):
             catalog = intake.open_catalog(catalog_url, storage_options=options or None)
@@ -167,23 +175,71 @@ def catalog_entry(
         raise
     except Exception as exc:  # intake/yaml parse errors: not a catalog
         raise InputError(
-            f"cannot read the catalog {catalog_url!r}: {type(exc).__name__}: {exc}; it must be "
+            f"cannot read the catalog {catalog_url!r}: {_catalog_problem(exc)}; it must be "
             "an intake YAML catalog (sources: {ENTRY: {driver, args: {urlpath, ...}}})"
-        ) from exc
+        ) from None  # the cause quotes the catalog, whose storage_options may hold keys
+    if not names:
+        raise InputError(
+            f"the catalog {catalog_url!r} has no entries: check that it exists and is an "
+            "intake YAML catalog (sources: {ENTRY: {driver, args: {urlpath, ...}}})"
+        )
     if entry not in names:
         raise InputError(
             f"the catalog {catalog_url!r} has no entry {entry!r}; its entries are: "
-            f"{', '.join(names) or '(none)'}"
+            f"{', '.join(names)}"
         )
-    described = catalog[entry].describe()
-    return dict(described.get("args") or {})
+    source = catalog[entry]
+    args = dict(source.describe().get("args") or {})
+    # describe() gives the args as written; intake renders its templates
+    # ({{ CATALOG_DIR }}, env(...)) into the kwargs it built the source with
+    rendered = getattr(source, "_captured_init_kwargs", None)
+    if isinstance(rendered, Mapping):
+        args.update({k: v for k, v in rendered.items() if k in args})
+    return args
+
+
+def _catalog_problem(exc: Exception) -> str:
+    """What is wrong with a catalog, without quoting it: intake's and yaml's messages
+    print the entry (or the line) they stopped at, ``storage_options`` keys included."""
+    import yaml
+
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"YAML error at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    errors = getattr(exc, "errors", None)  # intake's ValidationError: "(message, data)"
+    if isinstance(errors, list) and errors:
+        return "; ".join(_first_of(e) for e in errors)
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _first_of(error: object) -> str:
+    """The message of one of intake's validation errors, without the data it quotes."""
+    import ast
+
+    try:
+        value = ast.literal_eval(error) if isinstance(error, str) else error
+    except (ValueError, SyntaxError):
+        return "an entry does not validate"
+    if isinstance(value, tuple) and value and isinstance(value[0], str):
+        return value[0]
+    return "an entry does not validate"
 
 
 def _canonical_sites(frame: pd.DataFrame, what: str, column: str = "site_no") -> pd.DataFrame:
-    """``frame`` with canonical site ids; refuses a table whose ids repeat."""
-    frame = frame.copy()
-    frame[column] = [canonical_id(s) for s in frame[column].astype(str)]
-    frame = frame[frame[column].notna()]
+    """``frame`` with canonical site ids; refuses a table whose ids repeat or are blank."""
+    frame = frame.reset_index(drop=True)
+    values = frame[column]
+    blank = values.isna() | (values.astype(str).str.strip() == "")
+    if blank.any():
+        rows = [int(i) + 1 for i in np.flatnonzero(blank)]
+        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        raise InputError(
+            f"{what} has {len(rows)} row(s) without a site_no (data row {shown}): each row "
+            "must name its gage; fill in or remove those rows"
+        )
+    if pd.api.types.is_float_dtype(values):  # integers stored as floats: 1011000.0
+        values = values.map(lambda v: int(v) if float(v).is_integer() else v)
+    frame[column] = [canonical_id(s) for s in values]
     repeated = frame[column][frame[column].duplicated()].unique()
     if len(repeated):
         shown = ", ".join(repeated[:10]) + (" ..." if len(repeated) > 10 else "")
@@ -294,6 +350,12 @@ def uncertainty_columns(frame: pd.DataFrame, what: str, statistic: str = "KGE") 
     wide = {f"{statistic}_{f}": f for f in UNCERTAINTY_FIELDS if f"{statistic}_{f}" in columns}
     if site is not None and "GOF_stat" in columns and {"p05", "p95"} <= set(columns):
         rows = frame[frame["GOF_stat"].astype(str).str.upper() == statistic.upper()]
+        if rows.empty:
+            found = ", ".join(map(str, frame["GOF_stat"].dropna().unique()[:10]))
+            raise InputError(
+                f"{what} has no {statistic} rows: its GOF_stat column has {found or '(none)'}; "
+                f"give the {statistic} uncertainty table (gumboot's bootjack() of {statistic})"
+            )
         picked = {f: f for f in UNCERTAINTY_FIELDS if f in columns}
     elif site is not None and {f"{statistic}_p05", f"{statistic}_p95"} <= set(columns):
         rows, picked = frame, wide
@@ -307,7 +369,7 @@ def uncertainty_columns(frame: pd.DataFrame, what: str, statistic: str = "KGE") 
             f"({' or '.join(SITE_COLUMNS)}), optionally GOF_stat, and at least p05 and p95 "
             f"(or {statistic}_p05 and {statistic}_p95)"
         )
-    out = pd.DataFrame({"site_no": rows[site].astype(str).to_numpy()})
+    out = pd.DataFrame({"site_no": rows[site].to_numpy()})
     for col, fieldname in picked.items():
         out[f"{statistic}_{fieldname}"] = pd.to_numeric(rows[col], errors="coerce").to_numpy()
     return _canonical_sites(out, what)

@@ -361,6 +361,14 @@ def _compare_with_baselines(args: argparse.Namespace, options: dict[str, Any]) -
                 f" ... (all {len(ids)} in --output)" if len(ids) > 20 else ""
             )
             print(f"gages {label} (not compared): {len(ids)}{': ' + shown if ids else ''}")
+        for metric in result.summary["metric"]:
+            ids = result.not_paired(str(metric))
+            if ids:
+                shown = ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
+                print(
+                    f"{metric}: gages in both not paired (a value empty or infinite): "
+                    f"{len(ids)}: {shown}"
+                )
         for verdict in dict.fromkeys(result.summary.get("verdict", pd.Series(dtype=str))):
             print(f"verdict (beyond sampling noise): {verdict}")
         print()

@@ -58,6 +58,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
 
 #: The summary's columns of a comparison with a published baseline (B).
 BASELINE_COLUMNS: dict[str, str] = {
+    "gages_not_paired": (
+        "gages both list where one value is empty or infinite (HyTEST's empty cells and "
+        "-inf; not compared, named under the summary)"
+    ),
     "gages_only_in_run": "gages of the run (A) the baseline has no row for (not compared)",
     "gages_only_in_baseline": "gages of the baseline (B) the run has no row for (not compared)",
     "with_interval_90": "gages where the verdict's 90 % interval(s) are known",
@@ -137,6 +141,16 @@ class ComparisonResult:
     only_b: tuple[str, ...] = ()
     #: Against a baseline: the URLs it was read from (empty for model-to-model).
     baseline_sources: tuple[str, ...] = ()
+
+    def not_paired(self, metric: str) -> tuple[str, ...]:
+        """The gages of both sides (``found_in`` "both", where known) whose ``metric`` is
+        empty or infinite on a side, so not compared (e.g. a published ``-inf`` KGE)."""
+        a = self.per_gage[f"{metric}_a"].to_numpy(dtype=float)
+        b = self.per_gage[f"{metric}_b"].to_numpy(dtype=float)
+        mask = ~(np.isfinite(a) & np.isfinite(b))
+        if "found_in" in self.per_gage.columns:
+            mask &= (self.per_gage["found_in"] == "both").to_numpy()
+        return tuple(self.per_gage["site_no"].astype(str)[mask])
 
     def wins_by(
         self, gages: pd.DataFrame | None = None, by: str = "ecoregion", metric: str | None = None
@@ -648,6 +662,10 @@ def _compare_baseline(
         a, b = _column(rows_a, comp, sites), _column(rows_b, comp, sites)
         per_gage[f"{comp}_a"], per_gage[f"{comp}_b"] = a, b
         per_gage[f"{comp}_diff"] = np.where(np.isfinite(a) & np.isfinite(b), a - b, np.nan)
+    for row in summary_rows:
+        a = per_gage[f"{row['metric']}_a"].to_numpy(dtype=float)
+        b = per_gage[f"{row['metric']}_b"].to_numpy(dtype=float)
+        row["gages_not_paired"] = int((in_a & in_b & ~(np.isfinite(a) & np.isfinite(b))).sum())
     summary = pd.DataFrame(summary_rows)
     summary["gages_only_in_run"] = len(only_a)
     summary["gages_only_in_baseline"] = len(only_b)
