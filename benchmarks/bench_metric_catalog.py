@@ -32,7 +32,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import statistics
@@ -65,17 +64,12 @@ def catalog_suites() -> tuple[str, ...]:
 
 
 def grouped_engine() -> Callable[..., Any] | None:
-    """The engine's breakdown kernel (``evaluate_groups(obs, sim, dates, by, suites=)``),
-    or ``evaluate_arrays`` where it takes ``by=``; None when this engine has no
-    breakdowns."""
+    """The engine's breakdown kernel (``evaluate_groups(obs, sim, dates, by, suites=)``);
+    None when this engine has no breakdowns."""
     try:
         from gagebench.metrics.breakdown import evaluate_groups
     except ImportError:
-        from gagebench.metrics import evaluate_arrays
-
-        if "by" not in inspect.signature(evaluate_arrays).parameters:
-            return None
-        return lambda obs, sim, dates, by, **kw: evaluate_arrays(obs, sim, dates, by=by, **kw)
+        return None
     return evaluate_groups
 
 
