@@ -25,7 +25,20 @@ EVALUATED = ("ok", "partial")
 def beats_benchmark(results: pd.DataFrame) -> dict[str, tuple[float, int]]:
     """Per model, the share of gages whose model beats its day-of-year benchmark
     (``KGE_skill > 0``, the benchmark suite) and the number of gages with a skill; empty
-    when the suite did not run. Shown by the end-of-run summary and the report."""
+    when the suite did not run. Shown by the end-of-run summary and the report.
+
+    Parameters
+    ----------
+    results
+        A results table (``results.parquet``, ``RunResult.results`` or
+        :func:`gagebench.evaluate`'s) with the columns ``model`` and ``KGE_skill``.
+
+    Returns
+    -------
+    dict
+        ``{model: (share, n)}``: the share of the ``n`` gages with a ``KGE_skill`` value
+        whose skill is above 0 (NaN when ``n`` is 0); gages without a skill are left out.
+    """
     import pandas as pd
 
     if "KGE_skill" not in results.columns:

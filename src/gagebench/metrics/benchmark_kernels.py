@@ -10,8 +10,10 @@ likewise, with the model's KGE and NSE computed as the standard suite does.
 Two pieces, so breakdowns (season, month, water year) reuse them: :func:`benchmark_series`
 (the benchmark of a (gage, day) batch over the FULL paired record) and :func:`score_groups`
 (model and benchmark scored over each group of days, the climatology still taken over the
-full record). Both are O(days) per gage (days binned by their calendar day, no sort) and run
-GIL-free numba kernels on a thread pool, as the engine does.
+full record). Both are O(days) per gage (days binned by their calendar day, no sort; a
+breakdown's days are put in group order once per batch, each group's paired days then
+compacted and scored by one vectorized kernel) and run GIL-free numba kernels on a thread
+pool, as the engine does.
 """
 
 from __future__ import annotations
@@ -100,76 +102,6 @@ def _kge(sxx: float, syy: float, sxy: float, n: float, sum_o: float, sum_s: floa
 
 
 @njit(nogil=True, error_model="numpy")
-def _score_gage(
-    obs_row: np.ndarray,
-    sim_row: np.ndarray,
-    doy: np.ndarray,
-    group: np.ndarray,
-    means: np.ndarray,
-    acc: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """Score one gage's model and benchmark over each group of its paired days.
-
-    ``acc`` (group, 18) is scratch. Two passes per group, as the standard suite: shifted
-    sums and means (each series shifted by its first paired value in the group, so a
-    constant series has exactly zero spread), then centred second moments.
-    """
-    _climatology(obs_row, sim_row, doy, means)
-    acc[:, :] = 0.0
-    for t in range(obs_row.size):
-        k = group[t]
-        o = obs_row[t]
-        s = sim_row[t]
-        if k < 0 or math.isnan(o) or math.isnan(s):
-            continue
-        b = means[doy[t]]
-        a = acc[k]
-        if a[0] == 0.0:
-            a[1] = o
-            a[2] = s
-            a[3] = b
-            a[16] = 1.0  # the benchmark equals the observations on every day so far
-        a[0] += 1.0
-        a[4] += o - a[1]
-        a[5] += s - a[2]
-        a[6] += b - a[3]
-        a[7] += o
-        a[8] += s
-        a[9] += b
-        if b != o:
-            a[16] = 0.0
-    for k in range(acc.shape[0]):
-        n = acc[k, 0]
-        if n > 0:
-            acc[k, 4] /= n
-            acc[k, 5] /= n
-            acc[k, 6] /= n
-    for t in range(obs_row.size):
-        k = group[t]
-        o = obs_row[t]
-        s = sim_row[t]
-        if k < 0 or math.isnan(o) or math.isnan(s):
-            continue
-        b = means[doy[t]]
-        a = acc[k]
-        dx = (o - a[1]) - a[4]
-        dy = (s - a[2]) - a[5]
-        db = (b - a[3]) - a[6]
-        a[10] += dx * dx
-        a[11] += dy * dy
-        a[12] += dx * dy
-        a[13] += (s - o) * (s - o)
-        a[14] += db * db
-        a[15] += dx * db
-        a[17] += (b - o) * (b - o)
-    for k in range(acc.shape[0]):
-        a = acc[k]
-        _finish(a[0], a[10], a[11], a[12], a[13], a[14], a[15], a[17], a[7], a[8], a[9],
-                a[16] == 1.0, out[k])  # fmt: skip
-
-
-@njit(nogil=True, error_model="numpy")
 def _finish(
     n: float,
     sxx: float,
@@ -213,14 +145,17 @@ def _compact(
     sim_row: np.ndarray,
     doy: np.ndarray,
     means: np.ndarray,
+    days: np.ndarray,
+    every: bool,
     o: np.ndarray,
     s: np.ndarray,
     b: np.ndarray,
 ) -> int:
     """The paired days' observed, model and benchmark values into ``o``, ``s``, ``b``;
-    returns their count."""
+    returns their count. ``days``: the days to look at, in order (``every``: all days)."""
     n = 0
-    for t in range(obs_row.size):
+    for i in range(obs_row.size if every else days.size):
+        t = i if every else days[i]
         ov = obs_row[t]
         sv = sim_row[t]
         if not math.isnan(ov) and not math.isnan(sv):
@@ -233,9 +168,10 @@ def _compact(
 
 @njit(nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _moments(o: np.ndarray, s: np.ndarray, b: np.ndarray, row: np.ndarray) -> None:
-    """One group of every paired day (no breakdown): the sums of ``_score_gage`` in two
-    branch-free passes over compacted series, which LLVM vectorizes (``reassoc``: SIMD
-    partial sums, differing from left-to-right ones by rounding only)."""
+    """The six scores of one group's compacted paired days, from centred sums in two
+    branch-free passes (each series shifted by its first value, so a constant series has
+    exactly zero spread), which LLVM vectorizes (``reassoc``: SIMD partial sums,
+    differing from left-to-right ones by rounding only)."""
     n = o.size
     if n == 0:
         row[:] = np.nan
@@ -289,25 +225,26 @@ def _score_rows(
     obs: np.ndarray,
     sim: np.ndarray,
     doy: np.ndarray,
-    group: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    every: bool,
     out: np.ndarray,
     start: int,
     stop: int,
 ) -> None:
+    """Each gage: its full-record climatology, then each group's paired days (``order``'s
+    days ``bounds[k]:bounds[k + 1]``, in date order; ``every``: one group of every day)
+    compacted and scored by the vectorized :func:`_moments`."""
     means = np.empty(CALENDAR_DAYS)
-    acc = np.empty((out.shape[1], 18))
-    whole = group.size == 0  # one group of every day: the compacted, vectorized path
-    t = obs.shape[1] if whole else 0
-    o = np.empty(t)
-    s = np.empty(t)
-    b = np.empty(t)
+    o = np.empty(obs.shape[1])
+    s = np.empty(obs.shape[1])
+    b = np.empty(obs.shape[1])
     for g in range(start, stop):
-        if whole:
-            _climatology(obs[g], sim[g], doy, means)
-            n = _compact(obs[g], sim[g], doy, means, o, s, b)
-            _moments(o[:n], s[:n], b[:n], out[g, 0])
-        else:
-            _score_gage(obs[g], sim[g], doy, group, means, acc, out[g])
+        _climatology(obs[g], sim[g], doy, means)
+        for k in range(out.shape[1]):
+            days = order[bounds[k] : bounds[k + 1]]
+            n = _compact(obs[g], sim[g], doy, means, days, every, o, s, b)
+            _moments(o[:n], s[:n], b[:n], out[g, k])
 
 
 def _run_blocks(kernel: Callable[..., None], n_gages: int, *args: Any) -> None:
@@ -367,12 +304,18 @@ def score_groups(
     perfect (``KGE_bench``/``NSE_bench`` exactly 1, see :data:`PERFECT_NOTE`).
     """
     doy = _checked(obs, sim, doy)
-    if group is None:  # every day in group 0: an empty group array selects the fast path
-        group, n_groups = np.empty(0, np.int32), 1
+    every = group is None  # every day in group 0
+    if group is None:
+        order, bounds = np.empty(0, np.int64), np.zeros(2, np.int64)
+        n_groups = 1
     else:
-        group = np.ascontiguousarray(group, dtype=np.int32)
+        group = np.asarray(group, dtype=np.int64)
         if group.shape != (obs.shape[1],) or (group.size and group.max() >= n_groups):
             raise ValueError(f"group must give one of 0..{n_groups - 1} (or -1) for each day")
+        # Each group's days together, in date order (a stable sort); days of group -1 last.
+        key = np.where(group < 0, n_groups, group)
+        order = np.argsort(key, kind="stable")
+        bounds = np.searchsorted(key[order], np.arange(n_groups + 1))
     out = np.empty((obs.shape[0], n_groups, len(SCORES)))
-    _run_blocks(_score_rows, obs.shape[0], obs, sim, doy, group, out)
+    _run_blocks(_score_rows, obs.shape[0], obs, sim, doy, order, bounds, every, out)
     return out

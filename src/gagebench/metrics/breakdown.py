@@ -117,9 +117,10 @@ def evaluate_groups(
         _benchmark(obs, sim, dates, full, segment.astype(np.int32), n_seg)
     order = np.argsort(keys, kind="stable")
     if np.any(order != np.arange(order.size)):
-        # One copy of the batch, each group's days contiguous, in date order inside it.
-        obs = np.ascontiguousarray(obs[:, order])
-        sim = np.ascontiguousarray(sim[:, order])
+        # One copy of the batch, each group's days contiguous, in date order inside it
+        # (np.take: ~3-4x faster than fancy indexing along the day axis).
+        obs = np.take(obs, order, axis=1)
+        sim = np.take(sim, order, axis=1)
         season = np.ascontiguousarray(season[order])
         keys = keys[order]
     _, starts = np.unique(keys, return_index=True)

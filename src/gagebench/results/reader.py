@@ -215,7 +215,23 @@ def load_results(fs: Any, root: str) -> pd.DataFrame | None:
 
 def load_breakdown(fs: Any, root: str, by: str) -> pd.DataFrame | None:
     """``results_by_<by>.parquet`` (a breakdown: one row per site_no, model and group) of
-    the run folder ``root`` on ``fs``, or None when the run has no such breakdown."""
+    the run folder ``root`` on ``fs``, or None when the run has no such breakdown.
+
+    Parameters
+    ----------
+    fs
+        The fsspec file system of the run folder (e.g. ``fsspec.filesystem("file")``).
+    root
+        The run folder's path on ``fs``.
+    by
+        The breakdown: ``"season"``, ``"month"`` or ``"water_year"``.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        The long table (``site_no``, ``model``, the group column, the metric columns,
+        ``n_days``, ``status``, ``note``), or None without that breakdown.
+    """
     path = posixpath.join(root.rstrip("/"), breakdown_file(by))
     if not fs.exists(path):
         return None
