@@ -232,6 +232,8 @@ def _batch_result(
         (n_days < min_days) & ((codes == kernels.OK) | (codes == kernels.TOO_FEW_DAYS))
     )
     values[short] = np.nan
+    # constant observations keep their status; under min_days they get no RMSE/MAE either
+    values[(codes == kernels.CONSTANT_OBSERVATIONS) & (n_days < min_days)] = np.nan
     for g in short:
         status[g] = "too_few_days"
         note[g] = (
