@@ -193,6 +193,8 @@ def _checked_inputs(
             )
         season = np.zeros(obs.shape[1], np.int8)
     else:
+        if "dscore" in suites or "benchmark" in suites:
+            _refuse_nat(dates)  # their seasons and calendar days need every date
         season = season_index(dates)
         if season.shape[0] != obs.shape[1]:
             raise InputError(
@@ -202,6 +204,17 @@ def _checked_inputs(
     obs = _without_inf(obs, suspect["observed"][1])
     sim = _without_inf(sim, suspect["modeled"][1])
     return obs, sim, season, suspect
+
+
+def _refuse_nat(dates: npt.ArrayLike) -> None:
+    """An InputError for missing dates (NaT): they have no season or calendar day."""
+    missing = np.flatnonzero(np.isnat(np.asarray(dates, dtype="datetime64[D]")))
+    if missing.size:
+        raise InputError(
+            f"time has {missing.size} missing (NaT) date(s), the first at position "
+            f"{missing[0]}: a day without a date has no season or calendar day; give every "
+            "day its date or drop those days"
+        )
 
 
 def _batch_result(

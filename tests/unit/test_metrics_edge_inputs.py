@@ -1,0 +1,42 @@
+"""Inputs a user meets at the edges of the engine, checked through every entry that takes
+dates: ``evaluate_arrays``, the one-series functions and ``gagebench.evaluate``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gagebench
+import gagebench.metrics as gm
+from gagebench.errors import InputError
+from gagebench.metrics import evaluate_arrays
+
+
+def _flows(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    obs = np.exp(1.0 + np.sin(2 * np.pi * np.arange(n) / 365.25) + rng.normal(0, 0.4, n))
+    return obs, obs * np.exp(rng.normal(0.1, 0.3, n))
+
+
+@pytest.mark.parametrize("suite", ["benchmark", "dscore"])
+def test_a_missing_date_is_refused_not_binned_into_some_calendar_day(suite: str) -> None:
+    """A NaT among the dates has no calendar day or season: scoring it as one (NaT fell
+    into the first day of some month) would be a silent wrong benchmark or D-score."""
+    obs, sim = _flows(800)
+    time = pd.date_range("2000-01-01", periods=800).to_numpy().copy()
+    time[5] = np.datetime64("NaT")
+    with pytest.raises(InputError, match=r"time has 1 missing \(NaT\) date.*position 5"):
+        evaluate_arrays(obs[None, :], sim[None, :], time, suites=(suite,))
+    with pytest.raises(InputError, match=r"missing \(NaT\)"):
+        gm.kge_bench(obs, sim, time)
+    with pytest.raises(InputError, match="NaT"):
+        gagebench.evaluate(obs, sim, time=time, suites=(suite,))
+
+
+def test_suites_without_dates_still_take_a_missing_date() -> None:
+    obs, sim = _flows(50)
+    time = pd.date_range("2000-01-01", periods=50).to_numpy().copy()
+    time[0] = np.datetime64("NaT")
+    result = evaluate_arrays(obs[None, :], sim[None, :], time, suites=("kge", "errors"))
+    assert result.status == ["ok"]
