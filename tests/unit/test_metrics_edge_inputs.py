@@ -11,6 +11,7 @@ import gagebench
 import gagebench.metrics as gm
 from gagebench.errors import InputError
 from gagebench.metrics import evaluate_arrays
+from gagebench.metrics.registry import HYTEST_SUITES
 
 
 def _flows(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,3 +41,17 @@ def test_suites_without_dates_still_take_a_missing_date() -> None:
     time[0] = np.datetime64("NaT")
     result = evaluate_arrays(obs[None, :], sim[None, :], time, suites=("kge", "errors"))
     assert result.status == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "info", [m for m in gm.METRICS if m.function and m.suite not in HYTEST_SUITES],
+    ids=lambda m: m.function,
+)  # fmt: skip
+def test_docstrings_of_suites_hytest_lacks_say_hytest_mode_refuses_them(info) -> None:
+    """Their ``mode`` parameter must not promise HyTEST's notebooks: that mode refuses them."""
+    doc = getattr(gm, info.function).__doc__
+    assert "reproduces HyTEST's notebooks" not in doc
+    assert '``"standard"`` only' in doc
+    dated = (pd.date_range("2001-01-01", periods=3),) if info.dated else ()
+    with pytest.raises(InputError, match="use mode 'standard'"):
+        getattr(gm, info.function)([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], *dated, mode="hytest")

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics.engine import evaluate_arrays
-from gagebench.metrics.registry import DSCORE_COLUMNS, METRICS, MetricInfo
+from gagebench.metrics.registry import DSCORE_COLUMNS, HYTEST_SUITES, METRICS, MetricInfo
 
 
 class MetricFunction(Protocol):
@@ -110,6 +110,13 @@ def _docstring(info: MetricInfo) -> str:
         if info.dated
         else ""
     )
+    mode = (
+        'mode : {"standard", "hytest"}\n    ``"hytest"`` reproduces HyTEST\'s notebooks, quirks '
+        "included (docs: Metric definitions).\n"
+        if info.suite in HYTEST_SUITES
+        else 'mode : {"standard"}\n    ``"standard"`` only: HyTEST defines no such metric, so '
+        '``"hytest"`` mode refuses it.\n'
+    )
     return f"""{info.title} (``{info.name}``): ``{info.formula}``; optimal {info.optimal:g},
 range {_interval(info)}.{note}
 
@@ -121,9 +128,7 @@ observed : array_like
     Daily observed flows of one gage (1-D).
 simulated : array_like
     Daily simulated flows on the same days, paired with ``observed`` by position.{time}
-mode : {{"standard", "hytest"}}
-    ``"hytest"`` reproduces HyTEST's notebooks, quirks included (docs: Metric definitions).
-
+{mode}
 Returns
 -------
 float
