@@ -55,3 +55,25 @@ def test_docstrings_of_suites_hytest_lacks_say_hytest_mode_refuses_them(info) ->
     dated = (pd.date_range("2001-01-01", periods=3),) if info.dated else ()
     with pytest.raises(InputError, match="use mode 'standard'"):
         getattr(gm, info.function)([1.0, 2.0, 3.0], [1.0, 2.0, 4.0], *dated, mode="hytest")
+
+
+def test_benchmark_skill_per_group_of_float32_flows_is_exact_as_float64() -> None:
+    """HyTEST's stores are float32: a breakdown's benchmark scores of float32 flows equal
+    those of the same values as float64 (each value is exact in both), to 1e-9, like the
+    whole-record scores; the model's errors are not rounded to float32 on the way."""
+    days = pd.date_range("1990-10-01", "2000-09-30")
+    obs, sim = _flows(days.size)
+    obs32, sim32 = obs.astype(np.float32), sim.astype(np.float32)
+    columns = ["NSE", "KGE", "KGE_bench", "NSE_bench", "KGE_skill", "NSE_skill"]
+    for by in ("season", "water_year"):
+        got = gagebench.evaluate(
+            obs32, sim32, time=days, suites=("standard", "benchmark"), by=by, min_paired_days=2
+        )
+        want = gagebench.evaluate(
+            obs32.astype(np.float64), sim32.astype(np.float64), time=days,
+            suites=("standard", "benchmark"), by=by, min_paired_days=2,
+        )  # fmt: skip
+        np.testing.assert_allclose(got[columns], want[columns], rtol=1e-9, atol=0)
+        # the skill is the row's own NSE and NSE_bench
+        skill = (got["NSE"] - got["NSE_bench"]) / (1 - got["NSE_bench"])
+        np.testing.assert_allclose(got["NSE_skill"], skill, rtol=1e-9)

@@ -159,7 +159,8 @@ def _score_gage(
         a[10] += dx * dx
         a[11] += dy * dy
         a[12] += dx * dy
-        a[13] += (s - o) * (s - o)
+        d = np.float64(s) - np.float64(o)  # float32 flows: the error in float64
+        a[13] += d * d
         a[14] += db * db
         a[15] += dx * db
         a[17] += (b - o) * (b - o)
