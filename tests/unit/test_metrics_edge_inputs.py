@@ -3,6 +3,8 @@ dates: ``evaluate_arrays``, the one-series functions and ``gagebench.evaluate``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,3 +79,22 @@ def test_benchmark_skill_per_group_of_float32_flows_is_exact_as_float64() -> Non
         # the skill is the row's own NSE and NSE_bench
         skill = (got["NSE"] - got["NSE_bench"]) / (1 - got["NSE_bench"])
         np.testing.assert_allclose(got["NSE_skill"], skill, rtol=1e-9)
+
+
+def test_the_dated_functions_are_typed_with_their_time_argument() -> None:
+    """A type checker sees ``kge_bench(obs, sim, time)`` as valid: each dated registry
+    function is declared a ``DatedMetricFunction`` for it (mypy checks the calls above)."""
+    import ast
+
+    from gagebench.metrics import functions
+
+    tree = ast.parse(Path(functions.__file__).read_text())
+    declared = {
+        node.target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and ast.unparse(node.annotation) == "DatedMetricFunction"
+    }
+    assert declared == {m.function for m in gm.METRICS if m.dated}
+    assert gm.kge_bench.__name__ == "kge_bench"

@@ -222,7 +222,12 @@ def test_rmse_and_mae_of_constant_observations_are_scored() -> None:
     assert gm.rmse(obs[0], sim[0]) == got["RMSE"]
     assert gm.mae(obs[0], sim[0]) == got["MAE"]
     # under min_days nothing is scored, constant or not
-    assert np.isnan(evaluate_arrays(obs, sim, suites=("errors",), min_days=51).values).all()
+    short = evaluate_arrays(obs, sim, suites=("errors",), min_days=51)
+    assert np.isnan(short.values).all()
+    assert short.note == [
+        "observed flow is constant: variance-based metrics undefined; 50 paired days, fewer "
+        "than min_paired_days=51"
+    ]
     # a dry season of a breakdown: RMSE and MAE of its days, as a pandas groupby gives
     days = pd.date_range("2001-01-01", "2002-12-31")
     flows = np.where(days.month.isin([6, 7, 8]), 0.0, 1.0 + np.arange(days.size) % 7)

@@ -246,7 +246,9 @@ def _batch_result(
     )
     values[short] = np.nan
     # constant observations keep their status; under min_days they get no RMSE/MAE either
-    values[(codes == kernels.CONSTANT_OBSERVATIONS) & (n_days < min_days)] = np.nan
+    for g in np.flatnonzero((codes == kernels.CONSTANT_OBSERVATIONS) & (n_days < min_days)):
+        values[g] = np.nan
+        note[g] += f"; {int(n_days[g])} paired days, fewer than min_paired_days={min_days}"
     for g in short:
         status[g] = "too_few_days"
         note[g] = (

@@ -42,6 +42,23 @@ class MetricFunction(Protocol):
     ) -> float: ...
 
 
+class DatedMetricFunction(Protocol):
+    """A one-series metric that needs the dates of the days (the benchmark suite's):
+    ``kge_bench(observed, simulated, time, *, mode="standard")``."""
+
+    __name__: str
+    __qualname__: str
+
+    def __call__(
+        self,
+        observed: npt.ArrayLike,
+        simulated: npt.ArrayLike,
+        time: npt.ArrayLike,
+        *,
+        mode: str = default("mode"),
+    ) -> float: ...
+
+
 # Dates for the D-score metrics that do not depend on the season (mse, e_bias, e_dist,
 # e_seq): the engine wants dates whenever it computes the D-score suite.
 _ANY_START = np.datetime64("2000-01-01", "D")
@@ -180,3 +197,9 @@ if TYPE_CHECKING:
     # it types this module's other attributes as metric functions (PEP 562). test_metrics_
     # registry.py checks that each registry function is here, typed and documented.
     def __getattr__(name: str) -> MetricFunction: ...
+
+    # the benchmark suite's functions take the dates too (MetricInfo.dated)
+    kge_bench: DatedMetricFunction
+    nse_bench: DatedMetricFunction
+    kge_skill: DatedMetricFunction
+    nse_skill: DatedMetricFunction
