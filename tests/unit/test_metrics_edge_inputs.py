@@ -98,3 +98,13 @@ def test_the_dated_functions_are_typed_with_their_time_argument() -> None:
     }
     assert declared == {m.function for m in gm.METRICS if m.dated}
     assert gm.kge_bench.__name__ == "kge_bench"
+
+
+def test_numbers_as_time_are_refused_where_calendar_days_are_needed() -> None:
+    """Day numbers (e.g. a day-of-year column) are not dates: read as days since 1970 they
+    would give a silent benchmark of the wrong calendar days."""
+    obs, sim = _flows(800)
+    with pytest.raises(InputError, match=r"time must be dates .*got int"):
+        gm.kge_bench(obs, sim, np.arange(800))
+    with pytest.raises(InputError, match=r"time must be dates"):
+        evaluate_arrays(obs[None, :], sim[None, :], np.arange(800.0), suites=("dscore",))

@@ -207,7 +207,15 @@ def _checked_inputs(
 
 
 def _refuse_nat(dates: npt.ArrayLike) -> None:
-    """An InputError for missing dates (NaT): they have no season or calendar day."""
+    """An InputError for numbers given as dates or missing dates (NaT): neither has a
+    season or calendar day."""
+    kind = np.asarray(dates).dtype.kind
+    if kind in "biuf":
+        raise InputError(
+            f"time must be dates (datetime64, pandas timestamps or 'YYYY-MM-DD' strings), got "
+            f"{np.asarray(dates).dtype}: numbers have no calendar day; pass the dates, e.g. "
+            "pandas.date_range(start, periods=n)"
+        )
     missing = np.flatnonzero(np.isnat(np.asarray(dates, dtype="datetime64[D]")))
     if missing.size:
         raise InputError(
