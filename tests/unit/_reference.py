@@ -251,6 +251,11 @@ def reference_gage(
         return {**row, "status": "too_few_days"}
     o, s = obs[paired], sim[paired]
     if o.nunique() == 1:
+        # every variance-based metric is undefined; the errors are not
+        if "errors" in suites:
+            error = (s - o).to_numpy()
+            row["RMSE"] = float(np.sqrt(np.mean(error**2)))
+            row["MAE"] = float(np.mean(np.abs(error)))
         return {**row, "status": "constant_observations"}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # scipy's ConstantInputWarning, NumPy's log(0)

@@ -221,7 +221,9 @@ def test_the_registry_marks_the_suite_as_not_hytest() -> None:
     for name in COLUMNS:
         info = METRIC_BY_NAME[name]
         assert info.dated
-        assert "10.5194/hess-24-2967-2020" in info.reference
+        # the -0.41 paper and the one HyMETT's benchmark_KGE_DOY cites
+        assert "10.5194/hess-23-4323-2019" in info.reference
+        assert "10.1029/2019WR025975" in info.reference
 
 
 def test_the_share_beating_the_benchmark_counts_gages_with_a_skill() -> None:

@@ -175,20 +175,23 @@ def test_days_missing_in_either_series_are_dropped_pairwise(obs: np.ndarray, dat
     s = np.where(gaps_s, np.nan, sim)
     keep = ~gaps_o & ~gaps_s
     result = evaluate_arrays(o[None, :], s[None, :], suites=("kge", "errors"))
-    if keep.sum() < 2 or np.all(obs[keep] == obs[keep][0]):
-        assert result.status[0] in (
-            "too_few_days",
-            "constant_observations",
-            "no_observations",
-            "no_simulation",
-        )
+    if keep.sum() < 2:
+        assert result.status[0] in ("too_few_days", "no_observations", "no_simulation")
         assert np.isnan(result.values).all()
+        return
+    got = dict(zip(result.columns, result.values[0], strict=True))
+    if np.all(obs[keep] == obs[keep][0]):
+        # only RMSE and MAE are defined for constant observations
+        assert result.status[0] == "constant_observations"
+        assert np.isnan([got[name] for name in (*KGE, "R2")]).all()
+        error = sim[keep] - obs[keep]
+        _close(got["RMSE"], float(np.sqrt(np.mean(error**2))))
+        _close(got["MAE"], float(np.mean(np.abs(error))))
         return
     assert result.n_days[0] == keep.sum()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # scipy's ConstantInputWarning (a constant sim)
         want = _kge(obs[keep], sim[keep]) | _errors(obs[keep], sim[keep])
-    got = dict(zip(result.columns, result.values[0], strict=True))
     for name, value in want.items():
         assert np.isclose(got[name], value, rtol=RTOL, atol=1e-12, equal_nan=True), name
 
@@ -199,8 +202,44 @@ def test_constant_observations_give_the_documented_status() -> None:
     result = evaluate_arrays(obs, sim, suites=("kge", "errors"))
     assert result.status == ["constant_observations"]
     assert "observed flow is constant" in result.note[0]
-    assert np.isnan(result.values).all()
+    got = dict(zip(result.columns, result.values[0], strict=True))
+    assert np.isnan([got[name] for name in (*KGE, "R2")]).all()
     assert np.isnan(gm.kge_2012(obs[0], sim[0]))
+
+
+def test_rmse_and_mae_of_constant_observations_are_scored() -> None:
+    """An ephemeral gage's all-zero observed flows (or a dry group of a breakdown): the
+    variance-based metrics are undefined, as the note says, but RMSE and MAE are not."""
+    obs = np.zeros((1, 50))
+    sim = np.linspace(0.0, 2.0, 50)[None, :]
+    result = evaluate_arrays(obs, sim, suites=("kge", "errors"))
+    assert result.status == ["constant_observations"]
+    assert result.note == ["observed flow is constant: variance-based metrics undefined"]
+    got = dict(zip(result.columns, result.values[0], strict=True))
+    _close(got["RMSE"], float(np.sqrt(np.mean(sim**2))))
+    _close(got["MAE"], float(np.mean(sim)))
+    assert np.isnan([got[name] for name in (*KGE, "R2")]).all()
+    assert gm.rmse(obs[0], sim[0]) == got["RMSE"]
+    assert gm.mae(obs[0], sim[0]) == got["MAE"]
+    # under min_days nothing is scored, constant or not
+    short = evaluate_arrays(obs, sim, suites=("errors",), min_days=51)
+    assert np.isnan(short.values).all()
+    assert short.note == [
+        "observed flow is constant: variance-based metrics undefined; 50 paired days, fewer "
+        "than min_paired_days=51"
+    ]
+    # a dry season of a breakdown: RMSE and MAE of its days, as a pandas groupby gives
+    days = pd.date_range("2001-01-01", "2002-12-31")
+    flows = np.where(days.month.isin([6, 7, 8]), 0.0, 1.0 + np.arange(days.size) % 7)
+    model = flows + 0.5 + np.arange(days.size) % 3
+    table = gagebench.evaluate(
+        flows, model, time=days, suites=("errors",), by="season", min_paired_days=2
+    )
+    dry = table.set_index("season").loc["JJA"]
+    assert dry["status"] == "constant_observations"
+    summer = days.month.isin([6, 7, 8])
+    _close(dry["RMSE"], float(np.sqrt(np.mean((model - flows)[summer] ** 2))))
+    _close(dry["MAE"], float(np.mean(np.abs(model - flows)[summer])))
 
 
 # -- the API and the run folder's names -----------------------------------------------------

@@ -58,3 +58,8 @@ __all__ = [
 if TYPE_CHECKING:
     # As in gagebench.metrics.functions: the generated names are typed as metric functions.
     def __getattr__(name: str) -> MetricFunction: ...
+
+    from gagebench.metrics.functions import kge_bench as kge_bench
+    from gagebench.metrics.functions import kge_skill as kge_skill
+    from gagebench.metrics.functions import nse_bench as nse_bench
+    from gagebench.metrics.functions import nse_skill as nse_skill

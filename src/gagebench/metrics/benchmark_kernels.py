@@ -1,6 +1,6 @@
 """The ``benchmark`` suite: each gage's model scored against its day-of-year climatology.
 
-After Knoben et al. (2020, doi:10.5194/hess-24-2967-2020) and USGS HyMETT's
+After Knoben et al. (2019, doi:10.5194/hess-23-4323-2019) and USGS HyMETT's
 ``benchmark_KGE_DOY``: the benchmark ``b`` of a gage is the mean observed flow of each
 calendar day (month-day on a leap calendar, so Feb 29 is its own day) over the gage's paired
 days (both observed and simulated present). ``KGE_bench``/``NSE_bench`` score ``b`` against

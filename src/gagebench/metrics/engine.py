@@ -193,6 +193,8 @@ def _checked_inputs(
             )
         season = np.zeros(obs.shape[1], np.int8)
     else:
+        if "dscore" in suites or "benchmark" in suites:
+            _refuse_nat(dates)  # their seasons and calendar days need every date
         season = season_index(dates)
         if season.shape[0] != obs.shape[1]:
             raise InputError(
@@ -202,6 +204,25 @@ def _checked_inputs(
     obs = _without_inf(obs, suspect["observed"][1])
     sim = _without_inf(sim, suspect["modeled"][1])
     return obs, sim, season, suspect
+
+
+def _refuse_nat(dates: npt.ArrayLike) -> None:
+    """An InputError for numbers given as dates or missing dates (NaT): neither has a
+    season or calendar day."""
+    kind = np.asarray(dates).dtype.kind
+    if kind in "biuf":
+        raise InputError(
+            f"time must be dates (datetime64, pandas timestamps or 'YYYY-MM-DD' strings), got "
+            f"{np.asarray(dates).dtype}: numbers have no calendar day; pass the dates, e.g. "
+            "pandas.date_range(start, periods=n)"
+        )
+    missing = np.flatnonzero(np.isnat(np.asarray(dates, dtype="datetime64[D]")))
+    if missing.size:
+        raise InputError(
+            f"time has {missing.size} missing (NaT) date(s), the first at position "
+            f"{missing[0]}: a day without a date has no season or calendar day; give every "
+            "day its date or drop those days"
+        )
 
 
 def _batch_result(
@@ -232,6 +253,10 @@ def _batch_result(
         (n_days < min_days) & ((codes == kernels.OK) | (codes == kernels.TOO_FEW_DAYS))
     )
     values[short] = np.nan
+    # constant observations keep their status; under min_days they get no RMSE/MAE either
+    for g in np.flatnonzero((codes == kernels.CONSTANT_OBSERVATIONS) & (n_days < min_days)):
+        values[g] = np.nan
+        note[g] += f"; {int(n_days[g])} paired days, fewer than min_paired_days={min_days}"
     for g in short:
         status[g] = "too_few_days"
         note[g] = (

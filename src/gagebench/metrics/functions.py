@@ -28,7 +28,7 @@ import numpy.typing as npt
 from gagebench.defaults import default
 from gagebench.errors import InputError
 from gagebench.metrics.engine import evaluate_arrays
-from gagebench.metrics.registry import DSCORE_COLUMNS, METRICS, MetricInfo
+from gagebench.metrics.registry import DSCORE_COLUMNS, HYTEST_SUITES, METRICS, MetricInfo
 
 
 class MetricFunction(Protocol):
@@ -39,6 +39,23 @@ class MetricFunction(Protocol):
 
     def __call__(
         self, observed: npt.ArrayLike, simulated: npt.ArrayLike, *, mode: str = default("mode")
+    ) -> float: ...
+
+
+class DatedMetricFunction(Protocol):
+    """A one-series metric that needs the dates of the days (the benchmark suite's):
+    ``kge_bench(observed, simulated, time, *, mode="standard")``."""
+
+    __name__: str
+    __qualname__: str
+
+    def __call__(
+        self,
+        observed: npt.ArrayLike,
+        simulated: npt.ArrayLike,
+        time: npt.ArrayLike,
+        *,
+        mode: str = default("mode"),
     ) -> float: ...
 
 
@@ -110,6 +127,13 @@ def _docstring(info: MetricInfo) -> str:
         if info.dated
         else ""
     )
+    mode = (
+        'mode : {"standard", "hytest"}\n    ``"hytest"`` reproduces HyTEST\'s notebooks, quirks '
+        "included (docs: Metric definitions).\n"
+        if info.suite in HYTEST_SUITES
+        else 'mode : {"standard"}\n    ``"standard"`` only: HyTEST defines no such metric, so '
+        '``"hytest"`` mode refuses it.\n'
+    )
     return f"""{info.title} (``{info.name}``): ``{info.formula}``; optimal {info.optimal:g},
 range {_interval(info)}.{note}
 
@@ -121,9 +145,7 @@ observed : array_like
     Daily observed flows of one gage (1-D).
 simulated : array_like
     Daily simulated flows on the same days, paired with ``observed`` by position.{time}
-mode : {{"standard", "hytest"}}
-    ``"hytest"`` reproduces HyTEST's notebooks, quirks included (docs: Metric definitions).
-
+{mode}
 Returns
 -------
 float
@@ -175,3 +197,9 @@ if TYPE_CHECKING:
     # it types this module's other attributes as metric functions (PEP 562). test_metrics_
     # registry.py checks that each registry function is here, typed and documented.
     def __getattr__(name: str) -> MetricFunction: ...
+
+    # the benchmark suite's functions take the dates too (MetricInfo.dated)
+    kge_bench: DatedMetricFunction
+    nse_bench: DatedMetricFunction
+    kge_skill: DatedMetricFunction
+    nse_skill: DatedMetricFunction

@@ -910,6 +910,13 @@ def _evaluate_gage(
             break
     if constant:
         info[0] = CONSTANT_OBSERVATIONS
+        if do_errors:
+            # RMSE and MAE need no spread of o: defined for a dry (all-zero) gage or group.
+            sse = 0.0
+            for i in range(n):
+                sse += (s[i] - o[i]) * (s[i] - o[i])
+            out[RMSE] = math.sqrt(sse / n)
+            out[MAE] = _abs_error_sum(o, s) / n
         return
     info[0] = OK
     order_o = ibuf[0, :n]

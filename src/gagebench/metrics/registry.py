@@ -47,7 +47,11 @@ _KLING = "Kling et al. (2012), doi:10.1016/j.jhydrol.2012.01.011"
 _TANG = "Tang et al. (2021), doi:10.1175/JCLI-D-21-0067.1"
 _POOL = "Pool et al. (2018), doi:10.1080/02626667.2018.1552002"
 _LEGATES = "Legates & McCabe (1999), doi:10.1029/1998WR900018"
-_KNOBEN = "Knoben et al. (2020), doi:10.5194/hess-24-2967-2020; USGS HyMETT's benchmark_KGE_DOY"
+_KNOBEN = (
+    "Knoben et al. (2019), doi:10.5194/hess-23-4323-2019 (benchmarks for KGE); Knoben et al. "
+    "(2020), doi:10.1029/2019WR025975, as USGS HyMETT's benchmark_KGE_DOY (the day-of-year "
+    "benchmark)"
+)
 _BENCH = (
     "``b`` is the day-of-year benchmark: the mean observed flow of each calendar day "
     "(month-day, Feb 29 its own day) over the gage's paired days."
