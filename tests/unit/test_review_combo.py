@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import gagebench
 from gagebench.gages import builtin_gage_table, with_gages
@@ -56,3 +57,37 @@ def test_the_metadata_columns_are_those_the_gage_lists_give() -> None:
 
     table = normalize_gages(pd.DataFrame({"site_no": ["01021480"], "lat": [1.0]}))
     assert tuple(table.columns) == ("site_no", *METADATA_COLUMNS)
+
+
+def test_compare_ranks_the_error_metrics_smaller_is_better_like_a_user_metric() -> None:
+    """``errors`` (RMSE, MAE) and D-score's ``mse`` have their optimum 0 at the bottom of
+    their range: compare ranks them as it ranks a user metric registered with
+    ``higher_is_better=False``, instead of telling the user to register a user metric
+    under a built-in column's name (which ``metrics=`` refuses)."""
+    rng = np.random.default_rng(7)
+    obs = rng.gamma(2.0, 3.0, size=(6, 900))
+    close = obs * rng.lognormal(0.0, 0.05, obs.shape)
+    far = obs * rng.lognormal(0.0, 0.6, obs.shape)
+    far[5] = obs[5]  # gage 5: "far" is perfect there
+    results = gagebench.evaluate(
+        obs, {"close": close, "far": far}, suites=["standard", "dscore", "errors"],
+        time=pd.date_range("2001-01-01", periods=900), min_paired_days=30,
+    )  # fmt: skip
+    got = gagebench.compare(results, metrics=["RMSE", "MAE", "mse", "R2"]).summary
+    got = got.set_index("metric")
+    for metric, sign in (("RMSE", -1), ("MAE", -1), ("mse", -1), ("R2", 1)):
+        a = results[results["model"] == "close"][metric].to_numpy()
+        b = results[results["model"] == "far"][metric].to_numpy()
+        assert got.loc[metric, "share_a_better"] == pytest.approx(np.mean(sign * (a - b) > 0))
+    assert got.loc["RMSE", "share_a_better"] == pytest.approx(5 / 6)
+
+
+def test_compare_still_refuses_a_metric_with_no_order() -> None:
+    """``pbias`` is best at 0 inside its range: neither larger nor smaller is better."""
+    rng = np.random.default_rng(8)
+    obs = rng.gamma(2.0, 3.0, size=(3, 400))
+    results = gagebench.evaluate(
+        obs, {"a": obs * 1.1, "b": obs * 0.8}, suites="standard", min_paired_days=30
+    )
+    with pytest.raises(gagebench.InputError, match=r"cannot compare on 'pbias'"):
+        gagebench.compare(results, metrics=["pbias"])

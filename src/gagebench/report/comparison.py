@@ -35,10 +35,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
         "differences can even have the other sign (it says how much A beats B at a typical "
         "gage, not how the two distributions' centers differ)"
     ),
-    "share_a_better": "share of paired gages where A is better (higher; lower for a user "
-    "metric registered with higher_is_better=False)",
-    "share_b_better": "share of paired gages where B is better (higher; lower for a user "
-    "metric registered with higher_is_better=False)",
+    "share_a_better": "share of paired gages where A is better (higher; lower for RMSE, "
+    "MAE, mse and a user metric registered with higher_is_better=False)",
+    "share_b_better": "share of paired gages where B is better (higher; lower for RMSE, "
+    "MAE, mse and a user metric registered with higher_is_better=False)",
     "ties": "paired gages with equal values",
     "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
     "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
@@ -180,7 +180,8 @@ def wilcoxon_p(differences: np.ndarray) -> float:
 
 def _check_higher_is_better(metrics: Sequence[str]) -> dict[str, float]:
     """Each metric's sign of "better" (+1: larger is better, -1: smaller): built-in skill
-    scores with optimum 1, and user metrics registered with ``higher_is_better``."""
+    scores with optimum 1, built-in errors whose optimum is the bottom of their range
+    (``RMSE``, ``MAE``, ``mse``), and user metrics registered with ``higher_is_better``."""
     from gagebench.metrics import METRIC_BY_NAME
     from gagebench.metrics.user import higher_is_better
 
@@ -191,14 +192,24 @@ def _check_higher_is_better(metrics: Sequence[str]) -> dict[str, float]:
         if user is not None:
             signs[name] = 1.0 if user else -1.0
             continue
-        if info is None or not (info.optimal == info.upper == 1.0):
+        if info is not None and info.optimal == info.upper == 1.0:
+            signs[name] = 1.0
+        elif info is not None and info.optimal == info.lower:
+            signs[name] = -1.0
+        elif info is not None:
+            raise InputError(
+                f"cannot compare on {name!r}: its best value {info.optimal:g} lies inside its "
+                "range, so neither a larger nor a smaller value is better; choose skill scores "
+                "where larger is better (NSE, KGE, logNSE, pearson, spearman, KGE2012, ...) "
+                "or errors where smaller is better (RMSE, MAE, mse)"
+            )
+        else:
             raise InputError(
                 f"cannot compare on {name!r}: choose skill scores where larger is better "
                 "(NSE, KGE, logNSE, pearson, spearman), or a user metric registered with "
                 f"@gagebench.metric({name!r}, higher_is_better=True or False) in a module "
                 "this process imports (a run's metrics are imported from its manifest)"
             )
-        signs[name] = 1.0
     return signs
 
 
@@ -341,8 +352,10 @@ def compare(
     models
         ``[A, B]``: the two model names (either may be None: the default above).
     metrics
-        The metrics compared; only skill scores where larger is better (``NSE``, ``KGE``,
-        ``logNSE``, ``pearson``, ``spearman``), else :class:`~gagebench.InputError`.
+        The metrics compared: skill scores where larger is better (``NSE``, ``KGE``,
+        ``logNSE``, ``pearson``, ``spearman``, ...), errors where smaller is better
+        (``RMSE``, ``MAE``, ``mse``) and ranked user metrics, else
+        :class:`~gagebench.InputError`.
     storage_options
         fsspec options for reading run URLs (credentials, ``endpoint_url``); not used
         for the baseline (give a :class:`~gagebench.baselines.BaselineSource`).
