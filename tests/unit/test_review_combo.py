@@ -91,3 +91,20 @@ def test_compare_still_refuses_a_metric_with_no_order() -> None:
     )
     with pytest.raises(gagebench.InputError, match=r"cannot compare on 'pbias'"):
         gagebench.compare(results, metrics=["pbias"])
+
+
+def test_by_without_a_per_day_suite_names_every_suite_it_breaks_down() -> None:
+    """``by`` with only the uncertainty suite is refused; the message names every suite a
+    breakdown computes per group, the new ones too, so the user can pick one."""
+    from gagebench.config import load_config
+    from gagebench.errors import ConfigError
+
+    base = {"output": "/out", "observed": "/s/o.zarr", "models": {"nwm": "/s/n.zarr"}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(**base, suites=["uncertainty"], by=["season"])
+    message = str(caught.value)
+    for suite in ("standard", "dscore", "kge", "errors", "benchmark"):
+        assert suite in message, message
+    assert "uncertainty," not in message.split("has none")[0]
+    for suite in ("kge", "benchmark"):  # each is enough for a breakdown
+        assert load_config(**base, suites=[suite], by=["season"]).by == ("season",)
