@@ -638,6 +638,7 @@ def evaluate(
             for frame, name in zip(frames, aligned, strict=True)
         ]
     if user and by is not None:
+        assert dates is not None  # evaluate_groups refused a breakdown without dates above
         frames = [
             add_group_user_metrics(frame, obs, sim, ids, dates, by, user)
             for frame, sim in zip(frames, aligned.values(), strict=True)

@@ -3,6 +3,8 @@ tables on results that carry gage metadata, user metrics and the new suites at o
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -99,7 +101,7 @@ def test_by_without_a_per_day_suite_names_every_suite_it_breaks_down() -> None:
     from gagebench.config import load_config
     from gagebench.errors import ConfigError
 
-    base = {"output": "/out", "observed": "/s/o.zarr", "models": {"nwm": "/s/n.zarr"}}
+    base: dict[str, Any] = {"output": "/out", "observed": "/s/o.zarr", "models": {"nwm": "/s"}}
     with pytest.raises(ConfigError) as caught:
         load_config(**base, suites=["uncertainty"], by=["season"])
     message = str(caught.value)
@@ -108,3 +110,21 @@ def test_by_without_a_per_day_suite_names_every_suite_it_breaks_down() -> None:
     assert "uncertainty," not in message.split("has none")[0]
     for suite in ("kge", "benchmark"):  # each is enough for a breakdown
         assert load_config(**base, suites=[suite], by=["season"]).by == ("season",)
+
+
+def test_the_water_year_figure_ticks_whole_years() -> None:
+    """A few water years (a short record): the axis names years, never 2001.5."""
+    from gagebench.report.plots_breakdown import plot_water_years
+
+    rows = [
+        {"site_no": f"USGS-0101{i}000", "model": "m", "water_year": year,
+         "KGE": 0.1 * i + 0.01 * year % 1, "n_days": 365, "status": "ok", "note": ""}
+        for i in range(3) for year in (2001, 2002, 2003)
+    ]  # fmt: skip
+    fig = plot_water_years(pd.DataFrame(rows))
+    fig.canvas.draw()
+    ticks = [
+        t for ax in fig.axes for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]
+    ]
+    assert ticks
+    assert all(float(t).is_integer() for t in ticks), ticks

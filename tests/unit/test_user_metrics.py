@@ -246,13 +246,14 @@ def test_a_user_metric_in_a_breakdown_equals_a_pandas_groupby(by: str) -> None:
     )  # fmt: skip
     cols = list(got.columns)
     assert cols.index("mean_abs_err_by") == cols.index("n_days") - 1
-    key = {
+    keys: dict[str, pd.Series] = {
         "season": pd.Series((time.month % 12) // 3, index=time).map(
             dict(enumerate(("DJF", "MAM", "JJA", "SON")))
         ),
         "month": pd.Series(time.month, index=time),
         "water_year": pd.Series(time.year + (time.month >= 10), index=time),
-    }[by]
+    }
+    key = keys[by]
     for g, site in enumerate("abc"):
         frame = pd.DataFrame({"o": obs[g], "s": sim[g], "k": key.to_numpy()})
         frame = frame[np.isfinite(frame["o"]) & np.isfinite(frame["s"])]
