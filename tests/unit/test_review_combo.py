@@ -3,6 +3,7 @@ tables on results that carry gage metadata, user metrics and the new suites at o
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -128,3 +129,30 @@ def test_the_water_year_figure_ticks_whole_years() -> None:
     ]
     assert ticks
     assert all(float(t).is_integer() for t in ticks), ticks
+
+
+def _two_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(11)
+    obs = rng.gamma(2.0, 3.0, size=(4, 500))
+    sim = obs * rng.lognormal(0.0, 0.2, obs.shape)
+    days = pd.date_range("2001-01-01", periods=500)
+    full = gagebench.evaluate(obs, {"m": sim}, time=days, suites=["standard", "errors", "kge"])
+    kge_only = gagebench.evaluate(obs, {"m": sim * 1.1}, time=days, suites=["kge"])
+    return full, kge_only
+
+
+def test_compare_says_which_asked_metric_one_run_lacks(caplog: pytest.LogCaptureFixture) -> None:
+    """Two runs of other suites: a metric asked for that one run lacks is not dropped
+    without a word."""
+    full, kge_only = _two_runs()
+    said = r"leaves out \['RMSE'\]: model B \('m \(b\)'\) has no \['RMSE'\]"
+    with caplog.at_level("WARNING", logger="gagebench"):
+        got = gagebench.compare(full, kge_only, metrics=["KGE2012", "RMSE"])
+    assert re.search(said, caplog.text), caplog.text
+    assert got.metrics == ("KGE2012",)
+
+
+def test_compare_of_runs_without_nse_and_kge_names_the_metrics_they_share() -> None:
+    full, kge_only = _two_runs()
+    with pytest.raises(gagebench.InputError, match=r"Both have: \['KGE2012', 'KGE2021', 'KGEnp'\]"):
+        gagebench.compare(full, kge_only)

@@ -10,6 +10,7 @@ signed-rank test.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from gagebench.baselines import Baseline, BaselineSource, read_baseline, read_un
 from gagebench.errors import InputError
 from gagebench.gages import with_gages
 from gagebench.ids import canonical_id
+
+log = logging.getLogger(__name__)
 
 COMPARE_METRICS = ("NSE", "KGE")
 
@@ -410,9 +413,27 @@ def compare(
     signs = _check_higher_is_better(metrics)
     usable = [m for m in metrics if m in rows_a.columns and m in rows_b.columns]
     if not usable:
+        from gagebench.metrics import METRIC_BY_NAME
+
+        shared = [m for m in METRIC_BY_NAME if m in rows_a.columns and m in rows_b.columns]
         raise InputError(
             f"neither results table has all of {list(metrics)} for both models; "
-            "was the standard suite computed?"
+            f"was the standard suite computed? Both have: {shared}: name those to compare "
+            "(gagebench compare --metrics NAME ..., compare(metrics=[...]))"
+        )
+    if left := [m for m in metrics if m not in usable]:
+        lacking = {
+            name: [m for m in left if m not in rows.columns]
+            for name, rows in (("A", rows_a), ("B", rows_b))
+        }
+        log.warning(
+            "%s",
+            f"compare leaves out {left}: "
+            + "; ".join(
+                f"model {role} ({name!r}) has no {missing}"
+                for (role, missing), name in zip(lacking.items(), (name_a, name_b), strict=True)
+                if missing
+            ),
         )
     sites = rows_a.index.union(rows_b.index)
     per_gage = pd.DataFrame({"site_no": sites.astype(str)})
