@@ -746,7 +746,8 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     cfg = RunConfig(**values)
     if cfg.by and cfg.suites == ("uncertainty",):
         raise ConfigError(
-            f"gagebench.by: {list(cfg.by)} breaks down the per-day suites (standard, dscore) "
+            f"gagebench.by: {list(cfg.by)} breaks down the per-day suites "
+            f"({', '.join(s for s in VALID_SUITES if s != 'uncertainty')}) "
             "and gagebench.suites has none: add 'standard' to suites, or remove by"
         )
     return replace(cfg, run_id=_run_id(settings.run_id, cfg))

@@ -29,6 +29,8 @@ _MAX_NAMED = 10
 # Gage-list columns the report groups by (normalized from the HyTEST list's names).
 CLASS_COLUMN = "gage_class"
 ECOREGION_COLUMN = "ecoregion"
+# The gage metadata columns ``with_gages`` joins to results (``normalize_gages``' output).
+METADATA_COLUMNS = ("lat", "lon", CLASS_COLUMN, ECOREGION_COLUMN, "drain_sqkm")
 
 
 def builtin_gages() -> pd.DataFrame:

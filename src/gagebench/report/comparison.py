@@ -10,6 +10,7 @@ signed-rank test.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,8 @@ from gagebench.errors import InputError
 from gagebench.gages import with_gages
 from gagebench.ids import canonical_id
 
+log = logging.getLogger(__name__)
+
 COMPARE_METRICS = ("NSE", "KGE")
 
 #: What each column of the paired summary means (printed by ``gagebench compare``).
@@ -35,10 +38,10 @@ SUMMARY_COLUMNS: dict[str, str] = {
         "differences can even have the other sign (it says how much A beats B at a typical "
         "gage, not how the two distributions' centers differ)"
     ),
-    "share_a_better": "share of paired gages where A is better (higher; lower for a user "
-    "metric registered with higher_is_better=False)",
-    "share_b_better": "share of paired gages where B is better (higher; lower for a user "
-    "metric registered with higher_is_better=False)",
+    "share_a_better": "share of paired gages where A is better (higher; lower for RMSE, "
+    "MAE, mse and a user metric registered with higher_is_better=False)",
+    "share_b_better": "share of paired gages where B is better (higher; lower for RMSE, "
+    "MAE, mse and a user metric registered with higher_is_better=False)",
     "ties": "paired gages with equal values",
     "sign_test_p": "exact two-sided sign test of the wins (ties dropped)",
     "wilcoxon_p": "two-sided Wilcoxon signed-rank test of the differences (scipy)",
@@ -194,7 +197,8 @@ def wilcoxon_p(differences: np.ndarray) -> float:
 
 def _check_higher_is_better(metrics: Sequence[str]) -> dict[str, float]:
     """Each metric's sign of "better" (+1: larger is better, -1: smaller): built-in skill
-    scores with optimum 1, and user metrics registered with ``higher_is_better``."""
+    scores with optimum 1, built-in errors whose optimum is the bottom of their range
+    (``RMSE``, ``MAE``, ``mse``), and user metrics registered with ``higher_is_better``."""
     from gagebench.metrics import METRIC_BY_NAME
     from gagebench.metrics.user import higher_is_better
 
@@ -205,14 +209,24 @@ def _check_higher_is_better(metrics: Sequence[str]) -> dict[str, float]:
         if user is not None:
             signs[name] = 1.0 if user else -1.0
             continue
-        if info is None or not (info.optimal == info.upper == 1.0):
+        if info is not None and info.optimal == info.upper == 1.0:
+            signs[name] = 1.0
+        elif info is not None and info.optimal == info.lower:
+            signs[name] = -1.0
+        elif info is not None:
+            raise InputError(
+                f"cannot compare on {name!r}: its best value {info.optimal:g} lies inside its "
+                "range, so neither a larger nor a smaller value is better; choose skill scores "
+                "where larger is better (NSE, KGE, logNSE, pearson, spearman, KGE2012, ...) "
+                "or errors where smaller is better (RMSE, MAE, mse)"
+            )
+        else:
             raise InputError(
                 f"cannot compare on {name!r}: choose skill scores where larger is better "
                 "(NSE, KGE, logNSE, pearson, spearman), or a user metric registered with "
                 f"@gagebench.metric({name!r}, higher_is_better=True or False) in a module "
                 "this process imports (a run's metrics are imported from its manifest)"
             )
-        signs[name] = 1.0
     return signs
 
 
@@ -355,8 +369,10 @@ def compare(
     models
         ``[A, B]``: the two model names (either may be None: the default above).
     metrics
-        The metrics compared; only skill scores where larger is better (``NSE``, ``KGE``,
-        ``logNSE``, ``pearson``, ``spearman``), else :class:`~gagebench.InputError`.
+        The metrics compared: skill scores where larger is better (``NSE``, ``KGE``,
+        ``logNSE``, ``pearson``, ``spearman``, ...), errors where smaller is better
+        (``RMSE``, ``MAE``, ``mse``) and ranked user metrics, else
+        :class:`~gagebench.InputError`.
     storage_options
         fsspec options for reading run URLs (credentials, ``endpoint_url``); not used
         for the baseline (give a :class:`~gagebench.baselines.BaselineSource`).
@@ -411,9 +427,27 @@ def compare(
     signs = _check_higher_is_better(metrics)
     usable = [m for m in metrics if m in rows_a.columns and m in rows_b.columns]
     if not usable:
+        from gagebench.metrics import METRIC_BY_NAME
+
+        shared = [m for m in METRIC_BY_NAME if m in rows_a.columns and m in rows_b.columns]
         raise InputError(
             f"neither results table has all of {list(metrics)} for both models; "
-            "was the standard suite computed?"
+            f"was the standard suite computed? Both have: {shared}: name those to compare "
+            "(gagebench compare --metrics NAME ..., compare(metrics=[...]))"
+        )
+    if left := [m for m in metrics if m not in usable]:
+        lacking = {
+            name: [m for m in left if m not in rows.columns]
+            for name, rows in (("A", rows_a), ("B", rows_b))
+        }
+        log.warning(
+            "%s",
+            f"compare leaves out {left}: "
+            + "; ".join(
+                f"model {role} ({name!r}) has no {missing}"
+                for (role, missing), name in zip(lacking.items(), (name_a, name_b), strict=True)
+                if missing
+            ),
         )
     sites = rows_a.index.union(rows_b.index)
     per_gage = pd.DataFrame({"site_no": sites.astype(str)})

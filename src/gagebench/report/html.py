@@ -31,7 +31,14 @@ from matplotlib.figure import Figure
 
 from gagebench._version import __version__
 from gagebench.errors import InputError
-from gagebench.gages import BUILTIN, CLASS_COLUMN, ECOREGION_COLUMN, load_gages, with_gages
+from gagebench.gages import (
+    BUILTIN,
+    CLASS_COLUMN,
+    ECOREGION_COLUMN,
+    METADATA_COLUMNS,
+    load_gages,
+    with_gages,
+)
 from gagebench.redact import redact, redact_text
 from gagebench.report.against import BaselineOutcome
 from gagebench.report.comparison import ComparisonResult, compare, scipy_available
@@ -191,10 +198,11 @@ def overview_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def user_columns(results: pd.DataFrame) -> list[str]:
     """The user metrics' columns of a results table: the float columns no built-in suite
-    or row column has (``metrics:`` of the run file, ``evaluate(metrics=...)``)."""
+    or row column has (``metrics:`` of the run file, ``evaluate(metrics=...)``), nor the
+    gage metadata the report joins (``lat``, ``lon``, ``drain_sqkm``)."""
     from gagebench.columns import builtin_columns
 
-    builtin = set(builtin_columns())
+    builtin = {*builtin_columns(), *METADATA_COLUMNS}
     return [
         str(c)
         for c in results.columns

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure, FigureBase
+from matplotlib.ticker import MaxNLocator
 
 from gagebench.errors import InputError
 from gagebench.gages import checked_results, with_gages
@@ -253,6 +254,7 @@ def plot_water_years(
         ax.axhline(KGE_MEAN_FLOW, color="grey", linewidth=0.8, linestyle="--")
         ax.set_title(f"{model}: {metric} per water year", fontsize=9)
         ax.set_xlabel("water year (October-September, named by its ending year)", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # years, never 2001.5
         ax.set_ylim(lower - 0.05, 1.02)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
