@@ -6,6 +6,8 @@ results with one independent in-process computation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from gagebench.config import RunConfig
@@ -13,8 +15,10 @@ from gagebench.evaluation import evaluate
 from gagebench.sources.stores import SourceSet
 
 
-def evaluate_in_process(cfg: RunConfig, ids: list[str]) -> pd.DataFrame:
-    """Rows of ``gagebench.evaluate`` for the gages present in every store, per model."""
+def evaluate_in_process(cfg: RunConfig, ids: list[str], **options: Any) -> pd.DataFrame:
+    """Rows of ``gagebench.evaluate`` for the gages present in every store, per model, with
+    the run's suites, mode and min_paired_days; ``options``: more of evaluate's keywords
+    (``by``, ``metrics``)."""
     batch = SourceSet.from_config(cfg).read_batch(ids)
     frames = []
     for model in cfg.models:
@@ -31,6 +35,8 @@ def evaluate_in_process(cfg: RunConfig, ids: list[str]) -> pd.DataFrame:
                 gages=[batch.gage_ids[i] for i in keep],
                 suites=cfg.suites,
                 mode=cfg.mode,
+                min_paired_days=cfg.min_paired_days,
+                **options,
             )
         )
     return pd.concat(frames, ignore_index=True)

@@ -71,20 +71,7 @@ def add_user_metrics(
     """
     if not metrics:
         return rows
-    status = rows["status"].astype(object).to_numpy().copy()
-    note = rows["note"].astype(object).to_numpy().copy()
-    scored = np.flatnonzero(np.isin(status, ["ok", PARTIAL]))
-    values, notes = compute(metrics, obs, sim, scored)
-    for g in scored:
-        if notes[g]:
-            status[g] = PARTIAL
-            note[g] = "; ".join(x for x in (note[g], *notes[g]) if x)
-    tail = [c for c in ROW_TAIL if c in rows.columns]
-    added = pd.DataFrame(values, columns=[m.name for m in metrics], index=rows.index)
-    out = pd.concat([rows.drop(columns=tail), added, rows[tail]], axis=1)
-    out["status"] = status
-    out["note"] = note
-    return out
+    return _with_user_metrics(rows, metrics, ROW_TAIL, [(np.arange(len(rows)), obs, sim)])
 
 
 def add_group_user_metrics(
@@ -104,28 +91,42 @@ def add_group_user_metrics(
     from gagebench.columns import GROUP_TAIL
     from gagebench.metrics.breakdown import group_keys, group_label
 
-    status = rows["status"].astype(object).to_numpy().copy()
-    note = rows["note"].astype(object).to_numpy().copy()
-    values = np.full((len(rows), len(metrics)), np.nan)
     position = {gage: i for i, gage in enumerate(gage_ids)}
     keys, day_group = np.unique(group_keys(dates, by), return_inverse=True)
     row_labels = rows[by].to_numpy()
+    parts = []
     for k, key in enumerate(keys):
         sel = np.flatnonzero(row_labels == group_label(by, int(key)))
-        if not sel.size:
-            continue
-        gages = np.array([position[g] for g in rows["site_no"].iloc[sel]], dtype=np.int64)
-        outside = day_group != k
-        obs_g = np.where(outside, np.nan, obs[gages])
-        sim_g = np.where(outside, np.nan, sim[gages])
+        if sel.size:
+            gages = np.array([position[g] for g in rows["site_no"].iloc[sel]], dtype=np.int64)
+            outside = day_group != k  # the group's days only: the others count as missing
+            parts.append(
+                (sel, np.where(outside, np.nan, obs[gages]), np.where(outside, np.nan, sim[gages]))
+            )
+    return _with_user_metrics(rows, metrics, GROUP_TAIL, parts)
+
+
+def _with_user_metrics(
+    rows: pd.DataFrame,
+    metrics: Sequence[UserMetric],
+    tail_columns: Sequence[str],
+    parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> pd.DataFrame:
+    """``rows`` with the user metrics' columns before ``tail_columns``: each part
+    ``(rows selected, their obs, their sim)`` scored where the row is ``ok``/``partial``;
+    a metric that fails makes its row ``partial``, the note naming it."""
+    status = rows["status"].astype(object).to_numpy().copy()
+    note = rows["note"].astype(object).to_numpy().copy()
+    values = np.full((len(rows), len(metrics)), np.nan)
+    for sel, obs, sim in parts:
         scored = np.flatnonzero(np.isin(status[sel], ["ok", PARTIAL]))
-        got, notes = compute(metrics, obs_g, sim_g, scored)
+        got, notes = compute(metrics, obs, sim, scored)
         values[sel] = got
         for q in scored:
             if notes[q]:
                 status[sel[q]] = PARTIAL
                 note[sel[q]] = "; ".join(x for x in (note[sel[q]], *notes[q]) if x)
-    tail = [c for c in GROUP_TAIL if c in rows.columns]
+    tail = [c for c in tail_columns if c in rows.columns]
     added = pd.DataFrame(values, columns=[m.name for m in metrics], index=rows.index)
     out = pd.concat([rows.drop(columns=tail), added, rows[tail]], axis=1)
     out["status"] = status

@@ -23,9 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from expected_results import evaluate_in_process
 from gagebench.config import load_config
-from gagebench.evaluation import evaluate
-from gagebench.sources.stores import SourceSet
 
 pytestmark = pytest.mark.integration
 
@@ -45,28 +44,7 @@ def _run(run_file: Path) -> subprocess.CompletedProcess[str]:
 
 def _expected(settings: dict[str, Any], ids: list[str], by: str) -> pd.DataFrame:
     """``gagebench.evaluate(by=...)`` on each model's gages present in both stores."""
-    cfg = load_config(overrides=settings)
-    batch = SourceSet.from_config(cfg).read_batch(ids)
-    frames = []
-    for model in cfg.models:
-        keep = [
-            i
-            for i, g in enumerate(batch.gage_ids)
-            if g not in batch.missing_observed and g not in batch.missing_model[model]
-        ]
-        frames.append(
-            evaluate(
-                batch.observed[keep],
-                {model: batch.modeled[model][keep]},
-                time=batch.dates,
-                gages=[batch.gage_ids[i] for i in keep],
-                suites=cfg.suites,
-                mode=cfg.mode,
-                min_paired_days=cfg.min_paired_days,
-                by=by,
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    return evaluate_in_process(load_config(overrides=settings), ids, by=by)
 
 
 def test_run_writes_breakdowns_equal_to_the_api_and_resumes(

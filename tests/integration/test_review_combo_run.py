@@ -27,10 +27,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from expected_results import evaluate_in_process
 from gagebench.config import load_config
-from gagebench.evaluation import evaluate
 from gagebench.metrics import SUITES
-from gagebench.sources.stores import SourceSet
 
 pytestmark = pytest.mark.integration
 
@@ -61,28 +60,7 @@ def _run(run_file: Path, env: dict[str, str], *extra: str) -> subprocess.Complet
 def _expected(settings: dict[str, Any], ids: list[str], by: str | None) -> pd.DataFrame:
     """``gagebench.evaluate`` on each model's gages present in both stores."""
     cfg = load_config(overrides={k: v for k, v in settings.items() if k != "cluster"})
-    batch = SourceSet.from_config(cfg).read_batch(ids)
-    frames = []
-    for model in cfg.models:
-        keep = [
-            i
-            for i, g in enumerate(batch.gage_ids)
-            if g not in batch.missing_observed and g not in batch.missing_model[model]
-        ]
-        frames.append(
-            evaluate(
-                batch.observed[keep],
-                {model: batch.modeled[model][keep]},
-                time=batch.dates,
-                gages=[batch.gage_ids[i] for i in keep],
-                suites=cfg.suites,
-                mode=cfg.mode,
-                min_paired_days=cfg.min_paired_days,
-                by=by,
-                metrics=[f"{MODULE}:abs_error_combo"],
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    return evaluate_in_process(cfg, ids, by=by, metrics=[f"{MODULE}:abs_error_combo"])
 
 
 def _same(got: pd.DataFrame, want: pd.DataFrame, key: list[str]) -> None:
