@@ -84,7 +84,10 @@ def test_every_new_part_in_one_cli_run_on_s3_agrees_resumes_and_reports(
     folder.mkdir()
     (folder / f"{MODULE}.py").write_text(SOURCE)
     monkeypatch.syspath_prepend(str(folder))  # for evaluate() in this process
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), os.environ["PYTHONPATH"]])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     settings = daily_stores.to_config_dict()
     settings.update(
         output=bucket_url, run_id="combo", batch_size=6, storage_options=s3.storage_options,

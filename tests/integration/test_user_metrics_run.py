@@ -88,7 +88,9 @@ def test_a_run_computes_user_metrics_on_worker_processes(
     cfg = load_config(overrides=settings)
     # On the PYTHONPATH of the process that starts the cluster, as a user of a local
     # cluster does: its spawned workers start with that process's sys.path.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), os.environ["PYTHONPATH"]]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])
+    )
     monkeypatch.syspath_prepend(str(folder))
     with (
         LocalCluster(
