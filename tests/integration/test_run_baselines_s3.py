@@ -136,7 +136,7 @@ def test_a_run_with_baselines_reports_the_published_comparison(
     # the gages only the baseline has are counted in the page (5380 published, 24 run)
     assert "only in nwm_v21, not compared" in page
     assert "Where each model wins on KGE, by ecoregion" in page
-    assert "the verdict 'beyond sampling noise' uses none: no 90 % interval" in page
+    assert "beyond sampling noise, judged by none: no 90 % interval" in page
     manifest_text = fs.cat_file(f"{run_url}/manifest.json").decode()
     assert baseline_run["secret"] not in page + proc.stdout + proc.stderr + manifest_text
 

@@ -467,7 +467,7 @@ def _one_side_notes(comparison: ComparisonResult, shown: int = 10) -> list[str]:
             )
     if "verdict" in comparison.summary.columns and len(comparison.summary):
         verdict = comparison.summary["verdict"].iloc[0]
-        notes.append(f"{a} vs {b}: the verdict 'beyond sampling noise' uses {verdict}")
+        notes.append(f"{a} vs {b}: better or worse beyond sampling noise, judged by {verdict}")
     return notes
 
 
