@@ -18,7 +18,7 @@ import datetime as _dt
 import functools
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -382,27 +382,19 @@ def _evaluate_rows(
     an ``error`` row; any other exception is a bug in the engine and propagates, so the
     batch fails loudly instead of writing rows that look like data.
     """
-    try:
-        return rows_frame(
-            evaluate_arrays(obs, sim, dates, suites=suites, mode=mode, min_days=min_days),
-            ids,
+    return _batch_or_gage_by_gage(
+        ids,
+        lambda rows, gages: rows_frame(
+            evaluate_arrays(
+                obs[rows], sim[rows], dates, suites=suites, mode=mode, min_days=min_days
+            ),
+            gages,
             model,
             dates,
-        )
-    except InputError as batch_exc:
-        log.warning("batch of %d gages failed (%s); evaluating gage by gage", len(ids), batch_exc)
-    frames = []
-    for i, gage in enumerate(ids):
-        try:
-            result = evaluate_arrays(
-                obs[i : i + 1], sim[i : i + 1], dates, suites=suites, mode=mode, min_days=min_days
-            )
-            frames.append(rows_frame(result, [gage], model, dates))
-        except InputError as exc:
-            frames.append(
-                missing_rows([gage], model, suites, ERROR, f"{type(exc).__name__}: {exc}")
-            )
-    return pd.concat(frames, ignore_index=True)
+        ),
+        lambda gage, note: missing_rows([gage], model, suites, ERROR, note),
+        "batch",
+    )
 
 
 def _evaluate_group_rows(
@@ -421,24 +413,40 @@ def _evaluate_group_rows(
     gage; a gage that still raises it gets an ``error`` row per group)."""
     from gagebench.metrics.breakdown import evaluate_groups
 
+    return _batch_or_gage_by_gage(
+        ids,
+        lambda rows, gages: group_rows_frame(
+            evaluate_groups(
+                obs[rows], sim[rows], dates, by, suites=suites, mode=mode, min_days=min_days
+            ),
+            gages,
+            model,
+        ),
+        lambda gage, note: missing_group_rows([gage], model, suites, by, labels, ERROR, note),
+        f"breakdown by {by} of the batch",
+    )
+
+
+def _batch_or_gage_by_gage(
+    ids: list[str],
+    evaluate: Callable[[slice, list[str]], pd.DataFrame],
+    error_rows: Callable[[str, str], pd.DataFrame],
+    what: str,
+) -> pd.DataFrame:
+    """``evaluate(rows, gage ids)`` on the whole batch; on an InputError, gage by gage, a
+    gage that still raises one getting ``error_rows(gage, note)``."""
     try:
-        grouped = evaluate_groups(obs, sim, dates, by, suites=suites, mode=mode, min_days=min_days)
-        return group_rows_frame(grouped, ids, model)
+        return evaluate(slice(None), ids)
     except InputError as batch_exc:
         log.warning(
-            "breakdown by %s of %d gages failed (%s); gage by gage", by, len(ids), batch_exc
+            "%s of %d gages failed (%s); evaluating gage by gage", what, len(ids), batch_exc
         )
     frames = []
     for i, gage in enumerate(ids):
         try:
-            one = evaluate_groups(
-                obs[i : i + 1], sim[i : i + 1], dates, by, suites=suites, mode=mode,
-                min_days=min_days,
-            )  # fmt: skip
-            frames.append(group_rows_frame(one, [gage], model))
+            frames.append(evaluate(slice(i, i + 1), [gage]))
         except InputError as exc:
-            note = f"{type(exc).__name__}: {exc}"
-            frames.append(missing_group_rows([gage], model, suites, by, labels, ERROR, note))
+            frames.append(error_rows(gage, f"{type(exc).__name__}: {exc}"))
     return pd.concat(frames, ignore_index=True)
 
 
